@@ -1,0 +1,3 @@
+from embodied_tui.cli import main
+
+main()

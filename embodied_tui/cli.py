@@ -1,0 +1,59 @@
+"""`embodied-ai`: the command-line face. Thin: parse, call a service, print. Each command group lives in
+``embodied_tui/commands/<group>.py`` and exposes ``COMMANDS`` (a list of click commands/groups) added here.
+
+Errors a user can act on (``embodied_tui.errors.UserError``) print one line and exit non-zero; never a traceback.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+# command modules, in help order; a module that is absent is skipped so the CLI always starts
+_COMMAND_MODULES = ("model", "demo", "hw", "fit", "measurement", "ask", "query")
+
+
+class _Main(click.Group):
+    def invoke(self, ctx):  # one clear line for user errors, whatever the command
+        from embodied_tui.errors import UserError
+
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Main, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db", type=click.Path(dir_okay=False), envvar="EMBODIED_AI_DB",
+              help="Registry file (default: $EMBODIED_AI_DB or the user data dir).")
+@click.version_option(package_name="embodied-ai")
+@click.pass_context
+def main(ctx: click.Context, db: str | None) -> None:
+    """What your neural network is and where it will run. With no command, opens the app."""
+    ctx.ensure_object(dict)
+    ctx.obj["db"] = db
+    if ctx.invoked_subcommand is None:
+        from embodied_tui.app import run_app
+
+        run_app(db)
+
+
+def _register_commands() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"embodied_tui.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"embodied_tui.commands.{name}":
+                continue
+            raise
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register_commands()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
