@@ -1,0 +1,94 @@
+"""`analyze_file`: one model file in, one ``Analysis`` out. The only entry point the faces need.
+
+Flow: detect the format from content -> open it safely -> choose input shapes (user > file > inferred) -> count on
+the meta device (torch formats) or from the graph (ONNX) -> census, layer costs, byte metrics -> architecture.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Callable
+
+from embodied_tui.analysis.loaders import detect, load_torch_pickle, read_safetensors_header
+from embodied_tui.data.records import Analysis
+from embodied_tui.errors import AnalysisError
+
+Progress = Callable[[str, float], None]  # (stage, fraction done)
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """Streaming SHA-256 of the whole file."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def analyze_file(path: str | Path, *, input_shape: list[list[int]] | None = None, trust_code: bool = False,
+                 progress: Progress | None = None) -> Analysis:
+    """Analyse ``path``. ``input_shape`` is a list of shapes, one per model input. Raises AnalysisError."""
+    start = time.perf_counter()
+    path = Path(path).expanduser()
+    report = progress or (lambda stage, frac: None)
+    report("detecting format", 0.0)
+    detected = detect(path)
+    report("hashing", 0.1)
+    base = {"path": str(path.resolve()), "sha256": file_sha256(path), "size_bytes": path.stat().st_size}
+    report(f"analysing {detected.format.replace('_', ' ')}", 0.3)
+    if detected.format == "onnx":
+        from embodied_tui.analysis.onnx_analysis import analyze_onnx
+
+        fields = analyze_onnx(path, input_shape)
+    elif detected.format == "safetensors":
+        from embodied_tui.analysis.torch_analysis import analyze_state_dict
+
+        tensors, meta = read_safetensors_header(path)
+        fields = analyze_state_dict(path, tensors, input_shape, fmt="safetensors", detail="safetensors")
+    else:
+        fields = _analyze_torch(path, detected, input_shape, trust_code)
+    report("classifying architecture", 0.9)
+    from embodied_tui.analysis.patterns import classify
+
+    trace = fields.pop("trace", [])
+    fields["architecture"] = classify(trace, fields.get("layers", {}), input_shapes=fields.get("input_shapes", []),
+                                      output_shapes=fields.get("output_shapes", []))
+    fields.setdefault("bn_folded", False)
+    analysis = Analysis(**base, **fields, analysis_seconds=round(time.perf_counter() - start, 4))
+    report("done", 1.0)
+    return analysis
+
+
+def _analyze_torch(path: Path, detected, input_shape, trust_code: bool) -> dict:
+    from embodied_tui.analysis import torch_analysis as ta
+
+    if detected.format == "torchscript":
+        return ta.analyze_torchscript(path, input_shape)
+    if detected.format == "exported_program":
+        return ta.analyze_exported(path, input_shape)
+    kind, obj, key = load_torch_pickle(path, trust_code)
+    if kind == "module":
+        return ta.analyze_module(obj, input_shape, fmt="pickle", detail="full pickle (--trust-code)")
+    shapes = {name: (list(t.shape), str(t.dtype).removeprefix("torch."), t.element_size()) for name, t in obj.items()}
+    detail = "state_dict" + (f" under '{key}'" if key else "")
+    return ta.analyze_state_dict(path, shapes, input_shape, fmt="state_dict", detail=detail)
+
+
+def parse_shapes(text: str | None) -> list[list[int]] | None:
+    """'1,3,224,224' or '1,3,224,224;1,10' or '1x3x224x224' -> [[1,3,224,224], ...]."""
+    if not text:
+        return None
+    shapes = []
+    for part in text.replace(" ", "").split(";"):
+        if not part:
+            continue
+        try:
+            dims = [int(d) for d in part.replace("x", ",").split(",") if d]
+        except ValueError:
+            raise AnalysisError(f"bad --input-shape '{text}': use comma-separated integers like 1,3,224,224 "
+                                "(separate several inputs with ';')") from None
+        if not dims or any(d <= 0 for d in dims):
+            raise AnalysisError(f"bad --input-shape '{text}': every dimension must be a positive integer")
+        shapes.append(dims)
+    return shapes or None

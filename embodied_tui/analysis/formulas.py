@@ -1,0 +1,279 @@
+"""Per-op cost formulas for torch (aten) ops: shapes in, ``Cost`` out.
+
+Conventions (design.md): ``macs`` are multiply-accumulates of convolution, linear, matmul/bmm/einsum and attention;
+FLOPs = 2 x MACs. Bias adds are not MACs (torchvision's and FlopCounterMode's convention). Everything elementwise,
+normalisation, softmax and pooling goes to ``other_flops``:
+- unary/binary elementwise and activations: 1 per output element
+- batch norm (inference): 2 per element (scale and shift); layer/group/instance norm: 5 per element
+  (mean, variance, subtract, divide, affine)
+- softmax / log_softmax: 3 per element (exp, sum, divide)
+- pooling: one per window element per output element; adaptive average pooling: one per input element
+Data movement (copy, cat, index, pad) is 0 flops; its cost is bytes.
+
+Like torch.utils.flop_counter, each formula is registered next to its definition for every overload it covers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Callable
+
+import torch
+
+aten = torch.ops.aten
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    macs: int = 0
+    other_flops: int = 0
+    kind: str = "other"  # a trace.KINDS entry
+
+
+Formula = Callable[..., Cost]
+FORMULAS: dict[object, Formula] = {}
+
+
+def register(*names: str) -> Callable[[Formula], Formula]:
+    """Register ``fn`` for every overload of each named aten op (names this torch build lacks are skipped)."""
+
+    def wrap(fn: Formula) -> Formula:
+        for name in names:
+            try:
+                packet = getattr(aten, name)
+            except (AttributeError, RuntimeError):
+                continue
+            for overload in packet.overloads():
+                FORMULAS[getattr(packet, overload)] = fn
+        return fn
+
+    return wrap
+
+
+def _shape(t) -> list[int]:
+    return list(t.shape) if isinstance(t, torch.Tensor) else []
+
+
+def _numel(t) -> int:
+    return t.numel() if isinstance(t, torch.Tensor) else 0
+
+
+# ---- matrix products -------------------------------------------------------------------------------------------
+@register("mm")
+def _mm(args, kwargs, out) -> Cost:
+    (m, k), n = _shape(args[0]), _shape(args[1])[-1]
+    return Cost(m * k * n, kind="matmul")
+
+
+@register("addmm")
+def _addmm(args, kwargs, out) -> Cost:
+    (m, k), n = _shape(args[1]), _shape(args[2])[-1]
+    return Cost(m * k * n, kind="linear")
+
+
+@register("bmm")
+def _bmm(args, kwargs, out) -> Cost:
+    b, m, k = _shape(args[0])
+    return Cost(b * m * k * _shape(args[1])[-1], kind="matmul")
+
+
+@register("baddbmm")
+def _baddbmm(args, kwargs, out) -> Cost:
+    b, m, k = _shape(args[1])
+    return Cost(b * m * k * _shape(args[2])[-1], kind="matmul")
+
+
+@register("mv")
+def _mv(args, kwargs, out) -> Cost:
+    m, k = _shape(args[0])
+    return Cost(m * k, kind="matmul")
+
+
+@register("dot", "vdot")
+def _dot(args, kwargs, out) -> Cost:
+    return Cost(_numel(args[0]), kind="matmul")
+
+
+# ---- convolution -----------------------------------------------------------------------------------------------
+def conv_macs(x_shape: list[int], w_shape: list[int], out_shape: list[int], transposed: bool) -> int:
+    """Conv: N * Cout * prod(out_spatial) * (Cin/groups) * prod(kernel) = out elems * weight elems per output channel.
+    Transposed conv: every input element is scattered through Cout/groups x kernel weights:
+    N * Cin * prod(in_spatial) * (Cout/groups) * prod(kernel)."""
+    if transposed:
+        # weight is (Cin, Cout/groups, *k)
+        return prod(x_shape) * prod(w_shape[1:])
+    return prod(out_shape) * prod(w_shape[1:])
+
+
+@register("convolution", "_convolution", "convolution_overrideable", "mkldnn_convolution",
+          "cudnn_convolution", "_slow_conv2d_forward", "thnn_conv2d")
+def _conv(args, kwargs, out) -> Cost:
+    x, w = args[0], args[1]
+    transposed = bool(args[6]) if len(args) > 6 and isinstance(args[6], bool) else False
+    out_t = out[0] if isinstance(out, (tuple, list)) else out
+    return Cost(conv_macs(_shape(x), _shape(w), _shape(out_t), transposed),
+                kind="conv_transpose" if transposed else "conv")
+
+
+@register("conv1d", "conv2d", "conv3d")
+def _conv_nd(args, kwargs, out) -> Cost:  # composite forms, seen only when not decomposed
+    return Cost(conv_macs(_shape(args[0]), _shape(args[1]), _shape(out), False), kind="conv")
+
+
+@register("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+def _conv_t(args, kwargs, out) -> Cost:
+    return Cost(conv_macs(_shape(args[0]), _shape(args[1]), _shape(out), True), kind="conv_transpose")
+
+
+@register("linear")
+def _linear(args, kwargs, out) -> Cost:  # composite form: (..., in) x (out, in)^T
+    return Cost(_numel(out) * _shape(args[1])[-1], kind="linear")
+
+
+# ---- attention -------------------------------------------------------------------------------------------------
+def attention_macs(q_shape: list[int], k_shape: list[int], v_shape: list[int]) -> int:
+    """softmax(Q K^T) V for (..., Lq, E) x (..., Lk, E) x (..., Lk, Ev): batch * Lq * Lk * (E + Ev)."""
+    *batch, lq, e = q_shape
+    lk, ev = k_shape[-2], v_shape[-1]
+    return prod(batch) * lq * lk * (e + ev)
+
+
+@register("scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
+          "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
+          "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_attention_math",
+          "_scaled_dot_product_fused_attention_overrideable")
+def _sdpa(args, kwargs, out) -> Cost:
+    q, k, v = args[0], args[1], args[2]
+    *batch, lq, _ = _shape(q)
+    lk = _shape(k)[-2]
+    # softmax over the score matrix: 3 per element, as for aten.softmax
+    return Cost(attention_macs(_shape(q), _shape(k), _shape(v)), 3 * prod(batch) * lq * lk, kind="attention")
+
+
+@register("_native_multi_head_attention")
+def _native_mha(args, kwargs, out) -> Cost:
+    # (query, key, value, embed_dim, num_heads, qkv_weight, qkv_bias, proj_weight, proj_bias, ...)
+    q, k = _shape(args[0]), _shape(args[1])
+    embed, heads = int(args[3]), int(args[4])
+    b, lq, lk = (q[0] if len(q) == 3 else 1), q[-2], k[-2]
+    proj = b * (lq + 2 * lk) * embed * embed + b * lq * embed * embed  # qkv in-projection + out-projection
+    attn = b * lq * lk * 2 * embed  # QK^T and AV over all heads (heads * head_dim = embed)
+    return Cost(proj + attn, 3 * b * heads * lq * lk, kind="attention")
+
+
+# ---- element-wise, normalisation, pooling ---------------------------------------------------------------------
+_ACTIVATION_KINDS = {
+    "relu": "relu", "relu6": "relu6", "hardtanh": "relu6", "gelu": "gelu", "silu": "silu", "sigmoid": "sigmoid",
+    "hardsigmoid": "hardsigmoid", "hardswish": "hardswish", "tanh": "tanh", "elu": "other", "leaky_relu": "relu",
+    "mish": "silu", "softplus": "other", "prelu": "relu", "_prelu_kernel": "relu",
+}
+_ELEMENTWISE = {
+    "add": "add", "sub": "add", "rsub": "add", "mul": "mul", "div": "mul", "pow": "other", "sqrt": "other",
+    "rsqrt": "other", "exp": "other", "log": "other", "neg": "other", "abs": "other", "clamp": "other",
+    "clamp_min": "other", "clamp_max": "other", "where": "other", "maximum": "other", "minimum": "other",
+    "erf": "other", "sin": "other", "cos": "other", "reciprocal": "other", "addcmul": "mul", "lerp": "other",
+    "masked_fill": "other", "eq": "other", "ne": "other", "gt": "other", "lt": "other", "ge": "other", "le": "other",
+    "logical_and": "other", "logical_not": "other", "sign": "other", "floor": "other", "ceil": "other",
+    "round": "other", "remainder": "other", "fmod": "other", "atan2": "other", "sum": "other", "mean": "other",
+    "amax": "other", "amin": "other", "var": "other", "std": "other", "norm": "other", "linalg_vector_norm": "other",
+    "cumsum": "other", "floor_divide": "other", "bitwise_and": "other",
+}
+_REDUCTIONS = {"sum", "mean", "amax", "amin", "var", "std", "norm", "linalg_vector_norm", "cumsum"}
+
+
+def _elementwise(kind: str, per_element: int, reduction: bool = False) -> Formula:
+    def formula(args, kwargs, out) -> Cost:
+        # reductions touch every input element; the rest produce one result per output element
+        n = _numel(args[0]) if reduction else _numel(out[0] if isinstance(out, (tuple, list)) else out)
+        return Cost(0, per_element * n, kind=kind)
+
+    return formula
+
+
+def _register_by_name(names: dict[str, str], per_element: int) -> None:
+    for name, kind in names.items():
+        register(name, name + "_")(_elementwise(kind, per_element, reduction=name in _REDUCTIONS))
+
+
+_register_by_name(_ACTIVATION_KINDS, 1)
+_register_by_name(_ELEMENTWISE, 1)
+
+
+@register("_native_batch_norm_legit_no_training", "_native_batch_norm_legit", "native_batch_norm",
+          "batch_norm", "_batch_norm_impl_index", "cudnn_batch_norm", "_batch_norm_no_update")
+def _batch_norm(args, kwargs, out) -> Cost:
+    return Cost(0, 2 * _numel(args[0]), kind="batchnorm")
+
+
+@register("native_layer_norm", "layer_norm", "rms_norm", "_fused_rms_norm")
+def _layer_norm(args, kwargs, out) -> Cost:
+    return Cost(0, 5 * _numel(args[0]), kind="layernorm")
+
+
+@register("native_group_norm", "group_norm", "instance_norm")
+def _group_norm(args, kwargs, out) -> Cost:
+    return Cost(0, 5 * _numel(args[0]), kind="groupnorm")
+
+
+@register("_softmax", "softmax", "_log_softmax", "log_softmax", "_safe_softmax")
+def _softmax(args, kwargs, out) -> Cost:
+    return Cost(0, 3 * _numel(args[0]), kind="softmax")
+
+
+def _window(args, index: int, dims: int) -> int:
+    k = list(args[index]) if len(args) > index else []
+    if len(k) == 1:
+        k = k * dims
+    return prod(k) if k else 1
+
+
+def _pool(kind: str, dims: int) -> Formula:
+    def formula(args, kwargs, out) -> Cost:
+        o = out[0] if isinstance(out, (tuple, list)) else out
+        return Cost(0, _numel(o) * _window(args, 1, dims), kind=kind)
+
+    return formula
+
+
+register("max_pool2d_with_indices", "max_pool2d")(_pool("maxpool", 2))
+register("max_pool1d", "max_pool1d_with_indices")(_pool("maxpool", 1))
+register("max_pool3d_with_indices", "max_pool3d")(_pool("maxpool", 3))
+register("avg_pool2d")(_pool("avgpool", 2))
+register("avg_pool1d")(_pool("avgpool", 1))
+register("avg_pool3d")(_pool("avgpool", 3))
+
+
+@register("_adaptive_avg_pool2d", "adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool1d",
+          "adaptive_max_pool2d", "adaptive_max_pool1d")
+def _adaptive_pool(args, kwargs, out) -> Cost:
+    o = out[0] if isinstance(out, (tuple, list)) else out
+    spatial = _shape(o)[2:] if len(_shape(o)) > 2 else _shape(o)[1:]
+    kind = "global_pool" if spatial and prod(spatial) == 1 else "avgpool"
+    return Cost(0, _numel(args[0]), kind=kind)
+
+
+def _kind_only(kind: str) -> Formula:
+    def formula(args, kwargs, out) -> Cost:
+        return Cost(0, 0, kind=kind)
+
+    return formula
+
+
+register("cat", "stack", "concat")(_kind_only("concat"))
+register("embedding")(_kind_only("embedding"))
+register("upsample_nearest2d", "upsample_nearest1d", "upsample_nearest3d", "_upsample_nearest_exact2d",
+         "upsample_bilinear2d", "upsample_bicubic2d", "_upsample_bilinear2d_aa", "upsample_linear1d",
+         "upsample_trilinear3d")(_kind_only("upsample"))
+register("roll")(_kind_only("roll"))
+register("constant_pad_nd", "reflection_pad2d", "replication_pad2d", "pad")(_kind_only("pad"))
+register("split", "split_with_sizes", "unsafe_split", "chunk", "unbind")(_kind_only("split"))
+register("view", "_unsafe_view", "reshape", "flatten")(_kind_only("reshape"))
+register("permute", "transpose", "t")(_kind_only("transpose"))
+register("slice", "select", "narrow")(_kind_only("slice"))
+
+
+def cost_of(func, args, kwargs, out) -> Cost:
+    formula = FORMULAS.get(func)
+    if formula is None:
+        return Cost()
+    return formula(args, kwargs or {}, out)

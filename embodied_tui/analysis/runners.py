@@ -1,0 +1,96 @@
+"""Run a loaded torch model once on meta tensors under the ``OpCounter``, with the right way to know which module runs.
+
+- eager ``nn.Module`` (full pickles with --trust-code, state_dicts rebuilt from the zoo): global forward hooks keep the
+  module stack, so every op is charged to the innermost running module.
+- ExportedProgram: an fx Interpreter sets the owner from each node's ``nn_module_stack`` before running it.
+- TorchScript: the counter charges ops by weight ownership (see counting.py).
+"""
+from __future__ import annotations
+
+import torch
+import torch.fx
+
+from embodied_tui.analysis.counting import CountResult, OpCounter, weight_owners
+
+
+def _meta_inputs(shapes: list[list[int]], dtypes: list[torch.dtype]) -> list[torch.Tensor]:
+    return [torch.zeros(s, dtype=d, device="meta") for s, d in zip(shapes, dtypes)]
+
+
+def _run(counter: OpCounter, call, inputs: list[torch.Tensor]) -> CountResult:
+    counter.mark_inputs(inputs)
+    outputs = None
+    try:
+        with torch.no_grad(), counter:  # no_grad (not inference_mode) so composite ops decompose to aten
+            outputs = call(inputs)
+    except Exception as exc:  # noqa: BLE001 - reported with the module that failed, partial counts kept
+        counter.result.failure = exc
+        counter.result.failed_op = counter.current_op
+    counter.finish(outputs if outputs is not None else [])
+    return counter.result
+
+
+def run_eager(module: torch.nn.Module, shapes: list[list[int]], dtypes: list[torch.dtype]) -> CountResult:
+    paths = {id(m): name for name, m in module.named_modules(remove_duplicate=False)}
+    stack: list[str] = []
+
+    def pre(mod, _args):
+        stack.append(paths.get(id(mod), stack[-1] if stack else ""))
+
+    def post(mod, _args, _out):
+        if stack:
+            stack.pop()
+
+    owners = weight_owners(list(module.named_parameters(remove_duplicate=False))
+                           + list(module.named_buffers(remove_duplicate=False)))
+    counter = OpCounter(owners, lambda: stack[-1] if stack else "")
+    h1 = torch.nn.modules.module.register_module_forward_pre_hook(pre)
+    h2 = torch.nn.modules.module.register_module_forward_hook(post, always_call=True)
+    try:
+        result = _run(counter, lambda xs: module(*xs), _meta_inputs(shapes, dtypes))
+    finally:
+        h1.remove()
+        h2.remove()
+    if result.failure is not None:
+        result.failed_owner = stack[-1] if stack else ""
+    return result
+
+
+def run_torchscript(module: torch.jit.ScriptModule, shapes: list[list[int]],
+                    dtypes: list[torch.dtype]) -> CountResult:
+    owners = weight_owners(list(module.named_parameters()) + list(module.named_buffers()))
+    counter = OpCounter(owners, lambda: None)
+    result = _run(counter, lambda xs: module(*xs), _meta_inputs(shapes, dtypes))
+    if result.failure is not None and counter.result.trace:
+        result.failed_owner = counter.result.trace[-1].owner
+    return result
+
+
+class _ScopedInterpreter(torch.fx.Interpreter):
+    def __init__(self, gm: torch.fx.GraphModule):
+        super().__init__(gm)
+        self.scope = ""
+
+    def run_node(self, n: torch.fx.Node):
+        stack = n.meta.get("nn_module_stack")
+        if stack:
+            self.scope = list(stack.values())[-1][0]
+        elif n.op == "call_function":
+            self.scope = ""
+        return super().run_node(n)
+
+    def call_module(self, target, args, kwargs):
+        if target == "_guards_fn":  # export's input-shape guards: we run other shapes on purpose
+            return None
+        return super().call_module(target, args, kwargs)
+
+
+def run_exported(gm: torch.fx.GraphModule, shapes: list[list[int]], dtypes: list[torch.dtype]) -> CountResult:
+    owners = weight_owners(list(gm.named_parameters(remove_duplicate=False))
+                           + list(gm.named_buffers(remove_duplicate=False)))
+    interp = _ScopedInterpreter(gm)
+    counter = OpCounter(owners, lambda: interp.scope)
+    result = _run(counter, lambda xs: interp.run(*xs), _meta_inputs(shapes, dtypes))
+    if result.failure is not None:
+        result.failed_owner = interp.scope
+    return result

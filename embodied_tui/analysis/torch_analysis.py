@@ -1,0 +1,360 @@
+"""Analysis of torch formats: TorchScript, ExportedProgram, eager modules (trusted pickles) and state_dicts.
+
+Each loader gives a module tree and a way to run it; ``_count`` runs it on meta tensors (trying a few sensible input
+sizes when the shape had to be inferred) and turns the counter's events into the fields of ``Analysis``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from embodied_tui.analysis.census import ModuleInfo, build_census, layer_costs, layer_counts
+from embodied_tui.analysis.counting import CountResult
+from embodied_tui.analysis.runners import run_eager, run_exported, run_torchscript
+from embodied_tui.data.records import Uncounted
+from embodied_tui.errors import AnalysisError
+
+_IMAGE_SIZES = (224, 256, 32, 64, 96, 128, 160, 192, 288, 299, 320, 384, 416, 448, 512, 640, 28)
+_DATA_DEPENDENT = ("meta tensor", "data-independent", "Cannot copy out of meta", "data-dependent", "nonzero")
+BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+
+
+# ---- module trees -------------------------------------------------------------------------------------------------
+def _module_infos(module: torch.nn.Module, type_of: Callable[[torch.nn.Module], str]) -> list[ModuleInfo]:
+    infos = []
+    for name, m in module.named_modules():
+        own = sum(p.numel() for p in m.parameters(recurse=False))
+        infos.append(ModuleInfo(name, type_of(m), own, has_children=any(True for _ in m.children())))
+    return infos
+
+
+def _script_type(m) -> str:
+    return getattr(m, "original_name", None) or type(m).__name__
+
+
+def _weights(module: torch.nn.Module) -> tuple[int, int, str, int]:
+    """(params, weight bytes incl. buffers, dominant float dtype, its element size); shared tensors counted once."""
+    seen: set[int] = set()
+    params = nbytes = 0
+    by_dtype: dict[torch.dtype, int] = {}
+    for kind, tensors in (("p", module.parameters()), ("b", module.buffers())):
+        for t in tensors:
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
+            if kind == "p":
+                params += t.numel()
+            nbytes += t.numel() * t.element_size()
+            if t.is_floating_point():
+                by_dtype[t.dtype] = by_dtype.get(t.dtype, 0) + t.numel()
+    dtype = max(by_dtype, key=by_dtype.get) if by_dtype else torch.float32
+    return params, nbytes, str(dtype).removeprefix("torch."), torch.empty((), dtype=dtype).element_size()
+
+
+# ---- input shapes -------------------------------------------------------------------------------------------------
+def infer_inputs(module: torch.nn.Module) -> list[tuple[list[int], torch.dtype, str]]:
+    """Guess one input from the first layer that reveals it: (shape, dtype, reason). Image sizes are tried later."""
+    for name, m in module.named_modules():
+        kind = _script_type(m)
+        w = getattr(m, "weight", None) if not isinstance(m, torch.jit.ScriptModule) or hasattr(m, "weight") else None
+        if kind in ("Conv2d", "Conv1d", "Conv3d") and isinstance(w, torch.Tensor):
+            groups = int(getattr(m, "groups", 1))
+            cin = w.shape[1] * groups
+            spatial = {"Conv1d": 1, "Conv2d": 2, "Conv3d": 3}[kind]
+            return [([1, cin] + [224] * spatial, torch.float32, f"{cin} channels from {name or 'root'} ({kind})")]
+        if kind == "Embedding" and isinstance(w, torch.Tensor):
+            return [([1, 128], torch.long, f"128 token ids for {name} (Embedding of {w.shape[0]})")]
+        if kind in ("LSTM", "GRU", "RNN"):
+            size = int(getattr(m, "input_size"))
+            first = bool(getattr(m, "batch_first", False))
+            shape = [1, 16, size] if first else [16, 1, size]
+            return [(shape, torch.float32, f"16 steps of {size} features for {name} ({kind})")]
+        if kind == "Linear" and isinstance(w, torch.Tensor):
+            return [([1, w.shape[1]], torch.float32, f"{w.shape[1]} features from {name} (Linear)")]
+        if kind == "MultiheadAttention":
+            dim = int(getattr(m, "embed_dim"))
+            return [([1, 16, dim], torch.float32, f"16 tokens of {dim} for {name}")]
+    raise AnalysisError("cannot infer the input shape (no conv, embedding, recurrent or linear layer found first); "
+                        "give it with --input-shape, e.g. --input-shape 1,3,224,224")
+
+
+def _candidates(shape: list[int]) -> list[list[int]]:
+    """The inferred shape with each common image size, for image models; else just the shape."""
+    if len(shape) >= 3 and shape[2:] == [224] * (len(shape) - 2):
+        return [shape[:2] + [s] * (len(shape) - 2) for s in _IMAGE_SIZES]
+    if len(shape) == 3 and shape[1] == 16:  # sequence: a fixed-length model may need another length
+        return [shape] + [[shape[0], n, shape[2]] for n in (1, 8, 32, 50, 64, 128, 197, 256)]
+    return [shape]
+
+
+def _is_data_dependent(exc: BaseException) -> bool:
+    return any(marker in str(exc) for marker in _DATA_DEPENDENT)
+
+
+def _count(run: Callable[[list[list[int]], list[torch.dtype]], CountResult], shapes, dtypes, source: str,
+           what: str) -> tuple[CountResult, list[list[int]], list[str]]:
+    """Run the counter; with inferred shapes, try common sizes until one runs. Returns (result, shapes, notes)."""
+    tries = [[s] for s in _candidates(shapes[0])] if source == "inferred" and len(shapes) == 1 else [shapes]
+    first_error = None
+    for attempt in tries:
+        result = run(attempt, dtypes)
+        if result.failure is None or _is_data_dependent(result.failure):
+            notes = [] if attempt is tries[0] else [f"input size {attempt[0]} was the first common size that ran"]
+            return result, attempt, notes
+        first_error = first_error or (result, attempt)
+    result, attempt = first_error
+    where = f"module '{result.failed_owner}'" if result.failed_owner else "the model's top level"
+    shape_text = ", ".join("x".join(map(str, s)) for s in attempt)
+    msg = str(result.failure).strip().splitlines()[0][:160] if str(result.failure).strip() else type(
+        result.failure).__name__
+    hint = "give the right one with --input-shape" if source != "user" else "check --input-shape"
+    raise AnalysisError(f"{what}: forward failed in {where} (op {result.failed_op}) with input {shape_text}: "
+                        f"{msg}; {hint}")
+
+
+def _fields(result: CountResult, infos: list[ModuleInfo], params: int, weight_bytes: int, dtype: str,
+            dtype_bytes: int, shapes, dtypes, source: str, names: list[str]) -> dict:
+    types = {m.path: m.type for m in infos}
+    uncounted = []
+    notes = []
+    if result.failure is not None:
+        owner = result.failed_owner or "(top level)"
+        uncounted.append(Uncounted(module=owner, op=result.failed_op,
+                                   reason="data-dependent, not counted: the output size depends on the values "
+                                          f"({str(result.failure).splitlines()[0][:100]})"))
+        notes.append(f"counted up to {owner}; the data-dependent rest (e.g. thresholding / NMS) is not counted")
+    macs = result.macs
+    unfused = sum((e.read_elems + e.write_elems + e.weight_elems) for e in result.events)
+    return {
+        "params": params, "macs": macs, "flops": 2 * macs, "other_flops": result.other_flops,
+        "macs_complete": result.failure is None,
+        "dtype": dtype, "dtype_bytes": dtype_bytes, "weight_bytes": weight_bytes,
+        "activation_bytes": result.peak_activation_bytes,
+        "activation_bytes_total": result.total_activation_bytes,
+        "unfused_bytes": unfused * dtype_bytes,
+        "fused_bytes": weight_bytes + result.input_bytes + result.output_bytes,
+        "input_names": names, "input_shapes": shapes, "input_symbols": [[None] * len(s) for s in shapes],
+        "input_dtypes": [str(d).removeprefix("torch.") for d in dtypes], "input_shape_source": source,
+        "output_names": [f"output_{i}" for i in range(len(result.output_shapes))],
+        "output_shapes": result.output_shapes,
+        "layers": layer_counts(infos),
+        "census": build_census(infos, result.events, result.last_shape),
+        "layer_costs": layer_costs(result.events, types),
+        "uncounted": uncounted, "notes": notes, "trace": result.trace, "counter": "meta-dispatch",
+    }
+
+
+def _choose_inputs(module, user_shape, file_shapes=None, file_dtypes=None):
+    if user_shape:
+        dtypes = (file_dtypes or [])[: len(user_shape)]
+        dtypes += [torch.float32] * (len(user_shape) - len(dtypes))
+        return user_shape, dtypes, "user", []
+    if file_shapes:
+        return file_shapes, file_dtypes, "file", []
+    guesses = infer_inputs(module)
+    return [g[0] for g in guesses], [g[1] for g in guesses], "inferred", [
+        f"input shape inferred: {g[2]}" for g in guesses]
+
+
+def _forward_arity(module) -> int | None:
+    try:
+        schema = module.forward.schema  # TorchScript
+        return sum(1 for a in schema.arguments[1:] if a.default_value is None)
+    except (AttributeError, RuntimeError):
+        pass
+    import inspect
+
+    try:
+        sig = inspect.signature(module.forward)
+    except (TypeError, ValueError):
+        return None
+    return sum(1 for p in sig.parameters.values()
+               if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+def _generic(module, run, infos, user_shape, what, fmt, detail, file_shapes=None, file_dtypes=None,
+             names=None) -> dict:
+    shapes, dtypes, source, notes = _choose_inputs(module, user_shape, file_shapes, file_dtypes)
+    arity = _forward_arity(module)
+    if source == "inferred" and arity is not None and arity > 1:
+        raise AnalysisError(f"{what}: the model takes {arity} inputs and the file does not say their shapes; give "
+                            "each with --input-shape, separated by ';' (e.g. --input-shape '1,3,224,224;1,10')")
+    result, shapes, more = _count(run, shapes, dtypes, source, what)
+    params, weight_bytes, dtype, dtype_bytes = _weights(module)
+    fields = _fields(result, infos, params, weight_bytes, dtype, dtype_bytes, shapes, dtypes, source,
+                     names or [f"input_{i}" for i in range(len(shapes))])
+    fields["notes"] = notes + more + fields["notes"]
+    fields.update(format=fmt, format_detail=detail)
+    return fields
+
+
+# ---- formats ------------------------------------------------------------------------------------------------------
+def analyze_module(module: torch.nn.Module, user_shape, *, fmt: str, detail: str, what: str = "model") -> dict:
+    module = module.eval()
+    infos = _module_infos(module, lambda m: type(m).__name__)
+    module = module.to("meta")
+    return _generic(module, lambda s, d: run_eager(module, s, d), infos, user_shape, what, fmt, detail)
+
+
+def analyze_torchscript(path: Path, user_shape) -> dict:
+    notes = []
+    try:
+        module = torch.jit.load(str(path), map_location="meta")
+    except Exception:  # noqa: BLE001 - some archives refuse meta; load on CPU, then move to meta
+        try:
+            module = torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:  # noqa: BLE001
+            raise AnalysisError(f"{path}: TorchScript archive cannot be loaded ({str(exc).splitlines()[0][:160]}); "
+                                "it may be truncated or from a newer torch") from None
+        module = module.to("meta")
+        notes.append("archive refused the meta device; loaded on CPU, then moved to meta")
+    module.eval()
+    infos = _module_infos(module, _script_type)
+    fields = _generic(module, lambda s, d: run_torchscript(module, s, d), infos, user_shape, str(path),
+                      "torchscript", "TorchScript archive")
+    fields["notes"] = notes + fields["notes"] + [
+        "TorchScript runs inside its interpreter: ops are charged to the module whose weights they read"]
+    return fields
+
+
+def analyze_exported(path: Path, user_shape) -> dict:
+    try:
+        ep = torch.export.load(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise AnalysisError(f"{path}: ExportedProgram cannot be loaded ({str(exc).splitlines()[0][:160]}); it may be "
+                            "truncated or from a newer torch") from None
+    gm = ep.module()
+    infos, placeholders = _exported_tree(ep, gm)
+    file_shapes, file_dtypes, names, symbols = [], [], [], []
+    for node in placeholders:
+        val = node.meta.get("val")
+        if not isinstance(val, torch.Tensor):
+            continue
+        dims, syms = [], []
+        for d in val.shape:
+            if isinstance(d, int):
+                dims.append(d)
+                syms.append(None)
+            else:
+                syms.append(str(d))
+                dims.append(1 if not dims else _hint(d))
+        file_shapes.append(dims)
+        symbols.append(syms)
+        file_dtypes.append(val.dtype)
+        names.append(node.name)
+    gm = gm.to("meta")
+    fields = _generic(gm, lambda s, d: run_exported(gm, s, d), infos, user_shape, str(path), "exported_program",
+                      "torch.export ExportedProgram", file_shapes or None, file_dtypes or None, names)
+    if symbols and not user_shape:
+        fields["input_symbols"] = symbols
+    return fields
+
+
+def _hint(sym) -> int:
+    try:
+        return int(sym.node.hint)
+    except (AttributeError, TypeError, ValueError):
+        return 1
+
+
+def _exported_tree(ep, gm) -> tuple[list[ModuleInfo], list]:
+    types: dict[str, str] = {"": "Model"}
+    placeholders = []
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            placeholders.append(node)
+        for path, type_name in (node.meta.get("nn_module_stack") or {}).values():
+            types.setdefault(path, str(type_name).rsplit(".", 1)[-1])
+    own: dict[str, int] = {}
+    for name, p in gm.named_parameters():
+        own[name.rpartition(".")[0]] = own.get(name.rpartition(".")[0], 0) + p.numel()
+    for path in own:
+        types.setdefault(path, "Module")
+    paths = set(types)
+    infos = [ModuleInfo(p, t, own.get(p, 0), has_children=any(q.startswith(p + ".") or (p == "" and q)
+                                                               for q in paths if q != p))
+             for p, t in types.items()]
+    return infos, placeholders
+
+
+def analyze_state_dict(path: Path, tensors: dict[str, tuple[list[int], str, int]], user_shape, *, fmt: str,
+                       detail: str) -> dict:
+    """Exact params and a census from names and shapes; MACs only when the keys match an architecture we can rebuild."""
+    from embodied_tui.analysis import zoo
+
+    shapes = {k: tuple(v[0]) for k, v in tensors.items()}
+    arch = zoo.match_state_dict(shapes)
+    if arch is not None:
+        module = zoo.build_meta(arch, shapes)
+        fields = analyze_module(module, user_shape or zoo.default_input(arch), fmt=fmt, detail=detail,
+                                what=str(path))
+        if not user_shape:
+            fields["input_shape_source"] = "inferred"
+        fields["notes"].insert(0, f"keys and shapes match {arch}: rebuilt on the meta device to count MACs")
+        fields["weight_bytes"] = sum(_numel(s) * size for s, _, size in tensors.values())
+        return fields
+    infos, params, weight_bytes, dtype, dtype_bytes = _state_dict_tree(tensors)
+    reason = ("a state_dict holds weights but not the computation; its keys match no architecture we can rebuild, "
+              "so MACs are unknown: register the TorchScript, ExportedProgram or ONNX export of the model instead")
+    return {
+        "format": fmt, "format_detail": detail, "params": params, "macs": None, "flops": None, "other_flops": None,
+        "macs_null_reason": reason, "dtype": dtype, "dtype_bytes": dtype_bytes, "weight_bytes": weight_bytes,
+        "activation_bytes": None, "input_shape_source": "none", "layers": layer_counts(infos),
+        "census": build_census(infos, macs_known=False), "counter": "state-dict",
+        "notes": [f"params exclude BatchNorm statistics ({', '.join(BUFFER_SUFFIXES)}), which are buffers"],
+    }
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _state_dict_tree(tensors) -> tuple[list[ModuleInfo], int, int, str, int]:
+    own: dict[str, int] = {}
+    kinds: dict[str, set[str]] = {}
+    params = weight_bytes = 0
+    by_dtype: dict[str, tuple[int, int]] = {}
+    for name, (shape, dtype, size) in tensors.items():
+        n = _numel(shape)
+        weight_bytes += n * size
+        module, _, leaf = name.rpartition(".")
+        kinds.setdefault(module, set()).add(f"{leaf}:{len(shape)}")
+        if leaf in BUFFER_SUFFIXES:
+            continue
+        params += n
+        own[module] = own.get(module, 0) + n
+        if dtype.startswith(("float", "bfloat")):
+            count, _ = by_dtype.get(dtype, (0, size))
+            by_dtype[dtype] = (count + n, size)
+    dtype, (_, dtype_bytes) = max(by_dtype.items(), key=lambda kv: kv[1][0]) if by_dtype else ("float32", (0, 4))
+    paths = set(kinds)
+    infos = [ModuleInfo(p, _guess_type(kinds[p]), own.get(p, 0),
+                        has_children=any(q.startswith(p + ".") for q in paths if q != p)) for p in sorted(paths)]
+    return infos, params, weight_bytes, dtype, dtype_bytes
+
+
+def _guess_type(leaves: set[str]) -> str:
+    """A layer's kind from the names and ranks of its tensors (no class names in a state_dict)."""
+    if "running_mean:1" in leaves:
+        return "BatchNorm"
+    if "in_proj_weight:2" in leaves:
+        return "MultiheadAttention"
+    if any(leaf.startswith("weight_ih_l0") for leaf in leaves):
+        return "Recurrent"
+    ranks = {leaf for leaf in leaves if leaf.startswith("weight:")}
+    if "weight:4" in ranks:
+        return "Conv2d"
+    if "weight:3" in ranks:
+        return "Conv1d"
+    if "weight:5" in ranks:
+        return "Conv3d"
+    if "weight:2" in ranks:
+        return "Linear"
+    if "weight:1" in ranks:
+        return "Norm"
+    return "Module"
