@@ -24,7 +24,8 @@ from embodied_tui.analysis.trace import TraceOp
 
 aten = torch.ops.aten
 # ops that only change metadata or autograd state: no work, no traffic, not in the trace
-_NOOPS = {aten.detach.default, aten.alias.default, aten.lift_fresh.default, aten._to_copy.default}
+_NOOPS = {aten.detach.default, aten.alias.default, aten.lift_fresh.default, aten._to_copy.default,
+          aten.empty.memory_format, aten.empty_like.default, aten.empty_strided.default, aten.new_empty.default}
 
 
 @dataclass(slots=True)
@@ -139,6 +140,8 @@ class OpCounter(TorchDispatchMode):
                 read_elems += t.numel()
         write_elems = 0
         index = len(self.result.trace)
+        # producers before this op's outputs are registered (an in-place op reads what it overwrites)
+        producers = [(-2 if k in self.weight_owner else self._producer.get(k, -2)) for k in in_keys]
         for t in outs:
             k = _storage_key(t)
             write_elems += t.numel()
@@ -151,7 +154,6 @@ class OpCounter(TorchDispatchMode):
             self._keep.append(t)
         self.result.events.append(OpEvent(self.current_op, kind, scope, cost.macs, cost.other_flops,
                                           weight_elems, read_elems, write_elems, out_shape))
-        producers = [(-2 if k in self.weight_owner else self._producer.get(k, -2)) for k in in_keys]
         self.result.trace.append(TraceOp(index=index, kind=kind, op=f"aten.{self.current_op}", owner=scope,
                                          inputs=producers, in_shapes=[list(t.shape) for t in ins],
                                          out_shape=out_shape, macs=cost.macs, attrs=_attrs(func, args, kind)))

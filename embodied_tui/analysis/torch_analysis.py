@@ -129,7 +129,7 @@ def _fields(result: CountResult, infos: list[ModuleInfo], params: int, weight_by
     unfused = sum((e.read_elems + e.write_elems + e.weight_elems) for e in result.events)
     return {
         "params": params, "macs": macs, "flops": 2 * macs, "other_flops": result.other_flops,
-        "macs_complete": result.failure is None,
+        "macs_complete": result.failure is None, "macs_by_kind": macs_by_kind(result.events),
         "dtype": dtype, "dtype_bytes": dtype_bytes, "weight_bytes": weight_bytes,
         "activation_bytes": result.peak_activation_bytes,
         "activation_bytes_total": result.total_activation_bytes,
@@ -144,6 +144,14 @@ def _fields(result: CountResult, infos: list[ModuleInfo], params: int, weight_by
         "layer_costs": layer_costs(result.events, types),
         "uncounted": uncounted, "notes": notes, "trace": result.trace, "counter": "meta-dispatch",
     }
+
+
+def macs_by_kind(events) -> dict[str, int]:
+    kinds: dict[str, int] = {}
+    for e in events:
+        if e.macs:
+            kinds[e.kind] = kinds.get(e.kind, 0) + e.macs
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
 
 
 def _choose_inputs(module, user_shape, file_shapes=None, file_dtypes=None):
@@ -285,15 +293,21 @@ def analyze_state_dict(path: Path, tensors: dict[str, tuple[list[int], str, int]
     from embodied_tui.analysis import zoo
 
     shapes = {k: tuple(v[0]) for k, v in tensors.items()}
-    arch = zoo.match_state_dict(shapes)
-    if arch is not None:
-        module = zoo.build_meta(arch, shapes)
-        fields = analyze_module(module, user_shape or zoo.default_input(arch), fmt=fmt, detail=detail,
-                                what=str(path))
-        if not user_shape:
-            fields["input_shape_source"] = "inferred"
-        fields["notes"].insert(0, f"keys and shapes match {arch}: rebuilt on the meta device to count MACs")
+    match = zoo.identify_state_dict(shapes)
+    if match is not None:
+        builder = zoo.BUILDERS[match.name]
+        kwargs = {"num_classes": match.num_classes} if match.num_classes not in (None, -1) else {}
+        with torch.device("meta"):
+            module = builder.build(**kwargs)
+        shape = user_shape or [list(s) for s in builder.input_shapes]
+        fields = analyze_module(module, shape, fmt=fmt, detail=detail, what=str(path))
+        fields["input_shape_source"] = "user" if user_shape else "inferred"
+        classes = f" with {match.num_classes} classes" if kwargs else ""
+        fields["notes"].insert(0, f"keys and shapes match {match.name}{classes}: rebuilt on the meta device to count "
+                                  f"MACs; input {'given' if user_shape else 'assumed'} "
+                                  f"{'x'.join(map(str, shape[0]))}")
         fields["weight_bytes"] = sum(_numel(s) * size for s, _, size in tensors.values())
+        fields["counter"] = "state-dict -> zoo rebuild -> meta-dispatch"
         return fields
     infos, params, weight_bytes, dtype, dtype_bytes = _state_dict_tree(tensors)
     reason = ("a state_dict holds weights but not the computation; its keys match no architecture we can rebuild, "

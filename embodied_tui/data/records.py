@@ -81,6 +81,7 @@ class Analysis(_Strict):
     other_flops: int | None
     macs_null_reason: str | None = None
     macs_complete: bool = True  # False when some part was not counted (see `uncounted`)
+    macs_by_kind: dict[str, int] = Field(default_factory=dict)  # conv / linear / matmul / attention ... -> MACs
 
     dtype: str = "float32"
     dtype_bytes: int = 4
@@ -142,6 +143,7 @@ class ModelRecord(_Strict):
     other_flops: int | None
     macs_null_reason: str | None = None
     macs_complete: bool = True
+    macs_by_kind: dict[str, int] = Field(default_factory=dict)
     dtype: str = "float32"
     dtype_bytes: int = 4
     weight_bytes: int
