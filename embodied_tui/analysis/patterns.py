@@ -120,6 +120,31 @@ def _patch_embedding(trace: list[TraceOp]) -> bool:
     return bool(k) and k == s and min(k) >= 4
 
 
+def _head_scales(trace: list[TraceOp]) -> int:
+    """Most feature-map sizes whose conv outputs are flattened and joined by one concat (a multi-scale head)."""
+    best = 0
+    skip = {"reshape", "transpose", "concat", "slice", "other", "flatten"}
+    for op in trace:
+        if op.kind != "concat" or not op.out_shape or len(op.out_shape) == 4:
+            continue
+        sizes = set()
+        for i in op.inputs:
+            cur = trace[i] if i >= 0 else None
+            while cur is not None and cur.kind in skip:
+                srcs = [j for j in cur.inputs if j >= 0]
+                cur = trace[srcs[0]] if srcs else None
+            if cur is not None and cur.kind == "conv" and cur.out_shape and len(cur.out_shape) == 4:
+                sizes.add(tuple(cur.out_shape[2:]))
+        best = max(best, len(sizes))
+    return best
+
+
+def _upsample_concat(trace: list[TraceOp]) -> int:
+    """Upsampled maps joined with earlier, finer features (FPN/PAN necks and U-Net decoders)."""
+    return sum(1 for op in trace if op.kind == "concat" and any(
+        i >= 0 and trace[i].kind == "upsample" for i in op.inputs))
+
+
 def _multi_scale_outputs(output_shapes: list[list[int]]) -> int:
     spatial = {tuple(s[2:]) for s in output_shapes if len(s) == 4}
     return len(spatial)
@@ -163,6 +188,10 @@ def gather(trace: list[TraceOp], layers: dict[str, int], input_shapes, output_sh
         ev.add("patch_embed", 1, "patch embedding (first conv has kernel = stride >= 4)")
     causal = sum(1 for op in trace if op.op.split(".")[-1].lower() in ("triu", "tril", "trilu"))
     ev.add("causal", causal, "{n} causal masks (triu/tril)")
+    ev.add("up_concat", _upsample_concat(trace), "{n} upsample + concat merges (FPN/PAN neck or U-Net decoder)")
+    heads = _head_scales(trace)
+    if heads >= 2:
+        ev.add("head_scales", heads, "a head that joins conv outputs from {n} feature-map sizes (multi-scale detection)")
     scales = _multi_scale_outputs(output_shapes)
     if scales >= 2:
         ev.add("multiscale_out", scales, "{n} output scales (multi-scale detection head)")
@@ -217,7 +246,7 @@ def _family(arch_type: str, c: Counter, inputs, outputs) -> tuple[str, str | Non
     if arch_type == "mlp":
         return "mlp", "policy" if _small_vector_out(outputs) else None, "only linear layers and activations"
     if arch_type in ("cnn", "hybrid"):
-        if c["multiscale_out"] >= 2 and c["upsample"] and c["concat"]:
+        if (c["multiscale_out"] >= 2 or c["head_scales"] >= 2) and c["up_concat"] and not c["dense_out"]:
             fam = "yolo" if c["silu"] else "detector"
             return fam, "detection", "upsample + concat neck feeding multi-scale heads" + (" with SiLU: YOLO-style"
                                                                                           if c["silu"] else "")

@@ -216,15 +216,38 @@ def analyze_torchscript(path: Path, user_shape) -> dict:
         except Exception as exc:  # noqa: BLE001
             raise AnalysisError(f"{path}: TorchScript archive cannot be loaded ({str(exc).splitlines()[0][:160]}); "
                                 "it may be truncated or from a newer torch") from None
-        module = module.to("meta")
+        _script_to_meta(module)
         notes.append("archive refused the meta device; loaded on CPU, then moved to meta")
     module.eval()
+    if retargeted := _retarget_devices(module):
+        notes.append(f"{retargeted} device constant(s) baked into the archive were pointed at meta to count it")
     infos = _module_infos(module, _script_type)
     fields = _generic(module, lambda s, d: run_torchscript(module, s, d), infos, user_shape, str(path),
                       "torchscript", "TorchScript archive")
     fields["notes"] = notes + fields["notes"] + [
         "TorchScript runs inside its interpreter: ops are charged to the module whose weights they read"]
     return fields
+
+
+def _retarget_devices(module) -> int:
+    """Traces bake the tracing device into constants (``torch.zeros(..., device=cpu)``); point them at meta so the
+    run stays on meta tensors. Done before the first call, so the interpreter compiles the edited graphs."""
+    changed = 0
+    for sub in module.modules():
+        for name in sub._c._method_names():
+            for node in sub._c._get_method(name).graph.findAllNodes("prim::Constant"):
+                if node.output().type().kind() == "DeviceObjType" and node.s("value") != "meta":
+                    node.s_("value", "meta")
+                    changed += 1
+    return changed
+
+
+def _script_to_meta(module) -> None:
+    """Replace each weight of a loaded ScriptModule with a meta tensor, one at a time (``.to`` refuses
+    ScriptModules whose parameters are plain attributes)."""
+    for sub in module.modules():
+        for name, t in list(sub.named_parameters(recurse=False)) + list(sub.named_buffers(recurse=False)):
+            sub._c.setattr(name, torch.empty_like(t, device="meta"))
 
 
 def analyze_exported(path: Path, user_shape) -> dict:
@@ -253,11 +276,29 @@ def analyze_exported(path: Path, user_shape) -> dict:
         file_dtypes.append(val.dtype)
         names.append(node.name)
     gm = gm.to("meta")
+    retargeted = _retarget_fx_devices(gm)
     fields = _generic(gm, lambda s, d: run_exported(gm, s, d), infos, user_shape, str(path), "exported_program",
                       "torch.export ExportedProgram", file_shapes or None, file_dtypes or None, names)
     if symbols and not user_shape:
         fields["input_symbols"] = symbols
+    if retargeted:
+        fields["notes"].append(f"{retargeted} op(s) with a device baked into the graph were pointed at meta to count it")
     return fields
+
+
+def _retarget_fx_devices(gm) -> int:
+    meta = torch.device("meta")
+    changed = 0
+    for node in gm.graph.nodes:
+        if node.op != "call_function":
+            continue
+        if isinstance(node.kwargs.get("device"), torch.device) and node.kwargs["device"] != meta:
+            node.kwargs = {**node.kwargs, "device": meta}
+            changed += 1
+        if any(isinstance(a, torch.device) and a != meta for a in node.args):
+            node.args = tuple(meta if isinstance(a, torch.device) else a for a in node.args)
+            changed += 1
+    return changed
 
 
 def _hint(sym) -> int:

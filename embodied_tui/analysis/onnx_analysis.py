@@ -1,0 +1,32 @@
+"""ONNX files: the counter's result (onnx_counting) as the fields of an ``Analysis``."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from embodied_tui.analysis.onnx_counting import count_onnx
+
+
+def analyze_onnx(path: Path, input_shape: list[list[int]] | None) -> dict:
+    count = count_onnx(path, input_shapes=input_shape)
+    fields = {f.name: getattr(count, f.name) for f in dataclasses.fields(count)}
+    fields.pop("opset", None)
+    missing = fields.pop("external_data_missing", [])
+    if missing:
+        fields["notes"] = [*fields["notes"]]
+    fields["format"] = "onnx"
+    fields["flops"] = 2 * count.macs
+    fields["macs_by_kind"] = _macs_by_kind(count.trace)
+    if count.bn_folded:
+        fields["notes"] = [*fields["notes"], "BatchNorm was folded into the convolutions by the exporter: the file "
+                                              "holds fewer weights than the PyTorch module (its running statistics "
+                                              "and affine terms are gone)"]
+    return fields
+
+
+def _macs_by_kind(trace) -> dict[str, int]:
+    kinds: dict[str, int] = {}
+    for op in trace:
+        if op.macs:
+            kinds[op.kind] = kinds.get(op.kind, 0) + op.macs
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
