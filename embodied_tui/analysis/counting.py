@@ -99,7 +99,14 @@ class OpCounter(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         self.current_op = str(func.overloadpacket.__name__)
-        out = func(*args, **kwargs)
+        try:
+            out = func(*args, **kwargs)
+        except Exception:
+            if not self.result.failed_owner:  # where it failed, before hooks unwind the module stack
+                scope = self.scope()
+                self.result.failed_owner = scope if scope is not None else (
+                    self.result.trace[-1].owner if self.result.trace else "")
+            raise
         if func in _NOOPS:
             return out
         self._record(func, args, kwargs, out)

@@ -51,8 +51,6 @@ def run_eager(module: torch.nn.Module, shapes: list[list[int]], dtypes: list[tor
     finally:
         h1.remove()
         h2.remove()
-    if result.failure is not None:
-        result.failed_owner = stack[-1] if stack else ""
     return result
 
 
@@ -61,8 +59,6 @@ def run_torchscript(module: torch.jit.ScriptModule, shapes: list[list[int]],
     owners = weight_owners(list(module.named_parameters()) + list(module.named_buffers()))
     counter = OpCounter(owners, lambda: None)
     result = _run(counter, lambda xs: module(*xs), _meta_inputs(shapes, dtypes))
-    if result.failure is not None and counter.result.trace:
-        result.failed_owner = counter.result.trace[-1].owner
     return result
 
 
@@ -91,6 +87,4 @@ def run_exported(gm: torch.fx.GraphModule, shapes: list[list[int]], dtypes: list
     interp = _ScopedInterpreter(gm)
     counter = OpCounter(owners, lambda: interp.scope)
     result = _run(counter, lambda xs: interp.run(*xs), _meta_inputs(shapes, dtypes))
-    if result.failure is not None:
-        result.failed_owner = interp.scope
     return result

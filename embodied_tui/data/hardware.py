@@ -1,0 +1,349 @@
+"""The hardware catalog: schema, loading and look-up. No I/O beyond reading YAML; no printing.
+
+Conventions (stated once, shown in the UI):
+- **Dense peaks.** ``PowerMode.peak_tflops`` holds *dense* peaks per precision, on the device's main compute engine
+  (the GPU on a Jetson, the NPU on Hailo/Coral, all cores on a CPU). Integer precisions (``int8``, ``int4``) are in
+  **TOPS** in the same dict (tera-operations/s, one multiply-accumulate = 2 ops, like FLOPs = 2 x MACs).
+- **Headlines are kept apart.** A vendor's "AI TOPS" figure goes to ``headline_tops``, with ``headline_is_sparse``
+  (2:4 structured sparsity doubles it) and ``headline_includes_dla`` (Jetson DLAs summed in). Never use it as a peak.
+- **Derived peaks.** Where a peak is computed from clocks, ``PowerMode.derived[precision]`` says how, in the form
+  ``"<n> SM x <ops> FLOP/clk x <clock> MHz"`` (GPUs; ``core`` for CPUs, ``OP/clk`` for integers), with ``n`` the
+  mode's ``active_sms`` (or ``cpu_cores``), ``ops`` the entry's ``ops_per_clock[precision]`` and ``clock`` the
+  mode's ``gpu_clock_mhz`` (or ``cpu_clock_mhz``). Peaks without a derivation are datasheet figures (see ``source``).
+- **No DRAM is not zero bandwidth.** ``memory_bandwidth_gbps`` is ``None`` for devices that keep weights on chip
+  (Hailo, Coral); their limits are ``onchip_memory_bytes`` and ``host_link_gbps``. It is never 0.
+- ``default_mode`` is the fastest mode (the one vendors quote), used when no mode is named.
+- Units are in field names: ``_mhz``, ``_w``, ``_gbps`` (gigabytes/s, 1e9 bytes/s), ``_tops``, ``_tflops``, ``_bytes``.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from embodied_tui.errors import NotFound, UserError
+
+Precision = Literal["fp32", "tf32", "fp16", "bf16", "int8", "int4"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+INTEGER_PRECISIONS = ("int8", "int4")  # peaks in TOPS, not TFLOPS
+DeviceType = Literal["gpu", "soc", "npu", "tpu", "cpu"]
+DEVICE_TYPES: tuple[str, ...] = get_args(DeviceType)
+
+_ID_RE = r"^[a-z0-9][a-z0-9._-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Calibration(_Strict):
+    """Measured efficiency of a device for one precision x runtime (filled by calibration, not by hand-waving).
+
+    Roofline with calibration, per layer: ``t_i = max(F_i / (eta_compute * P), B_i / (eta_memory * BW))`` and for the
+    model ``t = overhead_ms + sum t_i``. ``fit_error`` is the fit's relative error (e.g. median |pred - meas| / meas)
+    over ``n_points`` measurements; ``source`` says where the measurements came from.
+    """
+
+    precision: Precision
+    runtime: str  # "pytorch-cpu", "tensorrt", "onnxruntime", "hailort", "tflite-edgetpu", ...
+    power_mode: str | None = None  # None: applies to every mode of the device
+    eta_compute: float = Field(gt=0, le=1)
+    eta_memory: float | None = Field(default=None, gt=0, le=1)  # None where the device has no DRAM
+    overhead_ms: float = Field(default=0.0, ge=0)
+    source: str
+    fit_error: float | None = Field(default=None, ge=0)
+    n_points: int = Field(default=0, ge=0)
+
+
+class PowerMode(_Strict):
+    """One operating point: clocks, active units, memory bandwidth and the dense peaks they give."""
+
+    name: str = Field(min_length=1)
+    power_w: float | None = Field(default=None, gt=0)  # the mode's power budget; None = not stated (never 0)
+    gpu_clock_mhz: float | None = Field(default=None, gt=0)
+    active_sms: int | None = Field(default=None, gt=0)
+    cpu_cores: int | None = Field(default=None, gt=0)
+    cpu_clock_mhz: float | None = Field(default=None, gt=0)
+    memory_bandwidth_gbps: float | None = Field(default=None, gt=0)  # None = no DRAM (never 0)
+    peak_tflops: dict[Precision, float] = Field(default_factory=dict)  # dense; int8/int4 in TOPS
+    derived: dict[Precision, str] = Field(default_factory=dict)  # precision -> "8 SM x 2048 FLOP/clk x 612 MHz"
+    source: str = Field(min_length=1)
+    notes: list[str] = Field(default_factory=list)
+
+    @field_validator("peak_tflops")
+    @classmethod
+    def _positive_peaks(cls, value: dict[str, float]) -> dict[str, float]:
+        for precision, peak in value.items():
+            if not peak > 0:
+                raise ValueError(f"peak for {precision} must be > 0 (leave a precision out when it is unknown)")
+        return value
+
+    @model_validator(mode="after")
+    def _derived_has_peak(self) -> "PowerMode":
+        missing = [p for p in self.derived if p not in self.peak_tflops]
+        if missing:
+            raise ValueError(f"derived given for {', '.join(missing)} but peak_tflops has no such precision")
+        return self
+
+    def peak_flops(self, precision: str) -> float | None:
+        """Dense peak in FLOP/s (OP/s for integer precisions), or None when the device does not state it."""
+        value = self.peak_tflops.get(precision)  # type: ignore[call-overload]
+        return None if value is None else value * 1e12
+
+    def bandwidth_bytes_per_s(self) -> float | None:
+        """DRAM bandwidth in bytes/s, or None for devices without DRAM (never 0)."""
+        return None if self.memory_bandwidth_gbps is None else self.memory_bandwidth_gbps * 1e9
+
+
+class HardwareEntry(_Strict):
+    """One device with its power modes. ``id`` is a lowercase slug; ``aliases`` are other names it answers to."""
+
+    id: str = Field(pattern=_ID_RE)
+    name: str = Field(min_length=1)
+    vendor: str
+    type: DeviceType
+    aliases: list[str] = Field(default_factory=list)
+    architecture: str | None = None  # "ampere", "volta", "hopper", "cortex-a76", "hailo-8", ...
+    ops_per_clock: dict[Precision, float] = Field(default_factory=dict)  # dense, per SM (GPU) or per core (CPU)
+    memory_bytes: int | None = Field(default=None, gt=0)
+    memory_type: str | None = None  # "LPDDR5 128-bit", "HBM3", ...
+    onchip_memory_bytes: int | None = Field(default=None, gt=0)  # Hailo/Coral SRAM
+    host_link_gbps: float | None = Field(default=None, gt=0)  # PCIe/USB to the host, gigabytes/s
+    headline_tops: float | None = Field(default=None, gt=0)  # the vendor's "AI TOPS" as marketed
+    headline_is_sparse: bool = False
+    headline_includes_dla: bool = False
+    dla_int8_tops: float | None = Field(default=None, gt=0)  # dense INT8 of the DLAs together (Jetson), apart from GPU
+    power_modes: list[PowerMode] = Field(min_length=1)
+    default_mode: str
+    sources: dict[str, str] = Field(default_factory=dict)  # figure -> where it comes from
+    notes: list[str] = Field(default_factory=list)
+    calibration: list[Calibration] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _modes_consistent(self) -> "HardwareEntry":
+        seen: set[str] = set()
+        for mode in self.power_modes:
+            key = mode.name.casefold()
+            if key in seen:
+                raise ValueError(f"power mode {mode.name!r} appears twice")
+            seen.add(key)
+        if self.default_mode.casefold() not in seen:
+            raise ValueError(f"default_mode {self.default_mode!r} is not one of the power modes: {self.mode_names()}")
+        for cal in self.calibration:
+            if cal.power_mode is not None and cal.power_mode.casefold() not in seen:
+                raise ValueError(f"calibration power_mode {cal.power_mode!r} is not one of: {self.mode_names()}")
+        return self
+
+    def mode_names(self) -> str:
+        return ", ".join(m.name for m in self.power_modes)
+
+    def mode(self, name: str | None = None) -> PowerMode:
+        """The power mode called ``name`` (case-insensitive: "15w", "15W", "maxn"); the default mode when None."""
+        wanted = (name if name is not None else self.default_mode).strip().casefold()
+        for mode in self.power_modes:
+            if mode.name.casefold() == wanted:
+                return mode
+        compact = re.sub(r"[\s_-]", "", wanted)
+        for mode in self.power_modes:
+            if re.sub(r"[\s_-]", "", mode.name.casefold()) == compact:
+                return mode
+        raise NotFound(f"{self.id} has no power mode {name!r}; valid modes: {self.mode_names()}")
+
+    @property
+    def default(self) -> PowerMode:
+        return self.mode(None)
+
+    def calibration_for(self, precision: str, runtime: str | None = None,
+                        mode: str | None = None) -> Calibration | None:
+        """The most specific calibration for precision (and runtime, power mode), or None."""
+        best: Calibration | None = None
+        for cal in self.calibration:
+            if cal.precision != precision or (runtime is not None and cal.runtime != runtime):
+                continue
+            if cal.power_mode is not None and (mode is None or cal.power_mode.casefold() != mode.casefold()):
+                continue
+            if best is None or (best.power_mode is None and cal.power_mode is not None):
+                best = cal
+        return best
+
+
+def peak_flops(mode: PowerMode, precision: str) -> float | None:
+    """Dense peak of ``mode`` at ``precision`` in FLOP/s (OP/s for int8/int4); None when not stated."""
+    return mode.peak_flops(precision)
+
+
+def bandwidth_bytes_per_s(mode: PowerMode) -> float | None:
+    """DRAM bandwidth of ``mode`` in bytes/s; None when the device has no DRAM (Hailo, Coral)."""
+    return mode.bandwidth_bytes_per_s()
+
+
+# ---------------------------------------------------------------------------------------------------- parsing YAML
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside ``X``, ``list[X]``, ``X | None`` or ``dict[str, X]``, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation) if get_origin(annotation) is not None else ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _close_field(loc: tuple[Any, ...]) -> str | None:
+    """The field a misspelt name at ``loc`` most likely meant (difflib), or None."""
+    model: type[BaseModel] | None = HardwareEntry
+    for part in loc[:-1]:
+        if model is None:
+            return None
+        if isinstance(part, str):
+            if part not in model.model_fields:
+                return None
+            model = _inner_model(model.model_fields[part].annotation)
+    if model is None or not isinstance(loc[-1], str):
+        return None
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _describe_error(err: dict[str, Any]) -> str:
+    loc = tuple(err.get("loc", ()))
+    where = ".".join(str(p) for p in loc) or "(top level)"  # loc is empty for whole-entry checks
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        close = _close_field(loc)
+        return f"{where}: unknown field" + (f" (did you mean {close}?)" if close else "")
+    if kind == "missing":
+        return f"{where}: missing field"
+    msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"{where}: {msg}" if loc else msg
+
+
+def validation_message(exc: ValidationError, label: str) -> str:
+    """One line: the most useful problem first (a misspelt field, then a missing one), and how many more."""
+    errors = exc.errors()
+    # a misspelt field also shows up as the field it meant being missing: report it once, as the misspelling
+    meant = {(*tuple(e["loc"])[:-1], _close_field(tuple(e["loc"])))
+             for e in errors if e.get("type") == "extra_forbidden"}
+    errors = [e for e in errors if not (e.get("type") == "missing" and tuple(e["loc"]) in meant)]
+    rank = {"extra_forbidden": 0, "missing": 1}
+    errors.sort(key=lambda e: rank.get(e.get("type", ""), 2))
+    first = _describe_error(errors[0]) if errors else str(exc)
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"{label}: {first}{more}"
+
+
+def parse_entry(data: Any, label: str) -> HardwareEntry:
+    """Validate one device from already-loaded YAML/JSON data; one-line UserError naming ``label`` on failure."""
+    if not isinstance(data, dict):
+        raise UserError(f"{label}: expected a mapping of fields (id, name, vendor, type, power_modes, ...), "
+                        f"got {type(data).__name__}")
+    try:
+        return HardwareEntry.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(validation_message(exc, label)) from None
+
+
+def parse_yaml_text(text: str, label: str) -> HardwareEntry:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise UserError(f"{label}:{where}: {problem}") from None
+    return parse_entry(data, label)
+
+
+def load_entry_file(path: str | Path, label: str | None = None) -> HardwareEntry:
+    """Read and validate a user's device YAML; one-line UserError naming the file on any problem."""
+    path = Path(path)
+    label = label or f"hardware file {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{label}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{label}: cannot read it ({exc.__class__.__name__}: {exc})") from None
+    return parse_yaml_text(text, label)
+
+
+@functools.lru_cache(maxsize=1)
+def _catalog() -> tuple[HardwareEntry, ...]:
+    folder = resources.files("embodied_tui.data") / "catalog"
+    entries: list[HardwareEntry] = []
+    for item in folder.iterdir():
+        if item.name.endswith((".yaml", ".yml")):
+            entries.append(parse_yaml_text(item.read_text(encoding="utf-8"), f"catalog file {item.name}"))
+    entries.sort(key=lambda e: e.id)
+    _check_unique(entries, "catalog")
+    return tuple(entries)
+
+
+def _check_unique(entries: list[HardwareEntry], what: str) -> None:
+    owner: dict[str, str] = {}
+    for entry in entries:
+        for key in [entry.id, *entry.aliases]:
+            k = key.casefold()
+            if k in owner and owner[k] != entry.id:
+                raise UserError(f"{what}: name {key!r} is used by both {owner[k]} and {entry.id}")
+            owner[k] = entry.id
+
+
+def load_catalog() -> list[HardwareEntry]:
+    """Every device in the package catalog (embodied_tui/data/catalog/*.yaml), validated, sorted by id."""
+    return list(_catalog())
+
+
+# ---------------------------------------------------------------------------------------------------- look-up
+
+def _tokens(text: str) -> list[str]:
+    """'Orin Nano 8GB Super' -> ['orin', 'nano', '8', 'gb', 'super']; 'pi5' -> ['pi', '5']."""
+    text = re.sub(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])", " ", text.casefold())
+    return [t for t in re.split(r"[^a-z0-9.]+", text) if t]
+
+
+def _names(entry: HardwareEntry) -> list[str]:
+    return [entry.id, entry.name, *entry.aliases]
+
+
+def find_device(query: str, devices: list[HardwareEntry] | None = None) -> HardwareEntry:
+    """The device ``query`` names: its id, an alias or its name (case-insensitive), or else the one device whose
+    names contain every word of the query ("orin nano super", "pi 5"). NotFound lists the valid ids otherwise."""
+    devices = load_catalog() if devices is None else devices
+    wanted = query.strip().casefold()
+    for entry in devices:  # exact id first, so a user id never shadows through an alias
+        if entry.id.casefold() == wanted:
+            return entry
+    for entry in devices:
+        if any(n.casefold() == wanted for n in _names(entry)):
+            return entry
+    q = _tokens(query)
+    if q:
+        norm = " ".join(q)
+        exact = [e for e in devices if any(" ".join(_tokens(n)) == norm for n in _names(e))]
+        if len(exact) == 1:
+            return exact[0]
+        hits = []
+        for entry in devices:
+            vocab = {t for n in _names(entry) for t in _tokens(n)}
+            if all(t in vocab for t in q):
+                hits.append(entry)
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise NotFound(f"{query!r} matches several devices: {', '.join(e.id for e in hits)}; "
+                           f"give one of these ids")
+    ids = [e.id for e in devices]
+    close = difflib.get_close_matches(wanted, [n.casefold() for e in devices for n in _names(e)], n=1, cutoff=0.6)
+    hint = ""
+    if close:
+        match = next(e for e in devices if any(n.casefold() == close[0] for n in _names(e)))
+        hint = f" (did you mean {match.id}?)"
+    raise NotFound(f"no device {query!r}{hint}; valid ids: {', '.join(ids)}")
