@@ -52,18 +52,33 @@ def _producer(trace: list[TraceOp], op: TraceOp, skip: set[str] = _PASS) -> Trac
     return None
 
 
+def _ancestors(trace: list[TraceOp], start: int, limit: int = 40) -> set[int]:
+    seen: set[int] = set()
+    todo = [start]
+    while todo and len(seen) < limit:
+        i = todo.pop()
+        if i < 0 or i in seen:
+            continue
+        seen.add(i)
+        todo.extend(trace[i].inputs)
+    return seen
+
+
 def _residual_adds(trace: list[TraceOp]) -> int:
-    """Adds of two activations of equal shape where one branch skips at least two weighted ops."""
+    """Adds of two equal-shape activations that fork from one op, with at least two weighted ops (or attention)
+    between the fork and the add: a skip connection around a block."""
     n = 0
     for op in trace:
-        if op.kind != "add" or len([i for i in op.inputs if i >= 0]) < 2:
+        srcs = [i for i in op.inputs if i >= 0]
+        if op.kind != "add" or len(srcs) < 2:
             continue
-        a, b = [i for i in op.inputs if i >= 0][:2]
         if len(op.in_shapes) >= 2 and op.in_shapes[0] != op.in_shapes[1]:
             continue
-        lo, hi = sorted((a, b))
-        weighted = sum(1 for t in trace[lo + 1:hi + 1] if t.kind in ("conv", "linear", "matmul", "attention"))
-        if weighted >= 2 or any(t.kind == "attention" for t in trace[lo + 1:hi + 1]):
+        common = _ancestors(trace, srcs[0]) & _ancestors(trace, srcs[1])
+        fork = max(common) if common else min(srcs)
+        span = trace[fork + 1:op.index]
+        if sum(1 for t in span if t.kind in ("conv", "linear", "matmul")) >= 2 or any(
+                t.kind == "attention" for t in span):
             n += 1
     return n
 
