@@ -31,6 +31,8 @@ def _run(counter: OpCounter, call, inputs: list[torch.Tensor]) -> CountResult:
 
 
 def run_eager(module: torch.nn.Module, shapes: list[list[int]], dtypes: list[torch.dtype]) -> CountResult:
+    """Run an eager module with its weights swapped for meta tensors (``functional_call``): the caller's module is
+    neither copied nor changed, so an in-memory model costs no weight copy."""
     paths = {id(m): name for name, m in module.named_modules(remove_duplicate=False)}
     stack: list[str] = []
 
@@ -41,13 +43,19 @@ def run_eager(module: torch.nn.Module, shapes: list[list[int]], dtypes: list[tor
         if stack:
             stack.pop()
 
-    owners = weight_owners(list(module.named_parameters(remove_duplicate=False))
-                           + list(module.named_buffers(remove_duplicate=False)))
-    counter = OpCounter(owners, lambda: stack[-1] if stack else "")
+    named = list(module.named_parameters(remove_duplicate=False)) + list(module.named_buffers(remove_duplicate=False))
+    meta: dict[int, torch.Tensor] = {}
+    state = {}
+    for name, t in named:  # tied weights stay tied: one meta tensor per original tensor
+        if id(t) not in meta:
+            meta[id(t)] = t if t.device.type == "meta" else torch.empty_like(t, device="meta")
+        state[name] = meta[id(t)]
+    counter = OpCounter(weight_owners(list(state.items())), lambda: stack[-1] if stack else "")
     h1 = torch.nn.modules.module.register_module_forward_pre_hook(pre)
     h2 = torch.nn.modules.module.register_module_forward_hook(post, always_call=True)
     try:
-        result = _run(counter, lambda xs: module(*xs), _meta_inputs(shapes, dtypes))
+        result = _run(counter, lambda xs: torch.func.functional_call(module, state, tuple(xs)),
+                      _meta_inputs(shapes, dtypes))
     finally:
         h1.remove()
         h2.remove()

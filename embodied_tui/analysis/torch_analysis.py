@@ -202,7 +202,6 @@ def _generic(module, run, infos, user_shape, what, fmt, detail, file_shapes=None
 def analyze_module(module: torch.nn.Module, user_shape, *, fmt: str, detail: str, what: str = "model") -> dict:
     module = module.eval()
     infos = _module_infos(module, lambda m: type(m).__name__)
-    module = module.to("meta")
     return _generic(module, lambda s, d: run_eager(module, s, d), infos, user_shape, what, fmt, detail)
 
 
