@@ -5,7 +5,6 @@ the meta device (torch formats) or from the graph (ONNX) -> census, layer costs,
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 from typing import Callable
@@ -13,17 +12,9 @@ from typing import Callable
 from embodied_tui.analysis.loaders import detect, load_torch_pickle, read_safetensors_header
 from embodied_tui.data.records import Analysis
 from embodied_tui.errors import AnalysisError
+from embodied_tui.hashing import sha256_file
 
 Progress = Callable[[str, float], None]  # (stage, fraction done)
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """Streaming SHA-256 of the whole file."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def analyze_file(path: str | Path, *, input_shape: list[list[int]] | None = None, trust_code: bool = False,
@@ -35,7 +26,7 @@ def analyze_file(path: str | Path, *, input_shape: list[list[int]] | None = None
     report("detecting format", 0.0)
     detected = detect(path)
     report("hashing", 0.1)
-    base = {"path": str(path.resolve()), "sha256": file_sha256(path), "size_bytes": path.stat().st_size}
+    base = {"path": str(path.resolve()), "sha256": sha256_file(path), "size_bytes": path.stat().st_size}
     report(f"analysing {detected.format.replace('_', ' ')}", 0.3)
     if detected.format == "onnx":
         from embodied_tui.analysis.onnx_analysis import analyze_onnx

@@ -1,0 +1,36 @@
+# embodied-ai: `make demo` (set up, build a demo registry, open the app) and `make test` (set up, run the tests).
+# Setup is done once: a stamp in the venv remembers it (redone when pyproject.toml changes).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.embodied-ai-setup
+DEMO_DB ?= .demo/registry.json
+PYTEST_ARGS ?= -n 2 tests/
+
+.PHONY: setup demo demo-db test bench clean
+
+setup: $(STAMP)
+
+# torch first and exactly: the CPU wheel is what these machines provide; a looser request would let pip pull a
+# multi-GB CUDA build. The package's own range (torch>=2.4) is then already satisfied.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo-db: $(STAMP)
+	$(BIN)/embodied-ai --db $(DEMO_DB) demo
+
+demo: demo-db
+	$(BIN)/embodied-ai --db $(DEMO_DB)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/registry.py
+
+clean:
+	rm -rf .demo .pytest_cache

@@ -1,0 +1,377 @@
+"""`embodied-ai model ...`: analyse model files and keep them in the registry.
+
+Numbers: params; MACs = multiply-accumulates of conv/linear/matmul/attention; FLOPs = 2 x MACs; other FLOPs =
+elementwise/normalisation, counted apart; bytes at the model's stored dtype. Shapes say where they came from
+(file / user / inferred).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from embodied_tui.commands.output import console, print_json
+from embodied_tui.screens import format as fmt
+
+_INPUT_SHAPE_HELP = ("Input shape, e.g. 1,3,640,640 (or 1x3x640x640). Repeat the option, or separate with ';', "
+                     "for models with several inputs. Overrides the file's own shapes.")
+_FORMAT_SHORT = {"exported_program": "export", "torchscript": "torchscript", "state_dict": "state_dict"}
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _say(text: str) -> None:
+    console().print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _macs(n: int | None) -> str:
+    """1814073344 -> '1.81 G' (MACs, 1e3 steps)."""
+    text = fmt.count(n)
+    return f"{text[:-1]} {text[-1]}" if text and text[-1].isalpha() else text
+
+
+def _macs_word(n: int | None) -> str:
+    """'1.81 GMACs', '512 MACs', 'unknown MACs'."""
+    if n is None:
+        return "unknown MACs"
+    text = _macs(n)
+    return f"{text}MACs" if text[-1].isalpha() else f"{text} MACs"
+
+
+def _table(title: str | None = None):
+    from rich import box
+    from rich.table import Table
+
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False,
+                 show_edge=False)
+
+
+def _kv_table():
+    from rich.table import Table
+
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    return table
+
+
+def _progress_status():
+    """A spinner on stderr while analysing; yields the progress callback analyze_file calls."""
+    status = _stderr().status("analysing ...", spinner="dots")
+
+    def update(stage: str, fraction: float) -> None:
+        status.update(f"{stage} ... {fraction:.0%}")
+    return status, update
+
+
+def _summary_rows(table, a) -> None:
+    """Rows shared by `analyze` (an Analysis) and `show` (a ModelRecord): what the model is and what it costs."""
+    arch = a.architecture
+    table.add_row("format", a.format_detail or a.format)
+    table.add_row("file", f"{a.path}  ({fmt.nbytes(a.size_bytes)})")
+    if a.external_data:
+        table.add_row("external data", f"{', '.join(a.external_data)}  ({fmt.nbytes(a.external_data_bytes)})")
+    table.add_row("sha256", a.sha256)
+    family = arch.family + (f" ({arch.task})" if arch.task else "")
+    table.add_row("architecture", f"{arch.type}, {family}")
+    for item in arch.evidence[:4]:
+        table.add_row("", f"- {item}")
+    table.add_row("params", f"{fmt.count(a.params)}  ({a.params:,})")
+    if a.macs is None:
+        table.add_row("MACs", f"unknown: {a.macs_null_reason or 'not computable'}")
+    else:
+        note = "" if a.macs_complete else "  (incomplete: see uncounted)"
+        table.add_row("MACs", f"{_macs(a.macs)}  ({a.macs:,}; conv/linear/matmul/attention){note}")
+        table.add_row("FLOPs", f"{_macs(a.flops)}  (2 x MACs)")
+    if a.other_flops is not None:
+        table.add_row("other FLOPs", f"{_macs(a.other_flops)}  (elementwise, normalisation, pooling)")
+    table.add_row("weights", f"{fmt.nbytes(a.weight_bytes)}  ({a.dtype})")
+    act = a.activation_bytes
+    table.add_row("activations", "unknown" if act is None else f"{fmt.nbytes(act)} peak live ({a.dtype})")
+    table.add_row("inputs", f"{fmt.shapes(a.input_shapes, a.input_symbols)}  ({a.input_shape_source})")
+    table.add_row("outputs", fmt.shapes(a.output_shapes))
+    if a.layers:
+        top = sorted(a.layers.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = ", ".join(f"{k} {v}" for k, v in top[:8]) + (f", +{len(top) - 8} types" if len(top) > 8 else "")
+        table.add_row("layers", shown)
+    for u in a.uncounted:
+        table.add_row("uncounted", f"{u.module}{' ' + u.op if u.op else ''}: {u.reason}")
+    for note in a.notes:
+        table.add_row("note", note)
+
+
+def _census_table(census) -> object:
+    table = _table("census (module tree)")
+    table.add_column("module", overflow="fold")
+    table.add_column("type", overflow="ellipsis", max_width=18)
+    table.add_column("params", justify="right")
+    table.add_column("MACs", justify="right")
+    table.add_column("output", overflow="ellipsis", max_width=16)
+    for node in census:
+        depth = node.path.count(".") + 1 if node.path else 0
+        label = "(model)" if not node.path else "  " * depth + node.path.rsplit(".", 1)[-1]
+        table.add_row(label, node.type, fmt.count(node.params), _macs(node.macs), fmt.shape(node.output_shape))
+    return table
+
+
+@click.group("model")
+def model() -> None:
+    """Analyse model files and keep them in the registry."""
+
+
+# ------------------------------------------------------------------------------------------------ register / analyze
+@model.command("register")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--name", "-n", help="Registry name (default: the file name without its suffix).")
+@click.option("--input-shape", "input_shape", multiple=True, help=_INPUT_SHAPE_HELP)
+@click.option("--tag", "tags", multiple=True, help="A tag: a word (robot) or key=value (site=lab). Repeatable.")
+@click.option("--description", "-d", help="Free-text description.")
+@click.option("--trust-code", is_flag=True, help="Allow full pickles, which run code from the file when loaded.")
+@click.option("--json", "as_json", is_flag=True, help="Print {status, record} as JSON.")
+@click.pass_context
+def register_cmd(ctx, path: Path, name, input_shape, tags, description, trust_code, as_json) -> None:
+    """Analyse PATH and register it. The same bytes again change nothing; other bytes under the same name become a
+    new version."""
+    from embodied_tui.services import models as svc
+
+    shapes = svc.parse_input_shapes(input_shape)
+    name = name or path.name.split(".")[0]
+    status_ui, progress = _progress_status()
+    with status_ui:
+        record, status = svc.register(path, name=name, input_shape=shapes, tags=svc.parse_tags(tags),
+                                      description=description, trust_code=trust_code, db=ctx.obj["db"],
+                                      progress=progress)
+    if as_json:
+        print_json({"status": status, "record": svc.record_json(record)})
+        return
+    if status == "unchanged":
+        _say(f"unchanged: {record.name} v{record.version} already has these exact bytes (sha256 "
+             f"{record.sha256[:12]}); nothing registered")
+    elif status == "new_version":
+        _say(f"new version: {record.name} v{record.version} (the bytes differ from v{record.version - 1})")
+    else:
+        _say(f"added: {record.name} v{record.version}")
+    arch = record.architecture
+    kind = arch.family if arch.family == arch.type else f"{arch.family} {arch.type}"
+    _say(f"  {kind}, {fmt.count(record.params)} params, "
+         f"{_macs_word(record.macs)}, input {fmt.shapes(record.input_shapes, record.input_symbols)} "
+         f"({record.input_shape_source}), {record.format}")
+
+
+@model.command("analyze")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--input-shape", "input_shape", multiple=True, help=_INPUT_SHAPE_HELP)
+@click.option("--trust-code", is_flag=True, help="Allow full pickles, which run code from the file when loaded.")
+@click.option("--also-thop", is_flag=True, help="Also count with thop (a second opinion) and explain the difference.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole analysis (with census and layer costs) as JSON.")
+def analyze_cmd(path: Path, input_shape, trust_code, also_thop, as_json) -> None:
+    """Analyse PATH and print what it is, without registering it."""
+    from embodied_tui.services import models as svc
+
+    shapes = svc.parse_input_shapes(input_shape)
+    status_ui, progress = _progress_status()
+    with status_ui:
+        analysis = svc.analyze(path, input_shape=shapes, trust_code=trust_code, progress=progress)
+        thop = None
+        if also_thop:
+            status_ui.update("counting with thop ...")
+            from embodied_tui.analysis.thop_compare import thop_opinion
+
+            thop = thop_opinion(path, analysis, trust_code=trust_code)
+    if as_json:
+        out = analysis.model_dump(mode="json")
+        if thop is not None:
+            out["thop"] = thop
+        print_json(out)
+        return
+    table = _kv_table()
+    _summary_rows(table, analysis)
+    if thop is not None:
+        if "unavailable" in thop:
+            table.add_row("thop", f"not run: {thop['unavailable']}")
+        else:
+            ratio = f" ({thop['ratio']:.3f} x ours)" if thop.get("ratio") else ""
+            table.add_row("thop", f"{_macs_word(thop['thop_macs'])}{ratio}: {thop['explanation']}")
+    out = console()
+    out.print(f"{path.name}: analysis (not registered)", markup=False)
+    out.print(table)
+
+
+# ------------------------------------------------------------------------------------------------ reading
+@model.command("list")
+@click.option("--filter", "-f", "expr", help="Filter, e.g. 'family = yolo AND params < 10M' (see README).")
+@click.option("--sort", "-s", "sort_key", help="Sort field; prefix '-' for descending (e.g. -params).")
+@click.option("--all-versions", "-a", is_flag=True, help="Every version, not only the latest of each name.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of records.")
+@click.pass_context
+def list_cmd(ctx, expr, sort_key, all_versions, as_json) -> None:
+    """Registered models (latest version of each)."""
+    from embodied_tui.services import models as svc
+
+    records = svc.list_models(ctx.obj["db"], filter=expr, sort=sort_key, all_versions=all_versions)
+    if as_json:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(svc.records_json_bytes(records))
+        sys.stdout.buffer.flush()
+        return
+    if not records:
+        if expr:
+            _say(f"no models match {expr!r}")
+        else:
+            _say(f"no models in {svc.registry(ctx.obj['db']).path}; add one with "
+                 f"`embodied-ai model register PATH --name NAME` (or `embodied-ai demo`)")
+        return
+    rows = [(r.name, str(r.version), r.architecture.family, fmt.count(r.params), _macs(r.macs),
+             fmt.shapes(r.input_shapes, r.input_symbols), _FORMAT_SHORT.get(r.format, r.format), fmt.tags(r.tags))
+            for r in records]
+    out = console()
+    headers = ("name", "v", "family", "params", "MACs", "input", "format", "tags")
+    # shrink order when the terminal is narrow: tags, then name, input, family, format (never the numbers)
+    widths = _fit_widths(headers, rows, out.width, shrink=((7, 6), (0, 12), (5, 9), (2, 6), (6, 6), (0, 8), (7, 4)))
+    table = _table()
+    table.padding = (0, 0, 0, 0)  # the box's blank divider is the one space between columns _fit_widths counts
+    for header, width in zip(headers, widths):
+        table.add_column(header, width=width, no_wrap=True, overflow="ellipsis",
+                         justify="right" if header in ("v", "params", "MACs") else "left")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+def _fit_widths(headers, rows, total: int, shrink) -> list[int]:
+    """Column widths that fit ``total`` cells (one space between columns): each column's widest cell, then narrowed
+    in ``shrink`` order ((column, narrowest), ...) until the table fits."""
+    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    excess = sum(widths) + len(widths) - 1 - total
+    for col, narrowest in shrink:
+        if excess <= 0:
+            break
+        cut = min(excess, max(0, widths[col] - narrowest))
+        widths[col] -= cut
+        excess -= cut
+    return widths
+    console().print(table)
+
+
+@model.command("show")
+@click.argument("name")
+@click.option("--version", "-v", "version", type=int, help="Version number (default: the latest).")
+@click.option("--census", is_flag=True, help="Also print the module tree with per-node params, MACs and shapes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the record, with census and layer_costs, as JSON.")
+@click.pass_context
+def show_cmd(ctx, name, version, census, as_json) -> None:
+    """One registered model: what it is, what it costs, where it came from."""
+    from embodied_tui.services import models as svc
+
+    record, details = svc.show(name, version, ctx.obj["db"])
+    if as_json:
+        print_json(svc.record_json(record, details, with_details=True))
+        return
+    versions = [r.version for r in svc.registry(ctx.obj["db"]).versions(name)]
+    table = _kv_table()
+    table.add_row("name", f"{record.name}  v{record.version} of {', '.join(map(str, versions))}")
+    table.add_row("registered", record.registered_at)
+    if record.tags:
+        table.add_row("tags", fmt.tags(record.tags))
+    if record.description:
+        table.add_row("description", record.description)
+    _summary_rows(table, record)
+    out = console()
+    out.print(table)
+    if census:
+        if details is None or not details.census:
+            _say("no census stored for this model")
+        else:
+            out.print(_census_table(details.census))
+
+
+# ------------------------------------------------------------------------------------------------ changing
+def _answer(question: str) -> bool | None:
+    """Ask on a terminal; read one answer line from piped input without prompting; None when there is no input."""
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        return None
+    if stdin.isatty():
+        return click.confirm(question, default=False)
+    line = stdin.readline()
+    return line.strip().lower() in ("y", "yes") if line else None
+
+
+@model.command("remove")
+@click.argument("name")
+@click.option("--version", "-v", "version", type=int, help="Remove only this version (default: every version).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask.")
+@click.pass_context
+def remove_cmd(ctx, name, version, yes) -> None:
+    """Remove a model (every version) or one version of it."""
+    from embodied_tui.errors import UserError
+    from embodied_tui.services import models as svc
+
+    reg = svc.registry(ctx.obj["db"])
+    found = [reg.get(name, version)] if version is not None else reg.versions(name) or [reg.get(name)]
+    what = f"{name} v{version}" if version is not None else f"{name} ({len(found)} version{'s' * (len(found) > 1)})"
+    if not yes:
+        answer = _answer(f"remove {what} from {reg.path}?")
+        if answer is None:
+            raise UserError(f"not removing {what}: no answer on standard input; pass --yes to remove without asking")
+        if not answer:
+            _say("nothing removed")
+            ctx.exit(1)
+    count = svc.remove(name, version, reg)
+    _say(f"removed {count} version{'s' * (count != 1)} of {name}")
+
+
+@model.command("update")
+@click.argument("name")
+@click.option("--tag", "tags", multiple=True, help="Add or change a tag (robot, site=lab). Repeatable.")
+@click.option("--untag", multiple=True, help="Remove a tag by key. Repeatable.")
+@click.option("--description", "-d", help="Replace the description.")
+@click.option("--version", "-v", "version", type=int, help="Change only this version (default: every version).")
+@click.pass_context
+def update_cmd(ctx, name, tags, untag, description, version) -> None:
+    """Change a model's tags or description."""
+    from embodied_tui.services import models as svc
+
+    changed = svc.update(name, tags=svc.parse_tags(tags), untag=untag, description=description, version=version,
+                         db=ctx.obj["db"])
+    latest = changed[-1]
+    _say(f"updated {name} ({len(changed)} version{'s' * (len(changed) != 1)}): tags "
+         f"{fmt.tags(latest.tags) or '(none)'}" + (f"; description {latest.description!r}" if description is not None
+                                                   else ""))
+
+
+@model.command("export")
+@click.argument("names", nargs=-1)
+@click.option("--output", "-o", "out", required=True, type=click.Path(path_type=Path),
+              help="Bundle file to write (JSON).")
+@click.pass_context
+def export_cmd(ctx, names, out: Path) -> None:
+    """Write models (all, or NAMES; every version) with hashes, tags and details to a JSON bundle."""
+    from embodied_tui.services import models as svc
+
+    count = svc.export_bundle(out, names, ctx.obj["db"])
+    _say(f"exported {count} model version{'s' * (count != 1)} to {out}")
+
+
+@model.command("import")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.pass_context
+def import_cmd(ctx, bundle: Path) -> None:
+    """Add the models of a bundle made by `model export`. Running it again adds nothing."""
+    from embodied_tui.services import models as svc
+
+    results = svc.import_bundle(bundle, ctx.obj["db"])
+    counts = {s: sum(1 for _, st in results if st == s) for s in ("added", "renumbered", "unchanged")}
+    _say(f"imported {counts['added'] + counts['renumbered']} model version(s) from {bundle} "
+         f"({counts['renumbered']} renumbered to a free version); {counts['unchanged']} already present")
+    for record, st in results:
+        if st == "renumbered":
+            _say(f"  {record.name}: stored as v{record.version} (its version number was taken)")
+
+
+COMMANDS = [model]

@@ -1,0 +1,103 @@
+"""How numbers, shapes and tags read on screen. Text only; no arithmetic beyond scaling for display.
+
+Units: counts use k/M/G/T (1e3 steps); bytes use decimal kB/MB/GB (1e3 steps, like the `_gbps` catalog fields).
+A value we could not compute is shown as "—", never 0.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+NA = "—"
+_COUNT_UNITS = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+_BYTE_UNITS = ((1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB"))
+
+
+def _three_digits(x: float) -> str:
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def count(n: int | float | None) -> str:
+    """11689512 -> '11.7M'; 0 -> '0'; None -> '—'."""
+    if n is None:
+        return NA
+    for scale, unit in _COUNT_UNITS:
+        if abs(n) >= scale:
+            return _three_digits(n / scale) + unit
+    return f"{n:g}" if isinstance(n, float) else str(n)
+
+
+def count_scale(largest: int | float) -> tuple[float, str]:
+    """The unit to plot counts whose largest is `largest` in: (1e6, 'M') for 2.4e6."""
+    for scale, unit in _COUNT_UNITS:
+        if abs(largest) >= scale:
+            return scale, unit
+    return 1.0, ""
+
+
+def gmacs(macs: int | None) -> str:
+    """MACs as GMACs with about three significant digits: 1818554368 -> '1.82'."""
+    if macs is None:
+        return NA
+    g = macs / 1e9
+    if g == 0:
+        return "0"
+    if g < 0.001:
+        return "<0.001"
+    if g < 1:
+        return f"{g:.3f}"
+    return _three_digits(g)
+
+
+def nbytes(n: int | None) -> str:
+    """46827520 -> '46.8 MB'."""
+    if n is None:
+        return NA
+    for scale, unit in _BYTE_UNITS:
+        if abs(n) >= scale:
+            return f"{_three_digits(n / scale)} {unit}"
+    return f"{n} B"
+
+
+def shape(dims: Sequence[int] | None, symbols: Sequence[str | None] | None = None) -> str:
+    """[1, 3, 224, 224] -> '1x3x224x224'; a symbolic dim shows its symbol ('batch')."""
+    if dims is None:
+        return NA
+    if not dims:
+        return "scalar"
+    names = list(symbols or [])
+    parts = [names[i] if i < len(names) and names[i] else str(d) for i, d in enumerate(dims)]
+    return "x".join(parts)
+
+
+def shapes(all_dims: Sequence[Sequence[int]], all_symbols: Sequence[Sequence[str | None]] | None = None) -> str:
+    """Several inputs or outputs, separated by ', '."""
+    if not all_dims:
+        return NA
+    syms = list(all_symbols or [])
+    return ", ".join(shape(d, syms[i] if i < len(syms) else None) for i, d in enumerate(all_dims))
+
+
+def tags(t: Mapping[str, str]) -> str:
+    """{'robot': '', 'site': 'lab'} -> 'robot site=lab'."""
+    return " ".join(k if not v else f"{k}={v}" for k, v in sorted(t.items()))
+
+
+def percent(part: int | None, whole: int | None) -> str:
+    """Share of a whole, e.g. a node's MACs of the model's: '6.3%'."""
+    if part is None or not whole:
+        return NA
+    share = 100 * part / whole
+    if share == 0:
+        return "0%"
+    if share < 0.1:
+        return "<0.1%"
+    return f"{share:.1f}%"
+
+
+def clip(text: str, width: int) -> str:
+    """Cut text to `width` cells with an ellipsis."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"

@@ -1,0 +1,312 @@
+"""The registry file: versions and identity, details beside it, generic tables, corrupt files, path resolution.
+
+Records here are built from Analysis objects constructed in the test (no model files needed); test_model_cli.py covers
+real files through the CLI.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from embodied_tui.data import store
+from embodied_tui.data.records import Analysis, Architecture, CensusNode, LayerCost, ModelRecord
+from embodied_tui.data.store import Registry, identity_of
+from embodied_tui.errors import NotFound, RegistryError
+
+
+def analysis(i: int, **overrides) -> Analysis:
+    fields = dict(
+        path=f"/models/m{i}.onnx", format="onnx", sha256=hashlib.sha256(f"model {i}".encode()).hexdigest(),
+        size_bytes=1000 + i, params=1000 * i, macs=10**6 * i, flops=2 * 10**6 * i, other_flops=7 * i,
+        weight_bytes=4000 * i, activation_bytes=512 * i, input_shapes=[[1, 3, 32, 32]], input_shape_source="file",
+        output_shapes=[[1, 10]], layers={"Conv": 2, "Gemm": 1},
+        architecture=Architecture(type="cnn", family="resnet", task="classification", evidence=["2 convs"]),
+        census=[CensusNode(path="", type="Net", params=1000 * i, macs=10**6 * i),
+                CensusNode(path="conv", type="Conv", params=900 * i, macs=10**6 * i - 5)],
+        layer_costs=[LayerCost(name="conv", type="Conv", macs=10**6 * i - 5, weight_elems=900 * i),
+                     LayerCost(name="fc", type="Gemm", macs=5)],
+    )
+    fields.update(overrides)
+    return Analysis(**fields)
+
+
+def file_bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
+# ------------------------------------------------------------------------------------------------ versions, identity
+def test_add_versions_and_identity(db):
+    reg = Registry(db)
+    rec, status = reg.add(analysis(1), "net", {"robot": ""}, "first")
+    assert (status, rec.version, rec.tags, rec.description) == ("added", 1, {"robot": ""}, "first")
+
+    before = file_bytes(db)
+    same, status = reg.add(analysis(1), "net", {"other": ""}, "ignored")
+    assert status == "unchanged" and same.version == 1 and same.tags == {"robot": ""}
+    assert file_bytes(db) == before  # a no-op writes nothing
+
+    rec2, status = reg.add(analysis(2), "net", {"site": "lab"})
+    assert (status, rec2.version) == ("new_version", 2)
+    assert rec2.tags == {"robot": "", "site": "lab"} and rec2.description == "first"  # carried from v1
+
+    # the same bytes under another name are another model
+    other, status = reg.add(analysis(1), "copy")
+    assert (status, other.version) == ("added", 1)
+
+    assert [(r.name, r.version) for r in reg.list_models()] == [("copy", 1), ("net", 2)]
+    assert [(r.name, r.version) for r in reg.list_models(latest_only=False)] == [("copy", 1), ("net", 1), ("net", 2)]
+    assert [r.version for r in reg.versions("net")] == [1, 2]
+    assert reg.get("net").version == 2 and reg.get("net", 1).params == 1000
+    assert reg.versions("nothing") == []
+
+
+def test_record_fields_come_from_the_analysis(db):
+    a = analysis(3)
+    rec, _ = Registry(db).add(a, "net")
+    dumped = rec.model_dump()
+    for key, value in a.model_dump(exclude={"census", "layer_costs"}).items():
+        assert dumped[key] == value, key
+    assert rec.registered_at.endswith("+00:00")
+
+
+def test_not_found_suggests_close_names(db):
+    reg = Registry(db)
+    reg.add(analysis(1), "resnet18")
+    reg.add(analysis(2), "resnet50")
+    with pytest.raises(NotFound) as exc:
+        reg.get("resnet19")
+    assert "resnet18" in str(exc.value) and str(db) in str(exc.value)
+    with pytest.raises(NotFound, match=r"no version 4 \(versions: 1\)"):
+        reg.get("resnet18", 4)
+    with pytest.raises(NotFound):
+        reg.remove("resnt")
+    with pytest.raises(NotFound):
+        reg.update("resnt", {"a": ""})
+
+
+def test_external_data_is_part_of_identity(db, tmp_path):
+    model = tmp_path / "m" / "net.onnx"
+    model.parent.mkdir()
+    model.write_bytes(b"graph")
+    weights = model.parent / "net.onnx.data"
+    weights.write_bytes(b"weights v1")
+    a = analysis(1, path=str(model), sha256=hashlib.sha256(b"graph").hexdigest(), external_data=["net.onnx.data"])
+    reg = Registry(db)
+    assert identity_of(a) != a.sha256
+    assert reg.add(a, "ext")[1] == "added"
+    assert reg.add(a, "ext")[1] == "unchanged"
+    assert reg.find_same("ext", model).version == 1
+
+    weights.write_bytes(b"weights v2")  # same graph file, other weights: another model version
+    assert reg.find_same("ext", model) is None
+    rec, status = reg.add(a, "ext")
+    assert (status, rec.version, rec.sha256) == ("new_version", 2, a.sha256)
+
+    weights.unlink()
+    with pytest.raises(RegistryError, match="net.onnx.data"):
+        reg.add(a, "ext")
+
+
+# ------------------------------------------------------------------------------------------------ details
+def test_details_are_content_addressed_beside_the_registry(db):
+    reg = Registry(db)
+    a = analysis(5)
+    rec, _ = reg.add(a, "net")
+    details = reg.details(rec)
+    assert details.census == a.census and details.layer_costs == a.layer_costs
+
+    files = list((db.parent / "registry.json.d").iterdir())
+    assert len(files) == 1
+    assert files[0].name == hashlib.sha256(files[0].read_bytes()).hexdigest() + ".json"
+    assert b"layer_costs" not in db.read_bytes()  # the main table stays small
+
+    twin, _ = reg.add(a, "twin")  # identical details are stored once
+    assert len(list(files[0].parent.iterdir())) == 1
+    reg.remove("net")
+    assert reg.details(twin).census == a.census  # still referenced by twin
+    reg.remove("twin")
+    assert list(files[0].parent.iterdir()) == []
+
+    empty, _ = reg.add(analysis(6, census=[], layer_costs=[]), "bare")
+    assert reg.details(empty) is None
+
+
+def test_damaged_details_file_is_reported(db):
+    reg = Registry(db)
+    rec, _ = reg.add(analysis(1), "net")
+    (path,) = (db.parent / "registry.json.d").iterdir()
+    path.write_text(path.read_text().replace('"Conv"', '"Linear"'))
+    with pytest.raises(RegistryError, match="does not match its hash"):
+        reg.details(rec)
+
+
+# ------------------------------------------------------------------------------------------------ remove, update
+def test_remove_and_update(db):
+    reg = Registry(db)
+    reg.add(analysis(1), "net", {"robot": "", "site": "lab"}, "d")
+    reg.add(analysis(2), "net")
+    reg.add(analysis(3), "other")
+
+    changed = reg.update("net", {"site": "home", "new": ""}, untag=["robot"])
+    assert [r.tags for r in changed] == [{"site": "home", "new": ""}] * 2
+    assert reg.get("net", 1).tags == {"site": "home", "new": ""}
+    (one,) = reg.update("net", description="only v2", version=2)
+    assert (one.version, reg.get("net", 2).description, reg.get("net", 1).description) == (2, "only v2", "d")
+    with pytest.raises(NotFound, match="no tag 'robot'"):
+        reg.update("net", untag=["robot"])
+
+    assert reg.remove("net", 1) == 1
+    assert [r.version for r in reg.versions("net")] == [2]
+    with pytest.raises(NotFound, match="no version 7"):
+        reg.remove("net", 7)
+    assert reg.remove("net") == 1
+    assert [r.name for r in reg.list_models()] == ["other"]
+
+
+def test_put_many_keeps_versions_and_is_idempotent(db, tmp_path):
+    src = Registry(tmp_path / "src.json")
+    src.add(analysis(1), "a")
+    src.add(analysis(2), "a")
+    items = src.entries()
+    dst = Registry(db)
+    dst.add(analysis(9), "a")  # takes version 1 with other bytes
+    out = dst.put_many(items)
+    assert [(r.version, s) for r, s in out] == [(2, "renumbered"), (3, "renumbered")]
+    versions = {r.sha256: r.version for r in dst.versions("a")}
+    assert versions == {analysis(9).sha256: 1, analysis(1).sha256: 2, analysis(2).sha256: 3}
+    assert [s for _, s in dst.put_many(items)] == ["unchanged", "unchanged"]
+    fresh = Registry(tmp_path / "fresh.json")
+    assert [(r.version, s) for r, s in fresh.put_many(items)] == [(1, "added"), (2, "added")]
+    assert fresh.details(fresh.get("a", 2)) == src.details(src.get("a", 2))
+    assert len(dst.list_models(latest_only=False)) == 3
+
+
+# ------------------------------------------------------------------------------------------------ generic tables
+def test_generic_tables(db):
+    reg = Registry(db)
+    assert reg.table_all("hardware") == []
+    reg.table_insert("measurements", {"model": "a", "ms": 1.5})
+    reg.table_insert("measurements", {"model": "a", "ms": 1.7})
+    reg.table_upsert("hardware", {"id": "board", "w": 5}, "id")
+    reg.table_upsert("hardware", {"id": "board", "w": 7}, "id")
+    reg.table_upsert("hardware", {"id": "other", "w": 1}, "id")
+    assert reg.table_all("hardware") == [{"id": "board", "w": 7}, {"id": "other", "w": 1}]
+    assert [d["ms"] for d in reg.table_all("measurements")] == [1.5, 1.7]
+    assert reg.table_remove("measurements", "model", "a") == 2
+    assert reg.table_remove("measurements", "model", "a") == 0
+    copy = reg.table_all("hardware")
+    copy[0]["w"] = 99  # callers get copies
+    assert reg.table_all("hardware")[0]["w"] == 7
+    with pytest.raises(ValueError):
+        reg.table_insert("models", {"x": 1})
+    with pytest.raises(ValueError):
+        reg.table_insert("calibrations", {"x": object()})
+
+
+# ------------------------------------------------------------------------------------------------ file format
+def test_file_is_sealed_json_and_hand_edits_are_validated(db):
+    reg = Registry(db)
+    reg.add(analysis(1), "net", {"robot": ""})
+    reg.add(analysis(2), "other")
+    data = json.loads(db.read_bytes())
+    assert data["_meta"]["1"]["schema_version"] == store.SCHEMA_VERSION
+    assert store._sealed(db.read_bytes())
+    fast = [r.model_dump() for r in reg.list_models(latest_only=False)]
+
+    # a hand edit (pretty-printed, one description changed) breaks the seal: the file is validated in full and read
+    data["models"]["1"]["record"]["description"] = "edited by hand"
+    db.write_text(json.dumps(data, indent=2))
+    assert not store._sealed(db.read_bytes())
+    slow = [r.model_dump() for r in Registry(db).list_models(latest_only=False)]
+    assert slow[0]["description"] == "edited by hand"
+    slow[0]["description"] = fast[0]["description"]
+    assert slow == fast
+
+    reg.add(analysis(3), "third")  # the next write seals it again
+    assert store._sealed(db.read_bytes())
+    assert Registry(db).get("net").description == "edited by hand"
+
+
+def test_fast_path_equals_validation(db):
+    assert store._plan(ModelRecord) is not None  # records qualify for the fast path (else listing 10k gets slow)
+    reg = Registry(db)
+    for i in range(1, 6):
+        reg.add(analysis(i, uncounted=[{"module": "head", "op": "nonzero", "reason": "data-dependent"}]
+                         if i == 3 else []), f"m{i}", {"k": str(i)})
+    store._cache.clear()
+    fast = Registry(db).list_models()
+    data = json.loads(db.read_bytes())
+    validated = [ModelRecord.model_validate(doc["record"]) for doc in data["models"].values()]
+    assert fast == validated
+    assert [type(r.architecture).__name__ for r in fast] == ["Architecture"] * 5
+    assert type(fast[2].uncounted[0]).__name__ == "Uncounted"
+    assert [r.model_dump_json() for r in fast] == [r.model_dump_json() for r in validated]
+
+
+CORRUPTIONS = {
+    "bad json": (lambda text: text[: len(text) // 2], "not valid JSON"),
+    "newer schema": (lambda text: text.replace('"schema_version":1', '"schema_version":7'), "schema version 7"),
+    "bad record": (lambda text: text.replace('"params":1000,', '"params":"lots",'), "models.1.record.params"),
+    "unknown key": (lambda text: text.replace('"params":1000,', '"params":1000,"colour":"red",'), "colour"),
+    "top-level list": (lambda text: "[]", "not an object"),
+    "not ours": (lambda text: '{"stuff": {"1": {"a": 1}}}', "no schema version"),
+}
+
+
+@pytest.mark.parametrize("kind", list(CORRUPTIONS))
+def test_corrupt_file_raises_one_line_and_is_never_written(db, kind):
+    reg = Registry(db)
+    reg.add(analysis(1), "net")
+    edit, needle = CORRUPTIONS[kind]
+    db.write_text(edit(db.read_text()))
+    before = db.read_bytes()
+    for attempt in (lambda: Registry(db).list_models(), lambda: Registry(db).add(analysis(2), "x"),
+                    lambda: Registry(db).table_insert("hardware", {"id": 1}), lambda: Registry(db).remove("net")):
+        with pytest.raises(RegistryError) as exc:
+            attempt()
+        message = str(exc.value)
+        assert "\n" not in message and needle in message and str(db) in message, message
+        assert "was not changed" in message
+    assert db.read_bytes() == before
+
+
+def test_missing_file_reads_empty_and_is_not_created(db):
+    reg = Registry(db)
+    assert reg.list_models() == [] and reg.table_all("hardware") == []
+    assert not db.exists() and not db.parent.exists()
+    db.parent.mkdir()
+    db.write_bytes(b"")
+    assert reg.list_models() == []  # an empty file is an empty registry
+
+
+def test_unusable_paths(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a directory")
+    with pytest.raises(RegistryError, match="cannot create the registry directory") as exc:
+        Registry(blocker / "registry.json").add(analysis(1), "net")
+    assert "\n" not in str(exc.value)
+    assert blocker.read_text() == "not a directory"
+    with pytest.raises(RegistryError, match="is a directory"):
+        Registry(tmp_path).list_models()
+
+
+def test_writes_leave_no_temp_files_and_keep_the_mode(db):
+    reg = Registry(db)
+    reg.add(analysis(1), "net")
+    os.chmod(db, 0o640)
+    reg.add(analysis(2), "net")
+    assert sorted(p.name for p in db.parent.iterdir()) == ["registry.json", "registry.json.d", "registry.json.lock"]
+    assert db.stat().st_mode & 0o777 == 0o640
+
+
+def test_path_resolution(monkeypatch, tmp_path):
+    monkeypatch.setenv("EMBODIED_AI_DB", str(tmp_path / "env.json"))
+    assert Registry().path == tmp_path / "env.json"
+    assert Registry(tmp_path / "explicit.json").path == tmp_path / "explicit.json"
+    monkeypatch.delenv("EMBODIED_AI_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert Registry().path == tmp_path / "xdg" / "embodied-ai" / "registry.json"
