@@ -1,0 +1,482 @@
+"""Roofline arithmetic: a model's per-layer work on one device x power mode x precision -> predicted latency.
+
+Pure functions on plain numbers (no I/O, no catalog, no registry). The formula, per layer ``i``::
+
+    t_i = max(C_i / eta_c, M_i / eta_m)        C_i = F_i / P  +  O_i / P_vec      M_i = B_i / BW
+    t   = t0 + sum_i t_i  (+ S / eta_m on devices without DRAM whose weights do not fit on chip, see below)
+
+Conventions (stated once, shown in the UI):
+- ``F_i = 2 x macs_i`` run at ``P``, the dense peak of the precision (tensor cores on a GPU, the NPU's MAC array).
+- ``O_i = other_flops_i`` (elementwise, normalisation, pooling, softmax) is counted, not folded into bytes: it runs at
+  ``P_vec``, the device's fp32 (non-tensor) rate on CPUs, GPUs and SoCs, and at ``P`` on NPUs/TPUs, whose
+  activation units sit in the dataflow. Elementwise layers are nearly always memory-bound either way.
+- ``B_i`` is the layer's memory traffic at the precision's bytes per element. ``bytes`` (reported) is the unfused sum
+  ``(weight_elems + read_elems + write_elems) x bytes_per_element``: every op reading its inputs and weights and
+  writing its outputs once. ``fused_bytes`` (weights + model inputs + outputs) is the lower bound a single fused kernel
+  would move. What the roofline charges (``traffic_bytes``) depends on the runtime (``fusion``): ``none`` for eager
+  torch (the unfused bytes), ``epilogue`` for optimising runtimes (TensorRT, onnxruntime, TFLite, Hailo, Edge TPU),
+  where pointwise layers right after a convolution/matmul (activation, bias, batch norm, residual add) are folded into
+  it and charged only their extra operands (``layer_work``). Defaults and catalog devices use ``epilogue``.
+- Where a cache level is known (``Target.cache_bytes``/``cache_bandwidth``: measured on the host only), activation
+  traffic of a layer that fits the cache, and weights when all of the model's weights fit it, move at cache
+  bandwidth; everything else at DRAM bandwidth ``BW``.
+- Devices without DRAM (Hailo, Coral: ``BW`` is None) keep activations on chip: ``t_i`` is the compute term alone.
+  Their weights must fit ``onchip_memory_bytes``; what does not fit streams over the host link each inference,
+  ``S = excess weight bytes / host link bytes/s``. A missing bandwidth is never divided by: when the link speed is
+  unknown the prediction is None with the reason.
+- ``roofline_latency_ms`` is the pure roofline (``eta = 1, t0 = 0``): a lower bound under these byte counts.
+  ``predicted_latency_ms`` uses the calibrated efficiencies (``0 < eta <= 1``, ``t0 >= 0``), so it is never below it.
+- Bound per layer: ``compute`` or ``memory`` (the larger term). For the model: the largest of ``t0`` (``overhead``),
+  the summed time of compute-bound layers (``compute``), of memory-bound layers (``memory``) and of weight streaming
+  (``host-link``).
+- Energy per inference ``energy_mj = power_w x predicted latency`` (W x ms = mJ), at the power mode's rated power.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Sequence
+
+# bytes per element at each precision (tf32 is stored as fp32; int4 packs two per byte)
+BYTES_PER_ELEMENT: dict[str, float] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int4": 0.5}
+PRECISIONS: tuple[str, ...] = tuple(BYTES_PER_ELEMENT)
+TOP_LAYERS = 5
+
+
+def bytes_per_element(precision: str) -> float:
+    try:
+        return BYTES_PER_ELEMENT[precision]
+    except KeyError:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}") from None
+
+
+@dataclass(frozen=True)
+class Target:
+    """One device x power mode x precision, as plain numbers. Rates in ops/s and bytes/s; None = not stated."""
+
+    hardware: str
+    power_mode: str
+    precision: str
+    device_type: str  # gpu | soc | cpu | npu | tpu
+    peak_flops: float  # dense peak at `precision` (FLOP/s, or OP/s for integers)
+    vector_flops: float | None = None  # fp32 non-tensor rate for other_flops (CPU/GPU/SoC); None = peak_flops
+    bandwidth: float | None = None  # DRAM bytes/s; None: no DRAM (never 0)
+    power_w: float | None = None
+    memory_bytes: int | None = None
+    onchip_memory_bytes: int | None = None
+    host_link_bytes_per_s: float | None = None
+    cache_bytes: int | None = None  # last-level cache, where measured (the host); None: every byte is DRAM traffic
+    cache_bandwidth: float | None = None  # bytes/s of that cache
+
+    def __post_init__(self) -> None:
+        if not self.peak_flops > 0:
+            raise ValueError(f"{self.hardware}/{self.power_mode}: peak at {self.precision} must be > 0")
+        if self.bandwidth is not None and not self.bandwidth > 0:
+            raise ValueError(f"{self.hardware}/{self.power_mode}: bandwidth must be > 0 or None (no DRAM)")
+        bytes_per_element(self.precision)
+
+    @property
+    def other_rate(self) -> float:
+        if self.device_type in ("npu", "tpu") or self.vector_flops is None:
+            return self.peak_flops
+        return self.vector_flops
+
+    @property
+    def ridge_point(self) -> float | None:
+        """FLOP per byte where the roof bends: P / BW (None without DRAM)."""
+        return None if self.bandwidth is None else self.peak_flops / self.bandwidth
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Calibrated (or default) efficiencies of one device x precision x runtime.
+
+    ``calibration``: ``default`` (documented per device type), ``catalog`` (fitted to published measurements and
+    stored in the catalog), ``measured`` (fitted to this registry's measurements), ``scaled`` (one measurement:
+    only a scale factor on the defaults) or ``none`` (pure roofline)."""
+
+    eta_compute: float
+    eta_memory: float
+    overhead_ms: float
+    calibration: str
+    source: str
+    runtime: str | None = None
+    fit_error: float | None = None
+    n_points: int = 0
+
+    def __post_init__(self) -> None:
+        if not (0 < self.eta_compute <= 1 and 0 < self.eta_memory <= 1):
+            raise ValueError(f"efficiencies must be in (0, 1]: eta_compute={self.eta_compute}, "
+                             f"eta_memory={self.eta_memory}")
+        if self.overhead_ms < 0:
+            raise ValueError(f"overhead must be >= 0 ms, got {self.overhead_ms}")
+
+
+PURE = Efficiency(1.0, 1.0, 0.0, "none", "pure roofline: eta = 1, t0 = 0")
+
+# Defaults per device type, used when a device has no calibration. Each was fitted by hand to the published batch-1
+# latencies named in its source (FLOPs = 2 x MACs of the published models); see design.md "Roofline".
+_JETSON_SOURCE = (
+    "default for Jetson-class SoC GPUs (TensorRT, batch 1): hardware-facts.md says 10-40 % of dense peak plus a few "
+    "ms; a line through published Orin Nano TensorRT latencies of YOLOv8n/s/m (the0807/YOLOv8-ONNX-TensorRT: "
+    "FP16 7.3/11.4/23.6 ms, INT8 5.8/8.2/17.1 ms at 8.7/28.6/78.9 GFLOPs) gives eta_compute 0.28-0.40 and "
+    "t0 3-4 ms; trtexec GPU-only times (Idein/aicast_jetson_benchmark, YOLOX-S) give 0.15-0.25 with no t0")
+DEFAULT_EFFICIENCY: dict[str, Efficiency] = {
+    "soc": Efficiency(0.3, 0.6, 2.0, "default", _JETSON_SOURCE),
+    "gpu": Efficiency(0.3, 0.7, 0.5, "default",
+                      "default for discrete GPUs (batch 1): the Jetson efficiency (0.3 of dense peak) with a smaller "
+                      "launch overhead (0.5 ms); no published fit, calibrate with `measurement add`"),
+    "cpu": Efficiency(0.5, 0.7, 0.1, "default",
+                      "default for CPUs (onnxruntime/ncnn, batch 1): 50 % of the fp32 vector peak, 70 % of "
+                      "stream bandwidth, 0.1 ms per call; rough, calibrate with `embodied-ai calibrate` or "
+                      "`measurement add`"),
+    "npu": Efficiency(0.4, 0.65, 2.0, "default",
+                      "default for Hailo-class NPUs: ResNet-50 (8.2 GOPs) on Hailo-8 (26 TOPS) runs 1330 FPS "
+                      "pipelined (eta 0.42) with 2.9 ms latency (t0 ~2 ms), hardware-facts.md; eta_memory applies "
+                      "to weights streamed over the host link"),
+    "tpu": Efficiency(0.45, 0.65, 1.8, "default",
+                      "default for the Coral Edge TPU: a line through coral.ai's published USB 3.0 latencies of "
+                      "MobileNet v1 (2.4 ms, 1.14 GOPs) and Inception v1 (3.4 ms, 3.0 GOPs) gives eta 0.46, "
+                      "t0 1.8 ms; ResNet-50 (49 ms) is matched when weights beyond 8 MB stream at 65 % of USB 3.0"),
+}
+
+
+def default_efficiency(device_type: str) -> Efficiency:
+    return DEFAULT_EFFICIENCY.get(device_type, DEFAULT_EFFICIENCY["gpu"])
+
+
+# Pointwise ops an optimising runtime (TensorRT, onnxruntime, TFLite/XNNPACK, Hailo, Edge TPU) folds into the
+# epilogue of the convolution/matmul before them. Names are ONNX op types and torch module classes, lower-cased.
+POINTWISE = frozenset({
+    "relu", "relu6", "clip", "sigmoid", "hardsigmoid", "hardswish", "silu", "swish", "gelu", "erf", "tanh",
+    "leakyrelu", "prelu", "elu", "selu", "celu", "softplus", "mish", "add", "sub", "mul", "div", "identity",
+    "dropout", "batchnormalization", "batchnorm1d", "batchnorm2d", "batchnorm3d", "frozenbatchnorm2d",
+})
+FUSIONS = ("none", "epilogue")
+
+
+def fusion_for(runtime: str | None) -> str:
+    """``none`` for eager torch (every op reads and writes memory), ``epilogue`` for optimising runtimes."""
+    return "none" if runtime and runtime.startswith("torch") else "epilogue"
+
+
+@dataclass(frozen=True)
+class LayerWork:
+    """One layer's work at a precision: flops (2 x MACs), other_flops, and the bytes it moves.
+
+    ``unfused_bytes`` = (weights + reads + writes) x bytes per element, every op on its own. ``act_bytes`` is the
+    activation traffic the prediction charges: the same, unless ``fused`` (see ``layer_work``)."""
+
+    name: str
+    type: str
+    flops: float
+    other_flops: float
+    weight_bytes: float
+    act_bytes: float
+    unfused_bytes: float
+    fused: bool = False
+
+    @property
+    def bytes(self) -> float:
+        return self.weight_bytes + self.act_bytes
+
+
+def _get(obj, key: str, default=0):
+    value = obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
+    return default if value is None else value
+
+
+def layer_work(layer_costs: Iterable, precision: str, fusion: str = "none") -> list[LayerWork]:
+    """LayerCost records (or dicts with the same keys) -> work at ``precision`` (elements x bytes per element).
+
+    ``fusion="epilogue"``: a pointwise layer (``POINTWISE``, no MACs) that directly follows a MAC layer, or a chain of
+    such layers after one, reads the chain's output from registers: it is charged only the reads beyond that output
+    (a residual's other operand, a squeeze-excitation's large input) and the writes beyond it (an output that grew).
+    Its other_flops still count. Layers are taken in the analyser's execution order."""
+    if fusion not in FUSIONS:
+        raise ValueError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
+    bpe = bytes_per_element(precision)
+    out = []
+    chain_out = None  # elements the current MAC layer + fused epilogue keeps in registers
+    for cost in layer_costs:
+        macs, kind = _get(cost, "macs"), str(_get(cost, "type", ""))
+        weights, reads, writes = _get(cost, "weight_elems"), _get(cost, "read_elems"), _get(cost, "write_elems")
+        fused = False
+        acts = reads + writes
+        if macs > 0:
+            chain_out = writes
+        elif fusion == "epilogue" and chain_out is not None and kind.lower() in POINTWISE:
+            fused = True
+            acts = max(0, reads - chain_out) + max(0, writes - chain_out)
+            chain_out = max(chain_out, writes)
+        else:
+            chain_out = None
+        out.append(LayerWork(str(_get(cost, "name", "")), kind, 2.0 * macs, float(_get(cost, "other_flops")),
+                             weights * bpe, acts * bpe, (weights + reads + writes) * bpe, fused))
+    return out
+
+
+def model_work(record, layer_costs: Sequence | None, precision: str,
+               fusion: str = "none") -> tuple[list[LayerWork], list[str]]:
+    """Per-layer work of a model; without per-layer costs, one pseudo-layer from the record's totals (with a note)."""
+    if layer_costs:
+        return layer_work(layer_costs, precision, fusion), []
+    macs = _get(record, "macs", None)
+    dtype_bytes = _get(record, "dtype_bytes", 4) or 4
+    unfused = _get(record, "unfused_bytes", None)
+    if unfused is None:
+        unfused = (_get(record, "weight_bytes") + (_get(record, "activation_bytes_total", None) or 0))
+        note = "no per-layer costs or unfused bytes: the model is one layer moving weights + all activations once"
+    else:
+        note = "no per-layer costs: the model is treated as one layer with its total MACs and unfused bytes"
+    scale = bytes_per_element(precision) / dtype_bytes
+    weights = min(unfused, _get(record, "weight_bytes")) * scale
+    work = LayerWork("(model)", "model", 2.0 * (macs or 0), float(_get(record, "other_flops", 0)), weights,
+                     unfused * scale - weights, unfused * scale)
+    return [work], [note]
+
+
+@dataclass(frozen=True)
+class LayerTimes:
+    """Per-layer times in seconds at eta = 1: compute (``tc``) and memory (``tm``; 0 without DRAM)."""
+
+    tc: list[float]
+    tm: list[float]
+    stream_bytes: float  # weight bytes that must stream over the host link each inference (no-DRAM devices)
+    stream_s: float | None  # their time at eta = 1 (None: link speed unknown)
+
+
+def layer_times(work: Sequence[LayerWork], target: Target, weight_bytes: float | None = None) -> LayerTimes:
+    """Times at eta = 1 for each layer on ``target``. ``weight_bytes`` (the model's, at the precision; default the
+    sum over layers) decides weight streaming on devices without DRAM and, where the target states a cache, whether
+    weights stay in it between inferences.
+
+    With a cache level (``cache_bytes``, ``cache_bandwidth``; measured on the host): a layer's activation traffic
+    moves at cache bandwidth when it fits the cache, and weights do when the whole model's weights fit it; the
+    rest moves at DRAM bandwidth."""
+    if weight_bytes is None:
+        weight_bytes = sum(w.weight_bytes for w in work)
+    tc = [w.flops / target.peak_flops + w.other_flops / target.other_rate for w in work]
+    if target.bandwidth is not None:
+        bw_act = bw_w = target.bandwidth
+        cache, cache_bw = target.cache_bytes, target.cache_bandwidth
+        if cache and cache_bw:
+            bw_w = cache_bw if weight_bytes <= cache else target.bandwidth
+            tm = [w.weight_bytes / bw_w + w.act_bytes / (cache_bw if w.act_bytes <= cache else bw_act)
+                  for w in work]
+        else:
+            tm = [w.bytes / target.bandwidth for w in work]
+        return LayerTimes(tc, tm, 0.0, 0.0)
+    tm = [0.0] * len(work)
+    excess = 0.0
+    if target.onchip_memory_bytes is not None:
+        excess = max(0.0, weight_bytes - target.onchip_memory_bytes)
+    if excess == 0:
+        return LayerTimes(tc, tm, 0.0, 0.0)
+    link = target.host_link_bytes_per_s
+    return LayerTimes(tc, tm, excess, None if not link else excess / link)
+
+
+def predicted_seconds(times: LayerTimes, eff: Efficiency) -> float | None:
+    """``t0 + sum max(tc/eta_c, tm/eta_m) (+ streaming/eta_m)`` in seconds; None when streaming time is unknown."""
+    if times.stream_s is None:
+        return None
+    total = eff.overhead_ms / 1e3 + times.stream_s / eff.eta_memory
+    for c, m in zip(times.tc, times.tm):
+        total += max(c / eff.eta_compute, m / eff.eta_memory)
+    return total
+
+
+@dataclass
+class Fit:
+    """One model x device x power mode x precision. ``as_row()`` gives the JSON row of `embodied-ai fit --json`."""
+
+    model: str
+    hardware: str
+    power_mode: str
+    precision: str
+    power_w: float | None
+    macs: int | None
+    flops: float | None
+    other_flops: float | None
+    bytes: float | None  # unfused, at the precision
+    fused_bytes: float | None  # lower bound, at the precision
+    traffic_bytes: float | None  # what the roofline charges: unfused, less epilogues folded into MAC layers (`fusion`)
+    fusion: str | None  # "none" (eager torch) | "epilogue" (optimising runtimes; see layer_work)
+    weight_bytes: float | None  # at the precision
+    activation_bytes: float | None  # peak live, at the precision
+    arithmetic_intensity: float | None  # flops / unfused bytes
+    arithmetic_intensity_fused: float | None
+    peak_tflops: float | None
+    bandwidth_gbps: float | None
+    ridge_point: float | None
+    attainable_tflops: float | None  # min(P, intensity x BW)
+    bound: str | None
+    roofline_latency_ms: float | None
+    predicted_latency_ms: float | None
+    measured_latency_ms: float | None = None
+    fps: float | None = None
+    energy_mj: float | None = None
+    fits_memory: bool | None = None
+    memory_note: str = ""
+    calibration: str = "none"
+    calibration_source: str = ""
+    runtime: str | None = None
+    eta_compute: float | None = None
+    eta_memory: float | None = None
+    overhead_ms: float | None = None
+    fit_error: float | None = None
+    time_compute_ms: float | None = None  # summed time of compute-bound layers (calibrated)
+    time_memory_ms: float | None = None  # summed time of memory-bound layers (calibrated)
+    time_host_link_ms: float | None = None
+    top_layers: list[dict] = field(default_factory=list)
+    layers: list[dict] = field(default_factory=list)  # every layer (only when asked): name, type, intensity, ...
+    reason: str | None = None  # why a number is missing
+    notes: list[str] = field(default_factory=list)
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+def _round(x: float | None, digits: int = 6) -> float | None:
+    if x is None:
+        return None
+    return float(f"{x:.{digits}g}")
+
+
+def empty_fit(model: str, target_hw: str, mode: str, precision: str, power_w: float | None, macs: int | None,
+              reason: str) -> Fit:
+    """A row with no numbers and the reason (model without MACs, device without a peak at the precision)."""
+    return Fit(model=model, hardware=target_hw, power_mode=mode, precision=precision, power_w=power_w, macs=macs,
+               flops=None, other_flops=None, bytes=None, fused_bytes=None, traffic_bytes=None, fusion=None,
+               weight_bytes=None, activation_bytes=None,
+               arithmetic_intensity=None, arithmetic_intensity_fused=None, peak_tflops=None, bandwidth_gbps=None,
+               ridge_point=None, attainable_tflops=None, bound=None, roofline_latency_ms=None,
+               predicted_latency_ms=None, reason=reason)
+
+
+def scaled_bytes(record, key: str, precision: str) -> float | None:
+    """A record's byte field (at its stored dtype) re-computed at ``precision``."""
+    value = _get(record, key, None)
+    if value is None:
+        return None
+    return value * bytes_per_element(precision) / (_get(record, "dtype_bytes", 4) or 4)
+
+
+def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficiency | None = None, *,
+              fusion: str | None = None, top: int = TOP_LAYERS, with_layers: bool = False) -> Fit:
+    """The roofline of one model (a ModelRecord/Analysis or dict with its keys) on one target. ``fusion`` (default:
+    ``fusion_for(eff.runtime)``) decides the activation traffic both the pure roofline and the prediction charge."""
+    eff = eff or default_efficiency(target.device_type)
+    fusion = fusion or fusion_for(eff.runtime)
+    name = str(_get(record, "name", "") or _get(record, "path", ""))
+    macs = _get(record, "macs", None)
+    prec = target.precision
+    if macs is None:
+        why = _get(record, "macs_null_reason", None) or "the analysis could not count its MACs"
+        return empty_fit(name, target.hardware, target.power_mode, prec, target.power_w, None,
+                         f"no prediction: {name} has no MAC count ({why})")
+    work, notes = model_work(record, layer_costs, prec, fusion)
+    if not _get(record, "macs_complete", True):
+        notes.append("MACs are incomplete (some parts were not counted): the prediction is a lower estimate")
+    weight_bytes = scaled_bytes(record, "weight_bytes", prec) or 0.0
+    activation = scaled_bytes(record, "activation_bytes", prec)
+    fused = scaled_bytes(record, "fused_bytes", prec)
+    flops = sum(w.flops for w in work)
+    other = sum(w.other_flops for w in work)
+    unfused = sum(w.unfused_bytes for w in work)
+    traffic = sum(w.bytes for w in work)
+    times = layer_times(work, target, weight_bytes)
+
+    # memory capacity
+    if target.bandwidth is None:
+        fits, memory_note = _onchip_fit(target, weight_bytes)
+    elif target.memory_bytes is None:
+        fits, memory_note = None, "device memory not stated"
+    else:
+        need = weight_bytes + (activation or 0.0)
+        fits = need <= target.memory_bytes
+        memory_note = (f"weights {weight_bytes / 1e6:.1f} MB + peak activations "
+                       f"{'unknown' if activation is None else f'{activation / 1e6:.1f} MB'} "
+                       f"{'<=' if fits else '>'} {target.memory_bytes / 1e9:.1f} GB")
+
+    pure = predicted_seconds(times, PURE)
+    pred = predicted_seconds(times, eff)
+    reason = None
+    if pred is None:
+        reason = (f"weights ({weight_bytes / 1e6:.1f} MB at {prec}) exceed on-chip memory and the host link speed "
+                  f"of {target.hardware} is not stated: the time to stream them is unknown")
+        pure_ms = sum(times.tc) * 1e3  # compute alone is still a lower bound
+    else:
+        pure_ms = pure * 1e3
+
+    # per-layer bounds (calibrated times)
+    t_layer = [max(c / eff.eta_compute, m / eff.eta_memory) for c, m in zip(times.tc, times.tm)]
+    bound_layer = ["compute" if c / eff.eta_compute >= m / eff.eta_memory else "memory"
+                   for c, m in zip(times.tc, times.tm)]
+    t_comp = sum(t for t, b in zip(t_layer, bound_layer) if b == "compute")
+    t_mem = sum(t for t, b in zip(t_layer, bound_layer) if b == "memory")
+    t_link = None if times.stream_s is None else times.stream_s / eff.eta_memory
+    parts = {"overhead": eff.overhead_ms / 1e3, "compute": t_comp, "memory": t_mem, "host-link": t_link or 0.0}
+    if times.stream_s is None:
+        parts["host-link"] = math.inf
+    bound = max(parts, key=lambda k: parts[k])
+
+    intensity = flops / unfused if unfused > 0 else None
+    intensity_fused = flops / fused if fused else None
+    if target.bandwidth is not None and intensity is not None:
+        attainable = min(target.peak_flops, intensity * target.bandwidth)
+    else:
+        attainable = target.peak_flops
+    order = sorted(range(len(work)), key=lambda i: t_layer[i], reverse=True)
+
+    def layer_row(i: int) -> dict:
+        w = work[i]
+        return {"name": w.name, "type": w.type, "flops": w.flops, "other_flops": w.other_flops, "bytes": w.bytes,
+                "unfused_bytes": w.unfused_bytes, "fused_into_previous": w.fused,
+                "arithmetic_intensity": _round(w.flops / w.bytes) if w.bytes else None,
+                "predicted_ms": _round(t_layer[i] * 1e3), "roofline_ms": _round(max(times.tc[i], times.tm[i]) * 1e3),
+                "share": _round(t_layer[i] / pred, 4) if pred else None, "bound": bound_layer[i],
+                # achieved rate of the layer's MAC work at its predicted time: a point under the roof for plots
+                "predicted_tflops": _round(w.flops / t_layer[i] / 1e12) if t_layer[i] > 0 else None}
+
+    pred_ms = None if pred is None else pred * 1e3
+    return Fit(
+        model=name, hardware=target.hardware, power_mode=target.power_mode, precision=prec, power_w=target.power_w,
+        macs=int(macs), flops=flops, other_flops=other, bytes=unfused, fused_bytes=fused, traffic_bytes=traffic,
+        fusion=fusion, weight_bytes=weight_bytes,
+        activation_bytes=activation, arithmetic_intensity=_round(intensity),
+        arithmetic_intensity_fused=_round(intensity_fused), peak_tflops=_round(target.peak_flops / 1e12),
+        bandwidth_gbps=None if target.bandwidth is None else _round(target.bandwidth / 1e9),
+        ridge_point=_round(target.ridge_point), attainable_tflops=_round(attainable / 1e12), bound=bound,
+        roofline_latency_ms=_round(pure_ms), predicted_latency_ms=_round(pred_ms),
+        fps=None if not pred_ms else _round(1e3 / pred_ms),
+        energy_mj=None if pred_ms is None or target.power_w is None else _round(target.power_w * pred_ms),
+        fits_memory=fits, memory_note=memory_note, calibration=eff.calibration, calibration_source=eff.source,
+        runtime=eff.runtime, eta_compute=eff.eta_compute, eta_memory=eff.eta_memory, overhead_ms=eff.overhead_ms,
+        fit_error=eff.fit_error, time_compute_ms=_round(t_comp * 1e3), time_memory_ms=_round(t_mem * 1e3),
+        time_host_link_ms=None if t_link is None else _round(t_link * 1e3),
+        top_layers=[layer_row(i) for i in order[:top] if t_layer[i] > 0],
+        layers=[layer_row(i) for i in range(len(work))] if with_layers else [],
+        reason=reason, notes=notes)
+
+
+def _onchip_fit(target: Target, weight_bytes: float) -> tuple[bool | None, str]:
+    cap = target.onchip_memory_bytes
+    if cap is None:
+        return None, "no DRAM and on-chip memory not stated"
+    if weight_bytes <= cap:
+        return True, f"weights {weight_bytes / 1e6:.1f} MB fit on-chip memory ({cap / 1e6:.0f} MB)"
+    link = ("an unstated host link" if target.host_link_bytes_per_s is None
+            else f"the host link ({target.host_link_bytes_per_s / 1e9:.2f} GB/s)")
+    return False, (f"weights {weight_bytes / 1e6:.1f} MB exceed on-chip memory ({cap / 1e6:.0f} MB): "
+                   f"{(weight_bytes - cap) / 1e6:.1f} MB stream over {link} every inference")
+
+
+def scale_efficiency(eff: Efficiency, scale: float, *, source: str, runtime: str | None = None,
+                     fit_error: float | None = None) -> Efficiency:
+    """``eff`` with every predicted time multiplied by ``scale`` (etas / scale, t0 x scale), etas capped at 1."""
+    ec = min(1.0, eff.eta_compute / scale)
+    em = min(1.0, eff.eta_memory / scale)
+    return Efficiency(ec, em, eff.overhead_ms * scale, "scaled", source, runtime=runtime, fit_error=fit_error,
+                      n_points=1)

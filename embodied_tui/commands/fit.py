@@ -1,0 +1,148 @@
+"""`embodied-ai fit`, `calibrate` and `bench`: where a model will run, how fast, and this machine's own numbers."""
+from __future__ import annotations
+
+import click
+
+from embodied_tui.commands.output import console, print_json
+
+
+def _ms(x) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.3g}" if x < 100 else f"{x:,.0f}"
+
+
+def _num(x, unit: str = "") -> str:
+    return "-" if x is None else f"{x:.3g}{unit}"
+
+
+@click.command("fit")
+@click.argument("name")
+@click.option("--hw", "hw", help="Device id or name (default: every device).")
+@click.option("--mode", help="Power mode (default: every mode).")
+@click.option("--precision", help="fp32, tf32, fp16, bf16, int8 or int4 (default: every precision the device states).")
+@click.option("--runtime", help="Use the calibration of this runtime (e.g. onnxruntime-cpu, tensorrt).")
+@click.option("--version", "version", type=int, help="Model version (default: latest).")
+@click.option("--all", "show_all", is_flag=True, help="Show every precision, not only each mode's fastest.")
+@click.option("--layers", is_flag=True, help="Include every layer's roofline in the JSON rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows.")
+@click.pass_context
+def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, show_all, layers, as_json) -> None:
+    """Predict NAME's latency on devices with a calibrated roofline, fastest first.
+
+    Per layer t = max(2 MACs / (eta_c P), bytes / (eta_m BW)); model t = t0 + sum. The pure roofline (eta = 1,
+    t0 = 0) is shown as a lower bound. Bytes are unfused, at the row's precision."""
+    from embodied_tui.services.fit import fit_rows
+
+    rows = fit_rows(ctx.obj["db"], name, hw, mode, precision, runtime=runtime, version=version, with_layers=layers)
+    if as_json:
+        print_json(rows)
+        return
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    shown = rows if (show_all or precision) else _fastest_per_mode(rows)
+    out = console()
+    table = Table(title=f"{name}: latency per inference in ms, fastest first", title_justify="left",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0)
+    widths = {"mode": 8, "prec": 4, "W": 3, "pred": 6, "floor": 7, "meas": 6, "bound": 9, "fit": 3}
+    longest = max((len(r["hardware"]) for r in shown), default=8)
+    widths = {"hardware": max(12, min(longest, out.width - sum(widths.values()) - len(widths) - 1)), **widths}
+    for col, width in widths.items():
+        table.add_column(col, justify="right" if col in ("W", "pred", "floor", "meas") else "left", no_wrap=True,
+                         overflow="ellipsis", width=width)
+    for r in shown:
+        table.add_row(r["hardware"], r["power_mode"], r["precision"], _num(r["power_w"]),
+                      _ms(r["predicted_latency_ms"]), _ms(r["roofline_latency_ms"]), _ms(r["measured_latency_ms"]),
+                      r["bound"] or "-", {True: "yes", False: "NO", None: "?"}[r["fits_memory"]])
+    out.print(table)
+    hidden = len(rows) - len(shown)
+    if hidden:
+        out.print(f"{hidden} slower precision rows hidden (--all shows them; --json gives every field)")
+    out.print("pred = calibrated roofline; floor = pure roofline (eta = 1, t0 = 0), a lower bound; meas = measured "
+              "median; fit = weights + peak activations fit the device memory (on-chip for NPUs)", markup=False)
+    for r in rows:
+        if r["predicted_latency_ms"] is None and r["reason"] and (precision or hw):
+            out.print(f"{r['hardware']} {r['power_mode']} {r['precision']}: {r['reason']}", markup=False)
+    best = next((r for r in rows if r["predicted_latency_ms"] is not None), None)
+    if best and best["top_layers"]:
+        out.print(f"slowest layers on {best['hardware']} ({best['power_mode']}, {best['precision']}): " + "; ".join(
+            f"{layer['name']} {_ms(layer['predicted_ms'])} ms ({layer['bound']})" for layer in best["top_layers"][:3]),
+            markup=False)
+    kinds = sorted({(r["calibration"], r["calibration_source"]) for r in shown if r["calibration"] != "none"})
+    for kind, source in kinds[:4]:
+        out.print(f"{escape('[' + kind + ']')} {escape(source)}")
+
+
+def _fastest_per_mode(rows: list[dict]) -> list[dict]:
+    """One row per device x power mode: its fastest precision (rows are already sorted fastest first)."""
+    seen, out = set(), []
+    for r in rows:
+        key = (r["hardware"], r["power_mode"])
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+@click.command("calibrate")
+@click.option("--threads", type=int, help="Threads for the microbenchmarks and onnxruntime (default: all allowed).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def calibrate(ctx: click.Context, threads, as_json) -> None:
+    """Measure this machine (matmul FLOP/s, copy/triad bandwidth), time a few zoo models with onnxruntime and fit
+    the roofline's efficiencies; stores the host as a device (id host-<cpu>) for `fit`."""
+    from embodied_tui.services.fit import calibrate_host
+
+    def progress(stage: str, frac: float) -> None:
+        if not as_json and stage != "done":
+            click.echo(f"  {stage}...", err=True)
+
+    result = calibrate_host(ctx.obj["db"], threads=threads, progress=progress)
+    if as_json:
+        print_json(result)
+        return
+    dev = result["device"]
+    click.echo(f"{dev['id']}: {dev['name']}")
+    click.echo(f"  fp32 peak {result['peak_gflops']:.1f} GFLOP/s (best matmul), memory {result['bandwidth_gbps']:.1f} "
+               f"GB/s (copy {result['copy_gbps']:.1f}, triad {result['triad_gbps']:.1f}), {result['threads']} threads")
+    cal = result["calibration"]
+    if cal is None:
+        click.echo("  no calibration models available: efficiencies stay at the CPU defaults")
+    else:
+        click.echo(f"  eta_compute {cal['eta_compute']:.3f}, eta_memory {cal['eta_memory']:.3f}, "
+                   f"t0 {cal['overhead_ms']:.3f} ms, median error {cal['fit_error']:.1%} over {cal['n_points']} models")
+        for p in result["points"]:
+            click.echo(f"    {p['model']:<22} measured {_ms(p['measured_ms']):>7} ms  predicted "
+                       f"{_ms(p['predicted_ms']):>7} ms  ({p['error']:+.0%}, {p['bound']})")
+    click.echo(f"  took {result['seconds']:.1f} s")
+
+
+@click.command("bench")
+@click.argument("name")
+@click.option("--runtime", type=click.Choice(["onnxruntime", "torch"]),
+              help="Default: onnxruntime for ONNX files, torch otherwise.")
+@click.option("--threads", type=int, help="Intra-op threads (default: all allowed).")
+@click.option("--version", "version", type=int, help="Model version (default: latest).")
+@click.option("--trust-code", is_flag=True, help="Allow loading a full pickle (runs its code).")
+@click.option("--no-save", is_flag=True, help="Do not store the result as a measurement.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def bench(ctx: click.Context, name, runtime, threads, version, trust_code, no_save, as_json) -> None:
+    """Time NAME on this machine's CPU (warm-up, repeated runs; median and p90) and store it as a measurement."""
+    from embodied_tui.services.fit import bench_model
+
+    result = bench_model(ctx.obj["db"], name, runtime, version=version, threads=threads, trust_code=trust_code,
+                         save=not no_save)
+    if as_json:
+        print_json(result)
+        return
+    m, b = result["measurement"], result["bench"]
+    click.echo(f"{m['model']} v{m['model_version']} on {m['hardware']}: median {b['median_ms']:.3f} ms, "
+               f"p90 {b['p90_ms']:.3f} ms, min {b['min_ms']:.3f} ms over {b['runs']} runs "
+               f"({b['runtime']} {b['runtime_version']}, {b['threads']} threads)"
+               + ("" if result["saved"] else " [not saved]"))
+
+
+COMMANDS = [fit, calibrate, bench]

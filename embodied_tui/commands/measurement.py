@@ -1,0 +1,65 @@
+"""`embodied-ai measurement add|list`: measured latencies that calibrate the roofline of a device."""
+from __future__ import annotations
+
+import click
+
+from embodied_tui.commands.output import print_json
+
+
+@click.group("measurement")
+def measurement() -> None:
+    """Measured latencies (yours or published) that calibrate `fit` for a device."""
+
+
+@measurement.command("add")
+@click.option("--model", "model", required=True, help="Registered model name.")
+@click.option("--version", "version", type=int, help="Model version (default: latest).")
+@click.option("--hw", "hw", required=True, help="Device id or name.")
+@click.option("--mode", help="Power mode (default: the device's default mode).")
+@click.option("--precision", required=True, help="fp32, tf32, fp16, bf16, int8 or int4.")
+@click.option("--latency-ms", "latency_ms", type=float, required=True, help="Latency of one inference, ms.")
+@click.option("--source", required=True, help="Where the number comes from (URL, paper, 'my bench 2024-05-01').")
+@click.option("--runtime", default="unknown", show_default=True, help="tensorrt, onnxruntime-cpu, hailort, ...")
+@click.option("--batch", type=int, default=1, show_default=True, help="Batch size of the measurement.")
+@click.option("--timed", default="", help="What the time covers, e.g. 'GPU compute only' or 'end to end'.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stored measurement as JSON.")
+@click.pass_context
+def add(ctx: click.Context, model, version, hw, mode, precision, latency_ms, source, runtime, batch, timed,
+        as_json) -> None:
+    """Store a measured latency of MODEL on a device; `fit` calibrates that device from it."""
+    from embodied_tui.services.fit import add_measurement
+
+    m = add_measurement(ctx.obj["db"], model=model, version=version, hw=hw, mode=mode, precision=precision,
+                        latency_ms=latency_ms, source=source, runtime=runtime, batch=batch, timed=timed)
+    if as_json:
+        print_json(m)
+        return
+    click.echo(f"added: {m.model} v{m.model_version} on {m.hardware} ({m.power_mode}, {m.precision}, {m.runtime}) "
+               f"{m.latency_ms:g} ms")
+
+
+@measurement.command("list")
+@click.option("--model", "model", help="Only this model.")
+@click.option("--hw", "hw", help="Only this device id.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def list_(ctx: click.Context, model, hw, as_json) -> None:
+    """Every stored measurement."""
+    from embodied_tui.services.fit import list_measurements
+
+    rows = list_measurements(ctx.obj["db"], model=model, hw=hw)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("no measurements; add one with `embodied-ai measurement add` or `embodied-ai bench NAME`")
+        return
+    for m in rows:
+        model = f"{m.model} v{m.model_version}" if m.model_version else m.model
+        batch = f", batch {m.batch}" if m.batch != 1 else ""
+        click.echo(f"{model} on {m.hardware} ({m.power_mode}, {m.precision}, {m.runtime}{batch}): "
+                   f"{m.latency_ms:.4g} ms")
+        click.echo(f"    source: {m.source}" + (f"; timed: {m.timed}" if m.timed else "") + f"; {m.measured_at}")
+
+
+COMMANDS = [measurement]

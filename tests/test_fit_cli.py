@@ -1,0 +1,207 @@
+"""`embodied-ai fit`, `measurement`, `bench` and `calibrate` through the real CLI on a real registry."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from embodied_tui.analysis.api import analyze_file
+from embodied_tui.analysis.roofline import BYTES_PER_ELEMENT
+from embodied_tui.cli import main
+from embodied_tui.data.hardware import find_device
+from embodied_tui.data.store import Registry
+from embodied_tui.services.fit import calibrate_host, devices, fit_rows
+
+REQUIRED = ("model", "hardware", "power_mode", "precision", "power_w", "macs", "bytes", "arithmetic_intensity",
+            "ridge_point", "bound", "roofline_latency_ms", "predicted_latency_ms", "measured_latency_ms", "fps",
+            "fits_memory")
+
+
+class Net(torch.nn.Module):
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, width, 3, padding=1)
+        self.dw = torch.nn.Conv2d(width, width, 3, padding=1, groups=width)
+        self.fc = torch.nn.Linear(width, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.dw(torch.relu(self.conv(x))))
+        return self.fc(x.mean((2, 3)))
+
+
+def register(db, tmp_path, name: str, width: int = 16, size: int = 32):
+    path = tmp_path / f"{name}.pt"
+    torch.jit.save(torch.jit.trace(Net(width).eval(), torch.randn(1, 3, size, size)), str(path))
+    analysis = analyze_file(path, input_shape=[[1, 3, size, size]])
+    record, _ = Registry(db).add(analysis, name)
+    return record, analysis
+
+
+@pytest.fixture()
+def db(tmp_path):
+    return str(tmp_path / "registry.json")
+
+
+def run(db, *args):
+    return CliRunner().invoke(main, ["--db", db, *args], catch_exceptions=False)
+
+
+def test_fit_json_rows_for_every_device(db, tmp_path):
+    record, analysis = register(db, tmp_path, "net")
+    result = run(db, "fit", "net", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert rows and all(key in row for row in rows for key in REQUIRED)
+    preds = [r["predicted_latency_ms"] for r in rows if r["predicted_latency_ms"] is not None]
+    assert preds == sorted(preds)  # fastest first
+    assert {r["model"] for r in rows} == {"net"} and all(r["macs"] == record.macs for r in rows)
+    for r in rows:
+        if r["predicted_latency_ms"] is not None:
+            assert r["roofline_latency_ms"] <= r["predicted_latency_ms"]
+            assert r["calibration"] == "default" and r["calibration_source"]
+            assert r["measured_latency_ms"] is None
+    # every layer's MACs are charged: the model's FLOPs are 2 x its MACs
+    assert all(r["flops"] == 2 * record.macs for r in rows if r["flops"] is not None)
+    # bytes at the row's precision are the unfused element count times the bytes per element
+    elems = sum(c.weight_elems + c.read_elems + c.write_elems for c in analysis.layer_costs)
+    assert all(r["bytes"] == pytest.approx(elems * BYTES_PER_ELEMENT[r["precision"]]) for r in rows if r["bytes"])
+
+
+def test_fit_one_device_mode_precision_by_hand(db, tmp_path):
+    register(db, tmp_path, "net")
+    rows = json.loads(run(db, "fit", "net", "--hw", "jetson-orin-nano-8gb", "--mode", "15w", "--precision",
+                          "fp16", "--json").output)
+    assert len(rows) == 1
+    row = rows[0]
+    mode = find_device("jetson-orin-nano-8gb").mode("15W")
+    assert row["power_mode"] == "15W" and row["power_w"] == mode.power_w
+    assert row["ridge_point"] == pytest.approx(mode.peak_tflops["fp16"] * 1e12 / (mode.memory_bandwidth_gbps * 1e9),
+                                               rel=1e-5)
+    assert row["energy_mj"] == pytest.approx(row["power_w"] * row["predicted_latency_ms"], rel=1e-5)
+    assert row["fps"] == pytest.approx(1000 / row["predicted_latency_ms"], rel=1e-5)
+    assert row["fits_memory"] is True and row["bound"] in ("compute", "memory", "overhead")
+    assert row["top_layers"] and row["top_layers"][0]["bound"] in ("compute", "memory")
+
+
+def test_fit_on_an_accelerator_without_dram(db, tmp_path):
+    register(db, tmp_path, "net")
+    rows = json.loads(run(db, "fit", "net", "--hw", "hailo-8", "--json").output)
+    assert [r["precision"] for r in rows] == ["int8"]
+    row = rows[0]
+    assert row["bandwidth_gbps"] is None and row["ridge_point"] is None
+    assert row["predicted_latency_ms"] > 0 and row["time_memory_ms"] == 0
+    no_fp32 = json.loads(run(db, "fit", "net", "--hw", "hailo-8", "--precision", "fp32", "--json").output)
+    assert no_fp32[0]["predicted_latency_ms"] is None and "no fp32 peak" in no_fp32[0]["reason"]
+
+
+def test_fit_human_table(db, tmp_path):
+    register(db, tmp_path, "net")
+    out = run(db, "fit", "net").output
+    assert "net: latency per inference in ms, fastest first" in out and "jetson-orin-nano-8gb" in out
+    assert "slower precision rows hidden" in out and "[default]" in out
+    every = run(db, "fit", "net", "--all").output
+    assert every.count("jetson-orin-nano-8gb ") > out.count("jetson-orin-nano-8gb ")
+    why = run(db, "fit", "net", "--hw", "hailo-8", "--precision", "fp32").output
+    assert "hailo-8 typical fp32: hailo-8 (typical) states no fp32 peak" in why
+
+
+def test_fit_errors_are_one_line(db, tmp_path):
+    register(db, tmp_path, "net")
+    bad_hw = run(db, "fit", "net", "--hw", "no-such-board")
+    assert bad_hw.exit_code == 2 and "valid ids" in bad_hw.output and "Traceback" not in bad_hw.output
+    bad_mode = run(db, "fit", "net", "--hw", "jetson-orin-nano-8gb", "--mode", "99W")
+    assert bad_mode.exit_code == 2 and "7W, 15W" in bad_mode.output
+    bad_prec = run(db, "fit", "net", "--precision", "fp8")
+    assert bad_prec.exit_code == 2 and "valid: fp32" in bad_prec.output
+    missing = run(db, "fit", "nett")
+    assert missing.exit_code == 2 and "no model named 'nett'" in missing.output
+
+
+def test_fit_of_a_model_without_macs_says_why(db, tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save({"foo.weight": torch.randn(7, 5), "bar.bias": torch.randn(3)}, path)
+    Registry(db).add(analyze_file(path), "weights")
+    result = run(db, "fit", "weights")
+    assert result.exit_code == 2
+    assert "MACs are unknown" in result.output and "state_dict" in result.output
+
+
+def test_measurements_calibrate_the_device(db, tmp_path):
+    register(db, tmp_path, "net")
+    add = ["measurement", "add", "--hw", "jetson-orin-nano-8gb", "--mode", "15W", "--precision", "fp16",
+           "--runtime", "tensorrt", "--source", "test bench"]
+    result = run(db, *add, "--model", "net", "--latency-ms", "3.0")
+    assert result.exit_code == 0, result.output
+    row = json.loads(run(db, "fit", "net", "--hw", "jetson-orin-nano-8gb", "--mode", "15W", "--precision",
+                         "fp16", "--json").output)[0]
+    assert row["measured_latency_ms"] == 3.0 and row["calibration"] == "scaled"
+    assert row["predicted_latency_ms"] == pytest.approx(3.0, rel=1e-4)  # one point: a scale, matched exactly
+    # the other power mode is predicted from the same scale, not measured
+    other = json.loads(run(db, "fit", "net", "--hw", "jetson-orin-nano-8gb", "--mode", "7W", "--precision",
+                           "fp16", "--json").output)[0]
+    assert other["measured_latency_ms"] is None and other["calibration"] == "scaled"
+    for i, (width, ms) in enumerate([(8, 2.5), (32, 3.6), (64, 5.0)]):
+        register(db, tmp_path, f"net{i}", width=width)
+        assert run(db, *add, "--model", f"net{i}", "--latency-ms", str(ms)).exit_code == 0
+    row = json.loads(run(db, "fit", "net", "--hw", "jetson-orin-nano-8gb", "--precision", "fp16", "--mode", "15W",
+                         "--json").output)[0]
+    assert row["calibration"] == "measured" and row["fit_error"] is not None
+    assert "4 measurements" in row["calibration_source"]
+    listed = json.loads(run(db, "measurement", "list", "--json").output)
+    assert len(listed) == 4 and {m["hardware"] for m in listed} == {"jetson-orin-nano-8gb"}
+    assert listed[0]["source"] == "test bench" and listed[0]["model_sha256"]
+    human = run(db, "measurement", "list", "--hw", "jetson-orin-nano-8gb").output
+    assert "net v1 on jetson-orin-nano-8gb (15W, fp16, tensorrt): 3 ms" in human and "source: test bench" in human
+
+
+def test_measurement_add_checks_its_input(db, tmp_path):
+    register(db, tmp_path, "net")
+    base = ["measurement", "add", "--model", "net", "--hw", "hailo-8", "--precision", "int8", "--source", "s"]
+    assert "valid ids" in run(db, *base[:4], "--hw", "nope", *base[6:], "--latency-ms", "1").output
+    negative = run(db, *base, "--latency-ms", "-1")
+    assert negative.exit_code == 2 and "positive" in negative.output
+    unknown_model = run(db, "measurement", "add", "--model", "ghost", "--hw", "hailo-8", "--precision", "int8",
+                        "--source", "s", "--latency-ms", "1")
+    assert unknown_model.exit_code == 2 and "ghost" in unknown_model.output
+    assert json.loads(run(db, "measurement", "list", "--json").output) == []
+
+
+def test_bench_stores_a_host_measurement_that_fit_shows(db, tmp_path):
+    register(db, tmp_path, "net")
+    result = run(db, "bench", "net", "--threads", "1", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    m = out["measurement"]
+    assert m["hardware"].startswith("host-") and m["runtime"] == "torch-cpu" and m["threads"] == 1
+    assert 0 < out["bench"]["min_ms"] <= m["latency_ms"] <= out["bench"]["p90_ms"]
+    rows = fit_rows(db, "net", hw=m["hardware"])
+    assert len(rows) == 1 and rows[0]["measured_latency_ms"] == m["latency_ms"]
+    assert rows[0]["power_w"] is None and rows[0]["energy_mj"] is None  # the host's power is not measured
+    assert rows[0]["calibration"] == "scaled"
+
+
+def test_calibrate_host_fits_efficiencies(db):
+    result = calibrate_host(db, threads=1, models=["mlp_policy", "resnet_tiny", "no_such_model"], min_seconds=0.05)
+    device = result["device"]
+    assert device["id"].startswith("host-") and device["type"] == "cpu"
+    mode = device["power_modes"][0]
+    assert mode["peak_tflops"]["fp32"] > 0 and mode["memory_bandwidth_gbps"] > 0
+    assert result["skipped"] == {"no_such_model": "not in the zoo"}
+    cal = result["calibration"]
+    assert cal["runtime"] == "onnxruntime-cpu" and cal["n_points"] == 2
+    assert 0 < cal["eta_compute"] <= 1 and 0 < cal["eta_memory"] <= 1 and cal["overhead_ms"] >= 0
+    assert [p["model"] for p in result["points"]] == ["mlp_policy", "resnet_tiny"]
+    assert all(p["measured_ms"] > 0 and p["predicted_ms"] >= p["roofline_ms"] for p in result["points"])
+    # the host is now a device `fit` knows, carrying that calibration
+    host = next(e for e in devices(db) if e.id == device["id"])
+    assert host.calibration[0].runtime == "onnxruntime-cpu"
+
+
+@pytest.mark.slow
+def test_calibrate_cli(db):
+    result = run(db, "calibrate", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["calibration"]["n_points"] >= 4 and out["seconds"] > 0
