@@ -70,6 +70,8 @@ def identify_state_dict(state: Mapping[str, Any]) -> Match | None:
     for name, builder in BUILDERS.items():
         if builder.same_weights_as is not None:
             continue
+        if builder.class_keys and not all(k in shapes for k in builder.class_keys):
+            continue  # cheap pre-check: the head is missing, so skip building this signature
         count = _class_count(shapes, signature(name), builder.class_keys)
         if count is not None:
             return Match(name, count if builder.class_keys else None)
