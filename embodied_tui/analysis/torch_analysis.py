@@ -66,15 +66,15 @@ def infer_inputs(module: torch.nn.Module) -> list[tuple[list[int], torch.dtype, 
             return [([1, cin] + [224] * spatial, torch.float32, f"{cin} channels from {name or 'root'} ({kind})")]
         if kind == "Embedding" and isinstance(w, torch.Tensor):
             return [([1, 128], torch.long, f"128 token ids for {name} (Embedding of {w.shape[0]})")]
-        if kind in ("LSTM", "GRU", "RNN"):
-            size = int(getattr(m, "input_size"))
-            first = bool(getattr(m, "batch_first", False))
+        if kind in ("LSTM", "GRU", "RNN") and isinstance(getattr(m, "weight_ih_l0", None), torch.Tensor):
+            size = int(m.weight_ih_l0.shape[1])  # (gates x hidden, input): TorchScript may drop `input_size`
+            first = bool(getattr(m, "batch_first", False)) if hasattr(m, "batch_first") else True
             shape = [1, 16, size] if first else [16, 1, size]
             return [(shape, torch.float32, f"16 steps of {size} features for {name} ({kind})")]
         if kind == "Linear" and isinstance(w, torch.Tensor):
             return [([1, w.shape[1]], torch.float32, f"{w.shape[1]} features from {name} (Linear)")]
-        if kind == "MultiheadAttention":
-            dim = int(getattr(m, "embed_dim"))
+        if kind == "MultiheadAttention" and hasattr(m, "embed_dim"):
+            dim = int(m.embed_dim)
             return [([1, 16, dim], torch.float32, f"16 tokens of {dim} for {name}")]
     raise AnalysisError("cannot infer the input shape (no conv, embedding, recurrent or linear layer found first); "
                         "give it with --input-shape, e.g. --input-shape 1,3,224,224")
