@@ -188,3 +188,19 @@ def test_peak_activation_memory_on_a_chain(tmp_path):
     assert a.fused_bytes == a.weight_bytes + (1000 + 10) * 4
     # unfused: each op reads its inputs and weights and writes its outputs once
     assert a.unfused_bytes == 4 * ((1000 + 1000 * 2000 + 2000 + 2000) + (2000 + 2000) + (2000 + 2000 * 10 + 10 + 10))
+
+
+def test_inferred_input_for_recurrent_torchscript(tmp_path):
+    builder = zoo.BUILDERS["lstm_policy"]
+    model = builder.build()
+    path = tmp_path / "policy.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(model, builder.example_inputs(), check_trace=False).save(path)
+    a = analyze_file(path)
+    assert a.input_shape_source == "inferred"
+    steps, features = a.input_shapes[0][1], a.input_shapes[0][2]
+    assert features == model.rnn.input_size
+    x = torch.zeros(a.input_shapes[0])
+    assert a.macs == independent_macs(model, (x,))
+    assert steps == 16

@@ -1,0 +1,328 @@
+"""A grounded model card: what a model is, what it costs, where its MACs go, where it runs and what to doubt.
+
+``build_card(record, details, fits)`` is pure. Every figure in the card is a field of the record (``ModelRecord``),
+of its details (census, per-layer costs) or of a fit row (``services.fit``), shown either as is or converted with one
+of these stated conversions: ``/1e6`` (M params, MB), ``/1e9`` (GMACs, GFLOPs, GB), ``x100`` of a ratio of two such
+figures (a share, %). Counts are exact with thousands separators; other figures have 3 significant digits. Module
+paths are in backticks. Each sentence that draws a conclusion names its evidence in parentheses.
+
+Renderings: ``to_text()`` (plain), ``to_markdown()``, ``to_huggingface()`` (YAML front matter + Markdown sections,
+as on the Hugging Face Hub: ``tags``, ``pipeline_tag`` and an ``embodied_ai`` block with the record's numbers).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+TOP_TYPES = 3
+TOP_LAYERS = 5
+TOP_DEVICES = 8
+_ROLES = ("stem", "backbone", "encoder", "neck", "decoder", "head", "heads", "classifier", "features")
+_PIPELINE = {"classification": "image-classification", "detection": "object-detection",
+             "segmentation": "image-segmentation", "depth": "depth-estimation", "policy": "reinforcement-learning",
+             "language": "text-generation"}
+_SOURCES = {"file": "read from the file", "user": "given by the user (--input-shape)",
+            "inferred": "inferred by the analyser, not read from the file", "none": "unknown"}
+
+
+@dataclass
+class Section:
+    title: str
+    lines: list[str] = field(default_factory=list)
+    table: tuple[list[str], list[list[str]]] | None = None
+
+
+@dataclass
+class Card:
+    name: str
+    version: int
+    sections: list[Section]
+    front_matter: dict[str, Any]
+
+    def to_text(self) -> str:
+        title = f"{self.name} v{self.version}: model card"
+        out = [title, "=" * len(title)]
+        for s in self.sections:
+            out += ["", s.title, "-" * len(s.title)]
+            out += [f"- {line}" for line in s.lines]
+            if s.table:
+                out += [""] + _plain_table(*s.table)
+        return "\n".join(out) + "\n"
+
+    def to_markdown(self, level: int = 1) -> str:
+        h = "#" * level
+        out = [f"{h} {self.name} v{self.version}"]
+        for s in self.sections:
+            out += ["", f"{h}# {s.title}", ""]
+            out += [f"- {line}" for line in s.lines]
+            if s.table:
+                out += [""] + _markdown_table(*s.table)
+        return "\n".join(out) + "\n"
+
+    def to_huggingface(self) -> str:
+        front = yaml.safe_dump(self.front_matter, sort_keys=False, allow_unicode=True).strip()
+        return f"---\n{front}\n---\n\n" + self.to_markdown()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "front_matter": self.front_matter,
+                "sections": [{"title": s.title, "lines": s.lines,
+                              "table": None if s.table is None else {"columns": s.table[0], "rows": s.table[1]}}
+                             for s in self.sections]}
+
+
+def _plain_table(columns: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(columns)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return [line(columns), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def _markdown_table(columns: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    return out + ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+
+
+# ------------------------------------------------------------------------------------------------ number formats
+
+def count(n: int | float) -> str:
+    """An exact count with thousands separators."""
+    return f"{int(n):,}"
+
+
+def sig(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits, never in exponent notation."""
+    if x == 0 or not math.isfinite(x):
+        return "0" if x == 0 else str(x)
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    text = f"{round(x, decimals):.{decimals}f}"
+    return text
+
+
+def pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.1f}%"
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    return obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
+
+
+def _shape(shape: list[int]) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _macs_text(macs: int) -> str:
+    return f"{count(macs)} ({sig(macs / 1e9)} GMACs)" if macs >= 1e8 else f"{count(macs)} ({sig(macs / 1e6)} MMACs)"
+
+
+# ------------------------------------------------------------------------------------------------ sections
+
+def _what_it_is(record: Any, details: Any) -> Section:
+    arch = record.architecture
+    lines = [f"{record.name} v{record.version} is a {record.format_detail or record.format} file of "
+             f"{count(record.size_bytes)} bytes, stored as {record.dtype} (sha256 {record.sha256[:12]})."]
+    evidence = "; ".join(arch.evidence) or "no structural evidence recorded"
+    if arch.family != "unknown" or arch.type != "unknown":
+        task = f", task {arch.task}" if arch.task else ""
+        article = "an" if arch.type[:1] in "aeiou" or arch.type in ("mlp", "rnn") else "a"
+        lines.append(f"It is {article} {arch.type} model of the {arch.family} family{task} (evidence: {evidence}).")
+    else:
+        lines.append(f"Its architecture was not recognised (evidence: {evidence}).")
+    census = list(_get(details, "census", None) or [])
+    top = [n for n in census if n.path and "." not in n.path]
+    if top:
+        roles = [n.path for n in top if n.path.lower() in _ROLES]
+        total = record.macs or 0
+        parts = []
+        for n in sorted(top, key=lambda n: -(n.macs or 0))[:6]:
+            share = f", {pct(n.macs, total)} of MACs" if total and n.macs is not None else ""
+            parts.append(f"`{n.path}` ({n.type}, {count(n.params)} params{share})")
+        named = [f"a {r}" for r in roles]
+        lead = (f"The census shows {', '.join(named[:-1])} and {named[-1]} at the top level" if len(roles) >= 2
+                else "Top-level parts")
+        lines.append(f"{lead}: {'; '.join(parts)} (census).")
+    if record.input_shapes:
+        shapes = ", ".join(_shape(s) for s in record.input_shapes)
+        lines.append(f"Input {shapes}, {_SOURCES.get(record.input_shape_source, record.input_shape_source)}; "
+                     f"output {', '.join(_shape(s) for s in record.output_shapes) or 'unknown'}.")
+    return Section("What it is", lines)
+
+
+def _size_and_cost(record: Any) -> Section:
+    lines = [f"Parameters: {count(record.params)} ({sig(record.params / 1e6)} M)."]
+    if record.macs is None:
+        lines.append(f"MACs: unknown ({record.macs_null_reason or 'not computable'}).")
+    else:
+        lines.append(f"MACs (multiply-accumulates of conv, linear, matmul and attention): {_macs_text(record.macs)} "
+                     f"per inference; FLOPs = 2 x MACs = {count(record.flops)}.")
+    if record.other_flops is not None:
+        lines.append(f"Other FLOPs (elementwise, normalisation, pooling, softmax; counted apart): "
+                     f"{count(record.other_flops)}.")
+    weights = f"Weights: {count(record.weight_bytes)} bytes ({sig(record.weight_bytes / 1e6)} MB) at {record.dtype}"
+    if record.activation_bytes is not None:
+        weights += (f"; peak live activations: {count(record.activation_bytes)} bytes "
+                    f"({sig(record.activation_bytes / 1e6)} MB)")
+    lines.append(weights + ".")
+    if record.layers:
+        layers = sorted(record.layers.items(), key=lambda kv: (-kv[1], kv[0]))
+        lines.append("Layers by type: " + ", ".join(f"{t} {n}" for t, n in layers) + ".")
+    return Section("Size and cost", lines)
+
+
+def _where_macs_go(record: Any, details: Any) -> Section | None:
+    costs = [c for c in (_get(details, "layer_costs", None) or []) if c.macs]
+    total = record.macs
+    if not costs or not total:
+        return None
+    by_type: dict[str, int] = {}
+    for c in costs:
+        by_type[c.type] = by_type.get(c.type, 0) + c.macs
+    types = sorted(by_type.items(), key=lambda kv: (-kv[1], kv[0]))
+    lines = []
+    first_type, first_macs = types[0]
+    lines.append(f"{first_type} layers hold {pct(first_macs, total)} of the MACs ({count(first_macs)} of "
+                 f"{count(total)}; per-layer costs).")
+    if len(types) > 1:
+        lines.append("Then: " + "; ".join(f"{t} {count(m)} ({pct(m, total)})" for t, m in types[1:TOP_TYPES])
+                     + " (per-layer costs).")
+    top = sorted(costs, key=lambda c: -c.macs)[:TOP_LAYERS]
+    rows = [[f"`{c.name or '(root)'}`", c.type, count(c.macs), pct(c.macs, total),
+             "-" if c.output_shape is None else _shape(c.output_shape)] for c in top]
+    lines.append(f"The largest layer, `{top[0].name or '(root)'}`, holds {pct(top[0].macs, total)} of the MACs "
+                 f"(per-layer costs).")
+    return Section("Where the MACs go", lines, (["layer", "type", "MACs", "share", "output"], rows))
+
+
+def _bound_reason(row: dict) -> str:
+    """Why the row has its bound, from the row's own times (and the intensity vs ridge point where they agree)."""
+    bound = row.get("bound")
+    tc, tm = row.get("time_compute_ms"), row.get("time_memory_ms")
+    ai, ridge = row.get("arithmetic_intensity"), row.get("ridge_point")
+    split = "" if tc is None or tm is None else (f"layers limited by compute take {sig(tc)} ms, layers limited by "
+                                                 f"memory {sig(tm)} ms")
+    if bound in ("compute", "memory"):
+        why = f"{bound}-bound: {split}" if split else f"{bound}-bound"
+        if ai is not None and ridge is not None and (ai >= ridge) == (bound == "compute"):
+            side = "above" if bound == "compute" else "below"
+            why += f"; its arithmetic intensity, {sig(ai)} FLOP/B, is {side} the ridge point of {sig(ridge)} FLOP/B"
+        return why
+    if bound == "overhead" and row.get("overhead_ms") is not None:
+        return (f"overhead-bound: the fixed time per call, t0 = {sig(row['overhead_ms'])} ms, exceeds the time of "
+                f"its layers ({split})" if split else
+                f"overhead-bound: the fixed time per call, t0 = {sig(row['overhead_ms'])} ms, dominates")
+    if bound == "host-link":
+        link = row.get("time_host_link_ms")
+        return "host-link-bound: weights that do not fit on chip stream over the host link" + (
+            f" ({sig(link)} ms)" if link is not None else "")
+    return f"{bound}-bound" if bound else "bound unknown"
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else sig(x)
+
+
+def _where_it_runs(fits: list[dict]) -> Section:
+    predicted = [r for r in fits if r.get("predicted_latency_ms") is not None]
+    if not fits:
+        return Section("Where it runs", ["No fit rows: the model has no MAC count, so no latency is predicted."])
+    if not predicted:
+        reasons = sorted({r.get("reason") or "unknown" for r in fits})
+        return Section("Where it runs", [f"No device gives a prediction ({'; '.join(reasons)})."])
+    best: dict[str, dict] = {}
+    for r in sorted(predicted, key=lambda r: r["predicted_latency_ms"]):
+        best.setdefault(r["hardware"], r)
+    ranked = list(best.values())
+    shown = ranked[:TOP_DEVICES]
+    shown += [r for r in fits if r.get("measured_latency_ms") is not None and r not in shown]
+    lines = ["Latencies are calibrated roofline predictions (t = t0 + sum over layers of max(compute, memory) time), "
+             "not measurements, unless a measured value is shown; the fastest mode and precision of each device "
+             "is listed (fit rows)."]
+    for r in ranked[:3]:
+        lines.append(f"On {r.get('hardware_name') or r['hardware']} ({r['power_mode']}, {r['precision']}) the "
+                     f"prediction is {sig(r['predicted_latency_ms'])} ms, {sig(r['fps'])} fps, above the roofline "
+                     f"bound of {_ms(r.get('roofline_latency_ms'))} ms; it is {_bound_reason(r)} (fit row).")
+    for r in [r for r in fits if r.get("measured_latency_ms") is not None]:
+        n = r.get("measured_n") or 0
+        lines.append(f"Measured on {r.get('hardware_name') or r['hardware']} ({r['power_mode']}, {r['precision']}): "
+                     f"{sig(r['measured_latency_ms'])} ms against {_ms(r.get('predicted_latency_ms'))} ms predicted "
+                     f"(median of {n} stored measurement{'s' if n != 1 else ''}; fit row).")
+    energy = [r for r in predicted if r.get("energy_mj") is not None]
+    if energy:
+        e = min(energy, key=lambda r: r["energy_mj"])
+        lines.append(f"Least energy per inference: {sig(e['energy_mj'])} mJ on "
+                     f"{e.get('hardware_name') or e['hardware']} ({e['power_mode']}, {e['precision']}): "
+                     f"{sig(e['power_w'])} W x "
+                     f"{sig(e['predicted_latency_ms'])} ms (fit row).")
+    no_fit = sorted({r.get("hardware_name") or r["hardware"] for r in fits if r.get("fits_memory") is False})
+    unknown = sorted({r.get("hardware_name") or r["hardware"] for r in fits if r.get("fits_memory") is None})
+    if no_fit:
+        lines.append(f"It does not fit the memory of: {', '.join(no_fit)} (fits_memory in the fit rows).")
+    else:
+        lines.append("It fits the memory of every device that states a capacity (fits_memory in the fit rows)"
+                     + (f"; unknown for {', '.join(unknown)}." if unknown else "."))
+    kinds = sorted({r.get("calibration") or "none" for r in shown})
+    if "default" in kinds:
+        lines.append("Rows marked 'default' use the device type's default efficiencies, not a calibration: treat "
+                     "them as rough (calibration column).")
+    rows = [[r.get("hardware_name") or r["hardware"], r["power_mode"], r["precision"],
+             _ms(r["predicted_latency_ms"]), _ms(r.get("roofline_latency_ms")), _ms(r.get("measured_latency_ms")),
+             _ms(r.get("fps")), r.get("bound") or "-", {True: "yes", False: "NO", None: "?"}[r.get("fits_memory")],
+             r.get("calibration") or "-"] for r in shown]
+    return Section("Where it runs", lines, (["device", "mode", "precision", "predicted ms", "roofline ms",
+                                             "measured ms", "fps", "bound", "fits", "calibration"], rows))
+
+
+def _caveats(record: Any) -> Section:
+    lines = []
+    if record.input_shape_source == "inferred":
+        shapes = ", ".join(_shape(s) for s in record.input_shapes) or "unknown"
+        lines.append(f"The input shape {shapes} was inferred, not read from the file: every count scales with it "
+                     f"(re-register with --input-shape to change it).")
+    elif record.input_shape_source == "none":
+        lines.append("No input shape is known: MACs, activations and latencies could not be computed.")
+    if record.macs is None:
+        lines.append(f"MACs are missing: {record.macs_null_reason or 'the analysis could not count them'}.")
+    elif not record.macs_complete:
+        lines.append("MACs are incomplete: some parts were not counted, so counts and latencies are lower bounds "
+                     "(macs_complete is false).")
+    for u in record.uncounted:
+        lines.append(f"Not counted: `{u.module}`" + (f" ({u.op})" if u.op else "") + f": {u.reason}.")
+    batch_norms = sum(n for t, n in record.layers.items() if "batchnorm" in t.lower())
+    if record.bn_folded:
+        lines.append("Batch norms are folded into the convolutions in this file (bn_folded).")
+    elif batch_norms:
+        lines.append(f"Batch norms are separate layers here ({batch_norms} of them; layer census): their bytes count "
+                     f"in the roofline, and a runtime that folds them moves fewer bytes.")
+    for note in record.notes:
+        lines.append(f"Analyser note: {note}")
+    if not lines:
+        lines.append("None recorded: the shape came from the file or the user and every part was counted.")
+    return Section("Caveats", lines)
+
+
+def _front_matter(record: Any) -> dict[str, Any]:
+    arch = record.architecture
+    tags = ["embodied-ai"] + [t for t in (arch.type, arch.family, arch.task) if t and t != "unknown"]
+    front: dict[str, Any] = {"tags": list(dict.fromkeys(tags))}
+    if arch.task in _PIPELINE:
+        front["pipeline_tag"] = _PIPELINE[arch.task]
+    front["embodied_ai"] = {
+        "name": record.name, "version": record.version, "format": record.format, "sha256": record.sha256,
+        "dtype": record.dtype, "params": record.params, "macs": record.macs, "flops": record.flops,
+        "weight_bytes": record.weight_bytes, "activation_bytes": record.activation_bytes,
+        "input_shapes": record.input_shapes, "input_shape_source": record.input_shape_source,
+        "architecture": {"type": arch.type, "family": arch.family, "task": arch.task},
+        "conventions": "macs = multiply-accumulates of conv/linear/matmul/attention; flops = 2 x macs",
+    }
+    return front
+
+
+def build_card(record: Any, details: Any, fits: list[dict]) -> Card:
+    """The card of ``record`` (a ModelRecord) with its ``details`` (ModelDetails or None) and its fit rows."""
+    sections = [_what_it_is(record, details), _size_and_cost(record)]
+    macs = _where_macs_go(record, details)
+    if macs is not None:
+        sections.append(macs)
+    sections += [_where_it_runs(list(fits)), _caveats(record)]
+    return Card(name=record.name, version=record.version, sections=sections, front_matter=_front_matter(record))

@@ -1,0 +1,127 @@
+"""`embodied-ai ask` (plain-language questions) and `embodied-ai card` (grounded model card).
+
+`card` could move under the `model` group (`model card NAME`); it lives here so the `model` module stays its owner's.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from embodied_tui.commands.output import console, print_json
+
+
+def cell(value: Any) -> str:
+    """One answer cell: '-' for null, 3 significant digits for small floats, separators for large numbers."""
+    from embodied_tui.analysis.card import sig
+
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 1e4 else str(value)
+    if isinstance(value, float):
+        if abs(value) >= 1e4:
+            return f"{value:,.0f}"
+        return str(int(value)) if value.is_integer() else sig(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(cell(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+# short headers for the columns `ask` returns (JSON keeps the Cypher names)
+LABELS = {"m.name": "model", "h.device": "device", "h.name": "device name", "h.power_mode": "mode",
+          "h.power_w": "W", "h.type": "type", "r.precision": "prec", "r.latency_ms": "pred ms", "r.fps": "fps",
+          "r.bound": "bound", "m.family": "family", "m.task": "task", "m.type": "type", "m.params": "params",
+          "m.macs": "MACs", "m.flops": "FLOPs", "m.weight_bytes": "weights MB", "r.energy_mj": "mJ",
+          "r.memory_headroom_bytes": "headroom MB", "r.fits_memory": "fits", "r.measured_latency_ms": "meas ms",
+          "r.roofline_latency_ms": "roofline ms", "r.arithmetic_intensity": "FLOP/B"}
+
+
+def print_answer(columns: list[str], rows: list[list[Any]], labels: dict[str, str] | None = None) -> None:
+    """The rows as a table (plain text cells: no rich markup is interpreted)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    out = console()
+    if not rows:
+        out.print(Text("No rows match."))
+        return
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False)
+    for col in columns:
+        table.add_column(Text((labels or {}).get(col, col)), overflow="fold")
+    in_mb = [bool(labels) and col.endswith("_bytes") for col in columns]  # labelled "... MB"
+    for row in rows:
+        table.add_row(*(Text(cell(v / 1e6 if mb and isinstance(v, (int, float)) else v))
+                        for v, mb in zip(row, in_mb)))
+    out.print(table)
+
+
+@click.command("ask")
+@click.argument("question")
+@click.option("--llm", is_flag=True,
+              help="Read the question with the LLM at $EMBODIED_AI_LLM_URL (OpenAI-compatible) instead of the "
+                   "offline parser.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer, the query and how it was read as JSON.")
+@click.pass_context
+def ask(ctx: click.Context, question: str, llm: bool, as_json: bool) -> None:
+    """Answer a plain-language QUESTION about the registered models and the hardware catalog.
+
+    \b
+    Examples:
+      embodied-ai ask "which models run under 30 ms on a jetson at 15 W?"
+      embodied-ai ask "fastest detector on the orin nano in int8"
+      embodied-ai ask "how many models have fewer than 5M params?"
+
+    Prints the answer, the Cypher query that produced it and any words it did not understand."""
+    from embodied_tui.services.ask import ask as ask_service
+
+    result = ask_service(ctx.obj["db"], question, llm=llm)
+    if as_json:
+        print_json(result)
+        return
+    from rich.text import Text
+
+    out = console()
+    if result["readings"]:
+        out.print(Text("read as: " + "; ".join(f"{r['phrase']} -> {r['meaning']}" for r in result["readings"])),
+                  soft_wrap=True)
+    if result["unparsed"]:
+        out.print(Text("not understood (ignored): " + ", ".join(result["unparsed"])), soft_wrap=True)
+    for note in result["notes"]:
+        out.print(Text(f"note: {note}"), soft_wrap=True)
+    print_answer(result["columns"], result["rows"], LABELS)
+    n = len(result["rows"])
+    what = "model" if result["query"]["subject"] == "model" else "device"
+    summary = (f"{n} {what}{'s' if n != 1 else ''}" if result["count"] is not None else
+               f"{n} row{'s' if n != 1 else ''}")
+    out.print(Text(summary))
+    out.print(Text("cypher:\n  " + result["cypher"].replace("\n", "\n  ")), soft_wrap=True)
+
+
+@click.command("card")
+@click.argument("name")
+@click.option("--version", "version", type=int, help="Model version (default: latest).")
+@click.option("--markdown", is_flag=True, help="Markdown instead of plain text.")
+@click.option("--hf", is_flag=True, help="A Hugging Face style model card: YAML front matter + Markdown.")
+@click.option("--json", "as_json", is_flag=True, help="The card's sections as JSON.")
+@click.pass_context
+def card(ctx: click.Context, name: str, version: int | None, markdown: bool, hf: bool, as_json: bool) -> None:
+    """A model card for NAME grounded in its record and fit rows: every figure comes from them, and each conclusion
+    names its evidence."""
+    from embodied_tui.services.ask import model_card
+
+    result = model_card(ctx.obj["db"], name, version)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    text = result.to_huggingface() if hf else result.to_markdown() if markdown else result.to_text()
+    click.echo(text, nl=False)
+
+
+COMMANDS = [ask, card]

@@ -1,0 +1,294 @@
+"""The registry as a property graph, queried in Cypher with grand-cypher.
+
+Shape of the graph (a ``networkx.MultiDiGraph``; grand-cypher reads a node's or edge's labels from the set in its
+``__labels__`` attribute)::
+
+    (:Model {name, version, family, type, task, params, macs, gmacs, flops, gflops, other_flops, weight_bytes,
+             weight_mb, activation_bytes, dtype, format, input_shape, input_shape_source, macs_complete, layers})
+      -[:RUNS_ON {latency_ms, predicted_latency_ms, roofline_latency_ms, measured_latency_ms, bound,
+                  arithmetic_intensity, ridge_point, precision, power_mode, power_w, fits_memory,
+                  memory_headroom_bytes, fps, energy_mj, calibration}]->
+    (:Hardware {device, name, aliases, vendor, type, power_mode, power_w, default_mode, memory_bytes, memory_gb,
+                memory_bandwidth_gbps, peak_<precision>_tflops ...})
+    (:Measurement {model, model_version, hardware, power_mode, precision, runtime, batch, latency_ms, source,
+                   measured_at}) -[:OF]-> (:Model),  (:Measurement) -[:ON]-> (:Hardware)
+
+- **One Hardware node per device x power mode** (node id ``hw:<device id>@<mode>``), because a power budget belongs to
+  the mode: ``h.power_w < 15`` has one answer per node only this way. ``h.device`` is the catalog id, ``h.name`` the
+  device's name and ``h.power_mode`` the mode's name.
+- **One RUNS_ON edge per precision**: a Model and a Hardware node are joined by parallel edges (one per precision the
+  mode states a peak for). grand-cypher 1.2 matches each parallel edge as its own row, so no precision is lost.
+- ``r.latency_ms`` is the calibrated roofline prediction (``predicted_latency_ms`` of ``services.fit``); the pure
+  roofline lower bound is ``r.roofline_latency_ms`` and a stored measurement's median ``r.measured_latency_ms``.
+- ``r.memory_headroom_bytes``: device memory (on-chip memory on devices without DRAM) minus what the model needs at
+  the precision (weights + peak activations; weights alone on chip). None where the device states no capacity.
+- A value we could not compute is None (never 0); a comparison with None is false, so such rows simply do not match.
+
+grand-cypher 1.2.0's experimental index hints (``auto_where_hints``, ``auto_node_jsondata_hints``) are switched off:
+on the registry graph they made ``WHERE m.name = "resnet_tiny" AND h.power_mode = "MAXN"`` return no rows while each
+condition alone matched (tests/test_ask.py caught it). Without them a query walks every RUNS_ON edge: about 0.06 s for
+1,000 edges, 0.6 s for 7,000 on one core.
+
+Logic is grand-cypher's, two-valued: a comparison with a null value is false and ``NOT`` of it is true.
+
+``run_cypher`` accepts single-quoted strings (grand-cypher's grammar takes only double quotes), keeps the column order
+of the RETURN clause and turns lark's syntax errors into one ``CypherError`` line pointing at the column.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+import networkx as nx
+
+from embodied_tui.errors import UserError
+
+MODEL, HARDWARE, MEASUREMENT = "Model", "Hardware", "Measurement"
+RUNS_ON, OF, ON = "RUNS_ON", "OF", "ON"
+
+# RUNS_ON edge properties copied from a fit row (services.fit row keys)
+_EDGE_KEYS = ("predicted_latency_ms", "roofline_latency_ms", "measured_latency_ms", "bound", "arithmetic_intensity",
+              "ridge_point", "precision", "power_mode", "power_w", "fits_memory", "fps", "energy_mj", "calibration",
+              "weight_bytes", "activation_bytes")
+
+
+class CypherError(UserError):
+    """A Cypher query that does not parse or cannot run on the graph."""
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def model_node_id(name: str) -> str:
+    return f"model:{name}"
+
+
+def hardware_node_id(device: str, mode: str) -> str:
+    return f"hw:{device}@{mode}"
+
+
+def _shape_text(shapes: list[list[int]]) -> str:
+    return ", ".join("x".join(str(d) for d in shape) for shape in shapes)
+
+
+def _model_props(record: Any) -> dict[str, Any]:
+    arch = _get(record, "architecture") or {}
+    macs = _get(record, "macs")
+    flops = _get(record, "flops")
+    weight_bytes = _get(record, "weight_bytes")
+    return {
+        "name": _get(record, "name"), "version": _get(record, "version"),
+        "family": _get(arch, "family"), "type": _get(arch, "type"), "task": _get(arch, "task"),
+        "params": _get(record, "params"), "macs": macs, "gmacs": None if macs is None else macs / 1e9,
+        "flops": flops, "gflops": None if flops is None else flops / 1e9, "other_flops": _get(record, "other_flops"),
+        "weight_bytes": weight_bytes, "weight_mb": None if weight_bytes is None else weight_bytes / 1e6,
+        "activation_bytes": _get(record, "activation_bytes"), "dtype": _get(record, "dtype"),
+        "format": _get(record, "format"), "input_shape": _shape_text(_get(record, "input_shapes") or []),
+        "input_shape_source": _get(record, "input_shape_source"), "macs_complete": _get(record, "macs_complete"),
+        "layers": sum((_get(record, "layers") or {}).values()),
+    }
+
+
+def _hardware_props(entry: Any, mode: Any) -> dict[str, Any]:
+    memory = _get(entry, "memory_bytes")
+    props = {
+        "device": _get(entry, "id"), "name": _get(entry, "name"), "aliases": list(_get(entry, "aliases") or []),
+        "vendor": _get(entry, "vendor"),
+        "type": _get(entry, "type"), "power_mode": _get(mode, "name"), "power_w": _get(mode, "power_w"),
+        "default_mode": _get(mode, "name") == _get(entry, "default_mode"),
+        "memory_bytes": memory, "memory_gb": None if memory is None else memory / 1e9,
+        "onchip_memory_bytes": _get(entry, "onchip_memory_bytes"),
+        "memory_bandwidth_gbps": _get(mode, "memory_bandwidth_gbps"),
+    }
+    for precision, peak in (_get(mode, "peak_tflops") or {}).items():
+        props[f"peak_{precision}_tflops"] = peak
+    return props
+
+
+def memory_headroom(row: dict, hardware: dict) -> float | None:
+    """Device memory minus what the model needs at the row's precision (bytes); None without a stated capacity.
+
+    On devices with DRAM: ``memory_bytes - (weight_bytes + activation_bytes)``; on devices without DRAM (no
+    bandwidth stated): ``onchip_memory_bytes - weight_bytes``."""
+    weights = row.get("weight_bytes")
+    if weights is None:
+        return None
+    if hardware.get("memory_bandwidth_gbps") is None:
+        cap = hardware.get("onchip_memory_bytes")
+        return None if cap is None else float(cap - weights)
+    cap = hardware.get("memory_bytes")
+    if cap is None:
+        return None
+    return float(cap - weights - (row.get("activation_bytes") or 0.0))
+
+
+def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterable[dict],
+                measurements: Iterable[Any] = ()) -> nx.MultiDiGraph:
+    """The property graph of models, device x power modes, their fits and measurements (see the module docstring).
+
+    ``records``: ModelRecords (or dicts with their keys); ``devices``: HardwareEntries; ``fit_rows``: rows of
+    ``services.fit`` (keys model, hardware, power_mode, precision, predicted_latency_ms ...); ``measurements``:
+    ``analysis.bench.Measurement`` objects or dicts. A fit row or measurement naming a model or device x mode that is
+    not in the graph adds no edge (it is not invented)."""
+    g = nx.MultiDiGraph()
+    for record in records:
+        props = _model_props(record)
+        g.add_node(model_node_id(props["name"]), __labels__={MODEL}, **props)
+    modes: dict[tuple[str, str], str] = {}  # (device id, casefolded mode) -> node id
+    for entry in devices:
+        for mode in _get(entry, "power_modes") or []:
+            node = hardware_node_id(_get(entry, "id"), _get(mode, "name"))
+            g.add_node(node, __labels__={HARDWARE}, **_hardware_props(entry, mode))
+            modes[(_get(entry, "id"), str(_get(mode, "name")).casefold())] = node
+    for row in fit_rows:
+        src, dst = model_node_id(row["model"]), hardware_node_id(row["hardware"], row["power_mode"])
+        if src not in g or dst not in g:
+            continue
+        props = {key: row.get(key) for key in _EDGE_KEYS}
+        props["latency_ms"] = row.get("predicted_latency_ms")
+        props["memory_headroom_bytes"] = memory_headroom(row, g.nodes[dst])
+        g.add_edge(src, dst, key=row["precision"], __labels__={RUNS_ON}, **props)
+    for i, m in enumerate(measurements):
+        data = m.model_dump(mode="json") if hasattr(m, "model_dump") else dict(m)
+        node = f"measurement:{i}"
+        g.add_node(node, __labels__={MEASUREMENT}, **{k: data.get(k) for k in (
+            "model", "model_version", "hardware", "power_mode", "precision", "runtime", "batch", "latency_ms",
+            "p90_ms", "source", "measured_at")})
+        model = model_node_id(data["model"])
+        if model in g:
+            g.add_edge(node, model, __labels__={OF})
+        hw = modes.get((data["hardware"], str(data["power_mode"]).casefold()))
+        if hw is not None:
+            g.add_edge(node, hw, __labels__={ON})
+    return g
+
+
+# ------------------------------------------------------------------------------------------------- running Cypher
+
+_SINGLE_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'((?:[^'\\]|\\.)*)'")
+
+
+def _double_quotes(text: str) -> str:
+    """'text' -> "text" outside double-quoted strings (same length, so error columns stay right)."""
+
+    def swap(match: re.Match) -> str:
+        if match.group(1) is None or '"' in match.group(1):
+            return match.group(0)
+        return f'"{match.group(1)}"'
+
+    return _SINGLE_QUOTED.sub(swap, text)
+
+
+_TERMINALS = {"CNAME": "a name", "ESTRING": 'a "string"', "NUMBER": "a number", "LPAR": "(", "RPAR": ")",
+              "LSQB": "[", "RSQB": "]", "LBRACE": "{", "RBRACE": "}", "COMMA": ",", "DOT": ".", "COLON": ":",
+              "VBAR": "|", "EQUAL": "=", "MORETHAN": ">", "LESSTHAN": "<", "LEFT_ANGLE": "<", "RIGHT_ANGLE": ">",
+              "MINUS": "-", "PLUS": "+", "STAR": "*", "SLASH": "/", "PERCENT": "%", "AGGREGATE_FUNC": "COUNT/MIN/...",
+              "ID": "id(", "TOLOWER": "toLower(", "TOUPPER": "toUpper(", "TRIM": "trim(", "SIZE": "size(",
+              "COALESCE": "coalesce("}
+
+
+def _syntax_message(exc: Exception, text: str) -> str:
+    """One line: where the query stops parsing, the word there and what could come instead."""
+    line, column = getattr(exc, "line", -1), getattr(exc, "column", -1)
+    token = getattr(exc, "token", None)
+    if line is None or line < 1 or (token is not None and getattr(token, "type", "") in ("$END", "<EOF>")):
+        where, near = "at the end of the query", ""
+    else:
+        where = f"at column {column}" if line == 1 else f"at line {line}, column {column}"
+        rest = text.splitlines()[line - 1][column - 1:] if line <= len(text.splitlines()) else ""
+        word = re.match(r"\w+|\S", rest)
+        near = f" near {word.group(0)!r}" if word else ""
+    expected = getattr(exc, "expected", None) or getattr(exc, "allowed", None) or []
+    shown = sorted({_TERMINALS.get(e, e) for e in expected if not e.startswith("__")})[:8]
+    hint = f" (expected {', '.join(shown)})" if shown else ""
+    return f"Cypher syntax error {where}{near}{hint}: {text.strip()}"
+
+
+def _split_top(text: str, sep: str = ",") -> list[str]:
+    parts, depth, quote, cur = [], 0, None, []
+    for ch in text:
+        if quote:
+            cur.append(ch)
+            if ch == quote:
+                quote = None
+            continue
+        if ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _return_items(text: str) -> list[str]:
+    """The column names the RETURN clause asks for, in order (alias where given)."""
+    blanked = re.sub(r"\"(?:[^\"\\]|\\.)*\"", lambda m: "_" * len(m.group(0)), text)
+    found = list(re.finditer(r"\breturn\b", blanked, re.IGNORECASE))
+    if not found:
+        return []
+    start = found[-1].end()
+    end_match = re.search(r"\b(order\s+by|skip|limit)\b", blanked[start:], re.IGNORECASE)
+    clause = text[start:start + end_match.start()] if end_match else text[start:]
+    clause = re.sub(r"^\s*distinct\b", "", clause, flags=re.IGNORECASE)
+    items = []
+    for item in _split_top(clause):
+        alias = re.search(r"\bas\s+(\w+)\s*$", item, re.IGNORECASE)
+        items.append(alias.group(1) if alias else item)
+    return items
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", str(text)).casefold()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, set):
+        return sorted(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items() if k != "__labels__"} | (
+            {"labels": sorted(value["__labels__"])} if "__labels__" in value else {})
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def run_cypher(graph: nx.MultiDiGraph, text: str) -> tuple[list[str], list[list[Any]]]:
+    """Run a Cypher query on the graph: ``(columns, rows)`` in the RETURN clause's order. Raises CypherError."""
+    from grandcypher import GrandCypher
+    from lark.exceptions import LarkError, UnexpectedInput
+
+    query = _double_quotes(text).strip().rstrip(";")
+    if not query:
+        raise CypherError("empty Cypher query; try: MATCH (m:Model) RETURN m.name")
+    engine = GrandCypher(graph)
+    engine.auto_where_hints = False  # see the module docstring: the experimental index hints lose rows
+    engine.auto_node_jsondata_hints = False
+    try:
+        result = engine.run(query)
+    except UnexpectedInput as exc:
+        raise CypherError(_syntax_message(exc, text)) from None
+    except LarkError as exc:
+        detail = str(getattr(exc, "orig_exc", exc)).splitlines()[0]
+        raise CypherError(f"Cypher query cannot run: {detail}: {text.strip()}") from None
+    except (NotImplementedError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CypherError(f"Cypher query cannot run: {detail} (labels: Model, Hardware, Measurement; "
+                          f"edges: RUNS_ON, OF, ON): {text.strip()}") from None
+    keys = list(result.keys())
+    names = {_norm(k): k for k in keys}
+    ordered = [names.pop(_norm(item)) for item in _return_items(query) if _norm(item) in names]
+    ordered += [k for k in keys if k not in ordered]
+    columns = [str(k) for k in ordered]
+    length = max((len(result[k]) for k in ordered), default=0)
+    rows = [[_plain(result[k][i]) if i < len(result[k]) else None for k in ordered] for i in range(length)]
+    return columns, rows
