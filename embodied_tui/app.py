@@ -1,0 +1,84 @@
+"""The Textual app: the registry table first; detail, compare, register and help on top of it.
+
+Importing this module (and running the app) never imports torch, onnx or onnxruntime: analysis runs in a child process
+(``embodied_tui.services.worker``). Keys follow design.md: ctrl+q quits, q/escape go back, ?/f1 help, ctrl+p palette.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from embodied_tui.data.records import ModelRecord
+from embodied_tui.data.store import Registry
+from embodied_tui.screens.palette import CompareWithProvider, OpenModelProvider, SortByProvider
+from embodied_tui.screens.registry import RegistryScreen
+
+# The other screens are imported when first opened: startup pays only for the registry table.
+
+
+class EmbodiedApp(App[None]):
+    TITLE = "embodied-ai"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere keep the styles
+    COMMANDS = App.COMMANDS | {OpenModelProvider, CompareWithProvider, SortByProvider}
+    BINDINGS = [
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+    ]
+
+    def __init__(self, db: str | None = None, *, registry: Registry | None = None) -> None:
+        super().__init__()
+        self.registry = registry if registry is not None else Registry(db)
+
+    def get_default_screen(self) -> Screen:
+        return RegistryScreen()
+
+    @property
+    def registry_screen(self) -> RegistryScreen:
+        return self.screen_stack[0]  # the default screen
+
+    # ------------------------------------------------------------------------------------------ navigation
+    def open_detail(self, record: ModelRecord) -> None:
+        from embodied_tui.screens.detail import DetailScreen
+
+        self.push_screen(DetailScreen(record))
+
+    def open_compare(self, records: list[ModelRecord]) -> None:
+        from embodied_tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(records))
+
+    def open_register(self, path: str = "") -> None:
+        from embodied_tui.screens.register import RegisterDialog
+
+        def registered(record: ModelRecord | None) -> None:
+            if record is not None:
+                self.registry_screen.reload(select=record)
+
+        self.push_screen(RegisterDialog(path), registered)
+
+    def open_fit(self, record: ModelRecord) -> None:
+        self.notify(f"the fit screen is not built yet; run `embodied-ai fit {record.name}`", severity="warning")
+
+    def sort_registry(self, key: str, reverse: bool = False) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.registry_screen.set_sort(key, reverse)
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_help(self) -> None:
+        from embodied_tui.screens.help import HelpScreen, node_title
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        focused = self.screen.focused
+        self.push_screen(HelpScreen(self.screen.active_bindings, node_title(focused) if focused else None))
+
+
+def run_app(db: str | None = None) -> None:
+    EmbodiedApp(db).run()

@@ -1,0 +1,234 @@
+"""The registry screen: every registered model in a table; filter, sort, mark, open, compare, register."""
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Label, Static
+
+from embodied_tui.data import filters
+from embodied_tui.data.records import ModelRecord
+from embodied_tui.errors import UserError
+from embodied_tui.screens.widgets.model_table import ModelTable, record_key
+
+MAX_COMPARE = 4
+DEBOUNCE_FROM = 2000  # records; below this the table follows every key
+DEBOUNCE_SECONDS = 0.15
+
+
+# sort name shown -> field of the filter language; `s` cycles through them in this order
+SORTS: dict[str, str] = {
+    "name": "name",
+    "params": "params",
+    "GMACs": "macs",
+    "family": "family",
+    "type": "type",
+    "format": "format",
+    "registered": "registered_at",
+}
+
+
+def sort_records(records: list[ModelRecord], key: str, reverse: bool) -> list[ModelRecord]:
+    """Sorted copy (the filter language's sort); unknown values (MACs we could not count) stay last either way."""
+    return filters.sort_records(records, ("-" if reverse else "") + SORTS[key])
+
+
+class RegistryScreen(Screen):
+    HELP_TITLE = "Registry"
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="registry.filter"),
+        Binding("s", "sort", "Sort", id="registry.sort"),
+        Binding("S", "reverse", "Reverse", show=False, id="registry.reverse"),
+        Binding("space", "mark", "Mark", id="registry.mark"),
+        Binding("c", "compare", "Compare", id="registry.compare"),
+        Binding("r", "register", "Register", id="registry.register"),
+        Binding("f", "fit", "Fit", show=False, id="registry.fit"),
+        Binding("a", "all_versions", "All versions", show=False, id="registry.all_versions"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="registry.clear_filter"),
+        Binding("q", "app.quit", "Quit", show=False, id="registry.quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.all_records: list[ModelRecord] = []
+        self.shown: list[ModelRecord] = []
+        self.marked: dict[str, ModelRecord] = {}  # in marking order
+        self.sort_key = "name"
+        self.reverse = False
+        self.filter_text = ""
+        self.all_versions = False
+        self.load_error: str | None = None
+        self._last_good: list[ModelRecord] | None = None  # rows of the last filter that parsed
+        self._filter_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield ModelTable(id="models")
+        with Horizontal(id="filter-bar"):
+            yield Label("/", id="filter-prompt")
+            yield Input(placeholder="family = yolo AND params < 10M, or any text", id="filter", compact=True)
+        yield Static("", id="filter-error")
+        yield Static("", id="status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.query_one(ModelTable).focus()
+
+    # ------------------------------------------------------------------------------------------- data
+    @property
+    def table(self) -> ModelTable:
+        return self.query_one(ModelTable)
+
+    def reload(self, select: ModelRecord | None = None) -> None:
+        """Read the registry again and repaint the table; keep (or move) the cursor."""
+        try:
+            self.all_records = self.app.registry.list_models(latest_only=not self.all_versions)
+            self.load_error = None
+        except UserError as exc:
+            self.all_records = []
+            self.load_error = str(exc)
+        self._last_good = None
+        known = {record_key(r): r for r in self.all_records}
+        self.marked = {k: known[k] for k in self.marked if k in known}
+        self.refresh_rows()
+        if select is not None:
+            self.table.move_to(record_key(select))
+
+    def refresh_rows(self) -> None:
+        """Filter and sort the loaded records into the table. A bad filter keeps the last good rows and says why."""
+        records = self.all_records
+        error = None
+        if self.filter_text.strip():
+            try:
+                records = filters.filter_records(records, self.filter_text)
+            except UserError as exc:
+                error = str(exc)
+                records = self._last_good if self._last_good is not None else records
+        self._last_good = records
+        self._show_filter_error(error)
+        self.shown = sort_records(records, self.sort_key, self.reverse)
+        self.table.show(self.shown, set(self.marked))
+        self.update_status()
+
+    def _show_filter_error(self, error: str | None) -> None:
+        widget = self.query_one("#filter-error", Static)
+        widget.update(f"filter: {error}" if error else "")
+        widget.display = bool(error)
+
+    def update_status(self) -> None:
+        arrow = "v" if self.reverse else "^"
+        parts = [f"{len(self.shown)} of {len(self.all_records)} models"]
+        if self.all_versions:
+            parts[0] += " (all versions)"
+        parts.append(f"{len(self.marked)} marked")
+        parts.append(f"sort: {self.sort_key} {arrow}")
+        if self.filter_text.strip():
+            parts.append("filtered (escape clears)")
+        text = " | ".join(parts)
+        if self.load_error:
+            text = f"error: {self.load_error}"
+        elif not self.all_records:
+            text += " | press r to register a model file, or run `embodied-ai demo`"
+        self.query_one("#status", Static).update(text)
+
+    # ------------------------------------------------------------------------------------------- filter
+    def action_filter(self) -> None:
+        self.query_one("#filter-bar").display = True
+        self.query_one("#filter", Input).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self._stop_filter_timer()
+        if len(self.all_records) < DEBOUNCE_FROM:
+            self.refresh_rows()
+        else:  # big registries: filter once typing pauses, not on every key
+            self._filter_timer = self.set_timer(DEBOUNCE_SECONDS, self._apply_typed_filter)
+
+    def _apply_typed_filter(self) -> None:
+        self._filter_timer = None
+        self.refresh_rows()
+
+    def _stop_filter_timer(self) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+            self._filter_timer = None
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        if self._filter_timer is not None:
+            self._apply_typed_filter()
+        if not event.value.strip():
+            self.query_one("#filter-bar").display = False
+        self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        had_filter = bool(self.filter_text)
+        self.query_one("#filter-bar").display = False
+        self.table.focus()
+        self._stop_filter_timer()
+        if had_filter:
+            self.filter_text = ""
+            with filter_input.prevent(Input.Changed):
+                filter_input.value = ""
+            self.refresh_rows()
+
+    # ------------------------------------------------------------------------------------------- sort
+    def set_sort(self, key: str, reverse: bool | None = None) -> None:
+        self.sort_key = key
+        if reverse is not None:
+            self.reverse = reverse
+        self.refresh_rows()
+
+    def action_sort(self) -> None:
+        keys = list(SORTS)
+        self.set_sort(keys[(keys.index(self.sort_key) + 1) % len(keys)])
+
+    def action_reverse(self) -> None:
+        self.set_sort(self.sort_key, not self.reverse)
+
+    def action_all_versions(self) -> None:
+        self.all_versions = not self.all_versions
+        self.reload()
+
+    # ------------------------------------------------------------------------------------------- rows
+    def current_record(self) -> ModelRecord | None:
+        return self.table.current_record()
+
+    @on(ModelTable.Selected, "#models")
+    def _row_selected(self, event: ModelTable.Selected) -> None:
+        event.stop()
+        self.app.open_detail(event.record)
+
+    def action_mark(self) -> None:
+        record = self.current_record()
+        if record is None:
+            return
+        key = record_key(record)
+        if key in self.marked:
+            del self.marked[key]
+        else:
+            self.marked[key] = record
+        self.table.set_mark(key, key in self.marked)
+        self.update_status()
+        self.table.action_cursor(1)
+
+    def action_compare(self) -> None:
+        records = list(self.marked.values())
+        if not 2 <= len(records) <= MAX_COMPARE:
+            self.notify(f"compare takes 2 to {MAX_COMPARE} models: mark them with space ({len(records)} marked)",
+                        severity="warning")
+            return
+        self.app.open_compare(records)
+
+    def action_register(self) -> None:
+        self.app.open_register()
+
+    def action_fit(self) -> None:
+        record = self.current_record()
+        if record is not None:
+            self.app.open_fit(record)

@@ -1,0 +1,279 @@
+"""The registry table: a virtual table of model records that paints only the rows on screen.
+
+Textual's DataTable measures every cell of every row (about 5 s for 10,000 records x 11 columns); this table keeps
+one tuple of strings per row, sizes columns from string lengths and renders visible lines only (the Line API), so
+10,000 records paint in a fraction of that. The header stays put while rows scroll; h/l (and left/right) scroll sideways.
+
+Keys: up/down (j/k hidden), pageup/pagedown, home/end (g/G hidden), enter posts ``ModelTable.Selected``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from embodied_tui.data.records import ModelRecord
+from embodied_tui.screens import format as fmt
+
+# (key, header); the key names the column
+COLUMNS = (
+    ("mark", " "),
+    ("name", "name"),
+    ("version", "v"),
+    ("family", "family"),
+    ("type", "type"),
+    ("params", "params"),
+    ("gmacs", "GMACs"),
+    ("input", "input"),
+    ("format", "format"),
+    ("tags", "tags"),
+    ("fit", "best fit"),
+)
+COLUMN_INDEX = {key: i for i, (key, _) in enumerate(COLUMNS)}
+RIGHT_ALIGNED = frozenset({"version", "params", "gmacs"})
+MARK = "*"
+NAME_WIDTH = 28
+TAGS_WIDTH = 20
+INPUT_WIDTH = 24
+PADDING = 1  # cells each side of a column
+
+
+def record_key(record: ModelRecord) -> str:
+    """The row key of a record: one row per (name, version)."""
+    return f"{record.name}@{record.version}"
+
+
+def row_cells(record: ModelRecord, marked: bool, best_fit: str = fmt.NA) -> tuple[str, ...]:
+    arch = record.architecture
+    return (
+        MARK if marked else " ",
+        fmt.clip(record.name, NAME_WIDTH),
+        str(record.version),
+        arch.family,
+        arch.type,
+        fmt.count(record.params),
+        fmt.gmacs(record.macs),
+        fmt.clip(fmt.shapes(record.input_shapes, record.input_symbols), INPUT_WIDTH),
+        record.format,
+        fmt.clip(fmt.tags(record.tags), TAGS_WIDTH),
+        best_fit,
+    )
+
+
+class ModelTable(ScrollView, can_focus=True):
+    """Rows are registry records, keyed ``name@version``."""
+
+    HELP_TITLE = "Model table"
+    BINDINGS = [
+        Binding("enter", "select", "Open model", show=False),
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home,g", "first", "First row", show=False),
+        Binding("end,G", "last", "Last row", show=False),
+        Binding("left,h", "sideways(-1)", "Scroll left", show=False),
+        Binding("right,l", "sideways(1)", "Scroll right", show=False),
+    ]
+    COMPONENT_CLASSES = {"model-table--header", "model-table--cursor"}
+    DEFAULT_CSS = """
+    ModelTable {
+        background: $surface;
+    }
+    ModelTable > .model-table--header {
+        text-style: bold;
+        background: $panel;
+    }
+    ModelTable > .model-table--cursor {
+        text-style: bold reverse;
+    }
+    ModelTable:blur > .model-table--cursor {
+        text-style: reverse;
+    }
+    """
+
+    cursor_row: reactive[int] = reactive(0, always_update=True)
+
+    class Selected(Message):
+        """Enter on a row."""
+
+        def __init__(self, table: "ModelTable", record: ModelRecord) -> None:
+            super().__init__()
+            self.table = table
+            self.record = record
+
+        @property
+        def control(self) -> "ModelTable":
+            return self.table
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.records: dict[str, ModelRecord] = {}
+        self.keys: list[str] = []  # row order
+        self._rows: list[ModelRecord] = []
+        self._cells: dict[int, list[str]] = {}  # row -> cells, made when first painted
+        self._marked: set[str] = set()
+        self._best_fit: dict[str, str] = {}
+        self._widths: list[int] = [cell_len(header) for _, header in COLUMNS]
+        self._index: dict[str, int] = {}
+
+    # ------------------------------------------------------------------------------------------ data
+    @property
+    def row_count(self) -> int:
+        return len(self.keys)
+
+    def show(self, records: Iterable[ModelRecord], marked: set[str], best_fit: dict[str, str] | None = None,
+             keep_cursor: bool = True) -> None:
+        """Replace the rows, keeping the cursor on the same record where it is still shown."""
+        current = self.current_key() if keep_cursor else None
+        self._rows = list(records)
+        self.keys = [record_key(r) for r in self._rows]
+        self.records = dict(zip(self.keys, self._rows))
+        self._index = {key: i for i, key in enumerate(self.keys)}
+        self._marked = set(marked)
+        self._best_fit = dict(best_fit or {})
+        self._cells = {}
+        self._widths = self._measure()
+        self.virtual_size = Size(sum(self._widths) + 2 * PADDING * len(COLUMNS), len(self._rows) + 1)
+        row = self._index.get(current, 0) if current is not None else 0
+        self.cursor_row = min(row, max(len(self.keys) - 1, 0))
+        self.refresh()
+
+    def _measure(self) -> list[int]:
+        """Column widths from the records' own strings in one pass (cells are formatted only when painted): counts
+        format to at most 5 cells ('999k', '1.23M', '1000k') and GMACs to at most 6 ('<0.001'); clipped columns
+        stop at their cap."""
+        name = version = family = kind = form = tags = inputs = 0
+        shapes = fmt.shapes
+        for r in self._rows:
+            arch = r.architecture
+            name = max(name, len(r.name))
+            version = max(version, r.version)
+            family = max(family, len(arch.family))
+            kind = max(kind, len(arch.type))
+            form = max(form, len(r.format))
+            if r.tags:
+                tags = max(tags, len(fmt.tags(r.tags)))
+            if inputs < INPUT_WIDTH:
+                inputs = max(inputs, len(shapes(r.input_shapes, r.input_symbols)))
+        found = {
+            "mark": 1, "name": min(name, NAME_WIDTH), "version": len(str(version)), "family": family, "type": kind,
+            "params": 5, "gmacs": 6, "input": min(inputs, INPUT_WIDTH), "format": form,
+            "tags": min(tags, TAGS_WIDTH), "fit": max([1, *map(len, self._best_fit.values())]),
+        }
+        return [max(cell_len(header), found[key]) for key, header in COLUMNS]
+
+    def _row_cells(self, row: int) -> list[str]:
+        cells = self._cells.get(row)
+        if cells is None:
+            key = self.keys[row]
+            cells = self._cells[row] = list(row_cells(self._rows[row], key in self._marked,
+                                                      self._best_fit.get(key, fmt.NA)))
+        return cells
+
+    def cell(self, key: str, column: str) -> str:
+        return self._row_cells(self._index[key])[COLUMN_INDEX[column]]
+
+    def set_mark(self, key: str, marked: bool) -> None:
+        row = self._index.get(key)
+        if row is None:
+            return
+        if marked:
+            self._marked.add(key)
+        else:
+            self._marked.discard(key)
+        self._cells.pop(row, None)
+        self.refresh()
+
+    def current_key(self) -> str | None:
+        if not self.keys:
+            return None
+        return self.keys[min(self.cursor_row, len(self.keys) - 1)]
+
+    def current_record(self) -> ModelRecord | None:
+        key = self.current_key()
+        return None if key is None else self.records.get(key)
+
+    def move_to(self, key: str) -> None:
+        if key in self._index:
+            self.cursor_row = self._index[key]
+
+    # ------------------------------------------------------------------------------------------ cursor
+    @property
+    def _page(self) -> int:
+        return max(self.scrollable_content_region.height - 1, 1)  # rows under the header
+
+    def validate_cursor_row(self, row: int) -> int:
+        return max(0, min(row, len(self.keys) - 1)) if self.keys else 0
+
+    def watch_cursor_row(self, row: int) -> None:
+        top = round(self.scroll_y)
+        if row < top:
+            self.scroll_to(y=row, animate=False)
+        elif row >= top + self._page:
+            self.scroll_to(y=row - self._page + 1, animate=False)
+        self.refresh()
+
+    def action_cursor(self, step: int) -> None:
+        self.cursor_row += step
+
+    def action_page(self, step: int) -> None:
+        self.cursor_row += step * self._page
+
+    def action_first(self) -> None:
+        self.cursor_row = 0
+
+    def action_last(self) -> None:
+        self.cursor_row = len(self.keys) - 1
+
+    def action_sideways(self, step: int) -> None:
+        self.scroll_to(x=self.scroll_x + step * 8, animate=False)
+
+    def action_select(self) -> None:
+        record = self.current_record()
+        if record is not None:
+            self.post_message(self.Selected(self, record))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y >= 1:
+            self.cursor_row = round(self.scroll_y) + event.y - 1
+            if event.chain == 2:
+                self.action_select()
+
+    def on_resize(self) -> None:
+        self.watch_cursor_row(self.cursor_row)
+
+    # ------------------------------------------------------------------------------------------ painting
+    def _line_text(self, cells: list[str]) -> str:
+        parts = []
+        for (key, _), width, text in zip(COLUMNS, self._widths, cells):
+            text = text if len(text) <= width else fmt.clip(text, width)
+            body = text.rjust(width) if key in RIGHT_ALIGNED else text.ljust(width)
+            parts.append(" " * PADDING + body + " " * PADDING)
+        return "".join(parts)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        scroll_x = round(self.scroll_x)
+        base = self.rich_style
+        if y == 0:
+            text = self._line_text([header for _, header in COLUMNS])
+            style = base + self.get_component_rich_style("model-table--header")
+        else:
+            row = round(self.scroll_y) + y - 1
+            if row >= len(self._rows):
+                return Strip.blank(width, base)
+            text = self._line_text(self._row_cells(row))
+            style = base
+            if row == self.cursor_row:
+                style = base + self.get_component_rich_style("model-table--cursor")
+        strip = Strip([Segment(text, style)], cell_len(text))
+        return strip.crop_extend(scroll_x, scroll_x + width, style)

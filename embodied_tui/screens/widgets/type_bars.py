@@ -1,0 +1,42 @@
+"""MACs by layer type: a horizontal plotext bar chart (largest at the top) of the model's per-layer costs."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual_plotext import PlotextPlot
+
+from embodied_tui.data.records import LayerCost
+from embodied_tui.screens import format as fmt
+
+MAX_BARS = 10
+UNIT_WORDS = {"": "count", "k": "thousands", "M": "millions", "G": "billions", "T": "trillions"}
+
+
+def macs_by_type(layer_costs: Sequence[LayerCost]) -> list[tuple[str, int]]:
+    """Per layer type, the MACs of its layers; types with no MACs are left out; largest first."""
+    totals: dict[str, int] = {}
+    for cost in layer_costs:
+        if cost.macs:
+            totals[cost.type] = totals.get(cost.type, 0) + cost.macs
+    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+
+
+class TypeBars(PlotextPlot):
+    can_focus = False
+
+    def plot(self, totals: Sequence[tuple[str, int]]) -> None:
+        """Bars for the largest MAX_BARS types (the rest summed into 'N other types'), in k/M/G MACs by size."""
+        shown = list(totals[:MAX_BARS])
+        rest = sum(m for _, m in totals[MAX_BARS:])
+        if rest:
+            shown.append((f"{len(totals) - MAX_BARS} other types", rest))
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        scale, unit = fmt.count_scale(max((m for _, m in shown), default=0))
+        if shown:
+            names = [name for name, _ in reversed(shown)]  # plotext draws the first bar at the bottom
+            values = [macs / scale for _, macs in reversed(shown)]
+            plt.bar(names, values, orientation="horizontal", width=0.6)
+        plt.title(f"MACs by layer type ({UNIT_WORDS[unit]})")
+        self.refresh()

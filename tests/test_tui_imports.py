@@ -1,0 +1,63 @@
+"""The app never imports torch, onnx or onnxruntime: checked in a fresh interpreter after driving every screen."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+HEAVY = ("torch", "onnx", "onnxruntime")
+
+SCRIPT = textwrap.dedent("""
+    import asyncio, json, sys
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from tui_fixtures import fixed_registry
+    from embodied_tui.app import EmbodiedApp
+
+    async def main():
+        app = EmbodiedApp(registry=fixed_registry(Path({db!r})))
+        async with app.run_test(size=(80, 24)) as pilot:
+            visited = []
+            for keys in (("space", "space", "c"), ("escape", "enter", "2", "l", "4", "5"), ("question_mark",),
+                         ("escape", "escape", "slash", "p", "enter", "r")):
+                await pilot.press(*keys)
+                visited.append(type(app.screen).__name__)
+            dialog = app.screen
+            dialog.query_one("#path").value = {model!r}
+            dialog.query_one("#shape").value = "1,3,8,8"
+            await pilot.press("enter")  # validates the shape and starts the analysis in a child process
+            await pilot.pause(0.5)
+            await pilot.press("escape", "escape")
+            for _ in range(200):
+                if len(app.screen_stack) == 1:
+                    break
+                await pilot.pause(0.05)
+            screens = [type(s).__name__ for s in app.screen_stack]
+        print(json.dumps({{"heavy": sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r}),
+                          "visited": visited, "screens": screens}}))
+
+    asyncio.run(main())
+""")
+
+
+def test_app_does_not_import_torch(tmp_path):
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"not really a model")
+    script = SCRIPT.format(tests=str(Path(__file__).parent), db=str(tmp_path / "r.json"), model=str(model),
+                           heavy=HEAVY)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["visited"] == ["CompareScreen", "DetailScreen", "HelpScreen", "RegisterDialog"]
+    assert result["screens"] == ["RegistryScreen"]
+    assert result["heavy"] == []
+
+
+def test_importing_the_app_module_is_light():
+    code = ("import sys, json, embodied_tui.app; "
+            f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout) == []

@@ -1,0 +1,137 @@
+"""The register dialog: a real model file analysed in a child process, cancel, and bad input, all through the app."""
+from __future__ import annotations
+
+import signal
+
+import pytest
+from textual.widgets import Input, Static
+from tui_fixtures import analysed_registry_copy, model_file, static_text, sync
+
+from embodied_tui.app import EmbodiedApp
+from embodied_tui.data.store import Registry, sha256_file
+from embodied_tui.screens.register import RegisterDialog
+from embodied_tui.screens.registry import RegistryScreen
+from embodied_tui.screens.widgets.model_table import ModelTable
+
+SIZE = (80, 24)
+WAIT_STEPS = 1200  # x 0.05 s: generous; a wait, not a timing assertion
+
+
+@pytest.fixture
+def registry(tmp_path, tmp_path_factory) -> Registry:
+    return analysed_registry_copy(tmp_path / "reg", tmp_path_factory)
+
+
+async def until(pilot, condition) -> None:
+    for _ in range(WAIT_STEPS):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition never became true")
+
+
+def fill(dialog: RegisterDialog, **values: str) -> None:
+    for field, value in values.items():
+        dialog.query_one(f"#{field}", Input).value = value
+
+
+def error_text(dialog: RegisterDialog) -> str:
+    widget = dialog.query_one("#register-error", Static)
+    return static_text(widget) if widget.display else ""
+
+
+@sync
+async def test_register_a_real_model_file(registry, tmp_path):
+    from embodied_tui.analysis.api import analyze_file
+
+    path = model_file(tmp_path / "files", "mlp_policy", "state_dict", seed=42)
+    before = registry.list_models(latest_only=False)
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        dialog = app.screen
+        assert isinstance(dialog, RegisterDialog) and app.focused is dialog.query_one("#path", Input)
+        fill(dialog, path=str(path), name="new_policy", tags="robot site=lab")
+        await pilot.press("enter")
+        assert dialog.query_one("#register-progress").display  # progress bar while the child works
+        await until(pilot, lambda: not isinstance(app.screen, RegisterDialog))
+        assert isinstance(app.screen, RegistryScreen)
+
+        record = registry.get("new_policy")
+        expected = analyze_file(path)  # the same analysis, made here independently
+        assert (record.params, record.macs, record.layers) == (expected.params, expected.macs, expected.layers)
+        assert record.sha256 == sha256_file(path) and record.tags == {"robot": "", "site": "lab"}
+        assert len(registry.list_models(latest_only=False)) == len(before) + 1
+        # the table was refreshed and its cursor is on the new model
+        table = app.screen.query_one(ModelTable)
+        assert table.current_key() == "new_policy@1"
+
+
+@sync
+async def test_escape_cancels_the_analysis_and_leaves_the_registry_untouched(registry, tmp_path):
+    path = model_file(tmp_path / "files", "yolo_style_detector", "state_dict", seed=7)
+    db_bytes = registry.path.read_bytes()
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        dialog = app.screen
+        fill(dialog, path=str(path))
+        await pilot.press("enter")
+        await until(pilot, lambda: dialog.job is not None and dialog.job.started.is_set())
+        job = dialog.job
+        await pilot.press("escape")
+        await until(pilot, lambda: dialog.job is None)
+        assert job.cancelled and not job.is_alive() and job.exitcode == -signal.SIGTERM
+        assert "cancelled" in error_text(dialog)
+        assert isinstance(app.screen, RegisterDialog)  # the first escape only stops the analysis
+        await pilot.press("escape")
+        assert isinstance(app.screen, RegistryScreen)
+    assert registry.path.read_bytes() == db_bytes
+
+
+@sync
+async def test_bad_input_is_shown_in_the_dialog(registry, tmp_path):
+    not_a_model = tmp_path / "notes.txt"
+    not_a_model.write_text("not a model")
+    db_bytes = registry.path.read_bytes()
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        dialog = app.screen
+        await pilot.press("enter")
+        assert "type the path" in error_text(dialog)
+        fill(dialog, path=str(tmp_path / "missing.pt"))
+        await pilot.press("enter")
+        assert "no such file" in error_text(dialog) and dialog.job is None
+        fill(dialog, path=str(tmp_path))
+        await pilot.press("enter")
+        assert "is a directory" in error_text(dialog)
+        fill(dialog, path=str(not_a_model), shape="1,a,3")
+        await pilot.press("enter")
+        assert "input-shape" in error_text(dialog) and dialog.job is None
+        # a file that is no model: the analysis in the child fails and says so, in the dialog
+        fill(dialog, shape="")
+        await pilot.press("enter")
+        await until(pilot, lambda: dialog.job is None and error_text(dialog))
+        assert str(not_a_model) in error_text(dialog)
+        assert isinstance(app.screen, RegisterDialog)
+    assert registry.path.read_bytes() == db_bytes
+
+
+@sync
+async def test_path_completion(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "policy.pt2").write_bytes(b"x")
+    (tmp_path / "models" / "readme.txt").write_text("x")
+    app = EmbodiedApp(registry=Registry(tmp_path / "r.json"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        path_input = app.screen.query_one("#path", Input)
+        path_input.value = str(tmp_path / "mo")
+        path_input.cursor_position = len(path_input.value)
+        await pilot.pause(0.2)
+        await pilot.press("right")  # accepts the suggestion
+        assert path_input.value == str(tmp_path / "models") + "/"
+        await pilot.pause(0.2)
+        await pilot.press("right")
+        assert path_input.value == str(tmp_path / "models" / "policy.pt2")  # model files before other files

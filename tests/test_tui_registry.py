@@ -1,0 +1,256 @@
+"""The registry screen, driven through the real app (App.run_test at 80x24) on a registry of real analyses."""
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input, Static
+from tui_fixtures import analysed_registry_copy, run_command, static_text, sync
+
+from embodied_tui.app import EmbodiedApp
+from embodied_tui.data.store import Registry
+from embodied_tui.screens.compare import CompareScreen
+from embodied_tui.screens.detail import DetailScreen
+from embodied_tui.screens.help import HelpScreen
+from embodied_tui.screens.registry import RegistryScreen
+from embodied_tui.screens.widgets.model_table import MARK, ModelTable
+
+SIZE = (80, 24)
+
+
+@pytest.fixture
+def registry(tmp_path, tmp_path_factory) -> Registry:
+    return analysed_registry_copy(tmp_path / "reg", tmp_path_factory)
+
+
+def rows(app: EmbodiedApp) -> list[str]:
+    return list(app.screen.query_one(ModelTable).keys)
+
+
+def keys(records) -> list[str]:
+    return [f"{r.name}@{r.version}" for r in records]
+
+
+def status(app) -> str:
+    return static_text(app.screen.query_one("#status", Static))
+
+
+@sync
+async def test_lists_latest_versions_sorted_by_name(registry):
+    latest = registry.list_models(latest_only=True)
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, RegistryScreen)
+        assert rows(app) == keys(sorted(latest, key=lambda r: r.name.lower()))
+        # resnet_tiny was registered twice: only version 2 is listed, and `a` shows every version
+        assert "resnet_tiny@2" in rows(app) and "resnet_tiny@1" not in rows(app)
+        assert f"{len(latest)} of {len(latest)} models" in status(app)
+        await pilot.press("a")
+        assert set(rows(app)) == set(keys(registry.list_models(latest_only=False)))
+
+
+@sync
+async def test_filter_expression_fuzzy_text_and_bad_expression(registry):
+    records = registry.list_models()
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash")
+        filter_input = app.screen.query_one("#filter", Input)
+        assert app.focused is filter_input
+        await pilot.press("t", "y", "question_mark", "q")  # typed keys reach the filter, even ? and q...
+        assert filter_input.value == "ty?q" and isinstance(app.screen, RegistryScreen)
+        filter_input.value = "type = cnn AND params < 1M"  # ...the rest is set at once (each key press is slow)
+        await pilot.pause()
+        expected = [r for r in records if r.architecture.type == "cnn" and r.params < 1_000_000]
+        assert expected and len(expected) < len(records)
+        assert sorted(rows(app)) == sorted(keys(expected))
+        assert f"{len(expected)} of {len(records)} models" in status(app)
+
+        # a bad expression: the error shows inline, the last good rows stay, nothing crashes
+        filter_input.value += " AND params <"
+        await pilot.pause()
+        error = app.screen.query_one("#filter-error", Static)
+        assert error.display and "bad filter" in static_text(error)
+        filter_input.value = filter_input.value[:-1] + "> 60k"
+        await pilot.pause()
+        assert not error.display
+        assert sorted(rows(app)) == sorted(keys(r for r in expected if r.params > 60_000))
+
+        # plain text is a fuzzy search; escape clears the filter and returns to the table
+        filter_input.value = "policy"
+        await pilot.pause()
+        assert sorted(rows(app)) == sorted(keys(r for r in records if "policy" in r.name))
+        await pilot.press("escape")
+        assert len(rows(app)) == len(records)
+        assert isinstance(app.focused, ModelTable)
+
+
+@sync
+async def test_sort_cycles_and_reverses(registry):
+    records = registry.list_models()
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")  # name -> params
+        assert rows(app) == keys(sorted(records, key=lambda r: r.params))
+        assert "sort: params ^" in status(app)
+        await pilot.press("S")
+        assert rows(app) == keys(sorted(records, key=lambda r: r.params, reverse=True))
+        await pilot.press("s")  # -> GMACs, still reversed
+        assert rows(app) == keys(sorted(records, key=lambda r: r.macs, reverse=True))
+        assert "sort: GMACs v" in status(app)
+
+
+@sync
+async def test_vim_motion_and_enter_opens_detail(registry):
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(ModelTable)
+        order = rows(app)
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+        await pilot.press("G")
+        assert table.cursor_row == len(order) - 1
+        await pilot.press("g")
+        assert table.cursor_row == 0
+        await pilot.press("j", "enter")
+        assert isinstance(app.screen, DetailScreen)
+        assert f"{app.screen.record.name}@{app.screen.record.version}" == order[1]
+        await pilot.press("q")
+        assert isinstance(app.screen, RegistryScreen)
+
+
+@sync
+async def test_mark_two_and_compare(registry):
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(ModelTable)
+        await pilot.press("c")  # nothing marked: a warning, no screen
+        assert isinstance(app.screen, RegistryScreen)
+        await pilot.press("space", "space")  # marks row 0, moves down, marks row 1
+        order = rows(app)
+        assert table.cell(order[0], "mark") == MARK and table.cell(order[1], "mark") == MARK
+        assert table.cell(order[2], "mark") != MARK
+        assert "2 marked" in status(app)
+        await pilot.press("c")
+        assert isinstance(app.screen, CompareScreen)
+        assert keys(app.screen.records) == order[:2]
+        await pilot.press("escape")
+        await pilot.press("k", "space")  # unmark the second
+        assert "1 marked" in status(app)
+
+
+@sync
+async def test_help_lists_focused_widget_and_screen_keys(registry):
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = static_text(app.screen.query_one("#help-text", Static))
+        # the table's hidden vim keys, the screen's keys and the app's, each under its title
+        for expected in ("Model table  (focused)", "First row", "Registry", "Compare", "Everywhere", "Help"):
+            assert expected in text
+        assert text.index("Model table") < text.index("Registry") < text.index("Everywhere")
+        await pilot.press("escape")
+        assert isinstance(app.screen, RegistryScreen)
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("f1")
+        assert isinstance(app.screen, RegistryScreen)
+
+
+def test_no_forbidden_keys_are_bound():
+    """ctrl+s / ctrl+j / ctrl+b / ctrl+enter are eaten by tmux and many terminals (design.md)."""
+    from embodied_tui.screens.widgets.compare_table import CompareTable
+    from embodied_tui.screens.register import RegisterDialog
+    from embodied_tui.screens.widgets.census_tree import CensusTree
+
+    forbidden = {"ctrl+s", "ctrl+j", "ctrl+b", "ctrl+enter"}
+    for cls in (EmbodiedApp, RegistryScreen, DetailScreen, CompareScreen, HelpScreen, RegisterDialog, ModelTable,
+                CensusTree, CompareTable):
+        bound = {key.strip() for binding in cls.BINDINGS for key in
+                 (binding.key if hasattr(binding, "key") else binding[0]).split(",")}
+        assert not bound & forbidden, cls
+
+
+@sync
+async def test_palette_sort_and_open(registry):
+    records = registry.list_models()
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await run_command(pilot, "Sort by: params (reversed)")
+        assert isinstance(app.screen, RegistryScreen)
+        assert rows(app) == keys(sorted(records, key=lambda r: r.params, reverse=True))
+
+        target = min(records, key=lambda r: r.params)
+        await run_command(pilot, f"Open model: {target.name}")
+        assert isinstance(app.screen, DetailScreen) and app.screen.record.name == target.name
+
+
+@sync
+async def test_empty_and_corrupt_registry_say_so(tmp_path):
+    app = EmbodiedApp(registry=Registry(tmp_path / "none.json"))
+    async with app.run_test(size=SIZE):
+        assert "0 of 0 models" in status(app) and "press r to register" in status(app)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    app = EmbodiedApp(registry=Registry(bad))
+    async with app.run_test(size=SIZE):
+        assert "unreadable" in status(app) and str(bad) in status(app)
+    assert bad.read_text() == "{not json"
+
+
+@sync
+async def test_large_registry_keeps_the_cursor_on_screen(registry, tmp_path):
+    source = registry
+    record = source.get("small_vit")
+    details = source.details(record)
+    big = Registry(tmp_path / "big.json")
+    big.put_many([(record.model_copy(update={"name": f"m{i:04d}"}), f"identity-{i}", details) for i in range(300)])
+    app = EmbodiedApp(registry=big)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(ModelTable)
+
+        def visible() -> str:
+            return "\n".join(table.render_line(y).text for y in range(table.scrollable_content_region.height))
+
+        assert table.row_count == 300 and "m0000" in visible() and "m0299" not in visible()
+        await pilot.press("G")
+        assert table.cursor_row == 299 and "m0299" in visible() and "m0000" not in visible()
+        assert visible().splitlines()[0].split()[:3] == ["name", "v", "family"]  # the header stays on top
+        await pilot.press("pageup", "k")
+        assert table.current_record().name in visible()
+        await pilot.press("g")
+        assert table.cursor_row == 0 and "m0000" in visible()
+
+
+@sync
+async def test_big_registry_filters_on_enter_without_waiting(registry, tmp_path):
+    from embodied_tui.screens.registry import DEBOUNCE_FROM
+
+    source = registry
+    record = source.get("mlp_policy")
+    big = Registry(tmp_path / "big.json")
+    n = DEBOUNCE_FROM + 10
+    big.put_many([(record.model_copy(update={"name": f"m{i:05d}"}), f"identity-{i}", None) for i in range(n)])
+    app = EmbodiedApp(registry=big)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash")
+        app.screen.query_one("#filter", Input).value = "name ~ m0000"
+        await pilot.press("enter")
+        assert rows(app) == [f"m{i:05d}@1" for i in range(10)]
+        assert isinstance(app.focused, ModelTable)
+
+
+@sync
+async def test_q_and_escape_go_back_and_ctrl_q_quits(registry):
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        for back in ("q", "escape"):
+            await pilot.press("enter")
+            assert isinstance(app.screen, DetailScreen)
+            await pilot.press(back)
+            assert isinstance(app.screen, RegistryScreen)
+        await pilot.press("enter", "ctrl+q")
+        await pilot.pause()
+        assert app.return_code == 0
