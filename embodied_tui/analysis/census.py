@@ -67,7 +67,7 @@ def build_census(modules: list[ModuleInfo], events=(), last_shape: dict | None =
             if anc not in shape_seq or shape_seq[anc][0] < seq:
                 shape_seq[anc] = (seq, shape)
     nodes = []
-    for path in sorted(by_path, key=_tree_order_key):
+    for path in _tree_order(by_path):
         m = by_path[path]
         nodes.append(CensusNode(path=path, type=m.type, params=params[path],
                                 macs=macs[path] if macs_known else None,
@@ -76,9 +76,18 @@ def build_census(modules: list[ModuleInfo], events=(), last_shape: dict | None =
     return nodes
 
 
-def _tree_order_key(path: str):
-    # numeric parts sort as numbers so layer10 follows layer9 and 10 follows 9
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.split(".")] if path else []
+def _tree_order(by_path: dict[str, ModuleInfo]) -> list[str]:
+    """Depth-first, children in the order the model defines them (the order of ``modules``), not alphabetical."""
+    kids: dict[str, list[str]] = {}
+    for path in by_path:
+        if path:
+            kids.setdefault(_parent(path), []).append(path)
+    order, todo = [], [""]
+    while todo:
+        path = todo.pop()
+        order.append(path)
+        todo.extend(reversed(kids.get(path, [])))
+    return order
 
 
 def _nearest(owner: str, by_path: dict) -> str:

@@ -25,7 +25,15 @@ class Evidence:
     def add(self, key: str, n: int, text: str) -> None:
         if n:
             self.counts[key] += n
-            self.facts.append(text.format(n=n))
+            self.facts.append(_singular(text).format(n=n) if n == 1 else text.format(n=n))
+
+
+def _singular(text: str) -> str:
+    """'{n} residual additions (skip ...)' -> '{n} residual addition (skip ...)': the noun before any bracket."""
+    head, sep, tail = text.partition(" (")
+    if head.endswith("s"):
+        head = head[:-1]
+    return head + sep + tail
 
 
 def _is_dw(op: TraceOp) -> bool:
