@@ -118,3 +118,12 @@ def layer_costs(events, types: dict[str, str]) -> list[LayerCost]:
         if e.out_shape is not None:
             row.output_shape = e.out_shape
     return list(rows.values())
+
+
+def macs_by_kind(ops) -> dict[str, int]:
+    """MACs per op kind (conv, linear, matmul, attention ...), largest first; ``ops`` are counter events or trace ops."""
+    kinds: dict[str, int] = {}
+    for op in ops:
+        if op.macs:
+            kinds[op.kind] = kinds.get(op.kind, 0) + op.macs
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from embodied_tui.analysis.census import macs_by_kind
 from embodied_tui.analysis.onnx_counting import count_onnx
 
 
@@ -14,17 +15,9 @@ def analyze_onnx(path: Path, input_shape: list[list[int]] | None) -> dict:
     fields.pop("external_data_missing", None)  # count_onnx already says so in its notes
     fields["format"] = "onnx"
     fields["flops"] = 2 * count.macs
-    fields["macs_by_kind"] = _macs_by_kind(count.trace)
+    fields["macs_by_kind"] = macs_by_kind(count.trace)
     if count.bn_folded:
         fields["notes"] = [*fields["notes"], "BatchNorm was folded into the convolutions by the exporter: the file "
                                               "holds fewer weights than the PyTorch module (its running statistics "
                                               "and affine terms are gone)"]
     return fields
-
-
-def _macs_by_kind(trace) -> dict[str, int]:
-    kinds: dict[str, int] = {}
-    for op in trace:
-        if op.macs:
-            kinds[op.kind] = kinds.get(op.kind, 0) + op.macs
-    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))

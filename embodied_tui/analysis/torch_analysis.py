@@ -10,7 +10,7 @@ from typing import Callable
 
 import torch
 
-from embodied_tui.analysis.census import ModuleInfo, build_census, layer_costs, layer_counts
+from embodied_tui.analysis.census import ModuleInfo, build_census, layer_costs, layer_counts, macs_by_kind
 from embodied_tui.analysis.counting import CountResult
 from embodied_tui.analysis.runners import run_eager, run_exported, run_torchscript
 from embodied_tui.data.records import Uncounted
@@ -144,14 +144,6 @@ def _fields(result: CountResult, infos: list[ModuleInfo], params: int, weight_by
         "layer_costs": layer_costs(result.events, types),
         "uncounted": uncounted, "notes": notes, "trace": result.trace, "counter": "meta-dispatch",
     }
-
-
-def macs_by_kind(events) -> dict[str, int]:
-    kinds: dict[str, int] = {}
-    for e in events:
-        if e.macs:
-            kinds[e.kind] = kinds.get(e.kind, 0) + e.macs
-    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
 
 
 def _choose_inputs(module, user_shape, file_shapes=None, file_dtypes=None):

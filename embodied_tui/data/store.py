@@ -617,19 +617,24 @@ class Registry:
             table.insert({"record": record.model_dump(mode="json"), "identity": identity, "details": digest})
         return record, ("new_version" if prev else "added")
 
+    def _docs_of(self, table, name: str, version: int | None) -> list[Document]:
+        """The stored documents of every version of ``name``, or of one version; NotFound naming what exists."""
+        docs = [d for d in table.all() if d["record"]["name"] == name]
+        if not docs:
+            raise self._not_found(name)
+        if version is None:
+            return docs
+        chosen = [d for d in docs if d["record"]["version"] == version]
+        if not chosen:
+            have = ", ".join(str(v) for v in sorted(d["record"]["version"] for d in docs))
+            raise NotFound(f"model {name!r} has no version {version} (versions: {have})")
+        return chosen
+
     def remove(self, name: str, version: int | None = None) -> int:
         """Remove one version, or every version of ``name``. Returns how many were removed; NotFound if none."""
         with self._transaction() as db:
             table = db.table(MODELS)
-            docs = [d for d in table.all() if d["record"]["name"] == name]
-            if not docs:
-                raise self._not_found(name)
-            if version is not None:
-                docs = [d for d in docs if d["record"]["version"] == version]
-                if not docs:
-                    have = ", ".join(str(v) for v in sorted(d["record"]["version"] for d in table.all()
-                                                            if d["record"]["name"] == name))
-                    raise NotFound(f"model {name!r} has no version {version} (versions: {have})")
+            docs = self._docs_of(table, name, version)
             table.remove(doc_ids=[d.doc_id for d in docs])
             self._drop_unreferenced({d["details"] for d in docs if d.get("details")}, db)
         return len(docs)
@@ -640,13 +645,7 @@ class Registry:
         (or one version). Returns the changed records, oldest first."""
         with self._transaction() as db:
             table = db.table(MODELS)
-            docs = [d for d in table.all() if d["record"]["name"] == name]
-            if not docs:
-                raise self._not_found(name)
-            if version is not None:
-                docs = [d for d in docs if d["record"]["version"] == version]
-                if not docs:
-                    raise NotFound(f"model {name!r} has no version {version}")
+            docs = self._docs_of(table, name, version)
             missing = [k for k in untag if not any(k in d["record"]["tags"] for d in docs)]
             if missing:
                 raise NotFound(f"model {name!r} has no tag {', '.join(map(repr, missing))}")
