@@ -204,3 +204,24 @@ def test_inferred_input_for_recurrent_torchscript(tmp_path):
     x = torch.zeros(a.input_shapes[0])
     assert a.macs == independent_macs(model, (x,))
     assert steps == 16
+
+
+def test_bytes_at_another_precision_through_the_cli(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from embodied_tui.cli import main
+
+    model = nn.Sequential(nn.Linear(100, 200), nn.ReLU(), nn.Linear(200, 10)).eval()
+    path = tmp_path / "mlp.pt2"
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 100),)), path)
+    result = CliRunner().invoke(main, ["model", "analyze", str(path), "--precision", "fp16", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    params = sum(p.numel() for p in model.parameters())
+    assert out["weight_bytes"] == 4 * params
+    at = out["bytes_at_precision"]
+    assert at["weight_bytes"] == 2 * params
+    assert at["activation_bytes"] == out["activation_bytes"] // 2 == (200 + 200) * 2
+    assert at["fused_bytes"] == 2 * (params + 100 + 10)

@@ -168,8 +168,10 @@ def register_cmd(ctx, path: Path, name, input_shape, tags, description, trust_co
 @click.option("--input-shape", "input_shape", multiple=True, help=_INPUT_SHAPE_HELP)
 @click.option("--trust-code", is_flag=True, help="Allow full pickles, which run code from the file when loaded.")
 @click.option("--also-thop", is_flag=True, help="Also count with thop (a second opinion) and explain the difference.")
+@click.option("--precision", type=click.Choice(["fp32", "tf32", "fp16", "bf16", "int8", "int4"]),
+              help="Also give weight, activation and traffic bytes at this precision (counts are at the stored dtype).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole analysis (with census and layer costs) as JSON.")
-def analyze_cmd(path: Path, input_shape, trust_code, also_thop, as_json) -> None:
+def analyze_cmd(path: Path, input_shape, trust_code, also_thop, precision, as_json) -> None:
     """Analyse PATH and print what it is, without registering it."""
     from embodied_tui.services import models as svc
 
@@ -183,14 +185,25 @@ def analyze_cmd(path: Path, input_shape, trust_code, also_thop, as_json) -> None
             from embodied_tui.analysis.thop_compare import thop_opinion
 
             thop = thop_opinion(path, analysis, trust_code=trust_code)
+    at = None
+    if precision:
+        from embodied_tui.analysis.precision import bytes_at_precision
+
+        at = bytes_at_precision(analysis, precision)
     if as_json:
         out = analysis.model_dump(mode="json")
         if thop is not None:
             out["thop"] = thop
+        if at is not None:
+            out["bytes_at_precision"] = at
         print_json(out)
         return
     table = _kv_table()
     _summary_rows(table, analysis)
+    if at is not None:
+        table.add_row(f"at {precision}", f"weights {fmt.nbytes(at['weight_bytes'])}, activations "
+                      f"{fmt.nbytes(at['activation_bytes'])} peak, traffic {fmt.nbytes(at['unfused_bytes'])} "
+                      f"unfused / {fmt.nbytes(at['fused_bytes'])} fused ({at['bytes_per_element']:g} B per element)")
     if thop is not None:
         if "unavailable" in thop:
             table.add_row("thop", f"not run: {thop['unavailable']}")
