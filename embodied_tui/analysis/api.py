@@ -6,6 +6,7 @@ the meta device (torch formats) or from the graph (ONNX) -> census, layer costs,
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -25,9 +26,11 @@ def analyze_file(path: str | Path, *, input_shape: list[list[int]] | None = None
     report = progress or (lambda stage, frac: None)
     report("detecting format", 0.0)
     detected = detect(path)
-    report("hashing", 0.1)
-    base = {"path": str(path.resolve()), "sha256": sha256_file(path), "size_bytes": path.stat().st_size}
-    report(f"analysing {detected.format.replace('_', ' ')}", 0.3)
+    # hash in a thread while the model loads and runs: hashlib releases the GIL on large reads
+    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+    digest = hasher.submit(sha256_file, path)
+    hasher.shutdown(wait=False)
+    report(f"analysing {detected.format.replace('_', ' ')}", 0.2)
     if detected.format == "onnx":
         from embodied_tui.analysis.onnx_analysis import analyze_onnx
 
@@ -46,6 +49,7 @@ def analyze_file(path: str | Path, *, input_shape: list[list[int]] | None = None
     fields["architecture"] = classify(trace, fields.get("layers", {}), input_shapes=fields.get("input_shapes", []),
                                       output_shapes=fields.get("output_shapes", []))
     fields.setdefault("bn_folded", False)
+    base = {"path": str(path.resolve()), "sha256": digest.result(), "size_bytes": path.stat().st_size}
     analysis = Analysis(**base, **fields, analysis_seconds=round(time.perf_counter() - start, 4))
     report("done", 1.0)
     return analysis

@@ -66,7 +66,8 @@ def run_torchscript(module: torch.jit.ScriptModule, shapes: list[list[int]],
                     dtypes: list[torch.dtype]) -> CountResult:
     owners = weight_owners(list(module.named_parameters()) + list(module.named_buffers()))
     counter = OpCounter(owners, lambda: None)
-    result = _run(counter, lambda xs: module(*xs), _meta_inputs(shapes, dtypes))
+    with torch.jit.optimized_execution(False):  # one run: graph optimisation passes would cost more than the run
+        result = _run(counter, lambda xs: module(*xs), _meta_inputs(shapes, dtypes))
     return result
 
 
