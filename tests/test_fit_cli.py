@@ -8,11 +8,14 @@ import torch
 from click.testing import CliRunner
 
 from embodied_tui.analysis.api import analyze_file
+from embodied_tui.analysis.calibrate import HostPeaks, host_device
 from embodied_tui.analysis.roofline import BYTES_PER_ELEMENT
 from embodied_tui.cli import main
-from embodied_tui.data.hardware import find_device
+from embodied_tui.data.hardware import find_device, parse_entry
 from embodied_tui.data.store import Registry
-from embodied_tui.services.fit import calibrate_host, devices, fit_rows
+from embodied_tui.errors import UserError
+from embodied_tui.services.fit import calibrate_host, devices, fit_rows, host_entry, save_host
+from embodied_tui.services.hardware import add_user_device, all_devices, origins, user_devices
 
 REQUIRED = ("model", "hardware", "power_mode", "precision", "power_w", "macs", "bytes", "arithmetic_intensity",
             "ridge_point", "bound", "roofline_latency_ms", "predicted_latency_ms", "measured_latency_ms", "fps",
@@ -180,6 +183,7 @@ def test_bench_stores_a_host_measurement_that_fit_shows(db, tmp_path):
     assert len(rows) == 1 and rows[0]["measured_latency_ms"] == m["latency_ms"]
     assert rows[0]["power_w"] is None and rows[0]["energy_mj"] is None  # the host's power is not measured
     assert rows[0]["calibration"] == "scaled"
+    assert origins(db)[m["hardware"]] == "calibrate"  # the host bench measured is stored as a device
 
 
 def test_calibrate_host_fits_efficiencies(db):
@@ -197,6 +201,7 @@ def test_calibrate_host_fits_efficiencies(db):
     # the host is now a device `fit` knows, carrying that calibration
     host = next(e for e in devices(db) if e.id == device["id"])
     assert host.calibration[0].runtime == "onnxruntime-cpu"
+    assert host == host_entry(db) and devices(db) == all_devices(db)  # one device, wherever it is read
 
 
 @pytest.mark.slow
@@ -205,3 +210,105 @@ def test_calibrate_cli(db):
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert out["calibration"]["n_points"] >= 4 and out["seconds"] > 0
+
+
+def test_the_calibrated_host_is_one_device_for_hw_and_fit(db, tmp_path):
+    register(db, tmp_path, "net")
+    result = run(db, "calibrate", "--threads", "1", "--models", "mlp_policy", "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    host_id = out["device"]["id"]
+    hosts = [d for d in json.loads(run(db, "hw", "list", "--json").stdout) if d["id"].startswith("host-")]
+    assert [d["id"] for d in hosts] == [host_id]
+    host = hosts[0]
+    assert host["origin"] == "calibrate" and host["aliases"] == ["host", "this-machine"] and host["type"] == "cpu"
+    # the measured figures as calibrate reported them (GFLOP/s -> TFLOPS), no power draw
+    peak, bw = host["peak_tflops"]["fp32"], host["memory_bandwidth_gbps"]
+    assert peak == pytest.approx(out["peak_gflops"] / 1e3, rel=1e-3) and bw == pytest.approx(out["bandwidth_gbps"],
+                                                                                             rel=1e-3)
+    assert host["power_w"] is None and host["power_modes"][0]["cpu_cores"] == 1
+    assert host["calibration"] == [out["calibration"]] and out["calibration"]["n_points"] == 1
+    if out["cache"]:  # sysfs stated the last-level cache
+        assert host["cache_bytes"] == out["cache"]["bytes"]
+        assert host["power_modes"][0]["cache_bandwidth_gbps"] == out["cache"]["bandwidth_gbps"]
+    shown = json.loads(run(db, "hw", "show", "host", "--json").stdout)
+    assert shown == {**host, "flags": []}
+    assert "calibrate" in run(db, "hw", "list").stdout
+    # `fit` predicts with that device and its calibration
+    rows = json.loads(run(db, "fit", "net", "--hw", "host", "--json").stdout)
+    assert [(r["hardware"], r["power_mode"], r["precision"]) for r in rows] == [(host_id, "default", "fp32")]
+    row, cal = rows[0], out["calibration"]
+    assert row["peak_tflops"] == pytest.approx(peak, rel=1e-5) and row["bandwidth_gbps"] == pytest.approx(bw)
+    assert row["ridge_point"] == pytest.approx(peak * 1e12 / (bw * 1e9), rel=1e-4)
+    assert row["power_w"] is None and row["energy_mj"] is None
+    assert row["calibration"] == "host" and row["runtime"] == "onnxruntime-cpu"
+    assert (row["eta_compute"], row["eta_memory"]) == (cal["eta_compute"], cal["eta_memory"])
+    assert row["overhead_ms"] == pytest.approx(cal["overhead_ms"])
+    assert row["predicted_latency_ms"] >= row["roofline_latency_ms"] > 0
+    if out["cache"]:  # every layer of this small net fits the cache: at eta = 1 its bytes move at cache speed
+        cache_bw = out["cache"]["bandwidth_gbps"] * 1e9
+        for layer in row["top_layers"]:
+            expected = max((layer["flops"] + layer["other_flops"]) / (peak * 1e12), layer["bytes"] / cache_bw)
+            assert layer["roofline_ms"] == pytest.approx(expected * 1e3, rel=1e-3), layer["name"]
+    by_hand = json.loads(run(db, "fit", "net", "--hw", host_id, "--json").stdout)
+    assert by_hand == rows
+
+
+def test_calibrating_again_replaces_the_host(db):
+    first = run(db, "calibrate", "--threads", "1", "--models", "mlp_policy", "--json")
+    second = run(db, "calibrate", "--threads", "1", "--models", "mlp_policy", "--json")
+    assert first.exit_code == second.exit_code == 0, second.output
+    first, second = json.loads(first.stdout), json.loads(second.stdout)
+    assert first["device"]["id"] == second["device"]["id"]
+    hosts = [d for d in json.loads(run(db, "hw", "list", "--json").stdout) if d["origin"] != "catalog"]
+    assert [d["id"] for d in hosts] == [second["device"]["id"]]
+    host = hosts[0]
+    assert host["peak_tflops"]["fp32"] == pytest.approx(second["peak_gflops"] / 1e3, rel=1e-3)  # the new figures
+    assert host["calibration"] == [second["calibration"]]  # replaced, not appended
+    assert len(Registry(db).table_all("hardware")) == 1
+
+
+def _peaks(cpu: str) -> HostPeaks:
+    return HostPeaks(cpu=cpu, threads=2, peak_flops=2e11, matmul_flops={256: 2e11}, copy_bytes_per_s=2e10,
+                     triad_bytes_per_s=2.4e10, torch_version="2", seconds=1.0, cache_bytes=2 ** 25,
+                     cache_bytes_per_s=8e10)
+
+
+def _host(cpu: str):
+    return parse_entry(host_device(_peaks(cpu)), cpu)
+
+
+def test_host_names_follow_the_machine_calibrated_last(db, tmp_path):
+    old = save_host(db, _host("Old CPU"))
+    assert old.id == "host-old" and old.aliases == ["host", "this-machine"]
+    stored = json.loads(run(db, "hw", "show", "host", "--json").stdout)
+    assert stored["id"] == "host-old" and stored["origin"] == "calibrate"
+    assert stored["peak_tflops"] == {"fp32": 0.2} and stored["memory_bandwidth_gbps"] == 24.0  # best of copy, triad
+    assert stored["cache_bytes"] == 2 ** 25 and stored["power_modes"][0]["cache_bandwidth_gbps"] == 80.0
+    # a registry shared with another machine: the generic names move to it, the old host stays as itself
+    save_host(db, _host("New CPU"))
+    by_id = {e.id: e for e in user_devices(db)}
+    assert set(by_id) == {"host-old", "host-new"}
+    assert by_id["host-new"].aliases == ["host", "this-machine"] and by_id["host-old"].aliases == []
+    assert find_device("host", all_devices(db)).id == "host-new"
+    assert host_entry(db) is None  # neither is this machine
+    # a name the user gave one of their own devices stays theirs
+    other = tmp_path / "other.json"
+    board = {"id": "my-board", "name": "My Board", "vendor": "Me", "type": "cpu", "aliases": ["this-machine"],
+             "power_modes": [{"name": "on", "peak_tflops": {"fp32": 0.1}, "source": "me"}], "default_mode": "on"}
+    add_user_device(other, parse_entry(board, "board"))
+    assert save_host(other, _host("New CPU")).aliases == ["host"]
+    assert find_device("this-machine", all_devices(other)).id == "my-board"
+    # and calibrate never overwrites a device the user added under the host's id
+    add_user_device(other, parse_entry({**board, "id": "host-mine", "aliases": []}, "mine"))
+    with pytest.raises(UserError, match="already a user device.*hw remove host-mine"):
+        save_host(other, _host("Mine"))
+    assert origins(other)["host-mine"] == "user"
+
+
+def test_calibrate_checks_its_options_before_measuring(db):
+    empty = CliRunner().invoke(main, ["--db", db, "calibrate", "--models", " , "])
+    assert empty.exit_code == 2 and "--models names no model" in empty.output and "Traceback" not in empty.output
+    zero = CliRunner().invoke(main, ["--db", db, "calibrate", "--threads", "0"])
+    assert zero.exit_code == 2 and "--threads" in zero.output
+    assert Registry(db).table_all("hardware") == []

@@ -329,3 +329,17 @@ def test_device_summary_carries_the_default_mode_at_top_level():
     assert data["peak_tflops"] == entry.mode("MAXN_SUPER").peak_tflops
     assert data["memory_bandwidth_gbps"] == 102.0 and data["origin"] == "catalog"
     assert [m["name"] for m in data["power_modes"]] == ["7W", "15W", "25W", "MAXN_SUPER"]
+
+
+def test_a_measured_cache_level_is_optional_and_needs_its_size():
+    mode = {**GOOD["power_modes"][0], "cache_bandwidth_gbps": 80.0}
+    entry = parse_entry({**GOOD, "cache_bytes": 32 * 1024 ** 2, "power_modes": [mode]}, "cached")
+    assert entry.cache_bytes == 32 * 1024 ** 2 and entry.default.cache_bandwidth_gbps == 80.0
+    assert parse_entry(GOOD, "good").cache_bytes is None  # the catalog states no cache level
+    with pytest.raises(UserError, match="states cache_bandwidth_gbps but the device has no cache_bytes"):
+        parse_entry({**GOOD, "power_modes": [mode]}, "half a cache")
+    with pytest.raises(UserError, match="cache_bytes"):
+        parse_entry({**GOOD, "cache_bytes": 0}, "zero cache")
+    with pytest.raises(UserError, match="did you mean cache_bandwidth_gbps"):
+        parse_entry({**GOOD, "cache_bytes": 1024,
+                     "power_modes": [{**GOOD["power_modes"][0], "cache_bandwith_gbps": 80.0}]}, "misspelt")

@@ -280,3 +280,26 @@ def test_cache_level_speeds_up_what_fits_it():
     assert heavy.tm[0] == pytest.approx(40 / 1e9 + 800 / 1e10)
     plain = layer_times(work, Target("g", "d", "fp32", "gpu", peak_flops=1e12, bandwidth=1e9))
     assert plain.tm == pytest.approx([840 / 1e9, 8040 / 1e9])
+
+
+def test_a_device_that_states_a_cache_level_gives_it_to_the_target():
+    from embodied_tui.data.hardware import parse_entry
+    from embodied_tui.services.fit import target_for
+
+    mode = {"name": "default", "cpu_cores": 4, "memory_bandwidth_gbps": 20.0, "cache_bandwidth_gbps": 90.0,
+            "peak_tflops": {"fp32": 0.5}, "source": "test"}
+    base = {"id": "cached-cpu", "name": "Cached CPU", "vendor": "Me", "type": "cpu", "power_modes": [mode],
+            "default_mode": "default"}
+    entry = parse_entry({**base, "cache_bytes": 1000}, "cached")
+    target, why = target_for(entry, entry.default, "fp32")
+    assert why is None and target.cache_bytes == 1000 and target.cache_bandwidth == pytest.approx(90e9)
+    assert target.peak_flops == pytest.approx(0.5e12) and target.bandwidth == pytest.approx(20e9)
+    assert target.power_w is None
+    # the same hand-computed case as above: what fits the cache moves at its speed
+    costs = [_lc("small", "Conv", macs=1, w=10, r=100, o=100), _lc("big", "Conv", macs=1, w=10, r=1000, o=1000)]
+    times = layer_times(layer_work(costs, "fp32"), target)
+    assert times.tm[0] == pytest.approx(840 / 90e9) and times.tm[1] == pytest.approx(40 / 90e9 + 8000 / 20e9)
+    no_cache = {**mode, "cache_bandwidth_gbps": None}
+    uncached = parse_entry({**base, "cache_bytes": 1000, "power_modes": [no_cache]}, "plain")
+    plain, _ = target_for(uncached, uncached.default, "fp32")  # a size without a measured speed: no cache rule
+    assert plain.cache_bytes is None and plain.cache_bandwidth is None

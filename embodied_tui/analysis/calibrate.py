@@ -218,41 +218,45 @@ def measure_host(threads: int | None = None, *, sizes: Sequence[int] = (256, 512
                      cache_bytes_per_s=max(cache_bw, copy, triad) if cache else None)
 
 
-def host_cache(peaks: HostPeaks) -> dict | None:
-    """The measured cache level, kept beside the device (the catalog schema has no cache fields)."""
-    if not peaks.cache_bytes or not peaks.cache_bytes_per_s:
-        return None
-    return {"bytes": peaks.cache_bytes, "bandwidth_gbps": round(peaks.cache_bytes_per_s / 1e9, 3),
-            "source": "last-level cache size from sysfs; triad over 3 arrays of 1/8 of it"}
+HOST_ALIASES = ("host", "this-machine")  # the names the machine `calibrate` last ran on answers to
 
 
 def host_device(peaks: HostPeaks, calibration: list[dict] | None = None) -> dict:
-    """A HardwareEntry-shaped dict for this machine (id ``host-<slug>``), one power mode ``default``.
+    """A HardwareEntry-shaped dict for this machine (id ``host-<slug>``), one power mode ``default``, validated by
+    the caller (``data.hardware.parse_entry``).
 
-    ``power_w`` is None: a process cannot read the machine's power draw, so no energy is predicted for the host."""
+    ``power_w`` is None: a process cannot read the machine's power draw, so no energy is predicted for the host.
+    ``cache_bytes`` / the mode's ``cache_bandwidth_gbps``: the last-level cache (sysfs) and the triad within it, left
+    out where sysfs does not state the cache."""
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     source = (f"measured by `embodied-ai calibrate` on {when}: fp32 matmul best of sizes "
               f"{', '.join(str(n) for n in peaks.matmul_flops)} with {peaks.threads} threads; STREAM copy "
               f"{peaks.copy_bytes_per_s / 1e9:.1f} GB/s, triad {peaks.triad_bytes_per_s / 1e9:.1f} GB/s "
               f"(torch {peaks.torch_version})")
+    cached = bool(peaks.cache_bytes and peaks.cache_bytes_per_s)
+    sources = {"peaks": source}
+    if cached:
+        sources["cache"] = "last-level cache size from sysfs; triad over 3 arrays of 1/8 of it"
     return {
         "id": host_slug(peaks.cpu),
         "name": f"this machine ({peaks.cpu}, {peaks.threads} threads)",
         "vendor": cpu_vendor(),
         "type": "cpu",
-        "aliases": ["host", "this-machine"],
+        "aliases": list(HOST_ALIASES),
         "memory_bytes": memory_total_bytes(),
+        "cache_bytes": peaks.cache_bytes if cached else None,
         "power_modes": [{
             "name": "default",
             "power_w": None,
             "cpu_cores": peaks.threads,
             "memory_bandwidth_gbps": round(peaks.bandwidth / 1e9, 3),
+            "cache_bandwidth_gbps": round(peaks.cache_bytes_per_s / 1e9, 3) if cached else None,
             "peak_tflops": {"fp32": round(peaks.peak_flops / 1e12, 5)},
             "source": source,
             "notes": ["power draw is not measured: no energy figures for the host"],
         }],
         "default_mode": "default",
-        "sources": {"peaks": source},
+        "sources": sources,
         "notes": ["measured on this machine; re-run `embodied-ai calibrate` after hardware or load changes"],
         "calibration": calibration or [],
     }

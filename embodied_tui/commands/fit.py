@@ -87,19 +87,28 @@ def _fastest_per_mode(rows: list[dict]) -> list[dict]:
 
 
 @click.command("calibrate")
-@click.option("--threads", type=int, help="Threads for the microbenchmarks and onnxruntime (default: all allowed).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="Threads for the microbenchmarks and onnxruntime (default: all allowed).")
+@click.option("--models", help="Comma-separated zoo models to time (default: the calibration set, "
+                               "mlp_policy ... yolo_style_detector; fewer is faster but pins eta and t0 less).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def calibrate(ctx: click.Context, threads, as_json) -> None:
-    """Measure this machine (matmul FLOP/s, copy/triad bandwidth), time a few zoo models with onnxruntime and fit
-    the roofline's efficiencies; stores the host as a device (id host-<cpu>) for `fit`."""
-    from embodied_tui.services.fit import calibrate_host
+def calibrate(ctx: click.Context, threads, models, as_json) -> None:
+    """Measure this machine (matmul FLOP/s, copy/triad and cache bandwidth), time a few zoo models with onnxruntime
+    and fit the roofline's efficiencies; stores the host as your device host-<cpu> (alias `host`), which `hw list`,
+    `hw show` and `fit` then show. Running it again replaces that device."""
+    from embodied_tui.errors import UserError
+    from embodied_tui.services.fit import CALIBRATION_SET, calibrate_host
+
+    names = CALIBRATION_SET if models is None else [m.strip() for m in models.split(",") if m.strip()]
+    if not names:
+        raise UserError(f"--models names no model; give zoo names such as {', '.join(CALIBRATION_SET[:3])}")
 
     def progress(stage: str, frac: float) -> None:
         if not as_json and stage != "done":
             click.echo(f"  {stage}...", err=True)
 
-    result = calibrate_host(ctx.obj["db"], threads=threads, progress=progress)
+    result = calibrate_host(ctx.obj["db"], threads=threads, models=names, progress=progress)
     if as_json:
         print_json(result)
         return
@@ -107,6 +116,11 @@ def calibrate(ctx: click.Context, threads, as_json) -> None:
     click.echo(f"{dev['id']}: {dev['name']}")
     click.echo(f"  fp32 peak {result['peak_gflops']:.1f} GFLOP/s (best matmul), memory {result['bandwidth_gbps']:.1f} "
                f"GB/s (copy {result['copy_gbps']:.1f}, triad {result['triad_gbps']:.1f}), {result['threads']} threads")
+    if result["cache"]:
+        click.echo(f"  last-level cache {result['cache']['bytes'] / 1024 ** 2:.0f} MiB at "
+                   f"{result['cache']['bandwidth_gbps']:.1f} GB/s (triad within it)")
+    for name, why in result["skipped"].items():
+        click.echo(f"  skipped {name}: {why}")
     cal = result["calibration"]
     if cal is None:
         click.echo("  no calibration models available: efficiencies stay at the CPU defaults")
@@ -116,7 +130,8 @@ def calibrate(ctx: click.Context, threads, as_json) -> None:
         for p in result["points"]:
             click.echo(f"    {p['model']:<22} measured {_ms(p['measured_ms']):>7} ms  predicted "
                        f"{_ms(p['predicted_ms']):>7} ms  ({p['error']:+.0%}, {p['bound']})")
-    click.echo(f"  took {result['seconds']:.1f} s")
+    click.echo(f"  took {result['seconds']:.1f} s; stored as your device {dev['id']}:")
+    click.echo(f"  `embodied-ai hw show {dev['id']}` shows it, `embodied-ai fit NAME --hw {dev['id']}` uses it")
 
 
 @click.command("bench")

@@ -77,7 +77,7 @@ def list_cmd(ctx: click.Context, device_type: str | None, as_json: bool) -> None
     out = console()
     out.print(table)
     if any(origin != "catalog" for _, origin in rows):
-        _say(out, "* your devices (hw add / hw import).  GB/s none: no DRAM (on-chip only).")
+        _say(out, "* your devices (hw add / hw import / calibrate).  GB/s none: no DRAM.")
     elif rows:
         _say(out, "GB/s none: no DRAM (on-chip memory only).  `embodied-ai hw show ID` for every mode.")
 
@@ -110,6 +110,10 @@ def show(ctx: click.Context, device: str, as_json: bool) -> None:
         facts = ["memory: no DRAM" + (f" ({entry.memory_type})" if entry.memory_type else "")]
     if entry.onchip_memory_bytes:
         facts.append(f"on-chip {_bytes(entry.onchip_memory_bytes)}")
+    if entry.cache_bytes:
+        cache_bw = entry.default.cache_bandwidth_gbps
+        facts.append(f"last-level cache {_bytes(entry.cache_bytes)}"
+                     + (f" at {_num(cache_bw)} GB/s ({entry.default.name})" if cache_bw else ""))
     if entry.host_link_gbps:
         facts.append(f"host link {entry.host_link_gbps:g} GB/s")
     facts.append(f"headline {_headline(entry)}")

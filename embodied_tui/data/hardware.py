@@ -13,6 +13,12 @@ Conventions (stated once, shown in the UI):
 - **No DRAM is not zero bandwidth.** ``memory_bandwidth_gbps`` is ``None`` for devices that keep weights on chip
   (Hailo, Coral); their limits are ``onchip_memory_bytes`` and ``host_link_gbps``. It is never 0.
 - ``default_mode`` is the fastest mode (the one vendors quote), used when no mode is named.
+- **Cache, where measured.** ``HardwareEntry.cache_bytes`` (last-level cache size) with a mode's
+  ``cache_bandwidth_gbps`` lets the roofline charge traffic that fits the cache at cache speed
+  (``analysis.roofline``). Both are optional and filled by `embodied-ai calibrate` for the host; a mode may state a
+  cache bandwidth only when the entry states the cache size.
+- **Origin is not a field.** Catalog devices live in ``catalog/*.yaml``; user devices (``hw add``, ``hw import``, the
+  host measured by `embodied-ai calibrate`) in the registry with their origin beside them (``services.hardware``).
 - Units are in field names: ``_mhz``, ``_w``, ``_gbps`` (gigabytes/s, 1e9 bytes/s), ``_tops``, ``_tflops``, ``_bytes``.
 """
 from __future__ import annotations
@@ -71,6 +77,7 @@ class PowerMode(_Strict):
     cpu_cores: int | None = Field(default=None, gt=0)
     cpu_clock_mhz: float | None = Field(default=None, gt=0)
     memory_bandwidth_gbps: float | None = Field(default=None, gt=0)  # None = no DRAM (never 0)
+    cache_bandwidth_gbps: float | None = Field(default=None, gt=0)  # last-level cache, where measured (the host)
     peak_tflops: dict[Precision, float] = Field(default_factory=dict)  # dense; int8/int4 in TOPS
     derived: dict[Precision, str] = Field(default_factory=dict)  # precision -> "8 SM x 2048 FLOP/clk x 612 MHz"
     source: str = Field(min_length=1)
@@ -114,6 +121,7 @@ class HardwareEntry(_Strict):
     memory_bytes: int | None = Field(default=None, gt=0)
     memory_type: str | None = None  # "LPDDR5 128-bit", "HBM3", ...
     onchip_memory_bytes: int | None = Field(default=None, gt=0)  # Hailo/Coral SRAM
+    cache_bytes: int | None = Field(default=None, gt=0)  # last-level cache size, where measured (the host)
     host_link_gbps: float | None = Field(default=None, gt=0)  # PCIe/USB to the host, gigabytes/s
     headline_tops: float | None = Field(default=None, gt=0)  # the vendor's "AI TOPS" as marketed
     headline_is_sparse: bool = False
@@ -135,6 +143,9 @@ class HardwareEntry(_Strict):
             seen.add(key)
         if self.default_mode.casefold() not in seen:
             raise ValueError(f"default_mode {self.default_mode!r} is not one of the power modes: {self.mode_names()}")
+        cached = [m.name for m in self.power_modes if m.cache_bandwidth_gbps is not None]
+        if cached and self.cache_bytes is None:
+            raise ValueError(f"power mode {cached[0]!r} states cache_bandwidth_gbps but the device has no cache_bytes")
         for cal in self.calibration:
             if cal.power_mode is not None and cal.power_mode.casefold() not in seen:
                 raise ValueError(f"calibration power_mode {cal.power_mode!r} is not one of: {self.mode_names()}")

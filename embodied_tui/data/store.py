@@ -4,7 +4,7 @@ File layout (``registry.json``)::
 
     {"_meta":  {"1": {"schema_version": 1, "app": "embodied-ai", "created_at": "..."}},
      "models": {"1": {"record": {...ModelRecord...}, "identity": "<sha256>", "details": "<sha256>" | null}, ...},
-     "hardware": {...}, "measurements": {...}, "calibrations": {...}}   # generic tables other areas own
+     "hardware": {...}, "measurements": {...}}   # generic tables other areas own
 
 - ``identity``: what "the same model" means. The model file's SHA-256, or, when the model has external data files
   (ONNX), the SHA-256 of the model hash and every external file's hash. Same identity under a name = no-op.

@@ -8,8 +8,11 @@ Where the efficiencies of a row come from, most specific first:
    from `embodied-ai calibrate`);
 3. the documented default of the device type (``analysis.roofline.DEFAULT_EFFICIENCY``), marked ``default``.
 
-Tables this area owns in the registry: ``measurements`` (one ``bench.Measurement`` per document) and ``calibrations``
-(the host device measured by `embodied-ai calibrate`, key ``id``).
+The host is an ordinary user device (``services.hardware``, origin ``calibrate``, id ``host-<cpu>``, aliases
+``host`` and ``this-machine``): `hw list`, `hw show`, `fit` and ``all_devices`` see the same entry, with its measured
+peak, bandwidth, last-level cache (``cache_bytes``, ``cache_bandwidth_gbps``) and fitted ``calibration``.
+Calibrating again replaces it. Table this area owns in the registry: ``measurements`` (one ``bench.Measurement`` per
+document).
 """
 from __future__ import annotations
 
@@ -23,18 +26,18 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from embodied_tui.analysis.bench import Measurement, bench_file, default_runtime, runtime_label
-from embodied_tui.analysis.calibrate import (Point, default_threads, fit_efficiency, host_cache, host_device,
-                                             measure_host)
+from embodied_tui.analysis.calibrate import (HOST_ALIASES, Point, default_threads, fit_efficiency, host_device,
+                                             host_slug, measure_host)
 from embodied_tui.analysis.roofline import (PRECISIONS, Efficiency, Target, default_efficiency, empty_fit, fit_model,
                                              fusion_for, layer_times, model_work, scaled_bytes)
-from embodied_tui.data.hardware import (Calibration, HardwareEntry, PowerMode, find_device, load_catalog,
-                                        parse_entry)
+from embodied_tui.data.hardware import Calibration, HardwareEntry, PowerMode, find_device, load_catalog, parse_entry
 from embodied_tui.data.records import ModelRecord
 from embodied_tui.data.store import Registry
 from embodied_tui.errors import NotFound, UserError
+from embodied_tui.services.hardware import (CALIBRATE, add_user_device, all_devices, names_of, origins, registry,
+                                            user_devices)
 
 MEASUREMENTS = "measurements"
-CALIBRATIONS = "calibrations"
 # zoo models (embodied_tui.analysis.zoo BUILDERS) timed by `calibrate`: from 0.1 to 1000 MMACs, dense, depthwise,
 # attention and recurrent, so eta_compute, eta_memory and t0 are all pinned
 CALIBRATION_SET = ("mlp_policy", "lstm_policy", "small_vit", "resnet_tiny", "mobilenet_tiny", "mobilenet_v3_small",
@@ -43,71 +46,28 @@ CALIBRATION_SET = ("mlp_policy", "lstm_policy", "small_vit", "resnet_tiny", "mob
 Progress = Callable[[str, float], None]
 
 
-def _registry(db) -> Registry:
-    return db if isinstance(db, Registry) else Registry(db)
-
-
 # ---------------------------------------------------------------------------------------------------- devices
 
-def host_entries(reg: Registry) -> list[HardwareEntry]:
-    """Host devices measured by `embodied-ai calibrate` (kept in the ``calibrations`` table)."""
-    out = []
-    for doc in reg.table_all(CALIBRATIONS):
-        if doc.get("kind") == "host-device" and isinstance(doc.get("device"), dict):
-            out.append(entry_from_dict(doc["device"]))
-    return out
-
-
-def entry_from_dict(data: dict) -> HardwareEntry:
-    """A HardwareEntry from a host-device dict. The host has no known power draw (``power_w`` None), which the
-    catalog schema does not allow, so such an entry is built without validation of that one field."""
-    try:
-        return parse_entry(data, f"host device {data.get('id')}")
-    except UserError:
-        if not any(m.get("power_w") is None for m in data.get("power_modes", [])):
-            raise
-        modes = [PowerMode.model_construct(**{k: v for k, v in m.items()}) for m in data["power_modes"]]
-        cals = [Calibration.model_validate(c) for c in data.get("calibration", [])]
-        fields = {k: v for k, v in data.items() if k not in ("power_modes", "calibration")}
-        return HardwareEntry.model_construct(**fields, power_modes=modes, calibration=cals)
-
-
 def devices(db) -> list[HardwareEntry]:
-    """Every device a fit may use: the catalog (and user devices, through services.hardware when present) plus the
-    host devices measured here."""
-    reg = _registry(db)
-    try:
-        from embodied_tui.services.hardware import all_devices
-    except ImportError:
-        entries = load_catalog()
-    else:
-        entries = list(all_devices(reg))
-    have = {e.id for e in entries}
-    return entries + [h for h in host_entries(reg) if h.id not in have]
+    """Every device a fit may use: the catalog and the user's devices, the host measured here among them."""
+    return all_devices(registry(db))
 
 
-def host_caches(reg: Registry) -> dict[str, dict]:
-    """Device id -> measured cache level ({"bytes", "bandwidth_gbps"}) of host devices."""
-    return {doc["id"]: doc["cache"] for doc in reg.table_all(CALIBRATIONS)
-            if doc.get("kind") == "host-device" and isinstance(doc.get("cache"), dict)}
-
-
-def target_for(entry: HardwareEntry, mode: PowerMode, precision: str,
-               cache: dict | None = None) -> tuple[Target | None, str | None]:
-    """The roofline target of a device x mode x precision, or None with the reason (no peak stated). ``cache``:
-    a measured cache level (host devices)."""
+def target_for(entry: HardwareEntry, mode: PowerMode, precision: str) -> tuple[Target | None, str | None]:
+    """The roofline target of a device x mode x precision, or None with the reason (no peak stated). The cache level
+    counts where the device states one (``cache_bytes`` and the mode's ``cache_bandwidth_gbps``: the host)."""
     peak = mode.peak_flops(precision)
     if peak is None:
         stated = ", ".join(mode.peak_tflops) or "none"
         return None, f"{entry.id} ({mode.name}) states no {precision} peak (stated: {stated})"
-    link = getattr(entry, "host_link_gbps", None)
+    link, cache_bw = entry.host_link_gbps, mode.cache_bandwidth_gbps
     return Target(hardware=entry.id, power_mode=mode.name, precision=precision, device_type=entry.type,
                   peak_flops=peak, vector_flops=mode.peak_flops("fp32"), bandwidth=mode.bandwidth_bytes_per_s(),
                   power_w=mode.power_w, memory_bytes=entry.memory_bytes,
-                  onchip_memory_bytes=getattr(entry, "onchip_memory_bytes", None),
+                  onchip_memory_bytes=entry.onchip_memory_bytes,
                   host_link_bytes_per_s=None if link is None else link * 1e9,
-                  cache_bytes=cache["bytes"] if cache else None,
-                  cache_bandwidth=cache["bandwidth_gbps"] * 1e9 if cache else None), None
+                  cache_bytes=entry.cache_bytes if cache_bw is not None else None,
+                  cache_bandwidth=None if cache_bw is None else cache_bw * 1e9), None
 
 
 def _check_precision(precision: str | None) -> None:
@@ -118,7 +78,7 @@ def _check_precision(precision: str | None) -> None:
 # ---------------------------------------------------------------------------------------------------- measurements
 
 def list_measurements(db, *, model: str | None = None, hw: str | None = None) -> list[Measurement]:
-    out = [Measurement.model_validate(d) for d in _registry(db).table_all(MEASUREMENTS)]
+    out = [Measurement.model_validate(d) for d in registry(db).table_all(MEASUREMENTS)]
     if model is not None:
         out = [m for m in out if m.model == model]
     if hw is not None:
@@ -131,7 +91,7 @@ def add_measurement(db, *, model: str, hw: str, mode: str | None, precision: str
                     p90_ms: float | None = None, threads: int | None = None,
                     runtime_version: str | None = None) -> Measurement:
     """Store a latency of a registered model on a device (checked: model, device, mode, precision, positivity)."""
-    reg = _registry(db)
+    reg = registry(db)
     record = reg.get(model, version)
     entry = find_device(hw, devices(reg))
     pm = entry.mode(mode)
@@ -182,17 +142,16 @@ class FitContext:
     reg: Registry
     entries: list[HardwareEntry]
     measurements: list[Measurement]
-    caches: dict[str, dict]
     efficiencies: dict[tuple, Efficiency] = field(default_factory=dict)
     details: dict[str, list] = field(default_factory=dict)
 
     @classmethod
     def open(cls, db) -> "FitContext":
-        reg = _registry(db)
-        return cls(reg, devices(reg), list_measurements(reg), host_caches(reg))
+        reg = registry(db)
+        return cls(reg, devices(reg), list_measurements(reg))
 
     def target(self, entry: HardwareEntry, mode: PowerMode, precision: str) -> tuple[Target | None, str | None]:
-        return target_for(entry, mode, precision, self.caches.get(entry.id))
+        return target_for(entry, mode, precision)
 
     def entry(self, hw_id: str) -> HardwareEntry | None:
         return next((e for e in self.entries if e.id == hw_id), None)
@@ -349,24 +308,47 @@ def fit_all(db, *, hw: str | None = None, mode: str | None = None, precision: st
 # ---------------------------------------------------------------------------------------------------- the host
 
 def host_entry(db) -> HardwareEntry | None:
-    hosts = host_entries(_registry(db))
-    return hosts[-1] if hosts else None
+    """This machine's device (id ``host-<cpu>``) as `calibrate` or a first `bench` stored it, or None."""
+    reg = registry(db)
+    slug, where = host_slug(), origins(reg)
+    return next((e for e in user_devices(reg) if e.id == slug and where.get(e.id) == CALIBRATE), None)
 
 
-def _save_host(reg: Registry, device: dict, cache: dict | None) -> None:
-    reg.table_upsert(CALIBRATIONS, {"kind": "host-device", "id": device["id"], "device": device, "cache": cache}, "id")
+def _check_host_id(reg: Registry, host_id: str) -> dict[str, str]:
+    """Device id -> origin; UserError when ``host_id`` is taken by a device `calibrate` did not store."""
+    where = origins(reg)
+    if where.get(host_id, CALIBRATE) != CALIBRATE:
+        raise UserError(f"{host_id!r} is already a {where[host_id]} device in {reg.path}, not one `calibrate` "
+                        f"stored; remove it (`embodied-ai hw remove {host_id}`) and calibrate again")
+    return where
+
+
+def save_host(db, entry: HardwareEntry) -> HardwareEntry:
+    """Store the measured host as a user device of origin ``calibrate``, replacing an earlier one of the same id.
+
+    The generic names (``host``, ``this-machine``) follow the machine calibrated last: another host in the same
+    registry (one shared between machines) gives them up, and a device the user named so keeps them."""
+    reg = registry(db)
+    where = _check_host_id(reg, entry.id)
+    others = [e for e in user_devices(reg) if e.id != entry.id]
+    for other in others:
+        if where.get(other.id) == CALIBRATE and set(other.aliases) & set(HOST_ALIASES):
+            kept = [a for a in other.aliases if a not in HOST_ALIASES]
+            add_user_device(reg, other.model_copy(update={"aliases": kept}), origin=CALIBRATE, replace=True)
+    taken = names_of([*load_catalog(), *(o for o in others if where.get(o.id) != CALIBRATE)])
+    aliases = [a for a in entry.aliases if a.casefold() not in taken]
+    return add_user_device(reg, entry.model_copy(update={"aliases": aliases}), origin=CALIBRATE, replace=True)
+
+
+def _host_from(peaks, calibration: Iterable[Calibration] = ()) -> HardwareEntry:
+    data = host_device(peaks, [c.model_dump(mode="json") for c in calibration])
+    return parse_entry(data, f"host device {data['id']}")
 
 
 def ensure_host(db, *, threads: int | None = None) -> HardwareEntry:
     """The host device, measuring its peaks (a few seconds) the first time."""
-    reg = _registry(db)
-    entry = host_entry(reg)
-    if entry is None:
-        peaks = measure_host(threads)
-        device = host_device(peaks)
-        _save_host(reg, device, host_cache(peaks))
-        entry = entry_from_dict(device)
-    return entry
+    reg = registry(db)
+    return host_entry(reg) or save_host(reg, _host_from(measure_host(threads)))
 
 
 def save_model_file(module, example: tuple, folder: Path, name: str, runtime: str = "onnxruntime") -> tuple[Path, str]:
@@ -407,15 +389,16 @@ def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CA
     from embodied_tui.analysis.api import analyze_file
 
     report = progress or (lambda stage, frac: None)
-    reg = _registry(db)
+    reg = registry(db)
+    _check_host_id(reg, host_slug())  # before minutes of measuring, not after
     threads = threads or default_threads()
     models = list(models)
     start = time.perf_counter()
     report("measuring peak FLOP/s and memory bandwidth", 0.0)
     peaks = measure_host(threads)
     previous = host_entry(reg)
-    device, cache = host_device(peaks), host_cache(peaks)
-    target, _ = target_for(entry_from_dict(device), entry_from_dict(device).default, "fp32", cache)
+    entry = _host_from(peaks)
+    target, _ = target_for(entry, entry.default, "fp32")
     label = f"{runtime}-cpu"
     built = calibration_models(models)
     points, analysed, version = [], [], ""
@@ -438,8 +421,8 @@ def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CA
             times = layer_times(model_work(analysis, analysis.layer_costs, "fp32", fusion_for(label))[0], target)
             points.append(Point(name, times, result.min_ms))  # the run least disturbed by other work
             analysed.append((name, analysis, result))
-    kept = [c.model_dump(mode="json") for c in (previous.calibration if previous and previous.id == device["id"]
-                                                 else []) if not (c.precision == "fp32" and c.runtime == label)]
+    kept = [c for c in (previous.calibration if previous and previous.id == entry.id else [])
+            if not (c.precision == "fp32" and c.runtime == label)]
     calibration, rows = None, []
     if points:
         eff = fit_efficiency(points, default_efficiency("cpu"), runtime=label,
@@ -448,17 +431,21 @@ def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CA
         calibration = Calibration(precision="fp32", runtime=label, eta_compute=eff.eta_compute,
                                   eta_memory=eff.eta_memory, overhead_ms=eff.overhead_ms, source=eff.source,
                                   fit_error=eff.fit_error, n_points=eff.n_points)
-        kept.append(calibration.model_dump(mode="json"))
+        kept.append(calibration)
         for name, analysis, result in analysed:
             pred = fit_model(analysis, analysis.layer_costs, target, eff)
             rows.append({"model": name, "macs": analysis.macs, "measured_ms": round(result.min_ms, 4),
                          "median_ms": round(result.median_ms, 4), "cpu_pressure": result.cpu_pressure,
                          "predicted_ms": pred.predicted_latency_ms, "roofline_ms": pred.roofline_latency_ms,
                          "bound": pred.bound, "error": round(pred.predicted_latency_ms / result.min_ms - 1, 4)})
-    device["calibration"] = kept
-    _save_host(reg, device, cache)
+    data = {**entry.model_dump(mode="json"), "calibration": [c.model_dump(mode="json") for c in kept]}
+    entry = save_host(reg, parse_entry(data, f"host device {entry.id}"))
     report("done", 1.0)
-    return {"device": device, "calibration": None if calibration is None else calibration.model_dump(mode="json"),
+    mode = entry.default
+    cache = (None if mode.cache_bandwidth_gbps is None else {"bytes": entry.cache_bytes,
+             "bandwidth_gbps": mode.cache_bandwidth_gbps, "source": entry.sources.get("cache")})
+    return {"device": entry.model_dump(mode="json"),
+            "calibration": None if calibration is None else calibration.model_dump(mode="json"),
             "points": rows, "threads": threads, "runtime": label, "seconds": round(time.perf_counter() - start, 2),
             "peak_gflops": round(peaks.peak_flops / 1e9, 2), "bandwidth_gbps": round(peaks.bandwidth / 1e9, 2),
             "copy_gbps": round(peaks.copy_bytes_per_s / 1e9, 2), "cache": cache,
@@ -470,7 +457,7 @@ def bench_model(db, name: str, runtime: str | None = None, *, version: int | Non
                 threads: int | None = None, trust_code: bool = False, save: bool = True,
                 min_seconds: float = 1.0) -> dict:
     """Time a registered model on this machine; store the median as a measurement on the host device."""
-    reg = _registry(db)
+    reg = registry(db)
     record = reg.get(name, version)
     path = Path(record.path)
     if not path.exists():

@@ -2,7 +2,9 @@
 
 Devices come from two places: the package catalog (``embodied_tui/data/catalog/*.yaml``, read-only) and the user's
 registry (table ``hardware``, one document per device: ``{"id", "origin", "added_at", "entry": {...HardwareEntry...}}``).
-A user device may not reuse a catalog id or alias; two user devices may not share an id or alias either.
+``origin`` says how a user device got there: ``user`` (``hw add``), an import source (``embodied-schemas``) or
+``calibrate`` (the host measured by `embodied-ai calibrate` / a first `bench`, ``services.fit``). A user device may not
+reuse a catalog id or alias; two user devices may not share an id or alias either.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from embodied_tui.errors import NotFound, RegistryError, UserError
 TABLE = "hardware"
 FLAGS_TABLE = "hardware_flags"  # disagreements found by imports: {"id", "source", "flags": [...], "at"}
 CATALOG = "catalog"
+CALIBRATE = "calibrate"  # origin of the host device measured by `embodied-ai calibrate`
 
 
 def registry(db: Registry | str | Path | None) -> Registry:
@@ -180,6 +183,6 @@ def top_peak(entry: HardwareEntry, precision: str) -> tuple[float, str] | None:
     return best
 
 
-__all__ = ["TABLE", "add_device_file", "add_user_device", "all_devices", "catalog_devices",
-           "device_flags", "device_summary", "get_device", "list_devices", "names_of", "origins", "record_flags", "registry",
-           "remove_user_device", "top_peak", "user_devices"]
+__all__ = ["CALIBRATE", "CATALOG", "TABLE", "add_device_file", "add_user_device", "all_devices", "catalog_devices",
+           "device_flags", "device_summary", "get_device", "list_devices", "names_of", "origins", "record_flags",
+           "registry", "remove_user_device", "top_peak", "user_devices"]
