@@ -1,23 +1,20 @@
 """ONNX op -> (macs, other_flops): one small formula per op, registered next to it (like torch.utils.flop_counter).
 
+This module holds the formulas of the ops that do multiply-accumulates and the shape hooks, and is the table's public
+face: importing it registers every formula (those without MACs live in ``onnx_other_flops``) and every shape
+hook, and ``count`` looks one op up. ``OpCall``, ``ShapeUnknown`` and ``SHAPE_HOOKS`` (from ``onnx_ops``) are
+re-exported here; the op classes (views, control flow, MAC ops) are in ``onnx_ops``.
+
 Conventions (see design.md):
 - ``macs``: multiply-accumulates of convolution, linear (Gemm/MatMul), einsum, attention and recurrent cells.
-- ``other_flops``: everything else that computes, counted apart:
-  * elementwise unary and binary ops: 1 per output element (a transcendental such as Exp or Erf counts as 1);
-    variadic Sum/Max/Min/Mean: (inputs - 1) per output element;
+- ``other_flops`` of these ops:
   * bias adds folded into Conv/ConvTranspose/Gemm: 1 per output element (so Gemm+bias == MatMul+Add);
-  * BatchNormalization (inference): 2 per element; Layer/Instance/Group/RMS normalisation: 5 per element with a
-    scale input, 4 without (the fvcore convention); SkipLayerNormalization adds 1 for the skip add;
-  * Softmax/LogSoftmax: 5 per element (max, subtract, exp, sum, divide);
-  * pooling: output elements x kernel size; global pooling and Reduce*: input elements;
-  * Resize: nearest 0 (a copy), linear 2^r and cubic 4^r taps per output element (r = resized axes);
-  * recurrent cells: bias adds, gate activations and the state update per hidden unit per step.
-  * QuantizeLinear/DequantizeLinear: 1 per element; LRN: size + 2 per element; RotaryEmbedding: 3 per element;
   * DeformConv: conv MACs plus 4 flops per sampled kernel tap (bilinear interpolation);
   * attention ops: MACs of Q K^T and P V summed over heads (+ the QKV projection inside com.microsoft Attention),
     softmax at 5 per score in other_flops;
-- exceptions (0 flops): data movement and views (Reshape, Transpose, Concat, Slice, Gather, Pad, Expand, Cast ...),
-  Dropout/Identity (inference) and random generation.
+  * recurrent cells: bias adds, gate activations and the state update per hidden unit per step;
+  * a one-operand Einsum is a reduction: its index-space size in other_flops, no MACs.
+- every other op's formula and convention: ``onnx_other_flops``.
 
 Each formula gets an ``OpCall`` (input/output shapes and attributes) and returns ``(macs, other_flops)``. A formula that
 needs a shape that is unknown raises ``ShapeUnknown``; the caller notes it and counts the rest. Ops absent from the
@@ -27,70 +24,10 @@ inference does not know, so inference can continue past them.
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass, field
-from typing import Callable
 
-Shape = list[int]
-
-
-class ShapeUnknown(Exception):
-    """A formula needed a shape that shape inference could not give."""
-
-
-@dataclass
-class OpCall:
-    op_type: str
-    domain: str = ""
-    attrs: dict = field(default_factory=dict)
-    inputs: list[Shape | None] = field(default_factory=list)  # None: unknown shape (or absent; see `present`)
-    present: list[bool] = field(default_factory=list)  # False for an omitted optional input ("")
-    outputs: list[Shape | None] = field(default_factory=list)
-
-    def has(self, i: int) -> bool:
-        return i < len(self.present) and self.present[i]
-
-    def shape(self, i: int) -> Shape:
-        if not self.has(i) or self.inputs[i] is None:
-            raise ShapeUnknown(f"{self.op_type} input {i}")
-        return self.inputs[i]
-
-    def out(self, i: int = 0) -> Shape:
-        if i >= len(self.outputs) or self.outputs[i] is None:
-            raise ShapeUnknown(f"{self.op_type} output {i}")
-        return self.outputs[i]
-
-
-Formula = Callable[[OpCall], tuple[int, int]]
-FORMULAS: dict[str, Formula] = {}
-SHAPE_HOOKS: dict[str, Callable[[OpCall], list[Shape]]] = {}
-
-# Ops whose output is a view of input 0 (no data moved): zero traffic in the byte counts.
-VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Dropout"})
-# Ops that read only metadata of their input.
-METADATA_OPS = frozenset({"Shape", "Size"})
-# Control flow: their subgraphs are not counted.
-CONTROL_FLOW = frozenset({"If", "Loop", "Scan", "SequenceMap"})
-
-
-def register(*op_types: str) -> Callable[[Formula], Formula]:
-    def deco(fn: Formula) -> Formula:
-        for op in op_types:
-            FORMULAS[op] = fn
-        return fn
-    return deco
-
-
-def shape_hook(*op_types: str):
-    def deco(fn):
-        for op in op_types:
-            SHAPE_HOOKS[op] = fn
-        return fn
-    return deco
-
-
-def numel(shape: Shape) -> int:
-    return math.prod(shape)
+from embodied_tui.analysis import onnx_other_flops  # noqa: F401 - registers the formulas of ops without MACs
+from embodied_tui.analysis.onnx_ops import (  # noqa: F401 - OpCall, ShapeUnknown, SHAPE_HOOKS re-exported
+    FORMULAS, SHAPE_HOOKS, OpCall, Shape, ShapeUnknown, numel, register, shape_hook)
 
 
 # --------------------------------------------------------------------------- convolution and linear algebra
@@ -324,119 +261,7 @@ def recurrent(c: OpCall) -> tuple[int, int]:
     return macs, steps * hidden * _CELL_OTHER[c.op_type]
 
 
-# --------------------------------------------------------------------------- normalisation, softmax, pooling
-
-@register("BatchNormalization")
-def batchnorm(c: OpCall) -> tuple[int, int]:
-    return 0, 2 * numel(c.shape(0))
-
-
-@register("LayerNormalization", "InstanceNormalization", "GroupNormalization", "GroupNorm", "RMSNormalization",
-          "SimplifiedLayerNormalization", "SkipLayerNormalization", "SkipSimplifiedLayerNormalization",
-          "MeanVarianceNormalization", "LpNormalization")
-def norm(c: OpCall) -> tuple[int, int]:
-    n = numel(c.shape(0))
-    scale_slot = {"SkipLayerNormalization": 2, "SkipSimplifiedLayerNormalization": 2, "GroupNorm": 1}.get(c.op_type, 1)
-    per = 5 if c.has(scale_slot) else 4
-    if c.op_type.startswith("Skip"):
-        per += 1
-    return 0, per * n
-
-
-@register("LRN")
-def lrn(c: OpCall) -> tuple[int, int]:
-    """Sum of squares over `size` channels, then scale: size + 2 per element."""
-    return 0, (int(c.attrs.get("size", 1)) + 2) * numel(c.shape(0))
-
-
-@register("RotaryEmbedding")
-def rotary(c: OpCall) -> tuple[int, int]:
-    """x * cos + rotate(x) * sin: 3 per element."""
-    return 0, 3 * numel(c.shape(0))
-
-
-@register("Softmax", "LogSoftmax")
-def softmax(c: OpCall) -> tuple[int, int]:
-    return 0, 5 * numel(c.shape(0))
-
-
-@register("MaxPool", "AveragePool", "LpPool", "MaxRoiPool")
-def pool(c: OpCall) -> tuple[int, int]:
-    kernel = c.attrs.get("kernel_shape") or c.attrs.get("pooled_shape") or [1]
-    return 0, numel(c.out(0)) * numel(kernel)
-
-
-@register("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool",
-          "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-          "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "CumSum", "CumProd", "TopK")
-def reduce_input(c: OpCall) -> tuple[int, int]:
-    return 0, numel(c.shape(0))
-
-
-@register("Resize", "Upsample")
-def resize(c: OpCall) -> tuple[int, int]:
-    x, y = c.shape(0), c.out(0)
-    mode = str(c.attrs.get("mode", "nearest"))
-    resized = sum(1 for a, b in zip(x, y) if a != b)
-    taps = {"linear": 2, "bilinear": 2, "cubic": 4}.get(mode, 0) ** resized if mode != "nearest" else 0
-    return 0, numel(y) * taps
-
-
-# --------------------------------------------------------------------------- elementwise
-
-UNARY = ("Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Elu", "Selu", "Celu", "Gelu",
-         "FastGelu", "QuickGelu", "Mish", "Softplus", "Softsign", "ThresholdedRelu", "Swish", "Erf", "Exp", "Log",
-         "Sqrt", "Reciprocal", "Neg", "Abs", "Ceil", "Floor", "Round", "Sign", "Sin", "Cos", "Tan", "Asin", "Acos",
-         "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh", "Not", "IsNaN", "IsInf", "Clip", "Shrink",
-         "BitwiseNot", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "Hardmax")
-BINARY = ("Add", "Sub", "Mul", "Div", "Pow", "Mod", "PRelu", "Equal", "Greater", "GreaterOrEqual", "Less",
-          "LessOrEqual", "And", "Or", "Xor", "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "Where",
-          "BiasAdd", "BiasGelu")
-VARIADIC = ("Sum", "Max", "Min", "Mean")
-
-
-@register(*UNARY, *BINARY)
-def elementwise(c: OpCall) -> tuple[int, int]:
-    extra = 1 if c.op_type in ("BiasGelu",) else 0  # bias add + gelu
-    return 0, (1 + extra) * numel(c.out(0))
-
-
-@register(*VARIADIC)
-def variadic(c: OpCall) -> tuple[int, int]:
-    k = sum(c.present)
-    return 0, (max(k - 1, 1) + (1 if c.op_type == "Mean" else 0)) * numel(c.out(0))
-
-
-# --------------------------------------------------------------------------- data movement: counted, 0 flops
-
-ZERO_FLOP = ("Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Slice", "Gather",
-             "GatherElements", "GatherND", "Split", "Shape", "Size", "Constant", "ConstantOfShape", "Identity",
-             "Cast", "CastLike", "Expand", "Tile", "Pad", "Range", "NonZero", "ScatterND", "ScatterElements",
-             "Scatter", "DepthToSpace", "SpaceToDepth", "Dropout", "EyeLike", "OneHot", "ReverseSequence",
-             "Compress", "SequenceConstruct", "SplitToSequence", "ConcatFromSequence", "SequenceAt",
-             "SequenceEmpty", "SequenceInsert", "SequenceLength", "NonMaxSuppression", "Col2Im", "GridSample",
-             "RoiAlign", "Unique", "Trilu", "BitCast", "CenterCropPad", "MaxUnpool", "OptionalGetElement",
-             "OptionalHasElement", "Optional",
-             # random generation: counted as data movement
-             "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Bernoulli", "Multinomial")
-
-
-@register(*ZERO_FLOP)
-def data_movement(c: OpCall) -> tuple[int, int]:
-    return 0, 0
-
-
 def count(call: OpCall) -> tuple[int, int] | None:
     """(macs, other_flops) for one op, or None when the op is not in the table."""
     fn = FORMULAS.get(call.op_type)
     return None if fn is None else fn(call)
-
-
-_BATCH_RE = re.compile(r"(batch|^n$|^b$|^bs$|^bsz$|^N$|^B$)", re.IGNORECASE)
-
-
-def is_batch_like(symbol: str | None, axis: int) -> bool:
-    """A symbolic dim that names a batch (or an anonymous leading dim)."""
-    if not symbol:
-        return axis == 0
-    return bool(_BATCH_RE.search(symbol)) or (axis == 0 and symbol.startswith("unk__"))

@@ -1,0 +1,103 @@
+"""The module tree of an ONNX graph, rebuilt from node name scopes, and its per-node layer costs.
+
+Scopes come from node names ("/layer1/layer1.0/conv1/Conv" -> "layer1", "layer1.0", "layer1.0.conv1") or from the
+torch dynamo exporter's ``pkg.torch.onnx.name_scopes`` / ``class_hierarchy`` metadata. A node's MACs and output shape
+go to every scope that holds it; a parameter is charged to the scope of its first consumer.
+"""
+from __future__ import annotations
+
+import ast
+
+from embodied_tui.analysis.onnx_graph import node_name, out_shape
+from embodied_tui.data.records import CensusNode, LayerCost
+
+
+def scope_paths(parts: list[str]) -> list[str]:
+    """Dotted paths of nested scope components: ["layer1", "layer1.0", "conv1"] -> layer1, layer1.0, layer1.0.conv1.
+
+    Exporters name a child of a container relative to the container's own parent ("seq" then "seq.0"), so a component
+    that extends the previous one replaces it rather than being appended."""
+    paths, path, prev = [], "", None
+    for part in parts:
+        if prev is not None and part.startswith(prev + "."):
+            path = path[: len(path) - len(prev)] + part
+        else:
+            path = f"{path}.{part}" if path else part
+        paths.append(path)
+        prev = part
+    return paths
+
+
+def _scope(node) -> tuple[list[str], list[str], str]:
+    """Module paths (outermost first), their class names ("" when unknown) and the root's class for one node."""
+    meta = {p.key: p.value for p in node.metadata_props}
+    if "pkg.torch.onnx.name_scopes" in meta:
+        try:
+            names = ast.literal_eval(meta["pkg.torch.onnx.name_scopes"])
+            classes = ast.literal_eval(meta.get("pkg.torch.onnx.class_hierarchy", "[]"))
+        except (ValueError, SyntaxError):
+            names, classes = None, []
+        if names is not None:
+            short = [c.rsplit(".", 1)[-1] for c in classes]
+            paths = scope_paths(list(names[1:-1]))
+            kinds = dict(zip(paths, short[1:-1]))
+            weight = node.input[1] if len(node.input) > 1 else ""
+            if "BatchNorm" in meta.get("pkg.onnxscript.rewriter.rule_name", "") and weight.endswith(".weight"):
+                # a conv the exporter fused with its batch norm keeps the norm's scope; its weight names the conv
+                module = weight[: -len(".weight")].split(".")
+                paths = [".".join(module[: i + 1]) for i in range(len(module))]
+            return paths, [kinds.get(p, "") for p in paths], (short[0] if short else "")
+    if node.name.startswith("/"):
+        return scope_paths([p for p in node.name.split("/") if p][:-1]), [], ""
+    return [], [], ""
+
+
+def census(nodes, costs, table, sources, total_params: int) -> list[CensusNode]:
+    """One CensusNode per scope (the root "" first) with its params, MACs (None when one of its ops' MACs is
+    unknown), last output shape and number of child scopes."""
+    entries: dict[str, dict] = {"": {"type": "Model", "params": 0, "macs": 0, "shape": None, "ops": [],
+                                     "children": 0}}
+    charged: set[str] = set()
+    for i, node in enumerate(nodes):
+        paths, classes, root_cls = _scope(node)
+        if root_cls and entries[""]["type"] == "Model":
+            entries[""]["type"] = root_cls
+        for j, p in enumerate(paths):
+            if p not in entries:
+                parent = paths[j - 1] if j else ""
+                entries[parent]["children"] += 1
+                entries[p] = {"type": classes[j] if j < len(classes) else "", "params": 0, "macs": 0,
+                              "shape": None, "ops": [], "children": 0}
+        own = [""] + paths
+        c = costs[i]
+        mine = {s for n in node.input if n for s in sources.get(n, ())} - charged
+        weight = sum(table[src].numel() or 0 for src in mine)
+        charged |= mine
+        shape = out_shape(node, table)
+        for p in own:
+            e = entries[p]
+            e["params"] += weight
+            e["macs"] = None if e["macs"] is None or c.mac_unknown else e["macs"] + c.macs
+            if shape is not None:
+                e["shape"] = list(shape)
+        entries[own[-1]]["ops"].append(node.op_type)
+    entries[""]["params"] = total_params  # includes parameters no node reads
+    out = []
+    for path, e in entries.items():
+        kind = e["type"] or (e["ops"][0] if len(e["ops"]) == 1 and not e["children"] else "Module")
+        out.append(CensusNode(path=path, type=kind, params=e["params"], macs=e["macs"], output_shape=e["shape"],
+                              children=e["children"]))
+    return out
+
+
+def layer_costs(nodes, costs, table) -> list[LayerCost]:
+    """One LayerCost per node that computes or moves data."""
+    out = []
+    for i, node in enumerate(nodes):
+        c = costs[i]
+        if not (c.macs or c.other or c.weight_elems or c.read_elems or c.write_elems):
+            continue
+        out.append(LayerCost(name=node_name(node, i), type=node.op_type, macs=c.macs, other_flops=c.other,
+                             weight_elems=c.weight_elems, read_elems=c.read_elems, write_elems=c.write_elems,
+                             output_shape=out_shape(node, table)))
+    return out

@@ -1,0 +1,199 @@
+"""Reading an ONNX graph without its weights: the tensor table, dtypes, node attributes and the node order.
+
+The tensor table maps every named tensor to its shape (None when unknown or symbolic) and element type, from the graph's
+inputs, value_info and outputs, its initializers' dims and its Constant nodes. ``op_call`` turns one node into the
+``onnx_formulas.OpCall`` a formula or shape hook reads. ``topo_order`` repairs a file whose nodes are out of order.
+onnx is imported inside the functions that need it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from embodied_tui.analysis.onnx_ops import CONTROL_FLOW, OpCall
+
+# bits per element by ONNX TensorProto.DataType name; string tensors have no fixed size
+BITS = {"FLOAT": 32, "UINT8": 8, "INT8": 8, "UINT16": 16, "INT16": 16, "INT32": 32, "INT64": 64, "BOOL": 8,
+        "FLOAT16": 16, "DOUBLE": 64, "UINT32": 32, "UINT64": 64, "COMPLEX64": 64, "COMPLEX128": 128,
+        "BFLOAT16": 16, "FLOAT8E4M3FN": 8, "FLOAT8E4M3FNUZ": 8, "FLOAT8E5M2": 8, "FLOAT8E5M2FNUZ": 8,
+        "FLOAT8E8M0": 8, "UINT4": 4, "INT4": 4, "FLOAT4E2M1": 4, "UINT2": 2, "INT2": 2}
+_DTYPE_NAMES = {"FLOAT": "float32", "FLOAT16": "float16", "DOUBLE": "float64", "BFLOAT16": "bfloat16"}
+
+
+@dataclass
+class Tensor:
+    shape: list[int] | None
+    elem: int  # TensorProto.DataType
+
+    @property
+    def type_name(self) -> str:
+        return type_name(self.elem)
+
+    def nbytes(self, elems: int | None = None) -> int | None:
+        """Bytes of the whole tensor (None when its shape is unknown), or of ``elems`` of its elements."""
+        if elems is None:
+            if self.shape is None:
+                return None
+            elems = math.prod(self.shape)
+        return math.ceil(elems * BITS.get(self.type_name, 0) / 8)
+
+    def numel(self) -> int | None:
+        return None if self.shape is None else math.prod(self.shape)
+
+
+def type_name(elem: int) -> str:
+    """The TensorProto.DataType name ("FLOAT", "INT64" ...), "UNDEFINED" for an unknown code."""
+    import onnx
+
+    try:
+        return onnx.TensorProto.DataType.Name(elem)
+    except ValueError:
+        return "UNDEFINED"
+
+
+def dtype_label(name: str) -> str:
+    """A DataType name as the records spell dtypes: "FLOAT" -> "float32", "INT8" -> "int8"."""
+    return _DTYPE_NAMES.get(name, name.lower())
+
+
+def dtype_name(elem: int) -> str:
+    return dtype_label(type_name(elem))
+
+
+def dims(vi) -> list | None:
+    """Dims of a ValueInfoProto: int, str (symbol) or None (anonymous); None when the shape is absent."""
+    if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
+        return None
+    out = []
+    for d in vi.type.tensor_type.shape.dim:
+        if d.HasField("dim_value") and d.dim_value >= 0:
+            out.append(int(d.dim_value))
+        else:
+            out.append(d.dim_param or None)
+    return out
+
+
+def tensor_table(model) -> dict[str, Tensor]:
+    import onnx
+
+    table: dict[str, Tensor] = {}
+    g = model.graph
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        d = dims(vi)
+        shape = d if d is not None and all(isinstance(v, int) for v in d) else None
+        if vi.name not in table or table[vi.name].shape is None:
+            table[vi.name] = Tensor(shape, vi.type.tensor_type.elem_type)
+    for t in g.initializer:
+        table[t.name] = Tensor([int(d) for d in t.dims], t.data_type)
+    for node in g.node:
+        if node.op_type == "Constant" and node.output:
+            const = constant_tensor(node)
+            if const is not None:
+                table[node.output[0]] = Tensor([int(d) for d in const.dims], const.data_type)
+            elif node.output[0] not in table:
+                table[node.output[0]] = Tensor(None, onnx.TensorProto.UNDEFINED)
+    return table
+
+
+def constant_tensor(node):
+    """The TensorProto a Constant node holds (scalars and lists converted), or None."""
+    import onnx
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == "value":
+            return a.t
+        if a.name == "sparse_value":
+            return onnx.TensorProto(dims=a.sparse_tensor.dims, data_type=a.sparse_tensor.values.data_type)
+        if a.name in ("value_float", "value_int"):
+            kind = onnx.TensorProto.FLOAT if a.name == "value_float" else onnx.TensorProto.INT64
+            return helper.make_tensor("c", kind, [], [helper.get_attribute_value(a)])
+        if a.name in ("value_floats", "value_ints"):
+            vals = list(helper.get_attribute_value(a))
+            kind = onnx.TensorProto.FLOAT if a.name == "value_floats" else onnx.TensorProto.INT64
+            return helper.make_tensor("c", kind, [len(vals)], vals)
+    return None
+
+
+def attrs(node) -> dict:
+    """A node's plain attributes (ints, floats, strings and lists of them); graphs and tensors are left out."""
+    from onnx import helper
+
+    out = {}
+    for a in node.attribute:
+        if a.type in (a.GRAPH, a.GRAPHS, a.TENSOR, a.SPARSE_TENSOR, a.TYPE_PROTO, a.TYPE_PROTOS):
+            continue
+        v = helper.get_attribute_value(a)
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        elif isinstance(v, list):
+            v = [x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in v]
+        out[a.name] = v
+    return out
+
+
+def op_call(node, table: dict[str, Tensor]) -> OpCall:
+    ins = [table[n].shape if n and n in table else None for n in node.input]
+    outs = [table[n].shape if n and n in table else None for n in node.output]
+    return OpCall(node.op_type, node.domain, attrs(node), ins, [bool(n) for n in node.input], outs)
+
+
+def out_shape(node, table: dict[str, Tensor]) -> list[int] | None:
+    """The shape of a node's first output, None when unknown."""
+    info = table.get(node.output[0]) if node.output else None
+    return list(info.shape) if info is not None and info.shape is not None else None
+
+
+def node_name(node, idx: int) -> str:
+    return node.name or f"{node.op_type}_{idx}"
+
+
+def opset(model) -> int | None:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def _subgraph_refs(node) -> set[str]:
+    """Outer-scope tensors a control-flow node's subgraphs read (implicit inputs)."""
+    refs: set[str] = set()
+    for a in node.attribute:
+        graphs = [a.g] if a.type == a.GRAPH else list(a.graphs) if a.type == a.GRAPHS else []
+        for g in graphs:
+            local = {i.name for i in g.input} | {t.name for t in g.initializer}
+            for n in g.node:
+                refs |= {i for i in n.input if i and i not in local} | _subgraph_refs(n)
+                local |= set(n.output)
+    return refs
+
+
+def node_inputs(node) -> list[str]:
+    """The tensors a node reads: its named inputs, and for control flow the outer tensors its subgraphs read."""
+    ins = [n for n in node.input if n]
+    if node.op_type in CONTROL_FLOW:
+        ins += sorted(_subgraph_refs(node) - set(ins))
+    return ins
+
+
+def topo_order(nodes, available: set[str]) -> list:
+    """The nodes in an order where each input exists before use (ONNX requires it; repair it when not)."""
+    have = set(available)
+    for n in nodes:
+        if any(i not in have for i in node_inputs(n)):
+            break
+        have |= set(n.output)
+    else:
+        return list(nodes)
+    produced = {o for n in nodes for o in n.output}
+    pending, order, have = list(nodes), [], set(available)
+    while pending:
+        rest = []
+        for n in pending:
+            if all(i in have or i not in produced for i in node_inputs(n)):
+                order.append(n)
+                have |= set(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):  # a cycle: keep file order for the remainder
+            order += rest
+            break
+        pending = rest
+    return order

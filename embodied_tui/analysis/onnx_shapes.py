@@ -1,0 +1,236 @@
+"""Shapes for every tensor of an ONNX graph: fix the graph inputs, then run shape inference until nothing new is learnt.
+
+Inputs: a user's ``input_shapes`` override the file's; a symbolic dim becomes 1 (and the source ``inferred`` unless it
+names a batch). Inference: ``onnx.shape_inference`` with ``data_prop=True``, continued past com.microsoft ops the
+checker does not know (``onnx_formulas.SHAPE_HOOKS``) and past shape arithmetic data propagation does not follow
+(nodes computing only from small constants and known shapes are folded into Constant nodes, as runtimes do at load
+time). onnx and numpy are imported inside the functions that need them.
+"""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+from embodied_tui.analysis.onnx_formulas import SHAPE_HOOKS
+from embodied_tui.analysis.onnx_graph import Tensor, constant_tensor, dims, op_call, opset, tensor_table
+from embodied_tui.analysis.onnx_ops import CONTROL_FLOW, FORMULA_ERRORS, METADATA_OPS
+from embodied_tui.errors import AnalysisError
+
+_ROUNDS = 6  # inference + hooks + folding rounds at most
+_FOLD_LIMIT = 1 << 16  # elements: shape arithmetic is small; never materialise activations or weights
+_NO_FOLD = ("Random", "Bernoulli", "Multinomial")
+_BATCH_RE = re.compile(r"(batch|^n$|^b$|^bs$|^bsz$|^N$|^B$)", re.IGNORECASE)
+
+
+def is_batch_like(symbol: str | None, axis: int) -> bool:
+    """A symbolic dim that names a batch (or an anonymous leading dim)."""
+    if not symbol:
+        return axis == 0
+    return bool(_BATCH_RE.search(symbol)) or (axis == 0 and symbol.startswith("unk__"))
+
+
+def fix_inputs(graph_inputs, user: list[list[int]] | None, path: Path, notes: list[str]):
+    """Concrete input shapes (None where the file gives none), the file's symbols, and the shape source."""
+    if user is not None and len(user) != len(graph_inputs):
+        names = ", ".join(i.name for i in graph_inputs)
+        raise AnalysisError(f"{path}: got {len(user)} input shape(s) for {len(graph_inputs)} input(s) ({names}); "
+                            "give one --input-shape per input")
+    shapes, symbols, source = [], [], ("user" if user is not None else "file")
+    for k, vi in enumerate(graph_inputs):
+        file_dims = dims(vi)
+        symbols.append([None if isinstance(d, int) else (d or "?") for d in file_dims]
+                       if file_dims is not None else [])
+        if user is not None:
+            shape = [int(v) for v in user[k]]
+            if any(v <= 0 for v in shape) or (file_dims is not None and len(file_dims) != len(shape)):
+                want = f"rank {len(file_dims)}" if file_dims is not None else "positive dims"
+                shown = [d if isinstance(d, int) else (d or "?") for d in file_dims or []]
+                raise AnalysisError(f"{path}: input shape {shape} for '{vi.name}' does not fit the file ({want}, "
+                                    f"file shape {shown}); fix --input-shape")
+            shapes.append(shape)
+            continue
+        if file_dims is None:
+            notes.append(f"input '{vi.name}' has no shape in the file; counts that depend on it are missing "
+                         "(pass --input-shape)")
+            shapes.append(None)
+            source = "none" if len(graph_inputs) == 1 else source
+            continue
+        shape = []
+        for axis, d in enumerate(file_dims):
+            if isinstance(d, int):
+                shape.append(d)
+                continue
+            shape.append(1)
+            if not is_batch_like(d, axis):
+                source = "inferred"
+                notes.append(f"input '{vi.name}' dim {axis} ('{d or '?'}') is symbolic; counted at 1 "
+                             "(pass --input-shape for a real size)")
+        shapes.append(shape)
+    return shapes, symbols, source
+
+
+def set_input_shapes(model, graph_inputs, shapes: list[list[int] | None]) -> None:
+    """Write the fixed shapes into the graph inputs (in place). When one changes, shapes the file declares at other
+    sizes would win over the new ones: they are dropped so inference redoes them, except outputs of custom-domain ops,
+    which ONNX inference cannot redo."""
+    changed = False
+    for vi, shape in zip(graph_inputs, shapes):
+        if shape is not None and dims(vi) != shape:
+            tt = vi.type.tensor_type
+            tt.ClearField("shape")
+            for v in shape:
+                tt.shape.dim.add().dim_value = v
+            changed = True
+    if not changed:
+        return
+    g = model.graph
+    custom = {o for n in g.node if n.domain not in ("", "ai.onnx") for o in n.output}
+    keep = [vi for vi in g.value_info if vi.name in custom]
+    del g.value_info[:]
+    g.value_info.extend(keep)
+    for out in g.output:
+        if out.name not in custom:
+            out.type.tensor_type.ClearField("shape")
+
+
+def infer(model, path: Path, notes: list[str]):
+    """Shape inference, continued past SHAPE_HOOKS ops and folded shape arithmetic for a few rounds at most.
+    Returns the inferred model and the names of tensors made constant by folding."""
+    import onnx
+
+    folded: set[str] = set()
+    version = opset(model) or 17
+    for _ in range(_ROUNDS):
+        try:
+            model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        except Exception as exc:  # noqa: BLE001 - keep what the file declares, and say so
+            first = (str(exc).splitlines() or [""])[0][:160]
+            if "2GB" in first:  # in-memory model over the protobuf limit: infer from the file itself
+                return _infer_from_file(model, path, notes), folded
+            notes.append(f"shape inference failed ({type(exc).__name__}: {first}); using the shapes the file "
+                         "declares")
+            return model, folded
+        table = tensor_table(model)
+        progress = _apply_shape_hooks(model, table)
+        if any(o and (o not in table or table[o].shape is None) for n in model.graph.node for o in n.output):
+            progress += _fold_static(model, table, folded, version)
+        if not progress:
+            break
+    return model, folded
+
+
+def _infer_from_file(model, path: Path, notes: list[str]):
+    import tempfile
+
+    import onnx
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "inferred.onnx"
+            onnx.shape_inference.infer_shapes_path(str(path), str(out), data_prop=True)
+            inferred = onnx.load(str(out), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001
+        notes.append(f"shape inference failed ({type(exc).__name__}); using the shapes the file declares")
+        return model
+    notes.append("shape inference ran on the file (model over 2 GB); input shapes were taken as the file gives them")
+    return inferred
+
+
+def _apply_shape_hooks(model, table: dict[str, Tensor]) -> int:
+    """Add value_info for the outputs of custom-domain ops that SHAPE_HOOKS can shape; the number added."""
+    import onnx
+
+    added = 0
+    for node in model.graph.node:
+        hook = SHAPE_HOOKS.get(node.op_type)
+        if hook is None or not node.domain or all(o in table and table[o].shape is not None
+                                                   for o in node.output[:1] if o):
+            continue
+        try:
+            shapes = hook(op_call(node, table))
+        except FORMULA_ERRORS:
+            continue
+        elem = table[node.input[0]].elem if node.input and node.input[0] in table else onnx.TensorProto.FLOAT
+        for name, shape in zip(node.output, shapes):
+            if name and (name not in table or table[name].shape is None):
+                model.graph.value_info.append(onnx.helper.make_tensor_value_info(name, elem, shape))
+                added += 1
+    return added
+
+
+def _small_array(t):
+    """A TensorProto's values as a numpy array when it holds at most _FOLD_LIMIT elements, else None."""
+    from onnx import numpy_helper
+
+    if math.prod(t.dims) > _FOLD_LIMIT:
+        return None
+    try:
+        return numpy_helper.to_array(t)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _fold_static(model, table: dict[str, Tensor], folded: set[str], version: int) -> int:
+    """Replace nodes that compute only from small constants and known shapes by Constant nodes (in place); the number
+    replaced. Runtimes fold these at load time; doing it here lets shape inference see through e.g. Mod in a shape
+    chain. ``folded`` gains the names of the tensors made constant."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    values: dict = {}
+    for t in model.graph.initializer:
+        arr = _small_array(t) if t.data_location != onnx.TensorProto.EXTERNAL else None
+        if arr is not None:
+            values[t.name] = arr
+    count = 0
+    nodes = list(model.graph.node)
+    for k, node in enumerate(nodes):
+        outs = [o for o in node.output if o]
+        ins = [i for i in node.input if i]
+        if node.op_type == "Constant":
+            const = constant_tensor(node)
+            arr = _small_array(const) if const is not None and outs else None
+            if arr is not None:
+                values[outs[0]] = arr
+            continue
+        if node.domain not in ("", "ai.onnx") or node.op_type in CONTROL_FLOW or \
+                node.op_type.startswith(_NO_FOLD) or not outs:
+            continue
+        result = None
+        if node.op_type in METADATA_OPS:
+            info = table.get(node.input[0])
+            if info is not None and info.shape is not None:
+                shape = np.array(info.shape, dtype=np.int64)
+                if node.op_type == "Size":
+                    result = [np.array(shape.prod(), dtype=np.int64)]
+                else:
+                    a = {x.name: x.i for x in node.attribute}
+                    result = [shape[a.get("start", 0): a.get("end", len(shape)) or None]
+                              if "end" in a else shape[a.get("start", 0):]]
+        elif ins and all(i in values for i in ins):
+            try:
+                result = ReferenceEvaluator(node, opsets={"": version}).run(None, {i: values[i] for i in ins})
+            except Exception:  # noqa: BLE001 - an op the reference evaluator cannot run: leave it
+                result = None
+        if result is None or any(np.asarray(r).size > _FOLD_LIMIT for r in result):
+            continue
+        for name, arr in zip(node.output, result):
+            if name:
+                values[name] = np.asarray(arr)
+        if all(o in table and table[o].shape is not None for o in outs) and all(o in folded for o in outs):
+            continue
+        nodes[k] = [onnx.helper.make_node("Constant", [], [name], name=f"{node.name or node.op_type}/folded",
+                                          value=numpy_helper.from_array(np.asarray(arr), name))
+                    for name, arr in zip(node.output, result) if name]
+        folded |= set(outs)
+        count += 1
+    if count:
+        flat = []
+        for n in nodes:
+            flat.extend(n if isinstance(n, list) else [n])
+        del model.graph.node[:]
+        model.graph.node.extend(flat)
+    return count
