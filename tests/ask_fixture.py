@@ -2,7 +2,7 @@
 ``analyze_file``, registered, with two stored measurements, fitted with ``services.fit``.
 
 Built once per test process (about 10 s) and shared by tests/test_ask.py, test_cypher.py and test_card.py; the
-directory is removed when the process exits. Treat it as read-only.
+directory is removed when the process exits. Treat it as read-only: ``copy_registry`` gives a copy to change.
 """
 from __future__ import annotations
 
@@ -59,3 +59,12 @@ def registry_fixture() -> Fixture:
     records = reg.list_models()
     return Fixture(db=reg.path, records=records, details={r.name: reg.details(r) for r in records},
                    devices=devices(reg), rows=fit_all(reg), measurements=list_measurements(reg))
+
+
+def copy_registry(folder: Path) -> Path:
+    """A copy of the fixture registry (file and model details, not the fit cache) in ``folder``; its path."""
+    db = registry_fixture().db
+    target = folder / db.name
+    shutil.copy2(db, target)
+    shutil.copytree(db.with_name(db.name + ".d"), target.with_name(target.name + ".d"))
+    return target

@@ -192,6 +192,33 @@ def test_most_questions_have_an_answer_on_the_fixture(fx, graph):
     assert answered >= len(QUESTIONS) * 0.6
 
 
+@pytest.mark.parametrize("entry", QUESTIONS, ids=[q["q"] for q in QUESTIONS])
+def test_ask_on_the_cut_down_graph_answers_as_on_the_whole_graph(entry, fx, graph):
+    from embodied_tui.services.ask import ask
+
+    assert ask(fx.db, entry["q"]) == ask(fx.db, entry["q"], graph=graph)
+
+
+def test_selections_keep_only_what_the_conditions_allow(fx, vocab):
+    from embodied_tui.services.ask import load_graph
+
+    spec = {"subject": "model", "conditions": [
+        {"field": "h.device", "op": "IN", "value": ["raspberry-pi-5", "jetson-orin-nano-8gb"]},
+        {"field": "h.device", "op": "=", "value": "raspberry-pi-5"},
+        {"field": "m.family", "op": "=", "value": "yolo", "negate": True},
+        {"field": "h.power_w", "op": "=", "value": 15.0}, {"field": "r.latency_ms", "op": "<", "value": 3}]}
+    assert query_from_spec(spec).selections() == {"h.device": ["raspberry-pi-5"], "h.power_w": [15]}
+    keep = parse_question("fastest model on the agx orin in int8", vocab).selections()
+    agx = ["jetson-agx-orin-32gb", "jetson-agx-orin-64gb"]
+    assert keep == {"r.precision": ["int8"], "h.device": agx}
+    small = load_graph(fx.db, keep=keep)
+    devices = {d["device"] for _, d in small.nodes(data=True) if "Hardware" in d["__labels__"]}
+    edges = [d for *_, d in small.edges(data=True) if "RUNS_ON" in d["__labels__"]]
+    assert devices == set(agx)
+    assert edges and len(edges) == sum(1 for r in fx.rows if r["hardware"] in agx and r["precision"] == "int8")
+    assert {d["name"] for _, d in small.nodes(data=True) if "Model" in d["__labels__"]} == {r.name for r in fx.records}
+
+
 # ------------------------------------------------------------------------------------------------ readings
 
 def test_vocabulary_comes_from_the_graph(fx, vocab):

@@ -1,6 +1,7 @@
 """The registry graph and Cypher on it (grand-cypher), checked against the fit rows and records it is built from.
 
 The registry is real: small zoo models saved as TorchScript, analysed, registered and fitted (tests/ask_fixture.py).
+The fit-row cache of services.ask is checked against fits computed afresh (``services.fit.fit_all``) on copies of it.
 """
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from collections import Counter
 import pytest
 from click.testing import CliRunner
 
-from ask_fixture import registry_fixture
+from ask_fixture import copy_registry, registry_fixture
 from embodied_tui.cli import main
-from embodied_tui.data.graph import CypherError, run_cypher
+from embodied_tui.data.graph import CypherError, build_graph, model_node_id, run_cypher
 
 SEED = ("MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.latency_ms < 30 AND h.power_w < 15 "
         "RETURN m.name, h.name, r.latency_ms")
@@ -144,3 +145,119 @@ def test_cli_query_syntax_error_exits_2_with_one_line(fx):
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line]
     assert len(lines) == 1 and lines[0].startswith("error: Cypher syntax error at column 16")
+
+
+# ------------------------------------------------------------------------------------------------ the fit-row cache
+
+def runs_on(graph) -> dict:
+    """(model node, hardware node, precision) -> the RUNS_ON edge's properties, in the graph's order."""
+    return {(u, v, k): {p: x for p, x in d.items() if p != "__labels__"}
+            for u, v, k, d in graph.edges(keys=True, data=True) if "RUNS_ON" in d["__labels__"]}
+
+
+def fresh_graph(db):
+    """The graph from fits computed now, not from the cache."""
+    from embodied_tui.data.store import Registry
+    from embodied_tui.services.fit import devices, fit_all, list_measurements
+
+    reg = Registry(db)
+    return build_graph(reg.list_models(), devices(reg), fit_all(reg), list_measurements(reg))
+
+
+def poison(db, model: str) -> None:
+    """Make the cache say every latency of ``model`` is 12345 ms (so a graph showing it was read from the cache)."""
+    from embodied_tui.services.ask import fit_cache_path
+
+    path = fit_cache_path(db)
+    data = json.loads(path.read_text())
+    name, latency = data["columns"].index("model"), data["columns"].index("predicted_latency_ms")
+    (rows,) = [rows for rows in data["models"].values() if rows[0][name] == model]
+    for row in rows:
+        row[latency] = 12345.0
+    path.write_text(json.dumps(data))
+
+
+def latencies(graph, model: str) -> set:
+    return {d["latency_ms"] for (u, _, _), d in runs_on(graph).items() if u == model_node_id(model)}
+
+
+def test_graph_from_the_fit_cache_equals_fresh_fits(tmp_path):
+    from embodied_tui.data.store import Registry
+    from embodied_tui.services.ask import fit_cache_path, load_graph
+
+    db = copy_registry(tmp_path)
+    assert not fit_cache_path(db).exists()
+    cold = load_graph(db)
+    data = json.loads(fit_cache_path(db).read_text())
+    assert len(data["models"]) == sum(1 for r in Registry(db).list_models() if r.macs is not None)
+    warm = load_graph(db)
+    fresh = runs_on(fresh_graph(db))
+    assert runs_on(cold) == fresh and runs_on(warm) == fresh
+    assert list(runs_on(warm)) == list(fresh)  # same order too: ties in ORDER BY come out the same
+    assert sorted(warm.nodes) == sorted(fresh_graph(db).nodes)
+
+
+def test_fit_cache_is_read_and_recomputed_when_models_measurements_or_devices_change(tmp_path):
+    from embodied_tui.data.hardware import load_catalog
+    from embodied_tui.data.store import Registry
+    from embodied_tui.services.ask import fit_cache_path, load_graph
+    from embodied_tui.services.fit import add_measurement
+    from embodied_tui.services.hardware import add_user_device
+
+    db = copy_registry(tmp_path)
+    reg = Registry(db)
+    load_graph(db)
+    poison(db, "mlp_policy")
+    assert latencies(load_graph(db), "mlp_policy") == {12345.0}  # read, not computed
+
+    record, identity, details = reg.entries({"resnet_tiny"})[0]
+    reg.put_many([(record.model_copy(update={"name": "resnet_copy"}), identity, details)])
+    graph = load_graph(db)
+    assert latencies(graph, "mlp_policy") == {12345.0}  # a new model: only its rows are computed
+    edges = runs_on(graph)
+    copy = {(v, k): d["latency_ms"] for (u, v, k), d in edges.items() if u == model_node_id("resnet_copy")}
+    original = {(v, k): d["latency_ms"] for (u, v, k), d in edges.items() if u == model_node_id("resnet_tiny")}
+    assert copy and copy == original  # the same record under another name fits the same
+
+    reg.update("mlp_policy", tags={"site": "lab"})  # another record: its rows are computed again
+    assert 12345.0 not in latencies(load_graph(db), "mlp_policy")
+    reg.remove("resnet_copy")
+    load_graph(db)
+    assert len(json.loads(fit_cache_path(db).read_text())["models"]) == len(reg.list_models())
+
+    poison(db, "mlp_policy")
+    add_measurement(reg, model="small_vit", hw="raspberry-pi-5", mode=None, precision="fp32", latency_ms=3.0,
+                    source="test", runtime="test")
+    graph = load_graph(db)  # a measurement moves fitted efficiencies: every row again
+    assert runs_on(graph) == runs_on(fresh_graph(db))
+    assert graph.get_edge_data(model_node_id("small_vit"), "hw:raspberry-pi-5@default")["fp32"][
+        "measured_latency_ms"] == 3.0
+
+    poison(db, "mlp_policy")
+    board = load_catalog()[0].model_copy(update={"id": "test-board-9000", "name": "Test Board 9000", "aliases": []})
+    add_user_device(reg, board)
+    graph = load_graph(db)  # a new device: every row again
+    assert runs_on(graph) == runs_on(fresh_graph(db))
+    assert any(v.startswith("hw:test-board-9000@") for _, v, _ in runs_on(graph))
+
+
+@pytest.mark.parametrize("content", ["not json {", '{"environment": 1, "models": []}'])
+def test_unreadable_fit_cache_is_ignored_and_replaced(tmp_path, content):
+    from embodied_tui.services.ask import fit_cache_path, load_graph
+
+    db = copy_registry(tmp_path)
+    fit_cache_path(db).write_text(content)
+    assert runs_on(load_graph(db)) == runs_on(fresh_graph(db))
+    assert json.loads(fit_cache_path(db).read_text())["models"]
+
+
+def test_cache_rows_of_the_wrong_shape_are_computed_again(tmp_path):
+    from embodied_tui.services.ask import fit_cache_path, load_graph
+
+    db = copy_registry(tmp_path)
+    load_graph(db)
+    data = json.loads(fit_cache_path(db).read_text())
+    for rows in data["models"].values():
+        rows[0] = rows[0][:3]
+    fit_cache_path(db).write_text(json.dumps(data))
+    assert runs_on(load_graph(db)) == runs_on(fresh_graph(db))

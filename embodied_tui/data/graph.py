@@ -27,7 +27,8 @@ Shape of the graph (a ``networkx.MultiDiGraph``; grand-cypher reads a node's or 
 grand-cypher 1.2.0's experimental index hints (``auto_where_hints``, ``auto_node_jsondata_hints``) are switched off:
 on the registry graph they made ``WHERE m.name = "resnet_tiny" AND h.power_mode = "MAXN"`` return no rows while each
 condition alone matched (tests/test_ask.py caught it). Without them a query walks every RUNS_ON edge: about 0.06 s for
-1,000 edges, 0.6 s for 7,000 on one core.
+1,000 edges, 0.6 s for 7,000 on one core. So ``services.ask.ask`` runs a question on a graph built with only the
+nodes and edges its ``=``/``IN`` conditions allow (``build_graph(..., keep=)``); ``query`` runs on the whole graph.
 
 Logic is grand-cypher's, two-valued: a comparison with a null value is false and ``NOT`` of it is true.
 
@@ -37,7 +38,7 @@ of the RETURN clause and turns lark's syntax errors into one ``CypherError`` lin
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import networkx as nx
 
@@ -50,6 +51,8 @@ RUNS_ON, OF, ON = "RUNS_ON", "OF", "ON"
 _EDGE_KEYS = ("predicted_latency_ms", "roofline_latency_ms", "measured_latency_ms", "bound", "arithmetic_intensity",
               "ridge_point", "precision", "power_mode", "power_w", "fits_memory", "fps", "energy_mj", "calibration",
               "weight_bytes", "activation_bytes")
+# every key of a fit row the graph reads: a row cut down to these builds the same graph
+ROW_KEYS = ("model", "hardware", *_EDGE_KEYS)
 
 
 class CypherError(UserError):
@@ -74,7 +77,8 @@ def _shape_text(shapes: list[list[int]]) -> str:
     return ", ".join("x".join(str(d) for d in shape) for shape in shapes)
 
 
-def _model_props(record: Any) -> dict[str, Any]:
+def model_properties(record: Any) -> dict[str, Any]:
+    """The properties of a record's Model node (``m.name``, ``m.family`` ...)."""
     arch = _get(record, "architecture") or {}
     macs = _get(record, "macs")
     flops = _get(record, "flops")
@@ -125,23 +129,39 @@ def memory_headroom(row: dict, hardware: dict) -> float | None:
     return float(cap - weights - (row.get("activation_bytes") or 0.0))
 
 
+def selected(props: dict[str, Any], variable: str, keep: Mapping[str, list] | None) -> bool:
+    """Whether the properties of a node or edge that ``variable`` ("m", "h" or "r") binds have, for each field of that
+    variable in ``keep`` (``"h.device": ["raspberry-pi-5"]``), one of its values (compared with ``==``, as Cypher's
+    ``=`` and ``IN`` are on this graph; a null matches nothing)."""
+    prefix = variable + "."
+    return not keep or all(props.get(f[len(prefix):]) in values for f, values in keep.items() if f.startswith(prefix))
+
+
 def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterable[dict],
-                measurements: Iterable[Any] = ()) -> nx.MultiDiGraph:
+                measurements: Iterable[Any] = (), *, keep: Mapping[str, list] | None = None) -> nx.MultiDiGraph:
     """The property graph of models, device x power modes, their fits and measurements (see the module docstring).
 
     ``records``: ModelRecords (or dicts with their keys); ``devices``: HardwareEntries; ``fit_rows``: rows of
-    ``services.fit`` (keys model, hardware, power_mode, precision, predicted_latency_ms ...); ``measurements``:
-    ``analysis.bench.Measurement`` objects or dicts. A fit row or measurement naming a model or device x mode that is
-    not in the graph adds no edge (it is not invented)."""
+    ``services.fit`` (keys model, hardware, power_mode, precision, predicted_latency_ms ...; ``ROW_KEYS`` are the
+    ones read); ``measurements``: ``analysis.bench.Measurement`` objects or dicts. A fit row or measurement naming a
+    model or device x mode that is not in the graph adds no edge (it is not invented).
+
+    ``keep`` (Cypher field -> allowed values, ``StructuredQuery.selections()``): leave out the Model and Hardware
+    nodes and RUNS_ON edges whose property has none of them (``selected``). A query whose conditions pin those fields
+    to those values returns the same rows on the smaller graph, and walks fewer edges."""
     g = nx.MultiDiGraph()
     for record in records:
-        props = _model_props(record)
+        props = model_properties(record)
+        if not selected(props, "m", keep):
+            continue
         g.add_node(model_node_id(props["name"]), __labels__={MODEL}, **props)
     modes: dict[tuple[str, str], str] = {}  # (device id, casefolded mode) -> node id
     for entry in devices:
         for mode in _get(entry, "power_modes") or []:
-            node = hardware_node_id(_get(entry, "id"), _get(mode, "name"))
-            g.add_node(node, __labels__={HARDWARE}, **_hardware_props(entry, mode))
+            node, props = hardware_node_id(_get(entry, "id"), _get(mode, "name")), _hardware_props(entry, mode)
+            if not selected(props, "h", keep):
+                continue
+            g.add_node(node, __labels__={HARDWARE}, **props)
             modes[(_get(entry, "id"), str(_get(mode, "name")).casefold())] = node
     for row in fit_rows:
         src, dst = model_node_id(row["model"]), hardware_node_id(row["hardware"], row["power_mode"])
@@ -150,6 +170,8 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
         props = {key: row.get(key) for key in _EDGE_KEYS}
         props["latency_ms"] = row.get("predicted_latency_ms")
         props["memory_headroom_bytes"] = memory_headroom(row, g.nodes[dst])
+        if not selected(props, "r", keep):
+            continue
         g.add_edge(src, dst, key=row["precision"], __labels__={RUNS_ON}, **props)
     for i, m in enumerate(measurements):
         data = m.model_dump(mode="json") if hasattr(m, "model_dump") else dict(m)

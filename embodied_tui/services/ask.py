@@ -1,47 +1,152 @@
 """The ask verbs: the registry as a graph, plain-language questions, Cypher queries and model cards. Plain data out.
 
-- ``load_graph(db)``: models (latest versions), every device x power mode, the fit rows of ``services.fit.fit_all``
-  and stored measurements, as ``data.graph.build_graph`` lays them out.
+- ``load_graph(db)``: models (latest versions), every device x power mode, their fit rows (those of
+  ``services.fit.fit_all``) and stored measurements, as ``data.graph.build_graph`` lays them out.
 - ``ask(db, question)``: ``analysis.ask.parse_question`` -> ``StructuredQuery.to_cypher()`` -> ``run_cypher``: the
-  Cypher shown is the query that ran.
+  Cypher shown is the query that ran. The graph it runs on holds only the models, device x modes and precisions the
+  question's ``=``/``IN`` conditions allow (``StructuredQuery.selections()``), and no fits when the query does not
+  join models to devices: the same rows, fewer edges to walk and no fit rows to read.
 - ``ask(db, question, llm=True)``: the question goes to an OpenAI-compatible ``/v1/chat/completions`` endpoint
   (``$EMBODIED_AI_LLM_URL``; ``$EMBODIED_AI_LLM_MODEL``, ``$EMBODIED_AI_LLM_KEY`` optional) with one tool, the
-  structured query's schema; the tool call it returns is validated and run the same way. Nothing leaves the machine
-  unless both the variable and ``llm=True`` are given.
-- ``query(db, cypher)``: any Cypher, on the same graph.
+  structured query's schema (``analysis.ask_tool``); the tool call it returns is validated and run the same way.
+  Nothing leaves the machine unless both the variable and ``llm=True`` are given.
+- ``query(db, cypher)``: any Cypher, on the whole graph.
 - ``model_card(db, name)``: ``analysis.card.build_card`` on the record, its details and its fit rows.
+
+**Fit rows are cached** in a file beside the registry (``<registry>.fits.json``, ``fit_cache_path``), per model
+(a digest of its record) under one *environment* digest: the devices (catalog, user and host devices with their
+calibrations), the stored measurements and the versions of the models they were taken on, and the code that computes
+rows (size and mtime of the analysis, data and services modules). A model's rows are computed when its record is not
+in the cache; every row is computed again when the environment changes (a measurement fitted on one model moves the
+efficiency of every model on that device, so nothing finer is safe). A cache that cannot be read or written is
+ignored: it only saves time.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from embodied_tui.analysis.ask import (DeviceTerm, Reading, StructuredQuery, Vocabulary, parse_question,
-                                       query_from_spec, tool_schema)
-from embodied_tui.data.graph import HARDWARE, MODEL, build_graph, run_cypher
-from embodied_tui.data.store import Registry
+from embodied_tui.analysis.ask import DeviceTerm, StructuredQuery, Vocabulary, parse_question
+from embodied_tui.analysis.ask_tool import query_from_response, tool_request
+from embodied_tui.data.graph import HARDWARE, MODEL, ROW_KEYS, build_graph, model_properties, run_cypher, selected
+from embodied_tui.data.store import Registry, atomic_write
 from embodied_tui.errors import UserError
 
 LLM_URL_ENV = "EMBODIED_AI_LLM_URL"
 LLM_MODEL_ENV = "EMBODIED_AI_LLM_MODEL"
 LLM_KEY_ENV = "EMBODIED_AI_LLM_KEY"
 LLM_TIMEOUT_S = 60.0
-TOOL_NAME = "structured_query"
+FIT_CACHE_FORMAT = 1
+_PACKAGE = Path(__file__).resolve().parents[1]
 
 
 def _registry(db) -> Registry:
     return db if isinstance(db, Registry) else Registry(db)
 
 
-def load_graph(db):
-    """The registry graph (networkx MultiDiGraph) of ``data.graph``."""
-    from embodied_tui.services.fit import devices, fit_all, list_measurements
+# ------------------------------------------------------------------------------------------------ the graph
 
+@dataclass
+class _Registered:
+    """What the graph is built from, read once."""
+
+    reg: Registry
+    records: list  # ModelRecord, latest versions
+    devices: list  # HardwareEntry
+    measurements: list  # Measurement
+
+    @classmethod
+    def read(cls, db) -> "_Registered":
+        from embodied_tui.services.fit import devices, list_measurements
+
+        reg = _registry(db)
+        return cls(reg, reg.list_models(), devices(reg), list_measurements(reg))
+
+    def graph(self, keep: dict[str, list] | None = None, *, fits: bool = True):
+        """The graph; with ``keep`` (field -> allowed values), only the models, device x modes and fit edges that
+        have them (and only those models' fit rows are looked up or computed); ``fits=False``: no RUNS_ON edges."""
+        records = [r for r in self.records if selected(model_properties(r), "m", keep)]
+        rows = _cached_fit_rows(self, records) if fits else []
+        return build_graph(records, self.devices, rows, self.measurements, keep=keep)
+
+
+def load_graph(db, *, keep: dict[str, list] | None = None):
+    """The registry graph (networkx MultiDiGraph) of ``data.graph``; ``keep``: see ``build_graph``."""
+    return _Registered.read(db).graph(keep)
+
+
+def fit_cache_path(db) -> Path:
     reg = _registry(db)
-    return build_graph(reg.list_models(), devices(reg), fit_all(reg), list_measurements(reg))
+    return reg.path.with_name(reg.path.name + ".fits.json")
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _code_signature() -> list:
+    files = sorted(p for part in ("analysis", "data", "services") for p in (_PACKAGE / part).glob("*.py"))
+    return [(p.name, st.st_size, st.st_mtime_ns) for p in files for st in (p.stat(),)]
+
+
+def _environment(src: _Registered) -> str:
+    """The digest of what every fit row depends on besides its own model (see the module docstring)."""
+    measured = sorted({m.model for m in src.measurements})
+    return _digest({
+        "format": FIT_CACHE_FORMAT, "code": _code_signature(), "columns": ROW_KEYS,
+        "devices": [e.model_dump(mode="json") for e in src.devices],
+        "measurements": [m.model_dump(mode="json") for m in src.measurements],
+        "measured_versions": {n: [r.model_dump(mode="json") for r in src.reg.versions(n)] for n in measured},
+    })
+
+
+def _read_cache(path: Path, environment: str) -> dict[str, list]:
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("environment") != environment:
+        return {}
+    models = data.get("models")
+    return models if isinstance(models, dict) else {}
+
+
+def _cached_fit_rows(src: _Registered, records: list) -> list[dict]:
+    """The fit rows of ``records`` (each model's in ``fit_record``'s order), from the cache where it holds them; the
+    others are computed (``services.fit``) and the cache rewritten without the models no longer registered."""
+    from embodied_tui.services.fit import FitContext, fit_record
+
+    records = [r for r in records if r.macs is not None]
+    if not records:
+        return []
+    path, environment = fit_cache_path(src.reg), _environment(src)
+    cached = _read_cache(path, environment)
+    keys = {r.name: _digest(r.model_dump(mode="json")) for r in src.records}
+    ctx, rows, added = None, [], {}
+    for record in records:
+        key = keys[record.name]
+        table = cached.get(key)
+        if not isinstance(table, list) or any(not isinstance(row, list) or len(row) != len(ROW_KEYS)
+                                              for row in table):
+            ctx = ctx or FitContext.open(src.reg)
+            table = [[row.get(k) for k in ROW_KEYS] for row in fit_record(ctx, record)]
+            added[key] = table
+        rows.extend(dict(zip(ROW_KEYS, row)) for row in table)
+    current = set(keys.values())
+    if added or set(cached) - current:
+        models = {k: v for k, v in cached.items() if k in current} | added
+        payload = {"format": FIT_CACHE_FORMAT, "environment": environment, "columns": ROW_KEYS, "models": models}
+        try:
+            atomic_write(path, json.dumps(payload, separators=(",", ":")).encode())
+        except OSError:
+            pass
+    return rows
 
 
 def vocabulary(graph) -> Vocabulary:
@@ -66,6 +171,8 @@ def vocabulary(graph) -> Vocabulary:
                       types=tuple(sorted(types)), devices=terms)
 
 
+# ------------------------------------------------------------------------------------------------ the verbs
+
 def _answer(question: str, parsed: StructuredQuery, graph, source: str) -> dict[str, Any]:
     cypher = parsed.to_cypher()
     columns, rows = run_cypher(graph, cypher)
@@ -77,15 +184,19 @@ def _answer(question: str, parsed: StructuredQuery, graph, source: str) -> dict[
 
 def ask(db, question: str, *, llm: bool = False, graph=None) -> dict[str, Any]:
     """Answer a plain-language question: ``{question, source, query, cypher, columns, rows, count, readings,
-    unparsed, notes}``; ``source`` is "parser" or "llm"."""
+    unparsed, notes}``; ``source`` is "parser" or "llm". With ``graph`` given, the query runs on it as it is."""
     if not question or not question.strip():
         parse_question(question, Vocabulary())  # the one-line error for an empty question, before any work
-    graph = load_graph(db) if graph is None else graph
-    vocab = vocabulary(graph)
-    if llm:
-        parsed = ask_llm(question, vocab)
-        return _answer(question, parsed, graph, "llm")
-    return _answer(question, parse_question(question, vocab), graph, "parser")
+    src = None
+    if graph is None:
+        src = _Registered.read(db)
+        vocab = vocabulary(build_graph(src.records, src.devices, ()))  # the names: nodes only, no fits
+    else:
+        vocab = vocabulary(graph)
+    parsed = ask_llm(question, vocab) if llm else parse_question(question, vocab)
+    if src is not None:  # only the fits the question can see; none when it asks about models or devices alone
+        graph = src.graph(parsed.selections(), fits=parsed.joins())
+    return _answer(question, parsed, graph, "llm" if llm else "parser")
 
 
 def query(db, cypher: str, *, graph=None) -> dict[str, Any]:
@@ -119,47 +230,13 @@ def llm_endpoint(url: str) -> str:
     return url + "/v1/chat/completions"
 
 
-def _system_prompt(vocab: Vocabulary) -> str:
-    devices = "; ".join(f"{d.id} ({d.name}; modes {', '.join(d.modes)})" for d in vocab.devices)
-    return ("You turn questions about neural-network models and the hardware they run on into one call of the "
-            f"`{TOOL_NAME}` tool. Units: latency in ms, power in W, energy in mJ, params as a count, MACs and FLOPs "
-            "as counts, bytes as bytes. Use only these names. "
-            f"Models: {', '.join(vocab.models) or 'none'}. Families: {', '.join(vocab.families) or 'none'}. "
-            f"Tasks: {', '.join(vocab.tasks) or 'none'}. Types: {', '.join(vocab.types) or 'none'}. "
-            f"Devices (h.device values): {devices or 'none'}.")
-
-
 def build_llm_request(question: str, vocab: Vocabulary, model: str | None = None) -> dict[str, Any]:
-    """The chat-completions request body: the question, the vocabulary and one tool whose arguments are a query
-    spec (``analysis.ask.tool_schema``), with that tool forced."""
-    return {
-        "model": model or os.environ.get(LLM_MODEL_ENV) or "default",
-        "temperature": 0,
-        "messages": [{"role": "system", "content": _system_prompt(vocab)},
-                     {"role": "user", "content": question}],
-        "tools": [{"type": "function", "function": {
-            "name": TOOL_NAME, "description": "Query the registry graph of models and devices.",
-            "parameters": tool_schema()}}],
-        "tool_choice": {"type": "function", "function": {"name": TOOL_NAME}},
-    }
+    """The chat-completions request body (``analysis.ask_tool.tool_request``) for ``model``, else
+    ``$EMBODIED_AI_LLM_MODEL``, else "default"."""
+    return tool_request(question, vocab, model or os.environ.get(LLM_MODEL_ENV) or "default")
 
 
-def parse_llm_response(body: Any, question: str = "") -> StructuredQuery:
-    """The StructuredQuery in a chat-completions response's tool call (validated: only known fields and operators,
-    so the model cannot run arbitrary Cypher). UserError with one line when there is none or it is invalid."""
-    try:
-        message = body["choices"][0]["message"]
-    except (KeyError, IndexError, TypeError):
-        raise UserError("the LLM's answer has no choices[0].message; is the endpoint OpenAI-compatible?") from None
-    calls = message.get("tool_calls") or []
-    call = next((c for c in calls if (c.get("function") or {}).get("name") == TOOL_NAME), None)
-    if call is None:
-        said = (message.get("content") or "").strip().replace("\n", " ")[:120]
-        raise UserError(f"the LLM did not call the {TOOL_NAME} tool" + (f" (it said: {said!r})" if said else "")
-                        + "; ask without --llm to use the offline parser")
-    parsed = query_from_spec(call["function"].get("arguments") or "{}")
-    parsed.readings.append(Reading(phrase=question, meaning="read by the LLM (tool call)"))
-    return parsed
+parse_llm_response = query_from_response  # the StructuredQuery of a chat-completions response's tool call
 
 
 def ask_llm(question: str, vocab: Vocabulary, *, url: str | None = None, timeout: float = LLM_TIMEOUT_S) \
@@ -185,4 +262,4 @@ def ask_llm(question: str, vocab: Vocabulary, *, url: str | None = None, timeout
         raise UserError(f"cannot reach the LLM endpoint {endpoint}: {reason}; check ${LLM_URL_ENV}") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise UserError(f"the LLM endpoint {endpoint} did not answer JSON") from None
-    return parse_llm_response(body, question)
+    return query_from_response(body, question)

@@ -1,0 +1,129 @@
+"""How fast `ask` and `query` answer on a registry of N models, before and after the fit-row cache and the cut-down
+graph of services.ask.
+
+    .venv/bin/python benchmarks/ask_speed.py [--models 50] [--repeat 3]
+
+The registry: the 7 zoo models of the tests (tests/ask_fixture.py: TorchScript files, analysed, two measurements),
+copied under N names (the copies are fitted separately, as N distinct models would be). Times, in this process:
+
+- **before**: the graph as ``load_graph`` built it before the cache: ``services.fit.fit_all`` for every model on every
+  call, then ``build_graph``; a question answered on that whole graph;
+- **after**: ``load_graph`` with an empty cache (cold: every fit computed and stored), with the cache (warm), after a
+  measurement is added (every fit computed again: measurements move the fitted efficiencies), and after one model is
+  registered (only its fits computed); ``ask`` as the CLI runs it (names from the nodes, then a graph holding only
+  what the question's ``=``/``IN`` conditions allow, with fits only when it joins models to devices).
+
+Medians of ``--repeat`` runs (cold and invalidated loads are run once each). Wall-clock on a shared machine: compare
+the ratios, not the absolute numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+QUESTIONS = [
+    "which models run under 30 ms on a jetson at 15 W?",
+    "fastest model on the raspberry pi 5",
+    "which models fit in memory on the orin nano in int8?",
+    "how many models have fewer than 200k params?",
+    "fastest models",
+]
+
+
+def build(folder: Path, n: int):
+    """A registry of ``n`` models: the fixture's models copied under distinct names, with its measurements."""
+    from ask_fixture import registry_fixture
+
+    from embodied_tui.data.store import Registry
+
+    source = Registry(registry_fixture().db)
+    entries = source.entries()
+    reg = Registry(folder / "registry.json")
+    items = []
+    for i in range(n):
+        record, identity, details = entries[i % len(entries)]
+        items.append((record.model_copy(update={"name": f"{record.name}_{i:03d}"}), identity, details))
+    reg.put_many(items)
+    names = [record.name for record, _, _ in entries]
+    for m in source.table_all("measurements"):  # on the first copy of the measured model
+        reg.table_insert("measurements", {**m, "model": f"{m['model']}_{names.index(m['model']):03d}"})
+    return reg, entries
+
+
+def timed(fn, repeat: int = 1) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def old_load_graph(reg):
+    """load_graph before the cache: every fit computed on every call."""
+    from embodied_tui.data.graph import build_graph
+    from embodied_tui.services.fit import devices, fit_all, list_measurements
+
+    return build_graph(reg.list_models(), devices(reg), fit_all(reg), list_measurements(reg))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=int, default=50, help="registered models (default 50)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per timing (median; default 3)")
+    args = parser.parse_args()
+
+    from embodied_tui.services.ask import ask, fit_cache_path, load_graph
+    from embodied_tui.services.fit import add_measurement
+
+    folder = Path(tempfile.mkdtemp(prefix="embodied-ai-ask-speed-"))
+    try:
+        reg, entries = build(folder, args.models)
+        t_old, old = timed(lambda: old_load_graph(reg), args.repeat)
+        edges = sum(1 for *_, d in old.edges(data=True) if "RUNS_ON" in d["__labels__"])
+        print(f"registry: {args.models} models, {edges} fit rows (RUNS_ON edges)")
+        print(f"before  load_graph (fit_all + build_graph, every call)   {t_old:7.3f} s")
+        t_cold, _ = timed(lambda: load_graph(reg))
+        size = fit_cache_path(reg).stat().st_size
+        t_warm, new = timed(lambda: load_graph(reg), args.repeat)
+        same = sorted((u, v, k, sorted(d.items(), key=str)) for u, v, k, d in new.edges(keys=True, data=True)) == \
+            sorted((u, v, k, sorted(d.items(), key=str)) for u, v, k, d in old.edges(keys=True, data=True))
+        print(f"after   load_graph, empty cache (computes and stores)    {t_cold:7.3f} s   cache {size / 1e6:.1f} MB")
+        print(f"after   load_graph, cache filled                         {t_warm:7.3f} s   "
+              f"{t_old / t_warm:5.1f}x faster; same edges as before: {same}")
+        record = reg.list_models()[0]
+        add_measurement(reg, model=record.name, hw="raspberry-pi-5", mode=None, precision="fp32", latency_ms=9.0,
+                        source="ask_speed benchmark", runtime="bench")
+        t_meas, _ = timed(lambda: load_graph(reg))
+        print(f"after   load_graph, after a new measurement (all again)  {t_meas:7.3f} s")
+        first, identity, details = entries[0]
+        reg.put_many([(first.model_copy(update={"name": "one_more_model"}), identity, details)])
+        t_one, _ = timed(lambda: load_graph(reg))
+        print(f"after   load_graph, after one new model (its fits only)  {t_one:7.3f} s")
+
+        print(f"\n{'question':52} {'before':>8} {'after':>8}  rows")
+        totals = [0.0, 0.0]
+        for q in QUESTIONS:
+            t_before, a = timed(lambda: ask(reg, q, graph=old_load_graph(reg)), 1)
+            t_after, b = timed(lambda: ask(reg, q), args.repeat)
+            totals[0] += t_before
+            totals[1] += t_after
+            agree = "same" if sorted(map(str, a["rows"])) == sorted(map(str, b["rows"])) else "DIFFERENT"
+            print(f"{q[:52]:52} {t_before:7.3f}s {t_after:7.3f}s  {len(b['rows'])} ({agree})")
+        print(f"{'all questions':52} {totals[0]:7.3f}s {totals[1]:7.3f}s  {totals[0] / totals[1]:.1f}x faster")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Phrases that are not names or quantities: superlatives and limits ('the 3 fastest'), 'memory-bound', 'fits in
+memory', 'measured', 'how many', 'real-time', subject words; and what they add up to: the merged conditions, the
+subject, the ordering and the limit.
+"""
+from __future__ import annotations
+
+import re
+
+from embodied_tui.analysis.ask_query import Condition, Order, Reading, is_text
+from embodied_tui.analysis.ask_text import QuestionText
+from embodied_tui.analysis.ask_words import HW_WORDS, MODEL_WORDS, NUMBER_WORDS, PLURAL_NOUNS, SUPERLATIVES
+
+
+def _limit(st: QuestionText, word: str, phrase: str) -> None:
+    st.limit = int(word) if word.isdigit() else NUMBER_WORDS[word]
+    st.limit_phrase = phrase
+
+
+def read_superlatives(st: QuestionText) -> None:
+    """'fastest', 'smallest', 'cheapest in energy', 'most headroom' ... with 'top 3', '3 fastest', 'the 2 models'."""
+    for pattern, fld, desc in SUPERLATIVES:
+        for m in list(st.finditer(pattern)):
+            start, end = m.start(), m.end()
+            text = st.masked()
+            before = re.search(rf"(?:top|the|best)?\s*(?P<n>\d+|{'|'.join(NUMBER_WORDS)})\s+$", text[:start])
+            after = re.match(rf"\s+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})(?![a-z0-9])(?!\s*(?:ms|fps|w|mb|gb)\b)",
+                             text[end:])
+            n = before or after
+            if before:
+                start = before.start()
+            if after:
+                end = end + after.end()
+            phrase = st.take(start, end)
+            if n:
+                _limit(st, n.group("n"), phrase)
+            else:  # 'the fastest models', 'smallest yolo detectors': plural -> every row, ordered
+                nouns = re.findall(r"[a-z]+", text[end:end + 40])[:3]
+                if any(w in PLURAL_NOUNS for w in nouns):
+                    st.plural_superlative = True
+            st.order.append((fld, desc, phrase))
+    if st.order and st.limit is None:  # 'the 2 models with the fewest MACs'
+        nouns = "|".join(sorted(PLURAL_NOUNS))
+        for m in list(st.finditer(rf"(?:the|first)\s+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})(?=\s+(?:{nouns}))")):
+            _limit(st, m.group("n"), st.take(m.start(), m.end()))
+    for m in list(st.finditer(rf"top\s+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})")):
+        _limit(st, m.group("n"), st.take(m.start(), m.end()))
+
+
+def read_bounds(st: QuestionText) -> None:
+    """'memory-bound', 'compute bound': read before the words 'memory' and 'compute' mean anything else."""
+    for m in list(st.finditer(r"(?P<b>memory|compute|overhead|host[- ]link)[- ]bound")):
+        value = "host-link" if m.group("b").startswith("host") else m.group("b")
+        st.add(Condition(field="r.bound", op="=", value=value), st.take(m.start(), m.end()))
+
+
+def read_flags(st: QuestionText) -> None:
+    """fits in memory (or not), measured, how many, real-time, and the subject words (models, devices ...)."""
+    neg_fit = (r"(?:does\s+not|doesn't|do\s+not|don't|won't|will\s+not|cannot|can't|not)\s+fit(?:s|ting)?"
+               r"(?:\s+(?:in(?:to)?|within)\s+(?:the\s+)?(?:device(?:'s)?\s+)?memory)?")
+    for m in list(st.finditer(neg_fit)):
+        st.add(Condition(field="r.fits_memory", op="=", value=False), st.take(m.start(), m.end()))
+    for m in list(st.finditer(r"fit(?:s|ting)?(?:\s+(?:in(?:to)?|within)\s+(?:the\s+)?(?:device(?:'s)?\s+)?"
+                              r"(?:memory|ram))?|(?:in|within)\s+memory")):
+        st.add(Condition(field="r.fits_memory", op="=", value=True), st.take(m.start(), m.end()))
+    for m in list(st.finditer(r"(?:with\s+(?:a\s+)?)?(?:measured|benchmarked|measurements?)(?:\s+latency)?")):
+        st.add(Condition(field="r.measured_latency_ms", op="IS NOT NULL"), st.take(m.start(), m.end()))
+    for m in list(st.finditer(r"how\s+many|(?:the\s+)?number\s+of|count(?:\s+(?:of|the|all))*")):
+        st.count = True
+        st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="count the distinct answers"))
+    for m in list(st.finditer(r"(?:in\s+)?real[- ]?time")):
+        phrase = st.take(m.start(), m.end())
+        st.add(Condition(field="r.fps", op=">=", value=30), phrase)
+        st.notes.append(f"'{phrase}' read as at least 30 fps (say '60 fps' for another rate)")
+    for pattern, kind, meaning in ((HW_WORDS, "hardware", "list devices x power modes"),
+                                   (MODEL_WORDS, "model", "list models")):
+        for m in list(st.finditer(pattern)):
+            st.subject_votes.append((m.start(), kind))
+            st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning=meaning))
+
+
+def merge(conditions: list[Condition]) -> list[Condition]:
+    """Equalities on the same field, not negated, become one IN; negated ones one NOT IN; duplicates drop."""
+    out: list[Condition] = []
+    groups: dict[tuple[str, bool], list] = {}
+    for c in conditions:
+        if c.op in ("=", "IN") and is_text(c.field):
+            values = c.value if isinstance(c.value, list) else [c.value]
+            key = (c.field, c.negate)
+            if key not in groups:
+                groups[key] = []
+                out.append(c)
+            groups[key].extend(v for v in values if v not in groups[key])
+        elif c not in out:
+            out.append(c)
+    merged = []
+    for c in out:
+        key = (c.field, c.negate)
+        if key in groups and c.op in ("=", "IN") and is_text(c.field):
+            values = sorted(groups[key])
+            merged.append(Condition(field=c.field, op="IN" if len(values) > 1 else "=",
+                                    value=values if len(values) > 1 else values[0], negate=c.negate))
+        else:
+            merged.append(c)
+    return merged
+
+
+def subject_of(st: QuestionText, conditions: list[Condition]) -> str:
+    """What the answer lists: the first subject word decides ("which devices run models under 5 ms" lists devices);
+    with none, a question naming a model but no device asks where it runs."""
+    if st.subject_votes:
+        return min(st.subject_votes)[1]
+    has_model_name = any(c.field == "m.name" and not c.negate for c in conditions)
+    has_device = any(c.field.startswith("h.") for c in conditions)
+    return "hardware" if has_model_name and not has_device else "model"
+
+
+def ordering(st: QuestionText, conditions: list[Condition]) -> tuple[list[Order], int | None]:
+    """The superlatives as ORDER BY items and the LIMIT: 'most headroom' under a latency budget is the lowest latency,
+    else the most memory left; a singular superlative keeps one row."""
+    order: list[Order] = []
+    for fld, desc, phrase in st.order:
+        if fld == "headroom":
+            budget = any(c.field == "r.latency_ms" and c.op in ("<", "<=") for c in conditions)
+            if budget:
+                fld, desc = "r.latency_ms", False
+                st.notes.append(f"'{phrase}' with a latency budget: read as the most time left under it (lowest "
+                                f"latency)")
+            else:
+                fld = "r.memory_headroom_bytes"
+        item = Order(field=fld, descending=desc)
+        if item not in order:
+            order.append(item)
+            st.readings.append(Reading(phrase=phrase, meaning=f"ORDER BY {item.cypher()}"))
+    limit = st.limit
+    if limit is None and order and not st.plural_superlative and not st.count:
+        limit = 1
+        st.notes.append("a singular superlative keeps the first row (ask for 'the 3 fastest' or 'fastest models' "
+                        "for more)")
+    if st.limit is not None:
+        st.readings.append(Reading(phrase=st.limit_phrase, meaning=f"LIMIT {st.limit}"))
+    return order, limit

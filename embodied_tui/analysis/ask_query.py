@@ -1,0 +1,198 @@
+"""What a question asks, as data (``StructuredQuery``), and the Cypher it renders to. Pure: no I/O.
+
+The fields a query may use are the registry graph's (``embodied_tui.data.graph``): the part before the dot names the
+variable, ``m`` (Model), ``h`` (Hardware, one per device x power mode) or ``r`` (the RUNS_ON edge, one per precision).
+``StructuredQuery.to_cypher()`` is the exact query ``services.ask`` runs.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# field -> (kind, what it is)
+FIELDS: dict[str, tuple[str, str]] = {
+    "r.latency_ms": ("number", "predicted latency, ms (calibrated roofline)"),
+    "r.roofline_latency_ms": ("number", "pure roofline latency, ms (lower bound)"),
+    "r.measured_latency_ms": ("number", "measured latency, ms (median of stored measurements)"),
+    "r.fps": ("number", "predicted frames per second"),
+    "r.energy_mj": ("number", "energy per inference, mJ (power_w x latency)"),
+    "r.memory_headroom_bytes": ("number", "device memory left after weights + peak activations, bytes"),
+    "r.arithmetic_intensity": ("number", "FLOPs per byte moved"),
+    "r.precision": ("text", "fp32, tf32, fp16, bf16, int8, int4"),
+    "r.bound": ("text", "compute, memory, overhead or host-link"),
+    "r.fits_memory": ("bool", "the model fits the device's memory"),
+    "h.device": ("text", "device id"),
+    "h.name": ("text", "device name"),
+    "h.type": ("text", "gpu, soc, cpu, npu, tpu"),
+    "h.vendor": ("text", "device vendor"),
+    "h.power_mode": ("text", "power mode name"),
+    "h.power_w": ("number", "power budget of the mode, W"),
+    "m.name": ("text", "model name"),
+    "m.family": ("text", "architecture family"),
+    "m.type": ("text", "architecture type: cnn, transformer, rnn, mlp, hybrid"),
+    "m.task": ("text", "task: classification, detection, segmentation, policy ..."),
+    "m.params": ("number", "parameters"),
+    "m.macs": ("number", "multiply-accumulates per inference"),
+    "m.flops": ("number", "FLOPs per inference (2 x MACs)"),
+    "m.weight_bytes": ("number", "weight bytes as stored"),
+}
+Op = Literal["<", "<=", ">", ">=", "=", "<>", "IN", "IS NOT NULL"]
+OPS: tuple[str, ...] = get_args(Op)
+Subject = Literal["model", "hardware"]
+SPEC_KEYS = ("subject", "conditions", "order_by", "limit", "count")  # what decides the rows
+
+# the columns an answer lists: (subject, joined with RUNS_ON) -> columns
+_SUBJECT_COLUMNS = {
+    ("model", True): ["m.name", "h.device", "h.power_mode", "r.precision", "r.latency_ms", "r.bound"],
+    ("hardware", True): ["h.device", "h.power_mode", "h.power_w", "r.precision", "m.name", "r.latency_ms", "r.bound"],
+    ("model", False): ["m.name", "m.family", "m.task", "m.params", "m.macs"],
+    ("hardware", False): ["h.device", "h.power_mode", "h.power_w", "h.type", "h.name"],
+}
+
+
+def is_text(field: str) -> bool:
+    return FIELDS[field][0] == "text"
+
+
+def literal(value: Any) -> str:
+    """A value as a Cypher literal: true/false, an integer where the number is whole, a quoted string, a list."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        if float(value).is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(float(value))
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+class _OnField(BaseModel):
+    """A part of a query about one graph field (one of FIELDS)."""
+
+    model_config = ConfigDict(extra="forbid")
+    field: str
+
+    @field_validator("field")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in FIELDS:
+            raise ValueError(f"unknown field {value!r}; fields: {', '.join(FIELDS)}")
+        return value
+
+
+class Condition(_OnField):
+    op: Op
+    value: float | int | bool | str | list[str] | None = None
+    negate: bool = False
+
+    def cypher(self) -> str:
+        if self.op == "IS NOT NULL":
+            return f"{self.field} IS NULL" if self.negate else f"NOT {self.field} IS NULL"
+        text = f"{self.field} {self.op} {literal(self.value)}"
+        return f"NOT {text}" if self.negate else text
+
+
+class Order(_OnField):
+    descending: bool = False
+
+    def cypher(self) -> str:
+        return f"{self.field} {'DESC' if self.descending else 'ASC'}"
+
+
+class Reading(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phrase: str  # the words of the question
+    meaning: str  # what they were read as (a condition, an ordering, the subject ...)
+
+
+class StructuredQuery(BaseModel):
+    """What a question asks, as data. ``to_cypher()`` renders the query that runs.
+
+    - ``subject``: what the answer lists (models or device x power modes);
+    - ``conditions``: ANDed; ``order_by`` then ``limit``; ``count``: the answer is how many distinct subjects match
+      (the query returns them DISTINCT and the count is the number of rows);
+    - ``readings``/``unparsed``/``notes``: how the question was read, the words not understood, the assumptions."""
+
+    model_config = ConfigDict(extra="forbid")
+    subject: Subject = "model"
+    conditions: list[Condition] = Field(default_factory=list)
+    order_by: list[Order] = Field(default_factory=list)
+    limit: int | None = Field(default=None, ge=1)
+    count: bool = False
+    readings: list[Reading] = Field(default_factory=list)
+    unparsed: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+    def variables(self) -> set[str]:
+        used = {c.field.split(".")[0] for c in self.conditions} | {o.field.split(".")[0] for o in self.order_by}
+        used.add("m" if self.subject == "model" else "h")
+        return used
+
+    def joins(self) -> bool:
+        """True when the query needs the Model-RUNS_ON->Hardware pattern (not just one kind of node)."""
+        used = self.variables()
+        return "r" in used or {"m", "h"} <= used
+
+    def pattern(self) -> str:
+        if self.joins():
+            return "(m:Model)-[r:RUNS_ON]->(h:Hardware)"
+        return "(m:Model)" if "m" in self.variables() else "(h:Hardware)"
+
+    def columns(self) -> list[str]:
+        if self.count:
+            return ["m.name" if self.subject == "model" else "h.device"]
+        joined = self.joins()
+        cols = list(_SUBJECT_COLUMNS[(self.subject, joined)])
+        extra = [c.field for c in self.conditions if c.op not in ("=", "IN")] + [o.field for o in self.order_by]
+        for f in extra:
+            if f not in cols and not is_text(f) and (joined or f.split(".")[0] == cols[0][0]):
+                cols.append(f)
+        return cols
+
+    def default_order(self) -> list[str]:
+        if self.count:
+            return [f"{self.columns()[0]} ASC"]
+        if self.joins():
+            return ["r.latency_ms ASC"]
+        return ["m.name ASC"] if self.subject == "model" else ["h.device ASC", "h.power_w ASC"]
+
+    def to_cypher(self) -> str:
+        """The Cypher query: MATCH pattern, WHERE conditions (ANDed; ordered fields must not be null), RETURN columns
+        (DISTINCT subject names for a count), ORDER BY (latency, or the name, when the question gives none), LIMIT."""
+        where = [c.cypher() for c in self.conditions]
+        for o in self.order_by:
+            null_check = f"NOT {o.field} IS NULL"
+            if null_check not in where:
+                where.append(null_check)
+        parts = [f"MATCH {self.pattern()}"]
+        if where:
+            parts.append("WHERE " + " AND ".join(where))
+        parts.append(("RETURN DISTINCT " if self.count else "RETURN ") + ", ".join(self.columns()))
+        order = [o.cypher() for o in self.order_by] or self.default_order()
+        parts.append("ORDER BY " + ", ".join(order))
+        if self.limit is not None and not self.count:
+            parts.append(f"LIMIT {self.limit}")
+        return "\n".join(parts)
+
+    def spec(self) -> dict[str, Any]:
+        """The part that decides the rows (no readings/notes): what a tool call returns and tests compare."""
+        return self.model_dump(mode="json", include=set(SPEC_KEYS))
+
+    def selections(self) -> dict[str, list]:
+        """Field -> the values it may take, from the conditions that pin a field to values (``=`` and ``IN``, not
+        negated; ANDed, so several on one field intersect). Every row of the query has one of these values in each
+        such field, so a graph left without the nodes and edges that have none gives the same rows
+        (``data.graph.build_graph(..., keep=)``)."""
+        out: dict[str, list] = {}
+        for c in self.conditions:
+            if c.negate or c.op not in ("=", "IN") or c.value is None:
+                continue
+            try:  # the value the Cypher text states (literal() writes 15.0 as 15, for instance)
+                values = [json.loads(literal(v)) for v in (c.value if isinstance(c.value, list) else [c.value])]
+            except ValueError:  # inf or nan: nothing to select by
+                continue
+            out[c.field] = [v for v in values if v in out[c.field]] if c.field in out else values
+        return out

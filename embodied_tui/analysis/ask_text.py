@@ -1,0 +1,76 @@
+"""The question being read by ``analysis.ask.parse_question``: the text not yet read, matching on it, negation.
+
+Each reader (``ask_quantities``, ``ask_vocab``, ``ask_phrases``) takes the phrases it understands out of the text
+(``take``), so a phrase is read once, and records each condition with the words it came from (a ``Reading``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field as dc_field
+
+from embodied_tui.analysis.ask_query import Condition, Reading
+from embodied_tui.analysis.ask_words import NEGATION
+
+
+@dataclass
+class QuestionText:
+    """The question being read: its text (``raw``; ``low`` lower-cased, same positions), which characters are still
+    ``free`` (each phrase is read once), and what the readers found so far."""
+
+    raw: str
+    low: str
+    free: list[bool]
+    readings: list[Reading] = dc_field(default_factory=list)
+    conditions: list[Condition] = dc_field(default_factory=list)
+    notes: list[str] = dc_field(default_factory=list)
+    order: list[tuple[str, bool, str]] = dc_field(default_factory=list)  # (field, desc, phrase)
+    limit: int | None = None
+    limit_phrase: str = ""
+    plural_superlative: bool = False
+    count: bool = False
+    subject_votes: list[tuple[int, str]] = dc_field(default_factory=list)  # (position, "model"/"hardware")
+    ignored: list[str] = dc_field(default_factory=list)  # phrases recognised but not usable
+
+    def masked(self) -> str:
+        return "".join(c if f else "\x00" for c, f in zip(self.low, self.free))
+
+    def take(self, start: int, end: int) -> str:
+        for i in range(start, end):
+            self.free[i] = False
+        return self.raw[start:end].strip()
+
+    def finditer(self, pattern: str):
+        """Matches of ``pattern`` (word-bounded) on the text not yet read, left to right; each over free text only."""
+        regex = re.compile(rf"(?<![a-z0-9_])(?:{pattern})(?![a-z0-9_])")
+        pos = 0
+        while True:
+            text = self.masked()
+            match = regex.search(text, pos)
+            if match is None:
+                return
+            if all(self.free[match.start():match.end()]) and match.end() > match.start():
+                yield match
+                pos = match.end()
+            else:
+                pos = match.start() + 1
+
+    def negated_before(self, start: int) -> tuple[bool, int]:
+        """Whether a negation word directly precedes ``start`` (fillers allowed), and where it starts."""
+        before = self.masked()[:start]
+        m = re.search(rf"(?<![a-z0-9_]){NEGATION}\s+(?:(?:on|in|for|the|a|an|any|run\w*)\s+)*$", before)
+        return (True, m.start()) if m else (False, start)
+
+    def add(self, cond: Condition, phrase: str) -> None:
+        self.conditions.append(cond)
+        self.readings.append(Reading(phrase=phrase, meaning=cond.cypher()))
+
+    def read_entities(self, patterns: list[tuple[str, str]], fld: str, what: str = "") -> None:
+        """Each (pattern, value) match, negatable ('not on hailo'), becomes ``fld = value``; ``what`` ("model" or
+        "hardware"), when given, is a vote for the subject at the match."""
+        for pattern, value in patterns:
+            for m in list(self.finditer(pattern)):
+                negated, start = self.negated_before(m.start())
+                phrase = self.take(start, m.end())
+                self.add(Condition(field=fld, op="=", value=value, negate=negated), phrase)
+                if what:
+                    self.subject_votes.append((m.start(), what))

@@ -1,0 +1,93 @@
+"""The words of questions the parser knows, by what they mean: precisions, tasks, architecture types and families,
+device types, superlatives, negation, subject nouns, and the words that carry no meaning (stopwords).
+
+Each table pairs a regular expression (matched word-bounded, lower case) with the value it stands for.
+"""
+from __future__ import annotations
+
+PRECISIONS: list[tuple[str, str]] = [
+    (r"fp32|float32|full[- ]precision|single[- ]precision", "fp32"),
+    (r"tf32|tensorfloat(?:-?32)?", "tf32"),
+    (r"fp16|float16|half[- ]precision|half", "fp16"),
+    (r"bf16|bfloat16", "bf16"),
+    (r"int8|int-8|8[- ]bit(?: integers?)?|quanti[sz]ed", "int8"),
+    (r"int4|int-4|4[- ]bit(?: integers?)?", "int4"),
+]
+
+TASK_WORDS: list[tuple[str, str]] = [
+    (r"object\s+detectors?|object\s+detection|detectors?|detection(?:\s+models?)?|detect", "detection"),
+    (r"image\s+classifiers?|classifiers?|classification(?:\s+models?)?|classify", "classification"),
+    (r"segmentation(?:\s+models?)?|segmenters?|segment", "segmentation"),
+    (r"depth\s+estimators?|depth(?:\s+estimation)?", "depth"),
+    (r"polic(?:y|ies)|controllers?", "policy"),
+    (r"language\s+models?|llms?", "language"),
+]
+TYPE_WORDS: list[tuple[str, str]] = [
+    (r"cnns?|convnets?|convolutional(?:\s+(?:networks?|models?|nets?))?", "cnn"),
+    (r"transformers?", "transformer"),
+    (r"rnns?|recurrent(?:\s+(?:networks?|models?|nets?))?", "rnn"),
+    (r"hybrids?", "hybrid"),
+]
+FAMILY_ALIASES: dict[str, str] = {
+    "vision transformer": "vit", "u-net": "unet", "u net": "unet", "effnet": "efficientnet",
+}
+KNOWN_FAMILIES = ("resnet", "mobilenet", "efficientnet", "vit", "swin", "convnext", "regnet", "densenet", "vgg",
+                   "yolo", "detr", "unet", "bert", "gpt", "lstm", "gru", "mlp")
+DEVICE_TYPES: list[tuple[str, str]] = [
+    (r"gpus?|graphics\s+cards?", "gpu"),
+    (r"cpus?|processors?", "cpu"),
+    (r"npus?|ai\s+accelerators?", "npu"),
+    (r"tpus?", "tpu"),
+    (r"socs?|systems?[- ]on[- ](?:a[- ])?chips?", "soc"),
+]
+SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": memory or latency slack), descending
+    (r"(?:cheapest|lowest|least|smallest|minimum|best)[\s-]+(?:in[\s-]+)?(?:energy|joules)"
+     r"(?:[\s-]+per[\s-]+inference)?|most[\s-]+energy[- ]efficient|most[\s-]+efficient|"
+     r"cheapest[\s-]+in[\s-]+energy|cheapest", "r.energy_mj", False),
+    (r"(?:fewest|least|lowest|smallest)[\s-]+(?:g?macs|g?flops|compute)|(?:cheapest|lightest)[\s-]+compute",
+     "m.macs", False),
+    (r"(?:most|highest|largest)[\s-]+(?:g?macs|g?flops|compute)|heaviest[\s-]+compute", "m.macs", True),
+    (r"most[\s-]+(?:memory[\s-]+)?(?:headroom|room|spare[\s-]+memory|free[\s-]+memory|slack)", "headroom", True),
+    (r"(?:least|lowest|smallest)[\s-]+(?:memory[\s-]+)?(?:headroom|room|slack)", "headroom", False),
+    (r"(?:lowest|least|smallest|shortest|best|minimum|min)[\s-]+(?:predicted[\s-]+)?latency|fastest|quickest|"
+     r"(?:highest|most|best|max(?:imum)?)[\s-]+(?:fps|frame\s*rate|throughput)", "r.latency_ms", False),
+    (r"(?:highest|longest|worst|maximum|max)[\s-]+(?:predicted[\s-]+)?latency|slowest|"
+     r"(?:lowest|least|worst)[\s-]+(?:fps|frame\s*rate|throughput)", "r.latency_ms", True),
+    (r"(?:lowest|least|smallest)[\s-]+power(?:[\s-]+(?:draw|budget|consumption))?|most[\s-]+frugal",
+     "h.power_w", False),
+    (r"(?:highest|most|largest)[\s-]+power(?:[\s-]+(?:draw|budget|consumption))?|most[\s-]+power[- ]hungry",
+     "h.power_w", True),
+    (r"smallest|tiniest|lightest|fewest[\s-]+param(?:eter)?s|least[\s-]+param(?:eter)?s|"
+     r"lowest[\s-]+param(?:eter)?[\s-]+count", "m.params", False),
+    (r"largest|biggest|heaviest|most[\s-]+param(?:eter)?s|highest[\s-]+param(?:eter)?[\s-]+count", "m.params", True),
+]
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+                 "ten": 10, "twenty": 20}
+NEGATION = r"(?:not|except(?:\s+for)?|excluding|exclude|other\s+than|apart\s+from|besides|without|no|but\s+not)"
+MODEL_WORDS = r"models?|networks?|nets?|architectures?|ones?"
+HW_WORDS = r"devices?|hardware|boards?|chips?|accelerators?|targets?|platforms?|where"
+PLURAL_NOUNS = {"models", "networks", "nets", "ones", "devices", "boards", "chips", "accelerators", "targets",
+                 "platforms", "configs", "configurations", "options", "detectors", "classifiers", "policies",
+                 "transformers", "cnns", "rnns", "gpus", "cpus", "npus", "tpus", "segmenters", "controllers"}
+STOPWORDS = set("""
+a an the of on in at for to with that this these those is are be been being was were can could would will should
+shall may might must do does did done run runs running ran execute executes executed go goes get gets got there
+their its it it's than then and or i we you me my our your us please which what whats what's who whom whose how
+when show list give gives find tell all any some each every both either by per from into onto as if about so
+fast quick speed latency latencies time times inference inferences predicted prediction estimated expected mode
+modes power precision setting settings config configs configuration configurations option options one ones
+have has having under over among across same also just only really very fine ok okay need needs want wants like
+work works working handle handles handling support supports supported deploy deployed deploying use using used
+frame frames image images second per budget rate result results answer model-wise here now still yet
+compare comparing versus vs single way ways kind kinds type types take takes taking reach reaches reaching hit hits
+achieve achieves manage manages draw draws drawing consume consumes consuming sustain sustains uses available
+exist exists
+""".split())
+GENERIC_DEVICE_WORDS = {"model", "models", "gb", "tb", "mb", "x", "b", "m", "cpu", "gpu", "tpu", "npu", "soc",
+                        "usb", "pcie", "original", "firmware", "jetpack", "super", "core", "sxm", "accelerator",
+                        "ai", "kit", "the", "a", "an", "and", "or", "of", "edge", "lpddr", "hbm",
+                        "gddr", "dev", "developer", "typical", "default", "max", "with", "on", "in", "for", "to",
+                        "at", "is", "it"}
+
+
+TYPE_TOKENS = {"gpu", "cpu", "npu", "tpu", "soc"}
