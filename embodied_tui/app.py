@@ -1,19 +1,21 @@
-"""The Textual app: the registry table first; detail, compare, register and help on top of it.
+"""The Textual app: the registry table first; detail, compare, fit, ask, register and help on top of it.
 
 Importing this module (and running the app) never imports torch, onnx or onnxruntime: analysis runs in a child process
-(``embodied_tui.services.worker``). Keys follow design.md: ctrl+q quits, q/escape go back, ?/f1 help, ctrl+p palette.
+(``embodied_tui.services.worker``); fits, questions and cards are pure Python and run in thread workers. Keys follow
+design.md: ctrl+q quits, q/escape go back, ?/f1 help, ctrl+p palette, f fit, a ask.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 from embodied_tui.data.records import ModelRecord
 from embodied_tui.data.store import Registry
-from embodied_tui.screens.palette import CompareWithProvider, OpenModelProvider, SortByProvider
+from embodied_tui.screens.palette import CompareWithProvider, FitModelProvider, OpenModelProvider, SortByProvider
 from embodied_tui.screens.registry import RegistryScreen
 
 # The other screens are imported when first opened: startup pays only for the registry table.
@@ -22,9 +24,10 @@ from embodied_tui.screens.registry import RegistryScreen
 class EmbodiedApp(App[None]):
     TITLE = "embodied-ai"
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere keep the styles
-    COMMANDS = App.COMMANDS | {OpenModelProvider, CompareWithProvider, SortByProvider}
+    COMMANDS = App.COMMANDS | {OpenModelProvider, CompareWithProvider, FitModelProvider, SortByProvider}
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("a", "ask", "Ask", id="app.ask"),
     ]
 
     def __init__(self, db: str | None = None, *, registry: Registry | None = None) -> None:
@@ -59,7 +62,25 @@ class EmbodiedApp(App[None]):
         self.push_screen(RegisterDialog(path), registered)
 
     def open_fit(self, record: ModelRecord) -> None:
-        self.notify(f"the fit screen is not built yet; run `embodied-ai fit {record.name}`", severity="warning")
+        from embodied_tui.screens.fit import FitScreen
+
+        self.push_screen(FitScreen(record))
+
+    def open_ask(self, question: str = "") -> None:
+        from embodied_tui.screens.ask import AskScreen
+
+        if isinstance(self.screen, AskScreen):
+            self.screen.action_focus_question()
+            return
+        self.push_screen(AskScreen(question))
+
+    def action_ask(self) -> None:
+        if not isinstance(self.screen, ModalScreen):  # not over a dialog or help
+            self.open_ask()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Ask...", "a plain question or a Cypher query on the registry", self.open_ask)
 
     def sort_registry(self, key: str, reverse: bool = False) -> None:
         while len(self.screen_stack) > 1:

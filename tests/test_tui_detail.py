@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Static, TabbedContent
-from tui_fixtures import analysed_registry_copy, run_command, static_text, sync
+from tui_fixtures import analysed_registry_copy, run_command, settle, static_text, sync
 
 from embodied_tui.app import EmbodiedApp
 from embodied_tui.data.store import Registry
@@ -165,3 +165,25 @@ async def test_compare_with_from_palette_on_detail(registry):
         await run_command(pilot, f"Compare with: {b.name}")
         assert isinstance(app.screen, CompareScreen)
         assert [(r.name, r.version) for r in app.screen.records] == [(a.name, a.version), (b.name, b.version)]
+
+
+@sync
+async def test_card_tab_shows_the_grounded_model_card(registry):
+    from textual.widgets import Markdown
+
+    from embodied_tui.services.ask import model_card
+
+    record = registry.get("resnet_tiny")
+    card = model_card(registry, record.name, record.version).to_markdown()
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        app.open_detail(record)
+        await settle(pilot)
+        await pilot.press("6")
+        screen = app.screen
+        assert screen.query_one(TabbedContent).active == "card"
+        assert screen.card_text == card and f"{record.params:,}" in screen.card_text
+        markdown = screen.query_one("#card-text", Markdown)
+        assert markdown.source == card
+        await pilot.press("left_square_bracket")
+        assert screen.query_one(TabbedContent).active == "file"

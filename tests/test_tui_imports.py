@@ -1,4 +1,5 @@
-"""The app never imports torch, onnx or onnxruntime: checked in a fresh interpreter after driving every screen."""
+"""The app never imports torch, onnx or onnxruntime: checked in a fresh interpreter after driving every screen (fit
+and its roofline, ask, the model card and the best-fit column included: services.fit and services.ask stay light)."""
 from __future__ import annotations
 
 import json
@@ -19,11 +20,29 @@ SCRIPT = textwrap.dedent("""
     async def main():
         app = EmbodiedApp(registry=fixed_registry(Path({db!r})))
         async with app.run_test(size=(80, 24)) as pilot:
-            visited = []
-            for keys in (("space", "space", "c"), ("escape", "enter", "2", "l", "4", "5"), ("question_mark",),
-                         ("escape", "escape", "slash", "p", "enter", "r")):
-                await pilot.press(*keys)
+            visited, drawn = [], []
+            for keys in (("space", "space", "c"), ("escape", "enter", "2", "l", "4", "5", "6"), ("question_mark",),
+                         ("escape", "f", "enter"), ("escape", "escape", "a"), ("escape", "escape", "slash", "p",
+                         "enter", "r")):
+                if keys[-1] == "a":  # ask a question and run its Cypher again
+                    await pilot.press(*keys)
+                    app.screen.query_one("#question").value = "fastest models on a jetson"
+                    await pilot.press("enter")
+                    await app.workers.wait_for_complete()
+                    await pilot.pause()
+                    await pilot.press("ctrl+r")
+                else:
+                    await pilot.press(*keys)
+                await pilot.pause(0.3)  # the fit chart waits for the cursor to rest
+                await app.workers.wait_for_complete()  # fit rows, roofline layers, card, answers
+                await pilot.pause()
                 visited.append(type(app.screen).__name__)
+                if visited[-1] == "FitScreen":
+                    drawn.append(app.screen.charted is not None)
+                elif visited[-1] == "AskScreen":
+                    drawn.append(app.screen.result is not None and app.screen.error is None)
+                elif visited[-1] == "DetailScreen":
+                    drawn.append(bool(app.screen.card_text))
             dialog = app.screen
             dialog.query_one("#path").value = {model!r}
             dialog.query_one("#shape").value = "1,3,8,8"
@@ -36,7 +55,7 @@ SCRIPT = textwrap.dedent("""
                 await pilot.pause(0.05)
             screens = [type(s).__name__ for s in app.screen_stack]
         print(json.dumps({{"heavy": sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r}),
-                          "visited": visited, "screens": screens}}))
+                          "visited": visited, "drawn": drawn, "screens": screens}}))
 
     asyncio.run(main())
 """)
@@ -50,7 +69,9 @@ def test_app_does_not_import_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["visited"] == ["CompareScreen", "DetailScreen", "HelpScreen", "RegisterDialog"]
+    assert result["visited"] == ["CompareScreen", "DetailScreen", "HelpScreen", "FitScreen", "AskScreen",
+                                 "RegisterDialog"]
+    assert result["drawn"] == [True, True, True]  # the card, the roofline and the answer were made
     assert result["screens"] == ["RegistryScreen"]
     assert result["heavy"] == []
 

@@ -5,7 +5,7 @@ import signal
 
 import pytest
 from textual.widgets import Input, Static
-from tui_fixtures import analysed_registry_copy, model_file, static_text, sync
+from tui_fixtures import analysed_registry_copy, model_file, static_text, sync, until
 
 from embodied_tui.app import EmbodiedApp
 from embodied_tui.data.store import Registry, sha256_file
@@ -14,20 +14,11 @@ from embodied_tui.screens.registry import RegistryScreen
 from embodied_tui.screens.widgets.model_table import ModelTable
 
 SIZE = (80, 24)
-WAIT_STEPS = 1200  # x 0.05 s: generous; a wait, not a timing assertion
 
 
 @pytest.fixture
 def registry(tmp_path, tmp_path_factory) -> Registry:
     return analysed_registry_copy(tmp_path / "reg", tmp_path_factory)
-
-
-async def until(pilot, condition) -> None:
-    for _ in range(WAIT_STEPS):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition never became true")
 
 
 def fill(dialog: RegisterDialog, **values: str) -> None:
@@ -135,3 +126,26 @@ async def test_path_completion(tmp_path):
         await pilot.pause(0.2)
         await pilot.press("right")
         assert path_input.value == str(tmp_path / "models" / "policy.pt2")  # model files before other files
+
+
+def test_add_analysis_stores_what_the_dialog_analysed(tmp_path):
+    """The dialog's verb: an analysis made elsewhere, stored under a name; a blank name is one clear error."""
+    import json
+
+    from tui_fixtures import FIXTURE_JSON
+
+    from embodied_tui.data.records import Analysis
+    from embodied_tui.errors import UserError
+    from embodied_tui.services.models import add_analysis
+
+    entry = json.loads(FIXTURE_JSON.read_text())[0]
+    analysis = Analysis.model_validate(entry["analysis"])
+    registry = Registry(tmp_path / "r.json")
+    with pytest.raises(UserError, match="needs a name"):
+        add_analysis(analysis, name="  ", db=registry)
+    record, status = add_analysis(analysis, name=" policy ", tags={"robot": ""}, description="d", db=registry)
+    assert (status, record.name, record.version, record.tags, record.description) == (
+        "added", "policy", 1, {"robot": ""}, "d")
+    assert (record.params, record.macs, record.sha256) == (analysis.params, analysis.macs, analysis.sha256)
+    assert add_analysis(analysis, name="policy", db=registry)[1] == "unchanged"
+    assert registry.get("policy").sha256 == analysis.sha256

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 from textual.widgets import Input, Static
-from tui_fixtures import analysed_registry_copy, run_command, static_text, sync
+from tui_fixtures import analysed_registry_copy, run_command, settle, static_text, sync, until
 
+from embodied_tui import units as fmt
 from embodied_tui.app import EmbodiedApp
 from embodied_tui.data.store import Registry
 from embodied_tui.screens.compare import CompareScreen
@@ -41,10 +42,10 @@ async def test_lists_latest_versions_sorted_by_name(registry):
         await pilot.pause()
         assert isinstance(app.screen, RegistryScreen)
         assert rows(app) == keys(sorted(latest, key=lambda r: r.name.lower()))
-        # resnet_tiny was registered twice: only version 2 is listed, and `a` shows every version
+        # resnet_tiny was registered twice: only version 2 is listed, and `A` shows every version
         assert "resnet_tiny@2" in rows(app) and "resnet_tiny@1" not in rows(app)
         assert f"{len(latest)} of {len(latest)} models" in status(app)
-        await pilot.press("a")
+        await pilot.press("A")
         assert set(rows(app)) == set(keys(registry.list_models(latest_only=False)))
 
 
@@ -165,9 +166,13 @@ def test_no_forbidden_keys_are_bound():
     from embodied_tui.screens.register import RegisterDialog
     from embodied_tui.screens.widgets.census_tree import CensusTree
 
+    from embodied_tui.screens.ask import AskScreen
+    from embodied_tui.screens.fit import FitScreen
+    from embodied_tui.screens.widgets.vim_table import VimTable
+
     forbidden = {"ctrl+s", "ctrl+j", "ctrl+b", "ctrl+enter"}
     for cls in (EmbodiedApp, RegistryScreen, DetailScreen, CompareScreen, HelpScreen, RegisterDialog, ModelTable,
-                CensusTree, CompareTable):
+                CensusTree, CompareTable, FitScreen, AskScreen, VimTable):
         bound = {key.strip() for binding in cls.BINDINGS for key in
                  (binding.key if hasattr(binding, "key") else binding[0]).split(",")}
         assert not bound & forbidden, cls
@@ -254,3 +259,78 @@ async def test_q_and_escape_go_back_and_ctrl_q_quits(registry):
         await pilot.press("enter", "ctrl+q")
         await pilot.pause()
         assert app.return_code == 0
+
+
+def fastest_predictions(registry: Registry, record) -> tuple[str, set[str]]:
+    """The lowest predicted latency of services.fit's rows for ``record``, and the devices x modes x precisions that
+    reach it (ties are possible)."""
+    from embodied_tui.services.fit import fit_rows
+
+    rows = [r for r in fit_rows(registry, record.name, version=record.version)
+            if r["predicted_latency_ms"] is not None]
+    best = min(r["predicted_latency_ms"] for r in rows)
+    return fmt.significant(best), {f"{r['hardware']}/{r['power_mode']}/{r['precision']}"
+                                   for r in rows if r["predicted_latency_ms"] == best}
+
+
+@sync
+async def test_best_fit_cells_fill_in_with_the_fastest_prediction(registry):
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=(160, 24)) as pilot:
+        table = app.screen.query_one(ModelTable)
+        await until(pilot, lambda: all(table.has_best_fit(k) for k in table.keys))
+        await settle(pilot)
+        for key in table.keys:
+            record = table.records[key]
+            cell = table.cell(key, "fit")
+            best_ms, where = fastest_predictions(registry, record)
+            ms, unit, device = cell.split(" ")
+            assert (ms, unit) == (best_ms, "ms") and device in where, (key, cell)
+        # the column is painted, not only stored
+        painted = "\n".join(table.render_line(y).text for y in range(table.scrollable_content_region.height))
+        assert "best fit" in painted and table.cell(table.keys[0], "fit") in painted
+        # a reload of the registry (a new model) forgets them, and the rows on screen are computed again
+        app.screen.reload()
+        assert not any(table.has_best_fit(k) for k in table.keys)
+        await until(pilot, lambda: all(table.has_best_fit(k) for k in table.keys))
+
+
+@sync
+async def test_best_fit_is_computed_for_visible_rows_only(registry, tmp_path):
+    source = registry.get("mlp_policy")
+    big = Registry(tmp_path / "big.json")
+    big.put_many([(source.model_copy(update={"name": f"m{i:04d}"}), f"identity-{i}", registry.details(source))
+                  for i in range(200)])
+    app = EmbodiedApp(registry=big)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(ModelTable)
+        first_page = table.visible_keys()
+        assert 0 < len(first_page) < 30
+        await until(pilot, lambda: all(table.has_best_fit(k) for k in first_page))
+        await settle(pilot)
+        assert not any(table.has_best_fit(k) for k in table.keys[len(first_page) + 1:])
+        assert table.cell(table.keys[-1], "fit") == fmt.NA  # unknown until shown
+        await pilot.press("G")
+        last_page = table.visible_keys()
+        assert table.keys[-1] in last_page
+        await until(pilot, lambda: all(table.has_best_fit(k) for k in last_page))
+        best_ms, where = fastest_predictions(big, big.get("m0199"))
+        assert table.cell("m0199@1", "fit").startswith(f"{best_ms} ms ")
+        middle = table.keys[100]
+        assert middle not in first_page + last_page and not table.has_best_fit(middle)
+
+
+@sync
+async def test_best_fit_waits_while_another_screen_covers_the_table(registry, monkeypatch):
+    from embodied_tui.screens import registry as registry_screen
+
+    monkeypatch.setattr(registry_screen, "BEST_FIT_DELAY", 1.0)  # the table rests 1 s before it asks
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(ModelTable)
+        await pilot.press("enter")  # at once: before the table has rested long enough to ask
+        await pilot.pause(1.5)
+        await settle(pilot)
+        assert not any(table.has_best_fit(k) for k in table.keys)
+        await pilot.press("escape")
+        await until(pilot, lambda: all(table.has_best_fit(k) for k in table.visible_keys()))

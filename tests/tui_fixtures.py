@@ -112,6 +112,31 @@ async def run_command(pilot, text: str) -> None:
     await pilot.pause()
 
 
+WAIT_STEPS = 1200  # x 0.05 s: generous; a wait, not a timing assertion
+
+
+async def until(pilot, condition) -> None:
+    """Pause until ``condition()`` holds (a wait, not a timing assertion)."""
+    for _ in range(WAIT_STEPS):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition never became true")
+
+
+async def settle(pilot, rounds: int = 50) -> None:
+    """Wait until the app's workers are done and what they posted back has been handled (a wait, not a timing
+    assertion): fits, answers and cards run in thread workers."""
+    app = pilot.app
+    for _ in range(rounds):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(w.is_running or w.state.name == "PENDING" for w in app.workers):
+            return
+    raise AssertionError("the app's workers never finished")
+
+
 def analysed_registry_copy(directory: Path, tmp_path_factory) -> Registry:
     """A private copy (in ``directory``) of a registry of real analyses of ``MODEL_SET``, analysed once per test run
     (shared by pytest-xdist workers through a lock in the run's base temp directory)."""

@@ -18,7 +18,7 @@ def demo(ctx: click.Context, directory: Path | None, db_here: str | None) -> Non
     TorchScript, ExportedProgram, ONNX, state_dict and safetensors. Running it again adds nothing."""
     from rich.console import Console
 
-    from embodied_tui.screens import format as fmt
+    from embodied_tui import units as fmt
     from embodied_tui.services import models as svc
 
     db = db_here or ctx.obj["db"]

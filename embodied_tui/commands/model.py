@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
+from embodied_tui import units as fmt
 from embodied_tui.commands.output import console, print_json
-from embodied_tui.screens import format as fmt
 
 _INPUT_SHAPE_HELP = ("Input shape, e.g. 1,3,640,640 (or 1x3x640x640). Repeat the option, or separate with ';', "
                      "for models with several inputs. Overrides the file's own shapes.")

@@ -14,8 +14,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelRecord
-from embodied_tui.screens import format as fmt
 from embodied_tui.screens.widgets.compare_table import CompareTable
 
 UP, DOWN = "▲", "▼"

@@ -1,22 +1,25 @@
-"""One model: summary and verdict, census tree, shapes, MACs by layer type, file facts; the convention line below."""
+"""One model: summary and verdict, census tree, shapes, MACs by layer type, file facts, model card; the convention
+line below. The card (``services.ask.model_card``: it fits the model on every device) is made in a thread worker."""
 from __future__ import annotations
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Markdown, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 
+from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelDetails, ModelRecord
 from embodied_tui.errors import UserError
-from embodied_tui.screens import format as fmt
 from embodied_tui.screens.widgets.census_tree import CensusTree
 from embodied_tui.screens.widgets.type_bars import TypeBars, macs_by_type
 
-TABS = ("summary", "census", "shapes", "types", "file")
+TABS = ("summary", "census", "shapes", "types", "file", "card")
 
 
 def convention(record: ModelRecord) -> str:
@@ -141,6 +144,7 @@ class DetailScreen(Screen):
         Binding("3", "tab('shapes')", "Shapes", show=False, id="detail.tab3"),
         Binding("4", "tab('types')", "MACs/type", show=False, id="detail.tab4"),
         Binding("5", "tab('file')", "File", show=False, id="detail.tab5"),
+        Binding("6", "tab('card')", "Card", show=False, id="detail.tab6"),
         Binding("right_square_bracket", "next_tab(1)", "Next tab", id="detail.next_tab"),
         Binding("left_square_bracket", "next_tab(-1)", "Prev tab", show=False, id="detail.prev_tab"),
         Binding("f", "fit", "Fit", show=False, id="detail.fit"),
@@ -152,6 +156,7 @@ class DetailScreen(Screen):
         self.details: ModelDetails | None = None
         self.details_error: str | None = None
         self.versions: list[ModelRecord] = [record]
+        self.card_text: str | None = None  # the model card (Markdown) once made
 
     def compose(self) -> ComposeResult:
         record = self.record
@@ -170,6 +175,9 @@ class DetailScreen(Screen):
                     yield Static("", id="type-table")
             with TabPane("5 File", id="file"):
                 yield VerticalScroll(Static("", id="file-facts"), classes="pane")
+            with TabPane("6 Card", id="card"):
+                with VerticalScroll(classes="pane", id="card-scroll"):
+                    yield Markdown("", id="card-text")
         yield Static(convention(record), id="convention")
         yield Footer(compact=True)
 
@@ -201,6 +209,26 @@ class DetailScreen(Screen):
             self.query_one("#type-table", Static).update(
                 self.details_error or "No per-layer costs stored for this model.")
         self._focus_pane("summary")
+        self.query_one("#card-scroll").loading = True
+        self.make_card()
+
+    @work(thread=True, exclusive=True, group="card", exit_on_error=False)
+    def make_card(self) -> str:
+        from embodied_tui.services.ask import model_card
+
+        return model_card(self.app.registry, self.record.name, self.record.version).to_markdown()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "card" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        self.query_one("#card-scroll").loading = False
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            text = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+            self.card_text = f"No model card: {text}"
+        else:
+            self.card_text = event.worker.result
+        self.query_one("#card-text", Markdown).update(self.card_text)
 
     def _focus_pane(self, tab: str) -> None:
         pane = self.query_one(f"#{tab}", TabPane)

@@ -1,4 +1,4 @@
-"""Command palette providers: "Open model...", "Compare with...", "Sort by..."."""
+"""Command palette providers: "Open model...", "Compare with...", "Fit on hardware...", "Sort by..."."""
 from __future__ import annotations
 
 from functools import partial
@@ -51,6 +51,13 @@ class OpenModelProvider(_ModelProvider):
 
     def run(self, record: ModelRecord) -> None:
         self.app.open_detail(record)
+
+
+class FitModelProvider(_ModelProvider):
+    prefix = "Fit on hardware:"
+
+    def run(self, record: ModelRecord) -> None:
+        self.app.open_fit(record)
 
 
 class CompareWithProvider(_ModelProvider):

@@ -2,7 +2,7 @@
 
 The analysis (which imports torch) runs in a spawned child process driven from a thread worker; `escape` during an
 analysis terminates the child and leaves the registry untouched; a second `escape` closes the dialog. Errors are shown
-in the dialog. On success the record is added to the registry and the dialog returns it.
+in the dialog. On success the analysis is stored (``services.models.add_analysis``) and the dialog returns the record.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from embodied_tui.data.records import Analysis, ModelRecord
 from embodied_tui.errors import UserError
 from embodied_tui.screens.widgets.path_input import PathInput
 from embodied_tui.screens.widgets.text_checkbox import TextCheckbox
-from embodied_tui.services.models import parse_input_shapes, parse_tags
+from embodied_tui.services.models import add_analysis, parse_input_shapes, parse_tags
 from embodied_tui.services.worker import Cancelled, ProcessJob
 
 ANALYZE = "embodied_tui.services.models:analyze"  # run in the child process only
@@ -156,7 +156,7 @@ class RegisterDialog(ModalScreen[ModelRecord | None]):
     def _store(self, analysis: Analysis) -> None:
         request = self.request or {}
         try:
-            record, status = self.app.registry.add(analysis, request["name"], tags=request["tags"] or None)
+            record, status = add_analysis(analysis, name=request["name"], tags=request["tags"], db=self.app.registry)
         except UserError as exc:
             self.show_error(str(exc))
             return

@@ -1,14 +1,21 @@
-"""The registry screen: every registered model in a table; filter, sort, mark, open, compare, register."""
+"""The registry screen: every registered model in a table; filter, sort, mark, open, compare, register, fit.
+
+The "best fit" column holds each model's fastest predicted device x power mode x precision (``services.fit``). It is
+computed in a thread worker for the rows on screen only, when they are first painted, and kept in memory for the
+session (a reload of the registry forgets it); "—" until known.
+"""
 from __future__ import annotations
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, Static
+from textual.worker import Worker, get_current_worker
 
+from embodied_tui import units as fmt
 from embodied_tui.data import filters
 from embodied_tui.data.records import ModelRecord
 from embodied_tui.errors import UserError
@@ -17,6 +24,7 @@ from embodied_tui.screens.widgets.model_table import ModelTable, record_key
 MAX_COMPARE = 4
 DEBOUNCE_FROM = 2000  # records; below this the table follows every key
 DEBOUNCE_SECONDS = 0.15
+BEST_FIT_DELAY = 0.2  # s the table must rest before the best fits of the rows on screen are computed
 
 
 # sort name shown -> field of the filter language; `s` cycles through them in this order
@@ -29,6 +37,20 @@ SORTS: dict[str, str] = {
     "format": "format",
     "registered": "registered_at",
 }
+
+
+def fastest(rows: list[dict]) -> dict | None:
+    """The fit row with the lowest predicted latency (None when no row has a prediction)."""
+    known = [r for r in rows if r.get("predicted_latency_ms") is not None]
+    return min(known, key=lambda r: r["predicted_latency_ms"]) if known else None
+
+
+def best_fit_text(row: dict | None) -> str:
+    """'0.0312 ms nvidia-h100-sxm/700W/fp16'; 'no prediction' when no device has one."""
+    if row is None:
+        return "no prediction"
+    return (f"{fmt.significant(row['predicted_latency_ms'])} ms "
+            f"{row['hardware']}/{row['power_mode']}/{row['precision']}")
 
 
 def sort_records(records: list[ModelRecord], key: str, reverse: bool) -> list[ModelRecord]:
@@ -46,7 +68,7 @@ class RegistryScreen(Screen):
         Binding("c", "compare", "Compare", id="registry.compare"),
         Binding("r", "register", "Register", id="registry.register"),
         Binding("f", "fit", "Fit", show=False, id="registry.fit"),
-        Binding("a", "all_versions", "All versions", show=False, id="registry.all_versions"),
+        Binding("A", "all_versions", "All versions", show=False, id="registry.all_versions"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="registry.clear_filter"),
         Binding("q", "app.quit", "Quit", show=False, id="registry.quit"),
     ]
@@ -63,6 +85,10 @@ class RegistryScreen(Screen):
         self.load_error: str | None = None
         self._last_good: list[ModelRecord] | None = None  # rows of the last filter that parsed
         self._filter_timer: Timer | None = None
+        self.best_fit: dict[str, str] = {}  # record key -> best-fit cell, computed for rows shown so far
+        self._best_fit_pending: set[str] = set()  # keys the latest best-fit worker was asked for
+        self._best_fit_worker: Worker | None = None
+        self._best_fit_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield ModelTable(id="models")
@@ -91,6 +117,7 @@ class RegistryScreen(Screen):
             self.all_records = []
             self.load_error = str(exc)
         self._last_good = None
+        self.best_fit = {}
         known = {record_key(r): r for r in self.all_records}
         self.marked = {k: known[k] for k in self.marked if k in known}
         self.refresh_rows()
@@ -110,7 +137,7 @@ class RegistryScreen(Screen):
         self._last_good = records
         self._show_filter_error(error)
         self.shown = sort_records(records, self.sort_key, self.reverse)
-        self.table.show(self.shown, set(self.marked))
+        self.table.show(self.shown, set(self.marked), self.best_fit)
         self.update_status()
 
     def _show_filter_error(self, error: str | None) -> None:
@@ -232,3 +259,71 @@ class RegistryScreen(Screen):
         record = self.current_record()
         if record is not None:
             self.app.open_fit(record)
+
+    # ------------------------------------------------------------------------------------------- best fit
+    @on(ModelTable.FitsWanted, "#models")
+    def _fits_wanted(self, event: ModelTable.FitsWanted) -> None:
+        """Rows without a best fit were painted: compute those on screen once the table has been still for a moment
+        (not on every step of a scroll, and not while the first frame is being made)."""
+        event.stop()
+        self.table.fits_wanted_seen()
+        if self._best_fit_timer is not None:
+            self._best_fit_timer.stop()
+        self._best_fit_timer = self.set_timer(BEST_FIT_DELAY, self._start_best_fits)
+
+    @property
+    def shows_table(self) -> bool:
+        """On top, or under dialogs only (help, register)."""
+        for screen in reversed(self.app.screen_stack):
+            if screen is self:
+                return True
+            if not screen.is_modal:
+                return False
+        return False
+
+    def _start_best_fits(self) -> None:
+        self._best_fit_timer = None
+        if not self.shows_table:  # covered by detail, fit...: the table asks again when it is painted next
+            return
+        table = self.table
+        keys = [k for k in table.visible_keys() if k not in self.best_fit]
+        running = self._best_fit_worker is not None and not self._best_fit_worker.is_finished
+        if not keys or (running and set(keys) <= self._best_fit_pending):
+            return
+        self._best_fit_pending = set(keys)
+        self._best_fit_worker = self.compute_best_fits([table.records[k] for k in keys])
+
+    @work(thread=True, exclusive=True, group="best-fit", exit_on_error=False)
+    def compute_best_fits(self, records: list[ModelRecord]) -> None:
+        """Fit each record on every device (one read of devices and measurements for all) and post its best row."""
+        from embodied_tui.services.fit import FitContext, fit_record
+
+        worker = get_current_worker()
+        ctx, failed = None, "error"
+        try:
+            ctx = FitContext.open(self.app.registry)
+        except Exception as exc:  # noqa: BLE001 - say so in the cells rather than leave them unknown
+            failed = _error_cell(exc)
+        for record in records:
+            if worker.is_cancelled:
+                return
+            if ctx is None:
+                text = failed
+            elif record.macs is None:
+                text = "no MACs"
+            else:
+                try:
+                    text = best_fit_text(fastest(fit_record(ctx, record)))
+                except Exception as exc:  # noqa: BLE001 - one bad record must not stop the column
+                    text = _error_cell(exc)
+            self.app.call_from_thread(self._set_best_fit, record_key(record), text)
+
+    def _set_best_fit(self, key: str, text: str) -> None:
+        self.best_fit[key] = text
+        self._best_fit_pending.discard(key)
+        self.table.set_best_fit(key, text)
+
+
+def _error_cell(exc: BaseException) -> str:
+    """A best-fit cell for a failure: the one-line message of a UserError, else the exception's type."""
+    return f"error: {exc}" if isinstance(exc, UserError) else f"error: {type(exc).__name__}"

@@ -66,10 +66,8 @@ def register(path: str | Path, *, name: str, input_shape: list[list[int]] | None
              db: Registry | str | Path | None = None, progress: Progress | None = None) -> tuple[ModelRecord, str]:
     """Analyse ``path`` and store it under ``name``. Returns the record and "added" | "new_version" | "unchanged".
     The registry is checked before the (slow) analysis, so a broken registry fails at once."""
-    if not name or not name.strip():
-        raise UserError("a model needs a name: pass --name NAME")
+    name = _checked_name(name)
     reg = registry(db)
-    name = name.strip()
     try:
         same = reg.find_same(name, Path(path).expanduser())  # also: a corrupt registry fails before the analysis
     except OSError:
@@ -77,7 +75,20 @@ def register(path: str | Path, *, name: str, input_shape: list[list[int]] | None
     if same is not None:
         return same, "unchanged"
     analysis = analyze(path, input_shape=input_shape, trust_code=trust_code, progress=progress)
-    return reg.add(analysis, name, tags or {}, description)
+    return add_analysis(analysis, name=name, tags=tags, description=description, db=reg)
+
+
+def add_analysis(analysis: Analysis, *, name: str, tags: dict[str, str] | None = None,
+                 description: str | None = None, db: Registry | str | Path | None = None) -> tuple[ModelRecord, str]:
+    """Store an analysis made elsewhere (the TUI analyses in a child process) under ``name``. Returns the record and
+    "added" | "new_version" | "unchanged", as ``register`` does."""
+    return registry(db).add(analysis, _checked_name(name), tags or {}, description)
+
+
+def _checked_name(name: str | None) -> str:
+    if not name or not name.strip():
+        raise UserError("a model needs a name: pass --name NAME")
+    return name.strip()
 
 
 # ------------------------------------------------------------------------------------------------ reading

@@ -11,8 +11,8 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from embodied_tui import units as fmt
 from embodied_tui.data.records import CensusNode
-from embodied_tui.screens import format as fmt
 
 
 def node_label(node: CensusNode, model_macs: int | None, model_name: str) -> Text:

@@ -5,6 +5,10 @@ one tuple of strings per row, sizes columns from string lengths and renders visi
 10,000 records paint in a fraction of that. The header stays put while rows scroll; h/l (and left/right) scroll sideways.
 
 Keys: up/down (j/k hidden), pageup/pagedown, home/end (g/G hidden), enter posts ``ModelTable.Selected``.
+
+The "best fit" column is filled lazily: painting a row whose best fit is unknown posts ``ModelTable.FitsWanted``
+(at most one until the owner calls ``fits_wanted_seen``); the owner computes the rows of ``visible_keys()`` and sets
+them with ``set_best_fit``. Until then the cell reads "—".
 """
 from __future__ import annotations
 
@@ -20,8 +24,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelRecord
-from embodied_tui.screens import format as fmt
 
 # (key, header); the key names the column
 COLUMNS = (
@@ -33,9 +37,9 @@ COLUMNS = (
     ("params", "params"),
     ("gmacs", "GMACs"),
     ("input", "input"),
+    ("fit", "best fit"),
     ("format", "format"),
     ("tags", "tags"),
-    ("fit", "best fit"),
 )
 COLUMN_INDEX = {key: i for i, (key, _) in enumerate(COLUMNS)}
 RIGHT_ALIGNED = frozenset({"version", "params", "gmacs"})
@@ -43,6 +47,7 @@ MARK = "*"
 NAME_WIDTH = 28
 TAGS_WIDTH = 20
 INPUT_WIDTH = 24
+FIT_WIDTH = 52
 PADDING = 1  # cells each side of a column
 
 
@@ -62,9 +67,9 @@ def row_cells(record: ModelRecord, marked: bool, best_fit: str = fmt.NA) -> tupl
         fmt.count(record.params),
         fmt.gmacs(record.macs),
         fmt.clip(fmt.shapes(record.input_shapes, record.input_symbols), INPUT_WIDTH),
+        fmt.clip(best_fit, FIT_WIDTH),
         record.format,
         fmt.clip(fmt.tags(record.tags), TAGS_WIDTH),
-        best_fit,
     )
 
 
@@ -114,6 +119,17 @@ class ModelTable(ScrollView, can_focus=True):
         def control(self) -> "ModelTable":
             return self.table
 
+    class FitsWanted(Message):
+        """A row without a best fit was painted: the owner may compute those of ``visible_keys()``."""
+
+        def __init__(self, table: "ModelTable") -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> "ModelTable":
+            return self.table
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.records: dict[str, ModelRecord] = {}
@@ -124,6 +140,7 @@ class ModelTable(ScrollView, can_focus=True):
         self._best_fit: dict[str, str] = {}
         self._widths: list[int] = [cell_len(header) for _, header in COLUMNS]
         self._index: dict[str, int] = {}
+        self._fits_wanted_posted = False
 
     # ------------------------------------------------------------------------------------------ data
     @property
@@ -167,9 +184,17 @@ class ModelTable(ScrollView, can_focus=True):
         found = {
             "mark": 1, "name": min(name, NAME_WIDTH), "version": len(str(version)), "family": family, "type": kind,
             "params": 5, "gmacs": 6, "input": min(inputs, INPUT_WIDTH), "format": form,
-            "tags": min(tags, TAGS_WIDTH), "fit": max([1, *map(len, self._best_fit.values())]),
+            "tags": min(tags, TAGS_WIDTH), "fit": self._fit_width(),
         }
         return [max(cell_len(header), found[key]) for key, header in COLUMNS]
+
+    def _fit_width(self) -> int:
+        """The widest best-fit cell of the rows shown (not of every one known: the width must not depend on which
+        fits happened to be computed before a filter hid their rows)."""
+        best = self._best_fit
+        if not best:
+            return 1
+        return min(max([1, *(len(best[k]) for k in self.keys if k in best)]), FIT_WIDTH)
 
     def _row_cells(self, row: int) -> list[str]:
         cells = self._cells.get(row)
@@ -178,6 +203,31 @@ class ModelTable(ScrollView, can_focus=True):
             cells = self._cells[row] = list(row_cells(self._rows[row], key in self._marked,
                                                       self._best_fit.get(key, fmt.NA)))
         return cells
+
+    def set_best_fit(self, key: str, text: str) -> None:
+        """Fill the best-fit cell of ``key`` (kept when the rows are replaced only if the owner passes it again)."""
+        self._best_fit[key] = text
+        row = self._index.get(key)
+        if row is None:
+            return
+        self._cells.pop(row, None)
+        column = COLUMN_INDEX["fit"]
+        if min(len(text), FIT_WIDTH) > self._widths[column]:
+            self._widths[column] = min(len(text), FIT_WIDTH)
+            self.virtual_size = Size(sum(self._widths) + 2 * PADDING * len(COLUMNS), len(self._rows) + 1)
+        self.refresh()
+
+    def has_best_fit(self, key: str) -> bool:
+        return key in self._best_fit
+
+    def visible_keys(self) -> list[str]:
+        """Keys of the rows on screen now, top to bottom."""
+        top = round(self.scroll_y)
+        return self.keys[top:top + self._page]
+
+    def fits_wanted_seen(self) -> None:
+        """The owner handled ``FitsWanted``: the next painted row without a best fit may post it again."""
+        self._fits_wanted_posted = False
 
     def cell(self, key: str, column: str) -> str:
         return self._row_cells(self._index[key])[COLUMN_INDEX[column]]
@@ -272,6 +322,9 @@ class ModelTable(ScrollView, can_focus=True):
             if row >= len(self._rows):
                 return Strip.blank(width, base)
             text = self._line_text(self._row_cells(row))
+            if not self._fits_wanted_posted and self.keys[row] not in self._best_fit:
+                self._fits_wanted_posted = True
+                self.post_message(self.FitsWanted(self))
             style = base
             if row == self.cursor_row:
                 style = base + self.get_component_rich_style("model-table--cursor")

@@ -5,8 +5,8 @@ from collections.abc import Sequence
 
 from textual_plotext import PlotextPlot
 
+from embodied_tui import units as fmt
 from embodied_tui.data.records import LayerCost
-from embodied_tui.screens import format as fmt
 
 MAX_BARS = 10
 UNIT_WORDS = {"": "count", "k": "thousands", "M": "millions", "G": "billions", "T": "trillions"}

@@ -1,10 +1,13 @@
-"""How numbers, shapes and tags read on screen. Text only; no arithmetic beyond scaling for display.
+"""How numbers, shapes and tags read, in the terminal app and the CLI alike. Text only; no arithmetic beyond scaling
+for display.
 
-Units: counts use k/M/G/T (1e3 steps); bytes use decimal kB/MB/GB (1e3 steps, like the `_gbps` catalog fields).
+Units: counts use k/M/G/T (1e3 steps); bytes use decimal kB/MB/GB (1e3 steps, like the `_gbps` catalog fields);
+times and rates keep the unit of their field name (``_ms``, ``_w``) and three significant digits.
 A value we could not compute is shown as "—", never 0.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 NA = "—"
@@ -101,3 +104,60 @@ def percent(part: int | None, whole: int | None) -> str:
 def clip(text: str, width: int) -> str:
     """Cut text to `width` cells with an ellipsis."""
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def significant(x: float | None, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits: 0.141891 -> '0.142', 2.00253 -> '2.00', 1234.5 -> '1234';
+    below 0.001 in short exponent form, 0.0000948 -> '9.48e-5'; None -> '—'."""
+    if x is None:
+        return NA
+    if x == 0 or not math.isfinite(x):
+        return "0" if x == 0 else str(x)
+    if abs(x) < 1e-3:
+        mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    return f"{x:.{decimals}f}"
+
+
+def number(x: float | None) -> str:
+    """Up to three significant digits without trailing zeros: 25.0 -> '25', 7.5 -> '7.5', 12.34 -> '12.3'."""
+    if x is None:
+        return NA
+    text = significant(x)
+    return text.rstrip("0").rstrip(".") if "." in text and "e" not in text else text
+
+
+def yes_no(flag: bool | None) -> str:
+    """True -> 'yes', False -> 'no', None (not known) -> '—'."""
+    return NA if flag is None else ("yes" if flag else "no")
+
+
+def decade(exponent: int) -> str:
+    """The label of a power-of-ten tick: 0 -> '1', 3 -> '1k', 6 -> '1M', -2 -> '0.01', -4 -> '1e-4'."""
+    if exponent >= 0:
+        for step, unit in ((12, "T"), (9, "G"), (6, "M"), (3, "k")):
+            if exponent >= step:
+                return f"1{'0' * (exponent - step)}{unit}"
+        return "1" + "0" * exponent
+    if exponent >= -3:
+        return f"{10.0 ** exponent:.{-exponent}f}"
+    return f"1e{exponent}"
+
+
+def cell(value: object) -> str:
+    """One value of a query answer as table text: None -> '—', floats to 4 significant digits, integers with
+    thousands separators, lists joined."""
+    if value is None:
+        return NA
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return significant(value, 4)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(cell(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={cell(v)}" for k, v in value.items())
+    return str(value)

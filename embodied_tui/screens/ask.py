@@ -1,0 +1,160 @@
+"""Ask the registry: a plain question or a Cypher query, the answer as a table, and the Cypher that ran, editable.
+
+A question goes to ``services.ask.ask`` (the offline parser -> a structured query -> Cypher); text starting with
+MATCH is Cypher and goes to ``services.ask.query``. Both run in a thread worker. The Cypher that ran lands in the
+editor below the answer: change it and press ctrl+r (or F5) to run it again. What the parser read, the words it did
+not understand and any error are shown inline; an error keeps the last answer on screen.
+"""
+from __future__ import annotations
+
+import re
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Static, TextArea
+from textual.worker import Worker, WorkerState
+
+from embodied_tui import units as fmt
+from embodied_tui.errors import UserError
+from embodied_tui.screens.widgets.answer_table import AnswerTable
+
+PLACEHOLDER = "a question (fastest models on a jetson at 15 W) or Cypher (MATCH ...)"
+
+
+_CYPHER = re.compile(r"\s*(optional\s+)?match\b", re.IGNORECASE)
+
+
+def is_cypher(text: str) -> bool:
+    """Text whose first word is MATCH (any case; OPTIONAL MATCH too) is a Cypher query; anything else a question."""
+    return _CYPHER.match(text) is not None
+
+
+def explanation(result: dict) -> str:
+    """The words the parser did not understand, what it read and its notes (in that order: the box is short)."""
+    lines = []
+    if result.get("unparsed"):
+        lines.append("not understood: " + ", ".join(result["unparsed"]))
+    readings = result.get("readings") or []
+    if readings:
+        lines.append("read: " + "; ".join(f"{r['phrase']!r} -> {r['meaning']}" for r in readings))
+    lines += [f"note: {note}" for note in result.get("notes") or []]
+    return "\n".join(lines)
+
+
+class AskScreen(Screen):
+    HELP_TITLE = "Ask"
+    BINDINGS = [
+        Binding("escape", "app.back", "Back", id="ask.back"),
+        Binding("ctrl+r,f5", "run_cypher", "Run Cypher", id="ask.run_cypher"),
+        Binding("ctrl+l", "focus_question", "Question", id="ask.question"),
+    ]
+
+    def __init__(self, question: str = "") -> None:
+        super().__init__()
+        self.initial_question = question
+        self.result: dict | None = None  # the last answer shown
+        self.error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="question-bar"):
+            yield Label("ask", id="question-prompt")
+            yield Input(value=self.initial_question, placeholder=PLACEHOLDER, id="question", compact=True)
+        yield Static("", id="ask-error")
+        yield Static("", id="ask-info")
+        yield AnswerTable(cursor_type="row", id="answer")
+        editor = TextArea("", id="cypher", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        editor.border_title = "Cypher that ran (edit; ctrl+r or F5 runs it)"
+        yield editor
+        yield Static("type a question and press enter", id="status")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#ask-error").display = False
+        self.query_one("#ask-info").display = False
+        self.query_one("#question", Input).focus()
+        if self.initial_question.strip():
+            self.run_text(self.initial_question)
+
+    # ------------------------------------------------------------------------------------------ running
+    @on(Input.Submitted, "#question")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.run_text(event.value)
+
+    def run_text(self, text: str) -> None:
+        """Ask the question, or run it as Cypher when it starts with MATCH."""
+        if not text.strip():
+            self.show_error("type a question, or a Cypher query starting with MATCH")
+            return
+        self.start("query" if is_cypher(text) else "ask", text)
+
+    def action_run_cypher(self) -> None:
+        text = self.query_one("#cypher", TextArea).text
+        if not text.strip():
+            self.show_error("no Cypher to run: ask a question first, or type a query starting with MATCH")
+            return
+        self.start("query", text)
+
+    def action_focus_question(self) -> None:
+        self.query_one("#question", Input).focus()
+
+    def start(self, verb: str, text: str) -> None:
+        self.query_one(AnswerTable).loading = True
+        self.query_one("#status", Static).update("asking ..." if verb == "ask" else "running the Cypher ...")
+        self.answer(verb, text)
+
+    @work(thread=True, exclusive=True, group="ask", exit_on_error=False)
+    def answer(self, verb: str, text: str) -> dict:
+        from embodied_tui.services import ask as svc
+
+        if verb == "ask":
+            return svc.ask(self.app.registry, text)
+        return svc.query(self.app.registry, text)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "ask" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        self.query_one(AnswerTable).loading = False
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.show_error(str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}")
+            return
+        self.show_result(event.worker.result)
+
+    # ------------------------------------------------------------------------------------------ showing
+    def show_error(self, message: str | None) -> None:
+        self.error = message
+        widget = self.query_one("#ask-error", Static)
+        widget.update(f"error: {message}" if message else "")
+        widget.display = bool(message)
+        if message:
+            shown = "the last answer is still shown" if self.result is not None else "no answer yet"
+            self.query_one("#status", Static).update(f"error | {shown}")
+
+    def show_result(self, result: dict) -> None:
+        self.show_error(None)
+        self.result = result
+        table = self.query_one(AnswerTable)
+        table.clear(columns=True)
+        for column in result["columns"]:
+            table.add_column(column)
+        for row in result["rows"]:
+            table.add_row(*(fmt.cell(value) for value in row))
+        editor = self.query_one("#cypher", TextArea)
+        if editor.text != result["cypher"]:
+            editor.load_text(result["cypher"])
+        info = explanation(result)
+        info_widget = self.query_one("#ask-info", Static)
+        info_widget.update(info)
+        info_widget.display = bool(info)
+        count = result.get("count")
+        rows = len(result["rows"])
+        text = f"{rows} row{'s' if rows != 1 else ''}"
+        if count is not None:
+            text = f"count {count} | " + text
+        source = result.get("source")
+        text += f" | answered by the {source}" if source else " | Cypher"
+        self.query_one("#status", Static).update(text)

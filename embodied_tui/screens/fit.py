@@ -1,0 +1,355 @@
+"""Fit one model on hardware: a table of device x power mode x precision rows and the roofline of the selected row.
+
+Rows come from ``services.fit.fit_rows`` (computed in a thread worker; pure Python, a fraction of a second); the
+per-layer rows of the selected device x mode x precision (``with_layers=True``) are fetched when the chart tab shows
+them. Tab 1 is the table (`/` filters by device or precision words, `s`/`S` sort, enter shows the roofline), tab 2 the
+chart (j/k move to the next/previous row of the table).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
+
+from embodied_tui import units as fmt
+from embodied_tui.data.records import ModelRecord
+from embodied_tui.errors import UserError
+from embodied_tui.screens.widgets.fit_table import FitTable, fit_key
+from embodied_tui.screens.widgets.roofline_plot import RooflinePlot, roofline_chart
+
+TABS = ("fit-table-pane", "fit-chart-pane")
+CHART_DELAY = 0.1  # s: j/k held down on the chart redraws once the cursor rests
+
+# (header, cell of a fit row); the order of design.md's fit table
+COLUMNS: tuple[tuple[str, Callable[[dict], str]], ...] = (
+    ("device", lambda r: r["hardware"]),
+    ("mode", lambda r: r["power_mode"]),
+    ("prec", lambda r: r["precision"]),
+    ("W", lambda r: fmt.number(r.get("power_w"))),
+    ("pred ms", lambda r: fmt.significant(r.get("predicted_latency_ms"))),
+    ("meas ms", lambda r: fmt.significant(r.get("measured_latency_ms"))),
+    ("roof ms", lambda r: fmt.significant(r.get("roofline_latency_ms"))),
+    ("fps", lambda r: fmt.significant(r.get("fps"))),
+    ("bound", lambda r: r.get("bound") or fmt.NA),
+    ("mem", lambda r: fmt.yes_no(r.get("fits_memory"))),
+)
+RIGHT = frozenset({"W", "pred ms", "meas ms", "roof ms", "fps"})
+
+# sort name -> field of a fit row; `s` cycles in this order. Unknown values stay last either way.
+SORTS: dict[str, str] = {
+    "predicted": "predicted_latency_ms",
+    "measured": "measured_latency_ms",
+    "roofline": "roofline_latency_ms",
+    "fps": "fps",
+    "power": "power_w",
+    "device": "hardware",
+    "precision": "precision",
+}
+MATCHED = ("hardware", "hardware_name", "power_mode", "precision", "device_type")
+
+
+def sort_rows(rows: list[dict], key: str, reverse: bool = False) -> list[dict]:
+    """Sorted copy on ``SORTS[key]``; stable, so ties keep the service's order; None last either way."""
+    field = SORTS[key]
+    known = [r for r in rows if r.get(field) is not None]
+    unknown = [r for r in rows if r.get(field) is None]
+    return sorted(known, key=lambda r: r[field], reverse=reverse) + unknown
+
+
+def filter_rows(rows: list[dict], text: str) -> list[dict]:
+    """Rows where every word of ``text`` is part of the device id or name, the power mode, precision or type."""
+    words = text.casefold().split()
+    if not words:
+        return list(rows)
+    return [r for r in rows
+            if all(any(w in str(r.get(f) or "").casefold() for f in MATCHED) for w in words)]
+
+
+def row_cells(row: dict) -> list[str]:
+    return [cell(row) for _, cell in COLUMNS]
+
+
+def caption(row: dict, index: int, total: int, layers_not_drawn: int) -> str:
+    """Two lines under the chart: the roof and the model in numbers (from the fit row), and where the cursor is."""
+    peak = row.get("peak_tflops")
+    bw = row.get("bandwidth_gbps")
+    numbers = [f"peak {fmt.significant(None if peak is None else peak * 1e3)} GFLOP/s",
+               f"BW {fmt.significant(bw)} GB/s" if bw is not None else "no DRAM: compute roof only",
+               f"ridge {fmt.significant(row.get('ridge_point'))} FLOP/B",
+               f"model {fmt.significant(row.get('arithmetic_intensity'))} FLOP/B"]
+    place = [f"row {index}/{total} (j/k)", f"{row.get('bound') or fmt.NA}-bound"]
+    if layers_not_drawn:
+        place.append(f"{layers_not_drawn} layers without MACs not drawn")
+    return " | ".join(numbers) + "\n" + " | ".join(place)
+
+
+class FitScreen(Screen):
+    HELP_TITLE = "Fit on hardware"
+    BINDINGS = [
+        Binding("escape,q", "back", "Back", id="fit.back"),
+        Binding("1", "tab('fit-table-pane')", "Table", show=False, id="fit.tab1"),
+        Binding("2", "tab('fit-chart-pane')", "Roofline", show=False, id="fit.tab2"),
+        Binding("right_square_bracket", "next_tab(1)", "Next tab", id="fit.next_tab"),
+        Binding("left_square_bracket", "next_tab(-1)", "Prev tab", show=False, id="fit.prev_tab"),
+        Binding("slash", "filter", "Filter", id="fit.filter"),
+        Binding("s", "sort", "Sort", id="fit.sort"),
+        Binding("S", "reverse", "Reverse", show=False, id="fit.reverse"),
+        Binding("j,down", "row(1)", "Next row", show=False, id="fit.next_row"),
+        Binding("k,up", "row(-1)", "Previous row", show=False, id="fit.prev_row"),
+    ]
+
+    def __init__(self, record: ModelRecord) -> None:
+        super().__init__()
+        self.record = record
+        self.rows: list[dict] = []
+        self.shown: list[dict] = []
+        self.error: str | None = None
+        self.sort_key = "predicted"
+        self.reverse = False
+        self.filter_text = ""
+        self.layer_rows: dict[str, dict] = {}  # row key -> the row with its per-layer rows
+        self.charted: str | None = None  # row key the chart shows
+        self._chart_timer: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        record = self.record
+        yield Static(f"Fit: {record.name} v{record.version} | {fmt.gmacs(record.macs)} GMACs | "
+                     f"device x power mode x precision", id="fit-title")
+        with TabbedContent(initial="fit-table-pane", id="fit-tabs"):
+            with TabPane("1 Table", id="fit-table-pane"):
+                with Horizontal(id="fit-filter-bar"):
+                    yield Label("/", id="fit-filter-prompt")
+                    yield Input(placeholder="words in device, mode or precision: orin fp16", id="fit-filter",
+                                compact=True)
+                yield FitTable(cursor_type="row", zebra_stripes=False, id="fit-table")
+                yield Static("", id="fit-error")
+            with TabPane("2 Roofline", id="fit-chart-pane"):
+                yield RooflinePlot(id="roofline")
+                yield Static("", id="roofline-caption")
+        yield Static("", id="status")
+        yield Static("ms at batch 1 | pred: calibrated roofline | roof: lower bound | meas: measured",
+                     id="convention")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.table
+        table.fixed_columns = 1
+        for header, _ in COLUMNS:
+            table.add_column(header, key=header)
+        table.loading = True
+        self.query_one("#fit-error").display = False
+        self.query_one("#fit-filter-bar").display = False
+        self.update_status()
+        table.focus()
+        self.load_rows()
+
+    @property
+    def table(self) -> FitTable:
+        return self.query_one(FitTable)
+
+    @property
+    def plot(self) -> RooflinePlot:
+        return self.query_one(RooflinePlot)
+
+    # ------------------------------------------------------------------------------------------ workers
+    @work(thread=True, exclusive=True, group="fit-rows", exit_on_error=False)
+    def load_rows(self) -> list[dict]:
+        from embodied_tui.services.fit import fit_rows
+
+        return fit_rows(self.app.registry, self.record.name, version=self.record.version)
+
+    @work(thread=True, exclusive=True, group="fit-layers", exit_on_error=False)
+    def load_layers(self, row: dict) -> dict:
+        from embodied_tui.services.fit import fit_rows
+
+        rows = fit_rows(self.app.registry, self.record.name, hw=row["hardware"], mode=row["power_mode"],
+                        precision=row["precision"], version=self.record.version, with_layers=True)
+        return rows[0]
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        group, worker = event.worker.group, event.worker
+        if group == "fit-rows":
+            self.table.loading = False
+            if event.state == WorkerState.ERROR:
+                self.show_error(worker.error)
+            else:
+                self.rows = worker.result
+                self.refresh_rows()
+                if not self.chart_visible and not self.query_one("#fit-filter", Input).has_focus:
+                    self.table.focus()  # the loading indicator took the focus away
+        elif group == "fit-layers":
+            self.plot.loading = False
+            if event.state == WorkerState.ERROR:
+                self.plot.plot(None, f"no chart: {_message(worker.error)}")
+                return
+            row = worker.result
+            self.layer_rows[fit_key(row)] = row
+            self.draw_chart()
+
+    def show_error(self, error: BaseException | None) -> None:
+        self.error = _message(error)
+        widget = self.query_one("#fit-error", Static)
+        widget.update(f"error: {self.error}")
+        widget.display = True
+        self.table.display = False
+        self.plot.plot(None, "no rows to chart")
+        self.update_status()
+
+    # ------------------------------------------------------------------------------------------ table
+    def refresh_rows(self) -> None:
+        table = self.table
+        current = self.current_row()
+        self.shown = sort_rows(filter_rows(self.rows, self.filter_text), self.sort_key, self.reverse)
+        table.clear()
+        for row in self.shown:
+            cells = row_cells(row)
+            table.add_row(*(_cell(text, header) for (header, _), text in zip(COLUMNS, cells)), key=fit_key(row))
+        if current is not None and fit_key(current) in {fit_key(r) for r in self.shown}:
+            table.move_cursor(row=table.get_row_index(fit_key(current)))
+        self.update_status()
+        self.schedule_chart()
+
+    def current_row(self) -> dict | None:
+        if not self.shown:
+            return None
+        index = min(max(self.table.cursor_row, 0), len(self.shown) - 1)
+        return self.shown[index]
+
+    def update_status(self) -> None:
+        arrow = "v" if self.reverse else "^"
+        if self.error:
+            text = f"no rows | {self.error}"
+        elif self.table.loading:
+            text = "computing the fit rows ..."
+        else:
+            text = f"{len(self.shown)} of {len(self.rows)} rows | sort: {self.sort_key} {arrow}"
+            if self.filter_text.strip():
+                text += f" | filter: {self.filter_text.strip()} (escape clears)"
+        self.query_one("#status", Static).update(text)
+
+    @on(FitTable.RowHighlighted, "#fit-table")
+    def _highlighted(self, event: FitTable.RowHighlighted) -> None:
+        self.schedule_chart()
+
+    @on(FitTable.RowSelected, "#fit-table")
+    def _selected(self, event: FitTable.RowSelected) -> None:
+        self.action_tab("fit-chart-pane")
+
+    # ------------------------------------------------------------------------------------------ filter and sort
+    def action_filter(self) -> None:
+        if self.error:
+            return
+        self.action_tab("fit-table-pane")
+        self.query_one("#fit-filter-bar").display = True
+        self.query_one("#fit-filter", Input).focus()
+
+    @on(Input.Changed, "#fit-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self.refresh_rows()
+
+    @on(Input.Submitted, "#fit-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.query_one("#fit-filter-bar").display = False
+        self.table.focus()
+
+    def action_back(self) -> None:
+        """escape: clear the filter first (while one is set or typed), then leave."""
+        filter_input = self.query_one("#fit-filter", Input)
+        if self.query_one("#fit-filter-bar").display:
+            self.query_one("#fit-filter-bar").display = False
+            self.table.focus()
+            if self.filter_text:
+                self.filter_text = ""
+                with filter_input.prevent(Input.Changed):
+                    filter_input.value = ""
+                self.refresh_rows()
+            return
+        self.app.action_back()
+
+    def action_sort(self) -> None:
+        keys = list(SORTS)
+        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        self.refresh_rows()
+
+    def action_reverse(self) -> None:
+        self.reverse = not self.reverse
+        self.refresh_rows()
+
+    # ------------------------------------------------------------------------------------------ tabs and chart
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_next_tab(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        index = TABS.index(tabs.active) if tabs.active in TABS else 0
+        tabs.active = TABS[(index + step) % len(TABS)]
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "fit-table-pane" and self.table.display:
+            self.table.focus()
+        elif event.pane.id == "fit-chart-pane":
+            self.set_focus(None)  # j/k reach the screen: they step through the table's rows
+            self.schedule_chart()
+
+    def action_row(self, step: int) -> None:
+        if not self.shown:
+            return
+        table = self.table
+        table.move_cursor(row=min(max(table.cursor_row + step, 0), len(self.shown) - 1))
+
+    @property
+    def chart_visible(self) -> bool:
+        return self.query_one(TabbedContent).active == "fit-chart-pane"
+
+    def schedule_chart(self) -> None:
+        """Redraw the chart for the current row once the cursor rests (only while the chart tab shows)."""
+        if self._chart_timer is not None:
+            self._chart_timer.stop()
+        self._chart_timer = self.set_timer(CHART_DELAY, self.draw_chart) if self.chart_visible else None
+
+    def draw_chart(self) -> None:
+        self._chart_timer = None
+        row = self.current_row()
+        caption_widget = self.query_one("#roofline-caption", Static)
+        if row is None:
+            self.plot.plot(None, self.error or "no rows to chart")
+            caption_widget.update("")
+            return
+        key = fit_key(row)
+        full = self.layer_rows.get(key)
+        if full is None:
+            if self.chart_visible:
+                self.plot.loading = True
+                self.load_layers(row)
+            return
+        chart = roofline_chart(full, full.get("layers") or [])
+        self.plot.plot(chart)
+        self.charted = key
+        index = self.shown.index(row) + 1
+        caption_widget.update(f"row {index} of {len(self.shown)}: {chart.reason}" if chart.reason
+                              else caption(full, index, len(self.shown), chart.layers_not_drawn))
+
+    def current_record(self) -> ModelRecord:
+        return self.record
+
+
+def _cell(text: str, header: str) -> Text:
+    return Text(text, justify="right" if header in RIGHT else "left")
+
+
+def _message(error: BaseException | None) -> str:
+    if isinstance(error, UserError):
+        return str(error)
+    return f"{type(error).__name__}: {error}" if error is not None else "unknown error"

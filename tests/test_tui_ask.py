@@ -1,0 +1,116 @@
+"""The ask screen: a question answered by services.ask, the Cypher it ran edited and run again, errors inline."""
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Input, Static, TextArea
+from tui_fixtures import analysed_registry_copy, run_command, settle, static_text, sync
+
+from embodied_tui import units as fmt
+from embodied_tui.app import EmbodiedApp
+from embodied_tui.data.store import Registry
+from embodied_tui.screens.ask import AskScreen, is_cypher
+from embodied_tui.screens.registry import RegistryScreen
+from embodied_tui.screens.widgets.answer_table import AnswerTable
+from embodied_tui.services.ask import ask, query
+
+SIZE = (80, 24)
+QUESTION = "models under 1 ms on a raspberry pi 5 please banana"
+
+
+@pytest.fixture
+def registry(tmp_path, tmp_path_factory) -> Registry:
+    return analysed_registry_copy(tmp_path / "reg", tmp_path_factory)
+
+
+def shown(screen: AskScreen) -> tuple[list[str], list[list[str]]]:
+    table = screen.query_one(AnswerTable)
+    columns = [str(c.label) for c in table.ordered_columns]
+    return columns, [[str(cell) for cell in table.get_row(row.key)] for row in table.ordered_rows]
+
+
+def expected(answer: dict) -> tuple[list[str], list[list[str]]]:
+    return answer["columns"], [[fmt.cell(v) for v in row] for row in answer["rows"]]
+
+
+def error_text(screen: AskScreen) -> str:
+    widget = screen.query_one("#ask-error", Static)
+    return static_text(widget) if widget.display else ""
+
+
+async def ask_here(pilot, text: str) -> None:
+    pilot.app.screen.query_one("#question", Input).value = text
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+@sync
+async def test_ask_a_question_then_edit_the_cypher_and_run_it_again(registry):
+    answer = ask(registry, QUESTION)
+    assert answer["rows"] and "banana" in answer["unparsed"]
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        screen = app.screen
+        assert isinstance(screen, AskScreen) and app.focused is screen.query_one("#question", Input)
+        await ask_here(pilot, QUESTION)
+        assert shown(screen) == expected(answer)
+        editor = screen.query_one("#cypher", TextArea)
+        assert editor.text == answer["cypher"]
+        info = static_text(screen.query_one("#ask-info", Static))
+        assert "not understood: " + ", ".join(answer["unparsed"]) in info
+        assert answer["readings"][0]["meaning"] in info
+        assert f"{len(answer['rows'])} rows" in static_text(screen.query_one("#status", Static))
+
+        # edit the Cypher that ran: keep only the two fastest, and run it with ctrl+r
+        edited = answer["cypher"] + "\nLIMIT 2" if "LIMIT" not in answer["cypher"] else answer["cypher"]
+        editor.focus()
+        editor.load_text(edited)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        rerun = query(registry, edited)
+        assert len(rerun["rows"]) == 2 and shown(screen) == expected(rerun)
+        assert not screen.query_one("#ask-info", Static).display  # plain Cypher: nothing was parsed
+        await pilot.press("escape")
+        assert isinstance(app.screen, RegistryScreen)
+
+
+@sync
+async def test_cypher_typed_as_the_question_and_a_bad_one_inline(registry):
+    cypher = "MATCH (m:Model) WHERE m.params > 100000 RETURN m.name, m.params ORDER BY m.params DESC"
+    good = query(registry, cypher)
+    assert good["rows"] and is_cypher("  match (m) return m") and not is_cypher("matches of resnet")
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        screen = app.screen
+        await ask_here(pilot, cypher)
+        assert shown(screen) == expected(good)
+        assert screen.query_one("#cypher", TextArea).text == cypher
+        # a bad query: one line inline, the last answer stays, nothing crashes
+        await ask_here(pilot, "MATCH (m:Model RETURN m.name")
+        assert "Cypher" in error_text(screen) and "column" in error_text(screen)
+        assert shown(screen) == expected(good)
+        assert "the last answer is still shown" in static_text(screen.query_one("#status", Static))
+        # fixed in the editor: the error goes away
+        screen.query_one("#cypher", TextArea).load_text("MATCH (m:Model) RETURN m.name LIMIT 1")
+        await pilot.press("f5")
+        await settle(pilot)
+        assert error_text(screen) == "" and len(shown(screen)[1]) == 1
+        # an empty question says what to type
+        await ask_here(pilot, "   ")
+        assert "type a question" in error_text(screen)
+
+
+@sync
+async def test_ask_from_the_palette_and_from_detail(registry):
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await run_command(pilot, "Ask...")
+        assert isinstance(app.screen, AskScreen)
+        await pilot.press("escape")
+        app.open_detail(registry.get("small_vit"))
+        await pilot.pause()
+        await pilot.press("a")
+        assert isinstance(app.screen, AskScreen)
+        await pilot.press("a")  # typed into the question, not a second screen
+        assert app.screen.query_one("#question", Input).value == "a" and len(app.screen_stack) == 3
