@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
+from embodied_tui.screens.tab_keys import TabKeys
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelDetails, ModelRecord
 from embodied_tui.errors import UserError
@@ -135,7 +136,9 @@ def file_view(record: ModelRecord, versions: list[ModelRecord]) -> Group:
     return Group(_facts(rows), Text(""), history)
 
 
-class DetailScreen(Screen):
+class DetailScreen(TabKeys, Screen):
+    TABS = TABS
+
     HELP_TITLE = "Model detail"
     BINDINGS = [
         Binding("escape,q", "app.back", "Back", id="detail.back"),
@@ -240,14 +243,6 @@ class DetailScreen(Screen):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id:
             self._focus_pane(event.pane.id)
-
-    def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
-
-    def action_next_tab(self, step: int) -> None:
-        tabs = self.query_one(TabbedContent)
-        index = TABS.index(tabs.active) if tabs.active in TABS else 0
-        tabs.active = TABS[(index + step) % len(TABS)]
 
     def action_fit(self) -> None:
         self.app.open_fit(self.record)

@@ -19,6 +19,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
+from embodied_tui.screens.tab_keys import TabKeys
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelRecord
 from embodied_tui.errors import UserError
@@ -91,7 +92,9 @@ def caption(row: dict, index: int, total: int, layers_not_drawn: int) -> str:
     return " | ".join(numbers) + "\n" + " | ".join(place)
 
 
-class FitScreen(Screen):
+class FitScreen(TabKeys, Screen):
+    TABS = TABS
+
     HELP_TITLE = "Fit on hardware"
     BINDINGS = [
         Binding("escape,q", "back", "Back", id="fit.back"),
@@ -288,14 +291,6 @@ class FitScreen(Screen):
         self.refresh_rows()
 
     # ------------------------------------------------------------------------------------------ tabs and chart
-    def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
-
-    def action_next_tab(self, step: int) -> None:
-        tabs = self.query_one(TabbedContent)
-        index = TABS.index(tabs.active) if tabs.active in TABS else 0
-        tabs.active = TABS[(index + step) % len(TABS)]
-
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "fit-table-pane" and self.table.display:
             self.table.focus()
