@@ -225,3 +225,13 @@ def test_bytes_at_another_precision_through_the_cli(tmp_path):
     assert at["weight_bytes"] == 2 * params
     assert at["activation_bytes"] == out["activation_bytes"] // 2 == (200 + 200) * 2
     assert at["fused_bytes"] == 2 * (params + 100 + 10)
+
+
+def test_recurrent_gates_are_not_read_as_residual_connections(tmp_path):
+    _, inputs, files = _save_all("lstm_policy", tmp_path)
+    shapes = [list(t.shape) for t in inputs]
+    for fmt in ("torchscript_traced", "exported_program", "onnx"):
+        a = analyze_file(files[fmt], input_shape=shapes if fmt.startswith("torchscript") else None)
+        assert not any("residual" in e for e in a.architecture.evidence), (fmt, a.architecture.evidence)
+        # the LSTM's MACs are one recurrent layer's in every format: steps x 4H x (In + H)
+        assert a.macs_by_kind["lstm"] == 16 * 4 * 128 * (32 + 128), (fmt, a.macs_by_kind)

@@ -205,7 +205,7 @@ def gather(trace: list[TraceOp], layers: dict[str, int], input_shapes, output_sh
     ev.add("linear", kinds["linear"], "{n} linear layers")
     recurrent = kinds["lstm"] + kinds["gru"] + kinds["rnn"]
     rec_layers = {k: v for k, v in layers.items() if k.upper() in ("LSTM", "GRU", "RNN", "LSTMCELL", "GRUCELL")}
-    ev.add("recurrent", recurrent or sum(rec_layers.values()),
+    ev.add("recurrent", sum(rec_layers.values()) or recurrent,
            "{n} recurrent layers (" + (", ".join(rec_layers) or "LSTM/GRU ops") + ")")
     if _patch_embedding(trace):
         ev.add("patch_embed", 1, "patch embedding (first conv has kernel = stride >= 4)")

@@ -114,9 +114,23 @@ def _count(run: Callable[[list[list[int]], list[torch.dtype]], CountResult], sha
                         f"{msg}; {hint}")
 
 
+_RECURRENT = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn"}
+
+
+def _fold_recurrent(trace, types: dict[str, str]) -> None:
+    """On meta, nn.LSTM/GRU/RNN decompose into per-step matmuls, adds and stacks; in the trace they are one recurrent
+    layer's work (as ONNX's LSTM op is), so the gate adds are not mistaken for residual connections."""
+    for op in trace:
+        kind = _RECURRENT.get(types.get(op.owner, ""))
+        if kind:
+            op.kind = kind
+
+
 def _fields(result: CountResult, infos: list[ModuleInfo], params: int, weight_bytes: int, dtype: str,
             dtype_bytes: int, shapes, dtypes, source: str, names: list[str]) -> dict:
     types = {m.path: m.type for m in infos}
+    _fold_recurrent(result.trace, types)
+    _fold_recurrent(result.events, types)
     uncounted = []
     notes = []
     if result.failure is not None:
