@@ -9,7 +9,13 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from .layers import ConvNormAct, SqueezeExcitation, StochasticDepth, make_divisible
+from .layers import ConvNormAct, SqueezeExcitation, StochasticDepth, init_conv_norm_linear, make_divisible
+
+
+def _init_linear(m: nn.Linear) -> None:
+    init_range = 1.0 / math.sqrt(m.out_features)
+    nn.init.uniform_(m.weight, -init_range, init_range)
+    nn.init.zeros_(m.bias)
 
 
 @dataclass
@@ -87,18 +93,7 @@ class EfficientNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True), nn.Linear(last_out, num_classes))
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                init_range = 1.0 / math.sqrt(m.out_features)
-                nn.init.uniform_(m.weight, -init_range, init_range)
-                nn.init.zeros_(m.bias)
+        init_conv_norm_linear(self, _init_linear)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.avgpool(self.features(x))

@@ -123,3 +123,18 @@ class Permute(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.permute(x, self.dims)
+
+
+def init_conv_norm_linear(model: nn.Module, init_linear) -> None:
+    """torchvision's init shared by MobileNet and EfficientNet: kaiming fan_out convs (zero bias), unit norms; each
+    Linear goes to ``init_linear``, where the two families differ."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            init_linear(m)

@@ -8,22 +8,17 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .layers import ConvNormAct, SqueezeExcitation, make_divisible
+from .layers import ConvNormAct, SqueezeExcitation, init_conv_norm_linear, make_divisible
+
+
+def _init_linear(m: nn.Linear) -> None:
+    nn.init.normal_(m.weight, 0, 0.01)
+    nn.init.zeros_(m.bias)
 
 
 def init_mobile_weights(model: nn.Module) -> None:
     """torchvision's init for the MobileNets: kaiming fan_out convs, unit norms, N(0, 0.01) linears."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
+    init_conv_norm_linear(model, _init_linear)
 
 
 # ---------------------------------------------------------------------------------------------------------- V2
