@@ -13,6 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 MODELS = ("resnet_tiny", "mobilenet_tiny", "small_vit", "lstm_policy", "mlp_policy", "yolo_style_detector",
           "unet_small")
 # most are registered with the shape the user would give (--input-shape); these convolutional ones with the shape the
@@ -68,3 +70,17 @@ def copy_registry(folder: Path) -> Path:
     shutil.copy2(db, target)
     shutil.copytree(db.with_name(db.name + ".d"), target.with_name(target.name + ".d"))
     return target
+
+
+@pytest.fixture(scope="module")
+def fx() -> Fixture:
+    """The shared fixture registry (built once per process)."""
+    return registry_fixture()
+
+
+@pytest.fixture(scope="module")
+def graph(fx):
+    """The model-hardware graph of the fixture registry."""
+    from embodied_tui.services.ask import load_graph
+
+    return load_graph(fx.db)

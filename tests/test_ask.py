@@ -14,7 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from ask_fixture import registry_fixture
+from ask_fixture import fx, graph  # noqa: F401 (shared module-scoped fixtures)
 from embodied_tui.analysis.ask import FIELDS, parse_question, query_from_spec, tool_schema
 from embodied_tui.cli import main
 from embodied_tui.errors import UserError
@@ -22,18 +22,6 @@ from embodied_tui.errors import UserError
 SPEC = yaml.safe_load((Path(__file__).parent / "ask_questions.yaml").read_text())
 QUESTIONS = SPEC["questions"]
 ALL_PHRASINGS = [(q["q"], q) for q in QUESTIONS] + [(p, q) for q in QUESTIONS for p in q.get("paraphrases", [])]
-
-
-@pytest.fixture(scope="module")
-def fx():
-    return registry_fixture()
-
-
-@pytest.fixture(scope="module")
-def graph(fx):
-    from embodied_tui.services.ask import load_graph
-
-    return load_graph(fx.db)
 
 
 @pytest.fixture(scope="module")

@@ -11,24 +11,12 @@ from collections import Counter
 import pytest
 from click.testing import CliRunner
 
-from ask_fixture import copy_registry, registry_fixture
+from ask_fixture import copy_registry, fx, graph  # noqa: F401 (shared module-scoped fixtures)
 from embodied_tui.cli import main
 from embodied_tui.data.graph import CypherError, build_graph, model_node_id, run_cypher
 
 SEED = ("MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.latency_ms < 30 AND h.power_w < 15 "
         "RETURN m.name, h.name, r.latency_ms")
-
-
-@pytest.fixture(scope="module")
-def fx():
-    return registry_fixture()
-
-
-@pytest.fixture(scope="module")
-def graph(fx):
-    from embodied_tui.services.ask import load_graph
-
-    return load_graph(fx.db)
 
 
 def _mode(fx, device_id: str, mode: str):
