@@ -235,3 +235,21 @@ def test_recurrent_gates_are_not_read_as_residual_connections(tmp_path):
         assert not any("residual" in e for e in a.architecture.evidence), (fmt, a.architecture.evidence)
         # the LSTM's MACs are one recurrent layer's in every format: steps x 4H x (In + H)
         assert a.macs_by_kind["lstm"] == 16 * 4 * 128 * (32 + 128), (fmt, a.macs_by_kind)
+        # and it launches one step kernel per time step (the roofline charges t_op for each)
+        assert [c.launches for c in a.layer_costs if c.type == "LSTM"] == [16], (fmt, a.layer_costs)
+        assert all(c.launches == 1 for c in a.layer_costs if c.type != "LSTM")
+
+
+def test_stacked_bidirectional_lstm_launches_agree_across_formats(tmp_path):
+    """2 layers x 2 directions x 7 steps = 28 step kernels, from meta decomposition (torch) and from X and W (ONNX)."""
+    net = nn.LSTM(6, 5, num_layers=2, bidirectional=True).eval()
+    x = torch.randn(7, 2, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(net, (x,), check_trace=False).save(tmp_path / "lstm.pt")
+        torch.onnx.export(net, (x,), tmp_path / "lstm.onnx", dynamo=False)
+    traced = analyze_file(tmp_path / "lstm.pt", input_shape=[[7, 2, 6]])
+    onnx = analyze_file(tmp_path / "lstm.onnx")
+    assert sum(c.launches for c in traced.layer_costs) - (len(traced.layer_costs) - 1) == 28
+    assert sorted(c.launches for c in onnx.layer_costs if c.type == "LSTM") == [14, 14]
+    assert traced.macs == onnx.macs

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from embodied_tui.data.records import CensusNode, LayerCost
 
+RECURRENT_KINDS = frozenset({"lstm", "gru", "rnn"})  # op kinds of recurrent layers (both analysers)
+
 
 @dataclass(slots=True)
 class ModuleInfo:
@@ -106,6 +108,7 @@ def layer_counts(modules: list[ModuleInfo]) -> dict[str, int]:
 def layer_costs(events, types: dict[str, str]) -> list[LayerCost]:
     """Aggregate op events per owning module, in first-execution order."""
     rows: dict[str, LayerCost] = {}
+    steps: dict[str, int] = {}
     for e in events:
         row = rows.get(e.owner)
         if row is None:
@@ -117,6 +120,10 @@ def layer_costs(events, types: dict[str, str]) -> list[LayerCost]:
         row.write_elems += e.write_elems
         if e.out_shape is not None:
             row.output_shape = e.out_shape
+        if e.macs and e.kind in RECURRENT_KINDS:  # a recurrent layer decomposed into per-step matmuls
+            steps[e.owner] = steps.get(e.owner, 0) + 1
+    for owner, n in steps.items():  # on meta each step runs an input and a hidden matmul: steps = matmuls / 2,
+        rows[owner].launches = max(1, n // 2)  # as ONNX's LSTM/GRU/RNN count them (time steps x directions x layers)
     return list(rows.values())
 
 

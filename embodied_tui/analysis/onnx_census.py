@@ -90,6 +90,19 @@ def census(nodes, costs, table, sources, total_params: int) -> list[CensusNode]:
     return out
 
 
+def launches(node, table) -> int:
+    """Matrix kernels a node runs per inference: time steps x directions for LSTM/GRU/RNN (X is (seq, batch, input),
+    or (batch, seq, input) with layout 1; W is (directions, gates x hidden, input)), 1 for every other node."""
+    if node.op_type not in ("LSTM", "GRU", "RNN") or len(node.input) < 2:
+        return 1
+    x, w = table.get(node.input[0]), table.get(node.input[1])
+    if x is None or w is None or x.shape is None or w.shape is None or len(x.shape) != 3 or not w.shape:
+        return 1
+    layout = next((a.i for a in node.attribute if a.name == "layout"), 0)
+    seq, dirs = x.shape[1] if layout else x.shape[0], w.shape[0]
+    return seq * dirs if isinstance(seq, int) and isinstance(dirs, int) and seq * dirs > 0 else 1
+
+
 def layer_costs(nodes, costs, table) -> list[LayerCost]:
     """One LayerCost per node that computes or moves data."""
     out = []
@@ -99,5 +112,5 @@ def layer_costs(nodes, costs, table) -> list[LayerCost]:
             continue
         out.append(LayerCost(name=node_name(node, i), type=node.op_type, macs=c.macs, other_flops=c.other,
                              weight_elems=c.weight_elems, read_elems=c.read_elems, write_elems=c.write_elems,
-                             output_shape=out_shape(node, table)))
+                             output_shape=out_shape(node, table), launches=launches(node, table)))
     return out

@@ -51,6 +51,9 @@ class LayerCost(_Strict):
     read_elems: int = 0  # activation elements read (each input once; views are free)
     write_elems: int = 0  # activation elements written
     output_shape: list[int] | None = None
+    # matrix kernels the layer runs per inference: 1, except recurrent layers, which run one per time step (and per
+    # direction and stacked layer), each dispatched on its own; the roofline charges a per-operator cost per launch
+    launches: int = Field(default=1, ge=1)
 
 
 class CensusNode(_Strict):
