@@ -12,7 +12,7 @@
    fits fastest runs too). The CPU pressure (Linux PSI) of each round is printed; well above 0 means other work
    shared the machine, and medians (also in --json) are inflated.
 4. Predicts each model with `fit` on the host (host calibration only: no measurement of the model itself is used),
-   and again leave-one-out: eta and t0 fitted to every *other* model's measured time.
+   and again leave-one-out: the efficiencies, t0, t_op and K fitted to every *other* model's measured time.
 Prints per model: MACs, measured, predicted, ratio and bound; then median |error|, worst ratio and Spearman rank
 correlation for both predictions. Goal: median error < 25 %, Spearman >= 0.9.
 """
@@ -106,7 +106,8 @@ def main() -> int:
         c = cal["calibration"]
         say(f"{host}: {cal['peak_gflops']:.0f} GFLOP/s fp32, {cal['bandwidth_gbps']:.1f} GB/s DRAM, cache "
             f"{(cal['cache'] or {}).get('bandwidth_gbps', 0):.0f} GB/s; eta_c {c['eta_compute']:.3f}, eta_m "
-            f"{c['eta_memory']:.3f}, t0 {c['overhead_ms']:.3f} ms (calibration-set error {c['fit_error']:.1%})")
+            f"{c['eta_memory']:.3f}, t0 {c['overhead_ms']:.3f} ms, t_op {c['op_overhead_ms'] * 1e3:.2f} us, "
+            f"K {c['macs_per_output_half']:.3g} (calibration-set error {c['fit_error']:.1%})")
 
         measured: dict[str, list[float]] = {n: [] for n in names}
         medians: dict[str, list[float]] = {n: [] for n in names}
@@ -161,7 +162,8 @@ def main() -> int:
     result = {"host": host, "threads": threads, "runtime": args.runtime, "rounds": args.rounds,
               "cpu_pressure": pressures, "calibration": cal["calibration"],
               "all_models_fit": {"eta_compute": all_eff.eta_compute, "eta_memory": all_eff.eta_memory,
-                                 "overhead_ms": all_eff.overhead_ms, "fit_error": all_eff.fit_error},
+                                 "overhead_ms": all_eff.overhead_ms, "op_overhead_ms": all_eff.op_overhead_ms,
+                                 "macs_per_output_half": all_eff.k_half, "fit_error": all_eff.fit_error},
               "calibrated": summary(meas, [t["predicted_ms"] for t in table]),
               "leave_one_out": summary(meas, [t["loo_ms"] for t in table]),
               "held_out_calibrated": summary([t["measured_ms"] for t in table if not t["in_calibration_set"]],

@@ -312,3 +312,28 @@ def test_calibrate_checks_its_options_before_measuring(db):
     zero = CliRunner().invoke(main, ["--db", db, "calibrate", "--threads", "0"])
     assert zero.exit_code == 2 and "--threads" in zero.output
     assert Registry(db).table_all("hardware") == []
+
+
+def test_stored_small_kernel_terms_reach_fit_rows_and_hw_show(db, tmp_path):
+    """A host calibration with t_op and K (what `calibrate` stores from six or more models) drives `fit`."""
+    register(db, tmp_path, "net")
+    cal = {"precision": "fp32", "runtime": "onnxruntime-cpu", "eta_compute": 0.5, "eta_memory": 0.5,
+           "overhead_ms": 0.004, "op_overhead_ms": 0.0015, "macs_per_output_half": 12.0, "source": "test",
+           "fit_error": 0.1, "n_points": 8}
+    save_host(db, parse_entry(host_device(_peaks("Test CPU"), calibration=[cal]), "test"))
+    row = json.loads(run(db, "fit", "net", "--hw", "host", "--json").stdout)[0]
+    assert row["calibration"] == "host" and row["runtime"] == "onnxruntime-cpu"
+    assert (row["op_overhead_ms"], row["macs_per_output_half"]) == (0.0015, 12.0)
+    # onnxruntime folds the ReLUs into the convs: conv, dw, mean and fc are launched (the exact set is the analyser's)
+    assert 3 <= row["n_ops"] < 10
+    assert row["time_overhead_ms"] == pytest.approx(0.004 + row["n_ops"] * 0.0015, rel=1e-5)
+    without = dict(cal, op_overhead_ms=0.0, macs_per_output_half=0.0)
+    save_host(db, parse_entry(host_device(_peaks("Test CPU"), calibration=[without]), "test"))
+    plain = json.loads(run(db, "fit", "net", "--hw", "host", "--json").stdout)[0]
+    assert plain["n_ops"] == row["n_ops"] and plain["time_overhead_ms"] == pytest.approx(0.004, rel=1e-5)
+    assert row["predicted_latency_ms"] > plain["predicted_latency_ms"] + row["n_ops"] * 0.0015 * (1 - 1e-4)
+    shown = run(db, "hw", "show", "host").stdout
+    assert "t0 0.004 ms" in shown and "K 12 MACs per output" not in shown  # the plain calibration is stored now
+    save_host(db, parse_entry(host_device(_peaks("Test CPU"), calibration=[cal]), "test"))
+    shown = " ".join(run(db, "hw", "show", "host").stdout.split())
+    assert "t0 0.004 ms, t_op 1.50 us per operator, K 12 MACs per output (test)" in shown

@@ -262,6 +262,15 @@ def test_misspelt_field_names_the_file_and_the_field():
     assert "\n" not in str(err.value)
 
 
+def test_calibration_small_kernel_terms_default_to_zero_and_reject_negatives():
+    cal = {"precision": "fp32", "runtime": "onnxruntime", "eta_compute": 0.5, "source": "test"}
+    entry = parse_entry(dict(GOOD, calibration=[cal]), "f.yaml")
+    assert (entry.calibration[0].op_overhead_ms, entry.calibration[0].macs_per_output_half) == (0.0, 0.0)
+    with pytest.raises(UserError) as err:
+        parse_entry(dict(GOOD, calibration=[dict(cal, op_overhead_ms=-0.001)]), "f.yaml")
+    assert str(err.value).startswith("f.yaml: calibration.0.op_overhead_ms:")
+
+
 def test_missing_field_bad_yaml_and_bad_default_mode(tmp_path):
     no_modes = {k: v for k, v in GOOD.items() if k != "power_modes"}
     with pytest.raises(UserError, match=r"^f\.yaml: power_modes: missing field"):

@@ -8,7 +8,7 @@ import pytest
 
 from embodied_tui.analysis.calibrate import Point, fit_efficiency
 from embodied_tui.analysis.roofline import (DEFAULT_EFFICIENCY, PURE, Efficiency, Target, fit_model, layer_times,
-                                             layer_work, predicted_seconds)
+                                             layer_work, predicted_seconds, scale_efficiency)
 from embodied_tui.data.records import LayerCost
 
 # A 3x3 conv, 64 -> 64 channels, 56x56 output, no bias, batch 1.
@@ -75,6 +75,53 @@ def test_model_sums_layers_and_ranks_top_layers():
     assert [layer["name"] for layer in detailed.layers] == ["conv", "dw"]
     assert sum(layer["share"] for layer in detailed.layers) == pytest.approx(1.0, abs=1e-3)
     assert all(layer["predicted_tflops"] <= 0.5 * 1.0 + 1e-9 for layer in detailed.layers)  # under eta_c x peak
+
+
+def test_small_kernel_terms_by_hand():
+    """t_op per launched operator and K MACs per output, on a conv + fused ReLU + depthwise conv + 4-step LSTM."""
+    relu = LayerCost(name="relu", type="ReLU", other_flops=64 * 56 * 56, read_elems=64 * 56 * 56,
+                     write_elems=64 * 56 * 56)
+    lstm = LayerCost(name="lstm", type="LSTM", macs=4 * 16 * (8 + 16) * 4, weight_elems=4 * 16 * 24,
+                     read_elems=4 * 8, write_elems=4 * 16, launches=4)
+    costs = [CONV, relu, DW, lstm]
+    eff = Efficiency(0.5, 0.25, 0.1, "measured", "hand", runtime="onnxruntime-cpu", op_overhead_ms=0.002, k_half=16)
+    fit = fit_model(record(costs), costs, gpu(), eff, with_layers=True)
+    assert fit.n_ops == 1 + 1 + 4  # conv (ReLU folded into it), depthwise, 4 LSTM steps
+    P, BW = 1e12, 100e9
+    conv_c = (2 * CONV.macs + 2 * 16 * CONV.write_elems) / P / 0.5  # 0.4624 ms + 2 x 16 x 200,704 / P / 0.5
+    conv_m = (CONV.weight_elems + CONV.read_elems + CONV.write_elems) * 4 / BW / 0.25
+    dw_c = (2 * DW.macs + 2 * 16 * DW.write_elems) / P / 0.5  # K = 16 on 9 MACs per output: 2.8x the MACs
+    dw_m = (DW.weight_elems + DW.read_elems + DW.write_elems) * 4 / BW / 0.25
+    lstm_c = (2 * lstm.macs + 2 * 16 * lstm.write_elems) / P / 0.5
+    lstm_m = (lstm.weight_elems + lstm.read_elems + lstm.write_elems) * 4 / BW / 0.25
+    relu_m = 0.0  # folded: its input and output are the conv's output, kept in registers
+    expected = 0.1e-3 + 6 * 0.002e-3 + max(conv_c, conv_m) + max(dw_c, dw_m) + max(lstm_c, lstm_m) + relu_m + \
+        relu.other_flops / P / 0.5
+    assert fit.predicted_latency_ms == pytest.approx(expected * 1e3, rel=1e-5)
+    assert fit.time_overhead_ms == pytest.approx(0.1 + 6 * 0.002, rel=1e-5)
+    assert fit.op_overhead_ms == 0.002 and fit.macs_per_output_half == 16
+    by_name = {layer["name"]: layer for layer in fit.layers}
+    assert by_name["lstm"]["launches"] == 4 and by_name["lstm"]["bound"] == "overhead"  # 8 us of launches
+    assert by_name["lstm"]["predicted_ms"] == pytest.approx((max(lstm_c, lstm_m) + 4 * 0.002e-3) * 1e3, rel=1e-5)
+    assert sum(layer["predicted_ms"] for layer in fit.layers) + 0.1 == pytest.approx(fit.predicted_latency_ms,
+                                                                                      rel=1e-5)
+    # the pure roofline ignores both terms, and zero terms give back the plain calibrated roofline
+    assert fit.roofline_latency_ms == fit_model(record(costs), costs, gpu(), PURE).roofline_latency_ms
+    plain = Efficiency(0.5, 0.25, 0.1, "measured", "hand", runtime="onnxruntime-cpu")
+    no_terms = fit_model(record(costs), costs, gpu(), plain).predicted_latency_ms
+    assert no_terms == pytest.approx((0.1e-3 + max(2 * CONV.macs / P / 0.5, conv_m)
+                                      + max(2 * DW.macs / P / 0.5, dw_m) + max(2 * lstm.macs / P / 0.5, lstm_m)
+                                      + relu.other_flops / P / 0.5) * 1e3, rel=1e-5)
+    assert dw_c == pytest.approx(2 * DW.macs / P / 0.5 * (9 + 16) / 9)  # 9 MACs per output pay for 25
+
+
+def test_eager_runtime_launches_every_layer():
+    relu = LayerCost(name="relu", type="ReLU", read_elems=10, write_elems=10)
+    costs = [CONV, relu]
+    eff = Efficiency(1, 1, 0, "measured", "t", op_overhead_ms=1.0)
+    assert fit_model(record(costs), costs, gpu(), Efficiency(1, 1, 0, "m", "t", runtime="torch-cpu",
+                                                             op_overhead_ms=1.0)).n_ops == 2
+    assert fit_model(record(costs), costs, gpu(), eff).n_ops == 1  # onnxruntime-style epilogue fusion
 
 
 def test_precision_changes_bytes_and_peak():
@@ -182,12 +229,15 @@ def test_efficiency_bounds_are_enforced():
 
 # ---------------------------------------------------------------------------------------------------- fitting
 
-def _points(true: Efficiency, n: int, seed: int = 0) -> list[Point]:
+def _points(true: Efficiency, n: int, seed: int = 0, mixed: bool = False) -> list[Point]:
+    """``n`` random models timed by ``true``; ``mixed``: each layer is pointwise, memory- or compute-bound at random
+    (so every term of the model is seen), else MACs grow with the model's index."""
     rng = random.Random(seed)
     pts = []
     for k in range(n):
         layers = rng.randint(5, 80)
-        costs = [LayerCost(name=str(i), type="x", macs=rng.randint(0, 10**7) * (k + 1),
+        costs = [LayerCost(name=str(i), type="x", macs=(int(rng.choice([0, 10**4, 10**7]) * rng.random()) if mixed
+                                                        else rng.randint(0, 10**7) * (k + 1)),
                            weight_elems=rng.randint(0, 10**5), read_elems=rng.randint(0, 10**5),
                            write_elems=rng.randint(0, 10**5)) for i in range(layers)]
         times = layer_times(layer_work(costs, "fp32"), gpu())
@@ -203,6 +253,33 @@ def test_fit_recovers_known_efficiencies():
     assert eff.eta_memory == pytest.approx(0.3, rel=0.05)
     assert eff.overhead_ms == pytest.approx(0.05, rel=0.1)
     assert eff.fit_error < 0.01
+
+
+def test_fit_recovers_small_kernel_terms():
+    """Eight synthetic models whose layers have varied MACs per output and op counts: t_op and K come back."""
+    true = Efficiency(0.7, 0.4, 0.02, "x", "truth", op_overhead_ms=0.003, k_half=24)
+    eff = fit_efficiency(_points(true, 8, mixed=True), DEFAULT_EFFICIENCY["cpu"], source="synthetic")
+    assert eff.n_points == 8 and "t_op" in eff.source
+    assert eff.eta_compute == pytest.approx(0.7, rel=0.05)
+    assert eff.eta_memory == pytest.approx(0.4, rel=0.05)
+    assert eff.k_half == pytest.approx(24, rel=0.1)
+    assert eff.op_overhead_ms == pytest.approx(0.003, rel=0.1)
+    assert eff.overhead_ms == pytest.approx(0.02, rel=0.2)
+    assert eff.fit_error < 0.01
+
+
+def test_five_points_fit_no_small_kernel_terms():
+    eff = fit_efficiency(_points(Efficiency(0.6, 0.3, 0.05, "x", "truth"), 5), DEFAULT_EFFICIENCY["cpu"],
+                         source="five")
+    assert eff.op_overhead_ms == 0 and eff.k_half == 0
+    assert eff.eta_compute == pytest.approx(0.6, rel=0.05) and eff.eta_memory == pytest.approx(0.3, rel=0.05)
+
+
+def test_scaling_keeps_k_and_scales_op_overhead():
+    eff = Efficiency(0.4, 0.2, 1.0, "measured", "x", op_overhead_ms=0.01, k_half=12)
+    scaled = scale_efficiency(eff, 2.0, source="s")
+    assert scaled.op_overhead_ms == pytest.approx(0.02) and scaled.k_half == 12
+    assert scaled.eta_compute == pytest.approx(0.2)
 
 
 def test_one_point_fits_only_a_scale():

@@ -17,8 +17,11 @@ Fitting (``fit_efficiency``): for measured latencies ``y_k`` of models with per-
 (``roofline.LayerTimes``), find ``eta_compute, eta_memory in (0, 1]`` and ``t0 >= 0`` minimising
 ``sum_k (log pred_k - log y_k)^2`` (relative error, so small and large models weigh alike) by a grid search in log
 space refined twice. With one point only a single scale factor on the base efficiencies is fitted; with two or three, a
-common scale of both etas (their ratio kept from the base) and ``t0``; with four or more, all three. ``fit_error`` is
-the median of ``|pred - meas| / meas`` over the points.
+common scale of both etas (their ratio kept from the base) and ``t0``; with four or five, all three. With six or more
+(``FULL_FIT_POINTS``) two small-kernel terms join (see ``roofline``): ``t_op`` per launched operator and ``K`` MACs
+per output element. The grid then runs over eta_compute, eta_memory and K, and for each grid point ``t0`` and ``t_op``
+come from a non-negative least-squares solve of the relative error (linear in them), so five numbers are fitted with a
+three-dimensional search. ``fit_error`` is the median of ``|pred - meas| / meas`` over the points.
 """
 from __future__ import annotations
 
@@ -33,6 +36,9 @@ from typing import Sequence
 from embodied_tui.analysis.roofline import Efficiency, LayerTimes, predicted_seconds, scale_efficiency
 
 ETA_MIN = 0.005
+FULL_FIT_POINTS = 6  # measurements needed before t_op and K are fitted too
+K_MAX = 1000.0  # largest per-output charge searched (MACs per output element)
+CANDIDATES, ZOOMS = 8, 10  # coarse-grid cells refined, and zooms of each (the step halves, in log, per zoom)
 
 
 # ---------------------------------------------------------------------------------------------------- the CPU
@@ -311,6 +317,8 @@ def fit_efficiency(points: Sequence[Point], base: Efficiency, *, source: str, ru
         return Efficiency(eff.eta_compute, eff.eta_memory, t0, "scaled", eff.source, runtime=runtime,
                           fit_error=err, n_points=1)
 
+    if n >= FULL_FIT_POINTS:
+        return _fit_small_kernels(points, source=source, runtime=runtime)
     tc = [np.asarray(p.times.tc, dtype=float) for p in points]
     tm = [np.asarray(p.times.tm, dtype=float) for p in points]
     st = np.asarray([p.times.stream_s for p in points], dtype=float)
@@ -353,3 +361,91 @@ def fit_efficiency(points: Sequence[Point], base: Efficiency, *, source: str, ru
     err = median(_relative_errors(points, eff))
     return Efficiency(eff.eta_compute, eff.eta_memory, eff.overhead_ms, "measured", eff.source, runtime=runtime,
                       fit_error=err, n_points=n)
+
+
+def _nnls2(a, b, y, w):
+    """Per grid cell, ``x0, x1 >= 0`` minimising ``sum_k w_k (x0 a_k + x1 b_k - y_k)^2``; arrays are [K, ...cells].
+
+    The two-variable non-negative least squares in closed form: the unconstrained solution where both are >= 0,
+    else the better of the one-variable solutions on each axis (clipped at 0)."""
+    import numpy as np
+
+    saa, sbb, sab = (w * a * a).sum(0), (w * b * b).sum(0), (w * a * b).sum(0)
+    say, sby = (w * a * y).sum(0), (w * b * y).sum(0)
+    det = saa * sbb - sab * sab
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x0 = np.where(det > 0, (say * sbb - sby * sab) / det, -1.0)
+        x1 = np.where(det > 0, (sby * saa - say * sab) / det, -1.0)
+        only0 = np.where(saa > 0, np.maximum(0.0, say / saa), 0.0)
+        only1 = np.where(sbb > 0, np.maximum(0.0, sby / sbb), 0.0)
+
+    def cost(u, v):
+        return (w * (u * a + v * b - y) ** 2).sum(0)
+
+    both = (x0 >= 0) & (x1 >= 0)
+    zero = np.zeros_like(only0)
+    use0 = cost(only0, zero) <= cost(zero, only1)
+    x0 = np.where(both, x0, np.where(use0, only0, 0.0))
+    x1 = np.where(both, x1, np.where(use0, 0.0, only1))
+    return x0, x1
+
+
+def _fit_small_kernels(points: Sequence[Point], *, source: str, runtime: str | None) -> Efficiency:
+    """All five numbers: eta_compute, eta_memory, K on a log grid (the best cells refined), t0 and t_op by
+    ``_nnls2`` in every cell."""
+    import numpy as np
+
+    n = len(points)
+    y = np.asarray([p.measured_ms / 1e3 for p in points])
+    ops = np.asarray([float(p.times.n_ops) for p in points])
+    layers = [(np.asarray(p.times.tc, float), np.asarray(p.times.tm, float),
+               np.asarray(p.times.tk or [0.0] * len(p.times.tc), float), float(p.times.stream_s)) for p in points]
+
+    def search(ec, em, ks):
+        """Loss, t0 and t_op on the grid [K, eta_c, eta_m]."""
+        s = np.stack([np.maximum((c[:, None, None, None] + ks[None, :, None, None] * k[:, None, None, None])
+                                 / ec[None, None, :, None], m[:, None, None, None] / em[None, None, None, :]).sum(0)
+                      + st / em[None, None, :] for c, m, k, st in layers])  # [point, K, eta_c, eta_m]
+        shape = (-1,) + (1,) * (s.ndim - 1)
+        t0, top = _nnls2(np.ones(s.shape), np.broadcast_to(ops.reshape(shape), s.shape), y.reshape(shape) - s,
+                         np.broadcast_to((1.0 / y ** 2).reshape(shape), s.shape))
+        pred = t0[None] + ops.reshape(shape) * top[None] + s
+        return ((np.log(pred) - np.log(y).reshape(shape)) ** 2).sum(0), t0, top
+
+    def axis(lo, hi, g):
+        return np.exp(np.linspace(np.log(lo), np.log(hi), g))
+
+    def around(x, step, lo, hi, g=9):
+        return axis(max(lo, x / step), min(hi, x * step), g)
+
+    g = 17
+    ec0, em0 = axis(ETA_MIN, 1.0, g), axis(ETA_MIN, 1.0, g)
+    ks0 = np.concatenate([[0.0], axis(0.5, K_MAX, g - 1)])
+    loss, t0s, tops = search(ec0, em0, ks0)
+    best = None
+    # the loss has several basins (K and eta_memory can trade against each other), so the best few cells of the
+    # coarse grid are each refined, and the best refinement wins
+    for flat in np.argsort(loss, axis=None)[:CANDIDATES]:
+        i = np.unravel_index(int(flat), loss.shape)
+        k, e_c, e_m = float(ks0[i[0]]), float(ec0[i[1]]), float(em0[i[2]])
+        step_e, step_k = float(ec0[1] / ec0[0]), float(ks0[2] / ks0[1])
+        cell = (float(loss[i]), k, e_c, e_m, float(t0s[i]), float(tops[i]))
+        for _ in range(ZOOMS):
+            ec, em = around(e_c, step_e, ETA_MIN, 1.0), around(e_m, step_e, ETA_MIN, 1.0)
+            ks = np.concatenate([[0.0], around(k if k > 0 else 0.5, step_k, 0.01, K_MAX)])
+            zl, zt0, ztop = search(ec, em, ks)
+            j = np.unravel_index(int(np.argmin(zl)), zl.shape)
+            if zl[j] <= cell[0]:
+                k, e_c, e_m = float(ks[j[0]]), float(ec[j[1]]), float(em[j[2]])
+                cell = (float(zl[j]), k, e_c, e_m, float(zt0[j]), float(ztop[j]))
+            step_e, step_k = step_e ** 0.5, step_k ** 0.5
+        if best is None or cell[0] < best[0]:
+            best = cell
+    _, k, e_c, e_m, t0, top = best
+    eff = Efficiency(min(1.0, e_c), min(1.0, e_m), t0 * 1e3, "measured",
+                     f"{source}; eta_compute, eta_memory, K (MACs per output), t0 and t_op (per operator) fitted "
+                     f"on log error over {n} points", runtime=runtime, n_points=n, op_overhead_ms=top * 1e3,
+                     k_half=k)
+    return Efficiency(eff.eta_compute, eff.eta_memory, eff.overhead_ms, "measured", eff.source, runtime=runtime,
+                      fit_error=median(_relative_errors(points, eff)), n_points=n,
+                      op_overhead_ms=eff.op_overhead_ms, k_half=eff.k_half)

@@ -208,9 +208,13 @@ def _bound_reason(row: dict) -> str:
             why += f"; its arithmetic intensity, {sig(ai)} FLOP/B, is {side} the ridge point of {sig(ridge)} FLOP/B"
         return why
     if bound == "overhead" and row.get("overhead_ms") is not None:
-        return (f"overhead-bound: the fixed time per call, t0 = {sig(row['overhead_ms'])} ms, exceeds the time of "
-                f"its layers ({split})" if split else
-                f"overhead-bound: the fixed time per call, t0 = {sig(row['overhead_ms'])} ms, dominates")
+        fixed = f"the fixed time per call, t0 = {sig(row['overhead_ms'])} ms"
+        if row.get("op_overhead_ms") and row.get("n_ops") and row.get("time_overhead_ms") is not None:
+            fixed = (f"the fixed costs, t0 = {sig(row['overhead_ms'])} ms per call plus {row['n_ops']} operator "
+                     f"launches at {sig(row['op_overhead_ms'])} ms each ({sig(row['time_overhead_ms'])} ms in all),")
+        return (f"overhead-bound: {fixed} exceed{'s' if fixed.startswith('the fixed time') else ''} the time of "
+                f"its layers ({split})" if split else f"overhead-bound: {fixed} dominate"
+                f"{'s' if fixed.startswith('the fixed time') else ''}")
     if bound == "host-link":
         link = row.get("time_host_link_ms")
         return "host-link-bound: weights that do not fit on chip stream over the host link" + (

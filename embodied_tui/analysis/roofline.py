@@ -2,8 +2,8 @@
 
 Pure functions on plain numbers (no I/O, no catalog, no registry). The formula, per layer ``i``::
 
-    t_i = max(C_i / eta_c, M_i / eta_m)        C_i = F_i / P  +  O_i / P_vec      M_i = B_i / BW
-    t   = t0 + sum_i t_i  (+ S / eta_m on devices without DRAM whose weights do not fit on chip, see below)
+    t_i = max(C_i / eta_c, M_i / eta_m)        C_i = (F_i + 2 K N_i) / P  +  O_i / P_vec      M_i = B_i / BW
+    t   = t0 + n_ops t_op + sum_i t_i  (+ S / eta_m on devices without DRAM whose weights do not fit on chip, see below)
 
 Conventions (stated once, shown in the UI):
 - ``F_i = 2 x macs_i`` run at ``P``, the dense peak of the precision (tensor cores on a GPU, the NPU's MAC array).
@@ -24,9 +24,15 @@ Conventions (stated once, shown in the UI):
   Their weights must fit ``onchip_memory_bytes``; what does not fit streams over the host link each inference,
   ``S = excess weight bytes / host link bytes/s``. A missing bandwidth is never divided by: when the link speed is
   unknown the prediction is None with the reason.
+- Small-kernel terms, 0 unless a calibration with enough measurements fitted them (``Efficiency``): ``t_op`` is the
+  fixed cost of launching one operator (``n_ops``: layers not fused into the one before, a recurrent layer once per
+  time step; a tiny model pays mostly this), and ``K`` (``macs_per_output_half``) charges each of a MAC layer's ``N_i`` output elements as much as ``K``
+  more MACs: Hockney's n-half, so a depthwise conv (9 MACs per output) runs far below peak and a dense 3x3 conv
+  (hundreds per output) near it.
 - ``roofline_latency_ms`` is the pure roofline (``eta = 1, t0 = 0``): a lower bound under these byte counts.
   ``predicted_latency_ms`` uses the calibrated efficiencies (``0 < eta <= 1``, ``t0 >= 0``), so it is never below it.
-- Bound per layer: ``compute`` or ``memory`` (the larger term). For the model: the largest of ``t0`` (``overhead``),
+- Bound per layer: ``compute`` or ``memory`` (the larger term), or ``overhead`` where ``t_op`` exceeds both. For the
+  model: the largest of ``t0 + n_ops t_op`` (``overhead``),
   the summed time of compute-bound layers (``compute``), of memory-bound layers (``memory``) and of weight streaming
   (``host-link``).
 - Energy per inference ``energy_mj = power_w x predicted latency`` (W x ms = mJ), at the power mode's rated power.
@@ -103,13 +109,16 @@ class Efficiency:
     runtime: str | None = None
     fit_error: float | None = None
     n_points: int = 0
+    op_overhead_ms: float = 0.0  # t_op: per launched operator
+    k_half: float = 0.0  # K: MACs each output element of a MAC layer costs on top of its own
 
     def __post_init__(self) -> None:
         if not (0 < self.eta_compute <= 1 and 0 < self.eta_memory <= 1):
             raise ValueError(f"efficiencies must be in (0, 1]: eta_compute={self.eta_compute}, "
                              f"eta_memory={self.eta_memory}")
-        if self.overhead_ms < 0:
-            raise ValueError(f"overhead must be >= 0 ms, got {self.overhead_ms}")
+        if self.overhead_ms < 0 or self.op_overhead_ms < 0 or self.k_half < 0:
+            raise ValueError(f"overheads must be >= 0: t0={self.overhead_ms} ms, t_op={self.op_overhead_ms} ms, "
+                             f"K={self.k_half}")
 
 
 PURE = Efficiency(1.0, 1.0, 0.0, "none", "pure roofline: eta = 1, t0 = 0")
@@ -165,7 +174,9 @@ class LayerWork:
     """One layer's work at a precision: flops (2 x MACs), other_flops, and the bytes it moves.
 
     ``unfused_bytes`` = (weights + reads + writes) x bytes per element, every op on its own. ``act_bytes`` is the
-    activation traffic the prediction charges: the same, unless ``fused`` (see ``layer_work``)."""
+    activation traffic the prediction charges: the same, unless ``fused`` (see ``layer_work``). ``out_elems``: the
+    output elements of a MAC layer (0 for others), for the per-output charge ``K``; ``launches``: the kernels it
+    dispatches (time steps of a recurrent layer, else 1), each paying ``t_op`` unless ``fused``."""
 
     name: str
     type: str
@@ -175,6 +186,8 @@ class LayerWork:
     act_bytes: float
     unfused_bytes: float
     fused: bool = False
+    out_elems: float = 0.0
+    launches: int = 1
 
     @property
     def bytes(self) -> float:
@@ -212,7 +225,8 @@ def layer_work(layer_costs: Iterable, precision: str, fusion: str = "none") -> l
         else:
             chain_out = None
         out.append(LayerWork(str(_get(cost, "name", "")), kind, 2.0 * macs, float(_get(cost, "other_flops")),
-                             weights * bpe, acts * bpe, (weights + reads + writes) * bpe, fused))
+                             weights * bpe, acts * bpe, (weights + reads + writes) * bpe, fused,
+                             float(writes) if macs > 0 else 0.0, int(_get(cost, "launches", 1) or 1)))
     return out
 
 
@@ -238,12 +252,16 @@ def model_work(record, layer_costs: Sequence | None, precision: str,
 
 @dataclass(frozen=True)
 class LayerTimes:
-    """Per-layer times in seconds at eta = 1: compute (``tc``) and memory (``tm``; 0 without DRAM)."""
+    """Per-layer times in seconds at eta = 1: compute (``tc``), memory (``tm``; 0 without DRAM) and the per-output
+    charge per unit of ``K`` (``tk = 2 N_i / P``); ``n_ops`` launched operators (layers not fused into the one
+    before)."""
 
     tc: list[float]
     tm: list[float]
     stream_bytes: float  # weight bytes that must stream over the host link each inference (no-DRAM devices)
     stream_s: float | None  # their time at eta = 1 (None: link speed unknown)
+    tk: list[float] = field(default_factory=list)  # empty: no MAC layer outputs known (all 0)
+    n_ops: int = 0
 
 
 def layer_times(work: Sequence[LayerWork], target: Target, weight_bytes: float | None = None) -> LayerTimes:
@@ -257,6 +275,8 @@ def layer_times(work: Sequence[LayerWork], target: Target, weight_bytes: float |
     if weight_bytes is None:
         weight_bytes = sum(w.weight_bytes for w in work)
     tc = [w.flops / target.peak_flops + w.other_flops / target.other_rate for w in work]
+    extra = {"tk": [2.0 * w.out_elems / target.peak_flops for w in work],
+             "n_ops": sum(w.launches for w in work if not w.fused)}
     if target.bandwidth is not None:
         bw_act = bw_w = target.bandwidth
         cache, cache_bw = target.cache_bytes, target.cache_bandwidth
@@ -266,24 +286,36 @@ def layer_times(work: Sequence[LayerWork], target: Target, weight_bytes: float |
                   for w in work]
         else:
             tm = [w.bytes / target.bandwidth for w in work]
-        return LayerTimes(tc, tm, 0.0, 0.0)
+        return LayerTimes(tc, tm, 0.0, 0.0, **extra)
     tm = [0.0] * len(work)
     excess = 0.0
     if target.onchip_memory_bytes is not None:
         excess = max(0.0, weight_bytes - target.onchip_memory_bytes)
     if excess == 0:
-        return LayerTimes(tc, tm, 0.0, 0.0)
+        return LayerTimes(tc, tm, 0.0, 0.0, **extra)
     link = target.host_link_bytes_per_s
-    return LayerTimes(tc, tm, excess, None if not link else excess / link)
+    return LayerTimes(tc, tm, excess, None if not link else excess / link, **extra)
+
+
+def layer_seconds(times: LayerTimes, eff: Efficiency) -> list[tuple[float, float]]:
+    """(compute, memory) seconds of each layer under ``eff``: ``(tc + K tk) / eta_c`` and ``tm / eta_m``."""
+    tk = times.tk or [0.0] * len(times.tc)
+    return [((c + eff.k_half * k) / eff.eta_compute, m / eff.eta_memory) for c, m, k in zip(times.tc, times.tm, tk)]
+
+
+def overhead_seconds(times: LayerTimes, eff: Efficiency) -> float:
+    """``t0 + n_ops t_op``: the model's fixed costs in seconds."""
+    return (eff.overhead_ms + times.n_ops * eff.op_overhead_ms) / 1e3
 
 
 def predicted_seconds(times: LayerTimes, eff: Efficiency) -> float | None:
-    """``t0 + sum max(tc/eta_c, tm/eta_m) (+ streaming/eta_m)`` in seconds; None when streaming time is unknown."""
+    """``t0 + n_ops t_op + sum max((tc + K tk)/eta_c, tm/eta_m) (+ streaming/eta_m)`` in seconds; None when
+    streaming time is unknown."""
     if times.stream_s is None:
         return None
-    total = eff.overhead_ms / 1e3 + times.stream_s / eff.eta_memory
-    for c, m in zip(times.tc, times.tm):
-        total += max(c / eff.eta_compute, m / eff.eta_memory)
+    total = overhead_seconds(times, eff) + times.stream_s / eff.eta_memory
+    for c, m in layer_seconds(times, eff):
+        total += max(c, m)
     return total
 
 
@@ -325,10 +357,14 @@ class Fit:
     eta_compute: float | None = None
     eta_memory: float | None = None
     overhead_ms: float | None = None
+    op_overhead_ms: float | None = None  # t_op, per launched operator
+    macs_per_output_half: float | None = None  # K
+    n_ops: int | None = None  # launched operators (layers not fused into the one before)
     fit_error: float | None = None
     time_compute_ms: float | None = None  # summed time of compute-bound layers (calibrated)
     time_memory_ms: float | None = None  # summed time of memory-bound layers (calibrated)
     time_host_link_ms: float | None = None
+    time_overhead_ms: float | None = None  # t0 + n_ops x t_op
     top_layers: list[dict] = field(default_factory=list)
     layers: list[dict] = field(default_factory=list)  # every layer (only when asked): name, type, intensity, ...
     reason: str | None = None  # why a number is missing
@@ -410,14 +446,17 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
     else:
         pure_ms = pure * 1e3
 
-    # per-layer bounds (calibrated times)
-    t_layer = [max(c / eff.eta_compute, m / eff.eta_memory) for c, m in zip(times.tc, times.tm)]
-    bound_layer = ["compute" if c / eff.eta_compute >= m / eff.eta_memory else "memory"
-                   for c, m in zip(times.tc, times.tm)]
-    t_comp = sum(t for t, b in zip(t_layer, bound_layer) if b == "compute")
-    t_mem = sum(t for t, b in zip(t_layer, bound_layer) if b == "memory")
+    # per-layer bounds (calibrated times); a launched layer also pays t_op
+    t_op = eff.op_overhead_ms / 1e3
+    secs = layer_seconds(times, eff)
+    t_roof = [max(c, m) for c, m in secs]
+    t_layer = [t + (0.0 if w.fused else t_op * w.launches) for t, w in zip(t_roof, work)]
+    bound_layer = ["overhead" if not w.fused and t_op * w.launches > max(c, m) else "compute" if c >= m else "memory"
+                   for (c, m), w in zip(secs, work)]
+    t_comp = sum(t for t, (c, m) in zip(t_roof, secs) if c >= m)
+    t_mem = sum(t for t, (c, m) in zip(t_roof, secs) if c < m)
     t_link = None if times.stream_s is None else times.stream_s / eff.eta_memory
-    parts = {"overhead": eff.overhead_ms / 1e3, "compute": t_comp, "memory": t_mem, "host-link": t_link or 0.0}
+    parts = {"overhead": overhead_seconds(times, eff), "compute": t_comp, "memory": t_mem, "host-link": t_link or 0.0}
     if times.stream_s is None:
         parts["host-link"] = math.inf
     bound = max(parts, key=lambda k: parts[k])
@@ -437,6 +476,7 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
                 "arithmetic_intensity": _round(w.flops / w.bytes) if w.bytes else None,
                 "predicted_ms": _round(t_layer[i] * 1e3), "roofline_ms": _round(max(times.tc[i], times.tm[i]) * 1e3),
                 "share": _round(t_layer[i] / pred, 4) if pred else None, "bound": bound_layer[i],
+                "launches": w.launches,
                 # achieved rate of the layer's MAC work at its predicted time: a point under the roof for plots
                 "predicted_tflops": _round(w.flops / t_layer[i] / 1e12) if t_layer[i] > 0 else None}
 
@@ -454,9 +494,10 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
         energy_mj=None if pred_ms is None or target.power_w is None else _round(target.power_w * pred_ms),
         fits_memory=fits, memory_note=memory_note, calibration=eff.calibration, calibration_source=eff.source,
         runtime=eff.runtime, eta_compute=eff.eta_compute, eta_memory=eff.eta_memory, overhead_ms=eff.overhead_ms,
-        fit_error=eff.fit_error, time_compute_ms=_round(t_comp * 1e3), time_memory_ms=_round(t_mem * 1e3),
+        op_overhead_ms=eff.op_overhead_ms, macs_per_output_half=eff.k_half, n_ops=times.n_ops, fit_error=eff.fit_error,
+        time_compute_ms=_round(t_comp * 1e3), time_memory_ms=_round(t_mem * 1e3),
         time_host_link_ms=None if t_link is None else _round(t_link * 1e3),
-        top_layers=[layer_row(i) for i in order[:top] if t_layer[i] > 0],
+        time_overhead_ms=_round(parts["overhead"] * 1e3), top_layers=[layer_row(i) for i in order[:top] if t_layer[i] > 0],
         layers=[layer_row(i) for i in range(len(work))] if with_layers else [],
         reason=reason, notes=notes)
 
@@ -475,8 +516,9 @@ def _onchip_fit(target: Target, weight_bytes: float) -> tuple[bool | None, str]:
 
 def scale_efficiency(eff: Efficiency, scale: float, *, source: str, runtime: str | None = None,
                      fit_error: float | None = None) -> Efficiency:
-    """``eff`` with every predicted time multiplied by ``scale`` (etas / scale, t0 x scale), etas capped at 1."""
+    """``eff`` with every predicted time multiplied by ``scale`` (etas / scale, t0 and t_op x scale), etas capped at 1
+    (K is in MACs, so it scales with eta_compute)."""
     ec = min(1.0, eff.eta_compute / scale)
     em = min(1.0, eff.eta_memory / scale)
     return Efficiency(ec, em, eff.overhead_ms * scale, "scaled", source, runtime=runtime, fit_error=fit_error,
-                      n_points=1)
+                      n_points=1, op_overhead_ms=eff.op_overhead_ms * scale, k_half=eff.k_half)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from embodied_tui.commands.output import console, print_json
+from embodied_tui.commands.output import console, print_json, small_kernels
 
 
 def _ms(x) -> str:
@@ -126,7 +126,8 @@ def calibrate(ctx: click.Context, threads, models, as_json) -> None:
         click.echo("  no calibration models available: efficiencies stay at the CPU defaults")
     else:
         click.echo(f"  eta_compute {cal['eta_compute']:.3f}, eta_memory {cal['eta_memory']:.3f}, "
-                   f"t0 {cal['overhead_ms']:.3f} ms, median error {cal['fit_error']:.1%} over {cal['n_points']} models")
+                   f"t0 {cal['overhead_ms']:.3f} ms{small_kernels(cal)}, median error {cal['fit_error']:.1%} over "
+                   f"{cal['n_points']} models")
         for p in result["points"]:
             click.echo(f"    {p['model']:<22} measured {_ms(p['measured_ms']):>7} ms  predicted "
                        f"{_ms(p['predicted_ms']):>7} ms  ({p['error']:+.0%}, {p['bound']})")

@@ -51,8 +51,12 @@ class _Strict(BaseModel):
 class Calibration(_Strict):
     """Measured efficiency of a device for one precision x runtime (filled by calibration, not by hand-waving).
 
-    Roofline with calibration, per layer: ``t_i = max(F_i / (eta_compute * P), B_i / (eta_memory * BW))`` and for the
-    model ``t = overhead_ms + sum t_i``. ``fit_error`` is the fit's relative error (e.g. median |pred - meas| / meas)
+    Roofline with calibration, per layer: ``t_i = max((F_i + 2 K N_i) / (eta_compute * P), B_i / (eta_memory * BW))``
+    and for the model ``t = overhead_ms + n_ops * op_overhead_ms + sum t_i``, where ``N_i`` is the output elements of a
+    MAC layer, ``K = macs_per_output_half`` (each output costs as much as K extra MACs: the Hockney n-half of a
+    kernel, so layers with few MACs per output such as depthwise convs run below peak) and ``n_ops`` the operators the
+    runtime launches (layers not fused into the one before). Both default to 0 (the plain calibrated roofline); fits
+    with at least six measurements fill them. ``fit_error`` is the fit's relative error (e.g. median |pred - meas| / meas)
     over ``n_points`` measurements; ``source`` says where the measurements came from.
     """
 
@@ -62,6 +66,8 @@ class Calibration(_Strict):
     eta_compute: float = Field(gt=0, le=1)
     eta_memory: float | None = Field(default=None, gt=0, le=1)  # None where the device has no DRAM
     overhead_ms: float = Field(default=0.0, ge=0)
+    op_overhead_ms: float = Field(default=0.0, ge=0)  # per launched operator
+    macs_per_output_half: float = Field(default=0.0, ge=0)  # Hockney n-half per output element of a MAC layer
     source: str
     fit_error: float | None = Field(default=None, ge=0)
     n_points: int = Field(default=0, ge=0)

@@ -132,7 +132,8 @@ def _stored_efficiency(entry: HardwareEntry, mode: str, precision: str, runtime:
     base = default_efficiency(entry.type)
     kind = "host" if entry.id.startswith("host-") else "catalog"
     return Efficiency(cal.eta_compute, cal.eta_memory or base.eta_memory, cal.overhead_ms, kind, cal.source,
-                      runtime=cal.runtime, fit_error=cal.fit_error, n_points=cal.n_points)
+                      runtime=cal.runtime, fit_error=cal.fit_error, n_points=cal.n_points,
+                      op_overhead_ms=cal.op_overhead_ms, k_half=cal.macs_per_output_half)
 
 
 @dataclass
@@ -429,7 +430,8 @@ def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CA
                              source=f"`embodied-ai calibrate`: {len(points)} zoo models timed with {runtime} "
                                     f"{version}, {threads} threads")
         calibration = Calibration(precision="fp32", runtime=label, eta_compute=eff.eta_compute,
-                                  eta_memory=eff.eta_memory, overhead_ms=eff.overhead_ms, source=eff.source,
+                                  eta_memory=eff.eta_memory, overhead_ms=eff.overhead_ms,
+                                  op_overhead_ms=eff.op_overhead_ms, macs_per_output_half=eff.k_half, source=eff.source,
                                   fit_error=eff.fit_error, n_points=eff.n_points)
         kept.append(calibration)
         for name, analysis, result in analysed:
