@@ -163,7 +163,7 @@ def main() -> int:
               "cpu_pressure": pressures, "calibration": cal["calibration"],
               "all_models_fit": {"eta_compute": all_eff.eta_compute, "eta_memory": all_eff.eta_memory,
                                  "overhead_ms": all_eff.overhead_ms, "op_overhead_ms": all_eff.op_overhead_ms,
-                                 "macs_per_output_half": all_eff.k_half, "fit_error": all_eff.fit_error},
+                                 "macs_per_output_half": all_eff.macs_per_output_half, "fit_error": all_eff.fit_error},
               "calibrated": summary(meas, [t["predicted_ms"] for t in table]),
               "leave_one_out": summary(meas, [t["loo_ms"] for t in table]),
               "held_out_calibrated": summary([t["measured_ms"] for t in table if not t["in_calibration_set"]],

@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from ask_fixture import registry_fixture
-from embodied_tui.analysis.card import build_card
+from embodied_tui.analysis.card import build_card, sig
 from embodied_tui.cli import main
 from embodied_tui.data.records import Uncounted
 
@@ -220,3 +220,22 @@ def test_cli_card_text_markdown_hf_json(fx):
         next(r.params for r in fx.records if r.name == "mlp_policy")
     missing = runner.invoke(main, ["--db", str(fx.db), "card", "no_such_model"])
     assert missing.exit_code == 2 and missing.output.count("\n") == 1 and missing.output.startswith("error: ")
+
+
+def test_an_overhead_bound_fit_names_t0_and_the_operator_launches(fx):
+    """A host calibration with a per-operator cost (what `calibrate` fits from six models) on a tiny policy net: the
+    card says the fixed costs dominate and gives both parts, each number found in the fit row."""
+    from embodied_tui.analysis.roofline import Efficiency, Target, fit_model
+
+    record, details, _ = parts(fx, "mlp_policy")
+    target = Target("host-test", "default", "fp32", "cpu", peak_flops=2e11, bandwidth=3e10, cache_bytes=2 ** 25,
+                    cache_bandwidth=1.8e11)  # the 2-core EPYC this was calibrated on
+    eff = Efficiency(0.9, 0.9, 0.003, "host", "test", runtime="onnxruntime-cpu", op_overhead_ms=0.0014,
+                     macs_per_output_half=12)
+    row = fit_model(record, details.layer_costs, target, eff).as_row()
+    assert row["bound"] == "overhead" and row["n_ops"] >= 3
+    text = " ".join(build_card(record, details, [row]).to_text().split())
+    assert "t = t0 + a cost per operator launch + sum over layers" in text
+    assert (f"t0 = {sig(0.003)} ms per call plus {row['n_ops']} operator launches at {sig(0.0014)} ms each "
+            f"({sig(row['time_overhead_ms'])} ms in all)") in text
+    check_every_number(build_card(record, details, [row]).to_text(), record, details, [row])

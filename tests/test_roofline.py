@@ -84,7 +84,8 @@ def test_small_kernel_terms_by_hand():
     lstm = LayerCost(name="lstm", type="LSTM", macs=4 * 16 * (8 + 16) * 4, weight_elems=4 * 16 * 24,
                      read_elems=4 * 8, write_elems=4 * 16, launches=4)
     costs = [CONV, relu, DW, lstm]
-    eff = Efficiency(0.5, 0.25, 0.1, "measured", "hand", runtime="onnxruntime-cpu", op_overhead_ms=0.002, k_half=16)
+    eff = Efficiency(0.5, 0.25, 0.1, "measured", "hand", runtime="onnxruntime-cpu", op_overhead_ms=0.002,
+                     macs_per_output_half=16)
     fit = fit_model(record(costs), costs, gpu(), eff, with_layers=True)
     assert fit.n_ops == 1 + 1 + 4  # conv (ReLU folded into it), depthwise, 4 LSTM steps
     P, BW = 1e12, 100e9
@@ -257,12 +258,12 @@ def test_fit_recovers_known_efficiencies():
 
 def test_fit_recovers_small_kernel_terms():
     """Eight synthetic models whose layers have varied MACs per output and op counts: t_op and K come back."""
-    true = Efficiency(0.7, 0.4, 0.02, "x", "truth", op_overhead_ms=0.003, k_half=24)
+    true = Efficiency(0.7, 0.4, 0.02, "x", "truth", op_overhead_ms=0.003, macs_per_output_half=24)
     eff = fit_efficiency(_points(true, 8, mixed=True), DEFAULT_EFFICIENCY["cpu"], source="synthetic")
     assert eff.n_points == 8 and "t_op" in eff.source
     assert eff.eta_compute == pytest.approx(0.7, rel=0.05)
     assert eff.eta_memory == pytest.approx(0.4, rel=0.05)
-    assert eff.k_half == pytest.approx(24, rel=0.1)
+    assert eff.macs_per_output_half == pytest.approx(24, rel=0.1)
     assert eff.op_overhead_ms == pytest.approx(0.003, rel=0.1)
     assert eff.overhead_ms == pytest.approx(0.02, rel=0.2)
     assert eff.fit_error < 0.01
@@ -271,14 +272,14 @@ def test_fit_recovers_small_kernel_terms():
 def test_five_points_fit_no_small_kernel_terms():
     eff = fit_efficiency(_points(Efficiency(0.6, 0.3, 0.05, "x", "truth"), 5), DEFAULT_EFFICIENCY["cpu"],
                          source="five")
-    assert eff.op_overhead_ms == 0 and eff.k_half == 0
+    assert eff.op_overhead_ms == 0 and eff.macs_per_output_half == 0
     assert eff.eta_compute == pytest.approx(0.6, rel=0.05) and eff.eta_memory == pytest.approx(0.3, rel=0.05)
 
 
 def test_scaling_keeps_k_and_scales_op_overhead():
-    eff = Efficiency(0.4, 0.2, 1.0, "measured", "x", op_overhead_ms=0.01, k_half=12)
+    eff = Efficiency(0.4, 0.2, 1.0, "measured", "x", op_overhead_ms=0.01, macs_per_output_half=12)
     scaled = scale_efficiency(eff, 2.0, source="s")
-    assert scaled.op_overhead_ms == pytest.approx(0.02) and scaled.k_half == 12
+    assert scaled.op_overhead_ms == pytest.approx(0.02) and scaled.macs_per_output_half == 12
     assert scaled.eta_compute == pytest.approx(0.2)
 
 

@@ -29,7 +29,7 @@ import datetime as _dt
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -358,9 +358,7 @@ def fit_efficiency(points: Sequence[Point], base: Efficiency, *, source: str, ru
            f"{n} measurements: one scale of both etas (their ratio kept from {base.calibration}) and t0 fitted")
     eff = Efficiency(float(min(1.0, ec_best)), float(min(1.0, em_best)), float(t0 * 1e3), "measured",
                      f"{source}; {how} on log error over {n} points", runtime=runtime, n_points=n)
-    err = median(_relative_errors(points, eff))
-    return Efficiency(eff.eta_compute, eff.eta_memory, eff.overhead_ms, "measured", eff.source, runtime=runtime,
-                      fit_error=err, n_points=n)
+    return replace(eff, fit_error=median(_relative_errors(points, eff)))
 
 
 def _nnls2(a, b, y, w):
@@ -399,7 +397,7 @@ def _fit_small_kernels(points: Sequence[Point], *, source: str, runtime: str | N
     y = np.asarray([p.measured_ms / 1e3 for p in points])
     ops = np.asarray([float(p.times.n_ops) for p in points])
     layers = [(np.asarray(p.times.tc, float), np.asarray(p.times.tm, float),
-               np.asarray(p.times.tk or [0.0] * len(p.times.tc), float), float(p.times.stream_s)) for p in points]
+               np.asarray(p.times.tk, float), float(p.times.stream_s)) for p in points]
 
     def search(ec, em, ks):
         """Loss, t0 and t_op on the grid [K, eta_c, eta_m]."""
@@ -445,7 +443,5 @@ def _fit_small_kernels(points: Sequence[Point], *, source: str, runtime: str | N
     eff = Efficiency(min(1.0, e_c), min(1.0, e_m), t0 * 1e3, "measured",
                      f"{source}; eta_compute, eta_memory, K (MACs per output), t0 and t_op (per operator) fitted "
                      f"on log error over {n} points", runtime=runtime, n_points=n, op_overhead_ms=top * 1e3,
-                     k_half=k)
-    return Efficiency(eff.eta_compute, eff.eta_memory, eff.overhead_ms, "measured", eff.source, runtime=runtime,
-                      fit_error=median(_relative_errors(points, eff)), n_points=n,
-                      op_overhead_ms=eff.op_overhead_ms, k_half=eff.k_half)
+                     macs_per_output_half=k)
+    return replace(eff, fit_error=median(_relative_errors(points, eff)))

@@ -208,13 +208,13 @@ def _bound_reason(row: dict) -> str:
             why += f"; its arithmetic intensity, {sig(ai)} FLOP/B, is {side} the ridge point of {sig(ridge)} FLOP/B"
         return why
     if bound == "overhead" and row.get("overhead_ms") is not None:
-        fixed = f"the fixed time per call, t0 = {sig(row['overhead_ms'])} ms"
+        fixed, s = f"the fixed time per call, t0 = {sig(row['overhead_ms'])} ms,", "s"
         if row.get("op_overhead_ms") and row.get("n_ops") and row.get("time_overhead_ms") is not None:
-            fixed = (f"the fixed costs, t0 = {sig(row['overhead_ms'])} ms per call plus {row['n_ops']} operator "
-                     f"launches at {sig(row['op_overhead_ms'])} ms each ({sig(row['time_overhead_ms'])} ms in all),")
-        return (f"overhead-bound: {fixed} exceed{'s' if fixed.startswith('the fixed time') else ''} the time of "
-                f"its layers ({split})" if split else f"overhead-bound: {fixed} dominate"
-                f"{'s' if fixed.startswith('the fixed time') else ''}")
+            fixed, s = (f"the fixed costs, t0 = {sig(row['overhead_ms'])} ms per call plus {row['n_ops']} operator "
+                        f"launches at {sig(row['op_overhead_ms'])} ms each ({sig(row['time_overhead_ms'])} ms in "
+                        "all),"), ""
+        return (f"overhead-bound: {fixed} exceed{s} the time of its layers ({split})" if split else
+                f"overhead-bound: {fixed.rstrip(',')} dominate{s}")
     if bound == "host-link":
         link = row.get("time_host_link_ms")
         return "host-link-bound: weights that do not fit on chip stream over the host link" + (
@@ -239,8 +239,9 @@ def _where_it_runs(fits: list[dict]) -> Section:
     ranked = list(best.values())
     shown = ranked[:TOP_DEVICES]
     shown += [r for r in fits if r.get("measured_latency_ms") is not None and r not in shown]
-    lines = ["Latencies are calibrated roofline predictions (t = t0 + sum over layers of max(compute, memory) time), "
-             "not measurements, unless a measured value is shown; the fastest mode and precision of each device "
+    launches = " + a cost per operator launch" if any(r.get("op_overhead_ms") for r in shown) else ""
+    lines = [f"Latencies are calibrated roofline predictions (t = t0{launches} + sum over layers of max(compute, "
+             "memory) time), not measurements, unless a measured value is shown; the fastest mode and precision of each device "
              "is listed (fit rows)."]
     for r in ranked[:3]:
         lines.append(f"On {r.get('hardware_name') or r['hardware']} ({r['power_mode']}, {r['precision']}) the "

@@ -26,9 +26,9 @@ Conventions (stated once, shown in the UI):
   unknown the prediction is None with the reason.
 - Small-kernel terms, 0 unless a calibration with enough measurements fitted them (``Efficiency``): ``t_op`` is the
   fixed cost of launching one operator (``n_ops``: layers not fused into the one before, a recurrent layer once per
-  time step; a tiny model pays mostly this), and ``K`` (``macs_per_output_half``) charges each of a MAC layer's ``N_i`` output elements as much as ``K``
-  more MACs: Hockney's n-half, so a depthwise conv (9 MACs per output) runs far below peak and a dense 3x3 conv
-  (hundreds per output) near it.
+  time step; a tiny model pays mostly this), and ``K`` (``macs_per_output_half``) charges each of a MAC layer's
+  ``N_i`` output elements as much as ``K`` more MACs: Hockney's n-half, so a depthwise conv (9 MACs per output) runs
+  far below peak and a dense 3x3 conv (hundreds per output) near it.
 - ``roofline_latency_ms`` is the pure roofline (``eta = 1, t0 = 0``): a lower bound under these byte counts.
   ``predicted_latency_ms`` uses the calibrated efficiencies (``0 < eta <= 1``, ``t0 >= 0``), so it is never below it.
 - Bound per layer: ``compute`` or ``memory`` (the larger term), or ``overhead`` where ``t_op`` exceeds both. For the
@@ -110,15 +110,15 @@ class Efficiency:
     fit_error: float | None = None
     n_points: int = 0
     op_overhead_ms: float = 0.0  # t_op: per launched operator
-    k_half: float = 0.0  # K: MACs each output element of a MAC layer costs on top of its own
+    macs_per_output_half: float = 0.0  # K: MACs each output element of a MAC layer costs on top of its own
 
     def __post_init__(self) -> None:
         if not (0 < self.eta_compute <= 1 and 0 < self.eta_memory <= 1):
             raise ValueError(f"efficiencies must be in (0, 1]: eta_compute={self.eta_compute}, "
                              f"eta_memory={self.eta_memory}")
-        if self.overhead_ms < 0 or self.op_overhead_ms < 0 or self.k_half < 0:
+        if self.overhead_ms < 0 or self.op_overhead_ms < 0 or self.macs_per_output_half < 0:
             raise ValueError(f"overheads must be >= 0: t0={self.overhead_ms} ms, t_op={self.op_overhead_ms} ms, "
-                             f"K={self.k_half}")
+                             f"K={self.macs_per_output_half}")
 
 
 PURE = Efficiency(1.0, 1.0, 0.0, "none", "pure roofline: eta = 1, t0 = 0")
@@ -260,8 +260,8 @@ class LayerTimes:
     tm: list[float]
     stream_bytes: float  # weight bytes that must stream over the host link each inference (no-DRAM devices)
     stream_s: float | None  # their time at eta = 1 (None: link speed unknown)
-    tk: list[float] = field(default_factory=list)  # empty: no MAC layer outputs known (all 0)
-    n_ops: int = 0
+    tk: list[float]
+    n_ops: int
 
 
 def layer_times(work: Sequence[LayerWork], target: Target, weight_bytes: float | None = None) -> LayerTimes:
@@ -299,8 +299,8 @@ def layer_times(work: Sequence[LayerWork], target: Target, weight_bytes: float |
 
 def layer_seconds(times: LayerTimes, eff: Efficiency) -> list[tuple[float, float]]:
     """(compute, memory) seconds of each layer under ``eff``: ``(tc + K tk) / eta_c`` and ``tm / eta_m``."""
-    tk = times.tk or [0.0] * len(times.tc)
-    return [((c + eff.k_half * k) / eff.eta_compute, m / eff.eta_memory) for c, m, k in zip(times.tc, times.tm, tk)]
+    k_half = eff.macs_per_output_half
+    return [((c + k_half * k) / eff.eta_compute, m / eff.eta_memory) for c, m, k in zip(times.tc, times.tm, times.tk)]
 
 
 def overhead_seconds(times: LayerTimes, eff: Efficiency) -> float:
@@ -494,10 +494,12 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
         energy_mj=None if pred_ms is None or target.power_w is None else _round(target.power_w * pred_ms),
         fits_memory=fits, memory_note=memory_note, calibration=eff.calibration, calibration_source=eff.source,
         runtime=eff.runtime, eta_compute=eff.eta_compute, eta_memory=eff.eta_memory, overhead_ms=eff.overhead_ms,
-        op_overhead_ms=eff.op_overhead_ms, macs_per_output_half=eff.k_half, n_ops=times.n_ops, fit_error=eff.fit_error,
+        op_overhead_ms=eff.op_overhead_ms, macs_per_output_half=eff.macs_per_output_half, n_ops=times.n_ops,
+        fit_error=eff.fit_error,
         time_compute_ms=_round(t_comp * 1e3), time_memory_ms=_round(t_mem * 1e3),
         time_host_link_ms=None if t_link is None else _round(t_link * 1e3),
-        time_overhead_ms=_round(parts["overhead"] * 1e3), top_layers=[layer_row(i) for i in order[:top] if t_layer[i] > 0],
+        time_overhead_ms=_round(parts["overhead"] * 1e3),
+        top_layers=[layer_row(i) for i in order[:top] if t_layer[i] > 0],
         layers=[layer_row(i) for i in range(len(work))] if with_layers else [],
         reason=reason, notes=notes)
 
@@ -521,4 +523,5 @@ def scale_efficiency(eff: Efficiency, scale: float, *, source: str, runtime: str
     ec = min(1.0, eff.eta_compute / scale)
     em = min(1.0, eff.eta_memory / scale)
     return Efficiency(ec, em, eff.overhead_ms * scale, "scaled", source, runtime=runtime, fit_error=fit_error,
-                      n_points=1, op_overhead_ms=eff.op_overhead_ms * scale, k_half=eff.k_half)
+                      n_points=1, op_overhead_ms=eff.op_overhead_ms * scale,
+                      macs_per_output_half=eff.macs_per_output_half)

@@ -133,7 +133,7 @@ def _stored_efficiency(entry: HardwareEntry, mode: str, precision: str, runtime:
     kind = "host" if entry.id.startswith("host-") else "catalog"
     return Efficiency(cal.eta_compute, cal.eta_memory or base.eta_memory, cal.overhead_ms, kind, cal.source,
                       runtime=cal.runtime, fit_error=cal.fit_error, n_points=cal.n_points,
-                      op_overhead_ms=cal.op_overhead_ms, k_half=cal.macs_per_output_half)
+                      op_overhead_ms=cal.op_overhead_ms, macs_per_output_half=cal.macs_per_output_half)
 
 
 @dataclass
@@ -446,7 +446,8 @@ def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CA
                                     f"{version}, {threads} threads")
         calibration = Calibration(precision="fp32", runtime=label, eta_compute=eff.eta_compute,
                                   eta_memory=eff.eta_memory, overhead_ms=eff.overhead_ms,
-                                  op_overhead_ms=eff.op_overhead_ms, macs_per_output_half=eff.k_half, source=eff.source,
+                                  op_overhead_ms=eff.op_overhead_ms,
+                                  macs_per_output_half=eff.macs_per_output_half, source=eff.source,
                                   fit_error=eff.fit_error, n_points=eff.n_points)
         kept.append(calibration)
         for name, analysis, result in analysed:
