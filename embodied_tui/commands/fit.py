@@ -30,8 +30,10 @@ def _num(x, unit: str = "") -> str:
 def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, show_all, layers, as_json) -> None:
     """Predict NAME's latency on devices with a calibrated roofline, fastest first.
 
-    Per layer t = max(2 MACs / (eta_c P), bytes / (eta_m BW)); model t = t0 + sum. The pure roofline (eta = 1,
-    t0 = 0) is shown as a lower bound. Bytes are unfused, at the row's precision."""
+    Per layer t = max(2 (MACs + K outputs) / (eta_c P), bytes / (eta_m BW)); model t = t0 + n_ops t_op + sum.
+    t_op (per operator launch) and K (MACs per output) are 0 unless fitted from six or more measurements. The pure
+    roofline (eta = 1, no overheads) is shown as a lower bound. Bytes are unfused, at the row's precision; the
+    prediction charges optimising runtimes only what epilogue fusion leaves."""
     from embodied_tui.services.fit import fit_rows
 
     rows = fit_rows(ctx.obj["db"], name, hw, mode, precision, runtime=runtime, version=version, with_layers=layers)
@@ -90,7 +92,8 @@ def _fastest_per_mode(rows: list[dict]) -> list[dict]:
 @click.option("--threads", type=click.IntRange(min=1),
               help="Threads for the microbenchmarks and onnxruntime (default: all allowed).")
 @click.option("--models", help="Comma-separated zoo models to time (default: the calibration set, "
-                               "mlp_policy ... yolo_style_detector; fewer is faster but pins eta and t0 less).")
+                               "mlp_policy ... yolo_style_detector; fewer is faster but pins eta and t0 less, and "
+                               "below six only eta and t0 are fitted, without t_op and K).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
 def calibrate(ctx: click.Context, threads, models, as_json) -> None:
