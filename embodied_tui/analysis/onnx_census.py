@@ -2,7 +2,9 @@
 
 Scopes come from node names ("/layer1/layer1.0/conv1/Conv" -> "layer1", "layer1.0", "layer1.0.conv1") or from the
 torch dynamo exporter's ``pkg.torch.onnx.name_scopes`` / ``class_hierarchy`` metadata. A node's MACs and output shape
-go to every scope that holds it; a parameter is charged to the scope of its first consumer.
+go to every scope that holds it; a parameter is charged to the scope of its first consumer. Nodes inside If/Loop/Scan
+subgraphs are named "<node>/<then|else|body>/<inner>" (``onnx_control_flow``), so they sit under their control-flow
+node's scope with their MACs already multiplied by the times they run.
 """
 from __future__ import annotations
 
@@ -103,8 +105,9 @@ def launches(node, table) -> int:
     return seq * dirs if isinstance(seq, int) and isinstance(dirs, int) and seq * dirs > 0 else 1
 
 
-def layer_costs(nodes, costs, table) -> list[LayerCost]:
-    """One LayerCost per node that computes or moves data."""
+def layer_costs(nodes, costs, table, runs: list[int] | None = None) -> list[LayerCost]:
+    """One LayerCost per node that computes or moves data. ``runs``: times each node runs per inference (a loop
+    body's nodes run once per iteration; their costs are already multiplied), which multiplies its launches."""
     out = []
     for i, node in enumerate(nodes):
         c = costs[i]
@@ -112,5 +115,6 @@ def layer_costs(nodes, costs, table) -> list[LayerCost]:
             continue
         out.append(LayerCost(name=node_name(node, i), type=node.op_type, macs=c.macs, other_flops=c.other,
                              weight_elems=c.weight_elems, read_elems=c.read_elems, write_elems=c.write_elems,
-                             output_shape=out_shape(node, table), launches=launches(node, table)))
+                             output_shape=out_shape(node, table),
+                             launches=launches(node, table) * (runs[i] if runs else 1)))
     return out

@@ -5,6 +5,8 @@ as stored (through their weight sources); views (``onnx_formulas.VIEW_OPS``) and
 from a weight table reads only the gathered rows; non-parameter constants (axes, scalars) are free.
 Live memory: a tensor lives from its producer to its last consumer, graph inputs from the start, graph outputs to the
 end, views share their source's buffer, static (constant-folded) tensors are excluded.
+Control flow (If, Loop, Scan) costs nothing itself: its subgraph nodes are counted as nodes of their own, and
+``Cost.scale`` multiplies a node's cost by the times it runs per inference (``onnx_control_flow``).
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 
 from embodied_tui.analysis.onnx_formulas import count
 from embodied_tui.analysis.onnx_graph import node_inputs, op_call
-from embodied_tui.analysis.onnx_ops import CONTROL_FLOW, FORMULA_ERRORS, MAC_OPS, METADATA_OPS, VIEW_OPS
+from embodied_tui.analysis.onnx_ops import (CONTROL_FLOW, COUNTED_FLOW, FORMULA_ERRORS, MAC_OPS, METADATA_OPS,
+                                            VIEW_OPS)
 
 _GATHERS = ("Gather", "GatherElements", "GatherND")
 
@@ -30,16 +33,24 @@ class Cost:
     write_bytes: int = 0
     mac_unknown: bool = False  # a MAC op whose formula lacked a shape
 
+    def scale(self, runs: int) -> None:
+        """Multiply every count by ``runs`` (a node inside a loop body runs once per iteration)."""
+        for name in ("macs", "other", "weight_elems", "weight_bytes", "read_elems", "read_bytes", "write_elems",
+                     "write_bytes"):
+            setattr(self, name, getattr(self, name) * runs)
+
 
 def node_costs(nodes, table, sources, static) -> tuple[list[Cost], Counter, Counter]:
-    """One Cost per node, the op types missing from the formula table (control flow included) and those whose
-    formula lacked a shape."""
+    """One Cost per node, the op types missing from the formula table (uncounted control flow included) and those
+    whose formula lacked a shape. If/Loop/Scan nodes cost nothing: their subgraph nodes carry the work."""
     costs: list[Cost] = []
     unknown_ops: Counter = Counter()
     shape_unknown: Counter = Counter()
     for node in nodes:
         c = Cost()
         costs.append(c)
+        if node.op_type in COUNTED_FLOW:
+            continue
         if node.op_type in CONTROL_FLOW:
             unknown_ops[node.op_type] += 1
         else:

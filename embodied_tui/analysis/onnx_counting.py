@@ -33,6 +33,11 @@ Conventions of this counter:
 - ``census``: the module tree rebuilt from node name scopes ("/layer1/layer1.0/conv1/Conv" -> "layer1",
   "layer1.0", "layer1.0.conv1") or from the torch dynamo exporter's ``pkg.torch.onnx.name_scopes`` metadata.
   A parameter is charged to the scope of its first consumer.
+- Control flow (``onnx_control_flow``): If/Loop/Scan subgraph nodes are counted as nodes named
+  "<node>/<then|else|body>/<inner>", each cost x the times it runs: a Loop body x its constant trip count (counted
+  once, ``macs_complete`` false and an ``uncounted`` entry when the count is data-dependent), a Scan body x its
+  scanned length, an If's taken branch when the condition is constant, else its branch with more MACs (an upper
+  bound, with a note giving both). Parameters inside subgraphs count once. SequenceMap stays uncounted.
 """
 from __future__ import annotations
 
@@ -41,12 +46,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from embodied_tui.analysis.onnx_census import census, layer_costs
+from embodied_tui.analysis.onnx_control_flow import Flat, Plan, flatten, plan, scope_subgraphs
 from embodied_tui.analysis.onnx_costs import live_memory, node_costs, unknown_tensors
-from embodied_tui.analysis.onnx_graph import dtype_name, node_name, opset, tensor_table, topo_order
+from embodied_tui.analysis.onnx_graph import (dtype_name, node_name, opset, small_values, tensor_table, topo_order,
+                                              walk_graphs)
 from embodied_tui.analysis.onnx_load import external_data, format_detail, load_graph, strip_weights
 from embodied_tui.analysis.onnx_ops import CONTROL_FLOW, MAC_OPS
 from embodied_tui.analysis.onnx_shapes import fix_inputs, infer, set_input_shapes
-from embodied_tui.analysis.onnx_trace import small_values, trace
+from embodied_tui.analysis.onnx_trace import trace
 from embodied_tui.analysis.onnx_weights import bn_folded, constants, dominant_dtype, static_tensors, weight_sources
 from embodied_tui.analysis.trace import TraceOp
 from embodied_tui.data.records import CensusNode, LayerCost, Uncounted
@@ -102,16 +109,28 @@ def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None)
 
     shapes, symbols, source = fix_inputs(graph_inputs, input_shapes, path, notes)
     strip_weights(model)  # the model is edited in place from here on: only its metadata is read afterwards
+    scope_subgraphs(model.graph)
     set_input_shapes(model, graph_inputs, shapes)
     inferred, folded = infer(model, path, notes)
     table = tensor_table(inferred)
-    nodes = topo_order(list(inferred.graph.node), {vi.name for vi in inferred.graph.input} | init_names)
+    main = topo_order(list(inferred.graph.node), {vi.name for vi in inferred.graph.input} | init_names)
+    flat = flatten(main)  # subgraph nodes (every branch) just before their control-flow node
+    nodes = flat.nodes
+    inits = [t for g in walk_graphs(inferred.graph) for t in g.initializer]
+    all_init_names = {t.name for t in inits}
 
-    consts, params = constants(inferred, nodes, table, folded)
+    consts, params = constants(inits, nodes, table, folded)
     static = static_tensors(nodes, consts)
     sources = weight_sources(nodes, params, static, table)
-    counted = [n for n in nodes if n.op_type != "Constant" and not all(o in static for o in n.output if o)]
+    values = small_values(inits, nodes)
+    work = [i for i, n in enumerate(nodes) if n.op_type != "Constant" and not all(o in static for o in n.output if o)]
+    flow = _plan_flow(flat, work, table, sources, static, values, opset(inferred))
+    counted = [nodes[i] for i in work if flow.runs[i] > 0]
+    runs = [flow.runs[i] for i in work if flow.runs[i] > 0]
     costs, unknown_ops, shape_unknown = node_costs(counted, table, sources, static)
+    for c, r in zip(costs, runs):
+        if r != 1:
+            c.scale(r)
 
     out_names = [o.name for o in inferred.graph.output]
     param_bytes = sum(table[p].nbytes() or 0 for p in params)
@@ -126,7 +145,7 @@ def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None)
         unfused_bytes=sum(c.read_bytes + c.write_bytes + c.weight_bytes for c in costs),
         fused_bytes=param_bytes + sum(b or 0 for b in io_bytes),
         activation_bytes=peak, activation_bytes_total=total,
-        macs_complete=not any(c.mac_unknown for c in costs) and not (set(unknown_ops) & MAC_OPS),
+        macs_complete=not any(c.mac_unknown for c in costs) and not (set(unknown_ops) & MAC_OPS) and flow.complete,
         format_detail=format_detail(model), opset=opset(model),
         input_names=in_names, input_shapes=[s or [] for s in shapes], input_symbols=symbols,
         input_dtypes=input_dtypes, input_shape_source=source, output_names=out_names,
@@ -134,16 +153,25 @@ def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None)
         layers=dict(Counter(n.op_type for n in counted)),
         bn_folded=bn_folded(nodes, params),
         external_data=ext_files, external_data_bytes=ext_bytes, external_data_missing=ext_missing,
-        layer_costs=layer_costs(counted, costs, table),
+        layer_costs=layer_costs(counted, costs, table, runs),
         census=census(counted, costs, table, sources, param_elems),
-        trace=trace(counted, costs, table, static, set(in_names), sources, small_values(inferred)),
-        uncounted=_uncounted(counted, unknown_ops),
+        trace=trace(counted, costs, table, static, set(in_names), sources, values, flow.aliases),
+        uncounted=_uncounted(counted, unknown_ops) + flow.uncounted,
         notes=notes,
     )
+    notes.extend(flow.notes)
     notes.extend(_shape_conflicts(counted, table))
     notes.extend(_summary_notes(unknown_ops, shape_unknown, unknown_tensors(counted, table), table, params,
-                                init_names))
+                                all_init_names))
     return result
+
+
+def _plan_flow(flat: Flat, work: list[int], table, sources, static, values, version) -> Plan:
+    """How often each node runs (``onnx_control_flow.plan``); every node once when there is no If/Loop/Scan."""
+    if not flat.subs:
+        return Plan(runs=[1] * len(flat.nodes))
+    unit, _, _ = node_costs([flat.nodes[i] for i in work], table, sources, static)  # one run's MACs (If branches)
+    return plan(flat, table, values, {i: c.macs for i, c in zip(work, unit)}, version)
 
 
 def _shape_conflicts(nodes, table) -> list[str]:

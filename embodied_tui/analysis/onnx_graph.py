@@ -1,7 +1,9 @@
 """Reading an ONNX graph without its weights: the tensor table, dtypes, node attributes and the node order.
 
 The tensor table maps every named tensor to its shape (None when unknown or symbolic) and element type, from the graph's
-inputs, value_info and outputs, its initializers' dims and its Constant nodes. ``op_call`` turns one node into the
+inputs, value_info and outputs, its initializers' dims and its Constant nodes, and the same of every subgraph (If
+branches, Loop and Scan bodies, nested): ``onnx_control_flow.scope_subgraphs`` first gives subgraph values unique names,
+so one flat table serves them all. ``op_call`` turns one node into the
 ``onnx_formulas.OpCall`` a formula or shape hook reads. ``topo_order`` repairs a file whose nodes are out of order.
 onnx is imported inside the functions that need it.
 """
@@ -73,26 +75,66 @@ def dims(vi) -> list | None:
     return out
 
 
+def subgraphs(node) -> list[tuple[str, object]]:
+    """(attribute name, GraphProto) of each subgraph a node holds (If branches, Loop/Scan bodies ...)."""
+    out = []
+    for a in node.attribute:
+        if a.type == a.GRAPH:
+            out.append((a.name, a.g))
+        elif a.type == a.GRAPHS:
+            out.extend((a.name, g) for g in a.graphs)
+    return out
+
+
+def walk_graphs(graph):
+    """The graph and every subgraph inside it, nested ones included, outermost first."""
+    yield graph
+    for node in graph.node:
+        for _, g in subgraphs(node):
+            yield from walk_graphs(g)
+
+
 def tensor_table(model) -> dict[str, Tensor]:
     import onnx
 
     table: dict[str, Tensor] = {}
-    g = model.graph
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
-        d = dims(vi)
-        shape = d if d is not None and all(isinstance(v, int) for v in d) else None
-        if vi.name not in table or table[vi.name].shape is None:
-            table[vi.name] = Tensor(shape, vi.type.tensor_type.elem_type)
-    for t in g.initializer:
-        table[t.name] = Tensor([int(d) for d in t.dims], t.data_type)
-    for node in g.node:
-        if node.op_type == "Constant" and node.output:
-            const = constant_tensor(node)
-            if const is not None:
-                table[node.output[0]] = Tensor([int(d) for d in const.dims], const.data_type)
-            elif node.output[0] not in table:
-                table[node.output[0]] = Tensor(None, onnx.TensorProto.UNDEFINED)
+    graphs = list(walk_graphs(model.graph))
+    for g in graphs:
+        for vi in list(g.input) + list(g.value_info) + list(g.output):
+            d = dims(vi)
+            shape = d if d is not None and all(isinstance(v, int) for v in d) else None
+            if vi.name not in table or table[vi.name].shape is None:
+                table[vi.name] = Tensor(shape, vi.type.tensor_type.elem_type)
+    for g in graphs:
+        for t in g.initializer:
+            table[t.name] = Tensor([int(d) for d in t.dims], t.data_type)
+        for node in g.node:
+            if node.op_type == "Constant" and node.output:
+                const = constant_tensor(node)
+                if const is not None:
+                    table[node.output[0]] = Tensor([int(d) for d in const.dims], const.data_type)
+                elif node.output[0] not in table:
+                    table[node.output[0]] = Tensor(None, onnx.TensorProto.UNDEFINED)
     return table
+
+
+def small_values(initializers, nodes, limit: int = 16) -> dict[str, list[float]]:
+    """Values of small constants held in the file (Clip bounds, reduction axes, trip counts, If conditions ...), from
+    ``initializers`` (TensorProtos; external ones skipped) and the Constant nodes among ``nodes``."""
+    import onnx
+    from onnx import numpy_helper
+
+    tensors = [(t.name, t) for t in initializers if t.data_location != onnx.TensorProto.EXTERNAL]
+    tensors += [(n.output[0], constant_tensor(n)) for n in nodes if n.op_type == "Constant" and n.output]
+    out = {}
+    for name, t in tensors:
+        if t is None or math.prod(t.dims) > limit:
+            continue
+        try:
+            out[name] = [float(v) for v in numpy_helper.to_array(t).reshape(-1)]
+        except Exception:  # noqa: BLE001 - strings and odd types are not bounds
+            continue
+    return out
 
 
 def constant_tensor(node):
@@ -155,13 +197,12 @@ def opset(model) -> int | None:
 def _subgraph_refs(node) -> set[str]:
     """Outer-scope tensors a control-flow node's subgraphs read (implicit inputs)."""
     refs: set[str] = set()
-    for a in node.attribute:
-        graphs = [a.g] if a.type == a.GRAPH else list(a.graphs) if a.type == a.GRAPHS else []
-        for g in graphs:
-            local = {i.name for i in g.input} | {t.name for t in g.initializer}
-            for n in g.node:
-                refs |= {i for i in n.input if i and i not in local} | _subgraph_refs(n)
-                local |= set(n.output)
+    for _, g in subgraphs(node):
+        local = {i.name for i in g.input} | {t.name for t in g.initializer}
+        for n in g.node:
+            refs |= {i for i in [*n.input, *_subgraph_refs(n)] if i and i not in local}
+            local |= set(n.output)
+        refs |= {o.name for o in g.output if o.name not in local}  # a branch may return an outer value as is
     return refs
 
 

@@ -1,11 +1,12 @@
 """Opening an .onnx file without reading its weights: the graph only, external data files stat-ed, embedded weight
-values dropped before shape inference. onnx is imported inside the functions that need it."""
+values dropped before shape inference. Initializers held inside subgraphs (If branches, Loop/Scan bodies) are treated
+like the main graph's. onnx is imported inside the functions that need it."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-from embodied_tui.analysis.onnx_graph import opset
+from embodied_tui.analysis.onnx_graph import opset, walk_graphs
 from embodied_tui.errors import AnalysisError
 
 
@@ -38,7 +39,7 @@ def external_data(model, base: Path, notes: list[str]) -> tuple[list[str], int, 
     import onnx
 
     files: list[str] = []
-    for t in model.graph.initializer:
+    for t in (t for g in walk_graphs(model.graph) for t in g.initializer):
         if t.data_location == onnx.TensorProto.EXTERNAL:
             loc = next((e.value for e in t.external_data if e.key == "location"), None)
             if loc and loc not in files:
@@ -57,7 +58,7 @@ def strip_weights(model, keep: int = 1024) -> None:
     initializer is marked external, exactly as ``load_external_data=False`` leaves an external one."""
     import onnx
 
-    for t in model.graph.initializer:
+    for t in (t for g in walk_graphs(model.graph) for t in g.initializer):
         if t.data_location == onnx.TensorProto.EXTERNAL or math.prod(t.dims) <= keep or \
                 t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):  # shape data may be needed
             continue

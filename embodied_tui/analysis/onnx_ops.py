@@ -47,8 +47,13 @@ FORMULA_ERRORS = (ShapeUnknown, KeyError, ValueError, IndexError, TypeError, Zer
 VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", "Dropout"})
 # Ops that read only metadata of their input.
 METADATA_OPS = frozenset({"Shape", "Size"})
-# Control flow: their subgraphs are not counted.
+# Control flow: ops holding subgraphs (GraphProto attributes).
 CONTROL_FLOW = frozenset({"If", "Loop", "Scan", "SequenceMap"})
+# Control flow whose subgraphs are counted (``onnx_control_flow``); SequenceMap's body runs once per sequence element,
+# a length no shape gives, so it stays uncounted.
+COUNTED_FLOW = frozenset({"If", "Loop", "Scan"})
+# The short label of each counted subgraph attribute, used in scoped names ("/loop/body/mm").
+SUBGRAPH_LABELS = {"then_branch": "then", "else_branch": "else", "body": "body"}
 # Ops whose formula gives MACs: when one of them cannot be counted, the model's MACs are incomplete.
 MAC_OPS = frozenset({"Conv", "ConvInteger", "QLinearConv", "FusedConv", "NhwcConv", "ConvTranspose", "Gemm",
                      "MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "MatMulNBits", "Einsum",

@@ -4,7 +4,9 @@ Inputs: a user's ``input_shapes`` override the file's; a symbolic dim becomes 1 
 names a batch). Inference: ``onnx.shape_inference`` with ``data_prop=True``, continued past com.microsoft ops the
 checker does not know (``onnx_formulas.SHAPE_HOOKS``) and past shape arithmetic data propagation does not follow
 (nodes computing only from small constants and known shapes are folded into Constant nodes, as runtimes do at load
-time). onnx and numpy are imported inside the functions that need them.
+time). Subgraphs (If branches, Loop/Scan bodies) are shaped by the same inference, and their own shape arithmetic
+folded the same way; ``onnx_control_flow.seed_shapes`` adds the loop-carried shapes inference leaves out. onnx and
+numpy are imported inside the functions that need them.
 """
 from __future__ import annotations
 
@@ -12,8 +14,10 @@ import math
 import re
 from pathlib import Path
 
+from embodied_tui.analysis.onnx_control_flow import clear_carried_shapes, seed_shapes
 from embodied_tui.analysis.onnx_formulas import SHAPE_HOOKS
-from embodied_tui.analysis.onnx_graph import Tensor, constant_tensor, dims, op_call, opset, tensor_table
+from embodied_tui.analysis.onnx_graph import (Tensor, constant_tensor, dims, op_call, opset, subgraphs, tensor_table,
+                                              walk_graphs)
 from embodied_tui.analysis.onnx_ops import CONTROL_FLOW, FORMULA_ERRORS, METADATA_OPS
 from embodied_tui.errors import AnalysisError
 
@@ -84,14 +88,16 @@ def set_input_shapes(model, graph_inputs, shapes: list[list[int] | None]) -> Non
             changed = True
     if not changed:
         return
-    g = model.graph
-    custom = {o for n in g.node if n.domain not in ("", "ai.onnx") for o in n.output}
-    keep = [vi for vi in g.value_info if vi.name in custom]
-    del g.value_info[:]
-    g.value_info.extend(keep)
-    for out in g.output:
-        if out.name not in custom:
-            out.type.tensor_type.ClearField("shape")
+    graphs = list(walk_graphs(model.graph))
+    custom = {o for g in graphs for n in g.node if n.domain not in ("", "ai.onnx") for o in n.output}
+    for g in graphs:
+        keep = [vi for vi in g.value_info if vi.name in custom]
+        del g.value_info[:]
+        g.value_info.extend(keep)
+        for out in g.output:
+            if out.name not in custom:
+                out.type.tensor_type.ClearField("shape")
+    clear_carried_shapes(model.graph)
 
 
 def infer(model, path: Path, notes: list[str]):
@@ -112,8 +118,9 @@ def infer(model, path: Path, notes: list[str]):
                          "declares")
             return model, folded
         table = tensor_table(model)
-        progress = _apply_shape_hooks(model, table)
-        if any(o and (o not in table or table[o].shape is None) for n in model.graph.node for o in n.output):
+        progress = _apply_shape_hooks(model, table) + seed_shapes(model, table)
+        if any(o and (o not in table or table[o].shape is None)
+               for g in walk_graphs(model.graph) for n in g.node for o in n.output):
             progress += _fold_static(model, table, folded, version)
         if not progress:
             break
@@ -142,7 +149,7 @@ def _apply_shape_hooks(model, table: dict[str, Tensor]) -> int:
     import onnx
 
     added = 0
-    for node in model.graph.node:
+    for g, node in ((g, n) for g in walk_graphs(model.graph) for n in g.node):
         hook = SHAPE_HOOKS.get(node.op_type)
         if hook is None or not node.domain or all(o in table and table[o].shape is not None
                                                    for o in node.output[:1] if o):
@@ -154,7 +161,7 @@ def _apply_shape_hooks(model, table: dict[str, Tensor]) -> int:
         elem = table[node.input[0]].elem if node.input and node.input[0] in table else onnx.TensorProto.FLOAT
         for name, shape in zip(node.output, shapes):
             if name and (name not in table or table[name].shape is None):
-                model.graph.value_info.append(onnx.helper.make_tensor_value_info(name, elem, shape))
+                g.value_info.append(onnx.helper.make_tensor_value_info(name, elem, shape))
                 added += 1
     return added
 
@@ -174,19 +181,24 @@ def _small_array(t):
 def _fold_static(model, table: dict[str, Tensor], folded: set[str], version: int) -> int:
     """Replace nodes that compute only from small constants and known shapes by Constant nodes (in place); the number
     replaced. Runtimes fold these at load time; doing it here lets shape inference see through e.g. Mod in a shape
-    chain. ``folded`` gains the names of the tensors made constant."""
+    chain (or give a Loop its trip count). ``folded`` gains the names of the tensors made constant. Subgraphs are
+    folded too, seeing the values of their enclosing graphs."""
+    return _fold_graph(model.graph, table, folded, version, {})
+
+
+def _fold_graph(graph, table: dict[str, Tensor], folded: set[str], version: int, outer: dict) -> int:
     import numpy as np
     import onnx
     from onnx import numpy_helper
     from onnx.reference import ReferenceEvaluator
 
-    values: dict = {}
-    for t in model.graph.initializer:
+    values: dict = dict(outer)
+    for t in graph.initializer:
         arr = _small_array(t) if t.data_location != onnx.TensorProto.EXTERNAL else None
         if arr is not None:
             values[t.name] = arr
     count = 0
-    nodes = list(model.graph.node)
+    nodes = list(graph.node)
     for k, node in enumerate(nodes):
         outs = [o for o in node.output if o]
         ins = [i for i in node.input if i]
@@ -196,8 +208,11 @@ def _fold_static(model, table: dict[str, Tensor], folded: set[str], version: int
             if arr is not None:
                 values[outs[0]] = arr
             continue
-        if node.domain not in ("", "ai.onnx") or node.op_type in CONTROL_FLOW or \
-                node.op_type.startswith(_NO_FOLD) or not outs:
+        if node.op_type in CONTROL_FLOW:
+            for _, sub in subgraphs(node):
+                count += _fold_graph(sub, table, folded, version, values)
+            continue
+        if node.domain not in ("", "ai.onnx") or node.op_type.startswith(_NO_FOLD) or not outs:
             continue
         result = None
         if node.op_type in METADATA_OPS:
@@ -231,6 +246,6 @@ def _fold_static(model, table: dict[str, Tensor], folded: set[str], version: int
         flat = []
         for n in nodes:
             flat.extend(n if isinstance(n, list) else [n])
-        del model.graph.node[:]
-        model.graph.node.extend(flat)
+        del graph.node[:]
+        graph.node.extend(flat)
     return count

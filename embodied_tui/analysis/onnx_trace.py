@@ -2,16 +2,18 @@
 
 One TraceOp per counted node, in node order, with its kind (``trace.KINDS``), the ids of the ops that produced its
 inputs, shapes, MACs and the attributes patterns read (conv groups and kernel, linear features, heads ...).
-x * sigmoid(x) becomes one 'silu'; Identity and Dropout pass their input through. A MatMul with a constant operand is
+x * sigmoid(x) becomes one 'silu'; Identity and Dropout pass their input through, and so do If/Loop/Scan nodes: their
+subgraph nodes are traced (before them), a subgraph's inputs read the values the control-flow node passes in and its
+outputs are what the control-flow node returns (``aliases``). A MatMul with a constant operand is
 'linear'; a Gather from a weight table is 'embedding'; a mean or max over every spatial axis is 'global_pool'.
 """
 from __future__ import annotations
 
-import math
 from collections import Counter
 
 from embodied_tui.analysis.onnx_graph import attrs as node_attrs
-from embodied_tui.analysis.onnx_graph import constant_tensor, node_name, out_shape
+from embodied_tui.analysis.onnx_graph import node_name, out_shape
+from embodied_tui.analysis.onnx_ops import COUNTED_FLOW
 from embodied_tui.analysis.trace import TraceOp
 
 _KIND = {"Conv": "conv", "ConvInteger": "conv", "QLinearConv": "conv", "FusedConv": "conv", "NhwcConv": "conv",
@@ -32,26 +34,10 @@ _KIND = {"Conv": "conv", "ConvInteger": "conv", "QLinearConv": "conv", "FusedCon
 _MATMULS = ("MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "MatMulNBits")
 
 
-def small_values(model, limit: int = 16) -> dict[str, list[float]]:
-    """Values of small constants held in the file (Clip bounds, reduction axes and the like)."""
-    import onnx
-    from onnx import numpy_helper
-
-    tensors = [(t.name, t) for t in model.graph.initializer if t.data_location != onnx.TensorProto.EXTERNAL]
-    tensors += [(n.output[0], constant_tensor(n)) for n in model.graph.node if n.op_type == "Constant" and n.output]
-    out = {}
-    for name, t in tensors:
-        if t is None or math.prod(t.dims) > limit:
-            continue
-        try:
-            out[name] = [float(v) for v in numpy_helper.to_array(t).reshape(-1)]
-        except Exception:  # noqa: BLE001 - strings and odd types are not bounds
-            continue
-    return out
-
-
-def trace(nodes, costs, table, static, graph_inputs: set[str], sources, values) -> list[TraceOp]:
-    """One TraceOp per node of ``nodes`` (``costs`` aligned with them) except pass-throughs and fused sigmoids."""
+def trace(nodes, costs, table, static, graph_inputs: set[str], sources, values,
+          aliases: dict[str, str] | None = None) -> list[TraceOp]:
+    """One TraceOp per node of ``nodes`` (``costs`` aligned with them) except pass-throughs and fused sigmoids.
+    ``aliases``: value -> the value it carries (control-flow inputs and outputs)."""
     made_by = {o: node for node in nodes for o in node.output if o}
     uses = Counter(name for node in nodes for name in node.input if name)
     fused: set[str] = set()  # outputs of Sigmoids folded into the Mul that follows
@@ -62,14 +48,19 @@ def trace(nodes, costs, table, static, graph_inputs: set[str], sources, values) 
                 if sig is not None and sig.op_type == "Sigmoid" and uses[name] == 1 and sig.input[0] in node.input:
                     fused.add(name)
     producer: dict[str, int] = {}
-    passthrough: dict[str, str] = {}
+    passthrough: dict[str, str] = dict(aliases or {})
     ops: list[TraceOp] = []
 
     def source(name: str) -> int:
-        name = passthrough.get(name, name)
+        for _ in range(len(passthrough) + 1):  # aliases may chain (nested control flow)
+            if name in producer or name not in passthrough:
+                break
+            name = passthrough[name]
         return producer.get(name, -1 if name in graph_inputs else -2)
 
     for i, node in enumerate(nodes):
+        if node.op_type in COUNTED_FLOW:
+            continue
         if node.op_type in ("Identity", "Dropout") or (node.output and node.output[0] in fused):
             passthrough[node.output[0]] = passthrough.get(node.input[0], node.input[0])
             continue

@@ -2,7 +2,8 @@
 
 - parameters: every initializer except int64/bool/string ones (shape, axis and index data), plus Constant-node tensors
   that look like weights: floating point, more than one element, not all equal (a zero initial state is not a weight).
-  Tensors made constant by folding shape arithmetic are never parameters.
+  Tensors made constant by folding shape arithmetic are never parameters. Those held inside subgraphs (If branches,
+  Loop/Scan bodies) count too, once each.
 - static tensors: computed only from constants and shapes (runtimes constant-fold them at load time).
 - weight sources: for a static tensor derived from parameters (a DequantizeLinear of an int8 weight, a Transpose or
   Cast of a weight ...), the parameters it comes from: reading it costs reading them, as stored.
@@ -18,12 +19,13 @@ from embodied_tui.analysis.onnx_ops import CONTROL_FLOW, METADATA_OPS, VIEW_OPS
 NOT_PARAMS = frozenset({"INT64", "BOOL", "STRING"})
 
 
-def constants(model, nodes, table, folded: set[str]) -> tuple[set[str], set[str]]:
-    """Constant tensors and the subset that are parameters."""
+def constants(initializers, nodes, table, folded: set[str]) -> tuple[set[str], set[str]]:
+    """Constant tensors and the subset that are parameters, from ``initializers`` (those of the main graph and of
+    every subgraph) and the Constant nodes among ``nodes``."""
     from onnx import numpy_helper
 
-    consts = {t.name for t in model.graph.initializer}
-    params = {t.name for t in model.graph.initializer if table[t.name].type_name not in NOT_PARAMS}
+    consts = {t.name for t in initializers}
+    params = {t.name for t in initializers if table[t.name].type_name not in NOT_PARAMS}
     for node in nodes:
         if node.op_type != "Constant" or not node.output:
             continue
