@@ -13,6 +13,17 @@ copied under N names (the copies are fitted separately, as N distinct models wou
   registered (only its fits computed); ``ask`` as the CLI runs it (names from the nodes, then a graph holding only
   what the question's ``=``/``IN`` conditions allow, with fits only when it joins models to devices).
 
+Then, on a registry of ``--query-models`` (default 200) models, with the fit cache filled:
+
+- **fit one model**: ``services.fit.fit_rows`` of one model on every catalog device x power mode x precision (what
+  `embodied-ai fit NAME` and the TUI's fit screen compute), and ``fit_all`` over the whole registry (what an empty
+  fit cache costs);
+- **query**: raw Cypher through ``services.ask.query`` (what `embodied-ai query "..."` runs) for a few shapes of query:
+  the seed query (models joined to devices, two range conditions), an equality on one model, one on nodes alone and
+  one on measurements.
+
+``--only-query`` skips the first part (its "before" timings recompute every fit and are slow at 200 models).
+
 Medians of ``--repeat`` runs (cold and invalidated loads are run once each). Wall-clock on a shared machine: compare
 the ratios, not the absolute numbers.
 """
@@ -76,11 +87,57 @@ def old_load_graph(reg):
     return build_graph(reg.list_models(), devices(reg), fit_all(reg), list_measurements(reg))
 
 
+CYPHER = {
+    "seed (join, r/h ranges)": "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.latency_ms < 30 AND h.power_w < 15 "
+                               "RETURN m.name, h.name, r.latency_ms",
+    "one model, fastest 5": "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE m.name = '{name}' "
+                            "RETURN h.device, h.power_mode, r.precision, r.latency_ms ORDER BY r.latency_ms LIMIT 5",
+    "one device, int8 count": "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE h.device = 'jetson-orin-nano-8gb' "
+                              "AND r.precision = 'int8' RETURN COUNT(r)",
+    "models only": "MATCH (m:Model) WHERE m.params < 200000 RETURN m.name, m.params ORDER BY m.params",
+    "measurements": "MATCH (z:Measurement)-[:OF]->(m:Model) MATCH (z)-[:ON]->(h:Hardware) "
+                    "RETURN m.name, h.device, z.latency_ms",
+}
+
+
+def query_section(n: int, repeat: int) -> None:
+    """Fit and raw-Cypher timings on a registry of ``n`` models with a filled fit cache."""
+    from embodied_tui.services.ask import load_graph, query
+    from embodied_tui.services.fit import fit_all, fit_rows
+
+    folder = Path(tempfile.mkdtemp(prefix="embodied-ai-query-speed-"))
+    try:
+        reg, entries = build(folder, n)
+        t_cold, _ = timed(lambda: load_graph(reg))
+        print(f"\nregistry: {n} models; load_graph with an empty fit cache {t_cold:7.3f} s")
+        name = reg.list_models()[0].name
+        t_one, rows = timed(lambda: fit_rows(reg, name), repeat)
+        print(f"fit one model on every device x mode x precision   {t_one:7.3f} s   {len(rows)} rows")
+        t_all, rows = timed(lambda: fit_all(reg), 1)
+        print(f"fit_all over {n} models                            {t_all:7.3f} s   {len(rows)} rows")
+        print(f"\n{'query (warm fit cache)':40} {'time':>8}  rows")
+        total = 0.0
+        for label, text in CYPHER.items():
+            text = text.replace("{name}", name)
+            t, result = timed(lambda: query(reg, text), repeat)
+            total += t
+            print(f"{label:40} {t:7.3f}s  {len(result['rows'])}")
+        print(f"{'all queries':40} {total:7.3f}s")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=int, default=50, help="registered models (default 50)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per timing (median; default 3)")
+    parser.add_argument("--query-models", type=int, default=200,
+                        help="models in the registry of the fit and query timings (default 200)")
+    parser.add_argument("--only-query", action="store_true", help="only the fit and query timings")
     args = parser.parse_args()
+    if args.only_query:
+        query_section(args.query_models, args.repeat)
+        return 0
 
     from embodied_tui.services.ask import ask, fit_cache_path, load_graph
     from embodied_tui.services.fit import add_measurement
@@ -122,6 +179,7 @@ def main() -> int:
         print(f"{'all questions':52} {totals[0]:7.3f}s {totals[1]:7.3f}s  {totals[0] / totals[1]:.1f}x faster")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    query_section(args.query_models, args.repeat)
     return 0
 
 

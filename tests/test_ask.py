@@ -187,6 +187,18 @@ def test_ask_on_the_cut_down_graph_answers_as_on_the_whole_graph(entry, fx, grap
     assert ask(fx.db, entry["q"]) == ask(fx.db, entry["q"], graph=graph)
 
 
+@pytest.mark.parametrize("text", [t for t, _ in ALL_PHRASINGS])
+def test_raw_cypher_of_each_question_gives_the_same_rows_on_its_scoped_graph(text, fx, graph, vocab):
+    """`embodied-ai query` runs raw Cypher on a graph cut to what the query can match (data.graph.query_scope): the
+    Cypher of every question of the set gives the rows, in the order, it gives on the whole graph."""
+    from embodied_tui.data.graph import run_cypher
+    from embodied_tui.services.ask import query
+
+    cypher = parse_question(text, vocab).to_cypher()
+    result = query(fx.db, cypher)
+    assert (result["columns"], result["rows"]) == run_cypher(graph, cypher)
+
+
 def test_selections_keep_only_what_the_conditions_allow(fx, vocab):
     from embodied_tui.services.ask import load_graph
 

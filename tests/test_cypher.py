@@ -249,3 +249,89 @@ def test_cache_rows_of_the_wrong_shape_are_computed_again(tmp_path):
         rows[0] = rows[0][:3]
     fit_cache_path(db).write_text(json.dumps(data))
     assert runs_on(load_graph(db)) == runs_on(fresh_graph(db))
+
+
+# ------------------------------------------------------------------------------------------------ query scope
+
+SCOPED = [
+    SEED,
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE m.name = 'resnet_tiny' RETURN h.device, r.precision, "
+    "r.latency_ms ORDER BY r.latency_ms LIMIT 5",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE h.device = 'jetson-orin-nano-8gb' AND r.precision = 'int8' "
+    "RETURN COUNT(r)",
+    "MATCH (m:Model) WHERE m.params < 200000 RETURN m.name, m.params ORDER BY m.params",
+    "MATCH (z:Measurement)-[:OF]->(m:Model) MATCH (z)-[:ON]->(h:Hardware) RETURN m.name, h.device, ID(z)",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE NOT h.type = 'gpu' AND r.fits_memory = true "
+    "RETURN m.name, h.device, r.precision LIMIT 7",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE (h.power_w < 15 OR h.power_w > 100) AND r.latency_ms < 1 "
+    "RETURN m.name, h.device, r.precision LIMIT 50",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE h.power_w < 15 OR r.latency_ms < 0.1 RETURN m.name, h.device",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE h.device IN ['raspberry-pi-5', 'hailo-8'] "
+    "RETURN m.name, h.device, r.latency_ms",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.latency_ms < 1 AND h.power_w < 20 RETURN m, r, h LIMIT 3",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h) WHERE h.power_w < 15 RETURN m.name, h.device LIMIT 20",
+    "MATCH (m)-[r]->(h) WHERE r.latency_ms < 0.05 RETURN ID(m), ID(h), r.precision",
+    "MATCH (h:Hardware) WHERE h.power_w <= 15 RETURN h.device, h.power_mode",
+    "MATCH (m:Model) MATCH (h:Hardware) WHERE m.params < 50000 AND h.power_w < 8 RETURN m.name, h.device",
+    "MATCH (a:Model)-[r:RUNS_ON]->(h:Hardware)<-[s:RUNS_ON]-(b:Model) WHERE a.params < 50000 AND "
+    "r.latency_ms < 0.2 RETURN a.name, b.name, h.device LIMIT 20",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE toLower(m.family) = 'resnet' AND h.power_w < 10 "
+    "RETURN m.name, h.device",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.latency_ms < 2 RETURN m.name, MIN(r.latency_ms), COUNT(r)",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.energy_mj < 5 RETURN DISTINCT h.device ORDER BY h.device",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.bound = 'memory' AND m.params > 100000 "
+    "RETURN m.name, r.latency_ms ORDER BY r.latency_ms DESC LIMIT 4",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE m.name = 5 RETURN m.name",
+    "MATCH (m:Model)-[r:RUNS_ON*1..2]->(h:Hardware) WHERE m.params < 50000 RETURN m.name LIMIT 3",
+    "MATCH (m:Model {name: 'mlp_policy'})-[r:RUNS_ON]->(h:Hardware) WHERE r.latency_ms < 1 RETURN h.device",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.latency_ms < 3 AND q.x = 1 RETURN m.name",
+    "MATCH (m:Model) WHER m.name = 'x' RETURN m.name",
+    "MATCH (m:Model) RETURN q.name",
+]
+
+
+def _rows_or_error(run):
+    try:
+        return run()
+    except CypherError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize("text", SCOPED)
+def test_query_on_its_scoped_graph_gives_the_whole_graphs_rows_in_order(fx, graph, text):
+    from embodied_tui.services.ask import query
+
+    whole = _rows_or_error(lambda: run_cypher(graph, text))
+    scoped = _rows_or_error(lambda: (lambda r: (r["columns"], r["rows"]))(query(fx.db, text)))
+    assert scoped == whole  # same rows in the same order, or the same error
+
+
+def test_query_scope_keeps_only_what_the_query_can_match(fx, graph, tmp_path):
+    from embodied_tui.data.graph import WHOLE, query_scope
+    from embodied_tui.services.ask import fit_cache_path, load_graph
+
+    scope = query_scope(SEED)
+    assert scope.labels == {"Model", "Hardware"} and scope.edge_labels == {"RUNS_ON"}
+    small = load_graph(fx.db, scope=scope)
+    hardware = [d for _, d in small.nodes(data=True) if "Hardware" in d["__labels__"]]
+    assert hardware and all(d["power_w"] < 15 for d in hardware)
+    kept = runs_on(small)
+    assert kept and all(d["latency_ms"] < 30 for d in kept.values())
+    expected = {k for k, d in runs_on(graph).items()
+                if d["latency_ms"] is not None and d["latency_ms"] < 30 and (graph.nodes[k[1]]["power_w"] or 99) < 15}
+    assert set(kept) == expected
+    assert not any("Measurement" in d["__labels__"] for _, d in small.nodes(data=True))
+    # nodes alone: no edges, and no fit rows read or computed (no cache written on a fresh copy)
+    db = copy_registry(tmp_path)
+    models = load_graph(db, scope=query_scope("MATCH (m:Model) WHERE m.params < 200000 RETURN m.name"))
+    assert models.number_of_edges() == 0 and not fit_cache_path(db).exists()
+    assert {d["name"] for _, d in models.nodes(data=True)} == {r.name for r in fx.records if r.params < 200_000}
+    # what it cannot read safely runs on the whole graph
+    for text in ("MATCH (m:Model) WHER m.name = 'x' RETURN m.name",
+                 "MATCH (m:Model)-[r:RUNS_ON*1..2]->(h:Hardware) RETURN m.name",
+                 "MATCH (m)-[r:RUNS_ON]-(h:Hardware) WHERE r.latency_ms < 1 RETURN m.name"):
+        assert query_scope(text) == WHOLE, text
+    # a function in WHERE may raise on any row: labels are cut, rows are not
+    unsafe = query_scope("MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE toLower(m.family) = 'x' "
+                         "AND r.latency_ms < 1 RETURN m.name")
+    assert unsafe.labels == {"Model", "Hardware"} and not unsafe.node_tests and not unsafe.edge_tests

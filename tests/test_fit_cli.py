@@ -72,6 +72,70 @@ def test_fit_json_rows_for_every_device(db, tmp_path):
     assert all(r["bytes"] == pytest.approx(elems * BYTES_PER_ELEMENT[r["precision"]]) for r in rows if r["bytes"])
 
 
+def _slow_rows(db, name: str, *, with_layers: bool = False, runtime: str | None = None) -> list[dict]:
+    """The rows of `fit NAME` computed the slow, obvious way: ``fit_model`` from scratch on every device x mode x
+    precision (its per-layer work again each time), ``dataclasses.asdict`` for the row, a fresh context each time."""
+    import dataclasses
+
+    from embodied_tui.analysis.roofline import PRECISIONS, empty_fit, fit_model, fusion_for
+    from embodied_tui.services.fit import FitContext, target_for
+
+    reg = Registry(db)
+    record = reg.get(name)
+    costs = reg.details(record).layer_costs
+    rows = []
+    for entry in devices(db):
+        for pm in entry.power_modes:
+            for prec in [p for p in PRECISIONS if p in pm.peak_tflops]:
+                ctx = FitContext.open(db)
+                target, why = target_for(entry, pm, prec)
+                if target is None:
+                    fit = empty_fit(record.name, entry.id, pm.name, prec, pm.power_w, record.macs, why)
+                else:
+                    fit = fit_model(record, costs, target, ctx.efficiency(entry, pm.name, prec, runtime),
+                                    with_layers=with_layers, fusion=fusion_for(runtime) if runtime else None)
+                row = dataclasses.asdict(fit)
+                meas, n, meas_rt = ctx.measured(record, entry.id, pm.name, prec, row["runtime"] or runtime)
+                row.update(model_version=record.version, hardware_name=entry.name, device_type=entry.type,
+                           measured_latency_ms=meas, measured_n=n, measured_runtime=meas_rt,
+                           measured_over_predicted=(None if meas is None or not row["predicted_latency_ms"]
+                                                    else round(meas / row["predicted_latency_ms"], 4)))
+                rows.append(row)
+    rows.sort(key=lambda r: (r["predicted_latency_ms"] is None, r["predicted_latency_ms"] or 0.0, r["hardware"],
+                             r["power_mode"], r["precision"]))
+    return rows
+
+
+@pytest.mark.parametrize("model, args", [("resnet_tiny", []), ("mobilenet_tiny", ["--layers"]),
+                                         ("resnet_tiny", ["--runtime", "torch-cpu"])])
+def test_fit_json_is_byte_identical_to_fit_model_on_each_target(tmp_path, model, args):
+    """`fit NAME --json` shares the model's per-layer work between targets and builds rows without a deep copy; its
+    output must be the bytes the obvious computation gives, on every catalog device. The models are zoo models of
+    the shared registry (tests/ask_fixture.py: residual and depthwise convolutions with batch norms and activations,
+    so epilogue fusion matters; resnet_tiny has a stored measurement); torch-cpu fits without fusion."""
+    from ask_fixture import MEASURED, copy_registry
+
+    from embodied_tui.analysis.roofline import PRECISIONS
+    from embodied_tui.commands.output import to_jsonable
+    from embodied_tui.data.hardware import load_catalog
+
+    db = str(copy_registry(tmp_path))
+    result = run(db, "fit", model, "--json", *args)
+    assert result.exit_code == 0, result.output
+    with_layers, runtime = "--layers" in args, (args[1] if "--runtime" in args else None)
+    expected = json.dumps(to_jsonable(_slow_rows(db, model, with_layers=with_layers, runtime=runtime)), indent=2)
+    assert result.output == expected + "\n"
+    rows = json.loads(result.output)
+    catalog = load_catalog()
+    assert {r["hardware"] for r in rows} == {e.id for e in catalog}  # every catalog device, every mode x precision
+    assert len(rows) == sum(1 for e in catalog for m in e.power_modes for p in PRECISIONS if p in m.peak_tflops)
+    assert {r["fusion"] for r in rows} == {"none" if runtime else "epilogue"}
+    assert len({r["traffic_bytes"] for r in rows if r["precision"] == "fp32"}) == 1  # one work per precision
+    measured = [r["measured_latency_ms"] for r in rows if r["measured_latency_ms"] is not None]
+    assert measured == [ms for m, *_, ms in MEASURED if m == model]
+    assert all(r["layers"] for r in rows if r["flops"] is not None) == with_layers
+
+
 def test_fit_one_device_mode_precision_by_hand(db, tmp_path):
     register(db, tmp_path, "net")
     rows = json.loads(run(db, "fit", "net", "--hw", "jetson-orin-nano-8gb", "--mode", "15w", "--precision",

@@ -40,7 +40,7 @@ Conventions (stated once, shown in the UI):
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Iterable, Sequence
 
 # bytes per element at each precision (tf32 is stored as fp32; int4 packs two per byte)
@@ -371,7 +371,17 @@ class Fit:
     notes: list[str] = field(default_factory=list)
 
     def as_row(self) -> dict:
-        return asdict(self)
+        """The fields as a new dict: what ``dataclasses.asdict`` gives for these field types (scalars, lists of
+        strings, lists of flat dicts), without its recursive deep copy (most of a fit's cost): the lists and the
+        layer dicts are copied one level, their values are immutable."""
+        row = {name: getattr(self, name) for name in _FIT_FIELDS}
+        row["top_layers"] = [dict(layer) for layer in self.top_layers]
+        row["layers"] = [dict(layer) for layer in self.layers]
+        row["notes"] = list(self.notes)
+        return row
+
+
+_FIT_FIELDS = tuple(f.name for f in fields(Fit))
 
 
 def _round(x: float | None, digits: int = 6) -> float | None:
@@ -400,9 +410,13 @@ def scaled_bytes(record, key: str, precision: str) -> float | None:
 
 
 def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficiency | None = None, *,
-              fusion: str | None = None, top: int = TOP_LAYERS, with_layers: bool = False) -> Fit:
+              fusion: str | None = None, top: int = TOP_LAYERS, with_layers: bool = False,
+              work: tuple[list[LayerWork], list[str]] | None = None) -> Fit:
     """The roofline of one model (a ModelRecord/Analysis or dict with its keys) on one target. ``fusion`` (default:
-    ``fusion_for(eff.runtime)``) decides the activation traffic both the pure roofline and the prediction charge."""
+    ``fusion_for(eff.runtime)``) decides the activation traffic both the pure roofline and the prediction charge.
+
+    ``work``: ``model_work(record, layer_costs, target.precision, fusion)`` when the caller already has it (one model
+    on many targets: it depends on the precision and fusion only); it is read, not changed."""
     eff = eff or default_efficiency(target.device_type)
     fusion = fusion or fusion_for(eff.runtime)
     name = str(_get(record, "name", "") or _get(record, "path", ""))
@@ -412,7 +426,7 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
         why = _get(record, "macs_null_reason", None) or "the analysis could not count its MACs"
         return empty_fit(name, target.hardware, target.power_mode, prec, target.power_w, None,
                          f"no prediction: {name} has no MAC count ({why})")
-    work, notes = model_work(record, layer_costs, prec, fusion)
+    work, notes = model_work(record, layer_costs, prec, fusion) if work is None else (work[0], list(work[1]))
     if not _get(record, "macs_complete", True):
         notes.append("MACs are incomplete (some parts were not counted): the prediction is a lower estimate")
     weight_bytes = scaled_bytes(record, "weight_bytes", prec) or 0.0

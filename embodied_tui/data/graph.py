@@ -28,7 +28,12 @@ grand-cypher 1.2.0's experimental index hints (``auto_where_hints``, ``auto_node
 on the registry graph they made ``WHERE m.name = "resnet_tiny" AND h.power_mode = "MAXN"`` return no rows while each
 condition alone matched (tests/test_ask.py caught it). Without them a query walks every RUNS_ON edge: about 0.06 s for
 1,000 edges, 0.6 s for 7,000 on one core. So ``services.ask.ask`` runs a question on a graph built with only the
-nodes and edges its ``=``/``IN`` conditions allow (``build_graph(..., keep=)``); ``query`` runs on the whole graph.
+nodes and edges its ``=``/``IN`` conditions allow (``build_graph(..., keep=)``), and ``query`` runs raw Cypher on a
+graph built with only what its MATCH pattern and WHERE clause can match (``query_scope``, ``build_graph(...,
+scope=)``): the node and edge labels the pattern names, less the nodes and edges that fail a condition of the WHERE
+clause's top-level AND on one variable. Both keep the order in which grand-cypher walks the graph (node insertion
+order; a node's neighbours in the order of their first edge in the whole graph), so the rows come out as on the whole
+graph, in the same order.
 
 Logic is grand-cypher's, two-valued: a comparison with a null value is false and ``NOT`` of it is true.
 
@@ -38,7 +43,8 @@ of the RETURN clause and turns lark's syntax errors into one ``CypherError`` lin
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
 
 import networkx as nx
 
@@ -137,8 +143,37 @@ def selected(props: dict[str, Any], variable: str, keep: Mapping[str, list] | No
     return not keep or all(props.get(f[len(prefix):]) in values for f, values in keep.items() if f.startswith(prefix))
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What of the graph a query can match (``query_scope``). ``labels``/``edge_labels``: the node and edge labels
+    kept (None: all); ``node_tests``/``edge_tests``: (labels, test) pairs, a node or edge carrying one of the labels
+    is kept only when ``test(properties)`` holds. ``Scope()`` keeps the whole graph."""
+
+    labels: frozenset[str] | None = None
+    edge_labels: frozenset[str] | None = None
+    node_tests: tuple[tuple[frozenset[str], Callable[[dict, str], bool]], ...] = ()
+    edge_tests: tuple[tuple[frozenset[str], Callable[[dict, str], bool]], ...] = ()
+
+    def has(self, label: str) -> bool:
+        return self.labels is None or label in self.labels
+
+    def has_edge(self, label: str, source: str, target: str) -> bool:
+        """Whether edges of ``label`` from ``source`` to ``target`` nodes can be in the graph."""
+        return (self.edge_labels is None or label in self.edge_labels) and self.has(source) and self.has(target)
+
+    def keeps(self, label: str, props: dict[str, Any]) -> bool:
+        return self.has(label) and all(test(props, label) for labels, test in self.node_tests if label in labels)
+
+    def keeps_edge(self, label: str, props: dict[str, Any]) -> bool:
+        return all(test(props, label) for labels, test in self.edge_tests if label in labels)
+
+
+WHOLE = Scope()
+
+
 def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterable[dict],
-                measurements: Iterable[Any] = (), *, keep: Mapping[str, list] | None = None) -> nx.MultiDiGraph:
+                measurements: Iterable[Any] = (), *, keep: Mapping[str, list] | None = None,
+                scope: Scope = WHOLE) -> nx.MultiDiGraph:
     """The property graph of models, device x power modes, their fits and measurements (see the module docstring).
 
     ``records``: ModelRecords (or dicts with their keys); ``devices``: HardwareEntries; ``fit_rows``: rows of
@@ -148,44 +183,173 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
 
     ``keep`` (Cypher field -> allowed values, ``StructuredQuery.selections()``): leave out the Model and Hardware
     nodes and RUNS_ON edges whose property has none of them (``selected``). A query whose conditions pin those fields
-    to those values returns the same rows on the smaller graph, and walks fewer edges."""
+    to those values returns the same rows on the smaller graph, and walks fewer edges. ``scope`` (``query_scope``):
+    leave out the labels and the nodes and edges a query cannot match.
+
+    The RUNS_ON edges of a model x device x mode go in together, at the place of the pair's first fit row: a node's
+    neighbours then come in the same order whichever edges are left out (grand-cypher walks them in that order)."""
     g = nx.MultiDiGraph()
-    for record in records:
+    for record in records if scope.has(MODEL) else ():
         props = model_properties(record)
-        if not selected(props, "m", keep):
+        if not selected(props, "m", keep) or not scope.keeps(MODEL, props):
             continue
         g.add_node(model_node_id(props["name"]), __labels__={MODEL}, **props)
     modes: dict[tuple[str, str], str] = {}  # (device id, casefolded mode) -> node id
-    for entry in devices:
+    for entry in devices if scope.has(HARDWARE) else ():
         for mode in _get(entry, "power_modes") or []:
             node, props = hardware_node_id(_get(entry, "id"), _get(mode, "name")), _hardware_props(entry, mode)
-            if not selected(props, "h", keep):
+            if not selected(props, "h", keep) or not scope.keeps(HARDWARE, props):
                 continue
             g.add_node(node, __labels__={HARDWARE}, **props)
             modes[(_get(entry, "id"), str(_get(mode, "name")).casefold())] = node
-    for row in fit_rows:
+    pairs: dict[tuple[str, str], list[tuple[str, dict]]] = {}  # in the order of each pair's first row
+    for row in fit_rows if scope.has_edge(RUNS_ON, MODEL, HARDWARE) else ():
         src, dst = model_node_id(row["model"]), hardware_node_id(row["hardware"], row["power_mode"])
         if src not in g or dst not in g:
             continue
+        edges = pairs.setdefault((src, dst), [])
         props = {key: row.get(key) for key in _EDGE_KEYS}
         props["latency_ms"] = row.get("predicted_latency_ms")
         props["memory_headroom_bytes"] = memory_headroom(row, g.nodes[dst])
-        if not selected(props, "r", keep):
+        if not selected(props, "r", keep) or not scope.keeps_edge(RUNS_ON, props):
             continue
-        g.add_edge(src, dst, key=row["precision"], __labels__={RUNS_ON}, **props)
-    for i, m in enumerate(measurements):
+        edges.append((row["precision"], props))
+    for (src, dst), edges in pairs.items():
+        for precision, props in edges:
+            g.add_edge(src, dst, key=precision, __labels__={RUNS_ON}, **props)
+    for i, m in enumerate(measurements if scope.has(MEASUREMENT) else ()):
         data = m.model_dump(mode="json") if hasattr(m, "model_dump") else dict(m)
+        props = {k: data.get(k) for k in ("model", "model_version", "hardware", "power_mode", "precision", "runtime",
+                                          "batch", "latency_ms", "p90_ms", "source", "measured_at")}
+        if not scope.keeps(MEASUREMENT, props):
+            continue
         node = f"measurement:{i}"
-        g.add_node(node, __labels__={MEASUREMENT}, **{k: data.get(k) for k in (
-            "model", "model_version", "hardware", "power_mode", "precision", "runtime", "batch", "latency_ms",
-            "p90_ms", "source", "measured_at")})
+        g.add_node(node, __labels__={MEASUREMENT}, **props)
         model = model_node_id(data["model"])
-        if model in g:
+        if model in g and scope.has_edge(OF, MEASUREMENT, MODEL) and scope.keeps_edge(OF, {}):
             g.add_edge(node, model, __labels__={OF})
         hw = modes.get((data["hardware"], str(data["power_mode"]).casefold()))
-        if hw is not None:
+        if hw is not None and scope.has_edge(ON, MEASUREMENT, HARDWARE) and scope.keeps_edge(ON, {}):
             g.add_edge(node, hw, __labels__={ON})
     return g
+
+
+# ------------------------------------------------------------------------------------------------- query scope
+
+def _leaves(condition: Any) -> Iterable[Any]:
+    """The comparisons of a grand-cypher WHERE condition (through AND and OR)."""
+    from grandcypher import AND, OR
+
+    if isinstance(condition, (AND, OR)):
+        yield from _leaves(condition._condition_a)
+        yield from _leaves(condition._condition_b)
+    else:
+        yield condition
+
+
+def _conjuncts(condition: Any) -> Iterable[Any]:
+    """The conditions of the WHERE clause's top-level AND (each must hold for a row)."""
+    from grandcypher import AND
+
+    if isinstance(condition, AND):
+        yield from _conjuncts(condition._condition_a)
+        yield from _conjuncts(condition._condition_b)
+    else:
+        yield condition
+
+
+def _holds(condition: Any) -> Callable[[dict, str], bool]:
+    """A condition on one variable's properties, as grand-cypher evaluates it on a match, on the properties and label
+    of one node or edge: AND and OR of comparisons with constants (same operator objects; a TypeError or a null result
+    is false; NOT flips ``_should_be``)."""
+    from grandcypher import AND, OR
+    from grandcypher.types import AttributeRef
+
+    if isinstance(condition, (AND, OR)):
+        a, b, both = _holds(condition._condition_a), _holds(condition._condition_b), isinstance(condition, AND)
+        return lambda props, label: (a(props, label) and b(props, label)) if both else (a(props, label)
+                                                                                         or b(props, label))
+    left, right = condition._left, condition._right
+    operator, should_be = condition._operator, condition._should_be
+
+    def operand_value(operand: Any, props: dict, label: str) -> Any:
+        if not isinstance(operand, AttributeRef):
+            return operand
+        return {label} if operand.attribute == "__labels__" else props.get(operand.attribute)
+
+    def holds(props: dict, label: str) -> bool:
+        a, b = operand_value(left, props, label), operand_value(right, props, label)
+        try:
+            result = operator(a, b)
+        except (TypeError, AttributeError):
+            result = False
+        if result is None:
+            result = False
+        return not result != should_be
+
+    return holds
+
+
+def query_scope(text: str) -> Scope:
+    """What of the graph a Cypher query can match: the node and edge labels its MATCH pattern names (when every node
+    and edge of the pattern has a label) and, from its WHERE clause's top-level AND, the conditions that compare one
+    node's or edge's properties with constants (when no other variable of the pattern can bind that node or edge).
+
+    A query this cannot read safely gets ``WHOLE``: one that does not parse (``run_cypher`` reports it), with
+    variable-length or undirected edges, a cycle, paths, subqueries, list predicates or functions in its WHERE clause
+    (which may raise on a row the scope would drop: the error must stay). Leaving out what a query cannot match keeps
+    every row it returns, in the same order (see ``build_graph``)."""
+    try:
+        from grandcypher import AND, OR, SUBOP, CompoundCondition, GrandCypherTransformer, _GrandCypherGrammar
+        from grandcypher.types import AttributeRef, ExpressionBase
+
+        transformer = GrandCypherTransformer(nx.MultiDiGraph())
+        transformer.transform(_GrandCypherGrammar.parse(_double_quotes(text).strip().rstrip(";")))
+    except Exception:  # noqa: BLE001 (any failure: the whole graph, where run_cypher raises its own error)
+        return WHOLE
+    if len(transformer._executors) != 1:
+        return WHOLE
+    ex = transformer._executors[0]
+    motif, edge_vars = ex._motif, ex._return_edges
+    edges = list(motif.edges(keys=True, data=True))
+    if ex._paths or ex._child_executors or not len(motif) or any(not d.get("__is_hop__", False) for *_, d in edges):
+        return WHOLE
+    simple = nx.Graph(motif)
+    if simple.number_of_edges() != len(edges) or not nx.is_forest(simple):
+        return WHOLE  # a cycle: grandiso intersects neighbour sets, whose order depends on what they hold
+    node_labels = {n: frozenset(d.get("__labels__") or ()) for n, d in motif.nodes(data=True)}
+    edge_labels = {(u, v): frozenset(d.get("__labels__") or ()) for u, v, _, d in edges}
+
+    where = ex._where_condition
+    leaves = list(_leaves(where)) if where is not None else []
+    if any(type(c) is not CompoundCondition or isinstance(c._operator, SUBOP) for c in leaves):
+        return WHOLE  # a subquery may match labels the pattern does not name; others may raise on any row
+
+    def known(operand: Any) -> bool:
+        if isinstance(operand, AttributeRef):
+            return operand.entity_name in node_labels or operand.entity_name in edge_vars
+        return not isinstance(operand, (ExpressionBase, AND, OR, CompoundCondition))
+
+    node_tests, edge_tests = [], []
+    if all(known(c._left) and known(c._right) for c in leaves):  # none can raise: dropping rows drops no error
+        for condition in _conjuncts(where) if where is not None else ():
+            names = {op.entity_name for c in _leaves(condition) for op in (c._left, c._right)
+                     if isinstance(op, AttributeRef)}
+            if len(names) != 1:
+                continue
+            (name,) = names
+            if name in node_labels:
+                mine, others = node_labels[name], [lb for n, lb in node_labels.items() if n != name]
+                tests = node_tests
+            else:
+                pair = tuple(edge_vars[name])
+                mine, others = edge_labels.get(pair, frozenset()), [lb for e, lb in edge_labels.items() if e != pair]
+                tests = edge_tests
+            if mine and all(lb and not lb & mine for lb in others):  # only this variable binds those nodes/edges
+                tests.append((mine, _holds(condition)))
+    all_nodes = None if not all(node_labels.values()) else frozenset().union(*node_labels.values())
+    all_edges = None if not all(edge_labels.values()) else frozenset().union(*edge_labels.values())
+    return Scope(all_nodes, all_edges, tuple(node_tests), tuple(edge_tests))
 
 
 # ------------------------------------------------------------------------------------------------- running Cypher

@@ -10,7 +10,8 @@
   (``$EMBODIED_AI_LLM_URL``; ``$EMBODIED_AI_LLM_MODEL``, ``$EMBODIED_AI_LLM_KEY`` optional) with one tool, the
   structured query's schema (``analysis.ask_tool``); the tool call it returns is validated and run the same way.
   Nothing leaves the machine unless both the variable and ``llm=True`` are given.
-- ``query(db, cypher)``: any Cypher, on the whole graph.
+- ``query(db, cypher)``: any Cypher, on a graph holding what its MATCH pattern and WHERE conditions can match
+  (``data.graph.query_scope``): the rows of the whole graph, in the same order.
 - ``model_card(db, name)``: ``analysis.card.build_card`` on the record, its details and its fit rows.
 
 **Fit rows are cached** in a file beside the registry (``<registry>.fits.json``, ``fit_cache_path``), per model
@@ -34,7 +35,8 @@ from typing import Any
 
 from embodied_tui.analysis.ask import DeviceTerm, StructuredQuery, Vocabulary, parse_question
 from embodied_tui.analysis.ask_tool import query_from_response, tool_request
-from embodied_tui.data.graph import HARDWARE, MODEL, ROW_KEYS, build_graph, model_properties, run_cypher, selected
+from embodied_tui.data.graph import (HARDWARE, MODEL, ROW_KEYS, RUNS_ON, WHOLE, Scope, build_graph, model_properties,
+                                     query_scope, run_cypher, selected)
 from embodied_tui.data.store import Registry, atomic_write
 from embodied_tui.errors import UserError
 
@@ -68,17 +70,21 @@ class _Registered:
         reg = _registry(db)
         return cls(reg, reg.list_models(), devices(reg), list_measurements(reg))
 
-    def graph(self, keep: dict[str, list] | None = None, *, fits: bool = True):
+    def graph(self, keep: dict[str, list] | None = None, *, fits: bool = True, scope: Scope = WHOLE):
         """The graph; with ``keep`` (field -> allowed values), only the models, device x modes and fit edges that
-        have them (and only those models' fit rows are looked up or computed); ``fits=False``: no RUNS_ON edges."""
-        records = [r for r in self.records if selected(model_properties(r), "m", keep)]
+        have them; with ``scope`` (``data.graph.query_scope``), only what a query can match. Only the kept models' fit
+        rows are looked up or computed, and none when the graph holds no RUNS_ON edges (``fits=False``, or a scope
+        without them)."""
+        records = [r for r in self.records if scope.has(MODEL)
+                   and selected(props := model_properties(r), "m", keep) and scope.keeps(MODEL, props)]
+        fits = fits and scope.has_edge(RUNS_ON, MODEL, HARDWARE)
         rows = _cached_fit_rows(self, records) if fits else []
-        return build_graph(records, self.devices, rows, self.measurements, keep=keep)
+        return build_graph(records, self.devices, rows, self.measurements, keep=keep, scope=scope)
 
 
-def load_graph(db, *, keep: dict[str, list] | None = None):
-    """The registry graph (networkx MultiDiGraph) of ``data.graph``; ``keep``: see ``build_graph``."""
-    return _Registered.read(db).graph(keep)
+def load_graph(db, *, keep: dict[str, list] | None = None, scope: Scope = WHOLE):
+    """The registry graph (networkx MultiDiGraph) of ``data.graph``; ``keep``, ``scope``: see ``build_graph``."""
+    return _Registered.read(db).graph(keep, scope=scope)
 
 
 def fit_cache_path(db) -> Path:
@@ -200,8 +206,11 @@ def ask(db, question: str, *, llm: bool = False, graph=None) -> dict[str, Any]:
 
 
 def query(db, cypher: str, *, graph=None) -> dict[str, Any]:
-    """Run Cypher on the registry graph: ``{cypher, columns, rows}``. CypherError (a UserError) when it fails."""
-    graph = load_graph(db) if graph is None else graph
+    """Run Cypher on the registry graph: ``{cypher, columns, rows}``. CypherError (a UserError) when it fails.
+
+    Without ``graph``, the graph holds only what the query can match (``data.graph.query_scope``): the same rows, in
+    the same order, as on the whole graph, without building and walking the rest of it."""
+    graph = load_graph(db, scope=query_scope(cypher)) if graph is None else graph
     columns, rows = run_cypher(graph, cypher)
     return {"cypher": cypher, "columns": columns, "rows": rows}
 

@@ -145,6 +145,7 @@ class FitContext:
     measurements: list[Measurement]
     efficiencies: dict[tuple, Efficiency] = field(default_factory=dict)
     details: dict[str, list] = field(default_factory=dict)
+    asked: dict[tuple, Efficiency] = field(default_factory=dict)  # (device, mode, precision, runtime) -> efficiency
 
     @classmethod
     def open(cls, db) -> "FitContext":
@@ -173,6 +174,12 @@ class FitContext:
         return next((r for r in versions if r.version == m.model_version), versions[-1] if versions else None)
 
     def efficiency(self, entry: HardwareEntry, mode: str, precision: str, runtime: str | None) -> Efficiency:
+        asked = (entry.id, mode.casefold(), precision, runtime)  # every model of this context gets the same answer
+        if asked not in self.asked:
+            self.asked[asked] = self._efficiency(entry, mode, precision, runtime)
+        return self.asked[asked]
+
+    def _efficiency(self, entry: HardwareEntry, mode: str, precision: str, runtime: str | None) -> Efficiency:
         mine = [m for m in self.measurements if m.hardware == entry.id and m.precision == precision]
         if runtime is None and mine:  # the runtime with most measurements on this device x precision
             counts: dict[str, int] = {}
@@ -215,10 +222,14 @@ class FitContext:
             points.append(Point(f"{record.name}@{pm.name}", times, m.latency_ms))
         return points
 
-    def measured(self, record: ModelRecord, hw: str, mode: str, precision: str,
-                 runtime: str | None) -> tuple[float | None, int, str | None]:
-        hits = [m for m in self.measurements
-                if m.model == record.name and (m.model_sha256 in (None, record.sha256)) and m.hardware == hw
+    def of_model(self, record: ModelRecord) -> list[Measurement]:
+        """The stored measurements of this record (its name, and its bytes where the measurement names them)."""
+        return [m for m in self.measurements if m.model == record.name and m.model_sha256 in (None, record.sha256)]
+
+    def measured(self, record: ModelRecord, hw: str, mode: str, precision: str, runtime: str | None,
+                 mine: list[Measurement] | None = None) -> tuple[float | None, int, str | None]:
+        """The median stored latency of the record on hw x mode x precision (``mine``: ``of_model(record)``)."""
+        hits = [m for m in (self.of_model(record) if mine is None else mine) if m.hardware == hw
                 and m.power_mode.casefold() == mode.casefold() and m.precision == precision
                 and m.batch == _record_batch(record)]
         same = [m for m in hits if m.runtime == runtime]
@@ -256,8 +267,15 @@ def _sort_key(row: dict):
 
 def fit_record(ctx: FitContext, record: ModelRecord, *, hw: str | None = None, mode: str | None = None,
                precision: str | None = None, runtime: str | None = None, with_layers: bool = False) -> list[dict]:
+    """Roofline rows of one record on the devices x modes x precisions asked (all by default), fastest first.
+
+    The model's per-layer work depends on the precision and fusion only: it is computed once for each and shared by
+    every device x mode (``fit_model(work=)``); the times on a target are computed once, in ``fit_model``."""
     _check_precision(precision)
     costs = ctx.layer_costs(record)
+    mine = ctx.of_model(record)
+    fusion = fusion_for(runtime) if runtime else None
+    works: dict[tuple[str, str], tuple] = {}  # (precision, fusion) -> model_work(...)
     rows = []
     for entry, modes in _select(ctx, hw, mode):
         for pm in modes:
@@ -268,10 +286,13 @@ def fit_record(ctx: FitContext, record: ModelRecord, *, hw: str | None = None, m
                     fit = empty_fit(record.name, entry.id, pm.name, prec, pm.power_w, record.macs, why)
                 else:
                     eff = ctx.efficiency(entry, pm.name, prec, runtime)
-                    fit = fit_model(record, costs, target, eff, with_layers=with_layers,
-                                    fusion=fusion_for(runtime) if runtime else None)
+                    key = (prec, fusion or fusion_for(eff.runtime))
+                    if key not in works and record.macs is not None:
+                        works[key] = model_work(record, costs, *key)
+                    fit = fit_model(record, costs, target, eff, with_layers=with_layers, fusion=fusion,
+                                    work=works.get(key))
                 row = fit.as_row()
-                meas, n, meas_rt = ctx.measured(record, entry.id, pm.name, prec, row.get("runtime") or runtime)
+                meas, n, meas_rt = ctx.measured(record, entry.id, pm.name, prec, row.get("runtime") or runtime, mine)
                 row.update(model_version=record.version, hardware_name=entry.name, device_type=entry.type,
                            measured_latency_ms=meas, measured_n=n, measured_runtime=meas_rt,
                            measured_over_predicted=(None if meas is None or not row["predicted_latency_ms"]
