@@ -1,9 +1,12 @@
 """The filter language: each expression's result is checked against the same condition written in Python."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from embodied_tui.data.filters import FilterError, compile_filter, filter_records, sort_records
+from embodied_tui.data.filters import (FilterError, RecordIndex, compile_filter, filter_records, letters_in_order,
+                                       sort_records)
 from embodied_tui.data.records import Architecture, ModelRecord
 
 
@@ -133,3 +136,66 @@ def test_sorting():
     assert sort_records(RECORDS, None) == RECORDS
     with pytest.raises(FilterError, match="unknown sort field 'parms' \\(did you mean params\\?\\)"):
         sort_records(RECORDS, "-parms")
+
+
+# ------------------------------------------------------------------------------------------------ RecordIndex
+SORT_KEYS = (None, "name", "-name", "params", "-gmacs", "family", "-family", "registered_at", "tags", "-input")
+# more records than RECORDS, with ties, unknown values and name order != given order, for the index to keep apart
+MANY = [r.model_copy(update={"name": f"{r.name}-{i}", "params": (i * 7919) % 13,
+                             "macs": None if i % 5 == 0 else r.macs})
+        for i, r in enumerate(RECORDS * 8)][::-1]
+
+
+@pytest.mark.parametrize("expr", [c[0] for c in CASES] + ["NOT (yolo OR lab)", "params < 6 OR NOT params > 2"],
+                         ids=[c[0] or "empty" for c in CASES] + ["not-or", "or-not"])
+def test_index_filters_and_sorts_as_filter_records_and_sort_records(expr):
+    index = RecordIndex(MANY)
+    for key in SORT_KEYS:
+        want = sort_records(filter_records(MANY, expr), key)
+        assert index.filter(expr, key) == want, key
+        assert index.filter(expr, key) == want, key  # again, from the kept values and orders
+    matched = index.matches(expr)
+    assert (matched is None) == (not expr.strip())
+    if matched is not None:
+        assert sorted(matched) == [i for i, r in enumerate(MANY) if compile_filter(expr)(r)]
+
+
+def test_index_one_instance_answers_many_expressions_in_a_row():
+    """The TUI keeps one index and asks it once per key press: each answer must stand on its own."""
+    index = RecordIndex(MANY)
+    for expr in ("y", "yo", "yol", "yolo", "yolo OR", "yolo OR lstm", "family = yolo", "", "params < 5"):
+        try:
+            want = sort_records(filter_records(MANY, expr), "-params")
+        except FilterError as exc:
+            with pytest.raises(FilterError) as got:
+                index.filter(expr, "-params")
+            assert (got.value.column, got.value.why) == (exc.column, exc.why)
+            continue
+        assert index.filter(expr, "-params") == want, expr
+
+
+def test_index_reports_bad_expressions_and_sort_keys_like_the_functions():
+    index = RecordIndex(RECORDS)
+    for expr, _, message in ERRORS:
+        with pytest.raises(FilterError, match=re.escape(message)):
+            index.matches(expr)
+    with pytest.raises(FilterError, match="unknown sort field 'parms'"):
+        index.order("-parms")
+    assert RecordIndex([]).filter("yolo", "params") == []
+
+
+def _in_order(needle: str, text: str) -> bool:
+    it = iter(text)
+    return all(ch in it for ch in needle)
+
+
+def test_letters_in_order_is_a_subsequence_test_even_for_regex_characters():
+    import random
+
+    rng = random.Random(0)
+    alphabet = "ab]^-\\.*[$ x"
+    for _ in range(3000):
+        needle = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 4)))
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert bool(letters_in_order(needle)(text)) == _in_order(needle, text), (needle, text)
+    assert letters_in_order("rsnt")("resnet18") and not letters_in_order("tsnr")("resnet18")

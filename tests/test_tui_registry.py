@@ -334,3 +334,166 @@ async def test_best_fit_waits_while_another_screen_covers_the_table(registry, mo
         assert not any(table.has_best_fit(k) for k in table.keys)
         await pilot.press("escape")
         await until(pilot, lambda: all(table.has_best_fit(k) for k in table.visible_keys()))
+
+
+# ------------------------------------------------------------------------------------------------ 10,000 records
+BIG = 10_000
+
+
+@pytest.fixture(scope="module")
+def big_registry(tmp_path_factory) -> Registry:
+    """10,000 models (copies of one real analysis, params varied, m00000..m09999) in a real TinyDB file; only
+    m04217 keeps the analysis details (opened from the palette)."""
+    source = analysed_registry_copy(tmp_path_factory.mktemp("big-source"), tmp_path_factory)
+    record = source.get("mlp_policy")
+    details = source.details(record)
+    big = Registry(tmp_path_factory.mktemp("big") / "big.json")
+    big.put_many([(record.model_copy(update={"name": f"m{i:05d}", "params": (i * 7919) % 10007}), f"identity-{i}",
+                   details if i == 4217 else None) for i in range(BIG)])
+    return big
+
+
+def _in_order(needle: str, text: str) -> bool:
+    it = iter(text)
+    return all(ch in it for ch in needle)
+
+
+def fuzzy_rows(records, word: str) -> list[str]:
+    """What a plain word of the filter keeps (data/filters.py), written out: in the name, letters in order in the
+    name, or in family, type, task, format or a tag."""
+    def hit(r) -> bool:
+        a = r.architecture
+        return word in r.name or _in_order(word, r.name) or any(
+            word in h.lower() for h in (a.family, a.type, a.task or "", r.format, *r.tags, *r.tags.values()))
+    return keys(r for r in records if hit(r))
+
+
+@sync
+async def test_filter_follows_every_key_at_10000_records(big_registry):
+    records = big_registry.list_models()
+    assert len(records) == BIG
+    app = EmbodiedApp(registry=big_registry)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await pilot.press("slash")
+        typed = ""
+        for char in "m0421":  # no debounce at this size: each key filters, nothing is left waiting for a timer
+            await pilot.press(char)
+            typed += char
+            await pilot.pause()
+            assert screen._filter_timer is None
+            assert rows(app) == fuzzy_rows(records, typed), typed
+        expected = fuzzy_rows(records, "m0421")
+        assert 10 < len(expected) < BIG and f"{len(expected)} of {BIG} models" in status(app)
+
+        await pilot.press("enter", "s")  # back to the table; sort by params (ties keep name order)
+        by_params = sorted((r for r in records if f"{r.name}@{r.version}" in set(expected)), key=lambda r: r.params)
+        assert rows(app) == keys(by_params)
+
+        # a bad expression keeps the last good rows; fixing it filters again
+        await pilot.press("slash")
+        filter_input = app.screen.query_one("#filter", Input)
+        filter_input.value = "m0421 AND params <"
+        await pilot.pause()
+        assert screen.query_one("#filter-error", Static).display and rows(app) == keys(by_params)
+        filter_input.value = "m0421 AND params < 5000"
+        await pilot.pause()
+        assert rows(app) == keys(r for r in by_params if r.params < 5000)
+        await pilot.press("escape")
+        assert len(rows(app)) == BIG
+
+
+@sync
+async def test_palette_finds_and_opens_a_model_among_10000_names(big_registry):
+    from textual.command import CommandList, CommandPalette
+
+    from embodied_tui.screens.palette import CANDIDATE_LIMIT
+
+    app = EmbodiedApp(registry=big_registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await run_command(pilot, "Open model: m04217")
+        assert isinstance(app.screen, DetailScreen) and app.screen.record.name == "m04217"
+        await pilot.press("escape")
+
+        # each model provider offers the names holding the query's letters in order, at most CANDIDATE_LIMIT of
+        # them, the closest first (names that start with the query, in name order)
+        group = CommandPalette._GATHER_COMMANDS_GROUP
+        prefixes = ("Open model:", "Fit on hardware:", "Compare with:")  # Compare leaves out m00000 (the cursor's)
+        names = [r.name for r in big_registry.list_models()]
+
+        async def offered(query: str) -> list[str]:
+            """The hits listed for ``query`` in a fresh palette (whose first list, m00000..., holds no query)."""
+            await pilot.press("ctrl+p")
+            palette = app.screen
+            commands = palette.query_one(CommandList)
+            palette.query_one(Input).value = query
+
+            def listed() -> bool:
+                busy = any(w.group == group and not w.is_finished for w in app.workers)
+                return not busy and commands.option_count > 0 and query in commands.get_option_at_index(0).hit.text
+
+            await until(pilot, listed)
+            texts = [commands.get_option_at_index(i).hit.text for i in range(commands.option_count)]
+            await pilot.press("escape")
+            return texts
+
+        in_order = [n for n in names if _in_order("m0421", n)]
+        assert 10 < len(in_order) < CANDIDATE_LIMIT  # all of them fit
+        texts = await offered("m0421")
+        assert sorted(texts) == sorted(f"{p} {n}" for p in prefixes for n in in_order)
+        assert texts[0].split(" ")[-1].startswith("m0421")  # names holding the query rank above looser matches
+
+        starting = [n for n in names if n.startswith("m042")]
+        assert len(starting) > CANDIDATE_LIMIT  # more than fit: the first CANDIDATE_LIMIT of them, by name
+        texts = await offered("m042")
+        assert sorted(texts) == sorted(f"{p} {n}" for p in prefixes for n in starting[:CANDIDATE_LIMIT])
+
+
+def test_name_index_picks_what_the_palette_matcher_matches():
+    """The palette scores only the texts NameIndex picks: with room for all, they are exactly the texts Textual's
+    matcher scores above 0; with less room, the best tiers come first."""
+    import random
+
+    from textual.fuzzy import Matcher
+
+    from embodied_tui.screens.palette import NameIndex
+
+    rng = random.Random(1)
+    names = sorted({"".join(rng.choice("abr-_0145 .") for _ in range(rng.randint(1, 9))) for _ in range(400)})
+    names += ["ab", "ab-1", "xab"]
+    texts = [f"Open model: {n}" for n in names]
+    index = NameIndex(texts, names)
+    for query in ("ab", "a1", "b-", "0 4", "open ab", "mdl", "zz", "r_5", "A B", "."):
+        matcher = Matcher(query)
+        want = {i for i, t in enumerate(texts) if matcher.match(t) > 0}
+        everything = index.candidates(query, limit=len(texts))
+        assert set(everything) == want and len(everything) == len(want), query
+        assert index.candidates(query, limit=5) == everything[:5]
+    first = index.candidates("ab", limit=3)
+    assert names[first[0]] == "ab" and all(names[i].startswith("ab") for i in first)
+
+
+@sync
+async def test_reload_sizes_columns_from_the_changed_records(registry):
+    """The table keeps each record's text widths between filters; a record changed in the registry (same name and
+    version, new tags) is measured again when the screen reloads."""
+    tags = "site=warehouse-7b"
+    longest = max(len(fmt.tags(r.tags)) for r in registry.list_models())
+    assert longest < len(tags) <= 20  # wider than any tags shown now, and not clipped by the column's cap
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=(200, 24)) as pilot:
+        table = app.screen.query_one(ModelTable)
+
+        def painted() -> str:
+            return "\n".join(table.render_line(y).text for y in range(table.scrollable_content_region.height))
+
+        await pilot.press("slash")
+        app.screen.query_one("#filter", Input).value = "lstm"  # filter and clear: the widths are kept meanwhile
+        await pilot.pause()
+        await pilot.press("escape")
+        registry.update("lstm_policy", tags={"site": "warehouse-7b"})
+        app.screen.reload()
+        await pilot.pause()
+        line = next(line for line in painted().splitlines() if "lstm_policy" in line)
+        assert tags in line and tags + "…" not in line
+        assert table.cell("lstm_policy@1", "tags") == tags

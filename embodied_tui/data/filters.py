@@ -18,6 +18,7 @@ A field whose value is unknown (``macs`` of a model we could not count) matches 
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -193,29 +194,63 @@ def tokenize(expr: str) -> list[Token]:
     return tokens
 
 
-# ------------------------------------------------------------------------------------------------------------ parser
-def _fold(text: Any) -> str:
-    return "" if text is None else str(text).lower()
+# ------------------------------------------------------------------------------------------------------------ leaves
+# A leaf of an expression reads one value of a record (``read``, named by ``column`` so that a RecordIndex computes it
+# once per record and keeps it) and tests that value (``test``). Text is folded to lower case when read.
+_SEP = "\0"  # joins a record's fuzzy haystack: a word without it can only match inside one of the joined parts
 
 
-def _is_subsequence(needle: str, hay: str) -> bool:
-    it = iter(hay)
-    return all(ch in it for ch in needle)
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    column: str
+    read: Callable[[ModelRecord], Any]
+    test: Callable[[Any], bool]
+
+    def predicate(self) -> Predicate:
+        read, test = self.read, self.test
+        return lambda r: test(read(r))
 
 
-def text_match(word: str) -> Predicate:
+def _fuzzy_haystack(r: ModelRecord) -> tuple[str, str, tuple[str, ...]]:
+    """(name, the other parts joined by _SEP, the other parts), folded: what a plain word is looked for in."""
+    arch = r.architecture
+    joined, parts = _folded_parts((arch.family, arch.type, arch.task or "", r.format, *r.tags.keys(),
+                                   *r.tags.values()))
+    return r.name.lower(), joined, parts
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded_parts(parts: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """Folded and joined once per distinct (family, type, task, format, tags): records share them."""
+    folded = tuple(h.lower() for h in parts)
+    return _SEP.join(folded), folded
+
+
+def letters_in_order(needle: str) -> Callable[[str], Any]:
+    """A test that the letters of ``needle`` appear in order in a text (truthy when they do): one linear regex match
+    (possessive steps, no backtracking), so it can run over thousands of names per key press."""
+    pattern = re.compile("".join(f"[^{re.escape(c)}]*+{re.escape(c)}" for c in needle), re.DOTALL)
+    return pattern.match
+
+
+def _text_leaf(word: str) -> Leaf:
     """Fuzzy text: the word is in the name, family, type, task, format or a tag, or its letters appear in order in
     the name (``rsnt`` finds resnet18)."""
     w = word.lower()
+    in_order = letters_in_order(w)
+    split = _SEP in w  # cannot happen from a typed filter; then look in each part on its own
 
-    def match(r: ModelRecord) -> bool:
-        name = r.name.lower()
-        if w in name or _is_subsequence(w, name):
+    def test(hay: tuple[str, str, tuple[str, ...]]) -> bool:
+        name, joined, parts = hay
+        if w in name or in_order(name):
             return True
-        arch = r.architecture
-        hay = (arch.family, arch.type, arch.task or "", r.format, *r.tags.keys(), *r.tags.values())
-        return any(w in h.lower() for h in hay)
-    return match
+        return any(w in h for h in parts) if split else w in joined
+    return Leaf("fuzzy", _fuzzy_haystack, test)
+
+
+def text_match(word: str) -> Predicate:
+    """A predicate for one plain word of a filter (see ``_text_leaf``)."""
+    return _text_leaf(word).predicate()
 
 
 def _compare(op: str, have: Any, want: Any) -> bool:
@@ -236,18 +271,18 @@ def _compare(op: str, have: Any, want: Any) -> bool:
     return want not in have  # "!~"
 
 
-def _comparison(field: Field, op: str, value: str) -> Predicate:
-    """A predicate for ``field op value``. Raises ValueError (with the reason) for a value the field cannot take."""
+def _comparison(field: Field, op: str, value: str) -> Leaf:
+    """A leaf for ``field op value``. Raises ValueError (with the reason) for a value the field cannot take."""
     negative = op in ("!=", "!~")
+    get = field.get
     if field.kind in ("number", "bytes"):
         if op in ("~", "!~"):
             raise ValueError(f"'{op}' compares text; {field.name} is a number (use = < <= > >=)")
         want = parse_number(value, field)
 
-        def num(r: ModelRecord) -> bool:
-            have = field.get(r)
+        def num(have: Any) -> bool:
             return negative if have is None else _compare(op, have, want)
-        return num
+        return Leaf(f"value:{field.name}", get, num)
     want_text = value.lower()
     if field.kind in ("shapes", "tags"):
         if op not in ("=", "!=", "~", "!~"):
@@ -255,15 +290,23 @@ def _comparison(field: Field, op: str, value: str) -> Predicate:
         want_text = want_text.replace(",", "x") if field.kind == "shapes" else want_text
         positive = "=" if op in ("=", "!=") else "~"
 
-        def many(r: ModelRecord) -> bool:
-            hit = any(_compare(positive, h.lower(), want_text) for h in field.get(r))
+        def many(folded: list[str]) -> bool:
+            hit = any(_compare(positive, h, want_text) for h in folded)
             return not hit if negative else hit
-        return many
+        return Leaf(f"folded:{field.name}", lambda r: [h.lower() for h in get(r)], many)
 
-    def text(r: ModelRecord) -> bool:
-        have = field.get(r)
-        return negative if have is None else _compare(op, str(have).lower(), want_text)
-    return text
+    def read_text(r: ModelRecord) -> str | None:
+        have = get(r)
+        return None if have is None else str(have).lower()
+
+    def text(folded: str | None) -> bool:
+        return negative if folded is None else _compare(op, folded, want_text)
+    return Leaf(f"folded:{field.name}", read_text, text)
+
+
+# ------------------------------------------------------------------------------------------------------------ parser
+# The parser builds a small tree: ("all",) | ("or", [nodes]) | ("and", [nodes]) | ("not", node) | Leaf.
+Node = Any
 
 
 class _Parser:
@@ -283,38 +326,37 @@ class _Parser:
     def fail(self, tok: Token, why: str) -> FilterError:
         return FilterError(self.expr, tok.pos + 1, why)
 
-    def parse(self) -> Predicate:
+    def parse(self) -> Node:
         if self.peek().kind == "end":
-            return lambda r: True
-        pred = self.parse_or()
+            return ("all",)
+        node = self.parse_or()
         tok = self.peek()
         if tok.kind != "end":
             raise self.fail(tok, f"unexpected {tok.text!r}" + (" (no '(' to close)" if tok.kind == ")" else ""))
-        return pred
+        return node
 
-    def parse_or(self) -> Predicate:
+    def parse_or(self) -> Node:
         parts = [self.parse_and()]
         while self.peek().kind == "or":
             self.take()
             parts.append(self.parse_and())
-        return parts[0] if len(parts) == 1 else (lambda r: any(p(r) for p in parts))
+        return parts[0] if len(parts) == 1 else ("or", parts)
 
-    def parse_and(self) -> Predicate:
+    def parse_and(self) -> Node:
         parts = [self.parse_not()]
         while self.peek().kind in ("and", "not", "(", "word", "string"):
             if self.peek().kind == "and":
                 self.take()
             parts.append(self.parse_not())
-        return parts[0] if len(parts) == 1 else (lambda r: all(p(r) for p in parts))
+        return parts[0] if len(parts) == 1 else ("and", parts)
 
-    def parse_not(self) -> Predicate:
+    def parse_not(self) -> Node:
         if self.peek().kind == "not":
             self.take()
-            inner = self.parse_not()
-            return lambda r: not inner(r)
+            return ("not", self.parse_not())
         return self.parse_atom()
 
-    def parse_atom(self) -> Predicate:
+    def parse_atom(self) -> Node:
         tok = self.take()
         if tok.kind == "(":
             inner = self.parse_or()
@@ -326,14 +368,14 @@ class _Parser:
         if tok.kind in ("word", "string"):
             if self.peek().kind == "op":
                 return self.parse_comparison(tok)
-            return text_match(tok.text)
+            return _text_leaf(tok.text)
         if tok.kind == "op":
             raise self.fail(tok, f"{tok.text!r} needs a field before it (like params {tok.text} 10M)")
         if tok.kind == "end":
             raise self.fail(tok, "the expression ends too early")
         raise self.fail(tok, f"unexpected {tok.text!r}")
 
-    def parse_comparison(self, field_tok: Token) -> Predicate:
+    def parse_comparison(self, field_tok: Token) -> Leaf:
         op = self.take()
         if field_tok.kind == "string":
             raise self.fail(field_tok, "a field name cannot be quoted")
@@ -349,9 +391,24 @@ class _Parser:
             raise self.fail(value, str(exc)) from None
 
 
+def _predicate(node: Node) -> Predicate:
+    if isinstance(node, Leaf):
+        return node.predicate()
+    kind = node[0]
+    if kind == "all":
+        return lambda r: True
+    if kind == "not":
+        inner = _predicate(node[1])
+        return lambda r: not inner(r)
+    parts = [_predicate(p) for p in node[1]]
+    if kind == "or":
+        return lambda r: any(p(r) for p in parts)
+    return lambda r: all(p(r) for p in parts)
+
+
 def compile_filter(expr: str | None) -> Predicate:
     """A predicate for a filter expression (empty: everything). Raises FilterError pointing at the bad token."""
-    return _Parser(expr or "").parse()
+    return _predicate(_Parser(expr or "").parse())
 
 
 def filter_records(records: Iterable[ModelRecord], expr: str | None) -> list[ModelRecord]:
@@ -360,24 +417,107 @@ def filter_records(records: Iterable[ModelRecord], expr: str | None) -> list[Mod
 
 
 # ------------------------------------------------------------------------------------------------------------ sorting
-def sort_records(records: Iterable[ModelRecord], key: str | None) -> list[ModelRecord]:
-    """Sort by a field (``params``) or descending (``-params``); unknown values last either way. Ties keep name order."""
-    records = list(records)
-    if not key:
-        return records
+def _sort_field(key: str) -> tuple[Field, bool]:
+    """The field and direction of a sort key (``params``, ``-params``); FilterError for an unknown field."""
     desc = key.startswith("-")
     name = key[1:] if desc or key.startswith("+") else key
     field = _lookup(name)
     if field is None:
         raise FilterError(key, 2 if desc else 1, f"unknown sort field {name!r}{_did_you_mean(name)}")
+    return field, desc
+
+
+def _sort_value(field: Field) -> Callable[[ModelRecord], Any]:
+    get = field.get
 
     def value(r: ModelRecord) -> Any:
-        v = field.get(r)
+        v = get(r)
         if isinstance(v, list):
             return ", ".join(v).lower() if v else None
         return v.lower() if isinstance(v, str) else v
+    return value
 
-    known = [r for r in records if value(r) is not None]
-    unknown = [r for r in records if value(r) is None]
-    known.sort(key=value, reverse=desc)
-    return known + unknown
+
+def _order(values: Sequence[Any], desc: bool) -> list[int]:
+    """Positions in sorted order: known values (stable, so ties keep their order), then unknown ones in theirs."""
+    known = [i for i, v in enumerate(values) if v is not None]
+    known.sort(key=values.__getitem__, reverse=desc)
+    return known + [i for i, v in enumerate(values) if v is None]
+
+
+def sort_records(records: Iterable[ModelRecord], key: str | None) -> list[ModelRecord]:
+    """Sort by a field (``params``) or descending (``-params``); unknown values last either way. Ties keep name order."""
+    records = list(records)
+    if not key:
+        return records
+    field, desc = _sort_field(key)
+    value = _sort_value(field)
+    return [records[i] for i in _order([value(r) for r in records], desc)]
+
+
+# ------------------------------------------------------------------------------------------------------------ index
+class RecordIndex:
+    """The same records filtered and sorted again and again (the TUI's filter box, once per key press): each value a
+    filter or sort reads is computed once per record and kept, and each sort order is computed once; a filter then
+    tests cached values column by column and a sort is a pass over a kept order. Same results as ``filter_records``
+    and ``sort_records``."""
+
+    def __init__(self, records: Iterable[ModelRecord]):
+        self.records = list(records)
+        self._columns: dict[str, list[Any]] = {}
+        self._orders: dict[str, list[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _column(self, leaf: Leaf) -> list[Any]:
+        column = self._columns.get(leaf.column)
+        if column is None:
+            read = leaf.read
+            column = self._columns[leaf.column] = [read(r) for r in self.records]
+        return column
+
+    def _matches(self, node: Node) -> set[int]:
+        if isinstance(node, Leaf):
+            test = node.test
+            return {i for i, v in enumerate(self._column(node)) if test(v)}
+        kind = node[0]
+        if kind == "all":
+            return set(range(len(self.records)))
+        if kind == "not":
+            return set(range(len(self.records))) - self._matches(node[1])
+        parts = [self._matches(p) for p in node[1]]
+        return set.union(*parts) if kind == "or" else set.intersection(*parts)
+
+    def matches(self, expr: str | None) -> set[int] | None:
+        """Positions (in ``records``) of the records ``expr`` matches; None for an empty expression (all of them).
+        Raises FilterError pointing at the bad token."""
+        node = _Parser(expr or "").parse()
+        return None if node == ("all",) else self._matches(node)
+
+    def order(self, key: str) -> list[int]:
+        """Positions in the order of sort key ``key`` (as ``sort_records``), computed once per key."""
+        order = self._orders.get(key)
+        if order is None:
+            field, desc = _sort_field(key)
+            column = f"sort:{field.name}"
+            values = self._columns.get(column)
+            if values is None:
+                value = _sort_value(field)
+                values = self._columns[column] = [value(r) for r in self.records]
+            order = self._orders[key] = _order(values, desc)
+        return order
+
+    def select(self, matched: set[int] | None, key: str | None) -> list[ModelRecord]:
+        """The records at positions ``matched`` (None: all), in the order of sort key ``key`` (None: as given)."""
+        records = self.records
+        if not key:
+            return list(records) if matched is None else [records[i] for i in sorted(matched)]
+        order = self.order(key)
+        if matched is None:
+            return [records[i] for i in order]
+        return [records[i] for i in order if i in matched]
+
+    def filter(self, expr: str | None, key: str | None = None) -> list[ModelRecord]:
+        """``sort_records(filter_records(records, expr), key)``, from cached values."""
+        return self.select(self.matches(expr), key)

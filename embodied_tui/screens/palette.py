@@ -1,14 +1,60 @@
-"""Command palette providers: "Open model...", "Compare with...", "Fit on hardware...", "Sort by..."."""
+"""Command palette providers: "Open model...", "Compare with...", "Fit on hardware...", "Sort by...".
+
+Registries hold thousands of models, and Textual's fuzzy matcher tries every way the query's letters fit a text (and
+the palette builds a list entry for every hit): scoring every model on every key press took seconds at 10,000 names.
+So each model provider keeps its hit texts lower-cased once per palette opening (``NameIndex``), picks at most
+``CANDIDATE_LIMIT`` texts per key press with cheap string tests, and scores only those with the matcher.
+"""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from embodied_tui.data.filters import letters_in_order
 from embodied_tui.data.records import ModelRecord
 from embodied_tui.errors import UserError
 
 DISCOVER_LIMIT = 20
+CANDIDATE_LIMIT = 40  # texts each model provider scores and offers per key press
+
+
+class NameIndex:
+    """Hit texts (``"Open model: resnet18"``) and their model names, lower-cased once.
+
+    ``candidates(query)`` picks the texts the palette's matcher can score above 0 (the query's letters appear in
+    order, ignoring case), at most ``limit``, best first by tier: the name is the query, starts with it, contains it;
+    the text contains it; the name, then the text, holds its letters in order. Within a tier, registry order.
+    Each tier is one pass of C-level string tests, stopped once ``limit`` are found.
+    """
+
+    def __init__(self, texts: list[str], names: list[str]) -> None:
+        self.texts = [t.lower() for t in texts]
+        self.names = [n.lower() for n in names]
+
+    def _tiers(self, q: str) -> Iterator[Iterator[int]]:
+        names, texts = self.names, self.texts
+        yield (i for i, n in enumerate(names) if n == q)
+        yield (i for i, n in enumerate(names) if n.startswith(q))
+        yield (i for i, n in enumerate(names) if q in n)
+        yield (i for i, t in enumerate(texts) if q in t)
+        in_order = letters_in_order(q)
+        yield (i for i, n in enumerate(names) if in_order(n))
+        yield (i for i, t in enumerate(texts) if in_order(t))
+
+    def candidates(self, query: str, limit: int = CANDIDATE_LIMIT) -> list[int]:
+        """Positions of at most ``limit`` texts ``query`` can match, best tier first."""
+        chosen: list[int] = []
+        seen: set[int] = set()
+        for tier in self._tiers(query.lower()):
+            for i in tier:
+                if i not in seen:
+                    seen.add(i)
+                    chosen.append(i)
+                    if len(chosen) >= limit:
+                        return chosen
+        return chosen
 
 
 class _ModelProvider(Provider):
@@ -21,6 +67,8 @@ class _ModelProvider(Provider):
             self.records: list[ModelRecord] = self.app.registry.list_models(latest_only=True)
         except UserError:
             self.records = []
+        self.offered = self.candidates()  # the screen under the palette stays put while it is open
+        self.index = NameIndex([self.text(r) for r in self.offered], [r.name for r in self.offered])
 
     def candidates(self) -> list[ModelRecord]:
         return self.records
@@ -32,17 +80,22 @@ class _ModelProvider(Provider):
         arch = record.architecture
         return f"v{record.version} {arch.type}/{arch.family}"
 
+    def text(self, record: ModelRecord) -> str:
+        return f"{self.prefix} {record.name}"
+
     async def search(self, query: str) -> Hits:
+        """Score the few texts ``NameIndex`` picks (not every model) with the palette's matcher."""
         matcher = self.matcher(query)
-        for record in self.candidates():
-            text = f"{self.prefix} {record.name}"
+        for i in self.index.candidates(query):
+            record = self.offered[i]
+            text = self.text(record)
             score = matcher.match(text)
             if score > 0:
                 yield Hit(score, matcher.highlight(text), partial(self.run, record), text=text, help=self.help(record))
 
     async def discover(self) -> Hits:
-        for record in self.candidates()[:DISCOVER_LIMIT]:
-            text = f"{self.prefix} {record.name}"
+        for record in self.offered[:DISCOVER_LIMIT]:
+            text = self.text(record)
             yield DiscoveryHit(text, partial(self.run, record), text=text, help=self.help(record))
 
 

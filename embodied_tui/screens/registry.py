@@ -22,7 +22,10 @@ from embodied_tui.errors import UserError
 from embodied_tui.screens.widgets.model_table import ModelTable, record_key
 
 MAX_COMPARE = 4
-DEBOUNCE_FROM = 2000  # records; below this the table follows every key
+# records; below this the table follows every key. Filter + sort + table rebuild read cached values (see
+# filters.RecordIndex), so a key costs about as much at 10,000 records as at 10 (benchmarks/tui_startup.py); larger
+# registries, not measured, are still filtered once typing pauses.
+DEBOUNCE_FROM = 10_001
 DEBOUNCE_SECONDS = 0.15
 BEST_FIT_DELAY = 0.2  # s the table must rest before the best fits of the rows on screen are computed
 
@@ -53,9 +56,10 @@ def best_fit_text(row: dict | None) -> str:
             f"{row['hardware']}/{row['power_mode']}/{row['precision']}")
 
 
-def sort_records(records: list[ModelRecord], key: str, reverse: bool) -> list[ModelRecord]:
-    """Sorted copy (the filter language's sort); unknown values (MACs we could not count) stay last either way."""
-    return filters.sort_records(records, ("-" if reverse else "") + SORTS[key])
+def sort_expression(key: str, reverse: bool) -> str:
+    """The filter language's sort key for a sort shown as ``key``; unknown values (MACs we could not count) stay last
+    either way."""
+    return ("-" if reverse else "") + SORTS[key]
 
 
 class RegistryScreen(Screen):
@@ -76,6 +80,7 @@ class RegistryScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self.all_records: list[ModelRecord] = []
+        self._index = filters.RecordIndex([])  # all_records with the values filters and sorts read, kept
         self.shown: list[ModelRecord] = []
         self.marked: dict[str, ModelRecord] = {}  # in marking order
         self.sort_key = "name"
@@ -83,7 +88,7 @@ class RegistryScreen(Screen):
         self.filter_text = ""
         self.all_versions = False
         self.load_error: str | None = None
-        self._last_good: list[ModelRecord] | None = None  # rows of the last filter that parsed
+        self._last_good: set[int] | None = None  # positions (in all_records) of the last filter that parsed
         self._filter_timer: Timer | None = None
         self.best_fit: dict[str, str] = {}  # record key -> best-fit cell, computed for rows shown so far
         self._best_fit_pending: set[str] = set()  # keys the latest best-fit worker was asked for
@@ -116,6 +121,7 @@ class RegistryScreen(Screen):
         except UserError as exc:
             self.all_records = []
             self.load_error = str(exc)
+        self._index = filters.RecordIndex(self.all_records)
         self._last_good = None
         self.best_fit = {}
         known = {record_key(r): r for r in self.all_records}
@@ -125,18 +131,19 @@ class RegistryScreen(Screen):
             self.table.move_to(record_key(select))
 
     def refresh_rows(self) -> None:
-        """Filter and sort the loaded records into the table. A bad filter keeps the last good rows and says why."""
-        records = self.all_records
+        """Filter and sort the loaded records into the table. A bad filter keeps the last good rows and says why.
+        Filter and sort read the values cached by the index: a key press costs a pass over cached columns."""
+        matched = None
         error = None
         if self.filter_text.strip():
             try:
-                records = filters.filter_records(records, self.filter_text)
+                matched = self._index.matches(self.filter_text)
             except UserError as exc:
                 error = str(exc)
-                records = self._last_good if self._last_good is not None else records
-        self._last_good = records
+                matched = self._last_good
+        self._last_good = matched
         self._show_filter_error(error)
-        self.shown = sort_records(records, self.sort_key, self.reverse)
+        self.shown = self._index.select(matched, sort_expression(self.sort_key, self.reverse))
         self.table.show(self.shown, set(self.marked), self.best_fit)
         self.update_status()
 

@@ -56,6 +56,15 @@ def record_key(record: ModelRecord) -> str:
     return f"{record.name}@{record.version}"
 
 
+def text_widths(record: ModelRecord) -> tuple[int, ...]:
+    """The lengths of a record's own strings that size the columns: name, version (the number), family, type,
+    format, tags, input (unclipped). Cells are formatted only when painted; these are what sizing needs."""
+    arch = record.architecture
+    return (len(record.name), record.version, len(arch.family), len(arch.type), len(record.format),
+            len(fmt.tags(record.tags)) if record.tags else 0,
+            len(fmt.shapes(record.input_shapes, record.input_symbols)))
+
+
 def row_cells(record: ModelRecord, marked: bool, best_fit: str = fmt.NA) -> tuple[str, ...]:
     arch = record.architecture
     return (
@@ -139,6 +148,11 @@ class ModelTable(ScrollView, can_focus=True):
         self._marked: set[str] = set()
         self._best_fit: dict[str, str] = {}
         self._widths: list[int] = [cell_len(header) for _, header in COLUMNS]
+        # What a row needs of its record, made once per record (a filter shows the same records again and again):
+        # id(record) -> (record, key, text_widths). The entry holds the record, so the id cannot be reused while it
+        # is there; a new record under a known key (a reload) replaces the old entry.
+        self._known: dict[int, tuple[ModelRecord, str, tuple[int, ...]]] = {}
+        self._known_ids: dict[str, int] = {}  # key -> id of the record in _known
         self._index: dict[str, int] = {}
         self._fits_wanted_posted = False
 
@@ -152,35 +166,38 @@ class ModelTable(ScrollView, can_focus=True):
         """Replace the rows, keeping the cursor on the same record where it is still shown."""
         current = self.current_key() if keep_cursor else None
         self._rows = list(records)
-        self.keys = [record_key(r) for r in self._rows]
+        entries = self._entries(self._rows)
+        self.keys = [entry[1] for entry in entries]
         self.records = dict(zip(self.keys, self._rows))
         self._index = {key: i for i, key in enumerate(self.keys)}
         self._marked = set(marked)
         self._best_fit = dict(best_fit or {})
         self._cells = {}
-        self._widths = self._measure()
+        self._widths = self._measure([entry[2] for entry in entries])
         self.virtual_size = Size(sum(self._widths) + 2 * PADDING * len(COLUMNS), len(self._rows) + 1)
         row = self._index.get(current, 0) if current is not None else 0
         self.cursor_row = min(row, max(len(self.keys) - 1, 0))
         self.refresh()
 
-    def _measure(self) -> list[int]:
-        """Column widths from the records' own strings in one pass (cells are formatted only when painted): counts
-        format to at most 5 cells ('999k', '1.23M', '1000k') and GMACs to at most 6 ('<0.001'); clipped columns
-        stop at their cap."""
-        name = version = family = kind = form = tags = inputs = 0
-        shapes = fmt.shapes
-        for r in self._rows:
-            arch = r.architecture
-            name = max(name, len(r.name))
-            version = max(version, r.version)
-            family = max(family, len(arch.family))
-            kind = max(kind, len(arch.type))
-            form = max(form, len(r.format))
-            if r.tags:
-                tags = max(tags, len(fmt.tags(r.tags)))
-            if inputs < INPUT_WIDTH:
-                inputs = max(inputs, len(shapes(r.input_shapes, r.input_symbols)))
+    def _entries(self, rows: list[ModelRecord]) -> list[tuple[ModelRecord, str, tuple[int, ...]]]:
+        """(record, key, text_widths) of each row, made for records not seen before."""
+        known = self._known
+        entries = [known.get(id(r)) for r in rows]
+        if None in entries:
+            for i, r in enumerate(rows):
+                if entries[i] is None:
+                    key = record_key(r)
+                    known.pop(self._known_ids.get(key, None), None)  # the record this one replaces, if any
+                    self._known_ids[key] = id(r)
+                    entries[i] = known[id(r)] = (r, key, text_widths(r))
+        return entries
+
+    def _measure(self, measured: list[tuple[int, ...]]) -> list[int]:
+        """Column widths from the rows' ``text_widths`` (cells are formatted only when painted): counts format to at
+        most 5 cells ('999k', '1.23M', '1000k') and GMACs to at most 6 ('<0.001'); clipped columns stop at their
+        cap."""
+        columns = zip(*measured) if measured else [()] * 7
+        name, version, family, kind, form, tags, inputs = (max(c, default=0) for c in columns)
         found = {
             "mark": 1, "name": min(name, NAME_WIDTH), "version": len(str(version)), "family": family, "type": kind,
             "params": 5, "gmacs": 6, "input": min(inputs, INPUT_WIDTH), "format": form,
