@@ -250,6 +250,29 @@ def test_bench_stores_a_host_measurement_that_fit_shows(db, tmp_path):
     assert origins(db)[m["hardware"]] == "calibrate"  # the host bench measured is stored as a device
 
 
+def test_six_published_measurements_fit_the_small_kernel_terms(db, tmp_path):
+    """`measurement add` x 6 on one device x precision x runtime: the device's fit now carries t_op and K, every
+    row states them, and the stored fit error is the median of the rows' own errors."""
+    add = ["measurement", "add", "--hw", "jetson-orin-nano-8gb", "--mode", "15W", "--precision", "fp16",
+           "--runtime", "tensorrt", "--source", "test bench"]
+    # made-up latencies that grow with the nets' width and input size (widths and sizes vary the MACs per output)
+    for i, (width, size, ms) in enumerate([(8, 32, 1.31), (16, 32, 1.35), (32, 48, 1.52), (64, 48, 2.05),
+                                           (48, 64, 2.20), (96, 64, 4.6)]):
+        register(db, tmp_path, f"n{i}", width=width, size=size)
+        assert run(db, *add, "--model", f"n{i}", "--latency-ms", str(ms)).exit_code == 0
+    rows = [json.loads(run(db, "fit", f"n{i}", "--hw", "jetson-orin-nano-8gb", "--mode", "15W", "--precision",
+                           "fp16", "--json").stdout)[0] for i in range(6)]
+    for row in rows:
+        assert row["calibration"] == "measured" and "t_op" in row["calibration_source"]
+        assert "6 measurements" in row["calibration_source"]
+        assert row["op_overhead_ms"] >= 0 and row["macs_per_output_half"] >= 0 and row["n_ops"] > 0
+        assert row["time_overhead_ms"] == pytest.approx(row["overhead_ms"] + row["n_ops"] * row["op_overhead_ms"],
+                                                         rel=1e-4)
+        assert row["predicted_latency_ms"] >= row["roofline_latency_ms"]
+    errors = [abs(r["predicted_latency_ms"] / r["measured_latency_ms"] - 1) for r in rows]
+    assert rows[0]["fit_error"] == pytest.approx(sorted(errors)[2] / 2 + sorted(errors)[3] / 2, rel=1e-3)
+
+
 def test_calibrate_host_fits_efficiencies(db):
     result = calibrate_host(db, threads=1, models=["mlp_policy", "resnet_tiny", "no_such_model"], min_seconds=0.05)
     device = result["device"]
