@@ -159,8 +159,14 @@ def main() -> int:
                       "loo_ms": round(loo[name], 4), "loo_ratio": round(loo[name] / best[name], 3),
                       "in_calibration_set": name in fit_service.CALIBRATION_SET})
     meas = [t["measured_ms"] for t in table]
+    # the same models timed by calibrate and by this script: a ratio far from 1 means the machine ran at another
+    # speed during calibration than during these rounds (other work, clocks), which no model can predict
+    at_calibration = {p["model"]: p["measured_ms"] for p in cal["points"]}
+    drift = [best[n] / at_calibration[n] for n in names if n in at_calibration]
     result = {"host": host, "threads": threads, "runtime": args.runtime, "rounds": args.rounds,
               "cpu_pressure": pressures, "calibration": cal["calibration"],
+              "speed_drift": {"median": statistics.median(drift), "min": min(drift), "max": max(drift)}
+              if drift else None,
               "all_models_fit": {"eta_compute": all_eff.eta_compute, "eta_memory": all_eff.eta_memory,
                                  "overhead_ms": all_eff.overhead_ms, "op_overhead_ms": all_eff.op_overhead_ms,
                                  "macs_per_output_half": all_eff.macs_per_output_half, "fit_error": all_eff.fit_error},
@@ -185,6 +191,9 @@ def main() -> int:
         if s:
             print(f"{label_:<24} median |error| {s['median_abs_error']:.1%}, worst ratio {s['worst_ratio']:.2f}, "
                   f"Spearman {s['spearman']:.3f} (n={s['n']})")
+    if drift:
+        print(f"speed drift: the calibration set timed here / timed by calibrate = median {statistics.median(drift):.2f}"
+              f" (min {min(drift):.2f}, max {max(drift):.2f}); far from 1, the machine changed speed in between")
     print(f"CPU pressure per round: {', '.join(_fmt_pressure(p) for p in pressures)}; {result['seconds']} s in all")
     return 0
 
