@@ -204,3 +204,22 @@ def test_roofline_chart_geometry():
     assert roofline_chart({**row, "peak_tflops": None, "reason": "no int4 peak"}, layers).reason == "no int4 peak"
     assert decade_ticks(-1, 2) == ([-1, 0, 1, 2], ["0.1", "1", "10", "100"])
     assert len(decade_ticks(-6, 12)[0]) <= 7
+
+
+def test_chart_caption_states_the_calibration_behind_the_prediction():
+    """The roofline caption names the row's calibration and every number it used, t_op and K when fitted."""
+    from embodied_tui.analysis.roofline import Efficiency, Target, fit_model
+    from embodied_tui.data.records import LayerCost
+    from embodied_tui.screens.fit import caption
+
+    costs = [LayerCost(name="conv", type="Conv", macs=10 ** 6, weight_elems=100, read_elems=1000, write_elems=1000),
+             LayerCost(name="relu", type="Relu", read_elems=1000, write_elems=1000)]
+    record = {"name": "m", "macs": 10 ** 6, "weight_bytes": 400, "dtype_bytes": 4}
+    target = Target("host-x", "default", "fp32", "cpu", peak_flops=2e11, bandwidth=3e10)
+    eff = Efficiency(0.95, 0.78, 0.003, "host", "test", fit_error=0.076, n_points=8, op_overhead_ms=0.00144,
+                     macs_per_output_half=13)
+    row = fit_model(record, costs, target, eff).as_row()
+    lines = caption(row, 1, 3, 0).splitlines()
+    assert lines[1] == "host calibration: eta 0.95/0.78, t0 0.00300 ms, t_op 1.44 us x 1, K 13, err 7.6%"
+    plain = fit_model(record, costs, target, Efficiency(0.5, 0.7, 0.1, "default", "d")).as_row()
+    assert caption(plain, 1, 3, 0).splitlines()[1] == "default calibration: eta 0.50/0.70, t0 0.100 ms"

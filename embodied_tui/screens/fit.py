@@ -78,8 +78,24 @@ def row_cells(row: dict) -> list[str]:
     return [cell(row) for _, cell in COLUMNS]
 
 
+def calibration_text(row: dict) -> str:
+    """The efficiencies and overheads behind the row's prediction, and where they came from (its calibration)."""
+    eta_c, eta_m, t0 = row.get("eta_compute"), row.get("eta_memory"), row.get("overhead_ms")
+    if eta_c is None or eta_m is None or t0 is None:
+        return f"calibration {row.get('calibration') or fmt.NA}"
+    parts = [f"eta {fmt.significant(eta_c, 2)}/{fmt.significant(eta_m, 2)}", f"t0 {fmt.significant(t0)} ms"]
+    if row.get("op_overhead_ms"):
+        parts.append(f"t_op {fmt.significant(row['op_overhead_ms'] * 1e3)} us x {row.get('n_ops')}")
+    if row.get("macs_per_output_half"):
+        parts.append(f"K {fmt.significant(row['macs_per_output_half'], 2)}")
+    if row.get("fit_error") is not None:
+        parts.append(f"err {fmt.significant(row['fit_error'] * 100, 2)}%")
+    return f"{row.get('calibration')} calibration: " + ", ".join(parts)
+
+
 def caption(row: dict, index: int, total: int, layers_not_drawn: int) -> str:
-    """Two lines under the chart: the roof and the model in numbers (from the fit row), and where the cursor is."""
+    """Three lines under the chart: the roof and the model in numbers (from the fit row), the calibration behind the
+    prediction, and where the cursor is."""
     peak = row.get("peak_tflops")
     bw = row.get("bandwidth_gbps")
     numbers = [f"peak {fmt.significant(None if peak is None else peak * 1e3)} GFLOP/s",
@@ -89,7 +105,7 @@ def caption(row: dict, index: int, total: int, layers_not_drawn: int) -> str:
     place = [f"row {index}/{total} (j/k)", f"{row.get('bound') or fmt.NA}-bound"]
     if layers_not_drawn:
         place.append(f"{layers_not_drawn} layers without MACs not drawn")
-    return " | ".join(numbers) + "\n" + " | ".join(place)
+    return " | ".join(numbers) + "\n" + calibration_text(row) + "\n" + " | ".join(place)
 
 
 class FitScreen(TabKeys, Screen):
