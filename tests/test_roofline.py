@@ -276,6 +276,21 @@ def test_five_points_fit_no_small_kernel_terms():
     assert eff.eta_compute == pytest.approx(0.6, rel=0.05) and eff.eta_memory == pytest.approx(0.3, rel=0.05)
 
 
+def test_fewer_points_keep_the_base_small_kernel_terms():
+    """A host calibrated with t_op and K, then one or three measurements of its own: the terms stay (t_op scaled with
+    every other time for one point, as they are for three), and one point is matched exactly."""
+    base = Efficiency(0.7, 0.4, 0.02, "host", "calibrate", op_overhead_ms=0.003, macs_per_output_half=24)
+    truth = Efficiency(0.5, 0.3, 0.03, "x", "truth", op_overhead_ms=0.003, macs_per_output_half=24)
+    one = fit_efficiency(_points(truth, 1, mixed=True), base, source="one")
+    assert one.calibration == "scaled" and one.macs_per_output_half == 24
+    scale = one.overhead_ms / base.overhead_ms
+    assert one.op_overhead_ms == pytest.approx(0.003 * scale) and one.fit_error < 1e-9
+    three = fit_efficiency(_points(truth, 3, mixed=True), base, source="three")
+    assert (three.op_overhead_ms, three.macs_per_output_half) == (0.003, 24)
+    assert "t_op and K kept from host" in three.source
+    assert three.fit_error < 0.05
+
+
 def test_scaling_keeps_k_and_scales_op_overhead():
     eff = Efficiency(0.4, 0.2, 1.0, "measured", "x", op_overhead_ms=0.01, macs_per_output_half=12)
     scaled = scale_efficiency(eff, 2.0, source="s")

@@ -17,7 +17,8 @@ Fitting (``fit_efficiency``): for measured latencies ``y_k`` of models with per-
 (``roofline.LayerTimes``), find ``eta_compute, eta_memory in (0, 1]`` and ``t0 >= 0`` minimising
 ``sum_k (log pred_k - log y_k)^2`` (relative error, so small and large models weigh alike) by a grid search in log
 space refined twice. With one point only a single scale factor on the base efficiencies is fitted; with two or three, a
-common scale of both etas (their ratio kept from the base) and ``t0``; with four or five, all three. With six or more
+common scale of both etas (their ratio kept from the base) and ``t0``; with four or five, all three (below six, the
+base's ``t_op`` and ``K`` are kept as they are: 0 unless the base was fitted with them). With six or more
 (``FULL_FIT_POINTS``) two small-kernel terms join (see ``roofline``): ``t_op`` per launched operator and ``K`` MACs
 per output element. The grid then runs over eta_compute, eta_memory and K, and for each grid point ``t0`` and ``t_op``
 come from a non-negative least-squares solve of the relative error (linear in them), so five numbers are fitted with a
@@ -310,18 +311,19 @@ def fit_efficiency(points: Sequence[Point], base: Efficiency, *, source: str, ru
         t0 = eff.overhead_ms
         if over_ms > 1e-9:  # etas hit 1 (faster than the roofline of our byte counts): give up overhead instead
             t0 = max(0.0, t0 - over_ms)
-            eff = Efficiency(eff.eta_compute, eff.eta_memory, t0, "scaled",
-                             eff.source + "; the measurement is below the scaled roofline, so etas are capped at 1",
-                             runtime=runtime)
-        err = _relative_errors(points, eff)[0]
-        return Efficiency(eff.eta_compute, eff.eta_memory, t0, "scaled", eff.source, runtime=runtime,
-                          fit_error=err, n_points=1)
+            eff = replace(eff, overhead_ms=t0,
+                          source=eff.source + "; the measurement is below the scaled roofline, so etas are capped at 1")
+        return replace(eff, fit_error=_relative_errors(points, eff)[0])
 
     if n >= FULL_FIT_POINTS:
         return _fit_small_kernels(points, source=source, runtime=runtime)
-    tc = [np.asarray(p.times.tc, dtype=float) for p in points]
+    # fewer points than small-kernel terms need: the base's t_op and K are kept as they are (0 unless the base was
+    # fitted with them, e.g. the host's calibration under measurements of a few models)
+    k_half, t_op = base.macs_per_output_half, base.op_overhead_ms / 1e3
+    tc = [np.asarray(p.times.tc, dtype=float) + k_half * np.asarray(p.times.tk, dtype=float) for p in points]
     tm = [np.asarray(p.times.tm, dtype=float) for p in points]
     st = np.asarray([p.times.stream_s for p in points], dtype=float)
+    launches = np.asarray([p.times.n_ops * t_op for p in points])
     y = np.log(np.asarray([p.measured_ms / 1e3 for p in points]))
     full = n >= 4
     ratio = base.eta_memory / base.eta_compute
@@ -338,7 +340,7 @@ def fit_efficiency(points: Sequence[Point], base: Efficiency, *, source: str, ru
         ec = np.exp(np.linspace(np.log(lo_ec), np.log(hi_ec), g))
         em = np.exp(np.linspace(np.log(lo_em), np.log(hi_em), g)) if full else np.minimum(1.0, ec * ratio)
         t0 = np.concatenate([[0.0], np.exp(np.linspace(np.log(lo_t0), np.log(hi_t0), 2 * g))])
-        s = sums(ec, em)  # [K, G(, G)]
+        s = sums(ec, em) + launches.reshape((-1,) + (1,) * (1 + full))  # [K, G(, G)]
         pred = t0.reshape((-1,) + (1,) * s.ndim) + s[None]
         loss = ((np.log(pred) - y.reshape((1, -1) + (1,) * (s.ndim - 1))) ** 2).sum(1)
         idx = np.unravel_index(int(np.argmin(loss)), loss.shape)
@@ -356,8 +358,11 @@ def fit_efficiency(points: Sequence[Point], base: Efficiency, *, source: str, ru
             max(ETA_MIN, em_best / em_step), min(1.0, em_best * em_step), t0_lo, min(t0_hi, hi_t0))
     how = ("eta_compute, eta_memory and t0 fitted" if full else
            f"{n} measurements: one scale of both etas (their ratio kept from {base.calibration}) and t0 fitted")
+    if t_op or k_half:
+        how += f", t_op and K kept from {base.calibration}"
     eff = Efficiency(float(min(1.0, ec_best)), float(min(1.0, em_best)), float(t0 * 1e3), "measured",
-                     f"{source}; {how} on log error over {n} points", runtime=runtime, n_points=n)
+                     f"{source}; {how} on log error over {n} points", runtime=runtime, n_points=n,
+                     op_overhead_ms=base.op_overhead_ms, macs_per_output_half=k_half)
     return replace(eff, fit_error=median(_relative_errors(points, eff)))
 
 
