@@ -161,3 +161,20 @@ def cell(value: object) -> str:
     if isinstance(value, Mapping):
         return ", ".join(f"{k}={cell(v)}" for k, v in value.items())
     return str(value)
+
+
+def calibration_numbers(c: Mapping) -> str:
+    """The efficiencies and overheads of a calibration (a fit row or a stored ``Calibration``), one line:
+    "eta_c/eta_m 0.95/0.78, t0 0.003 ms, t_op 1.44 us x 23, K 13, err 7.6%". t_op and K only where fitted (non-zero),
+    the launch count only where the row states it, the fit error only where known."""
+    eta_m = c.get("eta_memory")
+    parts = [f"eta_c/eta_m {number(c.get('eta_compute'))}/{number(eta_m) if eta_m is not None else NA}",
+             f"t0 {number(c.get('overhead_ms'))} ms"]
+    if c.get("op_overhead_ms"):
+        launches = f" x {c['n_ops']}" if c.get("n_ops") is not None else ""
+        parts.append(f"t_op {number(c['op_overhead_ms'] * 1e3)} us{launches}")
+    if c.get("macs_per_output_half"):
+        parts.append(f"K {number(c['macs_per_output_half'])}")
+    if c.get("fit_error") is not None:
+        parts.append(f"err {number(round(c['fit_error'] * 100, 1))}%")
+    return ", ".join(parts)

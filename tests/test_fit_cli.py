@@ -420,7 +420,7 @@ def test_stored_small_kernel_terms_reach_fit_rows_and_hw_show(db, tmp_path):
     assert plain["n_ops"] == row["n_ops"] and plain["time_overhead_ms"] == pytest.approx(0.004, rel=1e-5)
     assert row["predicted_latency_ms"] > plain["predicted_latency_ms"] + row["n_ops"] * 0.0015 * (1 - 1e-4)
     shown = run(db, "hw", "show", "host").stdout
-    assert "t0 0.004 ms" in shown and "K 12 MACs per output" not in shown  # the plain calibration is stored now
+    assert "t0 0.004 ms" in shown and "K 12" not in shown  # the plain calibration is stored now
     save_host(db, parse_entry(host_device(_peaks("Test CPU"), calibration=[cal]), "test"))
     shown = " ".join(run(db, "hw", "show", "host").stdout.split())
-    assert "t0 0.004 ms, t_op 1.50 us per operator, K 12 MACs per output (test)" in shown
+    assert "eta_c/eta_m 0.5/0.5, t0 0.004 ms, t_op 1.5 us, K 12, err 10% (test)" in shown

@@ -220,6 +220,6 @@ def test_chart_caption_states_the_calibration_behind_the_prediction():
                      macs_per_output_half=13)
     row = fit_model(record, costs, target, eff).as_row()
     lines = caption(row, 1, 3, 0).splitlines()
-    assert lines[1] == "host calibration: eta 0.95/0.78, t0 0.00300 ms, t_op 1.44 us x 1, K 13, err 7.6%"
+    assert lines[1] == "calibration host: eta_c/eta_m 0.95/0.78, t0 0.003 ms, t_op 1.44 us x 1, K 13, err 7.6%"
     plain = fit_model(record, costs, target, Efficiency(0.5, 0.7, 0.1, "default", "d")).as_row()
-    assert caption(plain, 1, 3, 0).splitlines()[1] == "default calibration: eta 0.50/0.70, t0 0.100 ms"
+    assert caption(plain, 1, 3, 0).splitlines()[1] == "calibration default: eta_c/eta_m 0.5/0.7, t0 0.1 ms"

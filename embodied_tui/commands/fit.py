@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import click
 
-from embodied_tui.commands.output import console, print_json, small_kernels
+from embodied_tui.commands.output import console, print_json
+from embodied_tui.units import calibration_numbers, significant
 
 
 def _ms(x) -> str:
     if x is None:
         return "-"
-    return f"{x:.3g}" if x < 100 else f"{x:,.0f}"
+    return significant(x) if x < 100 else f"{x:,.0f}"  # at most 7 characters below 100 ms: 0.00177, 1.63e-5
 
 
 def _num(x, unit: str = "") -> str:
@@ -48,7 +49,7 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
     out = console()
     table = Table(title=f"{name}: latency per inference in ms, fastest first", title_justify="left",
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0)
-    widths = {"mode": 8, "prec": 4, "W": 3, "pred": 6, "floor": 7, "meas": 6, "bound": 9, "fit": 3}
+    widths = {"mode": 8, "prec": 4, "W": 3, "pred": 7, "floor": 7, "meas": 7, "bound": 9, "fit": 3}  # _ms: 7 at most
     longest = max((len(r["hardware"]) for r in shown), default=8)
     widths = {"hardware": max(12, min(longest, out.width - sum(widths.values()) - len(widths) - 1)), **widths}
     for col, width in widths.items():
@@ -62,7 +63,7 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
     hidden = len(rows) - len(shown)
     if hidden:
         out.print(f"{hidden} slower precision rows hidden (--all shows them; --json gives every field)")
-    out.print("pred = calibrated roofline; floor = pure roofline (eta = 1, t0 = 0), a lower bound; meas = measured "
+    out.print("pred = calibrated roofline; floor = pure roofline (eta = 1, no overheads), a lower bound; meas = measured "
               "median; fit = weights + peak activations fit the device memory (on-chip for NPUs)", markup=False)
     for r in rows:
         if r["predicted_latency_ms"] is None and r["reason"] and (precision or hw):
@@ -72,9 +73,10 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
         out.print(f"slowest layers on {best['hardware']} ({best['power_mode']}, {best['precision']}): " + "; ".join(
             f"{layer['name']} {_ms(layer['predicted_ms'])} ms ({layer['bound']})" for layer in best["top_layers"][:3]),
             markup=False)
-    kinds = sorted({(r["calibration"], r["calibration_source"]) for r in shown if r["calibration"] != "none"})
-    for kind, source in kinds[:4]:
-        out.print(f"{escape('[' + kind + ']')} {escape(source)}")
+    kinds = sorted({(r["calibration"], calibration_numbers({**r, "n_ops": None}), r["calibration_source"])
+                    for r in shown if r["calibration"] != "none"})
+    for kind, numbers, source in kinds[:4]:
+        out.print(f"{escape('[' + kind + ']')} {escape(numbers)}: {escape(source)}")
 
 
 def _fastest_per_mode(rows: list[dict]) -> list[dict]:
@@ -128,9 +130,7 @@ def calibrate(ctx: click.Context, threads, models, as_json) -> None:
     if cal is None:
         click.echo("  no calibration models available: efficiencies stay at the CPU defaults")
     else:
-        click.echo(f"  eta_compute {cal['eta_compute']:.3f}, eta_memory {cal['eta_memory']:.3f}, "
-                   f"t0 {cal['overhead_ms']:.3f} ms{small_kernels(cal)}, median error {cal['fit_error']:.1%} over "
-                   f"{cal['n_points']} models")
+        click.echo(f"  fitted {calibration_numbers(cal)} (median error over {cal['n_points']} models)")
         for p in result["points"]:
             click.echo(f"    {p['model']:<22} measured {_ms(p['measured_ms']):>7} ms  predicted "
                        f"{_ms(p['predicted_ms']):>7} ms  ({p['error']:+.0%}, {p['bound']})")

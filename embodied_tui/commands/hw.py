@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import click
 
-from embodied_tui.commands.output import console, print_json, small_kernels
+from embodied_tui.commands.output import console, print_json
+from embodied_tui.units import calibration_numbers
 
 _SHOWN = ("fp32", "fp16", "int8")
 
@@ -150,8 +151,7 @@ def show(ctx: click.Context, device: str, as_json: bool) -> None:
     for note in entry.notes:
         _say(out, f"note: {note}")
     for cal in entry.calibration:
-        _say(out, f"calibration {cal.precision}/{cal.runtime}: eta_c {cal.eta_compute:g}, "
-                  f"eta_m {_num(cal.eta_memory)}, t0 {cal.overhead_ms:g} ms{small_kernels(cal.model_dump())} "
+        _say(out, f"calibration {cal.precision}/{cal.runtime}: {calibration_numbers(cal.model_dump())} "
                   f"({cal.source})")
     for flag in flags:
         _say(out, f"disagrees: {flag}")

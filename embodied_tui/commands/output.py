@@ -26,12 +26,3 @@ def console():
     from rich.console import Console
 
     return Console(highlight=False)
-
-
-def small_kernels(cal: dict) -> str:
-    """The small-kernel terms of a stored calibration, as ", t_op X us per operator, K Y MACs per output" (empty
-    where both are 0)."""
-    top, k = cal.get("op_overhead_ms") or 0.0, cal.get("macs_per_output_half") or 0.0
-    if not top and not k:
-        return ""
-    return f", t_op {top * 1e3:.2f} us per operator, K {k:.3g} MACs per output"

@@ -80,17 +80,9 @@ def row_cells(row: dict) -> list[str]:
 
 def calibration_text(row: dict) -> str:
     """The efficiencies and overheads behind the row's prediction, and where they came from (its calibration)."""
-    eta_c, eta_m, t0 = row.get("eta_compute"), row.get("eta_memory"), row.get("overhead_ms")
-    if eta_c is None or eta_m is None or t0 is None:
+    if row.get("eta_compute") is None:
         return f"calibration {row.get('calibration') or fmt.NA}"
-    parts = [f"eta {fmt.significant(eta_c, 2)}/{fmt.significant(eta_m, 2)}", f"t0 {fmt.significant(t0)} ms"]
-    if row.get("op_overhead_ms"):
-        parts.append(f"t_op {fmt.significant(row['op_overhead_ms'] * 1e3)} us x {row.get('n_ops')}")
-    if row.get("macs_per_output_half"):
-        parts.append(f"K {fmt.significant(row['macs_per_output_half'], 2)}")
-    if row.get("fit_error") is not None:
-        parts.append(f"err {fmt.significant(row['fit_error'] * 100, 2)}%")
-    return f"{row.get('calibration')} calibration: " + ", ".join(parts)
+    return f"calibration {row.get('calibration')}: {fmt.calibration_numbers(row)}"
 
 
 def caption(row: dict, index: int, total: int, layers_not_drawn: int) -> str:
