@@ -424,3 +424,27 @@ def test_stored_small_kernel_terms_reach_fit_rows_and_hw_show(db, tmp_path):
     save_host(db, parse_entry(host_device(_peaks("Test CPU"), calibration=[cal]), "test"))
     shown = " ".join(run(db, "hw", "show", "host").stdout.split())
     assert "eta_c/eta_m 0.5/0.5, t0 0.004 ms, t_op 1.5 us, K 12, err 10% (test)" in shown
+
+
+def test_each_model_is_predicted_with_its_own_runtime_on_the_host(db, tmp_path):
+    """A host calibrated for onnxruntime, then `bench` of a TorchScript model (a torch-cpu measurement): an ONNX model
+    keeps the onnxruntime calibration instead of the torch-scaled one, and the TorchScript model uses torch's."""
+    cal = {"precision": "fp32", "runtime": "onnxruntime-cpu", "eta_compute": 0.9, "eta_memory": 0.8,
+           "overhead_ms": 0.003, "op_overhead_ms": 0.0015, "macs_per_output_half": 12.0, "source": "test",
+           "fit_error": 0.08, "n_points": 8}
+    host = save_host(db, parse_entry(host_device(_peaks("Test CPU"), calibration=[cal]), "test"))
+    register(db, tmp_path, "script")
+    onnx_path = tmp_path / "net.onnx"
+    torch.onnx.export(Net().eval(), (torch.randn(1, 3, 32, 32),), onnx_path, dynamo=False)
+    Registry(db).add(analyze_file(onnx_path), "onnxnet")
+    assert run(db, "measurement", "add", "--model", "script", "--hw", host.id, "--mode", "default", "--precision",
+               "fp32", "--runtime", "torch-cpu", "--latency-ms", "0.5", "--source", "bench").exit_code == 0
+    onnx_row = fit_rows(db, "onnxnet", hw=host.id)[0]
+    assert onnx_row["runtime"] == "onnxruntime-cpu" and onnx_row["calibration"] == "host"
+    assert (onnx_row["eta_compute"], onnx_row["op_overhead_ms"]) == (0.9, 0.0015)
+    script_row = fit_rows(db, "script", hw=host.id)[0]
+    assert script_row["runtime"] == "torch-cpu" and script_row["calibration"] == "scaled"
+    assert script_row["predicted_latency_ms"] == pytest.approx(0.5, rel=1e-4)  # one point: matched exactly
+    # asked for explicitly, a runtime still wins over the model's own
+    forced = json.loads(run(db, "fit", "onnxnet", "--hw", host.id, "--runtime", "torch-cpu", "--json").stdout)[0]
+    assert forced["runtime"] == "torch-cpu" and forced["calibration"] == "scaled"

@@ -173,14 +173,23 @@ class FitContext:
             return None  # the measured bytes are no longer registered
         return next((r for r in versions if r.version == m.model_version), versions[-1] if versions else None)
 
-    def efficiency(self, entry: HardwareEntry, mode: str, precision: str, runtime: str | None) -> Efficiency:
-        asked = (entry.id, mode.casefold(), precision, runtime)  # every model of this context gets the same answer
+    def efficiency(self, entry: HardwareEntry, mode: str, precision: str, runtime: str | None,
+                   prefer: str | None = None) -> Efficiency:
+        """The efficiency of ``runtime`` on entry x mode x precision. Without one: ``prefer`` (the model's own runtime,
+        e.g. onnxruntime-cpu for an ONNX file) where the device has measurements or a calibration of it, else the
+        runtime with most measurements there."""
+        asked = (entry.id, mode.casefold(), precision, runtime, prefer)  # every model asking this gets one answer
         if asked not in self.asked:
-            self.asked[asked] = self._efficiency(entry, mode, precision, runtime)
+            self.asked[asked] = self._efficiency(entry, mode, precision, runtime, prefer)
         return self.asked[asked]
 
-    def _efficiency(self, entry: HardwareEntry, mode: str, precision: str, runtime: str | None) -> Efficiency:
+    def _efficiency(self, entry: HardwareEntry, mode: str, precision: str, runtime: str | None,
+                    prefer: str | None) -> Efficiency:
         mine = [m for m in self.measurements if m.hardware == entry.id and m.precision == precision]
+        if runtime is None and prefer is not None and (
+                any(m.runtime == prefer for m in mine)
+                or any(c.runtime == prefer and c.precision == precision for c in entry.calibration)):
+            runtime = prefer
         if runtime is None and mine:  # the runtime with most measurements on this device x precision
             counts: dict[str, int] = {}
             for m in mine:
@@ -275,6 +284,7 @@ def fit_record(ctx: FitContext, record: ModelRecord, *, hw: str | None = None, m
     costs = ctx.layer_costs(record)
     mine = ctx.of_model(record)
     fusion = fusion_for(runtime) if runtime else None
+    prefer = f"{default_runtime(record.format)}-cpu"  # how `bench` files this model's own measurements
     works: dict[tuple[str, str], tuple] = {}  # (precision, fusion) -> model_work(...)
     rows = []
     for entry, modes in _select(ctx, hw, mode):
@@ -285,7 +295,7 @@ def fit_record(ctx: FitContext, record: ModelRecord, *, hw: str | None = None, m
                 if target is None:
                     fit = empty_fit(record.name, entry.id, pm.name, prec, pm.power_w, record.macs, why)
                 else:
-                    eff = ctx.efficiency(entry, pm.name, prec, runtime)
+                    eff = ctx.efficiency(entry, pm.name, prec, runtime, prefer)
                     key = (prec, fusion or fusion_for(eff.runtime))
                     if key not in works and record.macs is not None:
                         works[key] = model_work(record, costs, *key)
