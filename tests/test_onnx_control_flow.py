@@ -350,3 +350,163 @@ def test_loop_whose_state_grows_is_marked_incomplete(tmp_path):
     assert not c.macs_complete
     assert [(u.module, u.op) for u in c.uncounted] == [("loop", "Loop")]
     assert "change shape between iterations" in c.uncounted[0].reason
+
+
+# ----------------------------------------------------------------------------- Loop and Scan edge cases
+
+NO_LIMIT_TRIP = 2**63 - 1  # what exporters write as a while-loop's trip count (torch: INT64_MAX)
+
+
+def matmul_loop(tmp_path, name, trip, start=True, stop_below=None, trip_as="init", fc=False):
+    """x (2,8) -> Loop[trip, start]{ h = h @ Wb (Wb (8,8) held in the body) ; scan out h } (-> Gemm(8->4) when ``fc``).
+    The body's condition output is the incoming condition, or ``i + 1 < stop_below`` when ``stop_below`` is set (a body
+    that ends the loop early: it runs min(trip, stop_below) times). ``trip_as``: "init" (an initializer) or "const"
+    (a Constant node)."""
+    ins = [vi("i", T.INT64, []), vi("cond_in", T.BOOL, [])]
+    if stop_below is None:
+        cond = [helper.make_node("Identity", ["cond_in"], ["cond_out"])]
+    else:
+        cond = [const("one", 1, np.int64), const("lim", stop_below, np.int64),
+                helper.make_node("Add", ["i", "one"], ["next_i"], name="next"),
+                helper.make_node("Less", ["next_i", "lim"], ["cond_out"], name="more")]
+    body = helper.make_graph(
+        cond + [helper.make_node("MatMul", ["h", "wb"], ["h2"], name="mm"),
+                helper.make_node("Identity", ["h2"], ["y"], name="emit")],
+        "body", ins + [vi("h", T.FLOAT, [2, 8])], [vi("cond_out", T.BOOL, []), vi("h2"), vi("y")],
+        [weight("wb", 8, 8)])
+    nodes = [const("cond", start, np.bool_),
+             helper.make_node("Loop", ["M", "cond", "x"], ["hN", "ys"], name="loop", body=body)]
+    inits = [weight("fw", 8, 4)] if fc else []
+    if trip_as == "const":
+        nodes.insert(0, const("M", trip, np.int64))
+    else:
+        inits.append(numpy_helper.from_array(np.array(trip, dtype=np.int64), "M"))
+    outputs = [vi("hN", T.FLOAT, ["b", "h"]), vi("ys", T.FLOAT, ["n", "b", "h"])]
+    if fc:
+        nodes.append(helper.make_node("Gemm", ["hN", "fw"], ["out"], name="fc"))
+        outputs = [vi("out", T.FLOAT, ["b", "k"])]
+    return save(tmp_path, name, nodes, [vi("x", T.FLOAT, [2, 8])], outputs, inits)
+
+
+def test_loop_whose_body_can_end_early_counts_the_trip_count_as_an_upper_bound(tmp_path):
+    path = matmul_loop(tmp_path, "loop_early", trip=5, stop_below=3)
+    shapes = run(path, {"x": np.ones((2, 8), np.float32)})
+    assert shapes == [[2, 8], [3, 2, 8]]  # onnxruntime: the body ended the loop after 3 of the 5 iterations
+    c = count_onnx(path)
+
+    mm = matmul_macs(2, 8, 8)
+    assert c.macs == 5 * mm  # M x the body: an upper bound on the 3 that actually run
+    assert c.macs > shapes[1][0] * mm
+    assert c.params == 8 * 8
+    assert "Loop loop: trip count at most 5 (the body may end the loop early); body counted x5, an upper bound" \
+        in c.notes
+    assert not any("body counted x5 (static trip count)" in n for n in c.notes)
+    assert c.macs_complete and not c.uncounted  # a bound, like an If's larger branch: said in a note, not uncounted
+    layer = by_name(c.layer_costs)["/loop/body/mm"]
+    assert (layer.macs, layer.launches) == (5 * mm, 5)
+
+
+def test_loop_whose_condition_starts_false_never_runs_its_body(tmp_path):
+    path = matmul_loop(tmp_path, "loop_never", trip=4, start=False, fc=True)
+    x = RNG.standard_normal((2, 8)).astype(np.float32)
+    got = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
+    fw = numpy_helper.to_array(next(t for t in onnx.load(str(path)).graph.initializer if t.name == "fw"))
+    np.testing.assert_allclose(got, x @ fw, rtol=1e-5, atol=1e-5)  # onnxruntime: the body never touched x
+    c = count_onnx(path)
+
+    assert c.macs == matmul_macs(2, 8, 4)  # only the Gemm after the loop: the body's MatMul x0
+    assert c.params == 8 * 8 + 8 * 4  # the body's weight still counts once
+    assert "Loop loop: the condition starts false; the body never runs" in c.notes
+    assert c.macs_complete and not c.uncounted
+    assert c.output_shapes == [[2, 4]]
+    assert {lc.name for lc in c.layer_costs if lc.macs} == {"fc"}
+    assert sum(lc.macs for lc in c.layer_costs) == c.macs
+
+
+def scan_rnn(tmp_path, name):
+    """h' = Tanh(h @ Wh + x_t @ Wx), Scan over x ("seq", 1, 16) along axis 0: the length is a symbolic dim."""
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["h", "wh"], ["a"], name="hh"),
+         helper.make_node("MatMul", ["xt", "wx"], ["b"], name="xh"),
+         helper.make_node("Add", ["a", "b"], ["s"], name="add"),
+         helper.make_node("Tanh", ["s"], ["h2"], name="tanh"),
+         helper.make_node("Identity", ["h2"], ["yt"], name="emit")],
+        "cell", [vi("h", T.FLOAT, None), vi("xt", T.FLOAT, None)], [vi("h2"), vi("yt")],
+        [weight("wh", 8, 8), weight("wx", 16, 8)])
+    return save(tmp_path, name, [helper.make_node("Scan", ["h0", "x"], ["hN", "ys"], name="rnn", body=body,
+                                                  num_scan_inputs=1, scan_input_axes=[0])],
+                [vi("h0", T.FLOAT, [1, 8]), vi("x", T.FLOAT, ["seq", 1, 16])],
+                [vi("hN", T.FLOAT, ["b", "h"]), vi("ys", T.FLOAT, ["s", "b", "h"])])
+
+
+def test_scan_of_symbolic_length_without_an_input_shape_follows_the_symbol_convention(tmp_path):
+    """A scanned length given by a symbolic input dim is counted like every non-batch symbol: at 1, with a note
+    naming the symbol and --input-shape (the next test gives the real length); the Scan note says x1."""
+    path = scan_rnn(tmp_path, "scan_sym")
+    run(path, {"h0": np.zeros((1, 8), np.float32), "x": np.ones((7, 1, 16), np.float32)})
+    c = count_onnx(path)
+    assert c.macs == matmul_macs(1, 8, 8) + matmul_macs(1, 16, 8)  # one step
+    assert c.params == 8 * 8 + 16 * 8
+    assert c.input_symbols == [[None, None], ["seq", None, None]]
+    assert "input 'x' dim 0 ('seq') is symbolic; counted at 1 (pass --input-shape for a real size)" in c.notes
+    assert "Scan rnn: body counted x1 (the scanned axis length)" in c.notes
+
+
+def test_scan_of_symbolic_length_with_an_input_shape_counts_the_body_per_step(tmp_path):
+    path = scan_rnn(tmp_path, "scan_sym_fixed")
+    shapes = run(path, {"h0": np.zeros((1, 8), np.float32), "x": np.ones((7, 1, 16), np.float32)})
+    c = count_onnx(path, input_shapes=[[1, 8], [7, 1, 16]])
+    step = matmul_macs(1, 8, 8) + matmul_macs(1, 16, 8)
+    assert c.macs == 7 * step
+    assert c.macs_complete and not c.uncounted
+    assert "Scan rnn: body counted x7 (the scanned axis length)" in c.notes
+    assert c.output_shapes == shapes == [[1, 8], [7, 1, 8]]
+    xh = by_name(c.layer_costs)["/rnn/body/xh"]
+    assert (xh.macs, xh.launches) == (7 * matmul_macs(1, 16, 8), 7)
+
+
+def test_scan_over_a_data_dependent_slice_counts_the_body_once_and_incomplete(tmp_path):
+    """The same cell scanning x[:n] with n a graph input: the scanned length is unknown after inference."""
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["h", "wh"], ["a"], name="hh"),
+         helper.make_node("MatMul", ["xt", "wx"], ["b"], name="xh"),
+         helper.make_node("Add", ["a", "b"], ["s"], name="add"),
+         helper.make_node("Tanh", ["s"], ["h2"], name="tanh"),
+         helper.make_node("Identity", ["h2"], ["yt"], name="emit")],
+        "cell", [vi("h", T.FLOAT, None), vi("xt", T.FLOAT, None)], [vi("h2"), vi("yt")],
+        [weight("wh", 8, 8), weight("wx", 16, 8)])
+    path = save(tmp_path, "scan_slice",
+                [const("zero", [0], np.int64), const("ax", [0], np.int64),
+                 helper.make_node("Slice", ["x", "zero", "n", "ax"], ["xs"], name="take"),
+                 helper.make_node("Scan", ["h0", "xs"], ["hN", "ys"], name="rnn", body=body,
+                                  num_scan_inputs=1, scan_input_axes=[0])],
+                [vi("h0", T.FLOAT, [1, 8]), vi("x", T.FLOAT, [9, 1, 16]), vi("n", T.INT64, [1])],
+                [vi("hN", T.FLOAT, ["b", "h"]), vi("ys", T.FLOAT, ["s", "b", "h"])])
+    feeds = {"h0": np.zeros((1, 8), np.float32), "x": np.ones((9, 1, 16), np.float32)}
+    assert run(path, {**feeds, "n": np.array([5], np.int64)}) == [[1, 8], [5, 1, 8]]
+    c = count_onnx(path)
+    # once; x_t's shape is unknown too (the Slice has no shape after inference), so only h @ Wh is counted
+    assert c.macs == matmul_macs(1, 8, 8)
+    assert not c.macs_complete
+    assert [(u.module, u.op) for u in c.uncounted] == [("rnn", "Scan")]
+    assert c.uncounted[0].reason == "the scanned axis length is unknown; body counted once"
+    assert "Scan rnn: the scanned axis length is unknown; body counted once" in c.notes
+    assert by_name(c.layer_costs)["/rnn/body/hh"].launches == 1
+
+
+@pytest.mark.parametrize("trip_as", ["const", "init"])
+def test_loop_with_no_limit_trip_count_counts_the_body_once(tmp_path, trip_as):
+    """A while loop as exporters write it: M = INT64_MAX, the body's condition decides when to stop."""
+    path = matmul_loop(tmp_path, f"loop_while_{trip_as}", trip=NO_LIMIT_TRIP, stop_below=4, trip_as=trip_as)
+    shapes = run(path, {"x": np.ones((2, 8), np.float32)})
+    assert shapes == [[2, 8], [4, 2, 8]]  # onnxruntime ran it 4 times
+    c = count_onnx(path)
+
+    mm = matmul_macs(2, 8, 8)
+    assert c.macs == mm  # the body once
+    assert not c.macs_complete
+    assert [(u.module, u.op) for u in c.uncounted] == [("loop", "Loop")]
+    assert "body counted once" in c.uncounted[0].reason
+    assert not any("at most" in n or "static trip count" in n for n in c.notes)  # the sentinel is not a bound
+    layer = by_name(c.layer_costs)["/loop/body/mm"]
+    assert (layer.macs, layer.launches) == (mm, 1)
