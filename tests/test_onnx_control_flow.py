@@ -264,9 +264,9 @@ def test_if_with_constant_condition_costs_what_the_plain_graph_costs(tmp_path):
 
 # ----------------------------------------------------------------------------- Scan
 
-def test_scan_counts_the_body_per_step_along_the_scan_axis(tmp_path):
-    """An RNN cell as a Scan: h' = Tanh(h @ Wh + x_t @ Wx), scanning x (1, 5, 16) along axis 1."""
-    body = helper.make_graph(
+def rnn_cell():
+    """The Scan body of the tests below: h' = Tanh(h @ Wh + x_t @ Wx), h (1, 8), x_t (1, 16); emits h' each step."""
+    return helper.make_graph(
         [helper.make_node("MatMul", ["h", "wh"], ["a"], name="hh"),
          helper.make_node("MatMul", ["xt", "wx"], ["b"], name="xh"),
          helper.make_node("Add", ["a", "b"], ["s"], name="add"),
@@ -274,6 +274,11 @@ def test_scan_counts_the_body_per_step_along_the_scan_axis(tmp_path):
          helper.make_node("Identity", ["h2"], ["yt"], name="emit")],
         "cell", [vi("h", T.FLOAT, None), vi("xt", T.FLOAT, None)], [vi("h2"), vi("yt")],
         [weight("wh", 8, 8), weight("wx", 16, 8)])
+
+
+def test_scan_counts_the_body_per_step_along_the_scan_axis(tmp_path):
+    """An RNN cell as a Scan: h' = Tanh(h @ Wh + x_t @ Wx), scanning x (1, 5, 16) along axis 1."""
+    body = rnn_cell()
     path = save(tmp_path, "scan", [helper.make_node("Scan", ["h0", "x"], ["hN", "ys"], name="rnn", body=body,
                                                     num_scan_inputs=1, scan_input_axes=[1])],
                 [vi("h0", T.FLOAT, [1, 8]), vi("x", T.FLOAT, [1, 5, 16])],
@@ -425,14 +430,7 @@ def test_loop_whose_condition_starts_false_never_runs_its_body(tmp_path):
 
 def scan_rnn(tmp_path, name):
     """h' = Tanh(h @ Wh + x_t @ Wx), Scan over x ("seq", 1, 16) along axis 0: the length is a symbolic dim."""
-    body = helper.make_graph(
-        [helper.make_node("MatMul", ["h", "wh"], ["a"], name="hh"),
-         helper.make_node("MatMul", ["xt", "wx"], ["b"], name="xh"),
-         helper.make_node("Add", ["a", "b"], ["s"], name="add"),
-         helper.make_node("Tanh", ["s"], ["h2"], name="tanh"),
-         helper.make_node("Identity", ["h2"], ["yt"], name="emit")],
-        "cell", [vi("h", T.FLOAT, None), vi("xt", T.FLOAT, None)], [vi("h2"), vi("yt")],
-        [weight("wh", 8, 8), weight("wx", 16, 8)])
+    body = rnn_cell()
     return save(tmp_path, name, [helper.make_node("Scan", ["h0", "x"], ["hN", "ys"], name="rnn", body=body,
                                                   num_scan_inputs=1, scan_input_axes=[0])],
                 [vi("h0", T.FLOAT, [1, 8]), vi("x", T.FLOAT, ["seq", 1, 16])],
@@ -467,14 +465,7 @@ def test_scan_of_symbolic_length_with_an_input_shape_counts_the_body_per_step(tm
 
 def test_scan_over_a_data_dependent_slice_counts_the_body_once_and_incomplete(tmp_path):
     """The same cell scanning x[:n] with n a graph input: the scanned length is unknown after inference."""
-    body = helper.make_graph(
-        [helper.make_node("MatMul", ["h", "wh"], ["a"], name="hh"),
-         helper.make_node("MatMul", ["xt", "wx"], ["b"], name="xh"),
-         helper.make_node("Add", ["a", "b"], ["s"], name="add"),
-         helper.make_node("Tanh", ["s"], ["h2"], name="tanh"),
-         helper.make_node("Identity", ["h2"], ["yt"], name="emit")],
-        "cell", [vi("h", T.FLOAT, None), vi("xt", T.FLOAT, None)], [vi("h2"), vi("yt")],
-        [weight("wh", 8, 8), weight("wx", 16, 8)])
+    body = rnn_cell()
     path = save(tmp_path, "scan_slice",
                 [const("zero", [0], np.int64), const("ax", [0], np.int64),
                  helper.make_node("Slice", ["x", "zero", "n", "ax"], ["xs"], name="take"),
