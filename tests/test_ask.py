@@ -200,6 +200,7 @@ def test_raw_cypher_of_each_question_gives_the_same_rows_on_its_scoped_graph(tex
 
 
 def test_selections_keep_only_what_the_conditions_allow(fx, vocab):
+    from embodied_tui.data.graph import keep_scope
     from embodied_tui.services.ask import load_graph
 
     spec = {"subject": "model", "conditions": [
@@ -211,7 +212,7 @@ def test_selections_keep_only_what_the_conditions_allow(fx, vocab):
     keep = parse_question("fastest model on the agx orin in int8", vocab).selections()
     agx = ["jetson-agx-orin-32gb", "jetson-agx-orin-64gb"]
     assert keep == {"r.precision": ["int8"], "h.device": agx}
-    small = load_graph(fx.db, keep=keep)
+    small = load_graph(fx.db, scope=keep_scope(keep))
     devices = {d["device"] for _, d in small.nodes(data=True) if "Hardware" in d["__labels__"]}
     edges = [d for *_, d in small.edges(data=True) if "RUNS_ON" in d["__labels__"]]
     assert devices == set(agx)

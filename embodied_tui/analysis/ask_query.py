@@ -185,7 +185,7 @@ class StructuredQuery(BaseModel):
         """Field -> the values it may take, from the conditions that pin a field to values (``=`` and ``IN``, not
         negated; ANDed, so several on one field intersect). Every row of the query has one of these values in each
         such field, so a graph left without the nodes and edges that have none gives the same rows
-        (``data.graph.build_graph(..., keep=)``)."""
+        (``data.graph.keep_scope``)."""
         out: dict[str, list] = {}
         for c in self.conditions:
             if c.negate or c.op not in ("=", "IN") or c.value is None:

@@ -28,7 +28,7 @@ grand-cypher 1.2.0's experimental index hints (``auto_where_hints``, ``auto_node
 on the registry graph they made ``WHERE m.name = "resnet_tiny" AND h.power_mode = "MAXN"`` return no rows while each
 condition alone matched (tests/test_ask.py caught it). Without them a query walks every RUNS_ON edge: about 0.06 s for
 1,000 edges, 0.6 s for 7,000 on one core. So ``services.ask.ask`` runs a question on a graph built with only the
-nodes and edges its ``=``/``IN`` conditions allow (``build_graph(..., keep=)``), and ``query`` runs raw Cypher on a
+nodes and edges its ``=``/``IN`` conditions allow (``keep_scope``), and ``query`` runs raw Cypher on a
 graph built with only what its MATCH pattern and WHERE clause can match (``query_scope``, ``build_graph(...,
 scope=)``): the node and edge labels the pattern names, less the nodes and edges that fail a condition of the WHERE
 clause's top-level AND on one variable. Both keep the order in which grand-cypher walks the graph (node insertion
@@ -135,14 +135,6 @@ def memory_headroom(row: dict, hardware: dict) -> float | None:
     return float(cap - weights - (row.get("activation_bytes") or 0.0))
 
 
-def selected(props: dict[str, Any], variable: str, keep: Mapping[str, list] | None) -> bool:
-    """Whether the properties of a node or edge that ``variable`` ("m", "h" or "r") binds have, for each field of that
-    variable in ``keep`` (``"h.device": ["raspberry-pi-5"]``), one of its values (compared with ``==``, as Cypher's
-    ``=`` and ``IN`` are on this graph; a null matches nothing)."""
-    prefix = variable + "."
-    return not keep or all(props.get(f[len(prefix):]) in values for f, values in keep.items() if f.startswith(prefix))
-
-
 @dataclass(frozen=True)
 class Scope:
     """What of the graph a query can match (``query_scope``). ``labels``/``edge_labels``: the node and edge labels
@@ -169,11 +161,26 @@ class Scope:
 
 
 WHOLE = Scope()
+_VARIABLES = {MODEL: "m", HARDWARE: "h", RUNS_ON: "r"}  # the variables of ``ask``'s queries, by label
+
+
+def keep_scope(keep: Mapping[str, list] | None) -> Scope:
+    """A question's selections (``StructuredQuery.selections()``: ``{"h.device": ["raspberry-pi-5"]}``) as a Scope:
+    the Model, Hardware nodes and RUNS_ON edges its variable (m, h, r) binds are kept only when each of their fields
+    in ``keep`` has one of its values (compared with ``==``, as Cypher's ``=`` and ``IN`` are on this graph; a null
+    matches nothing)."""
+    tests = {}
+    for label, variable in _VARIABLES.items():
+        fields = {f[len(variable) + 1:]: values for f, values in (keep or {}).items() if f.startswith(variable + ".")}
+        if fields:
+            tests[label] = (frozenset({label}),
+                            lambda props, _label, fields=fields: all(props.get(f) in v for f, v in fields.items()))
+    return Scope(node_tests=tuple(t for label, t in tests.items() if label != RUNS_ON),
+                 edge_tests=(tests[RUNS_ON],) if RUNS_ON in tests else ())
 
 
 def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterable[dict],
-                measurements: Iterable[Any] = (), *, keep: Mapping[str, list] | None = None,
-                scope: Scope = WHOLE) -> nx.MultiDiGraph:
+                measurements: Iterable[Any] = (), *, scope: Scope = WHOLE) -> nx.MultiDiGraph:
     """The property graph of models, device x power modes, their fits and measurements (see the module docstring).
 
     ``records``: ModelRecords (or dicts with their keys); ``devices``: HardwareEntries; ``fit_rows``: rows of
@@ -181,24 +188,23 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
     ones read); ``measurements``: ``analysis.bench.Measurement`` objects or dicts. A fit row or measurement naming a
     model or device x mode that is not in the graph adds no edge (it is not invented).
 
-    ``keep`` (Cypher field -> allowed values, ``StructuredQuery.selections()``): leave out the Model and Hardware
-    nodes and RUNS_ON edges whose property has none of them (``selected``). A query whose conditions pin those fields
-    to those values returns the same rows on the smaller graph, and walks fewer edges. ``scope`` (``query_scope``):
-    leave out the labels and the nodes and edges a query cannot match.
+    ``scope``: leave out the labels and the nodes and edges a query cannot match (``query_scope`` for raw Cypher,
+    ``keep_scope`` for a question's selections). A query returns the same rows on the smaller graph, and walks fewer
+    edges.
 
     The RUNS_ON edges of a model x device x mode go in together, at the place of the pair's first fit row: a node's
     neighbours then come in the same order whichever edges are left out (grand-cypher walks them in that order)."""
     g = nx.MultiDiGraph()
     for record in records if scope.has(MODEL) else ():
         props = model_properties(record)
-        if not selected(props, "m", keep) or not scope.keeps(MODEL, props):
+        if not scope.keeps(MODEL, props):
             continue
         g.add_node(model_node_id(props["name"]), __labels__={MODEL}, **props)
     modes: dict[tuple[str, str], str] = {}  # (device id, casefolded mode) -> node id
     for entry in devices if scope.has(HARDWARE) else ():
         for mode in _get(entry, "power_modes") or []:
             node, props = hardware_node_id(_get(entry, "id"), _get(mode, "name")), _hardware_props(entry, mode)
-            if not selected(props, "h", keep) or not scope.keeps(HARDWARE, props):
+            if not scope.keeps(HARDWARE, props):
                 continue
             g.add_node(node, __labels__={HARDWARE}, **props)
             modes[(_get(entry, "id"), str(_get(mode, "name")).casefold())] = node
@@ -211,7 +217,7 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
         props = {key: row.get(key) for key in _EDGE_KEYS}
         props["latency_ms"] = row.get("predicted_latency_ms")
         props["memory_headroom_bytes"] = memory_headroom(row, g.nodes[dst])
-        if not selected(props, "r", keep) or not scope.keeps_edge(RUNS_ON, props):
+        if not scope.keeps_edge(RUNS_ON, props):
             continue
         edges.append((row["precision"], props))
     for (src, dst), edges in pairs.items():

@@ -35,8 +35,8 @@ from typing import Any
 
 from embodied_tui.analysis.ask import DeviceTerm, StructuredQuery, Vocabulary, parse_question
 from embodied_tui.analysis.ask_tool import query_from_response, tool_request
-from embodied_tui.data.graph import (HARDWARE, MODEL, ROW_KEYS, RUNS_ON, WHOLE, Scope, build_graph, model_properties,
-                                     query_scope, run_cypher, selected)
+from embodied_tui.data.graph import (HARDWARE, MODEL, ROW_KEYS, RUNS_ON, WHOLE, Scope, build_graph, keep_scope,
+                                     model_properties, query_scope, run_cypher)
 from embodied_tui.data.store import Registry, atomic_write
 from embodied_tui.errors import UserError
 
@@ -70,21 +70,19 @@ class _Registered:
         reg = _registry(db)
         return cls(reg, reg.list_models(), devices(reg), list_measurements(reg))
 
-    def graph(self, keep: dict[str, list] | None = None, *, fits: bool = True, scope: Scope = WHOLE):
-        """The graph; with ``keep`` (field -> allowed values), only the models, device x modes and fit edges that
-        have them; with ``scope`` (``data.graph.query_scope``), only what a query can match. Only the kept models' fit
-        rows are looked up or computed, and none when the graph holds no RUNS_ON edges (``fits=False``, or a scope
-        without them)."""
-        records = [r for r in self.records if scope.has(MODEL)
-                   and selected(props := model_properties(r), "m", keep) and scope.keeps(MODEL, props)]
+    def graph(self, scope: Scope = WHOLE, *, fits: bool = True):
+        """The graph; with ``scope``, only what a query can match (``data.graph.query_scope`` for raw Cypher,
+        ``keep_scope`` for a question's selections). Only the kept models' fit rows are looked up or computed, and
+        none when the graph holds no RUNS_ON edges (``fits=False``, or a scope without them)."""
+        records = [r for r in self.records if scope.has(MODEL) and scope.keeps(MODEL, model_properties(r))]
         fits = fits and scope.has_edge(RUNS_ON, MODEL, HARDWARE)
         rows = _cached_fit_rows(self, records) if fits else []
-        return build_graph(records, self.devices, rows, self.measurements, keep=keep, scope=scope)
+        return build_graph(records, self.devices, rows, self.measurements, scope=scope)
 
 
-def load_graph(db, *, keep: dict[str, list] | None = None, scope: Scope = WHOLE):
-    """The registry graph (networkx MultiDiGraph) of ``data.graph``; ``keep``, ``scope``: see ``build_graph``."""
-    return _Registered.read(db).graph(keep, scope=scope)
+def load_graph(db, *, scope: Scope = WHOLE):
+    """The registry graph (networkx MultiDiGraph) of ``data.graph``; ``scope``: see ``build_graph``."""
+    return _Registered.read(db).graph(scope)
 
 
 def fit_cache_path(db) -> Path:
@@ -201,7 +199,7 @@ def ask(db, question: str, *, llm: bool = False, graph=None) -> dict[str, Any]:
         vocab = vocabulary(graph)
     parsed = ask_llm(question, vocab) if llm else parse_question(question, vocab)
     if src is not None:  # only the fits the question can see; none when it asks about models or devices alone
-        graph = src.graph(parsed.selections(), fits=parsed.joins())
+        graph = src.graph(keep_scope(parsed.selections()), fits=parsed.joins())
     return _answer(question, parsed, graph, "llm" if llm else "parser")
 
 
