@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from embodied_tui.analysis import zoo  # noqa: E402
 from embodied_tui.analysis.api import analyze_file  # noqa: E402
-from embodied_tui.analysis.torch_analysis import analyze_module  # noqa: E402
+from embodied_tui.analysis.torch.analyze import analyze_module  # noqa: E402
 
 PUBLISHED = {"resnet18": 1.814e9, "resnet50": 4.089e9, "mobilenet_v2": 0.301e9, "efficientnet_b0": 0.386e9,
              "vit_b_16": 17.564e9}

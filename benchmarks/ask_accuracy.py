@@ -21,7 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from embodied_tui.analysis.ask import DeviceTerm, Vocabulary, parse_question  # noqa: E402
+from embodied_tui.ask.parse import DeviceTerm, Vocabulary, parse_question  # noqa: E402
 from embodied_tui.data.hardware import load_catalog  # noqa: E402
 
 # differently phrased questions, each with the question of the YAML set it must read the same as

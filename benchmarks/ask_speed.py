@@ -81,7 +81,7 @@ def timed(fn, repeat: int = 1) -> tuple[float, object]:
 
 def old_load_graph(reg):
     """load_graph before the cache: every fit computed on every call."""
-    from embodied_tui.data.graph import build_graph
+    from embodied_tui.ask.graph import build_graph
     from embodied_tui.services.fit import devices, fit_all, list_measurements
 
     return build_graph(reg.list_models(), devices(reg), fit_all(reg), list_measurements(reg))

@@ -5,14 +5,15 @@ Errors a user can act on (``embodied_tui.errors.UserError``) print one line and 
 """
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
 import click
 
-# command modules, in help order; a module that is absent is skipped so the CLI always starts
-_COMMAND_MODULES = ("model", "demo", "hw", "fit", "measurement", "ask", "query")
+from embodied_tui.commands import ask, demo, fit, hw, measurement, model, query
+
+# command modules, in help order; imported statically so a missing one fails loudly instead of vanishing
+_COMMAND_MODULES = (model, demo, hw, fit, measurement, ask, query)
 
 
 class _Main(click.Group):
@@ -42,13 +43,7 @@ def main(ctx: click.Context, db: str | None) -> None:
 
 
 def _register_commands() -> None:
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"embodied_tui.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"embodied_tui.commands.{name}":
-                continue
-            raise
+    for module in _COMMAND_MODULES:
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from embodied_tui.analysis import zoo
 from embodied_tui.analysis.api import analyze_file
-from embodied_tui.analysis.torch_analysis import analyze_module
+from embodied_tui.analysis.torch.analyze import analyze_module
 
 SMALL = ["resnet_tiny", "mobilenet_tiny", "small_vit", "lstm_policy", "yolo_style_detector"]
 FAMILY = {"resnet_tiny": "resnet", "mobilenet_tiny": "mobilenet", "small_vit": "vit", "lstm_policy": "lstm",

@@ -15,7 +15,7 @@ import yaml
 from click.testing import CliRunner
 
 from ask_fixture import fx, graph  # noqa: F401 (shared module-scoped fixtures)
-from embodied_tui.analysis.ask import FIELDS, parse_question, query_from_spec, tool_schema
+from embodied_tui.ask.parse import FIELDS, parse_question, query_from_spec, tool_schema
 from embodied_tui.cli import main
 from embodied_tui.errors import UserError
 
@@ -191,7 +191,7 @@ def test_ask_on_the_cut_down_graph_answers_as_on_the_whole_graph(entry, fx, grap
 def test_raw_cypher_of_each_question_gives_the_same_rows_on_its_scoped_graph(text, fx, graph, vocab):
     """`embodied-ai query` runs raw Cypher on a graph cut to what the query can match (data.graph.query_scope): the
     Cypher of every question of the set gives the rows, in the order, it gives on the whole graph."""
-    from embodied_tui.data.graph import run_cypher
+    from embodied_tui.ask.graph import run_cypher
     from embodied_tui.services.ask import query
 
     cypher = parse_question(text, vocab).to_cypher()
@@ -200,7 +200,7 @@ def test_raw_cypher_of_each_question_gives_the_same_rows_on_its_scoped_graph(tex
 
 
 def test_selections_keep_only_what_the_conditions_allow(fx, vocab):
-    from embodied_tui.data.graph import keep_scope
+    from embodied_tui.ask.graph import keep_scope
     from embodied_tui.services.ask import load_graph
 
     spec = {"subject": "model", "conditions": [
@@ -287,7 +287,7 @@ def test_cli_ask_prints_readings_answer_cypher_and_what_it_ignored(fx):
 
 
 def test_cli_ask_json_rows_are_the_cyphers_rows(fx, graph):
-    from embodied_tui.data.graph import run_cypher
+    from embodied_tui.ask.graph import run_cypher
 
     result = CliRunner().invoke(main, ["--db", str(fx.db), "ask", "how many models have fewer than 200k params",
                                        "--json"])

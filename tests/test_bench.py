@@ -8,7 +8,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from embodied_tui.analysis.bench import (Measurement, bench_file, bench_onnx, percentile, summarise, time_calls)
+from embodied_tui.perf.bench import (Measurement, bench_file, bench_onnx, percentile, summarise, time_calls)
 from embodied_tui.errors import UserError
 
 

@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from ask_fixture import registry_fixture
-from embodied_tui.analysis.card import build_card, sig
+from embodied_tui.services.card import build_card, sig
 from embodied_tui.cli import main
 from embodied_tui.data.records import Uncounted
 
@@ -225,7 +225,7 @@ def test_cli_card_text_markdown_hf_json(fx):
 def test_an_overhead_bound_fit_names_t0_and_the_operator_launches(fx):
     """A host calibration with a per-operator cost (what `calibrate` fits from six models) on a tiny policy net: the
     card says the fixed costs dominate and gives both parts, each number found in the fit row."""
-    from embodied_tui.analysis.roofline import Efficiency, Target, fit_model
+    from embodied_tui.perf.roofline import Efficiency, Target, fit_model
 
     record, details, _ = parts(fx, "mlp_policy")
     target = Target("host-test", "default", "fp32", "cpu", peak_flops=2e11, bandwidth=3e10, cache_bytes=2 ** 25,

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from ask_fixture import copy_registry, fx, graph  # noqa: F401 (shared module-scoped fixtures)
 from embodied_tui.cli import main
-from embodied_tui.data.graph import CypherError, build_graph, model_node_id, run_cypher
+from embodied_tui.ask.graph import CypherError, build_graph, model_node_id, run_cypher
 
 SEED = ("MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.latency_ms < 30 AND h.power_w < 15 "
         "RETURN m.name, h.name, r.latency_ms")
@@ -307,7 +307,7 @@ def test_query_on_its_scoped_graph_gives_the_whole_graphs_rows_in_order(fx, grap
 
 
 def test_query_scope_keeps_only_what_the_query_can_match(fx, graph, tmp_path):
-    from embodied_tui.data.graph import WHOLE, query_scope
+    from embodied_tui.ask.graph import WHOLE, query_scope
     from embodied_tui.services.ask import fit_cache_path, load_graph
 
     scope = query_scope(SEED)

@@ -8,8 +8,8 @@ import torch
 from click.testing import CliRunner
 
 from embodied_tui.analysis.api import analyze_file
-from embodied_tui.analysis.calibrate import HostPeaks, host_device
-from embodied_tui.analysis.roofline import BYTES_PER_ELEMENT
+from embodied_tui.perf.calibrate import HostPeaks, host_device
+from embodied_tui.perf.roofline import BYTES_PER_ELEMENT
 from embodied_tui.cli import main
 from embodied_tui.data.hardware import find_device, parse_entry
 from embodied_tui.data.store import Registry
@@ -77,7 +77,7 @@ def _slow_rows(db, name: str, *, with_layers: bool = False, runtime: str | None 
     precision (its per-layer work again each time), ``dataclasses.asdict`` for the row, a fresh context each time."""
     import dataclasses
 
-    from embodied_tui.analysis.roofline import PRECISIONS, empty_fit, fit_model, fusion_for
+    from embodied_tui.perf.roofline import PRECISIONS, empty_fit, fit_model, fusion_for
     from embodied_tui.services.fit import FitContext, target_for
 
     reg = Registry(db)
@@ -115,7 +115,7 @@ def test_fit_json_is_byte_identical_to_fit_model_on_each_target(tmp_path, model,
     so epilogue fusion matters; resnet_tiny has a stored measurement); torch-cpu fits without fusion."""
     from ask_fixture import MEASURED, copy_registry
 
-    from embodied_tui.analysis.roofline import PRECISIONS
+    from embodied_tui.perf.roofline import PRECISIONS
     from embodied_tui.commands.output import to_jsonable
     from embodied_tui.data.hardware import load_catalog
 

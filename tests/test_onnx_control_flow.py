@@ -14,7 +14,7 @@ np = pytest.importorskip("numpy")
 from onnx import TensorProto as T  # noqa: E402
 from onnx import helper, numpy_helper  # noqa: E402
 
-from embodied_tui.analysis.onnx_counting import count_onnx  # noqa: E402
+from embodied_tui.analysis.onnx.counting import count_onnx  # noqa: E402
 
 RNG = np.random.default_rng(0)
 

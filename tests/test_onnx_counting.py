@@ -13,9 +13,9 @@ nn = torch.nn
 
 from onnx import TensorProto, helper  # noqa: E402
 
-from embodied_tui.analysis.onnx_census import scope_paths  # noqa: E402
-from embodied_tui.analysis.onnx_counting import count_onnx  # noqa: E402
-from embodied_tui.analysis.onnx_formulas import OpCall, count, einsum  # noqa: E402
+from embodied_tui.analysis.onnx.census import scope_paths  # noqa: E402
+from embodied_tui.analysis.onnx.counting import count_onnx  # noqa: E402
+from embodied_tui.analysis.onnx.formulas import OpCall, count, einsum  # noqa: E402
 from embodied_tui.analysis.trace import KINDS  # noqa: E402
 from embodied_tui.errors import AnalysisError  # noqa: E402
 

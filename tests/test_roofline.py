@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from embodied_tui.analysis.calibrate import Point, fit_efficiency
-from embodied_tui.analysis.roofline import (DEFAULT_EFFICIENCY, PURE, Efficiency, Target, fit_model, layer_times,
+from embodied_tui.perf.calibrate import Point, fit_efficiency
+from embodied_tui.perf.roofline import (DEFAULT_EFFICIENCY, PURE, Efficiency, Target, fit_model, layer_times,
                                              layer_work, predicted_seconds, scale_efficiency)
 from embodied_tui.data.records import LayerCost
 

@@ -208,7 +208,7 @@ def test_roofline_chart_geometry():
 
 def test_chart_caption_states_the_calibration_behind_the_prediction():
     """The roofline caption names the row's calibration and every number it used, t_op and K when fitted."""
-    from embodied_tui.analysis.roofline import Efficiency, Target, fit_model
+    from embodied_tui.perf.roofline import Efficiency, Target, fit_model
     from embodied_tui.data.records import LayerCost
     from embodied_tui.screens.fit import caption
 

@@ -32,11 +32,11 @@ def analyze_file(path: str | Path, *, input_shape: list[list[int]] | None = None
     hasher.shutdown(wait=False)
     report(f"analysing {detected.format.replace('_', ' ')}", 0.2)
     if detected.format == "onnx":
-        from embodied_tui.analysis.onnx_analysis import analyze_onnx
+        from embodied_tui.analysis.onnx.analyze import analyze_onnx
 
         fields = analyze_onnx(path, input_shape)
     elif detected.format == "safetensors":
-        from embodied_tui.analysis.torch_analysis import analyze_state_dict
+        from embodied_tui.analysis.torch.analyze import analyze_state_dict
 
         tensors, meta = read_safetensors_header(path)
         fields = analyze_state_dict(path, tensors, input_shape, fmt="safetensors", detail="safetensors")
@@ -56,7 +56,7 @@ def analyze_file(path: str | Path, *, input_shape: list[list[int]] | None = None
 
 
 def _analyze_torch(path: Path, detected, input_shape, trust_code: bool) -> dict:
-    from embodied_tui.analysis import torch_analysis as ta
+    from embodied_tui.analysis.torch import analyze as ta
 
     if detected.format == "torchscript":
         return ta.analyze_torchscript(path, input_shape)

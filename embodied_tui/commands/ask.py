@@ -14,7 +14,7 @@ from embodied_tui.commands.output import console, print_json
 
 def cell(value: Any) -> str:
     """One answer cell: '-' for null, 3 significant digits for small floats, separators for large numbers."""
-    from embodied_tui.analysis.card import sig
+    from embodied_tui.services.card import sig
 
     if value is None:
         return "-"

@@ -187,7 +187,7 @@ def analyze_cmd(path: Path, input_shape, trust_code, also_thop, precision, as_js
             thop = thop_opinion(path, analysis, trust_code=trust_code)
     at = None
     if precision:
-        from embodied_tui.analysis.precision import bytes_at_precision
+        from embodied_tui.perf.precision import bytes_at_precision
 
         at = bytes_at_precision(analysis, precision)
     if as_json:

@@ -15,7 +15,7 @@ Conventions (stated once, shown in the UI):
 - ``default_mode`` is the fastest mode (the one vendors quote), used when no mode is named.
 - **Cache, where measured.** ``HardwareEntry.cache_bytes`` (last-level cache size) with a mode's
   ``cache_bandwidth_gbps`` lets the roofline charge traffic that fits the cache at cache speed
-  (``analysis.roofline``). Both are optional and filled by `embodied-ai calibrate` for the host; a mode may state a
+  (``perf.roofline``). Both are optional and filled by `embodied-ai calibrate` for the host; a mode may state a
   cache bandwidth only when the entry states the cache size.
 - **Origin is not a field.** Catalog devices live in ``catalog/*.yaml``; user devices (``hw add``, ``hw import``, the
   host measured by `embodied-ai calibrate`) in the registry with their origin beside them (``services.hardware``).

@@ -1,7 +1,7 @@
 """The ask verbs: the registry as a graph, plain-language questions, Cypher queries and model cards. Plain data out.
 
 - ``load_graph(db)``: models (latest versions), every device x power mode, their fit rows (those of
-  ``services.fit.fit_all``) and stored measurements, as ``data.graph.build_graph`` lays them out.
+  ``services.fit.fit_all``) and stored measurements, as ``ask.graph.build_graph`` lays them out.
 - ``ask(db, question)``: ``analysis.ask.parse_question`` -> ``StructuredQuery.to_cypher()`` -> ``run_cypher``: the
   Cypher shown is the query that ran. The graph it runs on holds only the models, device x modes and precisions the
   question's ``=``/``IN`` conditions allow (``StructuredQuery.selections()``), and no fits when the query does not
@@ -11,8 +11,8 @@
   structured query's schema (``analysis.ask_tool``); the tool call it returns is validated and run the same way.
   Nothing leaves the machine unless both the variable and ``llm=True`` are given.
 - ``query(db, cypher)``: any Cypher, on a graph holding what its MATCH pattern and WHERE conditions can match
-  (``data.graph.query_scope``): the rows of the whole graph, in the same order.
-- ``model_card(db, name)``: ``analysis.card.build_card`` on the record, its details and its fit rows.
+  (``ask.graph.query_scope``): the rows of the whole graph, in the same order.
+- ``model_card(db, name)``: ``services.card.build_card`` on the record, its details and its fit rows.
 
 **Fit rows are cached** in a file beside the registry (``<registry>.fits.json``, ``fit_cache_path``), per model
 (a digest of its record) under one *environment* digest: the devices (catalog, user and host devices with their
@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from embodied_tui.analysis.ask import DeviceTerm, StructuredQuery, Vocabulary, parse_question
-from embodied_tui.analysis.ask_tool import query_from_response, tool_request
-from embodied_tui.data.graph import (HARDWARE, MODEL, ROW_KEYS, RUNS_ON, WHOLE, Scope, build_graph, keep_scope,
+from embodied_tui.ask.parse import DeviceTerm, StructuredQuery, Vocabulary, parse_question
+from embodied_tui.ask.tool import query_from_response, tool_request
+from embodied_tui.ask.graph import (HARDWARE, MODEL, ROW_KEYS, RUNS_ON, WHOLE, Scope, build_graph, keep_scope,
                                      model_properties, query_scope, run_cypher)
 from embodied_tui.data.store import Registry, atomic_write
 from embodied_tui.errors import UserError
@@ -71,7 +71,7 @@ class _Registered:
         return cls(reg, reg.list_models(), devices(reg), list_measurements(reg))
 
     def graph(self, scope: Scope = WHOLE, *, fits: bool = True):
-        """The graph; with ``scope``, only what a query can match (``data.graph.query_scope`` for raw Cypher,
+        """The graph; with ``scope``, only what a query can match (``ask.graph.query_scope`` for raw Cypher,
         ``keep_scope`` for a question's selections). Only the kept models' fit rows are looked up or computed, and
         none when the graph holds no RUNS_ON edges (``fits=False``, or a scope without them)."""
         records = [r for r in self.records if scope.has(MODEL) and scope.keeps(MODEL, model_properties(r))]
@@ -81,7 +81,7 @@ class _Registered:
 
 
 def load_graph(db, *, scope: Scope = WHOLE):
-    """The registry graph (networkx MultiDiGraph) of ``data.graph``; ``scope``: see ``build_graph``."""
+    """The registry graph (networkx MultiDiGraph) of ``ask.graph``; ``scope``: see ``build_graph``."""
     return _Registered.read(db).graph(scope)
 
 
@@ -206,7 +206,7 @@ def ask(db, question: str, *, llm: bool = False, graph=None) -> dict[str, Any]:
 def query(db, cypher: str, *, graph=None) -> dict[str, Any]:
     """Run Cypher on the registry graph: ``{cypher, columns, rows}``. CypherError (a UserError) when it fails.
 
-    Without ``graph``, the graph holds only what the query can match (``data.graph.query_scope``): the same rows, in
+    Without ``graph``, the graph holds only what the query can match (``ask.graph.query_scope``): the same rows, in
     the same order, as on the whole graph, without building and walking the rest of it."""
     graph = load_graph(db, scope=query_scope(cypher)) if graph is None else graph
     columns, rows = run_cypher(graph, cypher)
@@ -214,8 +214,8 @@ def query(db, cypher: str, *, graph=None) -> dict[str, Any]:
 
 
 def model_card(db, name: str, version: int | None = None):
-    """The grounded model card of a registered model (``analysis.card.Card``)."""
-    from embodied_tui.analysis.card import build_card
+    """The grounded model card of a registered model (``services.card.Card``)."""
+    from embodied_tui.services.card import build_card
     from embodied_tui.services.fit import fit_rows
 
     reg = _registry(db)

@@ -3,10 +3,10 @@
 Where the efficiencies of a row come from, most specific first:
 1. measurements in this registry for the device x precision (x runtime): fitted on top of (2) or (3) — one point
    scales them, two or three fit a common scale and t0, four or more fit eta_compute, eta_memory and t0
-   (``analysis.calibrate.fit_efficiency``);
+   (``perf.calibrate.fit_efficiency``);
 2. a calibration stored with the device (catalog entries fitted to published measurements; the host's own calibration
    from `embodied-ai calibrate`);
-3. the documented default of the device type (``analysis.roofline.DEFAULT_EFFICIENCY``), marked ``default``.
+3. the documented default of the device type (``perf.roofline.DEFAULT_EFFICIENCY``), marked ``default``.
 
 The host is an ordinary user device (``services.hardware``, origin ``calibrate``, id ``host-<cpu>``, aliases
 ``host`` and ``this-machine``): `hw list`, `hw show`, `fit` and ``all_devices`` see the same entry, with its measured
@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from embodied_tui.analysis.bench import BenchResult, Measurement, bench_file, default_runtime, runtime_label
-from embodied_tui.analysis.calibrate import (HOST_ALIASES, Point, default_threads, fit_efficiency, host_device,
+from embodied_tui.perf.bench import BenchResult, Measurement, bench_file, default_runtime, runtime_label
+from embodied_tui.perf.calibrate import (HOST_ALIASES, Point, default_threads, fit_efficiency, host_device,
                                              host_slug, measure_host)
-from embodied_tui.analysis.roofline import (PRECISIONS, Efficiency, Target, default_efficiency, empty_fit, fit_model,
+from embodied_tui.perf.roofline import (PRECISIONS, Efficiency, Target, default_efficiency, empty_fit, fit_model,
                                              fusion_for, layer_times, model_work, scaled_bytes)
 from embodied_tui.data.hardware import Calibration, HardwareEntry, PowerMode, find_device, load_catalog, parse_entry
 from embodied_tui.data.records import ModelRecord

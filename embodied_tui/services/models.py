@@ -211,7 +211,7 @@ def demo_dir(db: Registry | str | Path | None = None) -> Path:
 def install_demo(db: Registry | str | Path | None = None, directory: str | Path | None = None,
                  on_sample: Callable[[str], None] | None = None) -> list[tuple[ModelRecord, str]]:
     """Write the sample models (data/samples.py) and register them. Idempotent: a second run reports "unchanged"."""
-    from embodied_tui.data import samples
+    from embodied_tui.analysis.zoo import samples
 
     reg = registry(db)
     reg.list_models()  # a broken registry fails before minutes of work

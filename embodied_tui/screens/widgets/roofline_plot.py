@@ -2,7 +2,7 @@
 
 Plotext 5's log scale breaks on redraw, so the chart plots log10 values on linear axes and labels the ticks with
 powers of ten (design.md). Every number comes from the fit row of ``services.fit`` (``fit_rows``; per-layer rows with
-``with_layers=True``), computed by ``analysis.roofline``:
+``with_layers=True``), computed by ``perf.roofline``:
 
 - x: arithmetic intensity, FLOP per byte (layers: ``arithmetic_intensity``, the layer's FLOPs over the bytes it is
   charged; the model: ``arithmetic_intensity``, FLOPs over unfused bytes);

@@ -3,14 +3,14 @@
 Scopes come from node names ("/layer1/layer1.0/conv1/Conv" -> "layer1", "layer1.0", "layer1.0.conv1") or from the
 torch dynamo exporter's ``pkg.torch.onnx.name_scopes`` / ``class_hierarchy`` metadata. A node's MACs and output shape
 go to every scope that holds it; a parameter is charged to the scope of its first consumer. Nodes inside If/Loop/Scan
-subgraphs are named "<node>/<then|else|body>/<inner>" (``onnx_control_flow``), so they sit under their control-flow
+subgraphs are named "<node>/<then|else|body>/<inner>" (``onnx.control_flow``), so they sit under their control-flow
 node's scope with their MACs already multiplied by the times they run.
 """
 from __future__ import annotations
 
 import ast
 
-from embodied_tui.analysis.onnx_graph import node_name, out_shape
+from embodied_tui.analysis.onnx.graph import node_name, out_shape
 from embodied_tui.data.records import CensusNode, LayerCost
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from embodied_tui.analysis.onnx_graph import BITS, constant_tensor, dtype_label, dtype_name, node_inputs, type_name
-from embodied_tui.analysis.onnx_ops import CONTROL_FLOW, METADATA_OPS, VIEW_OPS
+from embodied_tui.analysis.onnx.graph import BITS, constant_tensor, dtype_label, dtype_name, node_inputs, type_name
+from embodied_tui.analysis.onnx.ops import CONTROL_FLOW, METADATA_OPS, VIEW_OPS
 
 NOT_PARAMS = frozenset({"INT64", "BOOL", "STRING"})
 

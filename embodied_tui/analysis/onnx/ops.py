@@ -1,6 +1,6 @@
 """What the ONNX formula table is made of: ``OpCall`` (one node's shapes and attributes), the registries a formula or
 shape hook is added to, and the classes of ops the counter treats apart. The formulas themselves live in
-``onnx_formulas`` (MAC ops, shape hooks, ``count``) and ``onnx_other_flops`` (everything without MACs)."""
+``onnx.formulas`` (MAC ops, shape hooks, ``count``) and ``onnx.other_flops`` (everything without MACs)."""
 from __future__ import annotations
 
 import math
@@ -49,7 +49,7 @@ VIEW_OPS = frozenset({"Reshape", "Squeeze", "Unsqueeze", "Flatten", "Identity", 
 METADATA_OPS = frozenset({"Shape", "Size"})
 # Control flow: ops holding subgraphs (GraphProto attributes).
 CONTROL_FLOW = frozenset({"If", "Loop", "Scan", "SequenceMap"})
-# Control flow whose subgraphs are counted (``onnx_control_flow``); SequenceMap's body runs once per sequence element,
+# Control flow whose subgraphs are counted (``onnx.control_flow``); SequenceMap's body runs once per sequence element,
 # a length no shape gives, so it stays uncounted.
 COUNTED_FLOW = frozenset({"If", "Loop", "Scan"})
 # The short label of each counted subgraph attribute, used in scoped names ("/loop/body/mm").

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
-from embodied_tui.analysis.roofline import Efficiency, LayerTimes, predicted_seconds, scale_efficiency
+from embodied_tui.perf.roofline import Efficiency, LayerTimes, predicted_seconds, scale_efficiency
 
 ETA_MIN = 0.005
 FULL_FIT_POINTS = 6  # measurements needed before t_op and K are fitted too

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from embodied_tui.analysis.ask_query import Condition
-from embodied_tui.analysis.ask_text import QuestionText
+from embodied_tui.ask.query import Condition
+from embodied_tui.ask.text import QuestionText
 
 NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)"
 # units that take no multiplier, longest first; value -> (field, factor)

@@ -267,7 +267,7 @@ def bench_file(path: str | Path, fmt: str, input_shapes: Sequence[Sequence[int]]
                *, runtime: str | None = None, threads: int | None = None, trust_code: bool = False,
                **timing) -> BenchResult:
     """Latency of a model file on this machine with ``runtime`` (default: onnxruntime for ONNX, torch otherwise)."""
-    from embodied_tui.analysis.calibrate import default_threads
+    from embodied_tui.perf.calibrate import default_threads
 
     runtime = runtime or default_runtime(fmt)
     threads = threads or default_threads()

@@ -4,13 +4,13 @@ Weights are never read: the file is loaded with ``load_external_data=False`` and
 TensorProto dims, so a model whose external weight files are missing is still counted (with a note). Shapes come from
 ``onnx.shape_inference`` (``data_prop=True``) after fixing the graph inputs: symbolic dims become 1 (a user's
 ``input_shapes`` override the file's), and a few com.microsoft ops the ONNX checker does not know are given shapes by
-``onnx_formulas.SHAPE_HOOKS``. Per-op formulas and their conventions live in ``onnx_formulas`` (ops with MACs) and
-``onnx_other_flops`` (the rest); ``onnx_ops`` holds what the table is made of.
+``onnx.formulas.SHAPE_HOOKS``. Per-op formulas and their conventions live in ``onnx.formulas`` (ops with MACs) and
+``onnx.other_flops`` (the rest); ``onnx.ops`` holds what the table is made of.
 
-The steps, one module each: ``onnx_load`` (open the graph, stat external data), ``onnx_shapes`` (input shapes,
-inference, static folding), ``onnx_graph`` (tensor table, node order), ``onnx_weights`` (constants, parameters,
-dtype, BN folding), ``onnx_costs`` (per-node MACs and bytes, live memory), ``onnx_census`` (name scopes -> module
-tree), ``onnx_trace`` (TraceOps for patterns). This module runs them and writes the notes.
+The steps, one module each: ``onnx.load`` (open the graph, stat external data), ``onnx.shapes`` (input shapes,
+inference, static folding), ``onnx.graph`` (tensor table, node order), ``onnx.weights`` (constants, parameters,
+dtype, BN folding), ``onnx.costs`` (per-node MACs and bytes, live memory), ``onnx.census`` (name scopes -> module
+tree), ``onnx.trace`` (TraceOps for patterns). This module runs them and writes the notes.
 
 Conventions of this counter:
 - ``params``/``weight_bytes``: elements/bytes (each at its own dtype) of every initializer except int64 and bool ones
@@ -33,7 +33,7 @@ Conventions of this counter:
 - ``census``: the module tree rebuilt from node name scopes ("/layer1/layer1.0/conv1/Conv" -> "layer1",
   "layer1.0", "layer1.0.conv1") or from the torch dynamo exporter's ``pkg.torch.onnx.name_scopes`` metadata.
   A parameter is charged to the scope of its first consumer.
-- Control flow (``onnx_control_flow``): If/Loop/Scan subgraph nodes are counted as nodes named
+- Control flow (``onnx.control_flow``): If/Loop/Scan subgraph nodes are counted as nodes named
   "<node>/<then|else|body>/<inner>", each cost x the times it runs: a Loop body x its constant trip count (counted
   once, ``macs_complete`` false and an ``uncounted`` entry when the count is data-dependent), a Scan body x its
   scanned length, an If's taken branch when the condition is constant, else its branch with more MACs (an upper
@@ -45,16 +45,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embodied_tui.analysis.onnx_census import census, layer_costs
-from embodied_tui.analysis.onnx_control_flow import Flat, Plan, flatten, plan, scope_subgraphs
-from embodied_tui.analysis.onnx_costs import live_memory, node_costs, unknown_tensors
-from embodied_tui.analysis.onnx_graph import (dtype_name, node_name, opset, small_values, tensor_table, topo_order,
+from embodied_tui.analysis.onnx.census import census, layer_costs
+from embodied_tui.analysis.onnx.control_flow import Flat, Plan, flatten, plan, scope_subgraphs
+from embodied_tui.analysis.onnx.costs import live_memory, node_costs, unknown_tensors
+from embodied_tui.analysis.onnx.graph import (dtype_name, node_name, opset, small_values, tensor_table, topo_order,
                                               walk_graphs)
-from embodied_tui.analysis.onnx_load import external_data, format_detail, load_graph, strip_weights
-from embodied_tui.analysis.onnx_ops import CONTROL_FLOW, MAC_OPS
-from embodied_tui.analysis.onnx_shapes import fix_inputs, infer, set_input_shapes
-from embodied_tui.analysis.onnx_trace import trace
-from embodied_tui.analysis.onnx_weights import bn_folded, constants, dominant_dtype, static_tensors, weight_sources
+from embodied_tui.analysis.onnx.load import external_data, format_detail, load_graph, strip_weights
+from embodied_tui.analysis.onnx.ops import CONTROL_FLOW, MAC_OPS
+from embodied_tui.analysis.onnx.shapes import fix_inputs, infer, set_input_shapes
+from embodied_tui.analysis.onnx.trace import trace
+from embodied_tui.analysis.onnx.weights import bn_folded, constants, dominant_dtype, static_tensors, weight_sources
 from embodied_tui.analysis.trace import TraceOp
 from embodied_tui.data.records import CensusNode, LayerCost, Uncounted
 
@@ -167,7 +167,7 @@ def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None)
 
 
 def _plan_flow(flat: Flat, work: list[int], table, sources, static, values, version) -> Plan:
-    """How often each node runs (``onnx_control_flow.plan``); every node once when there is no If/Loop/Scan."""
+    """How often each node runs (``onnx.control_flow.plan``); every node once when there is no If/Loop/Scan."""
     if not flat.subs:
         return Plan(runs=[1] * len(flat.nodes))
     unit, _, _ = node_costs([flat.nodes[i] for i in work], table, sources, static)  # one run's MACs (If branches)

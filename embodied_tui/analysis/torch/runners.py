@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.fx
 
-from embodied_tui.analysis.counting import CountResult, OpCounter, weight_owners
+from embodied_tui.analysis.torch.counting import CountResult, OpCounter, weight_owners
 
 
 def _meta_inputs(shapes: list[list[int]], dtypes: list[torch.dtype]) -> list[torch.Tensor]:

@@ -5,7 +5,7 @@ condition, an ordering or a limit, recorded as a *reading* (``"under 30 ms" -> r
 not understand are returned in ``unparsed`` (with a "did you mean" when one is close), never guessed at silently; an
 assumption it has to make (``"30 fps"`` with no comparison read as *at least*) is stated in ``notes``.
 
-What it understands (units are converted to the graph's fields, see ``embodied_tui.data.graph``):
+What it understands (units are converted to the graph's fields, see ``embodied_tui.ask.graph``):
 
 - thresholds with units and a comparison: ``under/below/less than/fewer than/faster than/within/at most/up to/over/
   above/more than/at least/no more than/between .. and ..``, ``<``, ``<=``, ``or less``, ``or more`` on
@@ -24,22 +24,22 @@ What it understands (units are converted to the graph's fields, see ``embodied_t
 
 ``StructuredQuery.to_cypher()`` is the exact query ``services.ask`` runs on the graph.
 
-The parts, one module each: ``ask_query`` (the StructuredQuery and its Cypher), ``ask_text`` (the question being
-read), ``ask_words`` (the word tables), ``ask_quantities`` (numbers with units), ``ask_vocab`` (the vocabulary and the
-names it holds: models, devices, power modes, families), ``ask_phrases`` (superlatives, flags, subject, ordering) and
-``ask_tool`` (the query as an LLM tool: schema, request, validation of the call).
+The parts, one module each: ``ask.query`` (the StructuredQuery and its Cypher), ``ask.text`` (the question being
+read), ``ask.words`` (the word tables), ``ask.quantities`` (numbers with units), ``ask.vocab`` (the vocabulary and the
+names it holds: models, devices, power modes, families), ``ask.phrases`` (superlatives, flags, subject, ordering) and
+``ask.tool`` (the query as an LLM tool: schema, request, validation of the call).
 """
 from __future__ import annotations
 
-from embodied_tui.analysis.ask_phrases import (merge, ordering, read_bounds, read_flags, read_superlatives,
+from embodied_tui.ask.phrases import (merge, ordering, read_bounds, read_flags, read_superlatives,
                                                subject_of)
-from embodied_tui.analysis.ask_quantities import RATES, read_bare_quantities, read_thresholds
-from embodied_tui.analysis.ask_query import FIELDS, Condition, Order, Reading, StructuredQuery
-from embodied_tui.analysis.ask_text import QuestionText
-from embodied_tui.analysis.ask_tool import query_from_spec, tool_schema
-from embodied_tui.analysis.ask_vocab import (DeviceTerm, Vocabulary, leftovers, read_devices, read_families,
+from embodied_tui.ask.quantities import RATES, read_bare_quantities, read_thresholds
+from embodied_tui.ask.query import FIELDS, Condition, Order, Reading, StructuredQuery
+from embodied_tui.ask.text import QuestionText
+from embodied_tui.ask.tool import query_from_spec, tool_schema
+from embodied_tui.ask.vocab import (DeviceTerm, Vocabulary, leftovers, read_devices, read_families,
                                              read_model_names, read_power_modes)
-from embodied_tui.analysis.ask_words import DEVICE_TYPES, PRECISIONS, TASK_WORDS, TYPE_WORDS
+from embodied_tui.ask.words import DEVICE_TYPES, PRECISIONS, TASK_WORDS, TYPE_WORDS
 from embodied_tui.errors import UserError
 
 __all__ = ["FIELDS", "Condition", "DeviceTerm", "Order", "Reading", "StructuredQuery", "Vocabulary", "parse_question",

@@ -19,7 +19,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from embodied_tui.analysis.formulas import cost_of
+from embodied_tui.analysis.torch.formulas import cost_of
 from embodied_tui.analysis.trace import TraceOp
 
 aten = torch.ops.aten

@@ -11,8 +11,8 @@ from typing import Callable
 import torch
 
 from embodied_tui.analysis.census import ModuleInfo, build_census, layer_costs, layer_counts, macs_by_kind
-from embodied_tui.analysis.counting import CountResult
-from embodied_tui.analysis.runners import run_eager, run_exported, run_torchscript
+from embodied_tui.analysis.torch.counting import CountResult
+from embodied_tui.analysis.torch.runners import run_eager, run_exported, run_torchscript
 from embodied_tui.data.records import Uncounted
 from embodied_tui.errors import AnalysisError
 

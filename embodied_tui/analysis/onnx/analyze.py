@@ -1,11 +1,11 @@
-"""ONNX files: the counter's result (onnx_counting) as the fields of an ``Analysis``."""
+"""ONNX files: the counter's result (``onnx.counting``) as the fields of an ``Analysis``."""
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
 from embodied_tui.analysis.census import macs_by_kind
-from embodied_tui.analysis.onnx_counting import count_onnx
+from embodied_tui.analysis.onnx.counting import count_onnx
 
 
 def analyze_onnx(path: Path, input_shape: list[list[int]] | None) -> dict:

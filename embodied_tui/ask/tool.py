@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from embodied_tui.analysis.ask_query import FIELDS, OPS, SPEC_KEYS, Reading, StructuredQuery
-from embodied_tui.analysis.ask_vocab import Vocabulary
+from embodied_tui.ask.query import FIELDS, OPS, SPEC_KEYS, Reading, StructuredQuery
+from embodied_tui.ask.vocab import Vocabulary
 from embodied_tui.errors import UserError
 
 TOOL_NAME = "structured_query"

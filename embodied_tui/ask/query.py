@@ -1,6 +1,6 @@
 """What a question asks, as data (``StructuredQuery``), and the Cypher it renders to. Pure: no I/O.
 
-The fields a query may use are the registry graph's (``embodied_tui.data.graph``): the part before the dot names the
+The fields a query may use are the registry graph's (``embodied_tui.ask.graph``): the part before the dot names the
 variable, ``m`` (Model), ``h`` (Hardware, one per device x power mode) or ``r`` (the RUNS_ON edge, one per precision).
 ``StructuredQuery.to_cypher()`` is the exact query ``services.ask`` runs.
 """
@@ -185,7 +185,7 @@ class StructuredQuery(BaseModel):
         """Field -> the values it may take, from the conditions that pin a field to values (``=`` and ``IN``, not
         negated; ANDed, so several on one field intersect). Every row of the query has one of these values in each
         such field, so a graph left without the nodes and edges that have none gives the same rows
-        (``data.graph.keep_scope``)."""
+        (``ask.graph.keep_scope``)."""
         out: dict[str, list] = {}
         for c in self.conditions:
             if c.negate or c.op not in ("=", "IN") or c.value is None:

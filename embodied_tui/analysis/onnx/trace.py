@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from embodied_tui.analysis.onnx_graph import attrs as node_attrs
-from embodied_tui.analysis.onnx_graph import node_name, out_shape
-from embodied_tui.analysis.onnx_ops import COUNTED_FLOW
+from embodied_tui.analysis.onnx.graph import attrs as node_attrs
+from embodied_tui.analysis.onnx.graph import node_name, out_shape
+from embodied_tui.analysis.onnx.ops import COUNTED_FLOW
 from embodied_tui.analysis.trace import TraceOp
 
 _KIND = {"Conv": "conv", "ConvInteger": "conv", "QLinearConv": "conv", "FusedConv": "conv", "NhwcConv": "conv",

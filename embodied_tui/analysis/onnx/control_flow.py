@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from embodied_tui.analysis.onnx_graph import dims, node_name, subgraphs, walk_graphs
-from embodied_tui.analysis.onnx_ops import COUNTED_FLOW, SUBGRAPH_LABELS
+from embodied_tui.analysis.onnx.graph import dims, node_name, subgraphs, walk_graphs
+from embodied_tui.analysis.onnx.ops import COUNTED_FLOW, SUBGRAPH_LABELS
 from embodied_tui.data.records import Uncounted
 
 NO_LIMIT = 1 << 31  # a Loop trip count this large is an exporter's "run until the condition says stop"
@@ -110,7 +110,7 @@ def seed_shapes(model, table) -> int:
     """Shapes ONNX inference leaves out around loops (see the module docstring), added in place; the number added."""
     import onnx
 
-    from embodied_tui.analysis.onnx_graph import small_values
+    from embodied_tui.analysis.onnx.graph import small_values
 
     graphs = list(walk_graphs(model.graph))
     loops = [(g, n) for g in graphs for n in g.node if n.op_type in ("Loop", "Scan") and subgraphs(n)]
@@ -233,7 +233,7 @@ class Plan:
 def plan(flat: Flat, table, values, unit_macs: dict[int, int], opset: int | None) -> Plan:
     """Runs per inference of every node of ``flat``: a subgraph's nodes run (their control-flow node's runs) x (its
     trip count, or 1/0 for an If branch counted/not). ``unit_macs``: node position -> MACs of one run.
-    ``values``: small constant values (``onnx_graph.small_values``) for trip counts and conditions."""
+    ``values``: small constant values (``onnx.graph.small_values``) for trip counts and conditions."""
     result = Plan(runs=[1] * len(flat.nodes))
     decided: dict[int, list[tuple[list[int], int]]] = {}
     said: list[str] = []

@@ -2,10 +2,10 @@
 
 Inputs: a user's ``input_shapes`` override the file's; a symbolic dim becomes 1 (and the source ``inferred`` unless it
 names a batch). Inference: ``onnx.shape_inference`` with ``data_prop=True``, continued past com.microsoft ops the
-checker does not know (``onnx_formulas.SHAPE_HOOKS``) and past shape arithmetic data propagation does not follow
+checker does not know (``onnx.formulas.SHAPE_HOOKS``) and past shape arithmetic data propagation does not follow
 (nodes computing only from small constants and known shapes are folded into Constant nodes, as runtimes do at load
 time). Subgraphs (If branches, Loop/Scan bodies) are shaped by the same inference, and their own shape arithmetic
-folded the same way; ``onnx_control_flow.seed_shapes`` adds the loop-carried shapes inference leaves out. onnx and
+folded the same way; ``onnx.control_flow.seed_shapes`` adds the loop-carried shapes inference leaves out. onnx and
 numpy are imported inside the functions that need them.
 """
 from __future__ import annotations
@@ -14,11 +14,11 @@ import math
 import re
 from pathlib import Path
 
-from embodied_tui.analysis.onnx_control_flow import clear_carried_shapes, seed_shapes
-from embodied_tui.analysis.onnx_formulas import SHAPE_HOOKS
-from embodied_tui.analysis.onnx_graph import (Tensor, constant_tensor, dims, op_call, opset, subgraphs, tensor_table,
+from embodied_tui.analysis.onnx.control_flow import clear_carried_shapes, seed_shapes
+from embodied_tui.analysis.onnx.formulas import SHAPE_HOOKS
+from embodied_tui.analysis.onnx.graph import (Tensor, constant_tensor, dims, op_call, opset, subgraphs, tensor_table,
                                               walk_graphs)
-from embodied_tui.analysis.onnx_ops import CONTROL_FLOW, FORMULA_ERRORS, METADATA_OPS
+from embodied_tui.analysis.onnx.ops import CONTROL_FLOW, FORMULA_ERRORS, METADATA_OPS
 from embodied_tui.errors import AnalysisError
 
 _ROUNDS = 6  # inference + hooks + folding rounds at most

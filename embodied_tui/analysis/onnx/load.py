@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from embodied_tui.analysis.onnx_graph import opset, walk_graphs
+from embodied_tui.analysis.onnx.graph import opset, walk_graphs
 from embodied_tui.errors import AnalysisError
 
 

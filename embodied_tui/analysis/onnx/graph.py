@@ -2,9 +2,9 @@
 
 The tensor table maps every named tensor to its shape (None when unknown or symbolic) and element type, from the graph's
 inputs, value_info and outputs, its initializers' dims and its Constant nodes, and the same of every subgraph (If
-branches, Loop and Scan bodies, nested): ``onnx_control_flow.scope_subgraphs`` first gives subgraph values unique names,
+branches, Loop and Scan bodies, nested): ``onnx.control_flow.scope_subgraphs`` first gives subgraph values unique names,
 so one flat table serves them all. ``op_call`` turns one node into the
-``onnx_formulas.OpCall`` a formula or shape hook reads. ``topo_order`` repairs a file whose nodes are out of order.
+``onnx.formulas.OpCall`` a formula or shape hook reads. ``topo_order`` repairs a file whose nodes are out of order.
 onnx is imported inside the functions that need it.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from embodied_tui.analysis.onnx_ops import CONTROL_FLOW, OpCall
+from embodied_tui.analysis.onnx.ops import CONTROL_FLOW, OpCall
 
 # bits per element by ONNX TensorProto.DataType name; string tensors have no fixed size
 BITS = {"FLOAT": 32, "UINT8": 8, "INT8": 8, "UINT16": 16, "INT16": 16, "INT32": 32, "INT64": 64, "BOOL": 8,

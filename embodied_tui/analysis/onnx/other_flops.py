@@ -1,4 +1,4 @@
-"""ONNX op -> (0, other_flops): the formulas of ops without multiply-accumulates (see ``onnx_formulas``).
+"""ONNX op -> (0, other_flops): the formulas of ops without multiply-accumulates (see ``onnx.formulas``).
 
 Conventions (see design.md):
 - elementwise unary and binary ops: 1 per output element (a transcendental such as Exp or Erf counts as 1);
@@ -14,7 +14,7 @@ Conventions (see design.md):
 """
 from __future__ import annotations
 
-from embodied_tui.analysis.onnx_ops import OpCall, numel, register
+from embodied_tui.analysis.onnx.ops import OpCall, numel, register
 
 
 # --------------------------------------------------------------------------- normalisation, softmax, pooling

@@ -9,10 +9,10 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from embodied_tui.analysis.ask_quantities import NUM, clean, number
-from embodied_tui.analysis.ask_query import Condition
-from embodied_tui.analysis.ask_text import QuestionText
-from embodied_tui.analysis.ask_words import (FAMILY_ALIASES, GENERIC_DEVICE_WORDS, KNOWN_FAMILIES, STOPWORDS,
+from embodied_tui.ask.quantities import NUM, clean, number
+from embodied_tui.ask.query import Condition
+from embodied_tui.ask.text import QuestionText
+from embodied_tui.ask.words import (FAMILY_ALIASES, GENERIC_DEVICE_WORDS, KNOWN_FAMILIES, STOPWORDS,
                                              TYPE_TOKENS)
 
 

@@ -1,6 +1,6 @@
 """The question being read by ``analysis.ask.parse_question``: the text not yet read, matching on it, negation.
 
-Each reader (``ask_quantities``, ``ask_vocab``, ``ask_phrases``) takes the phrases it understands out of the text
+Each reader (``ask.quantities``, ``ask.vocab``, ``ask.phrases``) takes the phrases it understands out of the text
 (``take``), so a phrase is read once, and records each condition with the words it came from (a ``Reading``).
 """
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field as dc_field
 
-from embodied_tui.analysis.ask_query import Condition, Reading
-from embodied_tui.analysis.ask_words import NEGATION
+from embodied_tui.ask.query import Condition, Reading
+from embodied_tui.ask.words import NEGATION
 
 
 @dataclass

@@ -6,7 +6,7 @@ ids, BatchNorm's step counter) are scaled too, which overstates or understates t
 """
 from __future__ import annotations
 
-from embodied_tui.analysis.roofline import bytes_per_element
+from embodied_tui.perf.roofline import bytes_per_element
 
 BYTE_FIELDS = ("weight_bytes", "activation_bytes", "activation_bytes_total", "unfused_bytes", "fused_bytes")
 

@@ -185,7 +185,7 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
 
     ``records``: ModelRecords (or dicts with their keys); ``devices``: HardwareEntries; ``fit_rows``: rows of
     ``services.fit`` (keys model, hardware, power_mode, precision, predicted_latency_ms ...; ``ROW_KEYS`` are the
-    ones read); ``measurements``: ``analysis.bench.Measurement`` objects or dicts. A fit row or measurement naming a
+    ones read); ``measurements``: ``perf.bench.Measurement`` objects or dicts. A fit row or measurement naming a
     model or device x mode that is not in the graph adds no edge (it is not invented).
 
     ``scope``: leave out the labels and the nodes and edges a query cannot match (``query_scope`` for raw Cypher,

@@ -1,21 +1,21 @@
 """Per-node cost of an ONNX graph (MACs, other FLOPs, elements and bytes read and written) and its live memory.
 
 Bytes use each tensor's own dtype. Per node: activation inputs are read once, outputs written once, parameters read
-as stored (through their weight sources); views (``onnx_formulas.VIEW_OPS``) and Shape/Size reads are free; a Gather
+as stored (through their weight sources); views (``onnx.formulas.VIEW_OPS``) and Shape/Size reads are free; a Gather
 from a weight table reads only the gathered rows; non-parameter constants (axes, scalars) are free.
 Live memory: a tensor lives from its producer to its last consumer, graph inputs from the start, graph outputs to the
 end, views share their source's buffer, static (constant-folded) tensors are excluded.
 Control flow (If, Loop, Scan) costs nothing itself: its subgraph nodes are counted as nodes of their own, and
-``Cost.scale`` multiplies a node's cost by the times it runs per inference (``onnx_control_flow``).
+``Cost.scale`` multiplies a node's cost by the times it runs per inference (``onnx.control_flow``).
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
 
-from embodied_tui.analysis.onnx_formulas import count
-from embodied_tui.analysis.onnx_graph import node_inputs, op_call
-from embodied_tui.analysis.onnx_ops import (CONTROL_FLOW, COUNTED_FLOW, FORMULA_ERRORS, MAC_OPS, METADATA_OPS,
+from embodied_tui.analysis.onnx.formulas import count
+from embodied_tui.analysis.onnx.graph import node_inputs, op_call
+from embodied_tui.analysis.onnx.ops import (CONTROL_FLOW, COUNTED_FLOW, FORMULA_ERRORS, MAC_OPS, METADATA_OPS,
                                             VIEW_OPS)
 
 _GATHERS = ("Gather", "GatherElements", "GatherND")

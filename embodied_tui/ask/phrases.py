@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 
-from embodied_tui.analysis.ask_query import Condition, Order, Reading, is_text
-from embodied_tui.analysis.ask_text import QuestionText
-from embodied_tui.analysis.ask_words import HW_WORDS, MODEL_WORDS, NUMBER_WORDS, PLURAL_NOUNS, SUPERLATIVES
+from embodied_tui.ask.query import Condition, Order, Reading, is_text
+from embodied_tui.ask.text import QuestionText
+from embodied_tui.ask.words import HW_WORDS, MODEL_WORDS, NUMBER_WORDS, PLURAL_NOUNS, SUPERLATIVES
 
 
 def _limit(st: QuestionText, word: str, phrase: str) -> None:

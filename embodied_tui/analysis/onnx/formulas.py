@@ -1,9 +1,9 @@
 """ONNX op -> (macs, other_flops): one small formula per op, registered next to it (like torch.utils.flop_counter).
 
 This module holds the formulas of the ops that do multiply-accumulates and the shape hooks, and is the table's public
-face: importing it registers every formula (those without MACs live in ``onnx_other_flops``) and every shape
-hook, and ``count`` looks one op up. ``OpCall``, ``ShapeUnknown`` and ``SHAPE_HOOKS`` (from ``onnx_ops``) are
-re-exported here; the op classes (views, control flow, MAC ops) are in ``onnx_ops``.
+face: importing it registers every formula (those without MACs live in ``onnx.other_flops``) and every shape
+hook, and ``count`` looks one op up. ``OpCall``, ``ShapeUnknown`` and ``SHAPE_HOOKS`` (from ``onnx.ops``) are
+re-exported here; the op classes (views, control flow, MAC ops) are in ``onnx.ops``.
 
 Conventions (see design.md):
 - ``macs``: multiply-accumulates of convolution, linear (Gemm/MatMul), einsum, attention and recurrent cells.
@@ -14,7 +14,7 @@ Conventions (see design.md):
     softmax at 5 per score in other_flops;
   * recurrent cells: bias adds, gate activations and the state update per hidden unit per step;
   * a one-operand Einsum is a reduction: its index-space size in other_flops, no MACs.
-- every other op's formula and convention: ``onnx_other_flops``.
+- every other op's formula and convention: ``onnx.other_flops``.
 
 Each formula gets an ``OpCall`` (input/output shapes and attributes) and returns ``(macs, other_flops)``. A formula that
 needs a shape that is unknown raises ``ShapeUnknown``; the caller notes it and counts the rest. Ops absent from the
@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import math
 
-from embodied_tui.analysis import onnx_other_flops  # noqa: F401 - registers the formulas of ops without MACs
-from embodied_tui.analysis.onnx_ops import (  # noqa: F401 - OpCall, ShapeUnknown, SHAPE_HOOKS re-exported
+from embodied_tui.analysis.onnx import other_flops  # noqa: F401 - registers the formulas of ops without MACs
+from embodied_tui.analysis.onnx.ops import (  # noqa: F401 - OpCall, ShapeUnknown, SHAPE_HOOKS re-exported
     FORMULAS, SHAPE_HOOKS, OpCall, Shape, ShapeUnknown, numel, register, shape_hook)
 
 
