@@ -7,8 +7,20 @@ Conventions (stated once, shown in the UI):
   element counts so any precision can be re-computed (``bytes = elems * bytes_per_element``).
 - a number we could not compute is ``None`` with the reason in ``*_null_reason`` or ``notes``, never 0.
 
-The summary (``ModelRecord``) is small and lives in the registry table. The heavy parts (census tree and per-layer costs)
-are ``ModelDetails``, stored beside it by content hash, so listing 10,000 models stays fast.
+The fields are declared once, in parts, and combined by inheritance:
+
+- ``ModelFile``: which file (path, format, hash, bytes). ``ModelCounts``: what the counters found in it.
+- ``ModelSummary`` = ``ModelFile`` + ``ModelCounts``: the light half of an analysis, the part every record stores.
+- ``Details``: the heavy half (census tree and per-layer costs).
+- ``Analysis`` = ``ModelSummary`` + ``Details``: what `model analyze` returns.
+- ``ModelRecord`` = ``ModelSummary`` + ``Identity`` (name, version) + ``Registration`` (registered_at, tags,
+  description): a registered version, small, in the registry table. Its ``Details`` are a ``ModelDetails`` stored
+  beside it by content hash, so listing 10,000 models stays fast.
+
+Key order is part of the record contract (docs/architecture.md): JSON output and the registry file list keys in field
+order, and pydantic orders a class's fields by its reversed MRO: the LAST base's first, then the others', then its own.
+The base lists below are written for that order, which tests/test_records.py and the golden files of
+tests/test_json_contract.py check.
 """
 from __future__ import annotations
 
@@ -67,8 +79,8 @@ class CensusNode(_Strict):
     children: int = 0
 
 
-class Analysis(_Strict):
-    """Everything `model analyze` finds in one file. Registration adds identity fields (ModelRecord)."""
+class ModelFile(_Strict):
+    """Which file was analysed: where, its format and its bytes."""
 
     path: str
     format: str  # one of FORMATS
@@ -77,6 +89,10 @@ class Analysis(_Strict):
     size_bytes: int
     external_data: list[str] = Field(default_factory=list)  # ONNX external data files (relative to the model)
     external_data_bytes: int = 0
+
+
+class ModelCounts(_Strict):
+    """What the counters found in the file (the conventions at the top of this module)."""
 
     params: int
     macs: int | None
@@ -110,74 +126,75 @@ class Analysis(_Strict):
     counter: str = ""  # how the counts were made: "meta-dispatch", "onnx-shape-inference", "state-dict", ...
     analysis_seconds: float | None = None
 
-    # heavy parts; moved to ModelDetails when stored
-    census: list[CensusNode] = Field(default_factory=list)
-    layer_costs: list[LayerCost] = Field(default_factory=list)
 
-
-HEAVY_FIELDS = ("census", "layer_costs")
-
-
-class ModelDetails(_Strict):
-    sha256: str
-    census: list[CensusNode] = Field(default_factory=list)
-    layer_costs: list[LayerCost] = Field(default_factory=list)
-
-
-class ModelRecord(_Strict):
-    """A registered model version: the record contract of design.md (add keys freely, never rename)."""
-
-    name: str
-    version: int
-    path: str
-    format: str
-    format_detail: str = ""
-    sha256: str
-    size_bytes: int
-    external_data: list[str] = Field(default_factory=list)
-    external_data_bytes: int = 0
-    registered_at: str  # ISO 8601, UTC
-    tags: dict[str, str] = Field(default_factory=dict)  # "--tag robot" -> {"robot": ""}; "--tag site=lab" -> {"site": "lab"}
-    description: str = ""
-
-    params: int
-    macs: int | None
-    flops: int | None
-    other_flops: int | None
-    macs_null_reason: str | None = None
-    macs_complete: bool = True
-    macs_by_kind: dict[str, int] = Field(default_factory=dict)
-    dtype: str = "float32"
-    dtype_bytes: int = 4
-    weight_bytes: int
-    activation_bytes: int | None
-    activation_bytes_total: int | None = None
-    unfused_bytes: int | None = None
-    fused_bytes: int | None = None
-    input_names: list[str] = Field(default_factory=list)
-    input_shapes: list[list[int]] = Field(default_factory=list)
-    input_symbols: list[list[str | None]] = Field(default_factory=list)
-    input_dtypes: list[str] = Field(default_factory=list)
-    input_shape_source: ShapeSource = "none"
-    output_names: list[str] = Field(default_factory=list)
-    output_shapes: list[list[int]] = Field(default_factory=list)
-    layers: dict[str, int] = Field(default_factory=dict)
-    architecture: Architecture = Field(default_factory=Architecture)
-    bn_folded: bool = False
-    uncounted: list[Uncounted] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
-    counter: str = ""
-    analysis_seconds: float | None = None
+class ModelSummary(ModelCounts, ModelFile):
+    """The light half of an analysis: ``ModelFile``'s fields, then ``ModelCounts``'."""
 
     @property
     def gmacs(self) -> float | None:
         return None if self.macs is None else self.macs / 1e9
 
+    def summary_fields(self) -> dict:
+        """The summary's fields as plain data, without a subclass's own (an analysis's details, a record's name ...):
+        ``ModelRecord(**analysis.summary_fields(), name=..., ...)``."""
+        return self.model_dump(include=_SUMMARY_KEYS)
+
+
+_SUMMARY_KEYS = frozenset(ModelSummary.model_fields)
+
+
+class Details(_Strict):
+    """The heavy half of an analysis: the census tree and the per-layer costs."""
+
+    census: list[CensusNode] = Field(default_factory=list)
+    layer_costs: list[LayerCost] = Field(default_factory=list)
+
+
+HEAVY_FIELDS = tuple(Details.model_fields)  # ("census", "layer_costs")
+
+
+class Analysis(Details, ModelSummary):
+    """Everything `model analyze` finds in one file: the summary, then the details. Registration adds identity fields
+    (ModelRecord) and stores the details apart (ModelDetails)."""
+
+    def details(self) -> ModelDetails:
+        """The heavy half keyed by the file's hash, as the registry stores it (the same nodes and costs, not copies)."""
+        return ModelDetails(sha256=self.sha256, **{name: getattr(self, name) for name in HEAVY_FIELDS})
+
+
+class _DetailsKey(_Strict):
+    sha256: str  # the model file's hash: the records these details belong to
+
+
+class ModelDetails(Details, _DetailsKey):
+    """``Details`` as stored beside the registry: ``sha256``, then the details."""
+
+
+class Identity(_Strict):
+    """Which registered model version: the registry's key."""
+
+    name: str
+    version: int
+
+
+class Registration(_Strict):
+    """When and how a version was registered; tags and description can be changed later."""
+
+    registered_at: str  # ISO 8601, UTC
+    tags: dict[str, str] = Field(default_factory=dict)  # "--tag robot" -> {"robot": ""}; "--tag site=lab" -> {"site": "lab"}
+    description: str = ""
+
+
+class ModelRecord(ModelSummary, Registration, ModelFile, Identity):
+    """A registered model version: the record contract of docs/architecture.md (add keys freely, never rename).
+
+    A ``ModelSummary`` with an ``Identity`` and a ``Registration``. Keys in order: name, version (Identity), the file
+    fields (ModelFile), registered_at, tags, description (Registration), the counts (ModelCounts). ``ModelFile`` is
+    named again only to put ``Registration`` after it."""
+
     @classmethod
     def from_analysis(cls, analysis: Analysis, *, name: str, version: int, registered_at: str,
-                      tags: dict[str, str] | None = None, description: str = "") -> tuple["ModelRecord", ModelDetails]:
-        data = analysis.model_dump(exclude=set(HEAVY_FIELDS))
-        record = cls(name=name, version=version, registered_at=registered_at, tags=tags or {},
-                     description=description, **data)
-        details = ModelDetails(sha256=analysis.sha256, census=analysis.census, layer_costs=analysis.layer_costs)
-        return record, details
+                      tags: dict[str, str] | None = None, description: str = "") -> tuple[ModelRecord, ModelDetails]:
+        record = cls(**analysis.summary_fields(), name=name, version=version, registered_at=registered_at,
+                     tags=tags or {}, description=description)
+        return record, analysis.details()

@@ -111,8 +111,8 @@ def show(name: str, version: int | None = None, db: Registry | str | Path | None
 
 def record_json(record: ModelRecord, details: ModelDetails | None = None, *, with_details: bool = False
                 ) -> dict[str, Any]:
-    """The record contract (design.md). ``with_details`` adds ``census`` and ``layer_costs`` (empty lists when the
-    registry holds none for this record)."""
+    """The record contract (docs/architecture.md). ``with_details`` adds ``census`` and ``layer_costs`` (empty lists
+    when the registry holds none for this record)."""
     out = record.model_dump(mode="json")
     if with_details:
         out["census"] = [n.model_dump(mode="json") for n in details.census] if details else []
