@@ -9,10 +9,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Literal
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from embodied_tui.data import store
+from embodied_tui.data import fast_records, store
 from embodied_tui.data.records import Analysis, Architecture, CensusNode, LayerCost, ModelRecord
 from embodied_tui.data.store import Registry, identity_of
 from embodied_tui.errors import NotFound, RegistryError
@@ -231,20 +233,143 @@ def test_file_is_sealed_json_and_hand_edits_are_validated(db):
     assert Registry(db).get("net").description == "edited by hand"
 
 
-def test_fast_path_equals_validation(db):
-    assert store._plan(ModelRecord) is not None  # records qualify for the fast path (else listing 10k gets slow)
+# ------------------------------------------------------------------------------------------------ fast records
+# A sealed file's records are built without validation (data/fast_records.py writes pydantic's private attributes);
+# EMBODIED_AI_NO_FASTPATH=1 validates them (the public API). Both must give the same records.
+def identical(a: BaseModel, b: BaseModel) -> None:
+    """The same record: classes, fields (with their value types), fields set, extras, private state and dump."""
+    assert type(a) is type(b)
+    assert a == b and a.model_dump_json() == b.model_dump_json()
+    assert a.model_fields_set == b.model_fields_set
+    assert (a.__pydantic_extra__, a.__pydantic_private__) == (b.__pydantic_extra__, b.__pydantic_private__)
+    for name in type(a).model_fields:
+        x, y = getattr(a, name), getattr(b, name)
+        if isinstance(x, BaseModel):
+            identical(x, y)
+        elif isinstance(x, list) and any(isinstance(item, BaseModel) for item in x):
+            assert len(x) == len(y)
+            for p, q in zip(x, y):
+                identical(p, q)
+        else:
+            assert repr(x) == repr(y), name  # 1 and 1.0 differ here
+
+
+def sample_registry(db: Path) -> Registry:
     reg = Registry(db)
     for i in range(1, 6):
         reg.add(analysis(i, uncounted=[{"module": "head", "op": "nonzero", "reason": "data-dependent"}]
-                         if i == 3 else []), f"m{i}", {"k": str(i)})
+                         if i == 3 else [], analysis_seconds=0.25 * i), f"m{i}", {"k": str(i)})
+    reg.add(analysis(6, macs=None, flops=None, macs_null_reason="data-dependent loop", macs_complete=False,
+                     activation_bytes=None), "m1", description="second version")
+    return reg
+
+
+def read_records(db: Path, monkeypatch, *, fast: bool) -> tuple[list[ModelRecord], int]:
+    """The registry's records read afresh with the fast path on or off, and how many were validated."""
+    validated = []
+    original = ModelRecord.model_validate.__func__
+
+    def spy(cls, *args, **kwargs):
+        validated.append(cls)
+        return original(cls, *args, **kwargs)
+
     store._cache.clear()
-    fast = Registry(db).list_models()
+    with monkeypatch.context() as patch:
+        patch.setattr(ModelRecord, "model_validate", classmethod(spy))
+        if fast:
+            patch.delenv(fast_records.NO_FASTPATH_ENV, raising=False)
+        else:
+            patch.setenv(fast_records.NO_FASTPATH_ENV, "1")
+        records = Registry(db).list_models(latest_only=False)
+    store._cache.clear()
+    return records, len(validated)
+
+
+def test_fast_path_equals_validation(db, monkeypatch):
+    assert fast_records.qualifies(ModelRecord)  # records qualify for the fast path (else listing 10k gets slow)
+    sample_registry(db)
+    assert store._sealed(db.read_bytes())
+    fast, fast_validated = read_records(db, monkeypatch, fast=True)
+    public, public_validated = read_records(db, monkeypatch, fast=False)
+    assert (fast_validated, public_validated) == (0, 6)  # the switch chose the path
     data = json.loads(db.read_bytes())
-    validated = [ModelRecord.model_validate(doc["record"]) for doc in data["models"].values()]
-    assert fast == validated
-    assert [type(r.architecture).__name__ for r in fast] == ["Architecture"] * 5
-    assert type(fast[2].uncounted[0]).__name__ == "Uncounted"
-    assert [r.model_dump_json() for r in fast] == [r.model_dump_json() for r in validated]
+    order = {(r.name, r.version): i for i, r in enumerate(fast)}  # listing order
+    validated = sorted((ModelRecord.model_validate(doc["record"]) for doc in data["models"].values()),
+                       key=lambda r: order[r.name, r.version])
+    assert len(fast) == len(public) == len(validated) == 6
+    for a, b, c in zip(fast, public, validated):
+        identical(a, b)
+        identical(a, c)
+    assert type(fast[3].uncounted[0]).__name__ == "Uncounted" and fast[1].macs is None
+    assert [r.model_dump_json() for r in fast] == [r.model_dump_json() for r in public]
+
+
+def test_fast_records_follow_model_inheritance():
+    """Any pydantic model qualifies by its fields, inherited ones included; one with a validator, alias or a
+    field of another type is validated; a dict of another layout is validated."""
+    class Part(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str
+        size: float | None = None
+        dims: list[list[int]] = []
+
+    class Base(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        id: int
+        kind: Literal["a", "b"] = "a"
+        parts: list[Part] = []
+
+    class Mixin(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        notes: dict[str, list[str | None]] = {}
+        ratio: float = 1.0
+
+    class Derived(Base, Mixin):
+        main: Part
+        label: str | None = None
+
+    class Checked(Derived):
+        @field_validator("label")
+        @classmethod
+        def lower(cls, value):
+            return value.lower() if value else value
+
+    class Dated(Derived):
+        when: tuple[int, int] = (0, 0)
+
+    class Aliased(Derived):
+        title: str = Field(default="", alias="Title")
+
+    assert fast_records.qualifies(Derived)
+    assert not any(fast_records.qualifies(c) for c in (Checked, Dated, Aliased))
+    value = Derived(id=3, kind="b", parts=[Part(name="p", size=2.5, dims=[[1, 2]]), Part(name="q")],
+                    notes={"x": ["y", None]}, ratio=0.5, main=Part(name="main", size=1.0), label="Mixed")
+    text = value.model_dump_json()
+    for cls in (Derived, Checked, Dated):
+        fast = fast_records.build(cls, json.loads(text), fast=True)
+        identical(fast, fast_records.build(cls, json.loads(text), fast=False))
+        identical(fast, cls.model_validate_json(text))
+    older = json.loads(text)
+    del older["ratio"]  # an older layout: validated (the default fills it in)
+    identical(fast_records.build(Derived, older, fast=True), Derived.model_validate_json(json.dumps(older)))
+
+
+@pytest.mark.parametrize("slots", [
+    ("__dict__", "__pydantic_fields_set_v3__", "__pydantic_extra__", "__pydantic_private__"),  # one renamed
+    ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__", "__pydantic_frozen__"),
+    ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__"),  # one dropped
+], ids=["renamed", "added", "dropped"])
+def test_fast_path_falls_back_to_validation_when_pydantic_keeps_other_state(db, monkeypatch, slots):
+    sample_registry(db)
+    public, _ = read_records(db, monkeypatch, fast=False)
+    assert fast_records.layout_known()
+    with monkeypatch.context() as patch:
+        patch.setattr(BaseModel, "__slots__", slots)  # pydantic's real BaseModel, as another release declares it
+        assert not fast_records.layout_known()
+        fallback, validated = read_records(db, monkeypatch, fast=True)
+    assert validated == 6  # every record went through model_validate
+    for a, b in zip(fallback, public, strict=True):
+        identical(a, b)
 
 
 CORRUPTIONS = {

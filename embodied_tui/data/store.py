@@ -36,14 +36,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
+from embodied_tui.data import fast_records
 from embodied_tui.data.records import Analysis, ModelDetails, ModelRecord
 from embodied_tui.errors import NotFound, RegistryError
 from embodied_tui.hashing import sha256_file
@@ -170,77 +170,6 @@ def _sealed(raw: bytes) -> bool:
     return raw[start:start + _DIGEST_LEN] == digest
 
 
-# ----------------------------------------------------------------------------------------------- fast construction
-# Building 10,000 records through pydantic validation takes about as long as parsing the JSON; for sealed files the
-# records are built directly from the parsed dicts (the way ``model_construct`` does, without its per-field Python
-# loop). Only classes whose nested models are plain ``Model`` or ``list[Model]`` fields qualify; a record whose keys are
-# not exactly the class's fields (an older or newer record layout) is validated instead.
-_Plan = tuple[frozenset[str], set[str], list[tuple[str, bool, type]]]
-_plans: dict[type, _Plan | None] = {}
-
-
-_JSON_SCALARS = (str, int, bool, type(None))
-
-
-def _json_native(annotation: Any) -> bool:
-    """True when JSON's own values are what pydantic would build for this annotation (no models, tuples, floats
-    that may arrive as ints, dates ...), so a parsed value can be used as it is."""
-    if annotation in _JSON_SCALARS or annotation is Any:
-        return True
-    origin, args = get_origin(annotation), get_args(annotation)
-    if origin is list:
-        return all(_json_native(a) for a in args)
-    if origin is dict:
-        return len(args) == 2 and args[0] is str and _json_native(args[1])
-    if origin is Literal:
-        return all(isinstance(a, str) for a in args)
-    if origin in (Union, UnionType):
-        return all(_json_native(a) for a in args)
-    return False
-
-
-def _plan(cls: type[BaseModel]) -> _Plan | None:
-    if cls in _plans:
-        return _plans[cls]
-    nested: list[tuple[str, bool, type]] = []
-    ok = cls.model_config.get("extra") != "allow" and not cls.__private_attributes__
-    for name, field in cls.model_fields.items():
-        ann = field.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            nested.append((name, False, ann))
-            ok = ok and _plan(ann) is not None
-        elif get_origin(ann) is list and get_args(ann) and isinstance(get_args(ann)[0], type) \
-                and issubclass(get_args(ann)[0], BaseModel):
-            nested.append((name, True, get_args(ann)[0]))
-            ok = ok and _plan(get_args(ann)[0]) is not None
-        elif ann is float or ann == (float | None):
-            pass  # written by pydantic as a JSON float, so it parses back as one
-        elif not _json_native(ann):
-            ok = False
-    keys = frozenset(cls.model_fields)
-    _plans[cls] = (keys, set(keys), nested) if ok else None
-    return _plans[cls]
-
-
-def _construct(cls: type[BaseModel], data: dict[str, Any]) -> BaseModel:
-    """``data`` (from a sealed file) as an instance of ``cls``; validated when its layout is not the current one."""
-    plan = _plan(cls)
-    if plan is None or data.keys() != plan[0]:
-        return cls.model_validate(data)
-    for name, many, sub in plan[2]:
-        value = data[name]
-        if many:
-            data[name] = [_construct(sub, item) for item in value]
-        elif value is not None:
-            data[name] = _construct(sub, value)
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", data)
-    object.__setattr__(obj, "__pydantic_fields_set__", plan[1])
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
-    return obj
-
-
 # ----------------------------------------------------------------------------------------------- parsing
 def _check_plain(data: Any) -> None:
     """The file's outline: a JSON object of tables with this schema version. Version first, so a file from a newer
@@ -269,9 +198,13 @@ def _validated(data: dict[str, Any]) -> _View:
 
 
 def _trusted(data: dict[str, Any]) -> _View:
+    """A sealed file's view. Its records are built without validation by ``fast_records`` (the one module that writes
+    pydantic's private attributes; ``EMBODIED_AI_NO_FASTPATH=1`` validates them instead); a record whose keys are not
+    exactly its class's fields (an older or newer layout) is validated either way."""
     try:
-        docs = [_Doc(_construct(ModelRecord, doc["record"]), doc["identity"], doc["details"])
-                for doc in (data.get(MODELS) or {}).values()]
+        stored = list((data.get(MODELS) or {}).values())
+        records = fast_records.build_many(ModelRecord, [doc["record"] for doc in stored])
+        docs = [_Doc(record, doc["identity"], doc["details"]) for record, doc in zip(records, stored)]
     except (ValidationError, KeyError, TypeError, AttributeError):
         return _validated(data)  # sealed but not our layout after all: let full validation say what is wrong
     tables = {k: v for k, v in data.items() if k not in (META, MODELS)}
