@@ -1,7 +1,7 @@
 """Per-node cost of an ONNX graph (MACs, other FLOPs, elements and bytes read and written) and its live memory.
 
 Bytes use each tensor's own dtype. Per node: activation inputs are read once, outputs written once, parameters read
-as stored (through their weight sources); views (``onnx.formulas.VIEW_OPS``) and Shape/Size reads are free; a Gather
+as stored (through their weight sources); views (``onnx.ops.VIEW_OPS``) and Shape/Size reads are free; a Gather
 from a weight table reads only the gathered rows; non-parameter constants (axes, scalars) are free.
 Live memory: a tensor lives from its producer to its last consumer, graph inputs from the start, graph outputs to the
 end, views share their source's buffer, static (constant-folded) tensors are excluded.
@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from embodied_tui.analysis.onnx.formulas import count
+from embodied_tui.analysis.onnx.formulas import carries_macs, count
 from embodied_tui.analysis.onnx.graph import node_inputs, op_call
-from embodied_tui.analysis.onnx.ops import (CONTROL_FLOW, COUNTED_FLOW, FORMULA_ERRORS, MAC_OPS, METADATA_OPS,
-                                            VIEW_OPS)
+from embodied_tui.analysis.onnx.ops import CONTROL_FLOW, COUNTED_FLOW, FORMULA_ERRORS, METADATA_OPS, VIEW_OPS
 
 _GATHERS = ("Gather", "GatherElements", "GatherND")
 
@@ -31,7 +30,7 @@ class Cost:
     read_bytes: int = 0
     write_elems: int = 0
     write_bytes: int = 0
-    mac_unknown: bool = False  # a MAC op whose formula lacked a shape
+    mac_unknown: bool = False  # a MAC op whose formula lacked a shape, or that has no formula
 
     def scale(self, runs: int) -> None:
         """Multiply every count by ``runs`` (a node inside a loop body runs once per iteration)."""
@@ -40,9 +39,10 @@ class Cost:
             setattr(self, name, getattr(self, name) * runs)
 
 
-def node_costs(nodes, table, sources, static) -> tuple[list[Cost], Counter, Counter]:
-    """One Cost per node, the op types missing from the formula table (uncounted control flow included) and those
-    whose formula lacked a shape. If/Loop/Scan nodes cost nothing: their subgraph nodes carry the work."""
+def node_costs(nodes, table, sources, static, values=None) -> tuple[list[Cost], Counter, Counter]:
+    """One Cost per node, the op types without a formula (unknown ones, MAC ops registered uncounted and uncounted
+    control flow) and those whose formula lacked a shape. If/Loop/Scan nodes cost nothing: their subgraph nodes carry
+    the work. ``values``: small constant values some formulas read (``onnx.graph.small_values``)."""
     costs: list[Cost] = []
     unknown_ops: Counter = Counter()
     shape_unknown: Counter = Counter()
@@ -55,14 +55,15 @@ def node_costs(nodes, table, sources, static) -> tuple[list[Cost], Counter, Coun
             unknown_ops[node.op_type] += 1
         else:
             try:
-                res = count(op_call(node, table))
+                res = count(op_call(node, table, values))
                 if res is None:
                     unknown_ops[node.op_type] += 1
+                    c.mac_unknown = carries_macs(node.op_type)
                 else:
                     c.macs, c.other = (int(v) for v in res)
             except FORMULA_ERRORS:
                 shape_unknown[node.op_type] += 1
-                c.mac_unknown = node.op_type in MAC_OPS
+                c.mac_unknown = carries_macs(node.op_type)
         if node.op_type not in VIEW_OPS:
             _add_traffic(c, node, table, sources, static)
     return costs, unknown_ops, shape_unknown

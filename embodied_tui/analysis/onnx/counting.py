@@ -4,8 +4,9 @@ Weights are never read: the file is loaded with ``load_external_data=False`` and
 TensorProto dims, so a model whose external weight files are missing is still counted (with a note). Shapes come from
 ``onnx.shape_inference`` (``data_prop=True``) after fixing the graph inputs: symbolic dims become 1 (a user's
 ``input_shapes`` override the file's), and a few com.microsoft ops the ONNX checker does not know are given shapes by
-``onnx.formulas.SHAPE_HOOKS``. Per-op formulas and their conventions live in ``onnx.formulas`` (ops with MACs) and
-``onnx.other_flops`` (the rest); ``onnx.ops`` holds what the table is made of.
+their registered shape hooks. Per-op formulas and their conventions live in ``onnx.formulas`` (ops with MACs) and
+``onnx.other_flops`` (the rest), registered once each in the op registry ``onnx.ops`` (formula, kind, MAC flag,
+shape hook); the per-element constants are ``analysis.conventions``.
 
 The steps, one module each: ``onnx.load`` (open the graph, stat external data), ``onnx.shapes`` (input shapes,
 inference, static folding), ``onnx.graph`` (tensor table, node order), ``onnx.weights`` (constants, parameters,
@@ -33,6 +34,9 @@ Conventions of this counter:
 - ``census``: the module tree rebuilt from node name scopes ("/layer1/layer1.0/conv1/Conv" -> "layer1",
   "layer1.0", "layer1.0.conv1") or from the torch dynamo exporter's ``pkg.torch.onnx.name_scopes`` metadata.
   A parameter is charged to the scope of its first consumer.
+- ``macs_complete`` is false when an op that carries MACs (a registered MAC op) could not be counted: its formula
+  lacked a shape (named in the notes), or it is registered without a formula (listed in ``uncounted``). An op
+  missing from the registry is listed in ``uncounted`` and the notes.
 - Control flow (``onnx.control_flow``): If/Loop/Scan subgraph nodes are counted as nodes named
   "<node>/<then|else|body>/<inner>", each cost x the times it runs: a Loop body x its constant trip count (counted
   once, ``macs_complete`` false and an ``uncounted`` entry when the count is data-dependent), a Scan body x its
@@ -48,10 +52,11 @@ from pathlib import Path
 from embodied_tui.analysis.onnx.census import census, layer_costs
 from embodied_tui.analysis.onnx.control_flow import Flat, Plan, flatten, plan, scope_subgraphs
 from embodied_tui.analysis.onnx.costs import live_memory, node_costs, unknown_tensors
+from embodied_tui.analysis.onnx.formulas import lookup
 from embodied_tui.analysis.onnx.graph import (dtype_name, node_name, opset, small_values, tensor_table, topo_order,
                                               walk_graphs)
 from embodied_tui.analysis.onnx.load import external_data, format_detail, load_graph, strip_weights
-from embodied_tui.analysis.onnx.ops import CONTROL_FLOW, MAC_OPS
+from embodied_tui.analysis.onnx.ops import CONTROL_FLOW
 from embodied_tui.analysis.onnx.shapes import fix_inputs, infer, set_input_shapes
 from embodied_tui.analysis.onnx.trace import trace
 from embodied_tui.analysis.onnx.weights import bn_folded, constants, dominant_dtype, static_tensors, weight_sources
@@ -127,7 +132,7 @@ def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None)
     flow = _plan_flow(flat, work, table, sources, static, values, opset(inferred))
     counted = [nodes[i] for i in work if flow.runs[i] > 0]
     runs = [flow.runs[i] for i in work if flow.runs[i] > 0]
-    costs, unknown_ops, shape_unknown = node_costs(counted, table, sources, static)
+    costs, unknown_ops, shape_unknown = node_costs(counted, table, sources, static, values)
     for c, r in zip(costs, runs):
         if r != 1:
             c.scale(r)
@@ -145,7 +150,7 @@ def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None)
         unfused_bytes=sum(c.read_bytes + c.write_bytes + c.weight_bytes for c in costs),
         fused_bytes=param_bytes + sum(b or 0 for b in io_bytes),
         activation_bytes=peak, activation_bytes_total=total,
-        macs_complete=not any(c.mac_unknown for c in costs) and not (set(unknown_ops) & MAC_OPS) and flow.complete,
+        macs_complete=not any(c.mac_unknown for c in costs) and flow.complete,
         format_detail=format_detail(model), opset=opset(model),
         input_names=in_names, input_shapes=[s or [] for s in shapes], input_symbols=symbols,
         input_dtypes=input_dtypes, input_shape_source=source, output_names=out_names,
@@ -170,7 +175,7 @@ def _plan_flow(flat: Flat, work: list[int], table, sources, static, values, vers
     """How often each node runs (``onnx.control_flow.plan``); every node once when there is no If/Loop/Scan."""
     if not flat.subs:
         return Plan(runs=[1] * len(flat.nodes))
-    unit, _, _ = node_costs([flat.nodes[i] for i in work], table, sources, static)  # one run's MACs (If branches)
+    unit, _, _ = node_costs([flat.nodes[i] for i in work], table, sources, static, values)  # one run (If branches)
     return plan(flat, table, values, {i: c.macs for i, c in zip(work, unit)}, version)
 
 
@@ -190,12 +195,20 @@ def _shape_conflicts(nodes, table) -> list[str]:
 
 
 def _uncounted(nodes, unknown_ops) -> list[Uncounted]:
+    """Nodes without a formula: unknown ops, MAC ops registered without one, uncounted control flow. (A MAC op whose
+    formula lacked a shape makes ``macs_complete`` false and is named in the notes.)"""
     out = []
     for i, node in enumerate(nodes):
-        if node.op_type in unknown_ops:
-            reason = ("control flow: its subgraphs are not counted" if node.op_type in CONTROL_FLOW
-                      else "op missing from the ONNX formula table")
-            out.append(Uncounted(module=node_name(node, i), op=node.op_type, reason=reason))
+        if node.op_type not in unknown_ops:
+            continue
+        spec = lookup(node.op_type)
+        if node.op_type in CONTROL_FLOW:
+            reason = "control flow: its subgraphs are not counted"
+        elif spec is not None and spec.reason:
+            reason = spec.reason
+        else:
+            reason = "op missing from the ONNX formula table"
+        out.append(Uncounted(module=node_name(node, i), op=node.op_type, reason=reason))
     return out
 
 

@@ -1,70 +1,120 @@
-"""ONNX op -> (macs, other_flops): one small formula per op, registered next to it (like torch.utils.flop_counter).
+"""ONNX op -> (macs, other_flops): one small formula per op, registered next to it with its kind, MAC flag and shape
+hook (``onnx.ops.register``, in the style of torch.utils.flop_counter).
 
-This module holds the formulas of the ops that do multiply-accumulates and the shape hooks, and is the table's public
-face: importing it registers every formula (those without MACs live in ``onnx.other_flops``) and every shape
-hook, and ``count`` looks one op up. ``OpCall``, ``ShapeUnknown`` and ``SHAPE_HOOKS`` (from ``onnx.ops``) are
-re-exported here; the op classes (views, control flow, MAC ops) are in ``onnx.ops``.
+This module holds the formulas of the ops that do multiply-accumulates and the shape hooks, and is the registry's
+public face: importing it registers every op (those without MACs live in ``onnx.other_flops``), ``lookup`` gives an
+op's ``OpSpec`` and ``count`` runs its formula. ``OpCall`` and ``ShapeUnknown`` (from ``onnx.ops``) are re-exported.
 
-Conventions (see design.md):
+Conventions (docs/architecture.md; the per-element constants are ``analysis.conventions``):
 - ``macs``: multiply-accumulates of convolution, linear (Gemm/MatMul), einsum, attention and recurrent cells.
 - ``other_flops`` of these ops:
-  * bias adds folded into Conv/ConvTranspose/Gemm: 1 per output element (so Gemm+bias == MatMul+Add);
+  * bias adds folded into Conv/ConvTranspose/Gemm/MatMul variants: 1 per output element (Gemm+bias == MatMul+Add);
   * DeformConv: conv MACs plus 4 flops per sampled kernel tap (bilinear interpolation);
-  * attention ops: MACs of Q K^T and P V summed over heads (+ the QKV projection inside com.microsoft Attention),
-    softmax at 5 per score in other_flops;
-  * recurrent cells: bias adds, gate activations and the state update per hidden unit per step;
+  * attention ops: MACs of Q K^T and P V summed over query heads over the full score matrix, causal or not (as
+    torch's FlopCounterMode counts sdpa), + the QKV projection inside com.microsoft Attention; softmax per score;
+  * recurrent cells: gate sums, activations and state update per hidden unit per step, + one bias add per gate for
+    each of the input and hidden biases when B is given;
   * a one-operand Einsum is a reduction: its index-space size in other_flops, no MACs.
-- every other op's formula and convention: ``onnx.other_flops``.
+- every other op's formula: ``onnx.other_flops``.
 
-Each formula gets an ``OpCall`` (input/output shapes and attributes) and returns ``(macs, other_flops)``. A formula that
-needs a shape that is unknown raises ``ShapeUnknown``; the caller notes it and counts the rest. Ops absent from the
-table are reported as "not counted". ``SHAPE_HOOKS`` give output shapes of a few com.microsoft ops that ONNX shape
-inference does not know, so inference can continue past them.
+Each formula gets an ``OpCall`` (input/output shapes, attributes, small constant values) and returns
+``(macs, other_flops)``. A formula that needs a shape that is unknown raises ``ShapeUnknown``; the caller notes it and
+counts the rest. Ops absent from the registry are reported as "not counted". Shape hooks give output shapes of the
+com.microsoft ops that ONNX shape inference does not know, so inference can continue past them.
 """
 from __future__ import annotations
 
 import math
 
+from embodied_tui.analysis import conventions as cv
 from embodied_tui.analysis.onnx import other_flops  # noqa: F401 - registers the formulas of ops without MACs
-from embodied_tui.analysis.onnx.ops import (  # noqa: F401 - OpCall, ShapeUnknown, SHAPE_HOOKS re-exported
-    FORMULAS, SHAPE_HOOKS, OpCall, Shape, ShapeUnknown, numel, register, shape_hook)
+from embodied_tui.analysis.onnx.ops import (  # noqa: F401 - OpCall, ShapeUnknown re-exported
+    OPS, OpCall, OpSpec, Shape, ShapeUnknown, numel, register, register_uncounted)
+from embodied_tui.analysis.onnx.other_flops import same_as_input0
 
 
 # --------------------------------------------------------------------------- convolution and linear algebra
+
+def _conv_spatial(x_spatial: Shape, w: Shape, attrs: dict) -> Shape:
+    """Output spatial sizes of a convolution (ONNX Conv semantics, auto_pad included)."""
+    rank = len(x_spatial)
+    kernel = list(attrs.get("kernel_shape") or w[2:])
+    strides = list(attrs.get("strides") or [1] * rank)
+    dil = list(attrs.get("dilations") or [1] * rank)
+    pads = list(attrs.get("pads") or [0] * (2 * rank))
+    auto = str(attrs.get("auto_pad", "NOTSET"))
+    out = []
+    for i, n in enumerate(x_spatial):
+        span = (kernel[i] - 1) * dil[i] + 1
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            out.append(-(-n // strides[i]))
+        elif auto == "VALID":
+            out.append((n - span) // strides[i] + 1)
+        else:
+            out.append((n + pads[i] + pads[i + rank] - span) // strides[i] + 1)
+    return out
+
+
+def _conv_shape(c: OpCall) -> list[Shape]:
+    x, w = c.shape(0), c.shape(1)
+    if c.op_type == "NhwcConv":  # channels last: (N, *spatial, C)
+        return [[x[0], *_conv_spatial(x[1:-1], w, c.attrs), w[0]]]
+    return [[x[0], w[0], *_conv_spatial(x[2:], w, c.attrs)]]
+
 
 # (data, weight, bias) input positions for each conv-like op
 _CONV_SLOTS = {"Conv": (0, 1, 2), "ConvInteger": (0, 1, None), "QLinearConv": (0, 3, 8), "FusedConv": (0, 1, 2),
                "NhwcConv": (0, 1, 2), "DeformConv": (0, 1, 3)}
 
 
-@register(*_CONV_SLOTS)
+@register(*_CONV_SLOTS, kind="conv", macs=True, shape={"FusedConv": _conv_shape, "NhwcConv": _conv_shape})
 def conv(c: OpCall) -> tuple[int, int]:
     """MACs = N * Cout * prod(out_spatial) * (Cin/groups) * prod(kernel) = out elements * prod(W.shape[1:])."""
     _, w_i, b_i = _CONV_SLOTS[c.op_type]
     y = c.out(0)
     w = c.shape(w_i)
-    other = numel(y) if b_i is not None and c.has(b_i) else 0
+    other = cv.BIAS_ADD * numel(y) if b_i is not None and c.has(b_i) else 0
     if c.op_type == "FusedConv" and c.attrs.get("activation"):
-        other += numel(y)
-    if c.op_type == "DeformConv":  # bilinear sampling of every tap of every input channel: 4 flops each
-        other += 4 * y[0] * numel(y[2:]) * c.shape(0)[1] * numel(w[2:])
+        other += cv.ELEMENTWISE * numel(y)
+    if c.op_type == "DeformConv":  # bilinear sampling of every tap of every input channel
+        other += cv.BILINEAR_TAP * y[0] * numel(y[2:]) * c.shape(0)[1] * numel(w[2:])
     return numel(y) * numel(w[1:]), other
 
 
-@register("ConvTranspose")
+@register("ConvTranspose", kind="conv_transpose", macs=True)
 def conv_transpose(c: OpCall) -> tuple[int, int]:
     """MACs = N * Cin * prod(in_spatial) * (Cout/groups) * prod(kernel) = in elements * prod(W.shape[1:])."""
     x, w = c.shape(0), c.shape(1)
-    other = numel(c.out(0)) if c.has(2) else 0
+    other = cv.BIAS_ADD * numel(c.out(0)) if c.has(2) else 0
     return numel(x) * numel(w[1:]), other
 
 
-@register("Gemm")
-def gemm(c: OpCall) -> tuple[int, int]:
-    a, b = c.shape(0), c.shape(1)
+# (A, B, C) input positions of each Gemm-like op
+_GEMM_SLOTS = {"Gemm": (0, 1, 2), "FusedGemm": (0, 1, 2), "QGemm": (0, 3, 6), "GemmFloat8": (0, 1, 2)}
+
+
+def _gemm_mkn(c: OpCall) -> tuple[int, int, int]:
+    a_i, b_i, _ = _GEMM_SLOTS[c.op_type]
+    a, b = c.shape(a_i), c.shape(b_i)
     m, k = (a[1], a[0]) if c.attrs.get("transA", 0) else (a[0], a[1])
     n = b[0] if c.attrs.get("transB", 0) else b[1]
-    return m * k * n, (m * n if c.has(2) else 0)
+    return m, k, n
+
+
+def _gemm_shape(c: OpCall) -> list[Shape]:
+    m, _, n = _gemm_mkn(c)
+    return [[m, n]]
+
+
+@register(*_GEMM_SLOTS, kind="linear", macs=True, shape={op: _gemm_shape for op in ("FusedGemm", "QGemm",
+                                                                                    "GemmFloat8")})
+def gemm(c: OpCall) -> tuple[int, int]:
+    """MACs = M * K * N; the bias C: 1 per output element; FusedGemm's activation: 1 per output element."""
+    m, k, n = _gemm_mkn(c)
+    other = cv.BIAS_ADD * m * n if c.has(_GEMM_SLOTS[c.op_type][2]) else 0
+    if c.op_type == "FusedGemm" and c.attrs.get("activation"):
+        other += cv.ELEMENTWISE * m * n
+    return m * k * n, other
 
 
 def broadcast(*shapes: Shape) -> Shape:
@@ -79,32 +129,68 @@ def broadcast(*shapes: Shape) -> Shape:
     return out
 
 
-def matmul_macs(a: Shape, b: Shape, trans_a: bool = False, trans_b: bool = False) -> int:
-    """numpy matmul semantics: 1-D operands are promoted; batch dims broadcast."""
+def _matmul_operands(a: Shape, b: Shape, trans_a: bool, trans_b: bool) -> tuple[Shape, Shape]:
+    """numpy matmul semantics: 1-D operands are promoted; optional transposes of the last two axes."""
     a = [1, a[0]] if len(a) == 1 else list(a)
     b = [b[0], 1] if len(b) == 1 else list(b)
     if trans_a:
         a[-2], a[-1] = a[-1], a[-2]
     if trans_b:
         b[-2], b[-1] = b[-1], b[-2]
+    return a, b
+
+
+def matmul_macs(a: Shape, b: Shape, trans_a: bool = False, trans_b: bool = False) -> int:
+    """numpy matmul semantics: 1-D operands are promoted; batch dims broadcast."""
+    a, b = _matmul_operands(a, b, trans_a, trans_b)
     m, k, n = a[-2], a[-1], b[-1]
     return numel(broadcast(a[:-2], b[:-2])) * m * k * n
 
 
-_MATMUL_SLOTS = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3), "FusedMatMul": (0, 1)}
+# (A, B, bias) input positions of each MatMul-like op
+_MATMUL_SLOTS = {"MatMul": (0, 1, None), "MatMulInteger": (0, 1, None), "QLinearMatMul": (0, 3, None),
+                 "FusedMatMul": (0, 1, None), "TransposeMatMul": (0, 1, None), "DynamicQuantizeMatMul": (0, 1, 4),
+                 "MatMulIntegerToFloat": (0, 1, 6)}
 
 
-@register(*_MATMUL_SLOTS)
+def _matmul_shape(c: OpCall) -> list[Shape]:
+    a_i, b_i, _ = _MATMUL_SLOTS[c.op_type]
+    a0, b0 = c.shape(a_i), c.shape(b_i)
+    a, b = _matmul_operands(a0, b0, bool(c.attrs.get("transA", 0)), bool(c.attrs.get("transB", 0)))
+    out = broadcast(a[:-2], b[:-2]) + ([a[-2]] if len(a0) > 1 else []) + ([b[-1]] if len(b0) > 1 else [])
+    return [out]
+
+
+@register(*_MATMUL_SLOTS, kind="matmul", macs=True,
+          shape={op: _matmul_shape for op in ("FusedMatMul", "TransposeMatMul", "DynamicQuantizeMatMul",
+                                              "MatMulIntegerToFloat")})
 def matmul(c: OpCall) -> tuple[int, int]:
-    a_i, b_i = _MATMUL_SLOTS[c.op_type]
-    return matmul_macs(c.shape(a_i), c.shape(b_i), bool(c.attrs.get("transA", 0)), bool(c.attrs.get("transB", 0))), 0
+    a_i, b_i, bias_i = _MATMUL_SLOTS[c.op_type]
+    macs = matmul_macs(c.shape(a_i), c.shape(b_i), bool(c.attrs.get("transA", 0)), bool(c.attrs.get("transB", 0)))
+    other = cv.BIAS_ADD * numel(_matmul_shape(c)[0]) if bias_i is not None and c.has(bias_i) else 0
+    return macs, other
 
 
-@register("MatMulNBits")
+def _nbits_shape(c: OpCall) -> list[Shape]:
+    return [list(c.shape(0)[:-1]) + [int(c.attrs["N"])]]
+
+
+@register("MatMulNBits", "MatMulBnb4", kind="matmul", macs=True, shape=_nbits_shape)
 def matmul_nbits(c: OpCall) -> tuple[int, int]:
-    """com.microsoft 4-bit weight matmul: A (..., K) x W (K, N) with K, N given as attributes."""
+    """com.microsoft block-quantized weight matmul: A (..., K) x W (K, N), K and N given as attributes; MatMulNBits'
+    optional bias (input 5): 1 per output element."""
     a = c.shape(0)
-    return numel(a[:-1]) * int(c.attrs["K"]) * int(c.attrs["N"]), (numel(a[:-1]) * int(c.attrs["N"]) if c.has(5) else 0)
+    rows, n = numel(a[:-1]), int(c.attrs["N"])
+    bias = c.op_type == "MatMulNBits" and c.has(5)
+    return rows * int(c.attrs["K"]) * n, (cv.BIAS_ADD * rows * n if bias else 0)
+
+
+@register("GemmFastGelu", kind="linear", macs=True, shape=lambda c: [list(c.shape(0)[:-1]) + [c.shape(1)[-1]]])
+def gemm_fast_gelu(c: OpCall) -> tuple[int, int]:
+    """com.microsoft X (..., K) x W (K, N) [+ bias], then FastGelu (the tanh GELU) per output element."""
+    x, w = c.shape(0), c.shape(1)
+    out = numel(x[:-1]) * w[-1]
+    return out * x[-1], out * (cv.GELU_TANH + (cv.BIAS_ADD if c.has(2) else 0))
 
 
 def einsum_sizes(equation: str, shapes: list[Shape]) -> tuple[dict[str, int], list[str], str]:
@@ -137,7 +223,7 @@ def einsum_sizes(equation: str, shapes: list[Shape]) -> tuple[dict[str, int], li
     return sizes, expanded, rhs
 
 
-@register("Einsum")
+@register("Einsum", kind="matmul", macs=True)
 def einsum(c: OpCall) -> tuple[int, int]:
     """Two or more operands: MACs = product of the sizes of all indices. One operand: a reduction (other_flops)."""
     shapes = [c.shape(i) for i in range(len(c.inputs)) if c.has(i)]
@@ -152,12 +238,25 @@ def einsum(c: OpCall) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------- attention
 
-def _mha_core(b: int, s: int, l: int, d_qk: int, d_v: int) -> tuple[int, int]:
-    """Q K^T and P V summed over heads; softmax over (B, S, L) per head is counted by the caller."""
-    return b * s * l * d_qk + b * s * l * d_v, 0
+def _mha_core(b: int, s: int, l: int, d_qk: int, d_v: int) -> int:
+    """Q K^T and P V summed over query heads (d_qk, d_v: the heads' total widths), full S x L score matrix."""
+    return b * s * l * d_qk + b * s * l * d_v
 
 
-@register("Attention")
+def _attention_shape(c: OpCall) -> list[Shape]:
+    if c.op_type == "Attention" and c.domain == "com.microsoft":
+        x, w = c.shape(0), c.shape(1)
+        sizes = c.attrs.get("qkv_hidden_sizes") or [w[1] // 3] * 3
+        return [[x[0], x[1], int(sizes[2])]]
+    q = c.shape(0)
+    if len(q) == 5:
+        return [[q[0], q[1], q[2] * q[4]]]
+    if c.has(2) and len(c.shape(2)) == 3:
+        return [[q[0], q[1], c.shape(2)[-1]]]
+    return [list(q)]
+
+
+@register("Attention", kind="attention", macs=True, shape=_attention_shape)
 def attention(c: OpCall) -> tuple[int, int]:
     heads = int(c.attrs.get("num_heads", c.attrs.get("q_num_heads", 1)) or 1)
     if c.domain == "com.microsoft":
@@ -169,9 +268,8 @@ def attention(c: OpCall) -> tuple[int, int]:
         past = c.shape(4)[3] if c.has(4) else 0
         length = s + past
         proj = b * s * d_in * (dq + dk + dv)
-        core, _ = _mha_core(b, s, length, dq, dv)
-        other = b * s * (dq + dk + dv) if c.has(2) else 0
-        return proj + core, other + 5 * b * heads * s * length
+        other = cv.BIAS_ADD * b * s * (dq + dk + dv) if c.has(2) else 0
+        return proj + _mha_core(b, s, length, dq, dv), other + cv.SOFTMAX * b * heads * s * length
     # ai.onnx Attention (opset 23): Q (B, Hq, S, Dh) or (B, S, Hq*Dh); K (B, Hkv, L, Dh) or (B, L, Hkv*Dh); V alike
     q, k, v = c.shape(0), c.shape(1), c.shape(2)
     if len(q) == 4:
@@ -186,11 +284,10 @@ def attention(c: OpCall) -> tuple[int, int]:
         hq = heads
     if c.has(4):  # past_key
         length += c.shape(4)[2]
-    macs, _ = _mha_core(b, s, length, d_qk, d_v)
-    return macs, 5 * b * hq * s * length
+    return _mha_core(b, s, length, d_qk, d_v), cv.SOFTMAX * b * hq * s * length
 
 
-@register("MultiHeadAttention")
+@register("MultiHeadAttention", kind="attention", macs=True, shape=_attention_shape)
 def multi_head_attention(c: OpCall) -> tuple[int, int]:
     """com.microsoft: query (B, S, D) [or packed (B, S, N, 3, H)], key/value (B, L, D) or (B, N, L, H)."""
     heads = int(c.attrs.get("num_heads", 1))
@@ -212,56 +309,130 @@ def multi_head_attention(c: OpCall) -> tuple[int, int]:
             d_v = c.shape(2)[-1] if c.has(2) else d_qk
     if c.has(6):  # past_key (B, N, P, H)
         length += c.shape(6)[2]
-    macs, _ = _mha_core(b, s, length, d_qk, d_v)
-    return macs, 5 * b * heads * s * length
+    return _mha_core(b, s, length, d_qk, d_v), cv.SOFTMAX * b * heads * s * length
 
 
-@shape_hook("Attention", "MultiHeadAttention")
-def _attention_shape(c: OpCall) -> list[Shape]:
-    if c.op_type == "Attention" and c.domain == "com.microsoft":
-        x, w = c.shape(0), c.shape(1)
-        sizes = c.attrs.get("qkv_hidden_sizes") or [w[1] // 3] * 3
-        return [[x[0], x[1], int(sizes[2])]]
-    q = c.shape(0)
-    if len(q) == 5:
-        return [[q[0], q[1], q[2] * q[4]]]
-    if c.has(2) and len(c.shape(2)) == 3:
-        return [[q[0], q[1], c.shape(2)[-1]]]
-    return [list(q)]
+# com.microsoft GroupQueryAttention inputs
+_GQA_KEY, _GQA_PAST_KEY, _GQA_TOTAL, _GQA_BIAS, _GQA_Q_NORM, _GQA_K_NORM = 1, 3, 6, 10, 14, 15
 
 
-@shape_hook("FastGelu", "BiasGelu", "Gelu", "QuickGelu", "BiasAdd", "SkipLayerNormalization",
-            "SimplifiedLayerNormalization", "SkipSimplifiedLayerNormalization", "RotaryEmbedding", "FusedConv",
-            "GroupQueryAttention")
-def _same_as_input0(c: OpCall) -> list[Shape]:
-    return [list(c.shape(0))]
+def _gqa_dims(c: OpCall) -> tuple[int, int, int, int, int, int]:
+    """(B, S, L, Nq, Nkv, H): batch, query length, new key/value length, query and key/value heads, head size."""
+    nq, nkv = int(c.attrs["num_heads"]), int(c.attrs["kv_num_heads"])
+    b, s, d = c.shape(0)
+    if c.has(_GQA_KEY):  # query (B, S, Nq*H), key/value (B, L, Nkv*H)
+        return b, s, c.shape(_GQA_KEY)[1], nq, nkv, d // nq
+    return b, s, s, nq, nkv, d // (nq + 2 * nkv)  # packed QKV (B, S, (Nq + 2 Nkv) * H)
 
 
-@shape_hook("MatMulNBits")
-def _matmul_nbits_shape(c: OpCall) -> list[Shape]:
-    return [list(c.shape(0)[:-1]) + [int(c.attrs["N"])]]
+def _gqa_present(c: OpCall) -> int:
+    """Length of present_key/value: the past buffer grown by the new keys, or the total sequence length (a
+    constant) when the past buffer is already at least that long (a shared max-length buffer)."""
+    _, _, new, *_ = _gqa_dims(c)
+    past = c.shape(_GQA_PAST_KEY)[2] if c.has(_GQA_PAST_KEY) else 0
+    total = c.value(_GQA_TOTAL)
+    if total is not None and len(total) == 1:
+        return max(past, int(total[0]))
+    return past + new
+
+
+def _gqa_shape(c: OpCall) -> list[Shape]:
+    b, s, _, nq, nkv, h = _gqa_dims(c)
+    present = [b, nkv, _gqa_present(c), h]
+    return [[b, s, nq * h], present, list(present)]
+
+
+@register("GroupQueryAttention", kind="attention", macs=True, shape=_gqa_shape)
+def group_query_attention(c: OpCall) -> tuple[int, int]:
+    """com.microsoft GroupQueryAttention, projection-free: query (B, S, Nq*H) and key/value (B, L, Nkv*H) arrive
+    already projected (or packed as (B, S, (Nq + 2 Nkv) * H) with key/value omitted), with an optional KV cache
+    past_key/value (B, Nkv, P, H); the Q/K/V and output projections are MatMul nodes of their own.
+
+    MACs = B * Nq * S * T * H (Q K^T) + B * Nq * S * T * H (P V): every query head attends over T keys, and the Nkv
+    key/value heads shared by groups of Nq/Nkv query heads change the bytes read, not the MACs. T, the keys attended:
+    the total_sequence_length input when it is a constant, else the present_key length (past + new keys; for a
+    shared max-length cache buffer its length, an upper bound), else P + L. Causal mask and local window: the full
+    S x T score matrix is counted, as FlopCounterMode counts sdpa with is_causal (and as ORT's CPU kernel computes
+    it). other_flops per score: softmax, + 1 with attention_bias, + softcap; do_rotary: rotary on Q and the new K;
+    q/k_norm_weight: RMS norm with scale on Q and the new K.
+    """
+    b, s, new, nq, nkv, h = _gqa_dims(c)
+    total = c.value(_GQA_TOTAL)
+    if total is not None and len(total) == 1:
+        t = int(total[0])
+    elif len(c.outputs) > 1 and c.outputs[1] is not None:
+        t = c.out(1)[2]
+    else:
+        t = _gqa_present(c)
+    scores = b * nq * s * t
+    other = cv.SOFTMAX * scores
+    if c.has(_GQA_BIAS):
+        other += cv.ELEMENTWISE * scores
+    if float(c.attrs.get("softcap", 0.0) or 0.0) > 0:
+        other += cv.SOFTCAP * scores
+    qk = b * s * nq * h + b * new * nkv * h
+    if int(c.attrs.get("do_rotary", 0) or 0):
+        other += cv.ROTARY * qk
+    if c.has(_GQA_Q_NORM) and c.has(_GQA_K_NORM):
+        other += cv.NORM_AFFINE * qk
+    return 2 * scores * h, other
+
+
+register_uncounted(
+    "PackedAttention", "PackedMultiHeadAttention", "DecoderMaskedMultiHeadAttention", "DecoderMaskedSelfAttention",
+    "DecoderAttention", "LongformerAttention", "QAttention", "QOrderedAttention", "QOrderedLongformerAttention",
+    "SparseAttention", "PagedAttention", "MoE", "QMoE", "DynamicQuantizeLSTM", "QOrderedMatMul",
+    "MatMulFpQ4", "GatedRelativePositionBias", "ConvTransposeWithDynamicPads", "WordConvEmbedding",
+    reason="MAC op without a formula: its MACs are not counted")
+register_uncounted("BeamSearch", "GreedySearch", "Sampling", "WhisperBeamSearch",
+                   reason="generation loop: its decoder subgraph runs a data-dependent number of times")
 
 
 # --------------------------------------------------------------------------- recurrent
 
-_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
-# elementwise work per hidden unit per step besides the gate matmuls: biases + gate activations + state update
-_CELL_OTHER = {"LSTM": 4 + 4 + 5, "GRU": 3 + 3 + 4, "RNN": 1 + 1}
+_RECURRENT_KINDS = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn"}
 
 
-@register("LSTM", "GRU", "RNN")
+@register(*_RECURRENT_KINDS, kind=_RECURRENT_KINDS, macs=True)
 def recurrent(c: OpCall) -> tuple[int, int]:
-    """Per time step and direction: gates * hidden * (input + hidden) MACs. X is (seq, batch, input) (layout 0)."""
+    """Per time step and direction: gates * hidden * (input + hidden) MACs. X is (seq, batch, input) (layout 0).
+    other_flops per hidden unit per step: the cell's gate sums, activations and state update, + 2 bias adds per gate
+    (input and hidden bias) when B is given."""
     x, w = c.shape(0), c.shape(1)
+    kind = _RECURRENT_KINDS[c.op_type]
     seq, batch = (x[1], x[0]) if c.attrs.get("layout", 0) else (x[0], x[1])
     dirs, gh, d_in = w
-    hidden = int(c.attrs.get("hidden_size") or gh // _GATES[c.op_type])
+    gates = cv.GATES[kind]
+    hidden = int(c.attrs.get("hidden_size") or gh // gates)
     steps = seq * batch * dirs
-    macs = steps * _GATES[c.op_type] * hidden * (d_in + hidden)
-    return macs, steps * hidden * _CELL_OTHER[c.op_type]
+    macs = steps * gates * hidden * (d_in + hidden)
+    per_unit = cv.CELL[kind] + (2 * gates * cv.BIAS_ADD if c.has(3) else 0)
+    return macs, steps * hidden * per_unit
+
+
+# --------------------------------------------------------------------------- lookups
+
+def lookup(op_type: str) -> OpSpec | None:
+    """The registered spec of an op type, None when the counter does not know it."""
+    return OPS.get(op_type)
+
+
+def kind_of(op_type: str) -> str:
+    spec = OPS.get(op_type)
+    return spec.kind if spec is not None else "other"
+
+
+def carries_macs(op_type: str) -> bool:
+    """True for ops whose work is MACs: when one cannot be counted, the model's MACs are incomplete."""
+    spec = OPS.get(op_type)
+    return spec is not None and spec.macs
 
 
 def count(call: OpCall) -> tuple[int, int] | None:
-    """(macs, other_flops) for one op, or None when the op is not in the table."""
-    fn = FORMULAS.get(call.op_type)
-    return None if fn is None else fn(call)
+    """(macs, other_flops) for one op, or None when the op has no formula (unknown, or registered uncounted)."""
+    spec = OPS.get(call.op_type)
+    return None if spec is None or spec.formula is None else spec.formula(call)
+
+
+__all__ = ["OPS", "OpCall", "OpSpec", "ShapeUnknown", "broadcast", "carries_macs", "count", "einsum",
+           "einsum_sizes", "kind_of", "lookup", "matmul_macs", "same_as_input0"]

@@ -4,7 +4,7 @@ The tensor table maps every named tensor to its shape (None when unknown or symb
 inputs, value_info and outputs, its initializers' dims and its Constant nodes, and the same of every subgraph (If
 branches, Loop and Scan bodies, nested): ``onnx.control_flow.scope_subgraphs`` first gives subgraph values unique names,
 so one flat table serves them all. ``op_call`` turns one node into the
-``onnx.formulas.OpCall`` a formula or shape hook reads. ``topo_order`` repairs a file whose nodes are out of order.
+``onnx.ops.OpCall`` a formula or shape hook reads. ``topo_order`` repairs a file whose nodes are out of order.
 onnx is imported inside the functions that need it.
 """
 from __future__ import annotations
@@ -174,10 +174,12 @@ def attrs(node) -> dict:
     return out
 
 
-def op_call(node, table: dict[str, Tensor]) -> OpCall:
+def op_call(node, table: dict[str, Tensor], values: dict[str, list[float]] | None = None) -> OpCall:
+    """The ``OpCall`` a formula or shape hook reads; ``values``: small constant values (``small_values``)."""
     ins = [table[n].shape if n and n in table else None for n in node.input]
     outs = [table[n].shape if n and n in table else None for n in node.output]
-    return OpCall(node.op_type, node.domain, attrs(node), ins, [bool(n) for n in node.input], outs)
+    vals = [values.get(n) if n and values else None for n in node.input]
+    return OpCall(node.op_type, node.domain, attrs(node), ins, [bool(n) for n in node.input], outs, vals)
 
 
 def out_shape(node, table: dict[str, Tensor]) -> list[int] | None:
@@ -238,3 +240,124 @@ def topo_order(nodes, available: set[str]) -> list:
             break
         pending = rest
     return order
+
+
+def find_cycle(graph) -> str | None:
+    """The name of a node that (indirectly) consumes its own output in ``graph`` or one of its subgraphs, or None.
+    ONNX graphs are acyclic; a cycle makes the file invalid (no runtime can order it). Kahn's algorithm over the
+    tensors each graph produces; names a graph does not produce come from outside it (inputs, initializers, outer
+    scope)."""
+    for g in walk_graphs(graph):
+        nodes = list(g.node)
+        producer: dict[str, int] = {}
+        for k, n in enumerate(nodes):
+            for o in n.output:
+                if o:
+                    producer.setdefault(o, k)
+        users: dict[int, list[int]] = {}
+        waiting = []
+        for k, n in enumerate(nodes):
+            deps = {producer[i] for i in node_inputs(n) if i in producer}
+            waiting.append(len(deps))
+            for d in deps:
+                users.setdefault(d, []).append(k)
+        ready = [k for k, w in enumerate(waiting) if w == 0]
+        done = 0
+        while ready:
+            k = ready.pop()
+            done += 1
+            for u in users.get(k, []):
+                waiting[u] -= 1
+                if waiting[u] == 0:
+                    ready.append(u)
+        if done < len(nodes):
+            k = next(k for k, w in enumerate(waiting) if w > 0)
+            return node_name(nodes[k], k)
+    return None
+
+
+# Ops whose output holds at most as many elements as their inputs together (or their broadcast): folding them from
+# small constants stays small. NonZero's output is rank x nonzeros.
+_NON_GROWING = {
+    "Abs", "Acos", "Acosh", "Add", "And", "ArgMax", "ArgMin", "Asin", "Asinh", "Atan", "Atanh", "BitShift",
+    "BitwiseAnd", "BitwiseNot", "BitwiseOr", "BitwiseXor", "Cast", "CastLike", "Ceil", "Celu", "Clip", "Compress",
+    "Concat", "Cos", "Cosh", "CumSum", "DepthToSpace", "Div", "Dropout", "Elu", "Equal", "Erf", "Exp", "Flatten",
+    "Floor", "GatherElements", "Gelu", "Greater", "GreaterOrEqual", "HardSigmoid", "HardSwish", "Identity", "IsInf",
+    "IsNaN", "LeakyRelu", "Less", "LessOrEqual", "Log", "LogSoftmax", "Max", "Mean", "Min", "Mish", "Mod", "Mul",
+    "Neg", "NonZero", "Not", "Or", "Pow", "PRelu", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceLogSum",
+    "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Relu",
+    "Reshape", "ReverseSequence", "Round", "ScatterElements", "ScatterND", "Selu", "Shape", "Shrink", "Sigmoid", "Sign",
+    "Sin", "Sinh", "Size", "Slice", "Softmax", "Softplus", "Softsign", "SpaceToDepth", "Split", "Sqrt", "Squeeze",
+    "Sub", "Sum", "Tan", "Tanh", "ThresholdedRelu", "TopK", "Transpose", "Trilu", "Unique", "Unsqueeze", "Where",
+    "Xor"}
+
+
+def fold_bound(node, values: dict) -> int | None:
+    """An upper bound on the elements a node's outputs hold when it is evaluated on the constant ``values`` of its
+    inputs (numpy arrays), computed from shapes and those values without running it; None when unknown (then it must
+    not be folded). Constant folding checks it before evaluating: a 200-byte file whose ConstantOfShape, Expand, Tile
+    or Range asks for 2^30 elements must not allocate them."""
+    import numpy as np
+
+    ins = [values.get(i) if i else None for i in node.input]
+    arrays = [np.asarray(v) for v in ins if v is not None]
+    shapes = [a.shape for a in arrays]
+    a = {x.name: x for x in node.attribute}
+    try:
+        return _fold_bound(node.op_type, ins, arrays, shapes, a)
+    except (TypeError, ValueError, IndexError, KeyError, OverflowError, ZeroDivisionError):
+        return None
+
+
+def _numel(shape) -> int:
+    return math.prod(int(d) for d in shape)
+
+
+def _broadcast(*shapes) -> list[int]:
+    rank = max((len(s) for s in shapes), default=0)
+    padded = [[1] * (rank - len(s)) + [int(d) for d in s] for s in shapes]
+    return [max(col) for col in zip(*padded)] if padded else []
+
+
+def _ints(v) -> list[int]:
+    import numpy as np
+
+    out = [int(x) for x in np.asarray(v).reshape(-1)]
+    if any(x < 0 for x in out):
+        raise ValueError("negative size")
+    return out
+
+
+def _fold_bound(op: str, ins, arrays, shapes, a) -> int | None:
+    import numpy as np
+
+    if op in _NON_GROWING:
+        bound = max(sum(arr.size for arr in arrays), _numel(_broadcast(*shapes)) if shapes else 0)
+        return bound * max(1, max((len(s) for s in shapes), default=1)) if op == "NonZero" else bound
+    if op == "ConstantOfShape":
+        return _numel(_ints(ins[0]))
+    if op == "Expand":
+        return _numel(_broadcast(np.shape(ins[0]), _ints(ins[1])))
+    if op == "Tile":
+        return _numel([d * r for d, r in zip(np.shape(ins[0]), _ints(ins[1]))])
+    if op == "Range":
+        start, limit, delta = (float(np.asarray(v).reshape(-1)[0]) for v in ins[:3])
+        return max(math.ceil((limit - start) / delta), 0)
+    if op == "EyeLike":
+        return int(np.asarray(ins[0]).size)
+    if op == "OneHot":
+        return int(np.asarray(ins[0]).size) * _ints(ins[1])[0]
+    if op == "Gather":
+        data, idx = np.shape(ins[0]), np.shape(ins[1])
+        axis = a["axis"].i if "axis" in a else 0
+        axis += len(data) if axis < 0 else 0
+        return _numel(list(data[:axis]) + list(idx) + list(data[axis + 1:]))
+    if op == "Pad":
+        pads = _ints(ins[1]) if len(ins) > 1 and ins[1] is not None else [max(p, 0) for p in a["pads"].ints]
+        return _numel([d + sum(pads) for d in np.shape(ins[0])])
+    if op == "MatMul":
+        x, y = np.shape(ins[0]), np.shape(ins[1])
+        if len(x) < 2 or len(y) < 2:
+            return max(arr.size for arr in arrays) * 2
+        return _numel(_broadcast(x[:-2], y[:-2])) * x[-2] * y[-1]
+    return None

@@ -2,7 +2,8 @@
 
 Inputs: a user's ``input_shapes`` override the file's; a symbolic dim becomes 1 (and the source ``inferred`` unless it
 names a batch). Inference: ``onnx.shape_inference`` with ``data_prop=True``, continued past com.microsoft ops the
-checker does not know (``onnx.formulas.SHAPE_HOOKS``) and past shape arithmetic data propagation does not follow
+checker does not know (their registered shape hooks, ``onnx.ops``) and past shape arithmetic data propagation does
+not follow
 (nodes computing only from small constants and known shapes are folded into Constant nodes, as runtimes do at load
 time). Subgraphs (If branches, Loop/Scan bodies) are shaped by the same inference, and their own shape arithmetic
 folded the same way; ``onnx.control_flow.seed_shapes`` adds the loop-carried shapes inference leaves out. onnx and
@@ -15,9 +16,9 @@ import re
 from pathlib import Path
 
 from embodied_tui.analysis.onnx.control_flow import clear_carried_shapes, seed_shapes
-from embodied_tui.analysis.onnx.formulas import SHAPE_HOOKS
-from embodied_tui.analysis.onnx.graph import (Tensor, constant_tensor, dims, op_call, opset, subgraphs, tensor_table,
-                                              walk_graphs)
+from embodied_tui.analysis.onnx.formulas import lookup
+from embodied_tui.analysis.onnx.graph import (Tensor, constant_tensor, dims, op_call, opset, small_values, subgraphs,
+                                              tensor_table, walk_graphs)
 from embodied_tui.analysis.onnx.ops import CONTROL_FLOW, FORMULA_ERRORS, METADATA_OPS
 from embodied_tui.errors import AnalysisError
 
@@ -101,7 +102,7 @@ def set_input_shapes(model, graph_inputs, shapes: list[list[int] | None]) -> Non
 
 
 def infer(model, path: Path, notes: list[str]):
-    """Shape inference, continued past SHAPE_HOOKS ops and folded shape arithmetic for a few rounds at most.
+    """Shape inference, continued past ops with a shape hook and folded shape arithmetic for a few rounds at most.
     Returns the inferred model and the names of tensors made constant by folding."""
     import onnx
 
@@ -145,17 +146,22 @@ def _infer_from_file(model, path: Path, notes: list[str]):
 
 
 def _apply_shape_hooks(model, table: dict[str, Tensor]) -> int:
-    """Add value_info for the outputs of custom-domain ops that SHAPE_HOOKS can shape; the number added."""
+    """Add value_info for the outputs of custom-domain ops that their shape hook can shape; the number added."""
     import onnx
 
     added = 0
+    values = None
     for g, node in ((g, n) for g in walk_graphs(model.graph) for n in g.node):
-        hook = SHAPE_HOOKS.get(node.op_type)
+        spec = lookup(node.op_type)
+        hook = spec.shape if spec is not None else None
         if hook is None or not node.domain or all(o in table and table[o].shape is not None
                                                    for o in node.output[:1] if o):
             continue
+        if values is None:
+            graphs = list(walk_graphs(model.graph))
+            values = small_values([t for gr in graphs for t in gr.initializer], [n for gr in graphs for n in gr.node])
         try:
-            shapes = hook(op_call(node, table))
+            shapes = hook(op_call(node, table, values))
         except FORMULA_ERRORS:
             continue
         elem = table[node.input[0]].elem if node.input and node.input[0] in table else onnx.TensorProto.FLOAT
@@ -226,6 +232,11 @@ def _fold_graph(graph, table: dict[str, Tensor], folded: set[str], version: int,
                     result = [shape[a.get("start", 0): a.get("end", len(shape)) or None]
                               if "end" in a else shape[a.get("start", 0):]]
         elif ins and all(i in values for i in ins):
+            from embodied_tui.analysis.onnx.graph import fold_bound
+
+            bound = fold_bound(node, values)  # from shapes and values, before anything is allocated
+            if bound is None or bound > _FOLD_LIMIT:
+                continue
             try:
                 result = ReferenceEvaluator(node, opsets={"": version}).run(None, {i: values[i] for i in ins})
             except Exception:  # noqa: BLE001 - an op the reference evaluator cannot run: leave it

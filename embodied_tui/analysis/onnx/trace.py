@@ -1,7 +1,8 @@
 """The format-neutral trace (``trace.TraceOp``) of an ONNX graph, for pattern recognition.
 
-One TraceOp per counted node, in node order, with its kind (``trace.KINDS``), the ids of the ops that produced its
-inputs, shapes, MACs and the attributes patterns read (conv groups and kernel, linear features, heads ...).
+One TraceOp per counted node, in node order, with its kind (a ``trace.KINDS`` entry: the op registry's, refined by
+context below), the ids of the ops that produced its inputs, shapes, MACs and the attributes patterns read (conv
+groups and kernel, linear features, heads ...).
 x * sigmoid(x) becomes one 'silu'; Identity and Dropout pass their input through, and so do If/Loop/Scan nodes: their
 subgraph nodes are traced (before them), a subgraph's inputs read the values the control-flow node passes in and its
 outputs are what the control-flow node returns (``aliases``). A MatMul with a constant operand is
@@ -11,27 +12,14 @@ from __future__ import annotations
 
 from collections import Counter
 
+from embodied_tui.analysis.onnx.formulas import kind_of
 from embodied_tui.analysis.onnx.graph import attrs as node_attrs
 from embodied_tui.analysis.onnx.graph import node_name, out_shape
 from embodied_tui.analysis.onnx.ops import COUNTED_FLOW
 from embodied_tui.analysis.trace import TraceOp
 
-_KIND = {"Conv": "conv", "ConvInteger": "conv", "QLinearConv": "conv", "FusedConv": "conv", "NhwcConv": "conv",
-         "ConvTranspose": "conv_transpose", "Gemm": "linear", "Einsum": "matmul",
-         "Attention": "attention", "MultiHeadAttention": "attention", "GroupQueryAttention": "attention",
-         "LSTM": "lstm", "GRU": "gru", "RNN": "rnn", "BatchNormalization": "batchnorm",
-         "LayerNormalization": "layernorm", "SimplifiedLayerNormalization": "layernorm",
-         "SkipLayerNormalization": "layernorm", "SkipSimplifiedLayerNormalization": "layernorm",
-         "RMSNormalization": "layernorm", "GroupNormalization": "groupnorm", "GroupNorm": "groupnorm",
-         "InstanceNormalization": "groupnorm", "Relu": "relu", "Gelu": "gelu", "FastGelu": "gelu",
-         "BiasGelu": "gelu", "QuickGelu": "gelu", "Erf": "gelu", "Sigmoid": "sigmoid", "HardSigmoid": "hardsigmoid",
-         "HardSwish": "hardswish", "Tanh": "tanh", "Softmax": "softmax", "LogSoftmax": "softmax", "Swish": "silu",
-         "Add": "add", "Sum": "add", "Mul": "mul", "Concat": "concat", "Split": "split", "Pad": "pad",
-         "MaxPool": "maxpool", "AveragePool": "avgpool", "GlobalAveragePool": "global_pool",
-         "GlobalMaxPool": "global_pool", "Resize": "upsample", "Upsample": "upsample", "Flatten": "flatten",
-         "Reshape": "reshape", "Squeeze": "reshape", "Unsqueeze": "reshape", "Transpose": "transpose",
-         "Slice": "slice"}
-_MATMULS = ("MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "MatMulNBits")
+_MATMULS = ("MatMul", "MatMulInteger", "QLinearMatMul", "FusedMatMul", "TransposeMatMul", "MatMulNBits",
+            "MatMulBnb4", "DynamicQuantizeMatMul", "MatMulIntegerToFloat")
 
 
 def trace(nodes, costs, table, static, graph_inputs: set[str], sources, values,
@@ -108,7 +96,7 @@ def _kind(node, table, consts, sources, attrs, values) -> str:
             if sorted(int(a) % rank for a in axes) == list(range(2, rank)):
                 return "global_pool"
         return "other"
-    return _KIND.get(op, "other")
+    return kind_of(op)
 
 
 def _trace_attrs(node, kind, table, attrs) -> dict:

@@ -1,16 +1,20 @@
 """Per-op cost formulas for torch (aten) ops: shapes in, ``Cost`` out.
 
-Conventions (design.md): ``macs`` are multiply-accumulates of convolution, linear, matmul/bmm/einsum and attention;
-FLOPs = 2 x MACs. Bias adds are not MACs (torchvision's and FlopCounterMode's convention). Everything elementwise,
-normalisation, softmax and pooling goes to ``other_flops``:
-- unary/binary elementwise and activations: 1 per output element
-- batch norm (inference): 2 per element (scale and shift); layer/group/instance norm: 5 per element
-  (mean, variance, subtract, divide, affine)
-- softmax / log_softmax: 3 per element (exp, sum, divide)
+Conventions (docs/architecture.md): ``macs`` are multiply-accumulates of convolution, linear, matmul/bmm/einsum and
+attention; FLOPs = 2 x MACs. Bias adds are not MACs (torchvision's and FlopCounterMode's convention). Everything
+elementwise, normalisation, softmax and pooling goes to ``other_flops``, with the per-element constants the ONNX
+table uses too (``analysis.conventions``), so a ``.pt`` and its ``.onnx`` agree:
+- unary/binary elementwise and activations: 1 per output element; gelu 5 (tanh approximation 9), silu 2, mish 3
+  (the ops of their formula, as an exporter writes them)
+- bias adds of conv, addmm/linear and baddbmm: 1 per output element
+- batch norm (inference): 2 per element (scale and shift); layer/group/instance/RMS norm: 5 per element with an
+  affine weight, 4 without (mean, subtract, variance, normalise, + scale)
+- softmax / log_softmax: 5 per element (max, subtract, exp, sum, divide); attention: softmax per score
 - pooling: one per window element per output element; adaptive average pooling: one per input element
 Data movement (copy, cat, index, pad) is 0 flops; its cost is bytes.
 
-Like torch.utils.flop_counter, each formula is registered next to its definition for every overload it covers.
+Like torch.utils.flop_counter, each formula is registered next to its definition for every overload of the aten ops
+it covers (``register``); an overload registered twice raises.
 """
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from math import prod
 from typing import Callable
 
 import torch
+
+from embodied_tui.analysis import conventions as cv
 
 aten = torch.ops.aten
 
@@ -35,7 +41,8 @@ FORMULAS: dict[object, Formula] = {}
 
 
 def register(*names: str) -> Callable[[Formula], Formula]:
-    """Register ``fn`` for every overload of each named aten op (names this torch build lacks are skipped)."""
+    """Register ``fn`` for every overload of each named aten op (names this torch build lacks are skipped). An
+    overload that already has a formula raises ValueError: each aten op has one formula."""
 
     def wrap(fn: Formula) -> Formula:
         for name in names:
@@ -44,7 +51,10 @@ def register(*names: str) -> Callable[[Formula], Formula]:
             except (AttributeError, RuntimeError):
                 continue
             for overload in packet.overloads():
-                FORMULAS[getattr(packet, overload)] = fn
+                op = getattr(packet, overload)
+                if op in FORMULAS:
+                    raise ValueError(f"aten op {op} is registered twice")
+                FORMULAS[op] = fn
         return fn
 
     return wrap
@@ -58,6 +68,15 @@ def _numel(t) -> int:
     return t.numel() if isinstance(t, torch.Tensor) else 0
 
 
+def _arg(args, kwargs, index: int, name: str):
+    """An argument given by position or by name (None when absent)."""
+    return args[index] if len(args) > index else kwargs.get(name)
+
+
+def _first(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
 # ---- matrix products -------------------------------------------------------------------------------------------
 @register("mm")
 def _mm(args, kwargs, out) -> Cost:
@@ -68,7 +87,7 @@ def _mm(args, kwargs, out) -> Cost:
 @register("addmm")
 def _addmm(args, kwargs, out) -> Cost:
     (m, k), n = _shape(args[1]), _shape(args[2])[-1]
-    return Cost(m * k * n, kind="linear")
+    return Cost(m * k * n, cv.BIAS_ADD * m * n, kind="linear")
 
 
 @register("bmm")
@@ -80,7 +99,8 @@ def _bmm(args, kwargs, out) -> Cost:
 @register("baddbmm")
 def _baddbmm(args, kwargs, out) -> Cost:
     b, m, k = _shape(args[1])
-    return Cost(b * m * k * _shape(args[2])[-1], kind="matmul")
+    n = _shape(args[2])[-1]
+    return Cost(b * m * k * n, cv.BIAS_ADD * b * m * n, kind="matmul")
 
 
 @register("mv")
@@ -105,29 +125,36 @@ def conv_macs(x_shape: list[int], w_shape: list[int], out_shape: list[int], tran
     return prod(out_shape) * prod(w_shape[1:])
 
 
-@register("convolution", "_convolution", "convolution_overrideable", "mkldnn_convolution",
-          "cudnn_convolution", "_slow_conv2d_forward", "thnn_conv2d")
-def _conv(args, kwargs, out) -> Cost:
-    x, w = args[0], args[1]
-    transposed = bool(args[6]) if len(args) > 6 and isinstance(args[6], bool) else False
-    out_t = out[0] if isinstance(out, (tuple, list)) else out
-    return Cost(conv_macs(_shape(x), _shape(w), _shape(out_t), transposed),
-                kind="conv_transpose" if transposed else "conv")
+def _conv_formula(bias_at: int | None, transposed_at: int | None = None, always_transposed: bool = False) -> Formula:
+    """A conv formula for an aten signature: where its bias and its ``transposed`` flag are (None: absent)."""
+
+    def formula(args, kwargs, out) -> Cost:
+        x, w = args[0], args[1]
+        flag = args[transposed_at] if transposed_at is not None and len(args) > transposed_at else False
+        transposed = always_transposed or (isinstance(flag, bool) and flag)
+        out_t = _first(out)
+        bias = _arg(args, kwargs, bias_at, "bias") if bias_at is not None else None
+        return Cost(conv_macs(_shape(x), _shape(w), _shape(out_t), transposed),
+                    cv.BIAS_ADD * _numel(out_t) if isinstance(bias, torch.Tensor) else 0,
+                    kind="conv_transpose" if transposed else "conv")
+
+    return formula
 
 
-@register("conv1d", "conv2d", "conv3d")
-def _conv_nd(args, kwargs, out) -> Cost:  # composite forms, seen only when not decomposed
-    return Cost(conv_macs(_shape(args[0]), _shape(args[1]), _shape(out), False), kind="conv")
-
-
-@register("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
-def _conv_t(args, kwargs, out) -> Cost:
-    return Cost(conv_macs(_shape(args[0]), _shape(args[1]), _shape(out), True), kind="conv_transpose")
+register("convolution", "_convolution", "convolution_overrideable")(_conv_formula(2, transposed_at=6))
+register("mkldnn_convolution")(_conv_formula(2))
+register("_slow_conv2d_forward", "thnn_conv2d")(_conv_formula(3))
+register("cudnn_convolution")(_conv_formula(None))
+# composite forms, seen only when not decomposed
+register("conv1d", "conv2d", "conv3d")(_conv_formula(2))
+register("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")(_conv_formula(2, always_transposed=True))
 
 
 @register("linear")
 def _linear(args, kwargs, out) -> Cost:  # composite form: (..., in) x (out, in)^T
-    return Cost(_numel(out) * _shape(args[1])[-1], kind="linear")
+    bias = _arg(args, kwargs, 2, "bias")
+    return Cost(_numel(out) * _shape(args[1])[-1], cv.BIAS_ADD * _numel(out) if isinstance(bias, torch.Tensor) else 0,
+                kind="linear")
 
 
 # ---- attention -------------------------------------------------------------------------------------------------
@@ -146,8 +173,9 @@ def _sdpa(args, kwargs, out) -> Cost:
     q, k, v = args[0], args[1], args[2]
     *batch, lq, _ = _shape(q)
     lk = _shape(k)[-2]
-    # softmax over the score matrix: 3 per element, as for aten.softmax
-    return Cost(attention_macs(_shape(q), _shape(k), _shape(v)), 3 * prod(batch) * lq * lk, kind="attention")
+    # softmax over the full score matrix (causal or not, as FlopCounterMode), as for aten.softmax
+    return Cost(attention_macs(_shape(q), _shape(k), _shape(v)), cv.SOFTMAX * prod(batch) * lq * lk,
+                kind="attention")
 
 
 @register("_native_multi_head_attention")
@@ -158,7 +186,9 @@ def _native_mha(args, kwargs, out) -> Cost:
     b, lq, lk = (q[0] if len(q) == 3 else 1), q[-2], k[-2]
     proj = b * (lq + 2 * lk) * embed * embed + b * lq * embed * embed  # qkv in-projection + out-projection
     attn = b * lq * lk * 2 * embed  # QK^T and AV over all heads (heads * head_dim = embed)
-    return Cost(proj + attn, 3 * b * heads * lq * lk, kind="attention")
+    biases = (b * (lq + 2 * lk) * embed if isinstance(args[6], torch.Tensor) else 0) + (
+        b * lq * embed if isinstance(args[8], torch.Tensor) else 0)
+    return Cost(proj + attn, cv.SOFTMAX * b * heads * lq * lk + cv.BIAS_ADD * biases, kind="attention")
 
 
 # ---- element-wise, normalisation, pooling ---------------------------------------------------------------------
@@ -181,43 +211,55 @@ _ELEMENTWISE = {
 _REDUCTIONS = {"sum", "mean", "amax", "amin", "var", "std", "norm", "linalg_vector_norm", "cumsum"}
 
 
-def _elementwise(kind: str, per_element: int, reduction: bool = False) -> Formula:
+# fused activations: the primitive ops of their formula per element (analysis.conventions); the rest count 1
+_PER_ELEMENT = {"silu": lambda kwargs: cv.SILU, "mish": lambda kwargs: cv.MISH,
+                "gelu": lambda kwargs: cv.gelu(kwargs.get("approximate"))}
+
+
+def _elementwise(name: str, kind: str, reduction: bool = False) -> Formula:
+    per = _PER_ELEMENT.get(name, lambda kwargs: cv.ELEMENTWISE)
+
     def formula(args, kwargs, out) -> Cost:
         # reductions touch every input element; the rest produce one result per output element
-        n = _numel(args[0]) if reduction else _numel(out[0] if isinstance(out, (tuple, list)) else out)
-        return Cost(0, per_element * n, kind=kind)
+        n = _numel(args[0]) if reduction else _numel(_first(out))
+        return Cost(0, per(kwargs) * n, kind=kind)
 
     return formula
 
 
-def _register_by_name(names: dict[str, str], per_element: int) -> None:
+def _register_by_name(names: dict[str, str]) -> None:
     for name, kind in names.items():
-        register(name, name + "_")(_elementwise(kind, per_element, reduction=name in _REDUCTIONS))
+        register(name, name + "_")(_elementwise(name, kind, reduction=name in _REDUCTIONS))
 
 
-_register_by_name(_ACTIVATION_KINDS, 1)
-_register_by_name(_ELEMENTWISE, 1)
+_register_by_name(_ACTIVATION_KINDS)
+_register_by_name(_ELEMENTWISE)
 
 
 @register("_native_batch_norm_legit_no_training", "_native_batch_norm_legit", "native_batch_norm",
           "batch_norm", "_batch_norm_impl_index", "cudnn_batch_norm", "_batch_norm_no_update")
 def _batch_norm(args, kwargs, out) -> Cost:
-    return Cost(0, 2 * _numel(args[0]), kind="batchnorm")
+    return Cost(0, cv.BATCHNORM * _numel(args[0]), kind="batchnorm")
 
 
-@register("native_layer_norm", "layer_norm", "rms_norm", "_fused_rms_norm")
-def _layer_norm(args, kwargs, out) -> Cost:
-    return Cost(0, 5 * _numel(args[0]), kind="layernorm")
+def _norm(kind: str, weight_at: int) -> Formula:
+    """Layer/group/instance/RMS norm: 5 per element with an affine weight (argument ``weight_at``), 4 without."""
+
+    def formula(args, kwargs, out) -> Cost:
+        affine = isinstance(_arg(args, kwargs, weight_at, "weight"), torch.Tensor)
+        return Cost(0, cv.norm(affine) * _numel(args[0]), kind=kind)
+
+    return formula
 
 
-@register("native_group_norm", "group_norm", "instance_norm")
-def _group_norm(args, kwargs, out) -> Cost:
-    return Cost(0, 5 * _numel(args[0]), kind="groupnorm")
+register("native_layer_norm", "layer_norm", "rms_norm", "_fused_rms_norm")(_norm("layernorm", 2))
+register("native_group_norm", "instance_norm")(_norm("groupnorm", 1))
+register("group_norm")(_norm("groupnorm", 2))
 
 
 @register("_softmax", "softmax", "_log_softmax", "log_softmax", "_safe_softmax")
 def _softmax(args, kwargs, out) -> Cost:
-    return Cost(0, 3 * _numel(args[0]), kind="softmax")
+    return Cost(0, cv.SOFTMAX * _numel(args[0]), kind="softmax")
 
 
 def _window(args, index: int, dims: int) -> int:
