@@ -1,5 +1,5 @@
 """How fast `ask` and `query` answer on a registry of N models, before and after the fit-row cache and the cut-down
-graph of services.ask.
+graph (services.graph).
 
     .venv/bin/python benchmarks/ask_speed.py [--models 50] [--repeat 3]
 
@@ -102,8 +102,9 @@ CYPHER = {
 
 def query_section(n: int, repeat: int) -> None:
     """Fit and raw-Cypher timings on a registry of ``n`` models with a filled fit cache."""
-    from embodied_tui.services.ask import load_graph, query
+    from embodied_tui.services.ask import query
     from embodied_tui.services.fit import fit_all, fit_rows
+    from embodied_tui.services.graph import load_graph
 
     folder = Path(tempfile.mkdtemp(prefix="embodied-ai-query-speed-"))
     try:
@@ -139,8 +140,9 @@ def main() -> int:
         query_section(args.query_models, args.repeat)
         return 0
 
-    from embodied_tui.services.ask import ask, fit_cache_path, load_graph
+    from embodied_tui.services.ask import ask
     from embodied_tui.services.fit import add_measurement
+    from embodied_tui.services.graph import fit_cache_path, load_graph
 
     folder = Path(tempfile.mkdtemp(prefix="embodied-ai-ask-speed-"))
     try:

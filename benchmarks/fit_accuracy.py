@@ -6,7 +6,7 @@
 1. Writes each zoo model (small demo models and torchvision-exact references at 224) to a file the runtime can run
    (ONNX for onnxruntime, TorchScript for torch) and registers it in a throw-away registry (the real analyser).
 2. Calibrates the host exactly as `embodied-ai calibrate` does: matmul/copy/triad microbenchmarks, then eta and t0
-   fitted to the calibration set (``services.fit.CALIBRATION_SET``, timed separately from step 3).
+   fitted to the calibration set (``services.host.CALIBRATION_SET``, timed separately from step 3).
 3. Times every model ``--rounds`` times, interleaved (round 1 of every model, then round 2 ...), and keeps the fastest
    run of all rounds: on a machine shared with other work it is the closest to the model's own time (calibration
    fits fastest runs too). The CPU pressure (Linux PSI) of each round is printed; well above 0 means other work
@@ -34,6 +34,7 @@ from embodied_tui.perf.roofline import (default_efficiency, fusion_for, layer_ti
                                              predicted_seconds)
 from embodied_tui.data.store import Registry  # noqa: E402
 from embodied_tui.services import fit as fit_service  # noqa: E402
+from embodied_tui.services import host as host_service  # noqa: E402
 from embodied_tui.services.models import register  # noqa: E402
 
 MODELS = ("mlp_policy", "lstm_policy", "gru_policy", "small_vit", "resnet_tiny", "mobilenet_tiny", "unet_small",
@@ -96,12 +97,12 @@ def main() -> int:
         records = {}
         for name in names:
             builder = BUILDERS[name]
-            path, _ = fit_service.save_model_file(builder.build(), builder.example_inputs(), Path(tmp), name,
-                                                  args.runtime)
+            path, _ = host_service.save_model_file(builder.build(), builder.example_inputs(), Path(tmp), name,
+                                                   args.runtime)
             record, _ = register(path, name=name, db=db, input_shape=[list(s) for s in builder.input_shapes])
             records[name] = record
         say(f"registered {len(records)} models ({time.perf_counter() - start:.1f} s); calibrating the host ...")
-        cal = fit_service.calibrate_host(db, threads=threads, runtime=args.runtime)
+        cal = host_service.calibrate_host(db, threads=threads, runtime=args.runtime)
         host = cal["device"]["id"]
         c = cal["calibration"]
         say(f"{host}: {cal['peak_gflops']:.0f} GFLOP/s fp32, {cal['bandwidth_gbps']:.1f} GB/s DRAM, cache "
@@ -151,13 +152,13 @@ def main() -> int:
     table = []
     for name in names:
         r = rows[name]
-        table.append({"model": name, "macs": r["macs"], "measured_ms": round(best[name], 4),
+        table.append({"model": name, "macs": r.macs, "measured_ms": round(best[name], 4),
                       "rounds_min_ms": [round(v, 4) for v in measured[name]],
                       "rounds_median_ms": [round(v, 4) for v in medians[name]],
-                      "predicted_ms": r["predicted_latency_ms"], "roofline_ms": r["roofline_latency_ms"],
-                      "ratio": round(r["predicted_latency_ms"] / best[name], 3), "bound": r["bound"],
+                      "predicted_ms": r.predicted_latency_ms, "roofline_ms": r.roofline_latency_ms,
+                      "ratio": round(r.predicted_latency_ms / best[name], 3), "bound": r.bound,
                       "loo_ms": round(loo[name], 4), "loo_ratio": round(loo[name] / best[name], 3),
-                      "in_calibration_set": name in fit_service.CALIBRATION_SET})
+                      "in_calibration_set": name in host_service.CALIBRATION_SET})
     meas = [t["measured_ms"] for t in table]
     # the same models timed by calibrate and by this script: a ratio far from 1 means the machine ran at another
     # speed during calibration than during these rounds (other work, clocks), which no model can predict

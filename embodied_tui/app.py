@@ -2,7 +2,7 @@
 
 Importing this module (and running the app) never imports torch, onnx or onnxruntime: analysis runs in a child process
 (``embodied_tui.services.worker``); fits, questions and cards are pure Python and run in thread workers. Keys follow
-design.md: ctrl+q quits, q/escape go back, ?/f1 help, ctrl+p palette, f fit, a ask.
+the README's key table: ctrl+q quits, q/escape go back, ?/f1 help, ctrl+p palette, f fit, a ask.
 """
 from __future__ import annotations
 

@@ -163,18 +163,19 @@ def cell(value: object) -> str:
     return str(value)
 
 
-def calibration_numbers(c: Mapping) -> str:
-    """The efficiencies and overheads of a calibration (a fit row or a stored ``Calibration``), one line:
-    "eta_c/eta_m 0.95/0.78, t0 0.003 ms, t_op 1.44 us x 23, K 13, err 7.6%". t_op and K only where fitted (non-zero),
-    the launch count only where the row states it, the fit error only where known."""
-    eta_m = c.get("eta_memory")
-    parts = [f"eta_c/eta_m {number(c.get('eta_compute'))}/{number(eta_m) if eta_m is not None else NA}",
-             f"t0 {number(c.get('overhead_ms'))} ms"]
-    if c.get("op_overhead_ms"):
-        launches = f" x {c['n_ops']}" if c.get("n_ops") is not None else ""
-        parts.append(f"t_op {number(c['op_overhead_ms'] * 1e3)} us{launches}")
-    if c.get("macs_per_output_half"):
-        parts.append(f"K {number(c['macs_per_output_half'])}")
-    if c.get("fit_error") is not None:
-        parts.append(f"err {number(round(c['fit_error'] * 100, 1))}%")
+def calibration_numbers(c: Mapping | object, *, launches: bool = True) -> str:
+    """The efficiencies and overheads of a calibration (a ``FitRow``, a stored ``Calibration`` or its dict), one
+    line: "eta_c/eta_m 0.95/0.78, t0 0.003 ms, t_op 1.44 us x 23, K 13, err 7.6%". t_op and K only where fitted
+    (non-zero), the launch count only where the row states it (and ``launches``), the fit error only where known."""
+    get = c.get if isinstance(c, Mapping) else (lambda key: getattr(c, key, None))
+    eta_m = get("eta_memory")
+    parts = [f"eta_c/eta_m {number(get('eta_compute'))}/{number(eta_m) if eta_m is not None else NA}",
+             f"t0 {number(get('overhead_ms'))} ms"]
+    if get("op_overhead_ms"):
+        n_ops = get("n_ops") if launches else None
+        parts.append(f"t_op {number(get('op_overhead_ms') * 1e3)} us{f' x {n_ops}' if n_ops is not None else ''}")
+    if get("macs_per_output_half"):
+        parts.append(f"K {number(get('macs_per_output_half'))}")
+    if get("fit_error") is not None:
+        parts.append(f"err {number(round(get('fit_error') * 100, 1))}%")
     return ", ".join(parts)

@@ -1,8 +1,9 @@
 """A real registry for the ask / Cypher / card tests: small zoo models saved as TorchScript, analysed with
 ``analyze_file``, registered, with two stored measurements, fitted with ``services.fit``.
 
-Built once per test process (about 10 s) and shared by tests/test_ask.py, test_cypher.py and test_card.py; the
-directory is removed when the process exits. Treat it as read-only: ``copy_registry`` gives a copy to change.
+Built once per test process (about 10 s) and shared by tests/test_ask.py, test_cypher.py and test_card.py (the
+``fx`` and ``graph`` fixtures of conftest.py); the directory is removed when the process exits. Treat it as read-only:
+``copy_registry`` gives a copy to change.
 """
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 MODELS = ("resnet_tiny", "mobilenet_tiny", "small_vit", "lstm_policy", "mlp_policy", "yolo_style_detector",
           "unet_small")
@@ -32,7 +31,7 @@ class Fixture:
     records: list  # ModelRecord, latest versions
     details: dict  # name -> ModelDetails
     devices: list  # HardwareEntry
-    rows: list  # fit rows of every model
+    rows: list  # FitRow of every model (services.fit.fit_all)
     measurements: list
 
 
@@ -70,17 +69,3 @@ def copy_registry(folder: Path) -> Path:
     shutil.copy2(db, target)
     shutil.copytree(db.with_name(db.name + ".d"), target.with_name(target.name + ".d"))
     return target
-
-
-@pytest.fixture(scope="module")
-def fx() -> Fixture:
-    """The shared fixture registry (built once per process)."""
-    return registry_fixture()
-
-
-@pytest.fixture(scope="module")
-def graph(fx):
-    """The model-hardware graph of the fixture registry."""
-    from embodied_tui.services.ask import load_graph
-
-    return load_graph(fx.db)

@@ -1,4 +1,6 @@
-"""Fixtures shared by every test module: keep them small and generic."""
+"""Fixtures shared by the test modules: keep them small and generic. What builds them lives in helper modules
+(``ask_fixture.py``: the analysed and fitted registry of the ask, Cypher and card tests; ``tui_fixtures.py``: the
+registries of the TUI tests), imported here only when a test asks for the fixture."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,3 +28,27 @@ def cli(db: Path):
     def run(*args, input: str | None = None, registry: Path | None = None):
         return CliRunner().invoke(main, ["--db", str(registry or db), *map(str, args)], input=input)
     return run
+
+
+@pytest.fixture()
+def registry(tmp_path: Path, tmp_path_factory):
+    """A private copy of a registry of real analyses of ``tui_fixtures.MODEL_SET`` (analysed once per test run)."""
+    from tui_fixtures import analysed_registry_copy
+
+    return analysed_registry_copy(tmp_path / "reg", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def fx():
+    """The shared analysed and fitted registry of ``ask_fixture`` (built once per process; read-only)."""
+    from ask_fixture import registry_fixture
+
+    return registry_fixture()
+
+
+@pytest.fixture(scope="module")
+def graph(fx):
+    """The model-hardware graph of the ``fx`` registry."""
+    from embodied_tui.services.graph import load_graph
+
+    return load_graph(fx.db)

@@ -14,7 +14,6 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from ask_fixture import fx, graph  # noqa: F401 (shared module-scoped fixtures)
 from embodied_tui.ask.parse import FIELDS, parse_question, query_from_spec, tool_schema
 from embodied_tui.cli import main
 from embodied_tui.errors import UserError
@@ -26,7 +25,7 @@ ALL_PHRASINGS = [(q["q"], q) for q in QUESTIONS] + [(p, q) for q in QUESTIONS fo
 
 @pytest.fixture(scope="module")
 def vocab(graph):
-    from embodied_tui.services.ask import vocabulary
+    from embodied_tui.services.graph import vocabulary
 
     return vocabulary(graph)
 
@@ -70,13 +69,13 @@ def test_question_reads_as_expected(text, entry, vocab):
 # ------------------------------------------------------------------------------------------------ answers, by hand
 
 def _headroom(entry, mode, row):
-    if row["weight_bytes"] is None:
+    if row.weight_bytes is None:
         return None
     if mode.memory_bandwidth_gbps is None:
-        return None if entry.onchip_memory_bytes is None else entry.onchip_memory_bytes - row["weight_bytes"]
+        return None if entry.onchip_memory_bytes is None else entry.onchip_memory_bytes - row.weight_bytes
     if entry.memory_bytes is None:
         return None
-    return entry.memory_bytes - (row["weight_bytes"] + (row["activation_bytes"] or 0))
+    return entry.memory_bytes - (row.weight_bytes + (row.activation_bytes or 0))
 
 
 def _model_env(rec) -> dict:
@@ -95,12 +94,12 @@ def universe(fx, joined: bool, subject: str) -> list[dict]:
     if joined:
         out = []
         for row in fx.rows:
-            entry = next(d for d in fx.devices if d.id == row["hardware"])
-            mode = entry.mode(row["power_mode"])
-            out.append({**_model_env(records[row["model"]]), **_hw_env(entry, mode),
-                        "r.latency_ms": row["predicted_latency_ms"], "r.fps": row["fps"],
-                        "r.energy_mj": row["energy_mj"], "r.precision": row["precision"], "r.bound": row["bound"],
-                        "r.fits_memory": row["fits_memory"], "r.measured_latency_ms": row["measured_latency_ms"],
+            entry = next(d for d in fx.devices if d.id == row.hardware)
+            mode = entry.mode(row.power_mode)
+            out.append({**_model_env(records[row.model]), **_hw_env(entry, mode),
+                        "r.latency_ms": row.predicted_latency_ms, "r.fps": row.fps,
+                        "r.energy_mj": row.energy_mj, "r.precision": row.precision, "r.bound": row.bound,
+                        "r.fits_memory": row.fits_memory, "r.measured_latency_ms": row.measured_latency_ms,
                         "r.memory_headroom_bytes": _headroom(entry, mode, row)})
         return out
     if subject == "model":
@@ -148,7 +147,7 @@ def test_answer_equals_the_fit_rows_filtered_by_hand(entry, fx, graph):
     from embodied_tui.services.ask import ask
 
     answer = ask(fx.db, entry["q"], graph=graph)
-    parsed = parse_question(entry["q"], __import__("embodied_tui.services.ask", fromlist=["x"]).vocabulary(graph))
+    parsed = parse_question(entry["q"], __import__("embodied_tui.services.graph", fromlist=["x"]).vocabulary(graph))
     assert answer["cypher"] == parsed.to_cypher()  # the Cypher shown is the one that ran
     columns = answer["columns"]
     joined = "r." in answer["cypher"] or "RUNS_ON" in answer["cypher"]
@@ -201,7 +200,7 @@ def test_raw_cypher_of_each_question_gives_the_same_rows_on_its_scoped_graph(tex
 
 def test_selections_keep_only_what_the_conditions_allow(fx, vocab):
     from embodied_tui.ask.graph import keep_scope
-    from embodied_tui.services.ask import load_graph
+    from embodied_tui.services.graph import load_graph
 
     spec = {"subject": "model", "conditions": [
         {"field": "h.device", "op": "IN", "value": ["raspberry-pi-5", "jetson-orin-nano-8gb"]},
@@ -216,7 +215,7 @@ def test_selections_keep_only_what_the_conditions_allow(fx, vocab):
     devices = {d["device"] for _, d in small.nodes(data=True) if "Hardware" in d["__labels__"]}
     edges = [d for *_, d in small.edges(data=True) if "RUNS_ON" in d["__labels__"]]
     assert devices == set(agx)
-    assert edges and len(edges) == sum(1 for r in fx.rows if r["hardware"] in agx and r["precision"] == "int8")
+    assert edges and len(edges) == sum(1 for r in fx.rows if r.hardware in agx and r.precision == "int8")
     assert {d["name"] for _, d in small.nodes(data=True) if "Model" in d["__labels__"]} == {r.name for r in fx.records}
 
 
@@ -373,8 +372,8 @@ def test_llm_request_carries_the_question_vocabulary_and_tool(fx, graph, llm):
     assert body["tool_choice"] == {"type": "function", "function": {"name": "structured_query"}}
     assert answer["source"] == "llm"
     assert answer["cypher"] == query_from_spec(spec).to_cypher()
-    pi5 = sorted(r["predicted_latency_ms"] for r in fx.rows
-                 if r["hardware"] == "raspberry-pi-5" and r["predicted_latency_ms"] < 3)
+    pi5 = sorted(r.predicted_latency_ms for r in fx.rows
+                 if r.hardware == "raspberry-pi-5" and r.predicted_latency_ms < 3)
     assert [row[answer["columns"].index("r.latency_ms")] for row in answer["rows"]] == pi5[:2]
 
 

@@ -10,7 +10,6 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from ask_fixture import registry_fixture
 from embodied_tui.services.card import build_card, sig
 from embodied_tui.cli import main
 from embodied_tui.data.records import Uncounted
@@ -27,14 +26,9 @@ def names_evidence(line: str) -> bool:
         "(evidence: " in line
 
 
-@pytest.fixture(scope="module")
-def fx():
-    return registry_fixture()
-
-
 def parts(fx, name: str):
     record = next(r for r in fx.records if r.name == name)
-    return record, fx.details[name], [r for r in fx.rows if r["model"] == name]
+    return record, fx.details[name], [r for r in fx.rows if r.model == name]
 
 
 def _numbers(value, out: set[float]) -> None:
@@ -58,7 +52,7 @@ def sources(record, details, rows) -> tuple[set[float], set[float]]:
     _numbers(record.model_dump(), raw)
     _numbers([n.model_dump() for n in details.census], raw)
     _numbers([c.model_dump() for c in details.layer_costs], raw)
-    _numbers(rows, raw)
+    _numbers([r.to_dict() for r in rows], raw)
     by_type: dict[str, int] = {}
     for c in details.layer_costs:
         by_type[c.type] = by_type.get(c.type, 0) + c.macs
@@ -88,8 +82,8 @@ def strip_known_text(text: str, record, details, rows) -> str:
     for path in re.findall(r"`([^`]*)`", text):
         assert path in paths, f"`{path}` is not a module of {record.name}"
     text = re.sub(r"`[^`]*`", " ", text)
-    names = {r.get("hardware_name") or r["hardware"] for r in rows} | {r["hardware"] for r in rows}
-    names |= {r["power_mode"] for r in rows} | set(record.notes) | set(record.architecture.evidence)
+    names = {r.hardware_name or r.hardware for r in rows} | {r.hardware for r in rows}
+    names |= {r.power_mode for r in rows} | set(record.notes) | set(record.architecture.evidence)
     names |= {record.name, record.dtype, record.format_detail, record.sha256[:12], *record.layers}
     names |= {u.reason for u in record.uncounted} | {"2 x MACs", "t0"}
     for name in sorted((n for n in names if n), key=len, reverse=True):
@@ -145,8 +139,8 @@ def test_conclusions_name_their_evidence(fx):
     arch = record.architecture
     assert any(f"{arch.family} family" in line and "(evidence: " in line for line in what)
     assert any(line.endswith("(census).") for line in what)
-    best = min((r for r in rows if r["predicted_latency_ms"] is not None), key=lambda r: r["predicted_latency_ms"])
-    assert f"it is {best['bound']}-bound" in " ".join(sections["Where it runs"].lines)
+    best = min((r for r in rows if r.predicted_latency_ms is not None), key=lambda r: r.predicted_latency_ms)
+    assert f"it is {best.bound}-bound" in " ".join(sections["Where it runs"].lines)
 
 
 def test_census_parts_and_top_layers(fx):
@@ -232,10 +226,10 @@ def test_an_overhead_bound_fit_names_t0_and_the_operator_launches(fx):
                     cache_bandwidth=1.8e11)  # the 2-core EPYC this was calibrated on
     eff = Efficiency(0.9, 0.9, 0.003, "host", "test", runtime="onnxruntime-cpu", op_overhead_ms=0.0014,
                      macs_per_output_half=12)
-    row = fit_model(record, details.layer_costs, target, eff).as_row()
-    assert row["bound"] == "overhead" and row["n_ops"] >= 3
+    row = fit_model(record, details.layer_costs, target, eff)
+    assert row.bound == "overhead" and row.n_ops >= 3
     text = " ".join(build_card(record, details, [row]).to_text().split())
     assert "t = t0 + a cost per operator launch + sum over layers" in text
-    assert (f"t0 = {sig(0.003)} ms per call plus {row['n_ops']} operator launches at {sig(0.0014)} ms each "
-            f"({sig(row['time_overhead_ms'])} ms in all)") in text
+    assert (f"t0 = {sig(0.003)} ms per call plus {row.n_ops} operator launches at {sig(0.0014)} ms each "
+            f"({sig(row.time_overhead_ms)} ms in all)") in text
     check_every_number(build_card(record, details, [row]).to_text(), record, details, [row])

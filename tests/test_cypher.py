@@ -1,7 +1,7 @@
 """The registry graph and Cypher on it (grand-cypher), checked against the fit rows and records it is built from.
 
 The registry is real: small zoo models saved as TorchScript, analysed, registered and fitted (tests/ask_fixture.py).
-The fit-row cache of services.ask is checked against fits computed afresh (``services.fit.fit_all``) on copies of it.
+The fit-row cache of services.graph is checked against fits computed afresh (``services.fit.fit_all``) on copies of it.
 """
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import json
 from collections import Counter
 
 import pytest
+from ask_fixture import copy_registry
 from click.testing import CliRunner
 
-from ask_fixture import copy_registry, fx, graph  # noqa: F401 (shared module-scoped fixtures)
-from embodied_tui.cli import main
 from embodied_tui.ask.graph import CypherError, build_graph, model_node_id, run_cypher
+from embodied_tui.cli import main
 
 SEED = ("MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.latency_ms < 30 AND h.power_w < 15 "
         "RETURN m.name, h.name, r.latency_ms")
@@ -29,10 +29,10 @@ def test_seed_query_gives_the_rows_of_the_fit_table(fx, graph):
     assert columns == ["m.name", "h.name", "r.latency_ms"]
     expected = []
     for row in fx.rows:
-        entry, mode = _mode(fx, row["hardware"], row["power_mode"])
-        lat = row["predicted_latency_ms"]
+        entry, mode = _mode(fx, row.hardware, row.power_mode)
+        lat = row.predicted_latency_ms
         if lat is not None and lat < 30 and mode.power_w is not None and mode.power_w < 15:
-            expected.append((row["model"], entry.name, lat))
+            expected.append((row.model, entry.name, lat))
     assert expected, "the fixture should have fast rows on low-power devices"
     assert Counter(map(tuple, rows)) == Counter(expected)
 
@@ -51,15 +51,15 @@ def test_one_edge_per_fit_row_and_one_hardware_node_per_power_mode(fx, graph):
 
 
 def test_edge_properties_come_from_the_fit_rows(fx, graph):
-    row = next(r for r in fx.rows if r["model"] == "resnet_tiny" and r["hardware"] == "jetson-orin-nano-8gb"
-               and r["power_mode"] == "15W" and r["precision"] == "fp16")
+    row = next(r for r in fx.rows if r.model == "resnet_tiny" and r.hardware == "jetson-orin-nano-8gb"
+               and r.power_mode == "15W" and r.precision == "fp16")
     data = graph.get_edge_data("model:resnet_tiny", "hw:jetson-orin-nano-8gb@15W")["fp16"]
-    assert data["latency_ms"] == row["predicted_latency_ms"]
+    assert data["latency_ms"] == row.predicted_latency_ms
     assert data["measured_latency_ms"] == 2.5  # the fixture's stored measurement
-    assert data["bound"] == row["bound"] and data["fps"] == row["fps"]
+    assert data["bound"] == row.bound and data["fps"] == row.fps
     entry, _ = _mode(fx, "jetson-orin-nano-8gb", "15W")
     assert data["memory_headroom_bytes"] == pytest.approx(
-        entry.memory_bytes - row["weight_bytes"] - row["activation_bytes"])
+        entry.memory_bytes - row.weight_bytes - row.activation_bytes)
 
 
 def test_count_and_min_aggregations(fx, graph):
@@ -68,17 +68,17 @@ def test_count_and_min_aggregations(fx, graph):
     columns, rows = run_cypher(graph, 'MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE h.device = "raspberry-pi-5" '
                                       'RETURN m.name, MIN(r.latency_ms), COUNT(r)')
     assert columns == ["m.name", "MIN(r.latency_ms)", "COUNT(r)"]
-    pi5 = [r for r in fx.rows if r["hardware"] == "raspberry-pi-5"]
-    expected = {name: (min(r["predicted_latency_ms"] for r in pi5 if r["model"] == name),
-                       sum(1 for r in pi5 if r["model"] == name)) for name in {r["model"] for r in pi5}}
+    pi5 = [r for r in fx.rows if r.hardware == "raspberry-pi-5"]
+    expected = {name: (min(r.predicted_latency_ms for r in pi5 if r.model == name),
+                       sum(1 for r in pi5 if r.model == name)) for name in {r.model for r in pi5}}
     assert {name: (low, n) for name, low, n in rows} == expected
 
 
 def test_order_by_and_limit(fx, graph):
     _, rows = run_cypher(graph, "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.precision = 'int8' "
                                 "RETURN m.name, h.device, r.latency_ms ORDER BY r.latency_ms DESC LIMIT 3")
-    values = sorted((r["predicted_latency_ms"] for r in fx.rows
-                     if r["precision"] == "int8" and r["predicted_latency_ms"] is not None), reverse=True)
+    values = sorted((r.predicted_latency_ms for r in fx.rows
+                     if r.precision == "int8" and r.predicted_latency_ms is not None), reverse=True)
     assert [r[2] for r in rows] == values[:3]
     _, rows = run_cypher(graph, "MATCH (m:Model) RETURN m.name ORDER BY m.params ASC LIMIT 2")
     assert [r[0] for r in rows] == [r.name for r in sorted(fx.records, key=lambda r: r.params)[:2]]
@@ -154,7 +154,7 @@ def fresh_graph(db):
 
 def poison(db, model: str) -> None:
     """Make the cache say every latency of ``model`` is 12345 ms (so a graph showing it was read from the cache)."""
-    from embodied_tui.services.ask import fit_cache_path
+    from embodied_tui.services.graph import fit_cache_path
 
     path = fit_cache_path(db)
     data = json.loads(path.read_text())
@@ -171,7 +171,7 @@ def latencies(graph, model: str) -> set:
 
 def test_graph_from_the_fit_cache_equals_fresh_fits(tmp_path):
     from embodied_tui.data.store import Registry
-    from embodied_tui.services.ask import fit_cache_path, load_graph
+    from embodied_tui.services.graph import fit_cache_path, load_graph
 
     db = copy_registry(tmp_path)
     assert not fit_cache_path(db).exists()
@@ -188,7 +188,7 @@ def test_graph_from_the_fit_cache_equals_fresh_fits(tmp_path):
 def test_fit_cache_is_read_and_recomputed_when_models_measurements_or_devices_change(tmp_path):
     from embodied_tui.data.hardware import load_catalog
     from embodied_tui.data.store import Registry
-    from embodied_tui.services.ask import fit_cache_path, load_graph
+    from embodied_tui.services.graph import fit_cache_path, load_graph
     from embodied_tui.services.fit import add_measurement
     from embodied_tui.services.hardware import add_user_device
 
@@ -231,7 +231,7 @@ def test_fit_cache_is_read_and_recomputed_when_models_measurements_or_devices_ch
 
 @pytest.mark.parametrize("content", ["not json {", '{"environment": 1, "models": []}'])
 def test_unreadable_fit_cache_is_ignored_and_replaced(tmp_path, content):
-    from embodied_tui.services.ask import fit_cache_path, load_graph
+    from embodied_tui.services.graph import fit_cache_path, load_graph
 
     db = copy_registry(tmp_path)
     fit_cache_path(db).write_text(content)
@@ -240,7 +240,7 @@ def test_unreadable_fit_cache_is_ignored_and_replaced(tmp_path, content):
 
 
 def test_cache_rows_of_the_wrong_shape_are_computed_again(tmp_path):
-    from embodied_tui.services.ask import fit_cache_path, load_graph
+    from embodied_tui.services.graph import fit_cache_path, load_graph
 
     db = copy_registry(tmp_path)
     load_graph(db)
@@ -308,7 +308,7 @@ def test_query_on_its_scoped_graph_gives_the_whole_graphs_rows_in_order(fx, grap
 
 def test_query_scope_keeps_only_what_the_query_can_match(fx, graph, tmp_path):
     from embodied_tui.ask.graph import WHOLE, query_scope
-    from embodied_tui.services.ask import fit_cache_path, load_graph
+    from embodied_tui.services.graph import fit_cache_path, load_graph
 
     scope = query_scope(SEED)
     assert scope.labels == {"Model", "Hardware"} and scope.edge_labels == {"RUNS_ON"}
@@ -335,3 +335,70 @@ def test_query_scope_keeps_only_what_the_query_can_match(fx, graph, tmp_path):
     unsafe = query_scope("MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE toLower(m.family) = 'x' "
                          "AND r.latency_ms < 1 RETURN m.name")
     assert unsafe.labels == {"Model", "Hardware"} and not unsafe.node_tests and not unsafe.edge_tests
+
+
+# ------------------------------------------------------------------------------------------------- the fast path switch
+# query_scope reads grand-cypher's parsed query (private attributes, ask/cypher_scope.py); the public path is the whole
+# graph. Both must give the same rows, and a grand-cypher without that structure must get the public path.
+def _rows_on(fx, text, scope):
+    from embodied_tui.services.graph import load_graph
+
+    return _rows_or_error(lambda: run_cypher(load_graph(fx.db, scope=scope), text))
+
+
+@pytest.mark.parametrize("text", SCOPED)
+def test_fast_and_public_query_scope_give_the_same_rows(fx, text):
+    from embodied_tui.ask.graph import WHOLE, query_scope
+
+    public = query_scope(text, fast=False)
+    assert public == WHOLE
+    assert _rows_on(fx, text, query_scope(text, fast=True)) == _rows_on(fx, text, public)
+
+
+def test_fast_path_cuts_the_graph_and_the_switch_turns_it_off(monkeypatch):
+    from embodied_tui.ask.graph import WHOLE, query_scope
+
+    monkeypatch.delenv("EMBODIED_AI_NO_FASTPATH", raising=False)
+    cut = [text for text in SCOPED if query_scope(text) != WHOLE]
+    assert len(cut) >= len(SCOPED) - 4  # only the unreadable ones (paths, unlabelled, syntax errors) are whole
+    monkeypatch.setenv("EMBODIED_AI_NO_FASTPATH", "1")
+    assert all(query_scope(text) == WHOLE for text in SCOPED)
+    monkeypatch.setenv("EMBODIED_AI_NO_FASTPATH", "0")
+    assert all(query_scope(text) != WHOLE for text in cut)
+
+
+def _hidden(module: str, cls: str, attribute: str):
+    """(class, property): the attribute of a real grand-cypher class as a newer release might keep it: under another
+    name (writes land there), so reading the old name raises AttributeError."""
+    import importlib
+
+    owner = getattr(importlib.import_module(module), cls)
+    store = f"_renamed{attribute}"
+
+    def read(self):
+        raise AttributeError(f"{cls!r} object has no attribute {attribute!r}")
+
+    return owner, property(read, lambda self, value: object.__setattr__(self, store, value))
+
+
+RENAMED = [("grandcypher", "GrandCypherTransformer", "_executors"), ("grandcypher", "GrandCypherExecutor", "_paths"),
+           ("grandcypher", "GrandCypherExecutor", "_child_executors"),
+           ("grandcypher", "GrandCypherExecutor", "_where_condition"), ("grandcypher", "AND", "_condition_b"),
+           ("grandcypher", "CompoundCondition", "_operator"), ("grandcypher", "CompoundCondition", "_should_be"),
+           ("grandcypher.types", "AttributeRef", "attribute")]
+
+
+@pytest.mark.parametrize("module,cls,attribute", RENAMED, ids=[f"{c}.{a}" for _, c, a in RENAMED])
+def test_query_scope_falls_back_to_the_whole_graph_when_grand_cyphers_structure_differs(fx, module, cls, attribute):
+    from embodied_tui.ask.graph import WHOLE, query_scope
+
+    text = ("MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE m.params > 1000 AND (h.power_w < 15 OR h.power_w > 100) "
+            "AND r.latency_ms < 1 RETURN m.name, h.device, r.precision")
+    fast = query_scope(text, fast=True)
+    assert fast != WHOLE and fast.node_tests and fast.edge_tests
+    with pytest.MonkeyPatch.context() as patch:
+        owner, hidden = _hidden(module, cls, attribute)
+        patch.setattr(owner, attribute, hidden, raising=False)
+        fallback = query_scope(text, fast=True)  # no exception: the public path
+    assert fallback == WHOLE
+    assert _rows_on(fx, text, fast) == _rows_on(fx, text, fallback)

@@ -14,7 +14,8 @@ from embodied_tui.cli import main
 from embodied_tui.data.hardware import find_device, parse_entry
 from embodied_tui.data.store import Registry
 from embodied_tui.errors import UserError
-from embodied_tui.services.fit import calibrate_host, devices, fit_rows, host_entry, save_host
+from embodied_tui.services.fit import devices, fit_rows
+from embodied_tui.services.host import calibrate_host, host_entry, save_host
 from embodied_tui.services.hardware import add_user_device, all_devices, origins, user_devices
 
 REQUIRED = ("model", "hardware", "power_mode", "precision", "power_w", "macs", "bytes", "arithmetic_intensity",
@@ -42,13 +43,8 @@ def register(db, tmp_path, name: str, width: int = 16, size: int = 32):
     return record, analysis
 
 
-@pytest.fixture()
-def db(tmp_path):
-    return str(tmp_path / "registry.json")
-
-
 def run(db, *args):
-    return CliRunner().invoke(main, ["--db", db, *args], catch_exceptions=False)
+    return CliRunner().invoke(main, ["--db", str(db), *args], catch_exceptions=False)
 
 
 def test_fit_json_rows_for_every_device(db, tmp_path):
@@ -74,9 +70,7 @@ def test_fit_json_rows_for_every_device(db, tmp_path):
 
 def _slow_rows(db, name: str, *, with_layers: bool = False, runtime: str | None = None) -> list[dict]:
     """The rows of `fit NAME` computed the slow, obvious way: ``fit_model`` from scratch on every device x mode x
-    precision (its per-layer work again each time), ``dataclasses.asdict`` for the row, a fresh context each time."""
-    import dataclasses
-
+    precision (its per-layer work again each time), ``FitRow.to_dict`` for the row, a fresh context each time."""
     from embodied_tui.perf.roofline import PRECISIONS, empty_fit, fit_model, fusion_for
     from embodied_tui.services.fit import FitContext, target_for
 
@@ -94,7 +88,7 @@ def _slow_rows(db, name: str, *, with_layers: bool = False, runtime: str | None 
                 else:
                     fit = fit_model(record, costs, target, ctx.efficiency(entry, pm.name, prec, runtime),
                                     with_layers=with_layers, fusion=fusion_for(runtime) if runtime else None)
-                row = dataclasses.asdict(fit)
+                row = fit.to_dict()
                 meas, n, meas_rt = ctx.measured(record, entry.id, pm.name, prec, row["runtime"] or runtime)
                 row.update(model_version=record.version, hardware_name=entry.name, device_type=entry.type,
                            measured_latency_ms=meas, measured_n=n, measured_runtime=meas_rt,
@@ -244,9 +238,9 @@ def test_bench_stores_a_host_measurement_that_fit_shows(db, tmp_path):
     assert m["hardware"].startswith("host-") and m["runtime"] == "torch-cpu" and m["threads"] == 1
     assert 0 < out["bench"]["min_ms"] <= m["latency_ms"] <= out["bench"]["p90_ms"]
     rows = fit_rows(db, "net", hw=m["hardware"])
-    assert len(rows) == 1 and rows[0]["measured_latency_ms"] == m["latency_ms"]
-    assert rows[0]["power_w"] is None and rows[0]["energy_mj"] is None  # the host's power is not measured
-    assert rows[0]["calibration"] == "scaled"
+    assert len(rows) == 1 and rows[0].measured_latency_ms == m["latency_ms"]
+    assert rows[0].power_w is None and rows[0].energy_mj is None  # the host's power is not measured
+    assert rows[0].calibration == "scaled"
     assert origins(db)[m["hardware"]] == "calibrate"  # the host bench measured is stored as a device
 
 
@@ -440,11 +434,11 @@ def test_each_model_is_predicted_with_its_own_runtime_on_the_host(db, tmp_path):
     assert run(db, "measurement", "add", "--model", "script", "--hw", host.id, "--mode", "default", "--precision",
                "fp32", "--runtime", "torch-cpu", "--latency-ms", "0.5", "--source", "bench").exit_code == 0
     onnx_row = fit_rows(db, "onnxnet", hw=host.id)[0]
-    assert onnx_row["runtime"] == "onnxruntime-cpu" and onnx_row["calibration"] == "host"
-    assert (onnx_row["eta_compute"], onnx_row["op_overhead_ms"]) == (0.9, 0.0015)
+    assert onnx_row.runtime == "onnxruntime-cpu" and onnx_row.calibration == "host"
+    assert (onnx_row.eta_compute, onnx_row.op_overhead_ms) == (0.9, 0.0015)
     script_row = fit_rows(db, "script", hw=host.id)[0]
-    assert script_row["runtime"] == "torch-cpu" and script_row["calibration"] == "scaled"
-    assert script_row["predicted_latency_ms"] == pytest.approx(0.5, rel=1e-4)  # one point: matched exactly
+    assert script_row.runtime == "torch-cpu" and script_row.calibration == "scaled"
+    assert script_row.predicted_latency_ms == pytest.approx(0.5, rel=1e-4)  # one point: matched exactly
     # asked for explicitly, a runtime still wins over the model's own
     forced = json.loads(run(db, "fit", "onnxnet", "--hw", host.id, "--runtime", "torch-cpu", "--json").stdout)[0]
     assert forced["runtime"] == "torch-cpu" and forced["calibration"] == "scaled"

@@ -7,6 +7,7 @@ from importlib import resources
 
 import pytest
 import yaml
+from device_fixture import BOARD as GOOD
 
 from embodied_tui.data.hardware import (HardwareEntry, bandwidth_bytes_per_s, find_device, load_catalog,
                                         load_entry_file, parse_entry, parse_yaml_text, peak_flops)
@@ -48,15 +49,6 @@ AGX_ORIN_GPU_SPARSE_INT8 = {"MAXN": 171, "50W": 109, "30W": 41, "15W": 14}
 
 DERIVED = re.compile(r"^(?P<units>\d+) (?P<unit>SM|core) x (?P<rate>[\d.]+) (?P<kind>FLOP|OP)/clk x "
                      r"(?P<mhz>[\d.]+) MHz$")
-
-GOOD = {
-    "id": "my-board", "name": "My Board", "vendor": "Me", "type": "soc", "aliases": ["myboard"],
-    "ops_per_clock": {"fp16": 2048},
-    "power_modes": [{"name": "10W", "power_w": 10, "gpu_clock_mhz": 500, "active_sms": 2,
-                     "memory_bandwidth_gbps": 25.6, "peak_tflops": {"fp16": 2.048},
-                     "derived": {"fp16": "2 SM x 2048 FLOP/clk x 500 MHz"}, "source": "my measurements"}],
-    "default_mode": "10W",
-}
 
 
 def _catalog_files():

@@ -6,20 +6,12 @@ import json
 import pytest
 import yaml
 from click.testing import CliRunner
+from device_fixture import BOARD
 
 from embodied_tui.cli import main
 from embodied_tui.data.hardware import load_catalog
 
 CATALOG_IDS = [e.id for e in load_catalog()]
-
-BOARD = {
-    "id": "my-board", "name": "My Board", "vendor": "Me", "type": "soc", "aliases": ["myboard"],
-    "ops_per_clock": {"fp16": 2048},
-    "power_modes": [{"name": "10W", "power_w": 10, "gpu_clock_mhz": 500, "active_sms": 2,
-                     "memory_bandwidth_gbps": 25.6, "peak_tflops": {"fp16": 2.048},
-                     "derived": {"fp16": "2 SM x 2048 FLOP/clk x 500 MHz"}, "source": "my measurements"}],
-    "default_mode": "10W",
-}
 
 
 def run(db, *args, columns: int = 80):

@@ -45,7 +45,7 @@ def test_compute_bound_conv_by_hand():
     fit = fit_model(record([CONV]), [CONV], gpu(), eff)
     # t0 + max(F / (0.5 P), B / (0.25 BW)) = 1 ms + max(0.4624 ms, 0.0701 ms)
     assert fit.predicted_latency_ms == pytest.approx(1.0 + flops / 0.5e12 * 1e3, rel=1e-5)
-    assert fit.top_layers[0]["bound"] == "compute"
+    assert fit.top_layers[0].bound == "compute"
     assert fit.bound == "overhead"  # 1 ms of t0 outweighs 0.46 ms of compute
     assert fit.fps == pytest.approx(1e3 / fit.predicted_latency_ms, rel=1e-5)
 
@@ -58,7 +58,7 @@ def test_memory_bound_depthwise_by_hand():
     assert fit.bound == "memory"
     assert fit.roofline_latency_ms == pytest.approx(nbytes / 100e9 * 1e3, rel=1e-5)  # 0.01615 ms
     assert fit.attainable_tflops == pytest.approx(flops / nbytes * 100e9 / 1e12, rel=1e-5)
-    assert fit.top_layers[0]["bound"] == "memory"
+    assert fit.top_layers[0].bound == "memory"
 
 
 def test_model_sums_layers_and_ranks_top_layers():
@@ -67,14 +67,14 @@ def test_model_sums_layers_and_ranks_top_layers():
     conv_s = 2 * CONV.macs / 1e12
     dw_s = (DW.weight_elems + DW.read_elems + DW.write_elems) * 4 / 100e9
     assert fit.roofline_latency_ms == pytest.approx((conv_s + dw_s) * 1e3, rel=1e-5)
-    assert [layer["name"] for layer in fit.top_layers] == ["conv", "dw"]
+    assert [layer.name for layer in fit.top_layers] == ["conv", "dw"]
     assert fit.time_compute_ms == pytest.approx(conv_s * 1e3, rel=1e-5)
     assert fit.time_memory_ms == pytest.approx(dw_s * 1e3, rel=1e-5)
     assert fit.bound == "compute"
     detailed = fit_model(record(costs), costs, gpu(), Efficiency(0.5, 0.5, 0.0, "measured", "t"), with_layers=True)
-    assert [layer["name"] for layer in detailed.layers] == ["conv", "dw"]
-    assert sum(layer["share"] for layer in detailed.layers) == pytest.approx(1.0, abs=1e-3)
-    assert all(layer["predicted_tflops"] <= 0.5 * 1.0 + 1e-9 for layer in detailed.layers)  # under eta_c x peak
+    assert [layer.name for layer in detailed.layers] == ["conv", "dw"]
+    assert sum(layer.share for layer in detailed.layers) == pytest.approx(1.0, abs=1e-3)
+    assert all(layer.predicted_tflops <= 0.5 * 1.0 + 1e-9 for layer in detailed.layers)  # under eta_c x peak
 
 
 def test_small_kernel_terms_by_hand():
@@ -101,10 +101,10 @@ def test_small_kernel_terms_by_hand():
     assert fit.predicted_latency_ms == pytest.approx(expected * 1e3, rel=1e-5)
     assert fit.time_overhead_ms == pytest.approx(0.1 + 6 * 0.002, rel=1e-5)
     assert fit.op_overhead_ms == 0.002 and fit.macs_per_output_half == 16
-    by_name = {layer["name"]: layer for layer in fit.layers}
-    assert by_name["lstm"]["launches"] == 4 and by_name["lstm"]["bound"] == "overhead"  # 8 us of launches
-    assert by_name["lstm"]["predicted_ms"] == pytest.approx((max(lstm_c, lstm_m) + 4 * 0.002e-3) * 1e3, rel=1e-5)
-    assert sum(layer["predicted_ms"] for layer in fit.layers) + 0.1 == pytest.approx(fit.predicted_latency_ms,
+    by_name = {layer.name: layer for layer in fit.layers}
+    assert by_name["lstm"].launches == 4 and by_name["lstm"].bound == "overhead"  # 8 us of launches
+    assert by_name["lstm"].predicted_ms == pytest.approx((max(lstm_c, lstm_m) + 4 * 0.002e-3) * 1e3, rel=1e-5)
+    assert sum(layer.predicted_ms for layer in fit.layers) + 0.1 == pytest.approx(fit.predicted_latency_ms,
                                                                                       rel=1e-5)
     # the pure roofline ignores both terms, and zero terms give back the plain calibrated roofline
     assert fit.roofline_latency_ms == fit_model(record(costs), costs, gpu(), PURE).roofline_latency_ms

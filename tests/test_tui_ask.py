@@ -1,13 +1,11 @@
 """The ask screen: a question answered by services.ask, the Cypher it ran edited and run again, errors inline."""
 from __future__ import annotations
 
-import pytest
 from textual.widgets import Input, Static, TextArea
-from tui_fixtures import analysed_registry_copy, run_command, settle, static_text, sync
+from tui_fixtures import run_command, settle, static_text, sync
 
 from embodied_tui import units as fmt
 from embodied_tui.app import EmbodiedApp
-from embodied_tui.data.store import Registry
 from embodied_tui.screens.ask import AskScreen, is_cypher
 from embodied_tui.screens.registry import RegistryScreen
 from embodied_tui.screens.widgets.answer_table import AnswerTable
@@ -15,11 +13,6 @@ from embodied_tui.services.ask import ask, query
 
 SIZE = (80, 24)
 QUESTION = "models under 1 ms on a raspberry pi 5 please banana"
-
-
-@pytest.fixture
-def registry(tmp_path, tmp_path_factory) -> Registry:
-    return analysed_registry_copy(tmp_path / "reg", tmp_path_factory)
 
 
 def shown(screen: AskScreen) -> tuple[list[str], list[list[str]]]:

@@ -1,12 +1,10 @@
 """Detail and compare screens on real analyses: census tree, tabs, shapes, bars, file facts; compare markers."""
 from __future__ import annotations
 
-import pytest
 from textual.widgets import Static, TabbedContent
-from tui_fixtures import analysed_registry_copy, run_command, settle, static_text, sync
+from tui_fixtures import run_command, settle, static_text, sync
 
 from embodied_tui.app import EmbodiedApp
-from embodied_tui.data.store import Registry
 from embodied_tui.screens.compare import DOWN, UP, CompareScreen
 from embodied_tui.screens.detail import DetailScreen
 from embodied_tui.screens.widgets.census_tree import CensusTree
@@ -14,11 +12,6 @@ from embodied_tui.screens.widgets.compare_table import CompareTable
 from embodied_tui.screens.widgets.type_bars import TypeBars
 
 SIZE = (80, 24)
-
-
-@pytest.fixture
-def registry(tmp_path, tmp_path_factory) -> Registry:
-    return analysed_registry_copy(tmp_path / "reg", tmp_path_factory)
 
 
 def open_detail(app: EmbodiedApp, name: str) -> None:
@@ -171,7 +164,7 @@ async def test_compare_with_from_palette_on_detail(registry):
 async def test_card_tab_shows_the_grounded_model_card(registry):
     from textual.widgets import Markdown
 
-    from embodied_tui.services.ask import model_card
+    from embodied_tui.services.card import model_card
 
     record = registry.get("resnet_tiny")
     card = model_card(registry, record.name, record.version).to_markdown()

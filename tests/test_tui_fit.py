@@ -2,32 +2,28 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from textual.widgets import Input, Static, TabbedContent
-from tui_fixtures import analysed_registry_copy, run_command, settle, static_text, sync, until
+from tui_fixtures import run_command, settle, static_text, sync, until
 
 from embodied_tui import units as fmt
 from embodied_tui.app import EmbodiedApp
-from embodied_tui.data.store import Registry
 from embodied_tui.screens.detail import DetailScreen
 from embodied_tui.screens.fit import FitScreen
 from embodied_tui.screens.registry import RegistryScreen
 from embodied_tui.screens.widgets.fit_table import FitTable
 from embodied_tui.screens.widgets.model_table import ModelTable
 from embodied_tui.screens.widgets.roofline_plot import RooflinePlot, decade_ticks, roofline_chart
+from embodied_tui.perf.fit_row import FitRow, LayerFit
 from embodied_tui.services.fit import add_measurement, fit_rows
 
 SIZE = (80, 24)
 
 
-@pytest.fixture
-def registry(tmp_path, tmp_path_factory) -> Registry:
-    return analysed_registry_copy(tmp_path / "reg", tmp_path_factory)
-
-
-def key(row: dict) -> str:
-    return f"{row['hardware']}|{row['power_mode']}|{row['precision']}"
+def key(row: FitRow) -> str:
+    return f"{row.hardware}|{row.power_mode}|{row.precision}"
 
 
 def table_keys(screen: FitScreen) -> list[str]:
@@ -53,8 +49,8 @@ async def test_fit_from_the_table_lists_the_rows_of_services_fit(registry):
     add_measurement(registry, model="resnet_tiny", hw="raspberry-pi-5", mode=None, precision="fp32", latency_ms=2.5,
                     source="a test bench")
     expected = fit_rows(registry, record.name, version=record.version)
-    measured = [r for r in expected if r["measured_latency_ms"] is not None]
-    assert len(measured) == 1 and measured[0]["measured_latency_ms"] == 2.5
+    measured = [r for r in expected if r.measured_latency_ms is not None]
+    assert len(measured) == 1 and measured[0].measured_latency_ms == 2.5
     app = EmbodiedApp(registry=registry)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_fit_from_table(pilot, app, "resnet_tiny")
@@ -62,9 +58,9 @@ async def test_fit_from_the_table_lists_the_rows_of_services_fit(registry):
         assert app.focused is screen.table
         # same rows, same order (fastest predicted first), one per device x mode x precision
         assert table_keys(screen) == [key(r) for r in expected]
-        assert column(screen, "pred ms") == [fmt.significant(r["predicted_latency_ms"]) for r in expected]
-        assert column(screen, "roof ms") == [fmt.significant(r["roofline_latency_ms"]) for r in expected]
-        assert column(screen, "bound") == [r["bound"] for r in expected]
+        assert column(screen, "pred ms") == [fmt.significant(r.predicted_latency_ms) for r in expected]
+        assert column(screen, "roof ms") == [fmt.significant(r.roofline_latency_ms) for r in expected]
+        assert column(screen, "bound") == [r.bound for r in expected]
         meas = dict(zip(table_keys(screen), column(screen, "meas ms")))
         assert meas[key(measured[0])] == "2.50"
         assert {v for k, v in meas.items() if k != key(measured[0])} == {fmt.NA}
@@ -105,7 +101,7 @@ async def test_filter_by_device_and_precision_and_sort(registry):
         assert app.focused is filter_input
         filter_input.value = "orin FP16"
         await pilot.pause()
-        wanted = [key(r) for r in rows if r["precision"] == "fp16" and "orin" in r["hardware"]]
+        wanted = [key(r) for r in rows if r.precision == "fp16" and "orin" in r.hardware]
         assert wanted and len(wanted) < len(rows)
         assert table_keys(screen) == wanted
         await pilot.press("enter")
@@ -116,12 +112,12 @@ async def test_filter_by_device_and_precision_and_sort(registry):
         await pilot.press("s")  # predicted -> measured: nothing measured, so the service's order stays
         assert table_keys(screen) == [key(r) for r in rows]
         await pilot.press("s")  # -> roofline lower bound
-        by_roof = sorted((r for r in rows if r["roofline_latency_ms"] is not None),
-                         key=lambda r: r["roofline_latency_ms"])
+        by_roof = sorted((r for r in rows if r.roofline_latency_ms is not None),
+                         key=lambda r: r.roofline_latency_ms)
         assert table_keys(screen)[:len(by_roof)] == [key(r) for r in by_roof]
         await pilot.press("S")
         assert table_keys(screen)[:len(by_roof)] == [key(r) for r in sorted(
-            by_roof, key=lambda r: r["roofline_latency_ms"], reverse=True)]
+            by_roof, key=lambda r: r.roofline_latency_ms, reverse=True)]
         assert "sort: roofline v" in static_text(screen.query_one("#status", Static))
 
 
@@ -137,27 +133,27 @@ async def test_select_a_row_and_the_roofline_redraws(registry):
         assert screen.query_one(TabbedContent).active == "fit-chart-pane"
         await until(pilot, lambda: screen.charted == key(rows[1]))
         await settle(pilot)
-        full = fit_rows(registry, record.name, hw=rows[1]["hardware"], mode=rows[1]["power_mode"],
-                        precision=rows[1]["precision"], version=record.version, with_layers=True)[0]
+        full = fit_rows(registry, record.name, hw=rows[1].hardware, mode=rows[1].power_mode,
+                        precision=rows[1].precision, version=record.version, with_layers=True)[0]
         chart = plot.chart
-        drawable = [l for l in full["layers"] if l["arithmetic_intensity"] and l["predicted_tflops"]]
+        drawable = [l for l in full.layers if l.arithmetic_intensity and l.predicted_tflops]
         assert drawable and len(chart.layer_x) == len(drawable)
-        assert chart.layers_not_drawn == len(full["layers"]) - len(drawable)
-        assert chart.layer_x[0] == pytest.approx(math.log10(drawable[0]["arithmetic_intensity"]))
-        assert chart.layer_y[0] == pytest.approx(math.log10(drawable[0]["predicted_tflops"] * 1e3))
-        assert chart.model == pytest.approx((math.log10(full["arithmetic_intensity"]),
-                                             math.log10(full["attainable_tflops"] * 1e3)))
+        assert chart.layers_not_drawn == len(full.layers) - len(drawable)
+        assert chart.layer_x[0] == pytest.approx(math.log10(drawable[0].arithmetic_intensity))
+        assert chart.layer_y[0] == pytest.approx(math.log10(drawable[0].predicted_tflops * 1e3))
+        assert chart.model == pytest.approx((math.log10(full.arithmetic_intensity),
+                                             math.log10(full.attainable_tflops * 1e3)))
         # the roof bends at the ridge point, at the peak
-        assert (math.log10(full["ridge_point"]), math.log10(full["peak_tflops"] * 1e3)) in [
+        assert (math.log10(full.ridge_point), math.log10(full.peak_tflops * 1e3)) in [
             pytest.approx(p) for p in zip(chart.roof_x, chart.roof_y)]
         assert "GFLOP/s" in str(plot.render())
         caption = static_text(screen.query_one("#roofline-caption", Static))
-        assert f"row 2/{len(rows)}" in caption and f"{full['bound']}-bound" in caption
+        assert f"row 2/{len(rows)}" in caption and f"{full.bound}-bound" in caption
 
         await pilot.press("j")  # on the chart tab, j moves to the next row and the chart follows
         await until(pilot, lambda: screen.charted == key(rows[2]))
         await settle(pilot)
-        assert plot.chart.title == f"{rows[2]['hardware']} {rows[2]['power_mode']} {rows[2]['precision']}"
+        assert plot.chart.title == f"{rows[2].hardware} {rows[2].power_mode} {rows[2].precision}"
         assert "GFLOP/s" in str(plot.render())
         await pilot.press("1")
         assert screen.query_one(TabbedContent).active == "fit-table-pane" and screen.table.cursor_row == 2
@@ -184,11 +180,18 @@ async def test_a_model_without_macs_shows_why_inline(registry, tmp_path):
 
 def test_roofline_chart_geometry():
     """Log10 values on linear axes: the roof rises with slope 1 up to the ridge, then stays at the peak."""
-    row = {"hardware": "dev", "power_mode": "m", "precision": "fp16", "peak_tflops": 10.0, "bandwidth_gbps": 100.0,
-           "ridge_point": 100.0, "arithmetic_intensity": 5.0, "attainable_tflops": 0.5}
-    layers = [{"arithmetic_intensity": 2.0, "predicted_tflops": 0.1},
-              {"arithmetic_intensity": 0.0, "predicted_tflops": 0.0},  # elementwise: no MACs to place
-              {"arithmetic_intensity": None, "predicted_tflops": 0.0}]
+    from embodied_tui.perf.roofline import empty_fit
+
+    row = replace(empty_fit("net", "dev", "m", "fp16", None, None, ""), reason=None, peak_tflops=10.0,
+                  bandwidth_gbps=100.0, ridge_point=100.0, arithmetic_intensity=5.0, attainable_tflops=0.5)
+
+    def layer(intensity: float | None, tflops: float) -> LayerFit:
+        return LayerFit(name="l", type="Conv", flops=0.0, other_flops=0.0, bytes=0.0, unfused_bytes=0.0,
+                        fused_into_previous=False, arithmetic_intensity=intensity, predicted_ms=None, roofline_ms=None,
+                        share=None, bound="compute", launches=1, predicted_tflops=tflops)
+
+    layers = [layer(2.0, 0.1), layer(0.0, 0.0),  # elementwise: no MACs to place
+              layer(None, 0.0)]
     chart = roofline_chart(row, layers)
     assert chart.layers_not_drawn == 2 and chart.layer_x == [pytest.approx(math.log10(2.0))]
     assert chart.layer_y == [pytest.approx(2.0)]  # 0.1 TFLOP/s = 100 GFLOP/s
@@ -199,9 +202,9 @@ def test_roofline_chart_geometry():
     # the model's attainable rate lies on the sloped roof: y = x + log10(bandwidth GB/s)
     assert chart.model[1] == pytest.approx(chart.model[0] + math.log10(100.0))
     assert chart.xlim[0] <= min(chart.layer_x) and chart.xlim[1] >= x1 and chart.ylim[1] >= y1
-    flat = roofline_chart({**row, "bandwidth_gbps": None, "ridge_point": None}, layers)
+    flat = roofline_chart(replace(row, bandwidth_gbps=None, ridge_point=None), layers)
     assert flat.roof_y == [pytest.approx(4.0)] * 2
-    assert roofline_chart({**row, "peak_tflops": None, "reason": "no int4 peak"}, layers).reason == "no int4 peak"
+    assert roofline_chart(replace(row, peak_tflops=None, reason="no int4 peak"), layers).reason == "no int4 peak"
     assert decade_ticks(-1, 2) == ([-1, 0, 1, 2], ["0.1", "1", "10", "100"])
     assert len(decade_ticks(-6, 12)[0]) <= 7
 
@@ -218,8 +221,8 @@ def test_chart_caption_states_the_calibration_behind_the_prediction():
     target = Target("host-x", "default", "fp32", "cpu", peak_flops=2e11, bandwidth=3e10)
     eff = Efficiency(0.95, 0.78, 0.003, "host", "test", fit_error=0.076, n_points=8, op_overhead_ms=0.00144,
                      macs_per_output_half=13)
-    row = fit_model(record, costs, target, eff).as_row()
+    row = fit_model(record, costs, target, eff)
     lines = caption(row, 1, 3, 0).splitlines()
     assert lines[1] == "calibration host: eta_c/eta_m 0.95/0.78, t0 0.003 ms, t_op 1.44 us x 1, K 13, err 7.6%"
-    plain = fit_model(record, costs, target, Efficiency(0.5, 0.7, 0.1, "default", "d")).as_row()
+    plain = fit_model(record, costs, target, Efficiency(0.5, 0.7, 0.1, "default", "d"))
     assert caption(plain, 1, 3, 0).splitlines()[1] == "calibration default: eta_c/eta_m 0.5/0.7, t0 0.1 ms"

@@ -5,7 +5,7 @@ import signal
 
 import pytest
 from textual.widgets import Input, Static
-from tui_fixtures import analysed_registry_copy, model_file, static_text, sync, until
+from tui_fixtures import model_file, static_text, sync, until
 
 from embodied_tui.app import EmbodiedApp
 from embodied_tui.data.store import Registry, sha256_file
@@ -14,11 +14,6 @@ from embodied_tui.screens.registry import RegistryScreen
 from embodied_tui.screens.widgets.model_table import ModelTable
 
 SIZE = (80, 24)
-
-
-@pytest.fixture
-def registry(tmp_path, tmp_path_factory) -> Registry:
-    return analysed_registry_copy(tmp_path / "reg", tmp_path_factory)
 
 
 def fill(dialog: RegisterDialog, **values: str) -> None:

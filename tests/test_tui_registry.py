@@ -17,11 +17,6 @@ from embodied_tui.screens.widgets.model_table import MARK, ModelTable
 SIZE = (80, 24)
 
 
-@pytest.fixture
-def registry(tmp_path, tmp_path_factory) -> Registry:
-    return analysed_registry_copy(tmp_path / "reg", tmp_path_factory)
-
-
 def rows(app: EmbodiedApp) -> list[str]:
     return list(app.screen.query_one(ModelTable).keys)
 
@@ -266,11 +261,10 @@ def fastest_predictions(registry: Registry, record) -> tuple[str, set[str]]:
     reach it (ties are possible)."""
     from embodied_tui.services.fit import fit_rows
 
-    rows = [r for r in fit_rows(registry, record.name, version=record.version)
-            if r["predicted_latency_ms"] is not None]
-    best = min(r["predicted_latency_ms"] for r in rows)
-    return fmt.significant(best), {f"{r['hardware']}/{r['power_mode']}/{r['precision']}"
-                                   for r in rows if r["predicted_latency_ms"] == best}
+    rows = [r for r in fit_rows(registry, record.name, version=record.version) if r.predicted_latency_ms is not None]
+    best = min(r.predicted_latency_ms for r in rows)
+    return fmt.significant(best), {f"{r.hardware}/{r.power_mode}/{r.precision}"
+                                   for r in rows if r.predicted_latency_ms == best}
 
 
 @sync

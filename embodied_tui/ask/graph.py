@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import networkx as nx
 
@@ -53,12 +53,39 @@ from embodied_tui.errors import UserError
 MODEL, HARDWARE, MEASUREMENT = "Model", "Hardware", "Measurement"
 RUNS_ON, OF, ON = "RUNS_ON", "OF", "ON"
 
-# RUNS_ON edge properties copied from a fit row (services.fit row keys)
-_EDGE_KEYS = ("predicted_latency_ms", "roofline_latency_ms", "measured_latency_ms", "bound", "arithmetic_intensity",
-              "ridge_point", "precision", "power_mode", "power_w", "fits_memory", "fps", "energy_mj", "calibration",
-              "weight_bytes", "activation_bytes")
-# every key of a fit row the graph reads: a row cut down to these builds the same graph
-ROW_KEYS = ("model", "hardware", *_EDGE_KEYS)
+
+
+class FitEdge(NamedTuple):
+    """What the graph reads of a fit row (``perf.fit_row.FitRow``, same field names): ``build_graph`` takes FitRows
+    or these and builds the same graph. Every field after ``hardware`` is copied into the RUNS_ON edge, in this
+    order (then ``latency_ms`` and ``memory_headroom_bytes``)."""
+
+    model: str
+    hardware: str
+    predicted_latency_ms: float | None
+    roofline_latency_ms: float | None
+    measured_latency_ms: float | None
+    bound: str | None
+    arithmetic_intensity: float | None
+    ridge_point: float | None
+    precision: str
+    power_mode: str
+    power_w: float | None
+    fits_memory: bool | None
+    fps: float | None
+    energy_mj: float | None
+    calibration: str
+    weight_bytes: float | None
+    activation_bytes: float | None
+
+    @classmethod
+    def of(cls, row: Any) -> "FitEdge":
+        """The fields of a FitRow (or another FitEdge) the graph reads."""
+        return cls(*(getattr(row, key) for key in cls._fields))
+
+
+ROW_KEYS = FitEdge._fields  # the fit row fields the graph reads: rows cut down to these build the same graph
+_EDGE_KEYS = ROW_KEYS[2:]  # RUNS_ON edge properties copied from a fit row
 
 
 class CypherError(UserError):
@@ -118,12 +145,12 @@ def _hardware_props(entry: Any, mode: Any) -> dict[str, Any]:
     return props
 
 
-def memory_headroom(row: dict, hardware: dict) -> float | None:
+def memory_headroom(row: FitEdge, hardware: dict) -> float | None:
     """Device memory minus what the model needs at the row's precision (bytes); None without a stated capacity.
 
     On devices with DRAM: ``memory_bytes - (weight_bytes + activation_bytes)``; on devices without DRAM (no
     bandwidth stated): ``onchip_memory_bytes - weight_bytes``."""
-    weights = row.get("weight_bytes")
+    weights = row.weight_bytes
     if weights is None:
         return None
     if hardware.get("memory_bandwidth_gbps") is None:
@@ -132,7 +159,7 @@ def memory_headroom(row: dict, hardware: dict) -> float | None:
     cap = hardware.get("memory_bytes")
     if cap is None:
         return None
-    return float(cap - weights - (row.get("activation_bytes") or 0.0))
+    return float(cap - weights - (row.activation_bytes or 0.0))
 
 
 @dataclass(frozen=True)
@@ -179,14 +206,14 @@ def keep_scope(keep: Mapping[str, list] | None) -> Scope:
                  edge_tests=(tests[RUNS_ON],) if RUNS_ON in tests else ())
 
 
-def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterable[dict],
+def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterable[FitEdge],
                 measurements: Iterable[Any] = (), *, scope: Scope = WHOLE) -> nx.MultiDiGraph:
     """The property graph of models, device x power modes, their fits and measurements (see the module docstring).
 
-    ``records``: ModelRecords (or dicts with their keys); ``devices``: HardwareEntries; ``fit_rows``: rows of
-    ``services.fit`` (keys model, hardware, power_mode, precision, predicted_latency_ms ...; ``ROW_KEYS`` are the
-    ones read); ``measurements``: ``perf.bench.Measurement`` objects or dicts. A fit row or measurement naming a
-    model or device x mode that is not in the graph adds no edge (it is not invented).
+    ``records``: ModelRecords (or dicts with their keys); ``devices``: HardwareEntries; ``fit_rows``: the
+    ``FitRow``s of ``services.fit`` or their ``FitEdge``s (the fields read); ``measurements``:
+    ``perf.bench.Measurement`` objects or dicts. A fit row or measurement naming a model or device x mode that is not
+    in the graph adds no edge (it is not invented).
 
     ``scope``: leave out the labels and the nodes and edges a query cannot match (``query_scope`` for raw Cypher,
     ``keep_scope`` for a question's selections). A query returns the same rows on the smaller graph, and walks fewer
@@ -210,16 +237,16 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
             modes[(_get(entry, "id"), str(_get(mode, "name")).casefold())] = node
     pairs: dict[tuple[str, str], list[tuple[str, dict]]] = {}  # in the order of each pair's first row
     for row in fit_rows if scope.has_edge(RUNS_ON, MODEL, HARDWARE) else ():
-        src, dst = model_node_id(row["model"]), hardware_node_id(row["hardware"], row["power_mode"])
+        src, dst = model_node_id(row.model), hardware_node_id(row.hardware, row.power_mode)
         if src not in g or dst not in g:
             continue
         edges = pairs.setdefault((src, dst), [])
-        props = {key: row.get(key) for key in _EDGE_KEYS}
-        props["latency_ms"] = row.get("predicted_latency_ms")
+        props = {key: getattr(row, key) for key in _EDGE_KEYS}
+        props["latency_ms"] = row.predicted_latency_ms
         props["memory_headroom_bytes"] = memory_headroom(row, g.nodes[dst])
         if not scope.keeps_edge(RUNS_ON, props):
             continue
-        edges.append((row["precision"], props))
+        edges.append((row.precision, props))
     for (src, dst), edges in pairs.items():
         for precision, props in edges:
             g.add_edge(src, dst, key=precision, __labels__={RUNS_ON}, **props)
@@ -242,61 +269,7 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
 
 # ------------------------------------------------------------------------------------------------- query scope
 
-def _leaves(condition: Any) -> Iterable[Any]:
-    """The comparisons of a grand-cypher WHERE condition (through AND and OR)."""
-    from grandcypher import AND, OR
-
-    if isinstance(condition, (AND, OR)):
-        yield from _leaves(condition._condition_a)
-        yield from _leaves(condition._condition_b)
-    else:
-        yield condition
-
-
-def _conjuncts(condition: Any) -> Iterable[Any]:
-    """The conditions of the WHERE clause's top-level AND (each must hold for a row)."""
-    from grandcypher import AND
-
-    if isinstance(condition, AND):
-        yield from _conjuncts(condition._condition_a)
-        yield from _conjuncts(condition._condition_b)
-    else:
-        yield condition
-
-
-def _holds(condition: Any) -> Callable[[dict, str], bool]:
-    """A condition on one variable's properties, as grand-cypher evaluates it on a match, on the properties and label
-    of one node or edge: AND and OR of comparisons with constants (same operator objects; a TypeError or a null result
-    is false; NOT flips ``_should_be``)."""
-    from grandcypher import AND, OR
-    from grandcypher.types import AttributeRef
-
-    if isinstance(condition, (AND, OR)):
-        a, b, both = _holds(condition._condition_a), _holds(condition._condition_b), isinstance(condition, AND)
-        return lambda props, label: (a(props, label) and b(props, label)) if both else (a(props, label)
-                                                                                         or b(props, label))
-    left, right = condition._left, condition._right
-    operator, should_be = condition._operator, condition._should_be
-
-    def operand_value(operand: Any, props: dict, label: str) -> Any:
-        if not isinstance(operand, AttributeRef):
-            return operand
-        return {label} if operand.attribute == "__labels__" else props.get(operand.attribute)
-
-    def holds(props: dict, label: str) -> bool:
-        a, b = operand_value(left, props, label), operand_value(right, props, label)
-        try:
-            result = operator(a, b)
-        except (TypeError, AttributeError):
-            result = False
-        if result is None:
-            result = False
-        return not result != should_be
-
-    return holds
-
-
-def query_scope(text: str) -> Scope:
+def query_scope(text: str, *, fast: bool | None = None) -> Scope:
     """What of the graph a Cypher query can match: the node and edge labels its MATCH pattern names (when every node
     and edge of the pattern has a label) and, from its WHERE clause's top-level AND, the conditions that compare one
     node's or edge's properties with constants (when no other variable of the pattern can bind that node or edge).
@@ -304,58 +277,14 @@ def query_scope(text: str) -> Scope:
     A query this cannot read safely gets ``WHOLE``: one that does not parse (``run_cypher`` reports it), with
     variable-length or undirected edges, a cycle, paths, subqueries, list predicates or functions in its WHERE clause
     (which may raise on a row the scope would drop: the error must stay). Leaving out what a query cannot match keeps
-    every row it returns, in the same order (see ``build_graph``)."""
-    try:
-        from grandcypher import AND, OR, SUBOP, CompoundCondition, GrandCypherTransformer, _GrandCypherGrammar
-        from grandcypher.types import AttributeRef, ExpressionBase
+    every row it returns, in the same order (see ``build_graph``).
 
-        transformer = GrandCypherTransformer(nx.MultiDiGraph())
-        transformer.transform(_GrandCypherGrammar.parse(_double_quotes(text).strip().rstrip(";")))
-    except Exception:  # noqa: BLE001 (any failure: the whole graph, where run_cypher raises its own error)
-        return WHOLE
-    if len(transformer._executors) != 1:
-        return WHOLE
-    ex = transformer._executors[0]
-    motif, edge_vars = ex._motif, ex._return_edges
-    edges = list(motif.edges(keys=True, data=True))
-    if ex._paths or ex._child_executors or not len(motif) or any(not d.get("__is_hop__", False) for *_, d in edges):
-        return WHOLE
-    simple = nx.Graph(motif)
-    if simple.number_of_edges() != len(edges) or not nx.is_forest(simple):
-        return WHOLE  # a cycle: grandiso intersects neighbour sets, whose order depends on what they hold
-    node_labels = {n: frozenset(d.get("__labels__") or ()) for n, d in motif.nodes(data=True)}
-    edge_labels = {(u, v): frozenset(d.get("__labels__") or ()) for u, v, _, d in edges}
+    The query is read from grand-cypher's parsed form (private attributes) in ``ask.cypher_scope``; with
+    ``EMBODIED_AI_NO_FASTPATH=1`` (or ``fast=False``), or a grand-cypher whose parsed form is not the one that module
+    knows, the scope is ``WHOLE``."""
+    from embodied_tui.ask.cypher_scope import read_scope
 
-    where = ex._where_condition
-    leaves = list(_leaves(where)) if where is not None else []
-    if any(type(c) is not CompoundCondition or isinstance(c._operator, SUBOP) for c in leaves):
-        return WHOLE  # a subquery may match labels the pattern does not name; others may raise on any row
-
-    def known(operand: Any) -> bool:
-        if isinstance(operand, AttributeRef):
-            return operand.entity_name in node_labels or operand.entity_name in edge_vars
-        return not isinstance(operand, (ExpressionBase, AND, OR, CompoundCondition))
-
-    node_tests, edge_tests = [], []
-    if all(known(c._left) and known(c._right) for c in leaves):  # none can raise: dropping rows drops no error
-        for condition in _conjuncts(where) if where is not None else ():
-            names = {op.entity_name for c in _leaves(condition) for op in (c._left, c._right)
-                     if isinstance(op, AttributeRef)}
-            if len(names) != 1:
-                continue
-            (name,) = names
-            if name in node_labels:
-                mine, others = node_labels[name], [lb for n, lb in node_labels.items() if n != name]
-                tests = node_tests
-            else:
-                pair = tuple(edge_vars[name])
-                mine, others = edge_labels.get(pair, frozenset()), [lb for e, lb in edge_labels.items() if e != pair]
-                tests = edge_tests
-            if mine and all(lb and not lb & mine for lb in others):  # only this variable binds those nodes/edges
-                tests.append((mine, _holds(condition)))
-    all_nodes = None if not all(node_labels.values()) else frozenset().union(*node_labels.values())
-    all_edges = None if not all(edge_labels.values()) else frozenset().union(*edge_labels.values())
-    return Scope(all_nodes, all_edges, tuple(node_tests), tuple(edge_tests))
+    return read_scope(text, fast=fast)
 
 
 # ------------------------------------------------------------------------------------------------- running Cypher

@@ -30,7 +30,7 @@ class DeviceTerm:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """The names a question may use: from the registry graph (``services.ask.vocabulary``)."""
+    """The names a question may use: from the registry graph (``services.graph.vocabulary``)."""
 
     models: tuple[str, ...] = ()
     families: tuple[str, ...] = ()

@@ -114,7 +114,7 @@ def ask(ctx: click.Context, question: str, llm: bool, as_json: bool) -> None:
 def card(ctx: click.Context, name: str, version: int | None, markdown: bool, hf: bool, as_json: bool) -> None:
     """A model card for NAME grounded in its record and fit rows: every figure comes from them, and each conclusion
     names its evidence."""
-    from embodied_tui.services.ask import model_card
+    from embodied_tui.services.card import model_card
 
     result = model_card(ctx.obj["db"], name, version)
     if as_json:

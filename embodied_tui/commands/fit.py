@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from embodied_tui.commands.output import console, print_json
+from embodied_tui.perf.fit_row import FitRow
 from embodied_tui.units import calibration_numbers, significant
 
 
@@ -39,7 +40,7 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
 
     rows = fit_rows(ctx.obj["db"], name, hw, mode, precision, runtime=runtime, version=version, with_layers=layers)
     if as_json:
-        print_json(rows)
+        print_json([r.to_dict() for r in rows])
         return
     from rich import box
     from rich.markup import escape
@@ -50,15 +51,15 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
     table = Table(title=f"{name}: latency per inference in ms, fastest first", title_justify="left",
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0)
     widths = {"mode": 8, "prec": 4, "W": 3, "pred": 7, "floor": 7, "meas": 7, "bound": 9, "fit": 3}  # _ms: 7 at most
-    longest = max((len(r["hardware"]) for r in shown), default=8)
+    longest = max((len(r.hardware) for r in shown), default=8)
     widths = {"hardware": max(12, min(longest, out.width - sum(widths.values()) - len(widths) - 1)), **widths}
     for col, width in widths.items():
         table.add_column(col, justify="right" if col in ("W", "pred", "floor", "meas") else "left", no_wrap=True,
                          overflow="ellipsis", width=width)
     for r in shown:
-        table.add_row(r["hardware"], r["power_mode"], r["precision"], _num(r["power_w"]),
-                      _ms(r["predicted_latency_ms"]), _ms(r["roofline_latency_ms"]), _ms(r["measured_latency_ms"]),
-                      r["bound"] or "-", {True: "yes", False: "NO", None: "?"}[r["fits_memory"]])
+        table.add_row(r.hardware, r.power_mode, r.precision, _num(r.power_w),
+                      _ms(r.predicted_latency_ms), _ms(r.roofline_latency_ms), _ms(r.measured_latency_ms),
+                      r.bound or "-", {True: "yes", False: "NO", None: "?"}[r.fits_memory])
     out.print(table)
     hidden = len(rows) - len(shown)
     if hidden:
@@ -66,24 +67,24 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
     out.print("pred = calibrated roofline; floor = pure roofline (eta = 1, no overheads), a lower bound; meas = measured "
               "median; fit = weights + peak activations fit the device memory (on-chip for NPUs)", markup=False)
     for r in rows:
-        if r["predicted_latency_ms"] is None and r["reason"] and (precision or hw):
-            out.print(f"{r['hardware']} {r['power_mode']} {r['precision']}: {r['reason']}", markup=False)
-    best = next((r for r in rows if r["predicted_latency_ms"] is not None), None)
-    if best and best["top_layers"]:
-        out.print(f"slowest layers on {best['hardware']} ({best['power_mode']}, {best['precision']}): " + "; ".join(
-            f"{layer['name']} {_ms(layer['predicted_ms'])} ms ({layer['bound']})" for layer in best["top_layers"][:3]),
+        if r.predicted_latency_ms is None and r.reason and (precision or hw):
+            out.print(f"{r.hardware} {r.power_mode} {r.precision}: {r.reason}", markup=False)
+    best = next((r for r in rows if r.predicted_latency_ms is not None), None)
+    if best and best.top_layers:
+        out.print(f"slowest layers on {best.hardware} ({best.power_mode}, {best.precision}): " + "; ".join(
+            f"{layer.name} {_ms(layer.predicted_ms)} ms ({layer.bound})" for layer in best.top_layers[:3]),
             markup=False)
-    kinds = sorted({(r["calibration"], calibration_numbers({**r, "n_ops": None}), r["calibration_source"])
-                    for r in shown if r["calibration"] != "none"})
+    kinds = sorted({(r.calibration, calibration_numbers(r, launches=False), r.calibration_source)
+                    for r in shown if r.calibration != "none"})
     for kind, numbers, source in kinds[:4]:
         out.print(f"{escape('[' + kind + ']')} {escape(numbers)}: {escape(source)}")
 
 
-def _fastest_per_mode(rows: list[dict]) -> list[dict]:
+def _fastest_per_mode(rows: list[FitRow]) -> list[FitRow]:
     """One row per device x power mode: its fastest precision (rows are already sorted fastest first)."""
     seen, out = set(), []
     for r in rows:
-        key = (r["hardware"], r["power_mode"])
+        key = (r.hardware, r.power_mode)
         if key not in seen:
             seen.add(key)
             out.append(r)
@@ -103,7 +104,7 @@ def calibrate(ctx: click.Context, threads, models, as_json) -> None:
     and fit the roofline's efficiencies; stores the host as your device host-<cpu> (alias `host`), which `hw list`,
     `hw show` and `fit` then show. Running it again replaces that device."""
     from embodied_tui.errors import UserError
-    from embodied_tui.services.fit import CALIBRATION_SET, calibrate_host
+    from embodied_tui.services.host import CALIBRATION_SET, calibrate_host
 
     names = CALIBRATION_SET if models is None else [m.strip() for m in models.split(",") if m.strip()]
     if not names:
@@ -150,7 +151,7 @@ def calibrate(ctx: click.Context, threads, models, as_json) -> None:
 @click.pass_context
 def bench(ctx: click.Context, name, runtime, threads, version, trust_code, no_save, as_json) -> None:
     """Time NAME on this machine's CPU (warm-up, repeated runs; median and p90) and store it as a measurement."""
-    from embodied_tui.services.fit import bench_model
+    from embodied_tui.services.host import bench_model
 
     result = bench_model(ctx.obj["db"], name, runtime, version=version, threads=threads, trust_code=trust_code,
                          save=not no_save)

@@ -40,8 +40,10 @@ Conventions (stated once, shown in the UI):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Iterable, Sequence
+
+from embodied_tui.perf.fit_row import FitRow, LayerFit
 
 # bytes per element at each precision (tf32 is stored as fp32; int4 packs two per byte)
 BYTES_PER_ELEMENT: dict[str, float] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int4": 0.5}
@@ -124,10 +126,10 @@ class Efficiency:
 PURE = Efficiency(1.0, 1.0, 0.0, "none", "pure roofline: eta = 1, t0 = 0")
 
 # Defaults per device type, used when a device has no calibration. Each was fitted by hand to the published batch-1
-# latencies named in its source (FLOPs = 2 x MACs of the published models); see design.md "Roofline".
+# latencies named in its source (FLOPs = 2 x MACs of the published models); see docs/architecture.md "Roofline".
 _JETSON_SOURCE = (
-    "default for Jetson-class SoC GPUs (TensorRT, batch 1): hardware-facts.md says 10-40 % of dense peak plus a few "
-    "ms; a line through published Orin Nano TensorRT latencies of YOLOv8n/s/m (the0807/YOLOv8-ONNX-TensorRT: "
+    "default for Jetson-class SoC GPUs (TensorRT, batch 1): 10-40 % of dense peak (docs/hardware.md); a line "
+    "through published Orin Nano TensorRT latencies of YOLOv8n/s/m (the0807/YOLOv8-ONNX-TensorRT: "
     "FP16 7.3/11.4/23.6 ms, INT8 5.8/8.2/17.1 ms at 8.7/28.6/78.9 GFLOPs) gives eta_compute 0.28-0.40 and "
     "t0 3-4 ms; trtexec GPU-only times (Idein/aicast_jetson_benchmark, YOLOX-S) give 0.15-0.25 with no t0")
 DEFAULT_EFFICIENCY: dict[str, Efficiency] = {
@@ -141,7 +143,7 @@ DEFAULT_EFFICIENCY: dict[str, Efficiency] = {
                       "`measurement add`"),
     "npu": Efficiency(0.4, 0.65, 2.0, "default",
                       "default for Hailo-class NPUs: ResNet-50 (8.2 GOPs) on Hailo-8 (26 TOPS) runs 1330 FPS "
-                      "pipelined (eta 0.42) with 2.9 ms latency (t0 ~2 ms), hardware-facts.md; eta_memory applies "
+                      "pipelined (eta 0.42) with 2.9 ms latency (t0 ~2 ms), docs/hardware.md; eta_memory applies "
                       "to weights streamed over the host link"),
     "tpu": Efficiency(0.45, 0.65, 1.8, "default",
                       "default for the Coral Edge TPU: a line through coral.ai's published USB 3.0 latencies of "
@@ -319,71 +321,6 @@ def predicted_seconds(times: LayerTimes, eff: Efficiency) -> float | None:
     return total
 
 
-@dataclass
-class Fit:
-    """One model x device x power mode x precision. ``as_row()`` gives the JSON row of `embodied-ai fit --json`."""
-
-    model: str
-    hardware: str
-    power_mode: str
-    precision: str
-    power_w: float | None
-    macs: int | None
-    flops: float | None
-    other_flops: float | None
-    bytes: float | None  # unfused, at the precision
-    fused_bytes: float | None  # lower bound, at the precision
-    traffic_bytes: float | None  # what the roofline charges: unfused, less epilogues folded into MAC layers (`fusion`)
-    fusion: str | None  # "none" (eager torch) | "epilogue" (optimising runtimes; see layer_work)
-    weight_bytes: float | None  # at the precision
-    activation_bytes: float | None  # peak live, at the precision
-    arithmetic_intensity: float | None  # flops / unfused bytes
-    arithmetic_intensity_fused: float | None
-    peak_tflops: float | None
-    bandwidth_gbps: float | None
-    ridge_point: float | None
-    attainable_tflops: float | None  # min(P, intensity x BW)
-    bound: str | None
-    roofline_latency_ms: float | None
-    predicted_latency_ms: float | None
-    measured_latency_ms: float | None = None
-    fps: float | None = None
-    energy_mj: float | None = None
-    fits_memory: bool | None = None
-    memory_note: str = ""
-    calibration: str = "none"
-    calibration_source: str = ""
-    runtime: str | None = None
-    eta_compute: float | None = None
-    eta_memory: float | None = None
-    overhead_ms: float | None = None
-    op_overhead_ms: float | None = None  # t_op, per launched operator
-    macs_per_output_half: float | None = None  # K
-    n_ops: int | None = None  # launched operators (layers not fused into the one before)
-    fit_error: float | None = None
-    time_compute_ms: float | None = None  # summed time of compute-bound layers (calibrated)
-    time_memory_ms: float | None = None  # summed time of memory-bound layers (calibrated)
-    time_host_link_ms: float | None = None
-    time_overhead_ms: float | None = None  # t0 + n_ops x t_op
-    top_layers: list[dict] = field(default_factory=list)
-    layers: list[dict] = field(default_factory=list)  # every layer (only when asked): name, type, intensity, ...
-    reason: str | None = None  # why a number is missing
-    notes: list[str] = field(default_factory=list)
-
-    def as_row(self) -> dict:
-        """The fields as a new dict: what ``dataclasses.asdict`` gives for these field types (scalars, lists of
-        strings, lists of flat dicts), without its recursive deep copy (most of a fit's cost): the lists and the
-        layer dicts are copied one level, their values are immutable."""
-        row = {name: getattr(self, name) for name in _FIT_FIELDS}
-        row["top_layers"] = [dict(layer) for layer in self.top_layers]
-        row["layers"] = [dict(layer) for layer in self.layers]
-        row["notes"] = list(self.notes)
-        return row
-
-
-_FIT_FIELDS = tuple(f.name for f in fields(Fit))
-
-
 def _round(x: float | None, digits: int = 6) -> float | None:
     if x is None:
         return None
@@ -391,14 +328,14 @@ def _round(x: float | None, digits: int = 6) -> float | None:
 
 
 def empty_fit(model: str, target_hw: str, mode: str, precision: str, power_w: float | None, macs: int | None,
-              reason: str) -> Fit:
+              reason: str) -> FitRow:
     """A row with no numbers and the reason (model without MACs, device without a peak at the precision)."""
-    return Fit(model=model, hardware=target_hw, power_mode=mode, precision=precision, power_w=power_w, macs=macs,
-               flops=None, other_flops=None, bytes=None, fused_bytes=None, traffic_bytes=None, fusion=None,
-               weight_bytes=None, activation_bytes=None,
-               arithmetic_intensity=None, arithmetic_intensity_fused=None, peak_tflops=None, bandwidth_gbps=None,
-               ridge_point=None, attainable_tflops=None, bound=None, roofline_latency_ms=None,
-               predicted_latency_ms=None, reason=reason)
+    return FitRow(model=model, hardware=target_hw, power_mode=mode, precision=precision, power_w=power_w,
+                  macs=macs, flops=None, other_flops=None, bytes=None, fused_bytes=None, traffic_bytes=None,
+                  fusion=None, weight_bytes=None, activation_bytes=None, arithmetic_intensity=None,
+                  arithmetic_intensity_fused=None, peak_tflops=None, bandwidth_gbps=None, ridge_point=None,
+                  attainable_tflops=None, bound=None, roofline_latency_ms=None, predicted_latency_ms=None,
+                  reason=reason)
 
 
 def scaled_bytes(record, key: str, precision: str) -> float | None:
@@ -411,7 +348,7 @@ def scaled_bytes(record, key: str, precision: str) -> float | None:
 
 def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficiency | None = None, *,
               fusion: str | None = None, top: int = TOP_LAYERS, with_layers: bool = False,
-              work: tuple[list[LayerWork], list[str]] | None = None) -> Fit:
+              work: tuple[list[LayerWork], list[str]] | None = None) -> FitRow:
     """The roofline of one model (a ModelRecord/Analysis or dict with its keys) on one target. ``fusion`` (default:
     ``fusion_for(eff.runtime)``) decides the activation traffic both the pure roofline and the prediction charge.
 
@@ -483,19 +420,19 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
         attainable = target.peak_flops
     order = sorted(range(len(work)), key=lambda i: t_layer[i], reverse=True)
 
-    def layer_row(i: int) -> dict:
+    def layer_row(i: int) -> LayerFit:
         w = work[i]
-        return {"name": w.name, "type": w.type, "flops": w.flops, "other_flops": w.other_flops, "bytes": w.bytes,
-                "unfused_bytes": w.unfused_bytes, "fused_into_previous": w.fused,
-                "arithmetic_intensity": _round(w.flops / w.bytes) if w.bytes else None,
-                "predicted_ms": _round(t_layer[i] * 1e3), "roofline_ms": _round(max(times.tc[i], times.tm[i]) * 1e3),
-                "share": _round(t_layer[i] / pred, 4) if pred else None, "bound": bound_layer[i],
-                "launches": w.launches,
-                # achieved rate of the layer's MAC work at its predicted time: a point under the roof for plots
-                "predicted_tflops": _round(w.flops / t_layer[i] / 1e12) if t_layer[i] > 0 else None}
+        return LayerFit(name=w.name, type=w.type, flops=w.flops, other_flops=w.other_flops, bytes=w.bytes,
+                        unfused_bytes=w.unfused_bytes, fused_into_previous=w.fused,
+                        arithmetic_intensity=_round(w.flops / w.bytes) if w.bytes else None,
+                        predicted_ms=_round(t_layer[i] * 1e3),
+                        roofline_ms=_round(max(times.tc[i], times.tm[i]) * 1e3),
+                        share=_round(t_layer[i] / pred, 4) if pred else None, bound=bound_layer[i],
+                        launches=w.launches,
+                        predicted_tflops=_round(w.flops / t_layer[i] / 1e12) if t_layer[i] > 0 else None)
 
     pred_ms = None if pred is None else pred * 1e3
-    return Fit(
+    return FitRow(
         model=name, hardware=target.hardware, power_mode=target.power_mode, precision=prec, power_w=target.power_w,
         macs=int(macs), flops=flops, other_flops=other, bytes=unfused, fused_bytes=fused, traffic_bytes=traffic,
         fusion=fusion, weight_bytes=weight_bytes,
@@ -513,9 +450,9 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
         time_compute_ms=_round(t_comp * 1e3), time_memory_ms=_round(t_mem * 1e3),
         time_host_link_ms=None if t_link is None else _round(t_link * 1e3),
         time_overhead_ms=_round(parts["overhead"] * 1e3),
-        top_layers=[layer_row(i) for i in order[:top] if t_layer[i] > 0],
-        layers=[layer_row(i) for i in range(len(work))] if with_layers else [],
-        reason=reason, notes=notes)
+        top_layers=tuple(layer_row(i) for i in order[:top] if t_layer[i] > 0),
+        layers=tuple(layer_row(i) for i in range(len(work))) if with_layers else (),
+        reason=reason, notes=tuple(notes))
 
 
 def _onchip_fit(target: Target, weight_bytes: float) -> tuple[bool | None, str]:

@@ -1,5 +1,5 @@
 """One model: summary and verdict, census tree, shapes, MACs by layer type, file facts, model card; the convention
-line below. The card (``services.ask.model_card``: it fits the model on every device) is made in a thread worker."""
+line below. The card (``services.card.model_card``: it fits the model on every device) is made in a thread worker."""
 from __future__ import annotations
 
 from rich.console import Group
@@ -217,7 +217,7 @@ class DetailScreen(TabKeys, Screen):
 
     @work(thread=True, exclusive=True, group="card", exit_on_error=False)
     def make_card(self) -> str:
-        from embodied_tui.services.ask import model_card
+        from embodied_tui.services.card import model_card
 
         return model_card(self.app.registry, self.record.name, self.record.version).to_markdown()
 

@@ -8,6 +8,7 @@ chart (j/k move to the next/previous row of the table).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -23,78 +24,83 @@ from embodied_tui.screens.tab_keys import TabKeys
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelRecord
 from embodied_tui.errors import UserError
+from embodied_tui.perf.fit_row import FitRow
 from embodied_tui.screens.widgets.fit_table import FitTable, fit_key
 from embodied_tui.screens.widgets.roofline_plot import RooflinePlot, roofline_chart
 
 TABS = ("fit-table-pane", "fit-chart-pane")
 CHART_DELAY = 0.1  # s: j/k held down on the chart redraws once the cursor rests
 
-# (header, cell of a fit row); the order of design.md's fit table
-COLUMNS: tuple[tuple[str, Callable[[dict], str]], ...] = (
-    ("device", lambda r: r["hardware"]),
-    ("mode", lambda r: r["power_mode"]),
-    ("prec", lambda r: r["precision"]),
-    ("W", lambda r: fmt.number(r.get("power_w"))),
-    ("pred ms", lambda r: fmt.significant(r.get("predicted_latency_ms"))),
-    ("meas ms", lambda r: fmt.significant(r.get("measured_latency_ms"))),
-    ("roof ms", lambda r: fmt.significant(r.get("roofline_latency_ms"))),
-    ("fps", lambda r: fmt.significant(r.get("fps"))),
-    ("bound", lambda r: r.get("bound") or fmt.NA),
-    ("mem", lambda r: fmt.yes_no(r.get("fits_memory"))),
+# (header, cell of a fit row), left to right
+COLUMNS: tuple[tuple[str, Callable[[FitRow], str]], ...] = (
+    ("device", lambda r: r.hardware),
+    ("mode", lambda r: r.power_mode),
+    ("prec", lambda r: r.precision),
+    ("W", lambda r: fmt.number(r.power_w)),
+    ("pred ms", lambda r: fmt.significant(r.predicted_latency_ms)),
+    ("meas ms", lambda r: fmt.significant(r.measured_latency_ms)),
+    ("roof ms", lambda r: fmt.significant(r.roofline_latency_ms)),
+    ("fps", lambda r: fmt.significant(r.fps)),
+    ("bound", lambda r: r.bound or fmt.NA),
+    ("mem", lambda r: fmt.yes_no(r.fits_memory)),
 )
 RIGHT = frozenset({"W", "pred ms", "meas ms", "roof ms", "fps"})
 
-# sort name -> field of a fit row; `s` cycles in this order. Unknown values stay last either way.
-SORTS: dict[str, str] = {
-    "predicted": "predicted_latency_ms",
-    "measured": "measured_latency_ms",
-    "roofline": "roofline_latency_ms",
-    "fps": "fps",
-    "power": "power_w",
-    "device": "hardware",
-    "precision": "precision",
+# sort name -> the value of a fit row it sorts on; `s` cycles in this order. Unknown values stay last either way.
+SORTS: dict[str, Callable[[FitRow], Any]] = {
+    "predicted": lambda r: r.predicted_latency_ms,
+    "measured": lambda r: r.measured_latency_ms,
+    "roofline": lambda r: r.roofline_latency_ms,
+    "fps": lambda r: r.fps,
+    "power": lambda r: r.power_w,
+    "device": lambda r: r.hardware,
+    "precision": lambda r: r.precision,
 }
-MATCHED = ("hardware", "hardware_name", "power_mode", "precision", "device_type")
 
 
-def sort_rows(rows: list[dict], key: str, reverse: bool = False) -> list[dict]:
+def _matched(r: FitRow) -> tuple[str | None, ...]:
+    """What the filter words are looked for in: the device id and name, power mode, precision and device type."""
+    return r.hardware, r.hardware_name, r.power_mode, r.precision, r.device_type
+
+
+def sort_rows(rows: list[FitRow], key: str, reverse: bool = False) -> list[FitRow]:
     """Sorted copy on ``SORTS[key]``; stable, so ties keep the service's order; None last either way."""
-    field = SORTS[key]
-    known = [r for r in rows if r.get(field) is not None]
-    unknown = [r for r in rows if r.get(field) is None]
-    return sorted(known, key=lambda r: r[field], reverse=reverse) + unknown
+    value = SORTS[key]
+    known = [r for r in rows if value(r) is not None]
+    unknown = [r for r in rows if value(r) is None]
+    return sorted(known, key=value, reverse=reverse) + unknown
 
 
-def filter_rows(rows: list[dict], text: str) -> list[dict]:
+def filter_rows(rows: list[FitRow], text: str) -> list[FitRow]:
     """Rows where every word of ``text`` is part of the device id or name, the power mode, precision or type."""
     words = text.casefold().split()
     if not words:
         return list(rows)
     return [r for r in rows
-            if all(any(w in str(r.get(f) or "").casefold() for f in MATCHED) for w in words)]
+            if all(any(w in (f or "").casefold() for f in _matched(r)) for w in words)]
 
 
-def row_cells(row: dict) -> list[str]:
+def row_cells(row: FitRow) -> list[str]:
     return [cell(row) for _, cell in COLUMNS]
 
 
-def calibration_text(row: dict) -> str:
+def calibration_text(row: FitRow) -> str:
     """The efficiencies and overheads behind the row's prediction, and where they came from (its calibration)."""
-    if row.get("eta_compute") is None:
-        return f"calibration {row.get('calibration') or fmt.NA}"
-    return f"calibration {row.get('calibration')}: {fmt.calibration_numbers(row)}"
+    if row.eta_compute is None:
+        return f"calibration {row.calibration or fmt.NA}"
+    return f"calibration {row.calibration}: {fmt.calibration_numbers(row)}"
 
 
-def caption(row: dict, index: int, total: int, layers_not_drawn: int) -> str:
+def caption(row: FitRow, index: int, total: int, layers_not_drawn: int) -> str:
     """Three lines under the chart: the roof and the model in numbers (from the fit row), the calibration behind the
     prediction, and where the cursor is."""
-    peak = row.get("peak_tflops")
-    bw = row.get("bandwidth_gbps")
+    peak = row.peak_tflops
+    bw = row.bandwidth_gbps
     numbers = [f"peak {fmt.significant(None if peak is None else peak * 1e3)} GFLOP/s",
                f"BW {fmt.significant(bw)} GB/s" if bw is not None else "no DRAM: compute roof only",
-               f"ridge {fmt.significant(row.get('ridge_point'))} FLOP/B",
-               f"model {fmt.significant(row.get('arithmetic_intensity'))} FLOP/B"]
-    place = [f"row {index}/{total} (j/k)", f"{row.get('bound') or fmt.NA}-bound"]
+               f"ridge {fmt.significant(row.ridge_point)} FLOP/B",
+               f"model {fmt.significant(row.arithmetic_intensity)} FLOP/B"]
+    place = [f"row {index}/{total} (j/k)", f"{row.bound or fmt.NA}-bound"]
     if layers_not_drawn:
         place.append(f"{layers_not_drawn} layers without MACs not drawn")
     return " | ".join(numbers) + "\n" + calibration_text(row) + "\n" + " | ".join(place)
@@ -120,13 +126,13 @@ class FitScreen(TabKeys, Screen):
     def __init__(self, record: ModelRecord) -> None:
         super().__init__()
         self.record = record
-        self.rows: list[dict] = []
-        self.shown: list[dict] = []
+        self.rows: list[FitRow] = []
+        self.shown: list[FitRow] = []
         self.error: str | None = None
         self.sort_key = "predicted"
         self.reverse = False
         self.filter_text = ""
-        self.layer_rows: dict[str, dict] = {}  # row key -> the row with its per-layer rows
+        self.layer_rows: dict[str, FitRow] = {}  # row key -> the row with its per-layer rows
         self.charted: str | None = None  # row key the chart shows
         self._chart_timer: Timer | None = None
 
@@ -172,17 +178,17 @@ class FitScreen(TabKeys, Screen):
 
     # ------------------------------------------------------------------------------------------ workers
     @work(thread=True, exclusive=True, group="fit-rows", exit_on_error=False)
-    def load_rows(self) -> list[dict]:
+    def load_rows(self) -> list[FitRow]:
         from embodied_tui.services.fit import fit_rows
 
         return fit_rows(self.app.registry, self.record.name, version=self.record.version)
 
     @work(thread=True, exclusive=True, group="fit-layers", exit_on_error=False)
-    def load_layers(self, row: dict) -> dict:
+    def load_layers(self, row: FitRow) -> FitRow:
         from embodied_tui.services.fit import fit_rows
 
-        rows = fit_rows(self.app.registry, self.record.name, hw=row["hardware"], mode=row["power_mode"],
-                        precision=row["precision"], version=self.record.version, with_layers=True)
+        rows = fit_rows(self.app.registry, self.record.name, hw=row.hardware, mode=row.power_mode,
+                        precision=row.precision, version=self.record.version, with_layers=True)
         return rows[0]
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -230,7 +236,7 @@ class FitScreen(TabKeys, Screen):
         self.update_status()
         self.schedule_chart()
 
-    def current_row(self) -> dict | None:
+    def current_row(self) -> FitRow | None:
         if not self.shown:
             return None
         index = min(max(self.table.cursor_row, 0), len(self.shown) - 1)
@@ -337,7 +343,7 @@ class FitScreen(TabKeys, Screen):
                 self.plot.loading = True
                 self.load_layers(row)
             return
-        chart = roofline_chart(full, full.get("layers") or [])
+        chart = roofline_chart(full, full.layers)
         self.plot.plot(chart)
         self.charted = key
         index = self.shown.index(row) + 1

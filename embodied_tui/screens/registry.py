@@ -19,6 +19,7 @@ from embodied_tui import units as fmt
 from embodied_tui.data import filters
 from embodied_tui.data.records import ModelRecord
 from embodied_tui.errors import UserError
+from embodied_tui.perf.fit_row import FitRow
 from embodied_tui.screens.widgets.model_table import ModelTable, record_key
 
 MAX_COMPARE = 4
@@ -42,18 +43,17 @@ SORTS: dict[str, str] = {
 }
 
 
-def fastest(rows: list[dict]) -> dict | None:
+def fastest(rows: list[FitRow]) -> FitRow | None:
     """The fit row with the lowest predicted latency (None when no row has a prediction)."""
-    known = [r for r in rows if r.get("predicted_latency_ms") is not None]
-    return min(known, key=lambda r: r["predicted_latency_ms"]) if known else None
+    known = [r for r in rows if r.predicted_latency_ms is not None]
+    return min(known, key=lambda r: r.predicted_latency_ms) if known else None
 
 
-def best_fit_text(row: dict | None) -> str:
+def best_fit_text(row: FitRow | None) -> str:
     """'0.0312 ms nvidia-h100-sxm/700W/fp16'; 'no prediction' when no device has one."""
     if row is None:
         return "no prediction"
-    return (f"{fmt.significant(row['predicted_latency_ms'])} ms "
-            f"{row['hardware']}/{row['power_mode']}/{row['precision']}")
+    return f"{fmt.significant(row.predicted_latency_ms)} ms {row.hardware}/{row.power_mode}/{row.precision}"
 
 
 def sort_expression(key: str, reverse: bool) -> str:

@@ -1,10 +1,12 @@
 """A grounded model card: what a model is, what it costs, where its MACs go, where it runs and what to doubt.
 
-``build_card(record, details, fits)`` is pure. Every figure in the card is a field of the record (``ModelRecord``),
-of its details (census, per-layer costs) or of a fit row (``services.fit``), shown either as is or converted with one
-of these stated conversions: ``/1e6`` (M params, MB), ``/1e9`` (GMACs, GFLOPs, GB), ``x100`` of a ratio of two such
-figures (a share, %). Counts are exact with thousands separators; other figures have 3 significant digits. Module
-paths are in backticks. Each sentence that draws a conclusion names its evidence in parentheses.
+``model_card(db, name)`` reads a registered model, its details and its fit rows and hands them to
+``build_card(record, details, fits)``, which is pure. Every figure in the card is a field of the record
+(``ModelRecord``), of its details (census, per-layer costs) or of a fit row (``perf.fit_row.FitRow``), shown either
+as is or converted with one of these stated conversions: ``/1e6`` (M params, MB), ``/1e9`` (GMACs, GFLOPs, GB),
+``x100`` of a ratio of two such figures (a share, %). Counts are exact with thousands separators; other figures have
+3 significant digits. Module paths are in backticks. Each sentence that draws a conclusion names its evidence in
+parentheses.
 
 Renderings: ``to_text()`` (plain), ``to_markdown()``, ``to_huggingface()`` (YAML front matter + Markdown sections,
 as on the Hugging Face Hub: ``tags``, ``pipeline_tag`` and an ``embodied_ai`` block with the record's numbers).
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from embodied_tui.perf.fit_row import FitRow
 
 TOP_TYPES = 3
 TOP_LAYERS = 5
@@ -194,11 +198,11 @@ def _where_macs_go(record: Any, details: Any) -> Section | None:
     return Section("Where the MACs go", lines, (["layer", "type", "MACs", "share", "output"], rows))
 
 
-def _bound_reason(row: dict) -> str:
+def _bound_reason(row: FitRow) -> str:
     """Why the row has its bound, from the row's own times (and the intensity vs ridge point where they agree)."""
-    bound = row.get("bound")
-    tc, tm = row.get("time_compute_ms"), row.get("time_memory_ms")
-    ai, ridge = row.get("arithmetic_intensity"), row.get("ridge_point")
+    bound = row.bound
+    tc, tm = row.time_compute_ms, row.time_memory_ms
+    ai, ridge = row.arithmetic_intensity, row.ridge_point
     split = "" if tc is None or tm is None else (f"layers limited by compute take {sig(tc)} ms, layers limited by "
                                                  f"memory {sig(tm)} ms")
     if bound in ("compute", "memory"):
@@ -207,16 +211,16 @@ def _bound_reason(row: dict) -> str:
             side = "above" if bound == "compute" else "below"
             why += f"; its arithmetic intensity, {sig(ai)} FLOP/B, is {side} the ridge point of {sig(ridge)} FLOP/B"
         return why
-    if bound == "overhead" and row.get("overhead_ms") is not None:
-        fixed, s = f"the fixed time per call, t0 = {sig(row['overhead_ms'])} ms,", "s"
-        if row.get("op_overhead_ms") and row.get("n_ops") and row.get("time_overhead_ms") is not None:
-            fixed, s = (f"the fixed costs, t0 = {sig(row['overhead_ms'])} ms per call plus {row['n_ops']} operator "
-                        f"launches at {sig(row['op_overhead_ms'])} ms each ({sig(row['time_overhead_ms'])} ms in "
+    if bound == "overhead" and row.overhead_ms is not None:
+        fixed, s = f"the fixed time per call, t0 = {sig(row.overhead_ms)} ms,", "s"
+        if row.op_overhead_ms and row.n_ops and row.time_overhead_ms is not None:
+            fixed, s = (f"the fixed costs, t0 = {sig(row.overhead_ms)} ms per call plus {row.n_ops} operator "
+                        f"launches at {sig(row.op_overhead_ms)} ms each ({sig(row.time_overhead_ms)} ms in "
                         "all),"), ""
         return (f"overhead-bound: {fixed} exceed{s} the time of its layers ({split})" if split else
                 f"overhead-bound: {fixed.rstrip(',')} dominate{s}")
     if bound == "host-link":
-        link = row.get("time_host_link_ms")
+        link = row.time_host_link_ms
         return "host-link-bound: weights that do not fit on chip stream over the host link" + (
             f" ({sig(link)} ms)" if link is not None else "")
     return f"{bound}-bound" if bound else "bound unknown"
@@ -226,54 +230,58 @@ def _ms(x: float | None) -> str:
     return "-" if x is None else sig(x)
 
 
-def _where_it_runs(fits: list[dict]) -> Section:
-    predicted = [r for r in fits if r.get("predicted_latency_ms") is not None]
+def _device(r: FitRow) -> str:
+    return r.hardware_name or r.hardware
+
+
+def _where_it_runs(fits: list[FitRow]) -> Section:
+    predicted = [r for r in fits if r.predicted_latency_ms is not None]
     if not fits:
         return Section("Where it runs", ["No fit rows: the model has no MAC count, so no latency is predicted."])
     if not predicted:
-        reasons = sorted({r.get("reason") or "unknown" for r in fits})
+        reasons = sorted({r.reason or "unknown" for r in fits})
         return Section("Where it runs", [f"No device gives a prediction ({'; '.join(reasons)})."])
-    best: dict[str, dict] = {}
-    for r in sorted(predicted, key=lambda r: r["predicted_latency_ms"]):
-        best.setdefault(r["hardware"], r)
+    best: dict[str, FitRow] = {}
+    for r in sorted(predicted, key=lambda r: r.predicted_latency_ms):
+        best.setdefault(r.hardware, r)
     ranked = list(best.values())
     shown = ranked[:TOP_DEVICES]
-    shown += [r for r in fits if r.get("measured_latency_ms") is not None and r not in shown]
-    launches = " + a cost per operator launch" if any(r.get("op_overhead_ms") for r in shown) else ""
+    shown += [r for r in fits if r.measured_latency_ms is not None and r not in shown]
+    launches = " + a cost per operator launch" if any(r.op_overhead_ms for r in shown) else ""
     lines = [f"Latencies are calibrated roofline predictions (t = t0{launches} + sum over layers of max(compute, "
              "memory) time), not measurements, unless a measured value is shown; the fastest mode and precision of each device "
              "is listed (fit rows)."]
     for r in ranked[:3]:
-        lines.append(f"On {r.get('hardware_name') or r['hardware']} ({r['power_mode']}, {r['precision']}) the "
-                     f"prediction is {sig(r['predicted_latency_ms'])} ms, {sig(r['fps'])} fps, above the roofline "
-                     f"bound of {_ms(r.get('roofline_latency_ms'))} ms; it is {_bound_reason(r)} (fit row).")
-    for r in [r for r in fits if r.get("measured_latency_ms") is not None]:
-        n = r.get("measured_n") or 0
-        lines.append(f"Measured on {r.get('hardware_name') or r['hardware']} ({r['power_mode']}, {r['precision']}): "
-                     f"{sig(r['measured_latency_ms'])} ms against {_ms(r.get('predicted_latency_ms'))} ms predicted "
+        lines.append(f"On {_device(r)} ({r.power_mode}, {r.precision}) the "
+                     f"prediction is {sig(r.predicted_latency_ms)} ms, {sig(r.fps)} fps, above the roofline "
+                     f"bound of {_ms(r.roofline_latency_ms)} ms; it is {_bound_reason(r)} (fit row).")
+    for r in [r for r in fits if r.measured_latency_ms is not None]:
+        n = r.measured_n or 0
+        lines.append(f"Measured on {_device(r)} ({r.power_mode}, {r.precision}): "
+                     f"{sig(r.measured_latency_ms)} ms against {_ms(r.predicted_latency_ms)} ms predicted "
                      f"(median of {n} stored measurement{'s' if n != 1 else ''}; fit row).")
-    energy = [r for r in predicted if r.get("energy_mj") is not None]
+    energy = [r for r in predicted if r.energy_mj is not None]
     if energy:
-        e = min(energy, key=lambda r: r["energy_mj"])
-        lines.append(f"Least energy per inference: {sig(e['energy_mj'])} mJ on "
-                     f"{e.get('hardware_name') or e['hardware']} ({e['power_mode']}, {e['precision']}): "
-                     f"{sig(e['power_w'])} W x "
-                     f"{sig(e['predicted_latency_ms'])} ms (fit row).")
-    no_fit = sorted({r.get("hardware_name") or r["hardware"] for r in fits if r.get("fits_memory") is False})
-    unknown = sorted({r.get("hardware_name") or r["hardware"] for r in fits if r.get("fits_memory") is None})
+        e = min(energy, key=lambda r: r.energy_mj)
+        lines.append(f"Least energy per inference: {sig(e.energy_mj)} mJ on "
+                     f"{_device(e)} ({e.power_mode}, {e.precision}): "
+                     f"{sig(e.power_w)} W x "
+                     f"{sig(e.predicted_latency_ms)} ms (fit row).")
+    no_fit = sorted({_device(r) for r in fits if r.fits_memory is False})
+    unknown = sorted({_device(r) for r in fits if r.fits_memory is None})
     if no_fit:
         lines.append(f"It does not fit the memory of: {', '.join(no_fit)} (fits_memory in the fit rows).")
     else:
         lines.append("It fits the memory of every device that states a capacity (fits_memory in the fit rows)"
                      + (f"; unknown for {', '.join(unknown)}." if unknown else "."))
-    kinds = sorted({r.get("calibration") or "none" for r in shown})
+    kinds = sorted({r.calibration or "none" for r in shown})
     if "default" in kinds:
         lines.append("Rows marked 'default' use the device type's default efficiencies, not a calibration: treat "
                      "them as rough (calibration column).")
-    rows = [[r.get("hardware_name") or r["hardware"], r["power_mode"], r["precision"],
-             _ms(r["predicted_latency_ms"]), _ms(r.get("roofline_latency_ms")), _ms(r.get("measured_latency_ms")),
-             _ms(r.get("fps")), r.get("bound") or "-", {True: "yes", False: "NO", None: "?"}[r.get("fits_memory")],
-             r.get("calibration") or "-"] for r in shown]
+    rows = [[_device(r), r.power_mode, r.precision,
+             _ms(r.predicted_latency_ms), _ms(r.roofline_latency_ms), _ms(r.measured_latency_ms),
+             _ms(r.fps), r.bound or "-", {True: "yes", False: "NO", None: "?"}[r.fits_memory],
+             r.calibration or "-"] for r in shown]
     return Section("Where it runs", lines, (["device", "mode", "precision", "predicted ms", "roofline ms",
                                              "measured ms", "fps", "bound", "fits", "calibration"], rows))
 
@@ -323,7 +331,7 @@ def _front_matter(record: Any) -> dict[str, Any]:
     return front
 
 
-def build_card(record: Any, details: Any, fits: list[dict]) -> Card:
+def build_card(record: Any, details: Any, fits: list[FitRow]) -> Card:
     """The card of ``record`` (a ModelRecord) with its ``details`` (ModelDetails or None) and its fit rows."""
     sections = [_what_it_is(record, details), _size_and_cost(record)]
     macs = _where_macs_go(record, details)
@@ -331,3 +339,15 @@ def build_card(record: Any, details: Any, fits: list[dict]) -> Card:
         sections.append(macs)
     sections += [_where_it_runs(list(fits)), _caveats(record)]
     return Card(name=record.name, version=record.version, sections=sections, front_matter=_front_matter(record))
+
+
+def model_card(db, name: str, version: int | None = None) -> Card:
+    """The grounded model card of a registered model: its record, details and fit rows on every device."""
+    from embodied_tui.services.fit import fit_rows
+    from embodied_tui.services.hardware import registry
+
+    reg = registry(db)
+    record = reg.get(name, version)
+    details = reg.details(record)
+    fits = fit_rows(reg, record.name, version=record.version) if record.macs is not None else []
+    return build_card(record, details, fits)

@@ -3,7 +3,7 @@
 Devices come from two places: the package catalog (``embodied_tui/data/catalog/*.yaml``, read-only) and the user's
 registry (table ``hardware``, one document per device: ``{"id", "origin", "added_at", "entry": {...HardwareEntry...}}``).
 ``origin`` says how a user device got there: ``user`` (``hw add``), an import source (``embodied-schemas``) or
-``calibrate`` (the host measured by `embodied-ai calibrate` / a first `bench`, ``services.fit``). A user device may not
+``calibrate`` (the host measured by `embodied-ai calibrate` / a first `bench`, ``services.host``). A user device may not
 reuse a catalog id or alias; two user devices may not share an id or alias either.
 """
 from __future__ import annotations

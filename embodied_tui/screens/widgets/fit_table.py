@@ -1,12 +1,13 @@
 """The fit table: one row per device x power mode x precision, keyed ``hardware|mode|precision``."""
 from __future__ import annotations
 
+from embodied_tui.perf.fit_row import FitRow
 from embodied_tui.screens.widgets.vim_table import VimTable
 
 
-def fit_key(row: dict) -> str:
+def fit_key(row: FitRow) -> str:
     """The row key of a fit row."""
-    return f"{row['hardware']}|{row['power_mode']}|{row['precision']}"
+    return f"{row.hardware}|{row.power_mode}|{row.precision}"
 
 
 class FitTable(VimTable):

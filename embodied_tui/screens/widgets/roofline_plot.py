@@ -1,8 +1,8 @@
 """The roofline chart of one fit row: the device's roof, the model's layers as points and the whole model marked.
 
 Plotext 5's log scale breaks on redraw, so the chart plots log10 values on linear axes and labels the ticks with
-powers of ten (design.md). Every number comes from the fit row of ``services.fit`` (``fit_rows``; per-layer rows with
-``with_layers=True``), computed by ``perf.roofline``:
+powers of ten. Every number comes from the fit row (``perf.fit_row.FitRow`` of
+``services.fit.fit_rows``; its per-layer ``LayerFit`` rows with ``with_layers=True``), computed by ``perf.roofline``:
 
 - x: arithmetic intensity, FLOP per byte (layers: ``arithmetic_intensity``, the layer's FLOPs over the bytes it is
   charged; the model: ``arithmetic_intensity``, FLOPs over unfused bytes);
@@ -14,11 +14,13 @@ powers of ten (design.md). Every number comes from the fit row of ``services.fit
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from textual_plotext import PlotextPlot
 
 from embodied_tui import units as fmt
+from embodied_tui.perf.fit_row import FitRow, LayerFit
 
 LAYER_MARKER = "o"
 MODEL_MARKER = "M"
@@ -61,26 +63,26 @@ class RooflineChart:
         return decade_ticks(*self.ylim)
 
 
-def roofline_chart(row: dict, layers: list[dict]) -> RooflineChart:
+def roofline_chart(row: FitRow, layers: Sequence[LayerFit]) -> RooflineChart:
     """The chart of one fit row (``services.fit.fit_rows``) and its per-layer rows."""
-    title = f"{row['hardware']} {row['power_mode']} {row['precision']}"
-    peak = _log(None if row.get("peak_tflops") is None else row["peak_tflops"] * TERA_TO_GIGA)
+    title = f"{row.hardware} {row.power_mode} {row.precision}"
+    peak = _log(None if row.peak_tflops is None else row.peak_tflops * TERA_TO_GIGA)
     if peak is None:
-        return RooflineChart(title, reason=row.get("reason") or "no peak rate stated for this precision")
+        return RooflineChart(title, reason=row.reason or "no peak rate stated for this precision")
     chart = RooflineChart(title)
     for layer in layers:
-        rate = layer.get("predicted_tflops")
-        x, y = _log(layer.get("arithmetic_intensity")), _log(None if rate is None else rate * TERA_TO_GIGA)
+        rate = layer.predicted_tflops
+        x, y = _log(layer.arithmetic_intensity), _log(None if rate is None else rate * TERA_TO_GIGA)
         if x is None or y is None:
             chart.layers_not_drawn += 1
             continue
         chart.layer_x.append(x)
         chart.layer_y.append(y)
-    attainable = row.get("attainable_tflops")
-    mx, my = _log(row.get("arithmetic_intensity")), _log(None if attainable is None else attainable * TERA_TO_GIGA)
+    attainable = row.attainable_tflops
+    mx, my = _log(row.arithmetic_intensity), _log(None if attainable is None else attainable * TERA_TO_GIGA)
     if mx is not None and my is not None:
         chart.model = (mx, my)
-    ridge = _log(row.get("ridge_point"))
+    ridge = _log(row.ridge_point)
     xs = chart.layer_x + ([mx] if chart.model else []) + ([ridge] if ridge is not None else [])
     ys = chart.layer_y + ([my] if chart.model else [])
     xs = xs or [0.0]

@@ -1,0 +1,227 @@
+"""This machine as a device: calibrate it (`embodied-ai calibrate`) and time registered models on it (`bench`).
+
+The host is an ordinary user device (``services.hardware``, origin ``calibrate``, id ``host-<cpu>``, aliases
+``host`` and ``this-machine``): `hw list`, `hw show`, `fit` and ``all_devices`` see the same entry, with its measured
+peak, bandwidth, last-level cache (``cache_bytes``, ``cache_bandwidth_gbps``) and fitted ``calibration``.
+Calibrating again replaces it. A `bench` result is stored as a measurement (``services.fit``) on it.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable
+
+from embodied_tui.data.hardware import Calibration, HardwareEntry, load_catalog, parse_entry
+from embodied_tui.data.store import Registry
+from embodied_tui.errors import NotFound, UserError
+from embodied_tui.perf.bench import BenchResult, Measurement, bench_file, default_runtime, runtime_label
+from embodied_tui.perf.calibrate import (HOST_ALIASES, Point, default_threads, fit_efficiency, host_device, host_slug,
+                                         measure_host)
+from embodied_tui.perf.roofline import default_efficiency, fit_model, fusion_for, layer_times, model_work
+from embodied_tui.services.fit import MEASUREMENTS, record_batch, target_for
+from embodied_tui.services.hardware import CALIBRATE, add_user_device, names_of, origins, registry, user_devices
+
+# zoo models (embodied_tui.analysis.zoo BUILDERS) timed by `calibrate`: from 0.1 to 1000 MMACs, dense, depthwise,
+# attention and recurrent, so eta_compute, eta_memory and t0 are all pinned
+CALIBRATION_SET = ("mlp_policy", "lstm_policy", "small_vit", "resnet_tiny", "mobilenet_tiny", "mobilenet_v3_small",
+                   "unet_small", "yolo_style_detector")
+
+Progress = Callable[[str, float], None]
+
+_DTYPE_PRECISION = {"float32": "fp32", "float": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16",
+                    "int8": "int8", "qint8": "int8", "uint8": "int8", "quint8": "int8"}
+
+
+def precision_of(dtype: str) -> str:
+    """The roofline precision a model stored as ``dtype`` runs at ("float32" -> "fp32"; unknown -> "fp32")."""
+    return _DTYPE_PRECISION.get(dtype.removeprefix("torch."), "fp32")
+
+
+def host_entry(db) -> HardwareEntry | None:
+    """This machine's device (id ``host-<cpu>``) as `calibrate` or a first `bench` stored it, or None."""
+    reg = registry(db)
+    slug, where = host_slug(), origins(reg)
+    return next((e for e in user_devices(reg) if e.id == slug and where.get(e.id) == CALIBRATE), None)
+
+
+def _check_host_id(reg: Registry, host_id: str) -> dict[str, str]:
+    """Device id -> origin; UserError when ``host_id`` is taken by a device `calibrate` did not store."""
+    where = origins(reg)
+    if where.get(host_id, CALIBRATE) != CALIBRATE:
+        raise UserError(f"{host_id!r} is already a {where[host_id]} device in {reg.path}, not one `calibrate` "
+                        f"stored; remove it (`embodied-ai hw remove {host_id}`) and calibrate again")
+    return where
+
+
+def save_host(db, entry: HardwareEntry) -> HardwareEntry:
+    """Store the measured host as a user device of origin ``calibrate``, replacing an earlier one of the same id.
+
+    The generic names (``host``, ``this-machine``) follow the machine calibrated last: another host in the same
+    registry (one shared between machines) gives them up, and a device the user named so keeps them."""
+    reg = registry(db)
+    where = _check_host_id(reg, entry.id)
+    others = [e for e in user_devices(reg) if e.id != entry.id]
+    for other in others:
+        if where.get(other.id) == CALIBRATE and set(other.aliases) & set(HOST_ALIASES):
+            kept = [a for a in other.aliases if a not in HOST_ALIASES]
+            add_user_device(reg, other.model_copy(update={"aliases": kept}), origin=CALIBRATE, replace=True)
+    taken = names_of([*load_catalog(), *(o for o in others if where.get(o.id) != CALIBRATE)])
+    aliases = [a for a in entry.aliases if a.casefold() not in taken]
+    return add_user_device(reg, entry.model_copy(update={"aliases": aliases}), origin=CALIBRATE, replace=True)
+
+
+def _host_from(peaks, calibration: Iterable[Calibration] = ()) -> HardwareEntry:
+    data = host_device(peaks, [c.model_dump(mode="json") for c in calibration])
+    return parse_entry(data, f"host device {data['id']}")
+
+
+def ensure_host(db, *, threads: int | None = None) -> HardwareEntry:
+    """The host device, measuring its peaks (a few seconds) the first time."""
+    reg = registry(db)
+    return host_entry(reg) or save_host(reg, _host_from(measure_host(threads)))
+
+
+def save_model_file(module, example: tuple, folder: Path, name: str, runtime: str = "onnxruntime") -> tuple[Path, str]:
+    """Write ``module`` where ``runtime`` can run it: ONNX (legacy exporter, opset 17) for onnxruntime, a traced
+    TorchScript file for torch. Returns (path, format)."""
+    import torch
+
+    if runtime == "onnxruntime":
+        path = Path(folder) / f"{name}.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, example, str(path), dynamo=False, opset_version=17)
+        return path, "onnx"
+    path = Path(folder) / f"{name}.pt"
+    with torch.no_grad():
+        torch.jit.save(torch.jit.trace(module, example), str(path))
+    return path, "torchscript"
+
+
+def calibration_models(names: Iterable[str] = CALIBRATION_SET) -> list[tuple[str, object, tuple]]:
+    """(name, module, example inputs) for the zoo builders in ``names`` (unknown names are skipped)."""
+    from embodied_tui.analysis.zoo import BUILDERS
+
+    return [(name, BUILDERS[name].build(), BUILDERS[name].example_inputs()) for name in names if name in BUILDERS]
+
+
+def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CALIBRATION_SET,
+                   runtime: str = "onnxruntime", progress: Progress | None = None,
+                   min_seconds: float = 0.45, rounds: int = 3) -> dict:
+    """Measure this machine's peaks, time a set of zoo models with ``runtime`` (onnxruntime or torch), fit eta and
+    t0 (and, from six models on, t_op and K) and store the host device with that calibration (other runtimes'
+    calibrations are kept).
+
+    Each model is timed for ``min_seconds`` in all, split over ``rounds`` interleaved rounds. The fit uses each
+    model's fastest run (``min_ms``): the time without interference from other work on the
+    machine, which is what a calibration of the machine itself should see. Predictions for the host are therefore
+    for an otherwise idle machine; `bench` medians on a busy one come out higher.
+
+    Returns ``{"device", "calibration", "points": [{model, measured_ms, predicted_ms, error, bound}], ...}``."""
+    from embodied_tui.analysis.api import analyze_file
+
+    report = progress or (lambda stage, frac: None)
+    reg = registry(db)
+    _check_host_id(reg, host_slug())  # before minutes of measuring, not after
+    threads = threads or default_threads()
+    models = list(models)
+    start = time.perf_counter()
+    report("measuring peak FLOP/s and memory bandwidth", 0.0)
+    peaks = measure_host(threads)
+    previous = host_entry(reg)
+    entry = _host_from(peaks)
+    target, _ = target_for(entry, entry.default, "fp32")
+    label = f"{runtime}-cpu"
+    built = calibration_models(models)
+    points, analysed, version = [], [], ""
+    skipped = {n: "not in the zoo" for n in models if n not in {b[0] for b in built}}
+    files = []
+    with tempfile.TemporaryDirectory(prefix="embodied-ai-calibrate-") as tmp:
+        for i, (name, module, example) in enumerate(built):
+            report(f"exporting and analysing {name}", 0.15 + 0.15 * i / max(1, len(built)))
+            try:
+                path, fmt = save_model_file(module, example, Path(tmp), name, runtime)
+                analysis = analyze_file(path, input_shape=[list(x.shape) for x in example])
+            except Exception as exc:  # one model the exporter or analyser cannot take must not stop calibration
+                skipped[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+                continue
+            if analysis.macs is None:
+                skipped[name] = f"no MAC count ({analysis.macs_null_reason})"
+                continue
+            files.append((name, path, fmt, analysis))
+        # interleaved rounds (every model once, then again): a busy moment on a shared machine spoils one round of
+        # one model, not its fastest run; with five fitted numbers a single disturbed time moves all of them
+        best: dict[str, BenchResult] = {}
+        for rnd in range(rounds):
+            for i, (name, path, fmt, analysis) in enumerate(files):
+                report(f"timing {name} (round {rnd + 1} of {rounds})",
+                       0.3 + 0.65 * (rnd * len(files) + i) / max(1, rounds * len(files)))
+                result = bench_file(path, fmt, analysis.input_shapes, analysis.input_dtypes, runtime=runtime,
+                                    threads=threads, min_seconds=min_seconds / rounds, min_runs=5)
+                if name not in best or result.min_ms < best[name].min_ms:
+                    best[name] = result
+        for name, path, fmt, analysis in files:
+            result = best[name]
+            version = result.runtime_version
+            times = layer_times(model_work(analysis, analysis.layer_costs, "fp32", fusion_for(label))[0], target)
+            points.append(Point(name, times, result.min_ms))  # the run least disturbed by other work
+            analysed.append((name, analysis, result))
+    kept = [c for c in (previous.calibration if previous and previous.id == entry.id else [])
+            if not (c.precision == "fp32" and c.runtime == label)]
+    calibration, rows = None, []
+    if points:
+        eff = fit_efficiency(points, default_efficiency("cpu"), runtime=label,
+                             source=f"`embodied-ai calibrate`: {len(points)} zoo models timed with {runtime} "
+                                    f"{version}, {threads} threads")
+        calibration = Calibration(precision="fp32", runtime=label, eta_compute=eff.eta_compute,
+                                  eta_memory=eff.eta_memory, overhead_ms=eff.overhead_ms,
+                                  op_overhead_ms=eff.op_overhead_ms,
+                                  macs_per_output_half=eff.macs_per_output_half, source=eff.source,
+                                  fit_error=eff.fit_error, n_points=eff.n_points)
+        kept.append(calibration)
+        for name, analysis, result in analysed:
+            pred = fit_model(analysis, analysis.layer_costs, target, eff)
+            rows.append({"model": name, "macs": analysis.macs, "measured_ms": round(result.min_ms, 4),
+                         "median_ms": round(result.median_ms, 4), "cpu_pressure": result.cpu_pressure,
+                         "predicted_ms": pred.predicted_latency_ms, "roofline_ms": pred.roofline_latency_ms,
+                         "bound": pred.bound, "error": round(pred.predicted_latency_ms / result.min_ms - 1, 4)})
+    data = {**entry.model_dump(mode="json"), "calibration": [c.model_dump(mode="json") for c in kept]}
+    entry = save_host(reg, parse_entry(data, f"host device {entry.id}"))
+    report("done", 1.0)
+    mode = entry.default
+    cache = (None if mode.cache_bandwidth_gbps is None else {"bytes": entry.cache_bytes,
+             "bandwidth_gbps": mode.cache_bandwidth_gbps, "source": entry.sources.get("cache")})
+    return {"device": entry.model_dump(mode="json"),
+            "calibration": None if calibration is None else calibration.model_dump(mode="json"),
+            "points": rows, "threads": threads, "runtime": label, "seconds": round(time.perf_counter() - start, 2),
+            "peak_gflops": round(peaks.peak_flops / 1e9, 2), "bandwidth_gbps": round(peaks.bandwidth / 1e9, 2),
+            "copy_gbps": round(peaks.copy_bytes_per_s / 1e9, 2), "cache": cache,
+            "triad_gbps": round(peaks.triad_bytes_per_s / 1e9, 2),
+            "skipped": skipped}
+
+
+def bench_model(db, name: str, runtime: str | None = None, *, version: int | None = None,
+                threads: int | None = None, trust_code: bool = False, save: bool = True,
+                min_seconds: float = 1.0) -> dict:
+    """Time a registered model on this machine; store the median as a measurement on the host device."""
+    reg = registry(db)
+    record = reg.get(name, version)
+    path = Path(record.path)
+    if not path.exists():
+        raise NotFound(f"model file {path} of {record.name} v{record.version} is gone; register it again")
+    threads = threads or default_threads()
+    host = ensure_host(reg, threads=threads)
+    result = bench_file(path, record.format, record.input_shapes, record.input_dtypes,
+                        runtime=runtime or default_runtime(record.format), threads=threads, trust_code=trust_code,
+                        min_seconds=min_seconds)
+    m = Measurement(model=record.name, model_version=record.version, model_sha256=record.sha256, hardware=host.id,
+                    power_mode=host.default.name, precision=precision_of(record.dtype),
+                    runtime=runtime_label(result), runtime_version=result.runtime_version,
+                    batch=record_batch(record), latency_ms=result.median_ms, p90_ms=result.p90_ms,
+                    min_ms=result.min_ms, runs=result.runs, threads=result.threads,
+                    source=f"embodied-ai bench on {host.id}", timed=result.timed)
+    if save:
+        reg.table_insert(MEASUREMENTS, m.model_dump(mode="json"))
+    return {"measurement": m.model_dump(mode="json"), "bench": result.model_dump(mode="json"), "saved": save}
