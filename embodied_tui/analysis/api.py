@@ -1,4 +1,5 @@
-"""`analyze_file`: one model file in, one ``Analysis`` out. The only entry point the faces need.
+"""`analyze_file`: one model file in, one ``Analysis`` (its ``ModelSummary`` and ``Details``) out. The only entry point
+the faces need.
 
 Flow: detect the format from content -> open it safely -> choose input shapes (user > file > inferred) -> count on
 the meta device (torch formats) or from the graph (ONNX) -> census, layer costs, byte metrics -> architecture.
@@ -24,6 +25,7 @@ def analyze_file(path: str | Path, *, input_shape: list[list[int]] | None = None
     start = time.perf_counter()
     path = Path(path).expanduser()
     report = progress or (lambda stage, frac: None)
+    check_shapes(input_shape)
     report("detecting format", 0.0)
     detected = detect(path)
     # hash in a thread while the model loads and runs: hashlib releases the GIL on large reads
@@ -61,7 +63,7 @@ def _analyze_torch(path: Path, detected, input_shape, trust_code: bool) -> dict:
     if detected.format == "torchscript":
         return ta.analyze_torchscript(path, input_shape)
     if detected.format == "exported_program":
-        return ta.analyze_exported(path, input_shape)
+        return ta.analyze_exported(path, input_shape, trust_code=trust_code)
     kind, obj, key = load_torch_pickle(path, trust_code)
     if kind == "module":
         return ta.analyze_module(obj, input_shape, fmt="pickle", detail="full pickle (--trust-code)")
@@ -86,4 +88,23 @@ def parse_shapes(text: str | None) -> list[list[int]] | None:
         if not dims or any(d <= 0 for d in dims):
             raise AnalysisError(f"bad --input-shape '{text}': every dimension must be a positive integer")
         shapes.append(dims)
+    check_shapes(shapes, f"--input-shape '{text}'")
     return shapes or None
+
+
+MAX_INPUT_BYTES = 1 << 62  # no input tensor can hold more (sizes are int64 in torch and ONNX): above, say so
+
+
+def check_shapes(shapes: list[list[int]] | None, what: str = "input shape") -> None:
+    """Refuse shapes no tensor can have: dims that are not positive integers, or a size over 2^62 bytes (torch and
+    onnx would overflow their int64 size arithmetic) - one line instead of an overflow deep inside a runtime."""
+    for shape in shapes or []:
+        if not isinstance(shape, (list, tuple)) or \
+                not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+            raise AnalysisError(f"bad {what}: every dimension must be a positive integer")
+        total = 8
+        for d in shape:
+            total *= d
+            if total > MAX_INPUT_BYTES:
+                raise AnalysisError(f"bad {what}: {'x'.join(map(str, shape))[:80]} is too large for any tensor "
+                                    "(over 2^62 bytes); give the real input size")

@@ -195,12 +195,18 @@ def load_torch_callable(path: Path, fmt: str, *, trust_code: bool = False):
 
     if fmt == "torchscript":
         module = torch.jit.load(str(path), map_location="cpu")
-    elif fmt == "exported_program":
-        module = torch.export.load(str(path)).module()
+    elif fmt == "exported_program":  # never torch.export.load: it runs code from the file (see analysis.loaders)
+        from embodied_tui.analysis.loaders import load_exported_program
+
+        module = load_exported_program(path, trust_code=trust_code, weights=True).module()
     elif fmt == "pickle":
         if not trust_code:
             raise UserError(f"{path}: a full pickle runs code when loaded; pass --trust-code if you trust it")
-        module = torch.load(str(path), map_location="cpu", weights_only=False)
+        from embodied_tui.analysis.loaders import warn_trusted
+
+        warn_trusted(path)
+        with open(path, "rb") as fh:  # a file object: torch.load dispatches paths ending in .safetensors by name
+            module = torch.load(fh, map_location="cpu", weights_only=False)
     else:
         raise UserError(f"{path}: a {fmt} file holds weights without the code to run them, so it cannot be "
                         f"benchmarked; export it to TorchScript, ExportedProgram or ONNX first")
@@ -269,6 +275,11 @@ def bench_file(path: str | Path, fmt: str, input_shapes: Sequence[Sequence[int]]
     """Latency of a model file on this machine with ``runtime`` (default: onnxruntime for ONNX, torch otherwise)."""
     from embodied_tui.perf.calibrate import default_threads
 
+    from embodied_tui.analysis.loaders import regular_file_problem
+
+    problem = regular_file_problem(Path(path))
+    if problem and Path(path).exists():  # a FIFO or device would block the runtime's open
+        raise UserError(f"{path}: {problem}")
     runtime = runtime or default_runtime(fmt)
     threads = threads or default_threads()
     if runtime not in RUNTIMES:

@@ -255,13 +255,15 @@ def _script_to_meta(module) -> None:
             sub._c.setattr(name, torch.empty_like(t, device="meta"))
 
 
-def analyze_exported(path: Path, user_shape) -> dict:
+def analyze_exported(path: Path, user_shape, *, trust_code: bool = False) -> dict:
+    from embodied_tui.analysis.loaders import load_exported_program
+
+    ep = load_exported_program(path, trust_code=trust_code)  # never torch.export.load: it runs code from the file
     try:
-        ep = torch.export.load(str(path))
+        gm = ep.module()
     except Exception as exc:  # noqa: BLE001
         raise AnalysisError(f"{path}: ExportedProgram cannot be loaded ({str(exc).splitlines()[0][:160]}); it may be "
                             "truncated or from a newer torch") from None
-    gm = ep.module()
     infos, placeholders = _exported_tree(ep, gm)
     file_shapes, file_dtypes, names, symbols = [], [], [], []
     for node in placeholders:
