@@ -5,30 +5,46 @@ Errors a user can act on (``embodied_tui.errors.UserError``) print one line and 
 """
 from __future__ import annotations
 
-import os
 import sys
+import warnings
 
 import click
 
 from embodied_tui.commands import ask, demo, fit, hw, measurement, model, query
+from embodied_tui.units import safe_text
 
 # command modules, in help order; imported statically so a missing one fails loudly instead of vanishing
 _COMMAND_MODULES = (model, demo, hw, fit, measurement, ask, query)
+
+
+def _warning_printer(previous):
+    """``warnings.showwarning`` for a command: a registry warning (something skipped, the command goes on) is one
+    ``warning:`` line on stderr; other warnings go where they went before."""
+    from embodied_tui.data.store import RegistryWarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RegistryWarning):
+            click.echo(f"warning: {safe_text(str(message))}", err=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+    return show
 
 
 class _Main(click.Group):
     def invoke(self, ctx):  # one clear line for user errors, whatever the command
         from embodied_tui.errors import UserError
 
-        try:
-            return super().invoke(ctx)
-        except UserError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(warnings.showwarning)
+            try:
+                return super().invoke(ctx)
+            except UserError as exc:
+                click.echo(f"error: {safe_text(str(exc))}", err=True)
+                ctx.exit(exc.exit_code)
 
 
 @click.group(cls=_Main, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", "db", type=click.Path(dir_okay=False), envvar="EMBODIED_AI_DB",
+@click.option("--db", "db", type=click.Path(), envvar="EMBODIED_AI_DB",  # the registry refuses non-files in one line
               help="Registry file (default: $EMBODIED_AI_DB or the user data dir).")
 @click.version_option(package_name="embodied-ai")
 @click.pass_context

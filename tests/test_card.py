@@ -10,9 +10,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from embodied_tui.services.card import build_card, sig
 from embodied_tui.cli import main
 from embodied_tui.data.records import Uncounted
+from embodied_tui.services.card import build_card, sig
 
 SHAPE = re.compile(r"(?<![\w.])\d+(?:x\d+)+(?![\w])")
 NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?!\w)(?!\.\d)|(?<![\w.,])\d+(?:\.\d+)?(?!\w)(?!\.\d)")

@@ -10,13 +10,12 @@ from tui_fixtures import run_command, settle, static_text, sync, until
 
 from embodied_tui import units as fmt
 from embodied_tui.app import EmbodiedApp
+from embodied_tui.perf.fit_row import FitRow, LayerFit
 from embodied_tui.screens.detail import DetailScreen
 from embodied_tui.screens.fit import FitScreen
 from embodied_tui.screens.registry import RegistryScreen
-from embodied_tui.screens.widgets.fit_table import FitTable
 from embodied_tui.screens.widgets.model_table import ModelTable
 from embodied_tui.screens.widgets.roofline_plot import RooflinePlot, decade_ticks, roofline_chart
-from embodied_tui.perf.fit_row import FitRow, LayerFit
 from embodied_tui.services.fit import add_measurement, fit_rows
 
 SIZE = (80, 24)
@@ -211,8 +210,8 @@ def test_roofline_chart_geometry():
 
 def test_chart_caption_states_the_calibration_behind_the_prediction():
     """The roofline caption names the row's calibration and every number it used, t_op and K when fitted."""
-    from embodied_tui.perf.roofline import Efficiency, Target, fit_model
     from embodied_tui.data.records import LayerCost
+    from embodied_tui.perf.roofline import Efficiency, Target, fit_model
     from embodied_tui.screens.fit import caption
 
     costs = [LayerCost(name="conv", type="Conv", macs=10 ** 6, weight_elems=100, read_elems=1000, write_elems=1000),

@@ -157,12 +157,11 @@ async def test_help_lists_focused_widget_and_screen_keys(registry):
 
 def test_no_forbidden_keys_are_bound():
     """ctrl+s / ctrl+j / ctrl+b / ctrl+enter are eaten by tmux and many terminals (design.md)."""
-    from embodied_tui.screens.widgets.compare_table import CompareTable
-    from embodied_tui.screens.register import RegisterDialog
-    from embodied_tui.screens.widgets.census_tree import CensusTree
-
     from embodied_tui.screens.ask import AskScreen
     from embodied_tui.screens.fit import FitScreen
+    from embodied_tui.screens.register import RegisterDialog
+    from embodied_tui.screens.widgets.census_tree import CensusTree
+    from embodied_tui.screens.widgets.compare_table import CompareTable
     from embodied_tui.screens.widgets.vim_table import VimTable
 
     forbidden = {"ctrl+s", "ctrl+j", "ctrl+b", "ctrl+enter"}

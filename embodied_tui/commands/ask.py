@@ -4,34 +4,12 @@
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from embodied_tui.commands.output import console, print_json
-
-
-def cell(value: Any) -> str:
-    """One answer cell: '-' for null, 3 significant digits for small floats, separators for large numbers."""
-    from embodied_tui.services.card import sig
-
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 1e4 else str(value)
-    if isinstance(value, float):
-        if abs(value) >= 1e4:
-            return f"{value:,.0f}"
-        return str(int(value)) if value.is_integer() else sig(value)
-    if isinstance(value, (list, tuple)):
-        return ", ".join(cell(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, default=str)
-    return str(value)
-
+from embodied_tui import units as fmt
+from embodied_tui.commands.output import console, plain, print_json
 
 # short headers for the columns `ask` returns (JSON keeps the Cypher names)
 LABELS = {"m.name": "model", "h.device": "device", "h.name": "device name", "h.power_mode": "mode",
@@ -43,21 +21,21 @@ LABELS = {"m.name": "model", "h.device": "device", "h.name": "device name", "h.p
 
 
 def print_answer(columns: list[str], rows: list[list[Any]], labels: dict[str, str] | None = None) -> None:
-    """The rows as a table (plain text cells: no rich markup is interpreted)."""
+    """The rows as a table of ``units.cell`` texts (escaped; no rich markup is interpreted), as the app shows them."""
     from rich import box
     from rich.table import Table
-    from rich.text import Text
 
     out = console()
     if not rows:
-        out.print(Text("No rows match."))
+        out.print(plain("No rows match."))
         return
     table = Table(box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False)
     for col in columns:
-        table.add_column(Text((labels or {}).get(col, col)), overflow="fold")
+        table.add_column(plain((labels or {}).get(col, col)), overflow="fold")
     in_mb = [bool(labels) and col.endswith("_bytes") for col in columns]  # labelled "... MB"
     for row in rows:
-        table.add_row(*(Text(cell(v / 1e6 if mb and isinstance(v, (int, float)) else v))
+        table.add_row(*(plain(fmt.cell(v / 1e6 if mb and isinstance(v, (int, float)) and not isinstance(v, bool)
+                                       else v))
                         for v, mb in zip(row, in_mb)))
     out.print(table)
 
@@ -85,23 +63,21 @@ def ask(ctx: click.Context, question: str, llm: bool, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    from rich.text import Text
-
     out = console()
     if result["readings"]:
-        out.print(Text("read as: " + "; ".join(f"{r['phrase']} -> {r['meaning']}" for r in result["readings"])),
+        out.print(plain("read as: " + "; ".join(f"{r['phrase']} -> {r['meaning']}" for r in result["readings"])),
                   soft_wrap=True)
     if result["unparsed"]:
-        out.print(Text("not understood (ignored): " + ", ".join(result["unparsed"])), soft_wrap=True)
+        out.print(plain("not understood (ignored): " + ", ".join(result["unparsed"])), soft_wrap=True)
     for note in result["notes"]:
-        out.print(Text(f"note: {note}"), soft_wrap=True)
+        out.print(plain(f"note: {note}"), soft_wrap=True)
     print_answer(result["columns"], result["rows"], LABELS)
     n = len(result["rows"])
     what = "model" if result["query"]["subject"] == "model" else "device"
     summary = (f"{n} {what}{'s' if n != 1 else ''}" if result["count"] is not None else
                f"{n} row{'s' if n != 1 else ''}")
-    out.print(Text(summary))
-    out.print(Text("cypher:\n  " + result["cypher"].replace("\n", "\n  ")), soft_wrap=True)
+    out.print(plain(summary))
+    out.print(plain("cypher:\n  " + result["cypher"].replace("\n", "\n  "), newlines=True), soft_wrap=True)
 
 
 @click.command("card")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from embodied_tui.commands.output import console
+from embodied_tui.commands.output import console, say
 
 
 @click.command("demo")
@@ -26,14 +26,13 @@ def demo(ctx: click.Context, directory: Path | None, db_here: str | None) -> Non
     with status:
         results = svc.install_demo(db, directory, on_sample=lambda name: status.update(f"demo model {name} ..."))
     out = console()
-    width = max(len(f"{r.name} v{r.version}") for r, _ in results)
-    for record, state in results:
-        label = f"{record.name} v{record.version}"
-        out.print(f"{state:<11} {label:<{width}}  {record.format:<16} {fmt.count(record.params):>6} params  "
-                  f"{record.architecture.family}", markup=False, highlight=False)
+    labels = [fmt.safe_text(f"{r.name} v{r.version}") for r, _ in results]
+    width = max(map(len, labels))
+    for (record, state), label in zip(results, labels):
+        say(out, f"{state:<11} {label:<{width}}  {record.format:<16} {fmt.count(record.params):>6} params  "
+                 f"{record.architecture.family}")
     added = sum(1 for _, s in results if s != "unchanged")
-    out.print(f"{added} registered, {len(results) - added} already there, in {svc.registry(db).path}",
-              markup=False, highlight=False)
+    say(out, f"{added} registered, {len(results) - added} already there, in {svc.registry(db).path}")
 
 
 COMMANDS = [demo]

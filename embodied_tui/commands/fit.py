@@ -3,26 +3,19 @@ from __future__ import annotations
 
 import click
 
-from embodied_tui.commands.output import console, print_json
+from embodied_tui import units as fmt
+from embodied_tui.commands.output import console, echo, plain, print_json, say
+from embodied_tui.data.hardware import PRECISIONS
 from embodied_tui.perf.fit_row import FitRow
-from embodied_tui.units import calibration_numbers, significant
 
-
-def _ms(x) -> str:
-    if x is None:
-        return "-"
-    return significant(x) if x < 100 else f"{x:,.0f}"  # at most 7 characters below 100 ms: 0.00177, 1.63e-5
-
-
-def _num(x, unit: str = "") -> str:
-    return "-" if x is None else f"{x:.3g}{unit}"
+_PRECISION_WORDS = f"{', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}"
 
 
 @click.command("fit")
 @click.argument("name")
 @click.option("--hw", "hw", help="Device id or name (default: every device).")
 @click.option("--mode", help="Power mode (default: every mode).")
-@click.option("--precision", help="fp32, tf32, fp16, bf16, int8 or int4 (default: every precision the device states).")
+@click.option("--precision", help=f"{_PRECISION_WORDS} (default: every precision the device states).")
 @click.option("--runtime", help="Use the calibration of this runtime (e.g. onnxruntime-cpu, tensorrt).")
 @click.option("--version", "version", type=int, help="Model version (default: latest).")
 @click.option("--all", "show_all", is_flag=True, help="Show every precision, not only each mode's fastest.")
@@ -43,41 +36,41 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
         print_json([r.to_dict() for r in rows])
         return
     from rich import box
-    from rich.markup import escape
     from rich.table import Table
 
     shown = rows if (show_all or precision) else _fastest_per_mode(rows)
     out = console()
-    table = Table(title=f"{name}: latency per inference in ms, fastest first", title_justify="left",
+    table = Table(title=plain(f"{name}: latency per inference in ms, fastest first"), title_justify="left",
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0)
-    widths = {"mode": 8, "prec": 4, "W": 3, "pred": 7, "floor": 7, "meas": 7, "bound": 9, "fit": 3}  # _ms: 7 at most
-    longest = max((len(r.hardware) for r in shown), default=8)
+    # fmt.ms: 7 characters at most below 1000 ms (0.00177, 1.63e-5)
+    widths = {"mode": 8, "prec": 4, "W": 3, "pred": 7, "floor": 7, "meas": 7, "bound": 9, "fit": 3}
+    longest = max((len(fmt.safe_text(r.hardware)) for r in shown), default=8)
     widths = {"hardware": max(12, min(longest, out.width - sum(widths.values()) - len(widths) - 1)), **widths}
     for col, width in widths.items():
         table.add_column(col, justify="right" if col in ("W", "pred", "floor", "meas") else "left", no_wrap=True,
                          overflow="ellipsis", width=width)
     for r in shown:
-        table.add_row(r.hardware, r.power_mode, r.precision, _num(r.power_w),
-                      _ms(r.predicted_latency_ms), _ms(r.roofline_latency_ms), _ms(r.measured_latency_ms),
-                      r.bound or "-", {True: "yes", False: "NO", None: "?"}[r.fits_memory])
+        table.add_row(*(plain(c) for c in (
+            r.hardware, r.power_mode, r.precision, fmt.number(r.power_w),
+            fmt.ms(r.predicted_latency_ms), fmt.ms(r.roofline_latency_ms), fmt.ms(r.measured_latency_ms),
+            r.bound or fmt.NA, {True: "yes", False: "NO", None: "?"}[r.fits_memory])))
     out.print(table)
     hidden = len(rows) - len(shown)
     if hidden:
-        out.print(f"{hidden} slower precision rows hidden (--all shows them; --json gives every field)")
-    out.print("pred = calibrated roofline; floor = pure roofline (eta = 1, no overheads), a lower bound; meas = measured "
-              "median; fit = weights + peak activations fit the device memory (on-chip for NPUs)", markup=False)
+        say(out, f"{hidden} slower precision rows hidden (--all shows them; --json gives every field)")
+    say(out, "pred = calibrated roofline; floor = pure roofline (eta = 1, no overheads), a lower bound; meas = "
+             "measured median; fit = weights + peak activations fit the device memory (on-chip for NPUs)")
     for r in rows:
         if r.predicted_latency_ms is None and r.reason and (precision or hw):
-            out.print(f"{r.hardware} {r.power_mode} {r.precision}: {r.reason}", markup=False)
+            say(out, f"{r.hardware} {r.power_mode} {r.precision}: {r.reason}")
     best = next((r for r in rows if r.predicted_latency_ms is not None), None)
     if best and best.top_layers:
-        out.print(f"slowest layers on {best.hardware} ({best.power_mode}, {best.precision}): " + "; ".join(
-            f"{layer.name} {_ms(layer.predicted_ms)} ms ({layer.bound})" for layer in best.top_layers[:3]),
-            markup=False)
-    kinds = sorted({(r.calibration, calibration_numbers(r, launches=False), r.calibration_source)
+        say(out, f"slowest layers on {best.hardware} ({best.power_mode}, {best.precision}): " + "; ".join(
+            f"{layer.name} {fmt.ms(layer.predicted_ms)} ms ({layer.bound})" for layer in best.top_layers[:3]))
+    kinds = sorted({(r.calibration, fmt.calibration_numbers(r, launches=False), r.calibration_source)
                     for r in shown if r.calibration != "none"})
     for kind, numbers, source in kinds[:4]:
-        out.print(f"{escape('[' + kind + ']')} {escape(numbers)}: {escape(source)}")
+        say(out, f"[{kind}] {numbers}: {source}")
 
 
 def _fastest_per_mode(rows: list[FitRow]) -> list[FitRow]:
@@ -112,31 +105,32 @@ def calibrate(ctx: click.Context, threads, models, as_json) -> None:
 
     def progress(stage: str, frac: float) -> None:
         if not as_json and stage != "done":
-            click.echo(f"  {stage}...", err=True)
+            echo(f"  {stage}...", err=True)
 
     result = calibrate_host(ctx.obj["db"], threads=threads, models=names, progress=progress)
     if as_json:
         print_json(result)
         return
     dev = result["device"]
-    click.echo(f"{dev['id']}: {dev['name']}")
-    click.echo(f"  fp32 peak {result['peak_gflops']:.1f} GFLOP/s (best matmul), memory {result['bandwidth_gbps']:.1f} "
-               f"GB/s (copy {result['copy_gbps']:.1f}, triad {result['triad_gbps']:.1f}), {result['threads']} threads")
+    echo(f"{dev['id']}: {dev['name']}")
+    echo(f"  fp32 peak {fmt.number(result['peak_gflops'])} GFLOP/s (best matmul), memory "
+         f"{fmt.number(result['bandwidth_gbps'])} GB/s (copy {fmt.number(result['copy_gbps'])}, triad "
+         f"{fmt.number(result['triad_gbps'])}), {result['threads']} threads")
     if result["cache"]:
-        click.echo(f"  last-level cache {result['cache']['bytes'] / 1024 ** 2:.0f} MiB at "
-                   f"{result['cache']['bandwidth_gbps']:.1f} GB/s (triad within it)")
+        echo(f"  last-level cache {fmt.nbytes(result['cache']['bytes'], binary=True)} at "
+             f"{fmt.number(result['cache']['bandwidth_gbps'])} GB/s (triad within it)")
     for name, why in result["skipped"].items():
-        click.echo(f"  skipped {name}: {why}")
+        echo(f"  skipped {name}: {why}")
     cal = result["calibration"]
     if cal is None:
-        click.echo("  no calibration models available: efficiencies stay at the CPU defaults")
+        echo("  no calibration models available: efficiencies stay at the CPU defaults")
     else:
-        click.echo(f"  fitted {calibration_numbers(cal)} (median error over {cal['n_points']} models)")
+        echo(f"  fitted {fmt.calibration_numbers(cal)} (median error over {cal['n_points']} models)")
         for p in result["points"]:
-            click.echo(f"    {p['model']:<22} measured {_ms(p['measured_ms']):>7} ms  predicted "
-                       f"{_ms(p['predicted_ms']):>7} ms  ({p['error']:+.0%}, {p['bound']})")
-    click.echo(f"  took {result['seconds']:.1f} s; stored as your device {dev['id']}:")
-    click.echo(f"  `embodied-ai hw show {dev['id']}` shows it, `embodied-ai fit NAME --hw {dev['id']}` uses it")
+            echo(f"    {p['model']:<22} measured {fmt.ms(p['measured_ms']):>7} ms  predicted "
+                 f"{fmt.ms(p['predicted_ms']):>7} ms  ({p['error']:+.0%}, {p['bound']})")
+    echo(f"  took {fmt.number(result['seconds'])} s; stored as your device {dev['id']}:")
+    echo(f"  `embodied-ai hw show {dev['id']}` shows it, `embodied-ai fit NAME --hw {dev['id']}` uses it")
 
 
 @click.command("bench")
@@ -159,10 +153,10 @@ def bench(ctx: click.Context, name, runtime, threads, version, trust_code, no_sa
         print_json(result)
         return
     m, b = result["measurement"], result["bench"]
-    click.echo(f"{m['model']} v{m['model_version']} on {m['hardware']}: median {b['median_ms']:.3f} ms, "
-               f"p90 {b['p90_ms']:.3f} ms, min {b['min_ms']:.3f} ms over {b['runs']} runs "
-               f"({b['runtime']} {b['runtime_version']}, {b['threads']} threads)"
-               + ("" if result["saved"] else " [not saved]"))
+    echo(f"{m['model']} v{m['model_version']} on {m['hardware']}: median {fmt.ms(b['median_ms'])} ms, "
+         f"p90 {fmt.ms(b['p90_ms'])} ms, min {fmt.ms(b['min_ms'])} ms over {b['runs']} runs "
+         f"({b['runtime']} {b['runtime_version']}, {b['threads']} threads)"
+         + ("" if result["saved"] else " [not saved]"))
 
 
 COMMANDS = [fit, calibrate, bench]

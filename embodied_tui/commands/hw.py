@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import click
 
-from embodied_tui.commands.output import console, print_json
-from embodied_tui.units import calibration_numbers
+from embodied_tui import units as fmt
+from embodied_tui.commands.output import console, echo, plain, print_json, say
+from embodied_tui.data.hardware import PRECISIONS
 
-_SHOWN = ("fp32", "fp16", "int8")
-
-
-def _num(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:.3g}" if x < 1000 else f"{x:.0f}"
+_SHOWN = ("fp32", "fp16", "int8")  # the precisions `hw list` has room for (of PRECISIONS)
 
 
 def _table(title: str):
@@ -26,22 +21,16 @@ def _table(title: str):
                  show_edge=False)
 
 
-def _say(out, text: str) -> None:
-    out.print(text, markup=False, highlight=False)
-
-
-def _bytes(n: int | None) -> str:
-    if not n:
-        return "-"
-    gib = n / 1024 ** 3
-    return f"{gib:.0f}G" if gib >= 1 else f"{n / 1024 ** 2:.0f}M"
+def _memory(n: int | None) -> str:
+    """A memory capacity, binary units: 8 GiB (the "8GB" of a datasheet)."""
+    return fmt.nbytes(n, binary=True) if n else fmt.NA
 
 
 def _headline(entry) -> str:
     if entry.headline_tops is None:
-        return "-"
+        return fmt.NA
     marks = [m for m, on in (("sparse", entry.headline_is_sparse), ("+DLA", entry.headline_includes_dla)) if on]
-    return f"{entry.headline_tops:g} TOPS" + (f" ({', '.join(marks)})" if marks else "")
+    return f"{fmt.number(entry.headline_tops)} TOPS" + (f" ({', '.join(marks)})" if marks else "")
 
 
 @click.group("hw")
@@ -71,16 +60,17 @@ def list_cmd(ctx: click.Context, device_type: str | None, as_json: bool) -> None
     for entry, origin in rows:
         mode = entry.default
         ident = entry.id if origin == "catalog" else f"{entry.id}*"
-        table.add_row(ident, entry.type, mode.name, _num(mode.power_w),
-                      *(_num(mode.peak_tflops.get(p)) for p in _SHOWN),
-                      _num(mode.memory_bandwidth_gbps) if mode.memory_bandwidth_gbps else "none",
-                      _bytes(entry.memory_bytes or entry.onchip_memory_bytes))
+        table.add_row(*(plain(c) for c in (
+            ident, entry.type, mode.name, fmt.number(mode.power_w),
+            *(fmt.number(mode.peak_tflops.get(p)) for p in _SHOWN),
+            fmt.number(mode.memory_bandwidth_gbps) if mode.memory_bandwidth_gbps else "none",
+            _memory(entry.memory_bytes or entry.onchip_memory_bytes))))
     out = console()
     out.print(table)
     if any(origin != "catalog" for _, origin in rows):
-        _say(out, "* your devices (hw add / hw import / calibrate).  GB/s none: no DRAM.")
+        say(out, "* your devices (hw add / hw import / calibrate).  GB/s none: no DRAM.")
     elif rows:
-        _say(out, "GB/s none: no DRAM (on-chip memory only).  `embodied-ai hw show ID` for every mode.")
+        say(out, "GB/s none: no DRAM (on-chip memory only).  `embodied-ai hw show ID` for every mode.")
 
 
 @hw.command("show")
@@ -100,32 +90,30 @@ def show(ctx: click.Context, device: str, as_json: bool) -> None:
         data["flags"] = flags
         print_json(data)
         return
-    from rich.markup import escape
-
     out = console()
-    out.print(f"[bold]{escape(entry.name)}[/bold]  ({escape(entry.id)}, {entry.type}, {escape(entry.vendor)}; "
-              f"{escape(origin)})")
+    title = plain(entry.name, style="bold")
+    title.append(plain(f"  ({entry.id}, {entry.type}, {entry.vendor}; {origin})"))
+    out.print(title)
     if entry.memory_bytes:
-        facts = [f"memory {_bytes(entry.memory_bytes)}" + (f" {entry.memory_type}" if entry.memory_type else "")]
+        facts = [f"memory {_memory(entry.memory_bytes)}" + (f" {entry.memory_type}" if entry.memory_type else "")]
     else:
         facts = ["memory: no DRAM" + (f" ({entry.memory_type})" if entry.memory_type else "")]
     if entry.onchip_memory_bytes:
-        facts.append(f"on-chip {_bytes(entry.onchip_memory_bytes)}")
+        facts.append(f"on-chip {_memory(entry.onchip_memory_bytes)}")
     if entry.cache_bytes:
         cache_bw = entry.default.cache_bandwidth_gbps
-        facts.append(f"last-level cache {_bytes(entry.cache_bytes)}"
-                     + (f" at {_num(cache_bw)} GB/s ({entry.default.name})" if cache_bw else ""))
+        facts.append(f"last-level cache {_memory(entry.cache_bytes)}"
+                     + (f" at {fmt.number(cache_bw)} GB/s ({entry.default.name})" if cache_bw else ""))
     if entry.host_link_gbps:
-        facts.append(f"host link {entry.host_link_gbps:g} GB/s")
+        facts.append(f"host link {fmt.number(entry.host_link_gbps)} GB/s")
     facts.append(f"headline {_headline(entry)}")
     if entry.dla_int8_tops:
-        facts.append(f"DLA {entry.dla_int8_tops:g} TOPS dense")
+        facts.append(f"DLA {fmt.number(entry.dla_int8_tops)} TOPS dense")
     if entry.aliases:
         facts.append("aliases: " + ", ".join(entry.aliases))
     for line in facts:
-        _say(out, line)
-    precisions = [p for p in ("fp32", "tf32", "fp16", "bf16", "int8", "int4")
-                  if any(p in m.peak_tflops for m in entry.power_modes)]
+        say(out, line)
+    precisions = [p for p in PRECISIONS if any(p in m.peak_tflops for m in entry.power_modes)]
     table = _table("power modes, dense peaks (TFLOPS; int TOPS)")
     table.add_column("mode", no_wrap=True)
     for col in ("W", "MHz", "SMs", "GB/s", *precisions):
@@ -134,27 +122,28 @@ def show(ctx: click.Context, device: str, as_json: bool) -> None:
         name = m.name + (" *" if m.name == entry.default_mode else "")
         units = m.active_sms if m.active_sms is not None else m.cpu_cores
         clock = m.gpu_clock_mhz if m.gpu_clock_mhz is not None else m.cpu_clock_mhz
-        table.add_row(name, _num(m.power_w), _num(clock), "-" if units is None else str(units),
-                      _num(m.memory_bandwidth_gbps) if m.memory_bandwidth_gbps else "none",
-                      *(_num(m.peak_tflops.get(p)) for p in precisions))
+        table.add_row(*(plain(c) for c in (
+            name, fmt.number(m.power_w), fmt.number(clock), fmt.NA if units is None else str(units),
+            fmt.number(m.memory_bandwidth_gbps) if m.memory_bandwidth_gbps else "none",
+            *(fmt.number(m.peak_tflops.get(p)) for p in precisions))))
     out.print(table)
-    _say(out, "* default mode.  SMs/MHz are cores/CPU MHz on CPUs.  GB/s none: no DRAM.")
+    say(out, "* default mode.  SMs/MHz are cores/CPU MHz on CPUs.  GB/s none: no DRAM.")
     default = entry.default
     for p, how in default.derived.items():
-        _say(out, f"  {p} at {default.name} = {how}")
+        say(out, f"  {p} at {default.name} = {how}")
     for m in entry.power_modes:
-        _say(out, f"  {m.name} source: {m.source}")
+        say(out, f"  {m.name} source: {m.source}")
         for note in m.notes:
-            _say(out, f"  {m.name} note: {note}")
+            say(out, f"  {m.name} note: {note}")
     for key, text in entry.sources.items():
-        _say(out, f"source {key}: {text}")
+        say(out, f"source {key}: {text}")
     for note in entry.notes:
-        _say(out, f"note: {note}")
+        say(out, f"note: {note}")
     for cal in entry.calibration:
-        _say(out, f"calibration {cal.precision}/{cal.runtime}: {calibration_numbers(cal.model_dump())} "
-                  f"({cal.source})")
+        say(out, f"calibration {cal.precision}/{cal.runtime}: {fmt.calibration_numbers(cal.model_dump())} "
+                 f"({cal.source})")
     for flag in flags:
-        _say(out, f"disagrees: {flag}")
+        say(out, f"disagrees: {flag}")
 
 
 @hw.command("add")
@@ -166,8 +155,8 @@ def add(ctx: click.Context, file: str, replace: bool) -> None:
     from embodied_tui.services.hardware import add_device_file, registry
 
     entry = add_device_file(ctx.obj["db"], file, replace=replace)
-    click.echo(f"added {entry.id} ({entry.name}, {len(entry.power_modes)} power mode"
-               f"{'s' if len(entry.power_modes) != 1 else ''}) to {registry(ctx.obj['db']).path}")
+    echo(f"added {entry.id} ({entry.name}, {len(entry.power_modes)} power mode"
+         f"{'s' if len(entry.power_modes) != 1 else ''}) to {registry(ctx.obj['db']).path}")
 
 
 @hw.command("remove")
@@ -178,7 +167,7 @@ def remove(ctx: click.Context, device_id: str) -> None:
     from embodied_tui.services.hardware import remove_user_device
 
     remove_user_device(ctx.obj["db"], device_id)
-    click.echo(f"removed {device_id}")
+    echo(f"removed {device_id}")
 
 
 @hw.command("import")
@@ -195,19 +184,19 @@ def import_cmd(ctx: click.Context, source: str, as_json: bool) -> None:
         print_json(report.as_dict())
         return
     out = console()
-    _say(out, f"{report.source} {report.version}: imported {len(report.imported)}, updated {len(report.updated)}, "
-              f"matched {len(report.matched)} to the catalog, merged {len(report.merged)}, "
-              f"skipped {len(report.skipped)}")
+    say(out, f"{report.source} {report.version}: imported {len(report.imported)}, updated {len(report.updated)}, "
+             f"matched {len(report.matched)} to the catalog, merged {len(report.merged)}, "
+             f"skipped {len(report.skipped)}")
     for their, ours in report.matched.items():
-        _say(out, f"  same device: {their} = {ours}")
+        say(out, f"  same device: {their} = {ours}")
     for their, why in report.skipped.items():
-        _say(out, f"  skipped {their}: {why}")
+        say(out, f"  skipped {their}: {why}")
     for line in report.warnings:
-        _say(out, f"  their loader: {line}")
+        say(out, f"  their loader: {line}")
     if report.flags:
-        _say(out, f"{len(report.flags)} figures disagree with ours (recorded; `hw show ID` lists them):")
+        say(out, f"{len(report.flags)} figures disagree with ours (recorded; `hw show ID` lists them):")
         for flag in report.flags:
-            _say(out, f"  flag: {flag}")
+            say(out, f"  flag: {flag}")
 
 
 COMMANDS = [hw]

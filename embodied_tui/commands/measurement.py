@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import click
 
-from embodied_tui.commands.output import print_json
+from embodied_tui import units as fmt
+from embodied_tui.commands.output import echo, print_json
+from embodied_tui.data.hardware import PRECISIONS
 
 
 @click.group("measurement")
@@ -16,7 +18,7 @@ def measurement() -> None:
 @click.option("--version", "version", type=int, help="Model version (default: latest).")
 @click.option("--hw", "hw", required=True, help="Device id or name.")
 @click.option("--mode", help="Power mode (default: the device's default mode).")
-@click.option("--precision", required=True, help="fp32, tf32, fp16, bf16, int8 or int4.")
+@click.option("--precision", required=True, help=f"{', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}.")
 @click.option("--latency-ms", "latency_ms", type=float, required=True, help="Latency of one inference, ms.")
 @click.option("--source", required=True, help="Where the number comes from (URL, paper, 'my bench 2024-05-01').")
 @click.option("--runtime", default="unknown", show_default=True, help="tensorrt, onnxruntime-cpu, hailort, ...")
@@ -34,8 +36,8 @@ def add(ctx: click.Context, model, version, hw, mode, precision, latency_ms, sou
     if as_json:
         print_json(m)
         return
-    click.echo(f"added: {m.model} v{m.model_version} on {m.hardware} ({m.power_mode}, {m.precision}, {m.runtime}) "
-               f"{m.latency_ms:g} ms")
+    echo(f"added: {m.model} v{m.model_version} on {m.hardware} ({m.power_mode}, {m.precision}, {m.runtime}) "
+         f"{fmt.number(m.latency_ms, 4)} ms")
 
 
 @measurement.command("list")
@@ -54,12 +56,12 @@ def list_(ctx: click.Context, model, hw, as_json) -> None:
     if not rows:
         click.echo("no measurements; add one with `embodied-ai measurement add` or `embodied-ai bench NAME`")
         return
-    for m in rows:
+    for m in rows:  # a measured latency reads as it was given (4 significant digits at most), not padded: 3 ms
         model = f"{m.model} v{m.model_version}" if m.model_version else m.model
         batch = f", batch {m.batch}" if m.batch != 1 else ""
-        click.echo(f"{model} on {m.hardware} ({m.power_mode}, {m.precision}, {m.runtime}{batch}): "
-                   f"{m.latency_ms:.4g} ms")
-        click.echo(f"    source: {m.source}" + (f"; timed: {m.timed}" if m.timed else "") + f"; {m.measured_at}")
+        echo(f"{model} on {m.hardware} ({m.power_mode}, {m.precision}, {m.runtime}{batch}): "
+             f"{fmt.number(m.latency_ms, 4)} ms")
+        echo(f"    source: {m.source}" + (f"; timed: {m.timed}" if m.timed else "") + f"; {m.measured_at}")
 
 
 COMMANDS = [measurement]

@@ -12,10 +12,14 @@ from pathlib import Path
 import click
 
 from embodied_tui import units as fmt
-from embodied_tui.commands.output import console, print_json
+from embodied_tui.commands.output import console, json_bytes, plain, print_json
+from embodied_tui.data.hardware import PRECISIONS
 
-_INPUT_SHAPE_HELP = ("Input shape, e.g. 1,3,640,640 (or 1x3x640x640). Repeat the option, or separate with ';', "
-                     "for models with several inputs. Overrides the file's own shapes.")
+_INPUT_SHAPE_HELP = ("Input shape, e.g. 1,3,640,640 (or 1x3x640x640); add a dtype after ':' for token ids or masks, "
+                     "e.g. 1,128:int64. Repeat the option, or separate with ';', for models with several inputs. "
+                     "Overrides the file's own shapes.")
+_INPUT_DTYPE_HELP = ("dtype of each --input-shape, in order (int64, int32, float32, float16, bfloat16, bool, ...); "
+                     "repeatable. Unstated: the file's, else float32, else int64 for inputs that feed an embedding.")
 _FORMAT_SHORT = {"exported_program": "export", "torchscript": "torchscript", "state_dict": "state_dict"}
 
 
@@ -26,21 +30,26 @@ def _stderr():
 
 
 def _say(text: str) -> None:
-    console().print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-def _macs(n: int | None) -> str:
-    """1814073344 -> '1.81 G' (MACs, 1e3 steps)."""
-    text = fmt.count(n)
-    return f"{text[:-1]} {text[-1]}" if text and text[-1].isalpha() else text
+    """One line (ours, with registry text in it), escaped."""
+    console().print(plain(text), soft_wrap=True)
 
 
 def _macs_word(n: int | None) -> str:
-    """'1.81 GMACs', '512 MACs', 'unknown MACs'."""
-    if n is None:
-        return "unknown MACs"
-    text = _macs(n)
-    return f"{text}MACs" if text[-1].isalpha() else f"{text} MACs"
+    """'1.81G MACs', '512 MACs', 'unknown MACs'."""
+    return "unknown MACs" if n is None else f"{fmt.count(n)} MACs"
+
+
+class _Rows:
+    """A rich table whose cells are escaped text (``plain``): registry and file text is shown, never interpreted."""
+
+    def __init__(self, table) -> None:
+        self.table = table
+
+    def add_row(self, *cells) -> None:
+        self.table.add_row(*(plain(c) for c in cells))
+
+    def __rich__(self):
+        return self.table
 
 
 def _table(title: str | None = None):
@@ -57,7 +66,7 @@ def _kv_table():
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
-    return table
+    return _Rows(table)
 
 
 def _progress_status():
@@ -81,15 +90,15 @@ def _summary_rows(table, a) -> None:
     table.add_row("architecture", f"{arch.type}, {family}")
     for item in arch.evidence[:4]:
         table.add_row("", f"- {item}")
-    table.add_row("params", f"{fmt.count(a.params)}  ({a.params:,})")
+    table.add_row("params", f"{fmt.count(a.params)}  ({fmt.exact(a.params)})")
     if a.macs is None:
         table.add_row("MACs", f"unknown: {a.macs_null_reason or 'not computable'}")
     else:
         note = "" if a.macs_complete else "  (incomplete: see uncounted)"
-        table.add_row("MACs", f"{_macs(a.macs)}  ({a.macs:,}; conv/linear/matmul/attention){note}")
-        table.add_row("FLOPs", f"{_macs(a.flops)}  (2 x MACs)")
+        table.add_row("MACs", f"{fmt.count(a.macs)}  ({fmt.exact(a.macs)}; conv/linear/matmul/attention){note}")
+        table.add_row("FLOPs", f"{fmt.count(a.flops)}  (2 x MACs)")
     if a.other_flops is not None:
-        table.add_row("other FLOPs", f"{_macs(a.other_flops)}  (elementwise, normalisation, pooling)")
+        table.add_row("other FLOPs", f"{fmt.count(a.other_flops)}  (elementwise, normalisation, pooling)")
     table.add_row("weights", f"{fmt.nbytes(a.weight_bytes)}  ({a.dtype})")
     act = a.activation_bytes
     table.add_row("activations", "unknown" if act is None else f"{fmt.nbytes(act)} peak live ({a.dtype})")
@@ -106,16 +115,16 @@ def _summary_rows(table, a) -> None:
 
 
 def _census_table(census) -> object:
-    table = _table("census (module tree)")
-    table.add_column("module", overflow="fold")
-    table.add_column("type", overflow="ellipsis", max_width=18)
-    table.add_column("params", justify="right")
-    table.add_column("MACs", justify="right")
-    table.add_column("output", overflow="ellipsis", max_width=16)
+    table = _Rows(_table("census (module tree)"))
+    table.table.add_column("module", overflow="fold")
+    table.table.add_column("type", overflow="ellipsis", max_width=18)
+    table.table.add_column("params", justify="right")
+    table.table.add_column("MACs", justify="right")
+    table.table.add_column("output", overflow="ellipsis", max_width=16)
     for node in census:
         depth = node.path.count(".") + 1 if node.path else 0
         label = "(model)" if not node.path else "  " * depth + node.path.rsplit(".", 1)[-1]
-        table.add_row(label, node.type, fmt.count(node.params), _macs(node.macs), fmt.shape(node.output_shape))
+        table.add_row(label, node.type, fmt.count(node.params), fmt.count(node.macs), fmt.shape(node.output_shape))
     return table
 
 
@@ -129,17 +138,19 @@ def model() -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--name", "-n", help="Registry name (default: the file name without its suffix).")
 @click.option("--input-shape", "input_shape", multiple=True, help=_INPUT_SHAPE_HELP)
+@click.option("--input-dtype", "input_dtype", multiple=True, help=_INPUT_DTYPE_HELP)
 @click.option("--tag", "tags", multiple=True, help="A tag: a word (robot) or key=value (site=lab). Repeatable.")
 @click.option("--description", "-d", help="Free-text description.")
 @click.option("--trust-code", is_flag=True, help="Allow full pickles, which run code from the file when loaded.")
 @click.option("--json", "as_json", is_flag=True, help="Print {status, record} as JSON.")
 @click.pass_context
-def register_cmd(ctx, path: Path, name, input_shape, tags, description, trust_code, as_json) -> None:
+def register_cmd(ctx, path: Path, name, input_shape, input_dtype, tags, description, trust_code, as_json) -> None:
     """Analyse PATH and register it. The same bytes again change nothing; other bytes under the same name become a
     new version."""
+    from embodied_tui.analysis.api import with_dtypes
     from embodied_tui.services import models as svc
 
-    shapes = svc.parse_input_shapes(input_shape)
+    shapes = with_dtypes(svc.parse_input_shapes(input_shape), input_dtype)
     name = name or path.name.split(".")[0]
     status_ui, progress = _progress_status()
     with status_ui:
@@ -154,6 +165,8 @@ def register_cmd(ctx, path: Path, name, input_shape, tags, description, trust_co
              f"{record.sha256[:12]}); nothing registered")
     elif status == "new_version":
         _say(f"new version: {record.name} v{record.version} (the bytes differ from v{record.version - 1})")
+    elif status == "repaired":
+        _say(f"repaired: restored the details (census, layer costs) of {record.name} v{record.version}")
     else:
         _say(f"added: {record.name} v{record.version}")
     arch = record.architecture
@@ -166,16 +179,18 @@ def register_cmd(ctx, path: Path, name, input_shape, tags, description, trust_co
 @model.command("analyze")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--input-shape", "input_shape", multiple=True, help=_INPUT_SHAPE_HELP)
+@click.option("--input-dtype", "input_dtype", multiple=True, help=_INPUT_DTYPE_HELP)
 @click.option("--trust-code", is_flag=True, help="Allow full pickles, which run code from the file when loaded.")
 @click.option("--also-thop", is_flag=True, help="Also count with thop (a second opinion) and explain the difference.")
-@click.option("--precision", type=click.Choice(["fp32", "tf32", "fp16", "bf16", "int8", "int4"]),
+@click.option("--precision", type=click.Choice(PRECISIONS),
               help="Also give weight, activation and traffic bytes at this precision (counts are at the stored dtype).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole analysis (with census and layer costs) as JSON.")
-def analyze_cmd(path: Path, input_shape, trust_code, also_thop, precision, as_json) -> None:
+def analyze_cmd(path: Path, input_shape, input_dtype, trust_code, also_thop, precision, as_json) -> None:
     """Analyse PATH and print what it is, without registering it."""
+    from embodied_tui.analysis.api import with_dtypes
     from embodied_tui.services import models as svc
 
-    shapes = svc.parse_input_shapes(input_shape)
+    shapes = with_dtypes(svc.parse_input_shapes(input_shape), input_dtype)
     status_ui, progress = _progress_status()
     with status_ui:
         analysis = svc.analyze(path, input_shape=shapes, trust_code=trust_code, progress=progress)
@@ -203,7 +218,8 @@ def analyze_cmd(path: Path, input_shape, trust_code, also_thop, precision, as_js
     if at is not None:
         table.add_row(f"at {precision}", f"weights {fmt.nbytes(at['weight_bytes'])}, activations "
                       f"{fmt.nbytes(at['activation_bytes'])} peak, traffic {fmt.nbytes(at['unfused_bytes'])} "
-                      f"unfused / {fmt.nbytes(at['fused_bytes'])} fused ({at['bytes_per_element']:g} B per element)")
+                      f"unfused / {fmt.nbytes(at['fused_bytes'])} fused "
+                      f"({fmt.number(at['bytes_per_element'])} B per element)")
     if thop is not None:
         if "unavailable" in thop:
             table.add_row("thop", f"not run: {thop['unavailable']}")
@@ -211,7 +227,7 @@ def analyze_cmd(path: Path, input_shape, trust_code, also_thop, precision, as_js
             ratio = f" ({thop['ratio']:.3f} x ours)" if thop.get("ratio") else ""
             table.add_row("thop", f"{_macs_word(thop['thop_macs'])}{ratio}: {thop['explanation']}")
     out = console()
-    out.print(f"{path.name}: analysis (not registered)", markup=False)
+    out.print(plain(f"{path.name}: analysis (not registered)"))
     out.print(table)
 
 
@@ -229,7 +245,7 @@ def list_cmd(ctx, expr, sort_key, all_versions, as_json) -> None:
     records = svc.list_models(ctx.obj["db"], filter=expr, sort=sort_key, all_versions=all_versions)
     if as_json:
         sys.stdout.flush()
-        sys.stdout.buffer.write(svc.records_json_bytes(records))
+        sys.stdout.buffer.write(json_bytes(svc.records_json_bytes(records)))
         sys.stdout.buffer.flush()
         return
     if not records:
@@ -239,9 +255,10 @@ def list_cmd(ctx, expr, sort_key, all_versions, as_json) -> None:
             _say(f"no models in {svc.registry(ctx.obj['db']).path}; add one with "
                  f"`embodied-ai model register PATH --name NAME` (or `embodied-ai demo`)")
         return
-    rows = [(r.name, str(r.version), r.architecture.family, fmt.count(r.params), _macs(r.macs),
-             fmt.shapes(r.input_shapes, r.input_symbols), _FORMAT_SHORT.get(r.format, r.format), fmt.tags(r.tags))
-            for r in records]
+    safe = fmt.safe_text
+    rows = [(safe(r.name), str(r.version), safe(r.architecture.family), fmt.count(r.params), fmt.count(r.macs),
+             fmt.shapes(r.input_shapes, r.input_symbols), safe(_FORMAT_SHORT.get(r.format, r.format)),
+             fmt.tags(r.tags)) for r in records]
     out = console()
     headers = ("name", "v", "family", "params", "MACs", "input", "format", "tags")
     # shrink order when the terminal is narrow: tags, then name, input, family, format (never the numbers)
@@ -252,7 +269,7 @@ def list_cmd(ctx, expr, sort_key, all_versions, as_json) -> None:
         table.add_column(header, width=width, no_wrap=True, overflow="ellipsis",
                          justify="right" if header in ("v", "params", "MACs") else "left")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(plain(c) for c in row))
     out.print(table)
 
 
@@ -268,7 +285,6 @@ def _fit_widths(headers, rows, total: int, shrink) -> list[int]:
         widths[col] -= cut
         excess -= cut
     return widths
-    console().print(table)
 
 
 @model.command("show")
@@ -310,7 +326,7 @@ def _answer(question: str) -> bool | None:
     if stdin is None or stdin.closed:
         return None
     if stdin.isatty():
-        return click.confirm(question, default=False)
+        return click.confirm(fmt.safe_text(question), default=False)
     line = stdin.readline()
     return line.strip().lower() in ("y", "yes") if line else None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -128,7 +129,7 @@ class AskScreen(Screen):
     def show_error(self, message: str | None) -> None:
         self.error = message
         widget = self.query_one("#ask-error", Static)
-        widget.update(f"error: {message}" if message else "")
+        widget.update(_t(f"error: {message}" if message else ""))
         widget.display = bool(message)
         if message:
             shown = "the last answer is still shown" if self.result is not None else "no answer yet"
@@ -140,15 +141,16 @@ class AskScreen(Screen):
         table = self.query_one(AnswerTable)
         table.clear(columns=True)
         for column in result["columns"]:
-            table.add_column(column)
-        for row in result["rows"]:
-            table.add_row(*(fmt.cell(value) for value in row))
+            table.add_column(_t(column))
+        for row in result["rows"]:  # cells as Text: an answer's strings are registry text, never markup
+            table.add_row(*(Text(fmt.cell(value)) for value in row))
         editor = self.query_one("#cypher", TextArea)
-        if editor.text != result["cypher"]:
-            editor.load_text(result["cypher"])
+        cypher = fmt.safe_text(result["cypher"], newlines=True)
+        if editor.text != cypher:
+            editor.load_text(cypher)
         info = explanation(result)
         info_widget = self.query_one("#ask-info", Static)
-        info_widget.update(info)
+        info_widget.update(_t(info))
         info_widget.display = bool(info)
         count = result.get("count")
         rows = len(result["rows"])
@@ -157,4 +159,9 @@ class AskScreen(Screen):
             text = f"count {count} | " + text
         source = result.get("source")
         text += f" | answered by the {source}" if source else " | Cypher"
-        self.query_one("#status", Static).update(text)
+        self.query_one("#status", Static).update(_t(text))
+
+
+def _t(text: str) -> Text:
+    """Text for a widget: escaped (answers, parser readings and errors carry registry and LLM text), never markup."""
+    return Text(fmt.safe_text(text, newlines=True))

@@ -52,7 +52,7 @@ def _numeric(label: str, records: list[ModelRecord], get: Callable[[ModelRecord]
 
 
 def _text(label: str, records: list[ModelRecord], get: Callable[[ModelRecord], str]) -> CompareRow:
-    values = tuple(get(r) for r in records)
+    values = tuple(fmt.safe_text(get(r)) for r in records)
     return CompareRow(label, values, values, False)
 
 
@@ -78,7 +78,7 @@ def compare_rows(records: list[ModelRecord]) -> list[CompareRow]:
         for layer, n in record.layers.items():
             layer_types[layer] = layer_types.get(layer, 0) + n
     for layer in sorted(layer_types, key=lambda t: (-layer_types[t], t)):
-        rows.append(_numeric(f"# {layer}", records, lambda r, t=layer: r.layers.get(t, 0), str))
+        rows.append(_numeric(f"# {fmt.safe_text(layer)}", records, lambda r, t=layer: r.layers.get(t, 0), str))
     return rows
 
 
@@ -120,7 +120,8 @@ class CompareScreen(Screen):
         table.fixed_columns = 1
         table.add_column("", key="label")
         for i, record in enumerate(self.records):
-            table.add_column(f"{fmt.clip(record.name, CELL_WIDTH - 3)} v{record.version}", key=f"m{i}")
+            table.add_column(Text(f"{fmt.clip(fmt.safe_text(record.name), CELL_WIDTH - 3)} v{record.version}"),
+                             key=f"m{i}")
         self.refresh_rows()
         table.focus()
 

@@ -13,10 +13,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Markdown, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from embodied_tui.screens.tab_keys import TabKeys
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelDetails, ModelRecord
 from embodied_tui.errors import UserError
+from embodied_tui.screens.tab_keys import TabKeys
 from embodied_tui.screens.widgets.census_tree import CensusTree
 from embodied_tui.screens.widgets.type_bars import TypeBars, macs_by_type
 
@@ -25,6 +25,11 @@ TABS = ("summary", "census", "shapes", "types", "file", "card")
 
 def convention(record: ModelRecord) -> str:
     return f"MACs = multiply-accumulates | FLOPs = 2 x MACs | bytes at {record.dtype} ({record.dtype_bytes} B)"
+
+
+def _t(text: str, **kwargs) -> Text:
+    """Registry or file text (or ours with it) as a Text: escaped (``units.safe_text``), never read as markup."""
+    return Text(fmt.safe_text(text), **kwargs)
 
 
 def title_line(record: ModelRecord) -> str:
@@ -38,7 +43,7 @@ def _facts(rows: list[tuple[str, str | Text]]) -> Table:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     for key, value in rows:
-        grid.add_row(key, value)
+        grid.add_row(key, value if isinstance(value, Text) else _t(value))
     return grid
 
 
@@ -53,7 +58,7 @@ def summary_view(record: ModelRecord) -> Group:
         ("type", arch.type),
         ("family", arch.family),
         ("task", arch.task or fmt.NA),
-        ("params", f"{fmt.count(record.params)}  ({record.params:,})"),
+        ("params", f"{fmt.count(record.params)}  ({fmt.exact(record.params)})"),
         ("MACs", macs + "  (conv, linear, matmul, attention)"),
         ("FLOPs", fmt.count(record.flops)),
         ("other FLOPs", fmt.count(record.other_flops) + "  (elementwise, normalisation; not in MACs)"),
@@ -66,15 +71,15 @@ def summary_view(record: ModelRecord) -> Group:
     parts: list = [_facts(rows), Text("")]
     parts.append(Text("Why this verdict", style="bold underline"))
     if arch.evidence:
-        parts.extend(Text(f"- {line}") for line in arch.evidence)
+        parts.extend(_t(f"- {line}") for line in arch.evidence)
     else:
         parts.append(Text("- no structural evidence recorded"))
     if record.uncounted:
         parts += [Text(""), Text("Not counted", style="bold underline")]
-        parts.extend(Text(f"- {u.module}{' ' + u.op if u.op else ''}: {u.reason}") for u in record.uncounted)
+        parts.extend(_t(f"- {u.module}{' ' + u.op if u.op else ''}: {u.reason}") for u in record.uncounted)
     if record.notes:
         parts += [Text(""), Text("Notes", style="bold underline")]
-        parts.extend(Text(f"- {note}") for note in record.notes)
+        parts.extend(_t(f"- {note}") for note in record.notes)
     return Group(*parts)
 
 
@@ -86,13 +91,13 @@ def shapes_view(record: ModelRecord) -> Group:
         name = record.input_names[i] if i < len(record.input_names) else f"input {i}"
         symbols = record.input_symbols[i] if i < len(record.input_symbols) else None
         dtype = record.input_dtypes[i] if i < len(record.input_dtypes) else fmt.NA
-        inputs.add_row(name, fmt.shape(dims, symbols), dtype, record.input_shape_source)
+        inputs.add_row(_t(name), _t(fmt.shape(dims, symbols)), _t(dtype), _t(record.input_shape_source))
     outputs = Table(title="Outputs", title_justify="left", expand=False, show_edge=False)
     for column in ("name", "shape"):
         outputs.add_column(column, overflow="fold")
     for i, dims in enumerate(record.output_shapes):
         name = record.output_names[i] if i < len(record.output_names) else f"output {i}"
-        outputs.add_row(name, fmt.shape(dims))
+        outputs.add_row(_t(name), _t(fmt.shape(dims)))
     parts: list = [inputs if record.input_shapes else Text("Inputs: none recorded"), Text("")]
     parts.append(outputs if record.output_shapes else Text("Outputs: none recorded"))
     parts += [Text(""), Text("source: file = stored in the model file, user = given at registration, "
@@ -107,7 +112,8 @@ def types_view(totals: list[tuple[str, int]], model_macs: int | None, layers: di
     table.add_column("MACs", justify="right")
     table.add_column("share", justify="right")
     for name, macs in totals:
-        table.add_row(name, str(layers.get(name, fmt.NA)), fmt.count(macs), fmt.percent(macs, model_macs))
+        table.add_row(_t(name), _t(str(layers.get(name, fmt.NA))), _t(fmt.count(macs)),
+                      _t(fmt.percent(macs, model_macs)))
     return table
 
 
@@ -119,7 +125,7 @@ def file_view(record: ModelRecord, versions: list[ModelRecord]) -> Group:
     rows = [
         ("path", record.path),
         ("format", fmt_text),
-        ("size", f"{fmt.nbytes(record.size_bytes)}  ({record.size_bytes:,} bytes)"),
+        ("size", f"{fmt.nbytes(record.size_bytes)}  ({fmt.exact(record.size_bytes)} bytes)"),
         ("external data", external),
         ("SHA-256", record.sha256),
         ("dtype", f"{record.dtype} ({record.dtype_bytes} bytes/element)"),
@@ -131,8 +137,8 @@ def file_view(record: ModelRecord, versions: list[ModelRecord]) -> Group:
     for column in ("", "v", "registered", "SHA-256", "GMACs"):
         history.add_column(column)
     for other in versions:
-        history.add_row("*" if other.version == record.version else "", str(other.version), other.registered_at,
-                        other.sha256[:12], fmt.gmacs(other.macs))
+        history.add_row(*(_t(c) for c in ("*" if other.version == record.version else "", str(other.version),
+                                           other.registered_at, other.sha256[:12], fmt.gmacs(other.macs))))
     return Group(_facts(rows), Text(""), history)
 
 
@@ -163,12 +169,12 @@ class DetailScreen(TabKeys, Screen):
 
     def compose(self) -> ComposeResult:
         record = self.record
-        yield Static(title_line(record), id="detail-title")
+        yield Static(_t(title_line(record)), id="detail-title")
         with TabbedContent(initial="summary", id="tabs"):
             with TabPane("1 Summary", id="summary"):
                 yield VerticalScroll(Static(summary_view(record)), id="summary-scroll", classes="pane")
             with TabPane("2 Census", id="census"):
-                yield CensusTree(record.name, id="census-tree")
+                yield CensusTree(_t(record.name), id="census-tree")
                 yield Static("", id="census-empty")
             with TabPane("3 Shapes", id="shapes"):
                 yield VerticalScroll(Static(shapes_view(record)), classes="pane")
@@ -181,7 +187,7 @@ class DetailScreen(TabKeys, Screen):
             with TabPane("6 Card", id="card"):
                 with VerticalScroll(classes="pane", id="card-scroll"):
                     yield Markdown("", id="card-text")
-        yield Static(convention(record), id="convention")
+        yield Static(_t(convention(record)), id="convention")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -200,7 +206,8 @@ class DetailScreen(TabKeys, Screen):
             empty.display = False
         else:
             tree.display = False
-            empty.update(self.details_error or "No census stored for this model (its format has no module tree).")
+            empty.update(_t(f"No census: {self.details_error}" if self.details_error else
+                            "No census stored for this model (its format has no module tree)."))
         totals = macs_by_type(self.details.layer_costs) if self.details else []
         bars = self.query_one(TypeBars)
         if totals:
@@ -210,7 +217,8 @@ class DetailScreen(TabKeys, Screen):
         else:
             bars.display = False
             self.query_one("#type-table", Static).update(
-                self.details_error or "No per-layer costs stored for this model.")
+                _t(f"No per-layer costs: {self.details_error}" if self.details_error else
+                   "No per-layer costs stored for this model."))
         self._focus_pane("summary")
         self.query_one("#card-scroll").loading = True
         self.make_card()
@@ -228,7 +236,7 @@ class DetailScreen(TabKeys, Screen):
         if event.state == WorkerState.ERROR:
             error = event.worker.error
             text = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
-            self.card_text = f"No model card: {text}"
+            self.card_text = fmt.safe_text(f"No model card: {text}")
         else:
             self.card_text = event.worker.result
         self.query_one("#card-text", Markdown).update(self.card_text)

@@ -20,11 +20,11 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from embodied_tui.screens.tab_keys import TabKeys
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelRecord
 from embodied_tui.errors import UserError
 from embodied_tui.perf.fit_row import FitRow
+from embodied_tui.screens.tab_keys import TabKeys
 from embodied_tui.screens.widgets.fit_table import FitTable, fit_key
 from embodied_tui.screens.widgets.roofline_plot import RooflinePlot, roofline_chart
 
@@ -33,15 +33,15 @@ CHART_DELAY = 0.1  # s: j/k held down on the chart redraws once the cursor rests
 
 # (header, cell of a fit row), left to right
 COLUMNS: tuple[tuple[str, Callable[[FitRow], str]], ...] = (
-    ("device", lambda r: r.hardware),
-    ("mode", lambda r: r.power_mode),
-    ("prec", lambda r: r.precision),
+    ("device", lambda r: fmt.safe_text(r.hardware)),
+    ("mode", lambda r: fmt.safe_text(r.power_mode)),
+    ("prec", lambda r: fmt.safe_text(r.precision)),
     ("W", lambda r: fmt.number(r.power_w)),
-    ("pred ms", lambda r: fmt.significant(r.predicted_latency_ms)),
-    ("meas ms", lambda r: fmt.significant(r.measured_latency_ms)),
-    ("roof ms", lambda r: fmt.significant(r.roofline_latency_ms)),
+    ("pred ms", lambda r: fmt.ms(r.predicted_latency_ms)),
+    ("meas ms", lambda r: fmt.ms(r.measured_latency_ms)),
+    ("roof ms", lambda r: fmt.ms(r.roofline_latency_ms)),
     ("fps", lambda r: fmt.significant(r.fps)),
-    ("bound", lambda r: r.bound or fmt.NA),
+    ("bound", lambda r: fmt.safe_text(r.bound or fmt.NA)),
     ("mem", lambda r: fmt.yes_no(r.fits_memory)),
 )
 RIGHT = frozenset({"W", "pred ms", "meas ms", "roof ms", "fps"})
@@ -138,8 +138,8 @@ class FitScreen(TabKeys, Screen):
 
     def compose(self) -> ComposeResult:
         record = self.record
-        yield Static(f"Fit: {record.name} v{record.version} | {fmt.gmacs(record.macs)} GMACs | "
-                     f"device x power mode x precision", id="fit-title")
+        yield Static(_text(f"Fit: {record.name} v{record.version} | {fmt.gmacs(record.macs)} GMACs | "
+                           f"device x power mode x precision"), id="fit-title")
         with TabbedContent(initial="fit-table-pane", id="fit-tabs"):
             with TabPane("1 Table", id="fit-table-pane"):
                 with Horizontal(id="fit-filter-bar"):
@@ -216,7 +216,7 @@ class FitScreen(TabKeys, Screen):
     def show_error(self, error: BaseException | None) -> None:
         self.error = _message(error)
         widget = self.query_one("#fit-error", Static)
-        widget.update(f"error: {self.error}")
+        widget.update(_text(f"error: {self.error}"))
         widget.display = True
         self.table.display = False
         self.plot.plot(None, "no rows to chart")
@@ -252,7 +252,7 @@ class FitScreen(TabKeys, Screen):
             text = f"{len(self.shown)} of {len(self.rows)} rows | sort: {self.sort_key} {arrow}"
             if self.filter_text.strip():
                 text += f" | filter: {self.filter_text.strip()} (escape clears)"
-        self.query_one("#status", Static).update(text)
+        self.query_one("#status", Static).update(_text(text))
 
     @on(FitTable.RowHighlighted, "#fit-table")
     def _highlighted(self, event: FitTable.RowHighlighted) -> None:
@@ -347,11 +347,16 @@ class FitScreen(TabKeys, Screen):
         self.plot.plot(chart)
         self.charted = key
         index = self.shown.index(row) + 1
-        caption_widget.update(f"row {index} of {len(self.shown)}: {chart.reason}" if chart.reason
-                              else caption(full, index, len(self.shown), chart.layers_not_drawn))
+        caption_widget.update(_text(f"row {index} of {len(self.shown)}: {chart.reason}" if chart.reason
+                                    else caption(full, index, len(self.shown), chart.layers_not_drawn)))
 
     def current_record(self) -> ModelRecord:
         return self.record
+
+
+def _text(text: str) -> Text:
+    """Text for a Static: escaped (fit rows carry device YAML and registry text), never read as markup."""
+    return Text(fmt.safe_text(text, newlines=True))
 
 
 def _cell(text: str, header: str) -> Text:

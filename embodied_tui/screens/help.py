@@ -11,7 +11,6 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-
 _TITLES = {"VerticalScroll": "Scrolling pane", "Input": "Text input", "PathInput": "Path input",
            "EmbodiedApp": "Everywhere"}
 

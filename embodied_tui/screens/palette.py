@@ -11,7 +11,11 @@ from collections.abc import Iterator
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
+from textual.fuzzy import Matcher
+from textual.markup import escape
 
+from embodied_tui import units as fmt
 from embodied_tui.data.filters import letters_in_order
 from embodied_tui.data.records import ModelRecord
 from embodied_tui.errors import UserError
@@ -68,7 +72,7 @@ class _ModelProvider(Provider):
         except UserError:
             self.records = []
         self.offered = self.candidates()  # the screen under the palette stays put while it is open
-        self.index = NameIndex([self.text(r) for r in self.offered], [r.name for r in self.offered])
+        self.index = NameIndex([self.text(r) for r in self.offered], [fmt.safe_text(r.name) for r in self.offered])
 
     def candidates(self) -> list[ModelRecord]:
         return self.records
@@ -81,7 +85,12 @@ class _ModelProvider(Provider):
         return f"v{record.version} {arch.type}/{arch.family}"
 
     def text(self, record: ModelRecord) -> str:
-        return f"{self.prefix} {record.name}"
+        """The hit's text: the model's name escaped (``units.safe_text``)."""
+        return f"{self.prefix} {fmt.safe_text(record.name)}"
+
+    def help_text(self, record: ModelRecord) -> str:
+        """``help`` escaped, and as markup (the palette reads help text as markup) that shows it literally."""
+        return escape(fmt.safe_text(self.help(record)))
 
     async def search(self, query: str) -> Hits:
         """Score the few texts ``NameIndex`` picks (not every model) with the palette's matcher."""
@@ -91,12 +100,23 @@ class _ModelProvider(Provider):
             text = self.text(record)
             score = matcher.match(text)
             if score > 0:
-                yield Hit(score, matcher.highlight(text), partial(self.run, record), text=text, help=self.help(record))
+                yield Hit(score, highlight(matcher, text), partial(self.run, record), text=text,
+                          help=self.help_text(record))
 
     async def discover(self) -> Hits:
         for record in self.offered[:DISCOVER_LIMIT]:
             text = self.text(record)
-            yield DiscoveryHit(text, partial(self.run, record), text=text, help=self.help(record))
+            yield DiscoveryHit(Content(text), partial(self.run, record), text=text, help=self.help_text(record))
+
+
+def highlight(matcher: Matcher, text: str) -> Content:
+    """``matcher.highlight(text)`` without reading ``text`` as markup: a model named '[b]x' shows as it is named."""
+    content = Content(text)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, text)
+    for offset in offsets if score else ():
+        if not text[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
 
 
 class OpenModelProvider(_ModelProvider):

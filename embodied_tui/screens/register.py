@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +18,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
+from embodied_tui import units as fmt
+from embodied_tui.data.names import check_name
 from embodied_tui.data.records import Analysis, ModelRecord
 from embodied_tui.errors import UserError
 from embodied_tui.screens.widgets.path_input import PathInput
@@ -74,7 +77,7 @@ class RegisterDialog(ModalScreen[ModelRecord | None]):
 
     def show_error(self, message: str | None) -> None:
         widget = self.query_one("#register-error", Static)
-        widget.update(f"error: {message}" if message else "")
+        widget.update(Text(fmt.safe_text(f"error: {message}" if message else "")))
         widget.display = bool(message)
 
     def _set_running(self, running: bool) -> None:
@@ -107,7 +110,7 @@ class RegisterDialog(ModalScreen[ModelRecord | None]):
         shape_text = self.query_one("#shape", Input).value.strip()
         shape = parse_input_shapes([shape_text]) if shape_text else None
         tags = parse_tags(self.query_one("#tags", Input).value.split())
-        name = self.query_one("#name", Input).value.strip() or path.stem
+        name = check_name(self.query_one("#name", Input).value.strip() or path.stem)
         return {"path": str(path.resolve()), "name": name, "input_shape": shape, "tags": tags,
                 "trust_code": self.query_one("#trust", Checkbox).value}
 
@@ -134,7 +137,7 @@ class RegisterDialog(ModalScreen[ModelRecord | None]):
         if self.job is None:
             return
         self.query_one("#progress", ProgressBar).update(progress=float(fraction))
-        self.query_one("#stage", Label).update(str(stage))
+        self.query_one("#stage", Label).update(Text(fmt.safe_text(stage)))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "analysis" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
@@ -160,10 +163,13 @@ class RegisterDialog(ModalScreen[ModelRecord | None]):
         except UserError as exc:
             self.show_error(str(exc))
             return
-        if status == "unchanged":
-            self.notify(f"{record.name} v{record.version} is already registered with these bytes")
+        if status == "repaired":
+            self.notify(fmt.safe_text(f"repaired the details of {record.name} v{record.version}"), markup=False)
+        elif status == "unchanged":
+            self.notify(fmt.safe_text(f"{record.name} v{record.version} is already registered with these bytes"),
+                        markup=False)
         else:
-            self.notify(f"registered {record.name} v{record.version}")
+            self.notify(fmt.safe_text(f"registered {record.name} v{record.version}"), markup=False)
         self.dismiss(record)
 
     # ---------------------------------------------------------------------------------------- cancel

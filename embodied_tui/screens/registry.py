@@ -6,6 +6,7 @@ session (a reload of the registry forgets it); "—" until known.
 """
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -53,7 +54,7 @@ def best_fit_text(row: FitRow | None) -> str:
     """'0.0312 ms nvidia-h100-sxm/700W/fp16'; 'no prediction' when no device has one."""
     if row is None:
         return "no prediction"
-    return f"{fmt.significant(row.predicted_latency_ms)} ms {row.hardware}/{row.power_mode}/{row.precision}"
+    return f"{fmt.ms(row.predicted_latency_ms)} ms {row.hardware}/{row.power_mode}/{row.precision}"
 
 
 def sort_expression(key: str, reverse: bool) -> str:
@@ -149,7 +150,7 @@ class RegistryScreen(Screen):
 
     def _show_filter_error(self, error: str | None) -> None:
         widget = self.query_one("#filter-error", Static)
-        widget.update(f"filter: {error}" if error else "")
+        widget.update(Text(fmt.safe_text(f"filter: {error}" if error else "")))
         widget.display = bool(error)
 
     def update_status(self) -> None:
@@ -166,7 +167,7 @@ class RegistryScreen(Screen):
             text = f"error: {self.load_error}"
         elif not self.all_records:
             text += " | press r to register a model file, or run `embodied-ai demo`"
-        self.query_one("#status", Static).update(text)
+        self.query_one("#status", Static).update(Text(fmt.safe_text(text)))
 
     # ------------------------------------------------------------------------------------------- filter
     def action_filter(self) -> None:
@@ -255,7 +256,7 @@ class RegistryScreen(Screen):
         records = list(self.marked.values())
         if not 2 <= len(records) <= MAX_COMPARE:
             self.notify(f"compare takes 2 to {MAX_COMPARE} models: mark them with space ({len(records)} marked)",
-                        severity="warning")
+                        severity="warning", markup=False)
             return
         self.app.open_compare(records)
 

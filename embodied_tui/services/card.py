@@ -13,13 +13,14 @@ as on the Hugging Face Hub: ``tags``, ``pipeline_tag`` and an ``embodied_ai`` bl
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from embodied_tui import units as fmt
 from embodied_tui.perf.fit_row import FitRow
+from embodied_tui.units import safe_text
 
 TOP_TYPES = 3
 TOP_LAYERS = 5
@@ -46,29 +47,32 @@ class Card:
     sections: list[Section]
     front_matter: dict[str, Any]
 
+    # The renderings are what a terminal shows: every line and cell goes through ``safe_text`` (names, module paths,
+    # device names and notes come from the registry, model files and device YAML). ``to_dict`` keeps the raw text:
+    # JSON escapes it.
     def to_text(self) -> str:
-        title = f"{self.name} v{self.version}: model card"
+        title = safe_text(f"{self.name} v{self.version}: model card")
         out = [title, "=" * len(title)]
         for s in self.sections:
             out += ["", s.title, "-" * len(s.title)]
-            out += [f"- {line}" for line in s.lines]
+            out += [f"- {safe_text(line)}" for line in s.lines]
             if s.table:
                 out += [""] + _plain_table(*s.table)
         return "\n".join(out) + "\n"
 
     def to_markdown(self, level: int = 1) -> str:
         h = "#" * level
-        out = [f"{h} {self.name} v{self.version}"]
+        out = [f"{h} {safe_text(self.name)} v{self.version}"]
         for s in self.sections:
             out += ["", f"{h}# {s.title}", ""]
-            out += [f"- {line}" for line in s.lines]
+            out += [f"- {safe_text(line)}" for line in s.lines]
             if s.table:
                 out += [""] + _markdown_table(*s.table)
         return "\n".join(out) + "\n"
 
     def to_huggingface(self) -> str:
         front = yaml.safe_dump(self.front_matter, sort_keys=False, allow_unicode=True).strip()
-        return f"---\n{front}\n---\n\n" + self.to_markdown()
+        return f"---\n{safe_text(front, newlines=True)}\n---\n\n" + self.to_markdown()
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "front_matter": self.front_matter,
@@ -78,6 +82,7 @@ class Card:
 
 
 def _plain_table(columns: list[str], rows: list[list[str]]) -> list[str]:
+    rows = [[safe_text(c) for c in r] for r in rows]
     widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(columns)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return [line(columns), line(["-" * w for w in widths])] + [line(r) for r in rows]
@@ -85,35 +90,33 @@ def _plain_table(columns: list[str], rows: list[list[str]]) -> list[str]:
 
 def _markdown_table(columns: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    return out + ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+    return out + ["| " + " | ".join(safe_text(c).replace("|", "\\|") for c in r) + " |" for r in rows]
 
 
 # ------------------------------------------------------------------------------------------------ number formats
+# The card's figures are bare decimals (``plain``: no exponent, no "<0.1%"), so every one is found again in the record
+# or a fit row; a missing figure in a table reads "-".
 
 def count(n: int | float) -> str:
     """An exact count with thousands separators."""
-    return f"{int(n):,}"
+    return fmt.exact(n)
 
 
 def sig(x: float, digits: int = 3) -> str:
     """``x`` to ``digits`` significant digits, never in exponent notation."""
-    if x == 0 or not math.isfinite(x):
-        return "0" if x == 0 else str(x)
-    decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
-    text = f"{round(x, decimals):.{decimals}f}"
-    return text
+    return fmt.significant(x, digits, plain=True)
 
 
 def pct(part: float, whole: float) -> str:
-    return f"{100 * part / whole:.1f}%"
+    return fmt.percent(part, whole, plain=True)
+
+
+def _ms(x: float | None) -> str:
+    return fmt.ms(x, plain=True, missing="-")
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:
     return obj.get(key, default) if isinstance(obj, dict) else getattr(obj, key, default)
-
-
-def _shape(shape: list[int]) -> str:
-    return "x".join(str(d) for d in shape)
 
 
 def _macs_text(macs: int) -> str:
@@ -147,9 +150,9 @@ def _what_it_is(record: Any, details: Any) -> Section:
                 else "Top-level parts")
         lines.append(f"{lead}: {'; '.join(parts)} (census).")
     if record.input_shapes:
-        shapes = ", ".join(_shape(s) for s in record.input_shapes)
-        lines.append(f"Input {shapes}, {_SOURCES.get(record.input_shape_source, record.input_shape_source)}; "
-                     f"output {', '.join(_shape(s) for s in record.output_shapes) or 'unknown'}.")
+        outputs = fmt.shapes(record.output_shapes) if record.output_shapes else "unknown"
+        lines.append(f"Input {fmt.shapes(record.input_shapes)}, "
+                     f"{_SOURCES.get(record.input_shape_source, record.input_shape_source)}; output {outputs}.")
     return Section("What it is", lines)
 
 
@@ -192,7 +195,7 @@ def _where_macs_go(record: Any, details: Any) -> Section | None:
                      + " (per-layer costs).")
     top = sorted(costs, key=lambda c: -c.macs)[:TOP_LAYERS]
     rows = [[f"`{c.name or '(root)'}`", c.type, count(c.macs), pct(c.macs, total),
-             "-" if c.output_shape is None else _shape(c.output_shape)] for c in top]
+             "-" if c.output_shape is None else fmt.shape(c.output_shape)] for c in top]
     lines.append(f"The largest layer, `{top[0].name or '(root)'}`, holds {pct(top[0].macs, total)} of the MACs "
                  f"(per-layer costs).")
     return Section("Where the MACs go", lines, (["layer", "type", "MACs", "share", "output"], rows))
@@ -224,10 +227,6 @@ def _bound_reason(row: FitRow) -> str:
         return "host-link-bound: weights that do not fit on chip stream over the host link" + (
             f" ({sig(link)} ms)" if link is not None else "")
     return f"{bound}-bound" if bound else "bound unknown"
-
-
-def _ms(x: float | None) -> str:
-    return "-" if x is None else sig(x)
 
 
 def _device(r: FitRow) -> str:
@@ -280,7 +279,8 @@ def _where_it_runs(fits: list[FitRow]) -> Section:
                      "them as rough (calibration column).")
     rows = [[_device(r), r.power_mode, r.precision,
              _ms(r.predicted_latency_ms), _ms(r.roofline_latency_ms), _ms(r.measured_latency_ms),
-             _ms(r.fps), r.bound or "-", {True: "yes", False: "NO", None: "?"}[r.fits_memory],
+             fmt.significant(r.fps, plain=True, missing="-"), r.bound or "-",
+             {True: "yes", False: "NO", None: "?"}[r.fits_memory],
              r.calibration or "-"] for r in shown]
     return Section("Where it runs", lines, (["device", "mode", "precision", "predicted ms", "roofline ms",
                                              "measured ms", "fps", "bound", "fits", "calibration"], rows))
@@ -289,7 +289,7 @@ def _where_it_runs(fits: list[FitRow]) -> Section:
 def _caveats(record: Any) -> Section:
     lines = []
     if record.input_shape_source == "inferred":
-        shapes = ", ".join(_shape(s) for s in record.input_shapes) or "unknown"
+        shapes = fmt.shapes(record.input_shapes) if record.input_shapes else "unknown"
         lines.append(f"The input shape {shapes} was inferred, not read from the file: every count scales with it "
                      f"(re-register with --input-shape to change it).")
     elif record.input_shape_source == "none":

@@ -16,10 +16,11 @@ from embodied_tui.data.records import CensusNode
 
 
 def node_label(node: CensusNode, model_macs: int | None, model_name: str) -> Text:
+    """The node's line; its name and type come from the model file and are escaped (``units.safe_text``)."""
     name = node.path.rsplit(".", 1)[-1] if node.path else model_name
     label = Text()
-    label.append(name, style="bold")
-    label.append(f" {node.type}", style="italic")
+    label.append(fmt.safe_text(name), style="bold")
+    label.append(f" {fmt.safe_text(node.type)}", style="italic")
     label.append(f"  {fmt.count(node.params)} params  {fmt.count(node.macs)} MACs")
     if node.output_shape is not None:
         label.append(f"  -> {fmt.shape(node.output_shape)}")
@@ -47,7 +48,7 @@ class CensusTree(Tree[CensusNode]):
         Binding("right", "scroll_right", "Scroll right", show=False),
     ]
 
-    def __init__(self, model_name: str, **kwargs) -> None:
+    def __init__(self, model_name: str | Text, **kwargs) -> None:
         super().__init__(model_name, **kwargs)
         self.guide_depth = 2
         self.show_root = True

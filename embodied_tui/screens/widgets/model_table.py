@@ -57,27 +57,32 @@ def record_key(record: ModelRecord) -> str:
 
 
 def text_widths(record: ModelRecord) -> tuple[int, ...]:
-    """The lengths of a record's own strings that size the columns: name, version (the number), family, type,
-    format, tags, input (unclipped). Cells are formatted only when painted; these are what sizing needs."""
+    """The lengths of a record's own strings, as shown (escaped), that size the columns: name, version (the number),
+    family, type, format, tags, input (unclipped). Cells are formatted only when painted; these are what sizing
+    needs."""
     arch = record.architecture
-    return (len(record.name), record.version, len(arch.family), len(arch.type), len(record.format),
-            len(fmt.tags(record.tags)) if record.tags else 0,
+    safe = fmt.safe_text
+    return (len(safe(record.name)), record.version, len(safe(arch.family)), len(safe(arch.type)),
+            len(safe(record.format)), len(fmt.tags(record.tags)) if record.tags else 0,
             len(fmt.shapes(record.input_shapes, record.input_symbols)))
 
 
 def row_cells(record: ModelRecord, marked: bool, best_fit: str = fmt.NA) -> tuple[str, ...]:
+    """The cells of a record's row, as painted: registry text escaped (``units.safe_text``); the table paints them
+    as plain segments, so no markup is read either."""
     arch = record.architecture
+    safe = fmt.safe_text
     return (
         MARK if marked else " ",
-        fmt.clip(record.name, NAME_WIDTH),
+        fmt.clip(safe(record.name), NAME_WIDTH),
         str(record.version),
-        arch.family,
-        arch.type,
+        safe(arch.family),
+        safe(arch.type),
         fmt.count(record.params),
         fmt.gmacs(record.macs),
         fmt.clip(fmt.shapes(record.input_shapes, record.input_symbols), INPUT_WIDTH),
-        fmt.clip(best_fit, FIT_WIDTH),
-        record.format,
+        fmt.clip(safe(best_fit), FIT_WIDTH),
+        safe(record.format),
         fmt.clip(fmt.tags(record.tags), TAGS_WIDTH),
     )
 
@@ -211,7 +216,7 @@ class ModelTable(ScrollView, can_focus=True):
         best = self._best_fit
         if not best:
             return 1
-        return min(max([1, *(len(best[k]) for k in self.keys if k in best)]), FIT_WIDTH)
+        return min(max([1, *(len(fmt.safe_text(best[k])) for k in self.keys if k in best)]), FIT_WIDTH)
 
     def _row_cells(self, row: int) -> list[str]:
         cells = self._cells.get(row)
@@ -229,8 +234,9 @@ class ModelTable(ScrollView, can_focus=True):
             return
         self._cells.pop(row, None)
         column = COLUMN_INDEX["fit"]
-        if min(len(text), FIT_WIDTH) > self._widths[column]:
-            self._widths[column] = min(len(text), FIT_WIDTH)
+        width = min(len(fmt.safe_text(text)), FIT_WIDTH)
+        if width > self._widths[column]:
+            self._widths[column] = width
             self.virtual_size = Size(sum(self._widths) + 2 * PADDING * len(COLUMNS), len(self._rows) + 1)
         self.refresh()
 

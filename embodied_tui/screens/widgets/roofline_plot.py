@@ -106,16 +106,17 @@ class RooflinePlot(PlotextPlot):
         self.chart: RooflineChart | None = None
 
     def plot(self, chart: RooflineChart | None, message: str = "") -> None:
-        """Draw ``chart`` (None: an empty frame titled ``message``)."""
+        """Draw ``chart`` (None: an empty frame titled ``message``). Titles are escaped: plotext's output is read back
+        as ANSI, so a control sequence in a device name would act."""
         self.chart = chart
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
         if chart is None or chart.reason:
-            plt.title(message or (chart.reason if chart else ""))
+            plt.title(fmt.safe_text(message or (chart.reason if chart else "")))
             self.refresh()
             return
-        plt.title(chart.title)
+        plt.title(fmt.safe_text(chart.title))
         plt.plot(chart.roof_x, chart.roof_y, marker="braille", label="roof")
         if chart.layer_x:
             plt.scatter(chart.layer_x, chart.layer_y, marker=LAYER_MARKER, label="layers at predicted rate")

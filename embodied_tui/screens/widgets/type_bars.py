@@ -35,7 +35,8 @@ class TypeBars(PlotextPlot):
         plt.clear_figure()
         scale, unit = fmt.count_scale(max((m for _, m in shown), default=0))
         if shown:
-            names = [name for name, _ in reversed(shown)]  # plotext draws the first bar at the bottom
+            # plotext draws the first bar at the bottom; its output is read back as ANSI: layer types are escaped
+            names = [fmt.safe_text(name) for name, _ in reversed(shown)]
             values = [macs / scale for _, macs in reversed(shown)]
             plt.bar(names, values, orientation="horizontal", width=0.6)
         plt.title(f"MACs by layer type ({UNIT_WORDS[unit]})")
