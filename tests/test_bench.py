@@ -8,8 +8,8 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from embodied_tui.perf.bench import (Measurement, bench_file, bench_onnx, percentile, summarise, time_calls)
 from embodied_tui.errors import UserError
+from embodied_tui.perf.bench import Measurement, bench_file, bench_onnx, percentile, summarise, time_calls
 
 
 def tiny_onnx(path, features=64, hidden=32):

@@ -8,15 +8,15 @@ import torch
 from click.testing import CliRunner
 
 from embodied_tui.analysis.api import analyze_file
-from embodied_tui.perf.calibrate import HostPeaks, host_device
-from embodied_tui.perf.roofline import BYTES_PER_ELEMENT
 from embodied_tui.cli import main
 from embodied_tui.data.hardware import find_device, parse_entry
 from embodied_tui.data.store import Registry
 from embodied_tui.errors import UserError
+from embodied_tui.perf.calibrate import HostPeaks, host_device
+from embodied_tui.perf.roofline import BYTES_PER_ELEMENT
 from embodied_tui.services.fit import devices, fit_rows
-from embodied_tui.services.host import calibrate_host, host_entry, save_host
 from embodied_tui.services.hardware import add_user_device, all_devices, origins, user_devices
+from embodied_tui.services.host import calibrate_host, host_entry, save_host
 
 REQUIRED = ("model", "hardware", "power_mode", "precision", "power_w", "macs", "bytes", "arithmetic_intensity",
             "ridge_point", "bound", "roofline_latency_ms", "predicted_latency_ms", "measured_latency_ms", "fps",
@@ -109,9 +109,9 @@ def test_fit_json_is_byte_identical_to_fit_model_on_each_target(tmp_path, model,
     so epilogue fusion matters; resnet_tiny has a stored measurement); torch-cpu fits without fusion."""
     from ask_fixture import MEASURED, copy_registry
 
-    from embodied_tui.perf.roofline import PRECISIONS
     from embodied_tui.commands.output import to_jsonable
     from embodied_tui.data.hardware import load_catalog
+    from embodied_tui.perf.roofline import PRECISIONS
 
     db = str(copy_registry(tmp_path))
     result = run(db, "fit", model, "--json", *args)

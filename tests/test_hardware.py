@@ -9,8 +9,16 @@ import pytest
 import yaml
 from device_fixture import BOARD as GOOD
 
-from embodied_tui.data.hardware import (HardwareEntry, bandwidth_bytes_per_s, find_device, load_catalog,
-                                        load_entry_file, parse_entry, parse_yaml_text, peak_flops)
+from embodied_tui.data.hardware import (
+    HardwareEntry,
+    bandwidth_bytes_per_s,
+    find_device,
+    load_catalog,
+    load_entry_file,
+    parse_entry,
+    parse_yaml_text,
+    peak_flops,
+)
 from embodied_tui.errors import NotFound, RegistryError, UserError
 from embodied_tui.services import hardware as svc
 

@@ -6,10 +6,19 @@ import random
 
 import pytest
 
-from embodied_tui.perf.calibrate import Point, fit_efficiency
-from embodied_tui.perf.roofline import (DEFAULT_EFFICIENCY, PURE, Efficiency, Target, fit_model, layer_times,
-                                             layer_work, predicted_seconds, scale_efficiency)
 from embodied_tui.data.records import LayerCost
+from embodied_tui.perf.calibrate import Point, fit_efficiency
+from embodied_tui.perf.roofline import (
+    DEFAULT_EFFICIENCY,
+    PURE,
+    Efficiency,
+    Target,
+    fit_model,
+    layer_times,
+    layer_work,
+    predicted_seconds,
+    scale_efficiency,
+)
 
 # A 3x3 conv, 64 -> 64 channels, 56x56 output, no bias, batch 1.
 CONV = LayerCost(name="conv", type="Conv2d", macs=64 * 64 * 9 * 56 * 56, weight_elems=64 * 64 * 9,

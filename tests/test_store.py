@@ -376,10 +376,38 @@ CORRUPTIONS = {
     "bad json": (lambda text: text[: len(text) // 2], "not valid JSON"),
     "newer schema": (lambda text: text.replace('"schema_version":1', '"schema_version":7'), "schema version 7"),
     "bad record": (lambda text: text.replace('"params":1000,', '"params":"lots",'), "models.1.record.params"),
-    "unknown key": (lambda text: text.replace('"params":1000,', '"params":1000,"colour":"red",'), "colour"),
+    "string schema version": (lambda text: text.replace('"schema_version":1', '"schema_version":"1"'),
+                              "schema version is unreadable: '1' (a string)"),
+    "negative version": (lambda text: text.replace('"version":1,', '"version":-7,'), "models.1.record.version"),
     "top-level list": (lambda text: "[]", "not an object"),
     "not ours": (lambda text: '{"stuff": {"1": {"a": 1}}}', "no schema version"),
 }
+
+
+def test_keys_of_a_newer_version_are_ignored_and_kept(db):
+    """A newer embodied-ai adds keys (the record contract: added freely, never renamed): this one reads the records,
+    ignores the new keys and keeps them when it writes the file again."""
+    reg = Registry(db)
+    reg.add(analysis(1), "net")
+    text = db.read_text().replace('"params":1000,', '"params":1000,"colour":"red",')
+    text = text.replace('"evidence":["2 convs"]', '"evidence":["2 convs"],"confidence":0.9')
+    text = text.replace('"details":', '"origin":"newer","details":')
+    for sealed, fast in ((False, "0"), (True, "0"), (True, "1")):  # as a newer version wrote it, or hand-edited
+        db.write_bytes(store._serialize(json.loads(text)) if sealed else text.encode())
+        assert store._sealed(db.read_bytes()) == sealed
+        os.environ[fast_records.NO_FASTPATH_ENV] = fast
+        try:
+            store._cache.clear()
+            (rec,) = Registry(db).list_models()
+        finally:
+            os.environ.pop(fast_records.NO_FASTPATH_ENV)
+        assert rec.params == 1000 and rec.architecture.evidence == ["2 convs"]
+        assert "colour" not in rec.model_dump()
+    Registry(db).update("net", {"site": "lab"})
+    Registry(db).add(analysis(2), "other")
+    doc = json.loads(db.read_bytes())["models"]["1"]
+    assert doc["record"]["colour"] == "red" and doc["origin"] == "newer"
+    assert doc["record"]["architecture"]["confidence"] == 0.9 and doc["record"]["tags"] == {"site": "lab"}
 
 
 @pytest.mark.parametrize("kind", list(CORRUPTIONS))

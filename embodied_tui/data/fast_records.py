@@ -8,9 +8,11 @@ fills the other instance slots of ``BaseModel`` (``__pydantic_fields_set__``, ``
 
 Which classes qualify (``qualifies``) is read from each class's fields, so subclasses (a record extending a base
 model) are handled like any other model: fields whose JSON values are what pydantic would build (str, int, bool,
-None, float, string literals, lists and str-keyed dicts of those) and nested models (``Model`` or ``list[Model]``)
-that qualify themselves. A class with validators, serializers, aliases, ``model_post_init``, private attributes, extra
-fields or a root is validated; so is a dict whose keys are not exactly the class's fields (an older or newer layout).
+None, float, string literals, lists and str-keyed dicts of those) and nested models (``Model``, ``Model | None`` or
+``list[Model]``) that qualify themselves. A class with validators, serializers, aliases, ``model_post_init``, private
+attributes, extra fields or a root is validated; so is a dict whose keys are not exactly the class's fields (an older
+or newer layout), except for keys left out while None (a key added later, ``exclude_if``: filled with None, as
+validation does).
 
 The public path instead:
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from types import MemberDescriptorType, UnionType
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
@@ -35,8 +37,9 @@ _SLOTS = ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydant
 
 M = TypeVar("M", bound=BaseModel)
 # a class's plan: (its field names, the fields-set object shared by its instances, its nested-model fields as
-# (name, is a list, model class)); None where the class does not qualify
-_Plan = tuple[frozenset[str], set[str], list[tuple[str, bool, type[BaseModel]]]]
+# (name, is a list, model class), the fields a stored dict may leave out: None by default and left out of the JSON
+# while None, ``exclude_if``); None where the class does not qualify
+_Plan = tuple[frozenset[str], set[str], list[tuple[str, bool, type[BaseModel]]], frozenset[str]]
 _plans: dict[type, _Plan | None] = {}
 _JSON_SCALARS = (str, int, bool, type(None))
 
@@ -76,12 +79,31 @@ def qualifies(cls: type[BaseModel]) -> bool:
     return _plan(cls) is not None
 
 
+def _constraint_only(metadata: Iterable[Any]) -> bool:
+    """Whether ``Annotated`` metadata only constrain values (``ge=0``, a pattern ...) and never change them: a value
+    that passed them once, when the record was validated and written, is used as it is."""
+    from annotated_types import BaseMetadata
+    from pydantic.fields import FieldInfo
+
+    for item in metadata:
+        if isinstance(item, BaseMetadata):
+            continue
+        if isinstance(item, FieldInfo) and all(isinstance(m, BaseMetadata) for m in item.metadata) \
+                and item.alias is None and item.validation_alias is None:
+            continue
+        return False
+    return True
+
+
 def _json_native(annotation: Any) -> bool:
     """True when JSON's own values are what pydantic would build for this annotation (no models, tuples, floats
-    that may arrive as ints, dates ...), so a parsed value can be used as it is."""
+    that may arrive as ints, dates ...), so a parsed value can be used as it is. Constraints (``Annotated[int,
+    Field(ge=0)]``) do not change values, so they are looked through."""
     if annotation in _JSON_SCALARS or annotation is Any:
         return True
     origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _constraint_only(args[1:]) and _json_native(args[0])
     if origin is list:
         return all(_json_native(a) for a in args)
     if origin is dict:
@@ -95,6 +117,16 @@ def _json_native(annotation: Any) -> bool:
 
 def _model_class(annotation: Any) -> type[BaseModel] | None:
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _optional_model(annotation: Any) -> type[BaseModel] | None:
+    """``M`` for ``M | None`` (``Optional[M]``), else None."""
+    if get_origin(annotation) not in (Union, UnionType):
+        return None
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if len(args) != 1 or len(get_args(annotation)) != 2:
+        return None
+    return _model_class(args[0])
 
 
 def _plain_class(cls: type[BaseModel]) -> bool:
@@ -122,7 +154,7 @@ def _plan(cls: type[BaseModel]) -> _Plan | None:
             break
         ann = field.annotation
         args = get_args(ann)
-        if (sub := _model_class(ann)) is not None:
+        if (sub := _model_class(ann) or _optional_model(ann)) is not None:  # Model, or Model | None
             nested.append((name, False, sub))
             ok = _plan(sub) is not None
         elif get_origin(ann) is list and args and (sub := _model_class(args[0])) is not None:
@@ -133,14 +165,24 @@ def _plan(cls: type[BaseModel]) -> _Plan | None:
         else:
             ok = _json_native(ann)
     keys = frozenset(cls.model_fields)
-    _plans[cls] = (keys, set(keys), nested) if ok else None
+    omissible = frozenset(name for name, f in cls.model_fields.items()
+                          if getattr(f, "exclude_if", None) is not None and f.default is None)
+    _plans[cls] = (keys, set(keys), nested, omissible) if ok else None
     return _plans[cls]
 
 
 def _construct(cls: type[M], data: dict[str, Any]) -> M:
     plan = _plan(cls)
-    if plan is None or data.keys() != plan[0]:
+    if plan is None:
         return cls.model_validate(data)
+    fields_set = plan[1]
+    if data.keys() != plan[0]:
+        missing = plan[0] - data.keys()
+        if not missing <= plan[3] or not data.keys() <= plan[0]:
+            return cls.model_validate(data)
+        for name in missing:  # a key left out while None: what validation would fill in, not set
+            data[name] = None
+        fields_set = plan[1] - missing
     for name, many, sub in plan[2]:
         value = data[name]
         if many:
@@ -149,7 +191,7 @@ def _construct(cls: type[M], data: dict[str, Any]) -> M:
             data[name] = _construct(sub, value)
     obj = cls.__new__(cls)
     object.__setattr__(obj, "__dict__", data)
-    object.__setattr__(obj, "__pydantic_fields_set__", plan[1])
+    object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
     object.__setattr__(obj, "__pydantic_extra__", None)
     object.__setattr__(obj, "__pydantic_private__", None)
     return obj

@@ -45,7 +45,10 @@ _ID_RE = r"^[a-z0-9][a-z0-9._-]*$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown fields are typos (reported with the field meant); ``.inf`` and ``.nan`` are refused: a peak or an
+    efficiency must be a finite number, and JSON (the registry, `--json`) has neither."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Calibration(_Strict):
@@ -238,6 +241,8 @@ def _describe_error(err: dict[str, Any]) -> str:
         return f"{where}: unknown field" + (f" (did you mean {close}?)" if close else "")
     if kind == "missing":
         return f"{where}: missing field"
+    if kind == "finite_number":
+        return f"{where}: must be a finite number, not {err.get('input')!r}"
     msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
     return f"{where}: {msg}" if loc else msg
 

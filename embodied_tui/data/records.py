@@ -24,16 +24,47 @@ tests/test_json_contract.py check.
 """
 from __future__ import annotations
 
-from typing import Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError
 
 FORMATS = ("torchscript", "exported_program", "onnx", "state_dict", "safetensors", "pickle")
 ShapeSource = Literal["file", "user", "inferred", "none"]
 
+# the constraints every stored number and key obeys, whoever made the record (register, import, a hand edit): checked
+# by validation, so a bundle or an edited registry is held to what registration produces
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+# an absolute path (POSIX, a Windows drive or a UNC share) without control characters
+PATH_PATTERN = r"^(/|[A-Za-z]:[\\/]|\\\\)[^\x00-\x1f\x7f]*$"
+MAX_VERSION = 2**31 - 1
+PATTERN_RULES = {SHA256_PATTERN: "64 lowercase hexadecimal digits (a SHA-256)",
+                 PATH_PATTERN: "an absolute path without control characters"}
+Count = Annotated[int, Field(ge=0)]
+Shape = list[NonNegativeInt]
+
+
+def _is_none(value) -> bool:
+    return value is None
+
+
+def _added() -> Any:
+    """A key added after records were first stored, None by default and left out of the JSON while None, so a record
+    stored before it reads back and prints byte for byte (pydantic's ``exclude_if``; an older pydantic prints the
+    None)."""
+    import inspect
+
+    if "exclude_if" in inspect.signature(Field).parameters:
+        return Field(default=None, exclude_if=_is_none)
+    return Field(default=None)
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """What we create is checked strictly: an unknown key is a typo, a non-finite float (``inf``, ``NaN``) is refused
+    (JSON has neither). Reading what a newer embodied-ai wrote goes through ``read_as``, which drops unknown keys
+    first."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Architecture(_Strict):
@@ -49,6 +80,7 @@ class Uncounted(_Strict):
     module: str
     op: str | None = None
     reason: str
+    bytes: Count | None = _added()  # what the op reads and writes (weights included); None when not known
 
 
 class LayerCost(_Strict):
@@ -57,15 +89,18 @@ class LayerCost(_Strict):
 
     name: str  # module path ("layer1.0.conv1") or ONNX node name
     type: str  # module class ("Conv2d") or op type ("Conv")
-    macs: int = 0
-    other_flops: int = 0
-    weight_elems: int = 0  # parameters and buffers this layer reads
-    read_elems: int = 0  # activation elements read (each input once; views are free)
-    write_elems: int = 0  # activation elements written
-    output_shape: list[int] | None = None
+    macs: Count = 0
+    other_flops: Count = 0
+    weight_elems: Count = 0  # parameters and buffers this layer reads
+    read_elems: Count = 0  # activation elements read (each input once; views are free)
+    write_elems: Count = 0  # activation elements written
+    output_shape: Shape | None = None
     # matrix kernels the layer runs per inference: 1, except recurrent layers, which run one per time step (and per
     # direction and stacked layer), each dispatched on its own; the roofline charges a per-operator cost per launch
     launches: int = Field(default=1, ge=1)
+    # the precision the layer computes in, from its stored weights (or, for a layer without weights, its input):
+    # fp32 | fp16 | bf16 | int8 | int4 ...; None where the counter does not say
+    precision: str | None = _added()
 
 
 class CensusNode(_Strict):
@@ -73,58 +108,73 @@ class CensusNode(_Strict):
 
     path: str
     type: str
-    params: int = 0  # parameters in this subtree
-    macs: int | None = 0  # MACs in this subtree (None where not computable)
-    output_shape: list[int] | None = None
-    children: int = 0
+    params: Count = 0  # parameters in this subtree
+    macs: Count | None = 0  # MACs in this subtree (None where not computable)
+    output_shape: Shape | None = None
+    children: Count = 0
 
 
 class ModelFile(_Strict):
     """Which file was analysed: where, its format and its bytes."""
 
-    path: str
+    path: str = Field(pattern=PATH_PATTERN)
     format: str  # one of FORMATS
     format_detail: str = ""  # "torchscript (traced)", "onnx opset 17", ...
-    sha256: str
-    size_bytes: int
+    sha256: str = Field(pattern=SHA256_PATTERN)
+    size_bytes: Count
     external_data: list[str] = Field(default_factory=list)  # ONNX external data files (relative to the model)
-    external_data_bytes: int = 0
+    external_data_bytes: Count = 0
 
 
 class ModelCounts(_Strict):
     """What the counters found in the file (the conventions at the top of this module)."""
 
-    params: int
-    macs: int | None
-    flops: int | None
-    other_flops: int | None
+    params: Count
+    macs: Count | None
+    flops: Count | None
+    other_flops: Count | None
     macs_null_reason: str | None = None
     macs_complete: bool = True  # False when some part was not counted (see `uncounted`)
-    macs_by_kind: dict[str, int] = Field(default_factory=dict)  # conv / linear / matmul / attention ... -> MACs
+    macs_by_kind: dict[str, Count] = Field(default_factory=dict)  # conv / linear / matmul / attention ... -> MACs
 
     dtype: str = "float32"
-    dtype_bytes: int = 4
-    weight_bytes: int  # parameters + buffers as stored
-    activation_bytes: int | None  # peak live activation memory from tensor lifetimes, at `dtype`
-    activation_bytes_total: int | None = None  # every intermediate output summed (no reuse), at `dtype`
-    unfused_bytes: int | None = None  # sum over ops of inputs read + outputs written (+ weights), views free
-    fused_bytes: int | None = None  # lower bound: weights + model inputs + model outputs
+    dtype_bytes: Count = 4
+    weight_bytes: Count  # parameters + buffers as stored
+    activation_bytes: Count | None  # peak live activation memory from tensor lifetimes, at `dtype`
+    activation_bytes_total: Count | None = None  # every intermediate output summed (no reuse), at `dtype`
+    unfused_bytes: Count | None = None  # sum over ops of inputs read + outputs written (+ weights), views free
+    fused_bytes: Count | None = None  # lower bound: weights + model inputs + model outputs
 
     input_names: list[str] = Field(default_factory=list)
-    input_shapes: list[list[int]] = Field(default_factory=list)
+    input_shapes: list[Shape] = Field(default_factory=list)
     input_symbols: list[list[str | None]] = Field(default_factory=list)  # symbolic dims as named in the file
     input_dtypes: list[str] = Field(default_factory=list)
     input_shape_source: ShapeSource = "none"
     output_names: list[str] = Field(default_factory=list)
-    output_shapes: list[list[int]] = Field(default_factory=list)
+    output_shapes: list[Shape] = Field(default_factory=list)
 
-    layers: dict[str, int] = Field(default_factory=dict)  # layer type -> count
+    layers: dict[str, Count] = Field(default_factory=dict)  # layer type -> count
     architecture: Architecture = Field(default_factory=Architecture)
     bn_folded: bool = False
     uncounted: list[Uncounted] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     counter: str = ""  # how the counts were made: "meta-dispatch", "onnx-shape-inference", "state-dict", ...
-    analysis_seconds: float | None = None
+    analysis_seconds: float | None = Field(default=None, ge=0)
+    # stored tensors that are not parameters (buffers, anchor and stride grids, masks, quantisation scales and zero
+    # points, BatchNorm statistics): their elements and bytes, counted in weight_bytes but not in params; None where
+    # the counter does not tell them apart
+    constant_elems: Count | None = _added()
+    constant_bytes: Count | None = _added()
+    coverage: Coverage | None = _added()  # which ops a formula counted (analysis/coverage.py); None: not computed
+
+
+class Coverage(_Strict):
+    """The coverage ledger's totals: every op of the counter's trace is counted by a named formula or uncounted."""
+
+    total_ops: Count = 0
+    uncounted_ops: Count = 0
+    total_bytes: Count = 0  # bytes the ops read and write, weights included (ONNX: exactly unfused_bytes)
+    uncounted_bytes: Count = 0  # the part of total_bytes that belongs to uncounted ops
 
 
 class ModelSummary(ModelCounts, ModelFile):
@@ -163,7 +213,7 @@ class Analysis(Details, ModelSummary):
 
 
 class _DetailsKey(_Strict):
-    sha256: str  # the model file's hash: the records these details belong to
+    sha256: str = Field(pattern=SHA256_PATTERN)  # the model file's hash: the records these details belong to
 
 
 class ModelDetails(Details, _DetailsKey):
@@ -173,8 +223,8 @@ class ModelDetails(Details, _DetailsKey):
 class Identity(_Strict):
     """Which registered model version: the registry's key."""
 
-    name: str
-    version: int
+    name: str  # new names follow data/names.py; stored ones are read whatever they are
+    version: int = Field(ge=1, le=MAX_VERSION)
 
 
 class Registration(_Strict):
@@ -198,3 +248,47 @@ class ModelRecord(ModelSummary, Registration, ModelFile, Identity):
         record = cls(**analysis.summary_fields(), name=name, version=version, registered_at=registered_at,
                      tags=tags or {}, description=description)
         return record, analysis.details()
+
+
+# ------------------------------------------------------------------------------------------------ reading leniently
+M = TypeVar("M", bound=BaseModel)
+
+
+def known_keys(cls: type[BaseModel], data: Any) -> Any:
+    """``data`` (parsed JSON meant for ``cls``) without the keys ``cls`` and its nested models do not declare: what a
+    newer embodied-ai added. New dicts and lists are made where something is dropped or nested; ``data`` itself is
+    never changed, so the stored document keeps every key. Anything that is not shaped like ``cls`` is returned as it
+    is, for validation to report."""
+    return _strip(cls, data)
+
+
+def _strip(annotation: Any, value: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if not isinstance(value, dict) or annotation.model_config.get("extra") == "allow":
+            return value
+        fields = {(f.alias or name): f.annotation for name, f in annotation.model_fields.items()}
+        return {key: _strip(fields[key], item) for key, item in value.items() if key in fields}
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _strip(args[0], value)
+    if origin in (list, tuple, set, frozenset) and isinstance(value, list) and args:
+        return [_strip(args[0], item) for item in value]
+    if origin is dict and isinstance(value, dict) and len(args) == 2:
+        return {key: _strip(args[1], item) for key, item in value.items()}
+    if origin in (Union, UnionType) and isinstance(value, (dict, list)):
+        shaped = [a for a in args if a is not type(None)]
+        if len(shaped) == 1:
+            return _strip(shaped[0], value)
+    return value
+
+
+def read_as(cls: type[M], data: Any) -> M:
+    """``cls`` from stored data that a newer embodied-ai may have written: unknown keys are ignored (and stay in the
+    stored document), everything else is validated as strictly as what we create. Raises ValidationError.
+    Our own layout (the usual case) is validated once; the keys are walked only when validation finds unknown ones."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        if not any(err["type"] == "extra_forbidden" for err in exc.errors(include_url=False)):
+            raise
+    return cls.model_validate(known_keys(cls, data))

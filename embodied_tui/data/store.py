@@ -15,22 +15,37 @@ Writes: every read-modify-write holds ``filelock.FileLock(<registry>.lock)`` for
 written to a temp file in the same directory, fsynced and moved over the old one with ``os.replace``. A process killed
 at any point leaves either the old or the new file, never a torn one.
 
-Reads take no lock (replacement is atomic). The whole file is parsed and validated by pydantic in one pass
-(``model_validate_json``) with the garbage collector paused, and cached per process until the file changes. A file that
-is not valid JSON, has another schema version or holds a record that fails validation raises ``RegistryError`` with
-one line, and is never written over.
+Reads take no lock (replacement is atomic). The whole file is parsed and validated by pydantic in one pass with the
+garbage collector paused, and cached per process until the file changes. A file that is not valid JSON, has another
+schema version or holds a record that fails validation raises ``RegistryError`` with one line, and is never written
+over. Keys a newer embodied-ai added (to a record, its nested parts or a document) are ignored when reading and kept
+in the file when it is written again (``records.read_as``); what this version creates is validated strictly.
+
+The path: ``--db``, ``$EMBODIED_AI_DB`` or the user data dir. A symlink is followed to the real file once, when the
+``Registry`` is made: reads, the atomic replacement, the lock (``<real file>.lock``) and the details folder
+(``<real file>.d``) all work on the target, so the link stays a link and every path to one registry shares one lock.
+Anything that is not a regular file (a directory, a FIFO, a device such as ``/dev/null``, a socket) is refused with
+one line before it is opened, locked or replaced.
+
+JSON is written with ``allow_nan=False``: a NaN or an infinity can never reach the file (records and hardware refuse
+them when validated; a document that still holds one is named in the error instead of being written).
 
 Records returned by ``list_models``/``get``/``versions`` are shared with the read cache: treat them as read-only.
 """
 from __future__ import annotations
 
 import difflib
+import errno
 import gc
 import hashlib
 import json
+import math
 import os
+import shlex
+import stat
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,9 +59,10 @@ from tinydb.storages import Storage
 from tinydb.table import Document
 
 from embodied_tui.data import fast_records
-from embodied_tui.data.records import Analysis, ModelDetails, ModelRecord
+from embodied_tui.data.names import check_description, check_name, check_tags
+from embodied_tui.data.records import MAX_VERSION, PATTERN_RULES, Analysis, ModelDetails, ModelRecord, read_as
 from embodied_tui.errors import NotFound, RegistryError
-from embodied_tui.hashing import sha256_file
+from embodied_tui.hashing import sha256_file, sha256_inside
 
 SCHEMA_VERSION = 1
 MODELS = "models"
@@ -54,6 +70,15 @@ META = "_meta"
 RESERVED_TABLES = frozenset({MODELS, META, "_default"})
 LOCK_TIMEOUT_S = 60.0
 _FREEZE_BYTES = 2_000_000  # ~1,500 records: below this, parsing is quick and collections are cheap
+
+
+class RegistryWarning(UserWarning):
+    """Something in the registry was skipped or is incomplete, but the command can go on (a damaged details file, an
+    invalid measurement document). The CLI prints it as one ``warning:`` line on stderr."""
+
+
+def warn(message: str) -> None:
+    warnings.warn(message, RegistryWarning, stacklevel=2)
 
 
 def default_path() -> Path:
@@ -75,7 +100,7 @@ def identity_for(path: str | Path, sha256: str, external_data: list[str] | tuple
     for rel in sorted(external_data):
         ext = base / rel
         try:
-            digest = sha256_file(ext)
+            digest = sha256_inside(base, rel)  # never outside the model's folder, never a FIFO or a device
         except OSError as exc:
             raise RegistryError(f"cannot read external data file {ext} of {path}: {exc.strerror or exc}; "
                                 f"keep it beside the model file") from None
@@ -95,10 +120,10 @@ def now_iso() -> str:
 class StoredModel(BaseModel):
     """One document of the ``models`` table."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     record: ModelRecord
     identity: str
-    details: str | None = None  # sha256 of the details file, None when there are none
+    details: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")  # sha256 of the details file, or None
 
 
 class _RegistryFile(BaseModel):
@@ -108,6 +133,9 @@ class _RegistryFile(BaseModel):
     __pydantic_extra__: dict[str, dict[str, dict[str, Any]]]
     meta: dict[str, dict[str, Any]] = Field(default_factory=dict, alias="_meta")
     models: dict[str, StoredModel] = Field(default_factory=dict)
+
+
+_DOC_KEYS = frozenset(StoredModel.model_fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +166,21 @@ class _Corrupt(Exception):
     pass
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
-    return f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}"
+def error_text(err: dict[str, Any], prefix: tuple = ()) -> str:
+    """One pydantic error as ``where: what`` (a pattern said in words)."""
+    where = ".".join(str(part) for part in (*prefix, *err["loc"]))
+    msg = err["msg"]
+    if err.get("type") == "string_pattern_mismatch":
+        rule = PATTERN_RULES.get((err.get("ctx") or {}).get("pattern", ""))
+        if rule:
+            msg = f"must be {rule}, not {str(err.get('input'))[:80]!r}"
+    elif err.get("type") == "finite_number":
+        msg = f"must be a finite number, not {err.get('input')!r}"
+    return f"{where}: {msg}" if where else msg
+
+
+def _first_error(exc: ValidationError, prefix: tuple = ()) -> str:
+    return error_text(exc.errors(include_url=False)[0], prefix)
 
 
 # ----------------------------------------------------------------------------------------------- the seal
@@ -156,10 +196,28 @@ def _serialize(data: dict[str, dict[str, Any]]) -> bytes:
     meta = {k: v for k, v in next(iter(meta_docs.values()), {}).items() if k != "body_sha256"}
     ordered: dict[str, Any] = {META: {"1": {"body_sha256": "0" * _DIGEST_LEN, **meta}}}
     ordered.update((k, v) for k, v in data.items() if k != META)
-    payload = bytearray(json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode())
+    try:
+        text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise RegistryError(f"the registry would hold a non-finite number (NaN or infinity) at "
+                            f"{_non_finite_at(ordered) or '?'}, which JSON does not allow; remove that entry "
+                            f"(nothing was written)") from None
+    payload = bytearray(text.encode())
     start = len(_HEAD)
     payload[start:start + _DIGEST_LEN] = hashlib.sha256(memoryview(payload)[start + _DIGEST_LEN:]).hexdigest().encode()
     return bytes(payload)
+
+
+def _non_finite_at(value: Any, where: str = "") -> str | None:
+    """Where in ``value`` the first NaN or infinity is ("hardware.3.entry.power_modes.0.peak_tflops.fp16")."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite_at(item, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def _sealed(raw: bytes) -> bool:
@@ -181,32 +239,58 @@ def _check_plain(data: Any) -> None:
         if any(data.values()):
             raise _Corrupt("it has no schema version (no _meta table), so it is not an embodied-ai registry")
         return
-    versions = {doc.get("schema_version") if isinstance(doc, dict) else None for doc in meta.values()}
-    if versions != {SCHEMA_VERSION}:
-        shown = ", ".join(sorted(map(str, versions)))
-        raise _Corrupt(f"it has schema version {shown} but this embodied-ai reads version {SCHEMA_VERSION} "
-                       f"(upgrade embodied-ai or use another --db)")
+    versions = [doc.get("schema_version") if isinstance(doc, dict) else None for doc in meta.values()]
+    for version in versions:
+        if type(version) is not int:  # True is an int to isinstance
+            what = "missing" if version is None else f"{str(version)[:40]!r} (a {_json_type(version)})"
+            raise _Corrupt(f"its schema version is unreadable: {what}, where this embodied-ai expects the number "
+                           f"{SCHEMA_VERSION}")
+    if set(versions) != {SCHEMA_VERSION}:
+        shown = ", ".join(str(v) for v in sorted(set(versions)))
+        if max(versions) > SCHEMA_VERSION:
+            raise _Corrupt(f"it has schema version {shown}, newer than the version {SCHEMA_VERSION} this "
+                           f"embodied-ai reads (upgrade embodied-ai or use another --db)")
+        raise _Corrupt(f"it has schema version {shown}, but this embodied-ai reads version {SCHEMA_VERSION} only")
+
+
+def _json_type(value: Any) -> str:
+    return {str: "string", bool: "boolean", float: "number", list: "list", dict: "object"}.get(type(value),
+                                                                                            type(value).__name__)
 
 
 def _validated(data: dict[str, Any]) -> _View:
+    """Full validation. Model documents are read with ``read_as``: keys a newer embodied-ai added are ignored."""
+    models = data.get(MODELS) or {}
     try:
-        parsed = _RegistryFile.model_validate(data)
+        parsed = _RegistryFile.model_validate({k: v for k, v in data.items() if k != MODELS})
+        if not isinstance(models, dict):
+            _RegistryFile.model_validate({MODELS: models})  # says what is wrong with the table
     except ValidationError as exc:
         raise _Corrupt(f"invalid entry at {_first_error(exc)}") from None
-    docs = [_Doc(doc.record, doc.identity, doc.details) for doc in parsed.models.values()]
+    docs = []
+    for key, doc in models.items():
+        try:
+            stored = read_as(StoredModel, doc)
+        except ValidationError as exc:
+            raise _Corrupt(f"invalid entry at {_first_error(exc, (MODELS, key))}") from None
+        docs.append(_Doc(stored.record, stored.identity, stored.details))
     return _View(models=docs, tables=dict(parsed.__pydantic_extra__ or {}))
 
 
-def _trusted(data: dict[str, Any]) -> _View:
+def _trusted(data: dict[str, Any], raw: bytes) -> _View:
     """A sealed file's view. Its records are built without validation by ``fast_records`` (the one module that writes
     pydantic's private attributes; ``EMBODIED_AI_NO_FASTPATH=1`` validates them instead); a record whose keys are not
     exactly its class's fields (an older or newer layout) is validated either way."""
     try:
         stored = list((data.get(MODELS) or {}).values())
+        if any(doc.keys() != _DOC_KEYS for doc in stored):
+            raise KeyError("layout")
         records = fast_records.build_many(ModelRecord, [doc["record"] for doc in stored])
         docs = [_Doc(record, doc["identity"], doc["details"]) for record, doc in zip(records, stored)]
     except (ValidationError, KeyError, TypeError, AttributeError):
-        return _validated(data)  # sealed but not our layout after all: let full validation say what is wrong
+        # sealed but not our layout after all (a newer embodied-ai's keys, say): validate afresh, from the bytes,
+        # since building may have replaced some nested dicts already
+        return _validated(json.loads(raw))
     tables = {k: v for k, v in data.items() if k not in (META, MODELS)}
     return _View(models=docs, tables=tables)
 
@@ -230,7 +314,7 @@ def _parse(raw: bytes) -> _View:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise _Corrupt(f"it is not valid JSON ({exc})") from None
         _check_plain(data)
-        view = _trusted(data) if _sealed(raw) else _validated(data)
+        view = _trusted(data, raw) if _sealed(raw) else _validated(data)
         if freeze:
             gc.freeze()
     finally:
@@ -257,10 +341,28 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def not_regular(mode: int) -> str | None:
+    """What a file of this ``st_mode`` is when it is not a regular file ("a FIFO (named pipe)"), else None."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
 def atomic_write(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temp file in ``path``'s directory, fsync it and move it over ``path``."""
+    """Write ``payload`` to a temp file in ``path``'s directory, fsync it and move it over ``path``. A symlink is
+    written through (its target is replaced, the link stays); a ``path`` that is not a regular file (a directory, a
+    FIFO, a device) raises OSError and is left alone."""
+    path = Path(os.path.realpath(path))
     try:
-        mode = os.stat(path).st_mode & 0o777
+        st = os.stat(path)
+        kind = not_regular(st.st_mode)
+        if kind:
+            raise OSError(errno.EINVAL, f"{path} is {kind}, not a regular file")
+        mode = st.st_mode & 0o777
     except FileNotFoundError:
         umask = os.umask(0)
         os.umask(umask)
@@ -272,6 +374,9 @@ def atomic_write(path: Path, payload: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
+        kind = not_regular(os.lstat(path).st_mode) if os.path.lexists(path) else None
+        if kind or os.path.islink(path):  # swapped since the check above: replace nothing but a regular file
+            raise OSError(errno.EINVAL, f"{path} changed into {kind or 'a symlink'} while it was being written")
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -318,7 +423,11 @@ class Registry:
     """The model registry file and its helpers. Cheap to create; reads are cached per process until the file changes."""
 
     def __init__(self, path: str | Path | None = None):
-        self.path = (Path(path).expanduser() if path else default_path()).absolute()
+        given = (Path(path).expanduser() if path else default_path()).absolute()
+        # a symlink is followed to the real file: the lock and the details folder sit beside it, and the atomic
+        # replacement replaces it rather than the link (which would leave the real registry without the change)
+        self.path = Path(os.path.realpath(given))
+        self.link = given if given != self.path and os.path.islink(given) else None
         self.details_dir = self.path.with_name(self.path.name + ".d")
         self.lock_path = Path(str(self.path) + ".lock")
 
@@ -326,18 +435,41 @@ class Registry:
         return f"Registry({str(self.path)!r})"
 
     # ---------------------------------------------------------------------------------------- reading
-    def _read(self, want_raw: bool = False) -> tuple[_View, bytes]:
-        """The validated view of the file (cached until the file changes) and, when asked, the bytes it came from."""
+    def _not_a_file(self, kind: str) -> RegistryError:
+        via = f" (where the link {self.link} points)" if self.link else ""
+        return RegistryError(f"registry path {self.path}{via} is {kind}, not a registry file; pass a file path with "
+                             f"--db or EMBODIED_AI_DB (it was not opened or changed)")
+
+    def _check_path(self) -> bool:
+        """Whether the registry file exists; RegistryError when the path is something else than a regular file (a
+        directory, a FIFO, a device, a socket). Only ``stat``s it: a FIFO is never opened, so this cannot block."""
         try:
-            f = open(self.path, "rb")
+            st = os.stat(self.path)
         except (FileNotFoundError, NotADirectoryError):  # nothing there yet (writing says if it cannot be made)
-            return _EMPTY, b""
-        except IsADirectoryError:
-            raise RegistryError(f"registry path {self.path} is a directory; pass a file path with --db") from None
+            return False
         except OSError as exc:
             raise RegistryError(f"cannot read registry {self.path}: {exc.strerror or exc}; pass another --db") from None
-        with f:
-            sig = _signature(os.fstat(f.fileno()))
+        kind = not_regular(st.st_mode)
+        if kind:
+            raise self._not_a_file(kind)
+        return True
+
+    def _read(self, want_raw: bool = False) -> tuple[_View, bytes]:
+        """The validated view of the file (cached until the file changes) and, when asked, the bytes it came from."""
+        if not self._check_path():
+            return _EMPTY, b""
+        try:  # O_NONBLOCK: a FIFO swapped in after the check does not block the open; fstat below refuses it
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        except (FileNotFoundError, NotADirectoryError):
+            return _EMPTY, b""
+        except OSError as exc:
+            raise RegistryError(f"cannot read registry {self.path}: {exc.strerror or exc}; pass another --db") from None
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            kind = not_regular(st.st_mode)
+            if kind:
+                raise self._not_a_file(kind)
+            sig = _signature(st)
             with _cache_lock:
                 hit = _cache.get(self.path)
             if hit and hit[0] == sig and not want_raw:
@@ -409,38 +541,105 @@ class Registry:
                 return doc
         return None
 
-    def details(self, record: ModelRecord) -> ModelDetails | None:
-        """The census tree and per-layer costs of a registered record (None when none were stored or the file is gone)."""
+    def identity(self, record: ModelRecord) -> str | None:
+        """The stored identity of this record (file hash, folded with its external data's hashes), or None."""
+        doc = self._doc_of(record)
+        return None if doc is None else doc.identity
+
+    def details(self, record: ModelRecord, *, strict: bool = True) -> ModelDetails | None:
+        """The census tree and per-layer costs of a registered record; None when none were stored. When they were
+        stored but the file is gone or damaged: RegistryError saying how to restore them, or, with ``strict=False``,
+        a ``RegistryWarning`` with that line and None (for commands that can go on without them)."""
         doc = self._doc_of(record)
         if doc is None or doc.details is None:
             return None
-        return self._read_details(doc.details)
+        details, problem = self._load_details(doc.details)
+        if problem is None:
+            return details
+        message = self._details_message(record, doc.details, problem)
+        if strict:
+            raise RegistryError(message)
+        warn(message)
+        return None
+
+    def details_problem(self, record: ModelRecord) -> str | None:
+        """Why the stored details of ``record`` cannot be read (one line with the fix), or None when they can (or
+        when none were stored)."""
+        doc = self._doc_of(record)
+        if doc is None or doc.details is None:
+            return None
+        _, problem = self._load_details(doc.details)
+        return None if problem is None else self._details_message(record, doc.details, problem)
 
     def _details_path(self, digest: str) -> Path:
         return self.details_dir / f"{digest}.json"
 
-    def _read_details(self, digest: str) -> ModelDetails | None:
+    def _load_details(self, digest: str) -> tuple[ModelDetails | None, str | None]:
+        """(details, None), or (None, what is wrong with the file)."""
         path = self._details_path(digest)
         try:
+            st = os.stat(path)
+            kind = not_regular(st.st_mode)
+            if kind:
+                return None, f"is {kind}, not a details file"
             raw = path.read_bytes()
-        except FileNotFoundError:
-            return None
+        except (FileNotFoundError, NotADirectoryError):
+            gone = "the folder " + str(self.details_dir) if not self.details_dir.exists() else "the file"
+            return None, f"is missing ({gone} was moved or deleted)"
         except OSError as exc:
-            raise RegistryError(f"cannot read model details {path}: {exc.strerror or exc}") from None
+            return None, f"cannot be read ({exc.strerror or exc})"
         if hashlib.sha256(raw).hexdigest() != digest:
-            raise RegistryError(f"model details file {path} does not match its hash (edited or damaged); "
-                                f"delete it and register the model again")
+            return None, "does not match its hash (edited or damaged)"
         try:
-            return ModelDetails.model_validate_json(raw)
+            return read_as(ModelDetails, json.loads(raw)), None
+        except (ValueError, UnicodeDecodeError):
+            return None, "is not valid JSON"
         except ValidationError as exc:
-            raise RegistryError(f"model details file {path} is invalid at {_first_error(exc)}; "
-                                f"delete it and register the model again") from None
+            return None, f"is invalid at {_first_error(exc)}"
+
+    def _details_message(self, record: ModelRecord, digest: str, problem: str) -> str:
+        db = ""
+        try:
+            if Path(os.path.realpath(default_path().absolute())) != self.path:
+                db = f" --db {shlex.quote(str(self.link or self.path))}"
+        except (OSError, RuntimeError, ImportError):  # no user data dir: say the path
+            db = f" --db {shlex.quote(str(self.link or self.path))}"
+        return (f"model details file {self._details_path(digest)} of {record.name} v{record.version} {problem}; "
+                f"its census and per-layer costs are unavailable until you register the same model file again, "
+                f"which restores them: embodied-ai{db} model register {shlex.quote(record.path)} "
+                f"--name {shlex.quote(record.name)}")
 
     def entries(self, names: set[str] | None = None) -> list[tuple[ModelRecord, str, ModelDetails | None]]:
-        """(record, identity, details) of every version of ``names`` (all models when None), for export."""
-        return [(d.record, d.identity, self._read_details(d.details) if d.details else None)
-                for d in sorted(self._docs(), key=lambda d: (d.record.name, d.record.version))
-                if names is None or d.record.name in names]
+        """(record, identity, details) of every version of ``names`` (all models when None); RegistryError when a
+        version's stored details are missing or damaged (``export_entries`` leaves it out instead)."""
+        found, skipped = self.export_entries(names)
+        if skipped:
+            raise RegistryError(skipped[0])
+        return found
+
+    def export_entries(self, names: set[str] | None = None
+                       ) -> tuple[list[tuple[ModelRecord, str, ModelDetails | None]], list[str]]:
+        """(record, identity, details) of every version of ``names`` (all models when None), for export; and one
+        line for each version left out because its stored details are missing or damaged."""
+        out, skipped = [], []
+        for d in sorted(self._docs(), key=lambda d: (d.record.name, d.record.version)):
+            if names is not None and d.record.name not in names:
+                continue
+            details = None
+            if d.details:
+                details, problem = self._load_details(d.details)
+                if problem is not None:
+                    skipped.append(self._details_message(d.record, d.details, problem))
+                    continue
+            out.append((d.record, d.identity, details))
+        return out, skipped
+
+    def table_items(self, name: str) -> list[tuple[int, dict[str, Any]]]:
+        """(document id, document copy) of every document of a generic table, in insertion order."""
+        self._check_table(name)
+        table = self._view().tables.get(name, {})
+        return [(int(key) if str(key).isdigit() else key, json.loads(json.dumps(doc)))  # type: ignore[misc]
+                for key, doc in table.items()]
 
     def table_all(self, name: str) -> list[dict[str, Any]]:
         """Every document of a generic table (copies), in insertion order."""
@@ -452,6 +651,7 @@ class Registry:
     @contextmanager
     def _transaction(self) -> Iterator[TinyDB]:
         """Hold the lock, read the validated file once, let the caller change it through TinyDB, write it once."""
+        self._check_path()  # a directory, FIFO or device: refused before anything is created, locked or opened
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -490,7 +690,7 @@ class Registry:
         payload = details.model_dump_json().encode()
         digest = hashlib.sha256(payload).hexdigest()
         path = self._details_path(digest)
-        if not path.exists():
+        if not self._details_intact(digest):  # missing, or damaged: (re)write it
             try:
                 self.details_dir.mkdir(parents=True, exist_ok=True)
                 atomic_write(path, payload)
@@ -498,6 +698,12 @@ class Registry:
                 raise RegistryError(f"cannot write model details to {self.details_dir}: {exc.strerror or exc}; "
                                     f"pass a writable --db PATH") from None
         return digest
+
+    def _details_intact(self, digest: str) -> bool:
+        try:
+            return hashlib.sha256(self._details_path(digest).read_bytes()).hexdigest() == digest
+        except OSError:
+            return False
 
     def _drop_unreferenced(self, digests: set[str], db: TinyDB) -> None:
         used = {doc.get("details") for doc in db.table(MODELS).all()}
@@ -527,10 +733,12 @@ class Registry:
             description: str | None = None) -> tuple[ModelRecord, str]:
         """Register an analysis under ``name``. Returns the record and "added" (first version), "new_version" (other
         bytes than every existing version) or "unchanged" (same identity as an existing version: nothing written).
-        A new version keeps the previous version's tags (merged with ``tags``) and description (unless given)."""
-        name = name.strip()
-        if not name:
-            raise RegistryError("a model needs a non-empty --name")
+        A new version keeps the previous version's tags (merged with ``tags``) and description (unless given).
+        "repaired": the same identity, whose details file was missing or damaged and is written again from
+        ``analysis`` (the record itself is kept)."""
+        name = check_name(name.strip())
+        tags = check_tags(tags)
+        description = check_description(description)
         identity = identity_of(analysis)
         with self._transaction() as db:
             table = db.table(MODELS)
@@ -538,7 +746,15 @@ class Registry:
                           key=lambda d: d["record"]["version"])
             for doc in mine:
                 if doc["identity"] == identity:
-                    return ModelRecord.model_validate(doc["record"]), "unchanged"
+                    record = read_as(ModelRecord, doc["record"])
+                    old = doc.get("details")
+                    if not old or self._details_intact(old):
+                        return record, "unchanged"
+                    digest = self._write_details(analysis.details())
+                    if digest != old:
+                        table.update({"details": digest}, doc_ids=[doc.doc_id])
+                        self._drop_unreferenced({old}, db)
+                    return record, "repaired"
             prev = mine[-1]["record"] if mine else None
             merged = dict(prev["tags"]) if prev else {}
             merged.update(tags or {})
@@ -582,9 +798,10 @@ class Registry:
             missing = [k for k in untag if not any(k in d["record"]["tags"] for d in docs)]
             if missing:
                 raise NotFound(f"model {name!r} has no tag {', '.join(map(repr, missing))}")
+            tags, description = check_tags(tags), check_description(description)
             out = []
             for doc in docs:
-                rec = dict(doc["record"])
+                rec = dict(doc["record"])  # the stored keys, those of a newer embodied-ai included, are kept
                 new_tags = dict(rec["tags"])
                 for key in untag:
                     new_tags.pop(key, None)
@@ -592,15 +809,18 @@ class Registry:
                 rec["tags"] = new_tags
                 if description is not None:
                     rec["description"] = description
-                record = ModelRecord.model_validate(rec)
-                table.update({"record": record.model_dump(mode="json")}, doc_ids=[doc.doc_id])
+                record = read_as(ModelRecord, rec)
+                table.update({"record": rec}, doc_ids=[doc.doc_id])
                 out.append(record)
         return sorted(out, key=lambda r: r.version)
 
     def put_many(self, items: list[tuple[ModelRecord, str, ModelDetails | None]]) -> list[tuple[ModelRecord, str]]:
         """Insert (record, identity, details) triples exactly as given, in one transaction (import). Each gets
         "unchanged" if its name already has its identity, else "added" keeping its version number, or "renumbered"
-        to the next free version of its name when that number is taken."""
+        to the next free version of its name when that number is taken. Names, tags and descriptions are held to
+        the rule of ``data/names.py`` (the records' own fields were validated when they were made)."""
+        for record, _, _ in items:
+            check_name(record.name), check_tags(record.tags), check_description(record.description)
         out: list[tuple[ModelRecord, str]] = []
         with self._transaction() as db:
             table = db.table(MODELS)
@@ -612,11 +832,15 @@ class Registry:
                 mine = by_name.setdefault(record.name, [])
                 same = next((d for d in mine if d["identity"] == identity), None)
                 if same is not None:
-                    out.append((ModelRecord.model_validate(same["record"]), "unchanged"))
+                    out.append((read_as(ModelRecord, same["record"]), "unchanged"))
                     continue
                 status = "added"
                 if any(d["record"]["version"] == record.version for d in mine):
-                    record = record.model_copy(update={"version": max(d["record"]["version"] for d in mine) + 1})
+                    free = max(d["record"]["version"] for d in mine) + 1
+                    if free > MAX_VERSION:
+                        raise RegistryError(f"model {record.name!r} has no free version number above "
+                                            f"{free - 1}; nothing was imported")
+                    record = record.model_copy(update={"version": free})
                     status = "renumbered"
                 digest = self._write_details(details) if details is not None else None
                 doc = {"record": record.model_dump(mode="json"), "identity": identity, "details": digest}
@@ -636,8 +860,12 @@ class Registry:
     @staticmethod
     def _plain(doc: dict[str, Any]) -> dict[str, Any]:
         try:
-            return json.loads(json.dumps(doc))
+            return json.loads(json.dumps(doc, allow_nan=False))
         except (TypeError, ValueError) as exc:
+            where = _non_finite_at(doc)
+            if where is not None:
+                raise RegistryError(f"cannot store a non-finite number (NaN or infinity) at {where}: JSON does not "
+                                    f"allow it (nothing was written)") from None
             raise ValueError(f"document is not JSON-serialisable: {exc}") from None
 
     def table_insert(self, name: str, doc: dict[str, Any]) -> int:

@@ -29,7 +29,7 @@ RUNTIMES = ("onnxruntime", "torch")
 class Measurement(BaseModel):
     """One latency of one model on one device x power mode x precision x runtime, with where it came from."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # JSON has no NaN or infinity
 
     model: str
     model_version: int | None = None
@@ -273,9 +273,8 @@ def bench_file(path: str | Path, fmt: str, input_shapes: Sequence[Sequence[int]]
                *, runtime: str | None = None, threads: int | None = None, trust_code: bool = False,
                **timing) -> BenchResult:
     """Latency of a model file on this machine with ``runtime`` (default: onnxruntime for ONNX, torch otherwise)."""
-    from embodied_tui.perf.calibrate import default_threads
-
     from embodied_tui.analysis.loaders import regular_file_problem
+    from embodied_tui.perf.calibrate import default_threads
 
     problem = regular_file_problem(Path(path))
     if problem and Path(path).exists():  # a FIFO or device would block the runtime's open

@@ -43,11 +43,13 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from embodied_tui.data.hardware import PRECISIONS as hardware_precisions
 from embodied_tui.perf.fit_row import FitRow, LayerFit
 
 # bytes per element at each precision (tf32 is stored as fp32; int4 packs two per byte)
 BYTES_PER_ELEMENT: dict[str, float] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int4": 0.5}
-PRECISIONS: tuple[str, ...] = tuple(BYTES_PER_ELEMENT)
+PRECISIONS: tuple[str, ...] = hardware_precisions  # the one list, in data/hardware.py
+assert set(BYTES_PER_ELEMENT) == set(PRECISIONS), "every precision needs its bytes per element"
 TOP_LAYERS = 5
 
 

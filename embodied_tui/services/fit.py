@@ -18,15 +18,27 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from pydantic import ValidationError
+
 from embodied_tui.data.hardware import HardwareEntry, PowerMode, find_device
-from embodied_tui.data.records import ModelRecord
-from embodied_tui.data.store import Registry
+from embodied_tui.data.records import ModelRecord, read_as
+from embodied_tui.data.store import Registry, error_text, warn
 from embodied_tui.errors import NotFound, UserError
 from embodied_tui.perf.bench import Measurement, default_runtime
 from embodied_tui.perf.calibrate import Point, fit_efficiency
 from embodied_tui.perf.fit_row import FitRow
-from embodied_tui.perf.roofline import (PRECISIONS, Efficiency, Target, default_efficiency, empty_fit, fit_model,
-                                        fusion_for, layer_times, model_work, scaled_bytes)
+from embodied_tui.perf.roofline import (
+    PRECISIONS,
+    Efficiency,
+    Target,
+    default_efficiency,
+    empty_fit,
+    fit_model,
+    fusion_for,
+    layer_times,
+    model_work,
+    scaled_bytes,
+)
 from embodied_tui.services.hardware import all_devices, registry
 
 MEASUREMENTS = "measurements"
@@ -64,7 +76,19 @@ def _check_precision(precision: str | None) -> None:
 # ---------------------------------------------------------------------------------------------------- measurements
 
 def list_measurements(db, *, model: str | None = None, hw: str | None = None) -> list[Measurement]:
-    out = [Measurement.model_validate(d) for d in registry(db).table_all(MEASUREMENTS)]
+    """The stored measurements (of ``model``, on ``hw``). Keys a newer embodied-ai added are ignored; a document that
+    is invalid (a hand edit, a NaN) is skipped with a warning line naming it, so one bad document does not stop
+    `measurement list`, `fit`, `ask` or `query`."""
+    reg = registry(db)
+    out = []
+    for doc_id, doc in reg.table_items(MEASUREMENTS):
+        try:
+            out.append(read_as(Measurement, doc))
+        except ValidationError as exc:
+            what = ", ".join(f"{k} {str(doc.get(k))[:40]!r}" for k in ("model", "hardware") if isinstance(doc, dict)
+                             and k in doc)
+            warn(f"skipped measurement document {doc_id} in {reg.path}{f' ({what})' if what else ''}: invalid at "
+                 f"{error_text(exc.errors(include_url=False)[0])}; fix or remove it in the file")
     if model is not None:
         out = [m for m in out if m.model == model]
     if hw is not None:
@@ -138,7 +162,7 @@ class FitContext:
 
     def layer_costs(self, record: ModelRecord) -> list:
         if record.sha256 not in self.details:
-            details = self.reg.details(record)
+            details = self.reg.details(record, strict=False)  # gone or damaged: a warning, the totals' fallback
             self.details[record.sha256] = details.layer_costs if details else []
         return self.details[record.sha256]
 

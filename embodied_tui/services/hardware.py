@@ -11,8 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from embodied_tui.data.hardware import (DEVICE_TYPES, HardwareEntry, find_device, load_catalog, load_entry_file,
-                                        parse_entry)
+from embodied_tui.data.hardware import (
+    DEVICE_TYPES,
+    HardwareEntry,
+    find_device,
+    load_catalog,
+    load_entry_file,
+    parse_entry,
+)
+from embodied_tui.data.names import NAME_MAX, check_name, check_text
+from embodied_tui.data.records import known_keys
 from embodied_tui.data.store import Registry, now_iso
 from embodied_tui.errors import NotFound, RegistryError, UserError
 
@@ -40,8 +48,8 @@ def user_devices(db: Registry | str | Path | None) -> list[HardwareEntry]:
     out = []
     for doc in _user_docs(reg):
         label = f"registry {reg.path}: hardware entry {doc.get('id')!r}"
-        try:
-            out.append(parse_entry(doc.get("entry"), label))
+        try:  # fields a newer embodied-ai added are ignored (and kept in the file)
+            out.append(parse_entry(known_keys(HardwareEntry, doc.get("entry")), label))
         except UserError as exc:
             raise RegistryError(f"{exc}; remove it with `embodied-ai hw remove {doc.get('id')}`") from None
     return sorted(out, key=lambda e: e.id)
@@ -115,8 +123,20 @@ def add_user_device(db: Registry | str | Path | None, entry: HardwareEntry, *, o
 
 
 def add_device_file(db: Registry | str | Path | None, path: str | Path, *, replace: bool = False) -> HardwareEntry:
-    """Validate a device YAML file and store it (nothing is written when it is invalid)."""
+    """Validate a device YAML file and store it (nothing is written when it is invalid). Its id follows the name rule
+    of ``data/names.py`` (and the catalog's lowercase form); its name and aliases hold no control characters."""
     entry = load_entry_file(path)
+    label = f"hardware file {path}"
+    try:
+        check_name(entry.id, "device id", hint="change id in the file")
+        check_text(entry.name, "device name", limit=200)
+        check_text(entry.vendor, "vendor", limit=200)
+        for alias in entry.aliases:
+            if not alias.strip():
+                raise UserError("an alias is empty; remove it or give the name")
+            check_text(alias, "alias", limit=NAME_MAX)
+    except UserError as exc:
+        raise UserError(f"{label}: {exc}") from None
     return add_user_device(db, entry, replace=replace)
 
 

@@ -20,11 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from embodied_tui.data.hardware import HardwareEntry, PRECISIONS, parse_entry
+from embodied_tui.data.hardware import PRECISIONS, HardwareEntry, parse_entry
 from embodied_tui.data.store import Registry
 from embodied_tui.errors import UserError
-from embodied_tui.services.hardware import (names_of, add_user_device, load_catalog, record_flags, registry,
-                                            top_peak, user_devices)
+from embodied_tui.services.hardware import (
+    add_user_device,
+    load_catalog,
+    names_of,
+    record_flags,
+    registry,
+    top_peak,
+    user_devices,
+)
 
 SOURCE = "embodied-schemas"
 TOLERANCE = 0.05  # relative difference below which two figures agree

@@ -7,6 +7,7 @@ Calibrating again replaces it. A `bench` result is stored as a measurement (``se
 """
 from __future__ import annotations
 
+import shlex
 import tempfile
 import time
 import warnings
@@ -17,8 +18,15 @@ from embodied_tui.data.hardware import Calibration, HardwareEntry, load_catalog,
 from embodied_tui.data.store import Registry
 from embodied_tui.errors import NotFound, UserError
 from embodied_tui.perf.bench import BenchResult, Measurement, bench_file, default_runtime, runtime_label
-from embodied_tui.perf.calibrate import (HOST_ALIASES, Point, default_threads, fit_efficiency, host_device, host_slug,
-                                         measure_host)
+from embodied_tui.perf.calibrate import (
+    HOST_ALIASES,
+    Point,
+    default_threads,
+    fit_efficiency,
+    host_device,
+    host_slug,
+    measure_host,
+)
 from embodied_tui.perf.roofline import default_efficiency, fit_model, fusion_for, layer_times, model_work
 from embodied_tui.services.fit import MEASUREMENTS, record_batch, target_for
 from embodied_tui.services.hardware import CALIBRATE, add_user_device, names_of, origins, registry, user_devices
@@ -202,6 +210,48 @@ def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CA
             "skipped": skipped}
 
 
+def check_unchanged(reg: Registry, record) -> None:
+    """Refuse (one line) unless ``record``'s file is still the regular file it was when registered: same size, same
+    SHA-256 and, for a model with external data, the same identity (its data files' hashes). Nothing but ``stat`` runs
+    on a path that is not a regular file (a FIFO, a device), and a file of another size is never read: a record
+    imported from elsewhere may name any path."""
+    from embodied_tui.data.store import identity_for, not_regular
+    from embodied_tui.hashing import sha256_file
+
+    path = Path(record.path)
+    who = f"{record.name} v{record.version}"
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise NotFound(f"model file {path} of {who} is gone; register it again") from None
+    except OSError as exc:
+        raise UserError(f"cannot read model file {path} of {who}: {exc.strerror or exc}") from None
+    kind = not_regular(st.st_mode)
+    if kind:
+        raise UserError(f"model file {path} of {who} is {kind}, not a model file; nothing was run (register the "
+                        f"real file again)")
+    changed = (f"model file {path} of {who} changed on disk since it was registered; register it again "
+               f"(`embodied-ai model register {shlex.quote(str(path))} --name {shlex.quote(record.name)}`) and "
+               f"bench the new version")
+    if st.st_size != record.size_bytes:
+        raise UserError(changed)
+    try:
+        digest = sha256_file(path)
+    except OSError as exc:
+        raise UserError(f"cannot read model file {path} of {who}: {exc.strerror or exc}") from None
+    if digest != record.sha256:
+        raise UserError(changed)
+    stored = reg.identity(record)
+    if record.external_data and stored is not None:
+        try:
+            now = identity_for(path, digest, record.external_data)
+        except UserError as exc:
+            raise UserError(f"{who}: {exc}") from None
+        if now != stored:
+            raise UserError(f"the external data of model file {path} of {who} changed on disk since it was "
+                            f"registered; register it again and bench the new version")
+
+
 def bench_model(db, name: str, runtime: str | None = None, *, version: int | None = None,
                 threads: int | None = None, trust_code: bool = False, save: bool = True,
                 min_seconds: float = 1.0) -> dict:
@@ -209,8 +259,7 @@ def bench_model(db, name: str, runtime: str | None = None, *, version: int | Non
     reg = registry(db)
     record = reg.get(name, version)
     path = Path(record.path)
-    if not path.exists():
-        raise NotFound(f"model file {path} of {record.name} v{record.version} is gone; register it again")
+    check_unchanged(reg, record)  # the bytes timed are the bytes the measurement is filed under
     threads = threads or default_threads()
     host = ensure_host(reg, threads=threads)
     result = bench_file(path, record.format, record.input_shapes, record.input_dtypes,

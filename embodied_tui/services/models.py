@@ -12,8 +12,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from embodied_tui.data.filters import compile_filter, sort_records
-from embodied_tui.data.records import Analysis, ModelDetails, ModelRecord
-from embodied_tui.data.store import Registry, atomic_write, now_iso
+from embodied_tui.data.names import check_description, check_name, check_tags, check_text, shown
+from embodied_tui.data.records import SHA256_PATTERN, Analysis, ModelDetails, ModelRecord, known_keys
+from embodied_tui.data.store import Registry, atomic_write, error_text, now_iso
 from embodied_tui.errors import UserError
 
 Progress = Callable[[str, float], None]  # (stage, fraction done), as analyze_file reports it
@@ -37,9 +38,9 @@ def parse_tags(values: Iterable[str]) -> dict[str, str]:
             key, _, val = item.partition("=")
             key, val = key.strip(), val.strip()
             if not key or any(c.isspace() for c in key):
-                raise UserError(f"bad tag {item!r}: use a word (robot) or key=value (site=lab)")
+                raise UserError(f"bad tag {shown(item)}: use a word (robot) or key=value (site=lab)")
             tags[key] = val
-    return tags
+    return check_tags(tags)
 
 
 def parse_input_shapes(values: Sequence[str]) -> list[list[int]] | None:
@@ -64,15 +65,18 @@ def analyze(path: str | Path, *, input_shape: list[list[int]] | None = None, tru
 def register(path: str | Path, *, name: str, input_shape: list[list[int]] | None = None,
              tags: dict[str, str] | None = None, description: str | None = None, trust_code: bool = False,
              db: Registry | str | Path | None = None, progress: Progress | None = None) -> tuple[ModelRecord, str]:
-    """Analyse ``path`` and store it under ``name``. Returns the record and "added" | "new_version" | "unchanged".
-    The registry is checked before the (slow) analysis, so a broken registry fails at once."""
+    """Analyse ``path`` and store it under ``name``. Returns the record and "added" | "new_version" | "unchanged" |
+    "repaired" (the same bytes, whose missing or damaged details file was written again from a fresh analysis).
+    The name, tags and registry are checked before the (slow) analysis, so a bad name or a broken registry fails at
+    once."""
     name = _checked_name(name)
+    tags, description = check_tags(tags), check_description(description)
     reg = registry(db)
     try:
         same = reg.find_same(name, Path(path).expanduser())  # also: a corrupt registry fails before the analysis
     except OSError:
         same = None  # unreadable file: let the analyser say what is wrong with it
-    if same is not None:
+    if same is not None and reg.details_problem(same) is None:
         return same, "unchanged"
     analysis = analyze(path, input_shape=input_shape, trust_code=trust_code, progress=progress)
     return add_analysis(analysis, name=name, tags=tags, description=description, db=reg)
@@ -88,7 +92,7 @@ def add_analysis(analysis: Analysis, *, name: str, tags: dict[str, str] | None =
 def _checked_name(name: str | None) -> str:
     if not name or not name.strip():
         raise UserError("a model needs a name: pass --name NAME")
-    return name.strip()
+    return check_name(name.strip(), hint="pass another --name NAME")
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -106,7 +110,7 @@ def show(name: str, version: int | None = None, db: Registry | str | Path | None
          ) -> tuple[ModelRecord, ModelDetails | None]:
     reg = registry(db)
     record = reg.get(name, version)
-    return record, reg.details(record)
+    return record, reg.details(record, strict=False)  # missing or damaged details: a warning line, the record shown
 
 
 def record_json(record: ModelRecord, details: ModelDetails | None = None, *, with_details: bool = False
@@ -136,19 +140,20 @@ def update(name: str, *, tags: dict[str, str] | None = None, untag: Sequence[str
            version: int | None = None, db: Registry | str | Path | None = None) -> list[ModelRecord]:
     if not tags and not untag and description is None:
         raise UserError("nothing to update: pass --tag, --untag or --description")
+    tags, description = check_tags(tags), check_description(description)
     return registry(db).update(name, tags, description, untag=list(untag), version=version)
 
 
 # ------------------------------------------------------------------------------------------------ bundles
 class BundleEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     record: ModelRecord
-    identity: str
+    identity: str = Field(pattern=SHA256_PATTERN)
     details: ModelDetails | None = None
 
 
 class Bundle(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     format: str = BUNDLE_FORMAT
     bundle_version: int = BUNDLE_VERSION
     exported_at: str = ""
@@ -156,48 +161,116 @@ class Bundle(BaseModel):
 
 
 def export_bundle(out: str | Path, names: Sequence[str] = (), db: Registry | str | Path | None = None) -> int:
-    """Write every version of ``names`` (all models when empty), with hashes and details, to a JSON bundle."""
+    """Write every version of ``names`` (all models when empty), with hashes and details, to a JSON bundle.
+
+    A version whose stored details file is missing or damaged is left out (the others are written) and the call then
+    raises UserError naming it and how to restore it, so a script sees the bundle is incomplete."""
     reg = registry(db)
     for name in names:
         reg.get(name)  # NotFound, with close names, before anything is written
-    entries = [BundleEntry(record=rec, identity=identity, details=details)
-               for rec, identity, details in reg.entries(set(names) or None)]
-    bundle = Bundle(exported_at=now_iso(), models=entries)
+    found, skipped = reg.export_entries(set(names) or None)
+    entries = [BundleEntry(record=rec, identity=identity, details=details) for rec, identity, details in found]
     out = Path(out).expanduser()
-    try:
-        atomic_write(out.absolute(), bundle.model_dump_json(indent=1).encode())
-    except OSError as exc:
-        raise UserError(f"cannot write bundle {out}: {exc.strerror or exc}; choose another -o path") from None
+    if entries or not skipped:
+        bundle = Bundle(exported_at=now_iso(), models=entries)
+        try:
+            atomic_write(out.absolute(), bundle.model_dump_json(indent=1).encode())
+        except OSError as exc:
+            raise UserError(f"cannot write bundle {out}: {exc.strerror or exc}; choose another -o path") from None
+    if skipped:
+        wrote = f"wrote {len(entries)} model version{'s' * (len(entries) != 1)} to {out}" if entries else \
+            f"wrote nothing to {out}"
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        raise UserError(f"{wrote} but left out {len(skipped)}: {skipped[0]}{more}; then export again")
     return len(entries)
 
 
-def read_bundle(path: str | Path) -> Bundle:
-    path = Path(path).expanduser()
+def _bundle_entry_problem(entry: BundleEntry) -> str | None:
+    """What registration guarantees and validation of the fields alone cannot see: the name rule, tags and
+    description, external data inside the model's folder, and hashes that agree with each other."""
+    record = entry.record
     try:
+        check_name(record.name, hint="rename it in the bundle")
+        check_tags(record.tags)
+        check_description(record.description)
+        for rel in record.external_data:
+            check_text(rel, "external data path", limit=4096)
+            parts = rel.replace("\\", "/").split("/")
+            if not rel or rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":") or ".." in parts:
+                return f"external data path {shown(rel)} is not a relative path inside the model's folder"
+    except UserError as exc:
+        return str(exc)
+    if not record.external_data and entry.identity != record.sha256:
+        return "identity differs from sha256 although the model has no external data"
+    if entry.details is not None and entry.details.sha256 != record.sha256:
+        return "details.sha256 differs from record.sha256"
+    return None
+
+
+def read_bundle(path: str | Path) -> Bundle:
+    """A bundle, validated as strictly as registration: every record's fields (hashes, versions, counts, shapes,
+    paths, finite numbers) and the name rule. Keys a newer embodied-ai added are ignored. UserError with one line
+    naming the bundle and the bad record otherwise."""
+    path = Path(path).expanduser()
+    from embodied_tui.data.store import not_regular
+
+    try:
+        kind = not_regular(path.stat().st_mode)
+        if kind:
+            raise UserError(f"cannot read bundle {path}: it is {kind}, not a bundle file; nothing was imported")
         raw = path.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
     try:
-        head = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        head = json.loads(raw, parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise UserError(f"bundle {path} is not valid JSON ({exc}); export it again with `model export`") from None
     if not isinstance(head, dict) or head.get("format") != BUNDLE_FORMAT:
         raise UserError(f"{path} is not an embodied-ai bundle (no \"format\": \"{BUNDLE_FORMAT}\"); "
                         f"make one with `embodied-ai model export -o FILE`")
-    if head.get("bundle_version") != BUNDLE_VERSION:
-        raise UserError(f"bundle {path} has version {head.get('bundle_version')}, this embodied-ai reads "
-                        f"{BUNDLE_VERSION}; upgrade embodied-ai")
+    version = head.get("bundle_version")
+    if type(version) is not int:  # True is an int to isinstance
+        raise UserError(f"bundle {path} has an unreadable bundle_version {shown(version, 40)} (a "
+                        f"{type(version).__name__}), where this embodied-ai expects the number {BUNDLE_VERSION}; "
+                        f"nothing was imported")
+    if version != BUNDLE_VERSION:
+        raise UserError(f"bundle {path} has version {version}, this embodied-ai reads {BUNDLE_VERSION}; "
+                        f"upgrade embodied-ai")
+    models = head.get("models")
+    if isinstance(models, list):
+        for i, item in enumerate(models):
+            label = _entry_label(i, item)
+            try:
+                entry = BundleEntry.model_validate(known_keys(BundleEntry, item))
+            except ValidationError as exc:
+                where = error_text(exc.errors(include_url=False)[0])
+                raise UserError(f"bundle {path}: {label} is invalid at {where}; nothing was imported") from None
+            problem = _bundle_entry_problem(entry)
+            if problem:
+                raise UserError(f"bundle {path}: {label}: {problem}; nothing was imported")
     try:
-        return Bundle.model_validate(head)
+        return Bundle.model_validate(known_keys(Bundle, head))
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise UserError(f"bundle {path} is invalid at {where}: {err['msg']}; nothing was imported") from None
+        where = error_text(exc.errors(include_url=False)[0])
+        raise UserError(f"bundle {path} is invalid at {where}; nothing was imported") from None
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _entry_label(index: int, item: Any) -> str:
+    record = item.get("record") if isinstance(item, dict) else None
+    name = record.get("name") if isinstance(record, dict) else None
+    version = record.get("version") if isinstance(record, dict) else None
+    what = f" ({shown(name, 40)} v{shown(version, 12) if type(version) is not int else version})" if name else ""
+    return f"model {index}{what}"
 
 
 def import_bundle(path: str | Path, db: Registry | str | Path | None = None) -> list[tuple[ModelRecord, str]]:
     """Add a bundle's models keeping versions, tags, hashes and details. Idempotent: a model whose name already has
-    that identity is "unchanged"; a taken version number is "renumbered" to the next free one."""
+    that identity is "unchanged"; a taken version number is "renumbered" to the next free one. Nothing is written
+    unless every record in the bundle is valid."""
     bundle = read_bundle(path)
     return registry(db).put_many([(e.record, e.identity, e.details) for e in bundle.models])
 
