@@ -19,7 +19,6 @@ from embodied_tui.analysis.onnx.formulas import OpCall, count, einsum  # noqa: E
 from embodied_tui.analysis.trace import KINDS  # noqa: E402
 from embodied_tui.errors import AnalysisError  # noqa: E402
 
-
 # ----------------------------------------------------------------------------- hand formulas (independent)
 
 def out_size(n, k, s=1, p=0, d=1):
@@ -403,13 +402,15 @@ def test_quantized_weight_dequantized_in_graph(tmp_path):
     g = helper.make_graph(nodes, "qdq", [helper.make_tensor_value_info("x", f, [3, 8])],
                           [helper.make_tensor_value_info("y", f, None)], initializer=inits)
     r = count_onnx(_save(g, tmp_path / "qdq.onnx"))
-    assert r.params == 32 + 1 + 1 and r.weight_bytes == 32 + 4 + 1
+    # the scale and zero point are quantisation data: stored (weight_bytes), not parameters
+    assert r.params == 32 and r.weight_bytes == 32 + 4 + 1 and (r.constant_elems, r.constant_bytes) == (2, 5)
     assert r.dtype == "int8" and r.dtype_bytes == 1
     assert r.macs == 3 * 8 * 4 and r.layers == {"MatMul": 1}
     (lc,) = r.layer_costs
     assert (lc.weight_elems, lc.read_elems, lc.write_elems) == (34, 24, 12)
     assert r.unfused_bytes == 37 + 4 * (24 + 12)
-    assert [op.kind for op in r.trace] == ["linear"] and r.census[0].params == 34
+    assert [op.kind for op in r.trace] == ["linear"] and r.census[0].params == 32
+    assert lc.precision == "int8"
 
 
 def test_gemm_transposes_and_unknown_op(tmp_path):
@@ -425,7 +426,9 @@ def test_gemm_transposes_and_unknown_op(tmp_path):
     assert r.other_flops == 4 * 6  # the bias add; Foo and the Relu behind it are not counted
     assert "not counted: Foo x1" in r.notes
     assert any("unknown" in n and "Foo x1" in n for n in r.notes)
-    assert [u.op for u in r.uncounted] == ["Foo"]
+    # Foo has no formula; the Relu behind it has one but no shape: both are listed, with their bytes
+    assert [(u.op, u.bytes) for u in r.uncounted] == [("Foo", 4 * 6 * 4), ("Relu", 0)]
+    assert "shape unknown" in r.uncounted[1].reason
     assert r.trace[0].attrs == {"in_features": 8, "out_features": 6}
 
 

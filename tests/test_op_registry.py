@@ -20,8 +20,7 @@ from embodied_tui.analysis.api import analyze_file  # noqa: E402
 from embodied_tui.analysis.onnx import trace as onnx_trace  # noqa: E402
 from embodied_tui.analysis.onnx.counting import count_onnx  # noqa: E402
 from embodied_tui.analysis.onnx.formulas import OPS, OpCall, count, kind_of  # noqa: E402
-from embodied_tui.analysis.onnx.ops import (METADATA_OPS, VIEW_OPS, OpSpec, register,  # noqa: E402
-                                            register_uncounted)
+from embodied_tui.analysis.onnx.ops import METADATA_OPS, VIEW_OPS, OpSpec, register, register_uncounted  # noqa: E402
 from embodied_tui.analysis.torch import formulas as aten_formulas  # noqa: E402
 from embodied_tui.analysis.trace import KINDS  # noqa: E402
 

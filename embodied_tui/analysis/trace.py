@@ -32,3 +32,8 @@ class TraceOp:
     macs: int = 0
     # conv: groups, kernel (list), stride (list), in_channels, out_channels; embedding: num; attention: heads, window ...
     attrs: dict = field(default_factory=dict)
+    # the coverage ledger (analysis/coverage.py): the formula that counted the op (None: none did), the bytes it reads
+    # and writes (weights included; None: the counter does not say), whether its work is multiply-accumulates
+    formula: str | None = None
+    bytes: int | None = None
+    mac_op: bool = False

@@ -143,8 +143,8 @@ def fold_bomb(kind: str, path: Path, n: int = 1 << 27) -> Path:
         nodes = [const("r", TensorProto.INT64, [1], [n]), const("one", TensorProto.FLOAT, [1], [1.0]),
                  helper.make_node("Tile", ["one", "r"], ["big"])]
     elif kind == "range":
-        nodes = [const("z", TensorProto.INT64, [], [0]), const("l", TensorProto.INT64, [], [n]),
-                 const("d", TensorProto.INT64, [], [1]), helper.make_node("Range", ["z", "l", "d"], ["r"]),
+        nodes = [const("start", TensorProto.INT64, [], [0]), const("l", TensorProto.INT64, [], [n]),
+                 const("d", TensorProto.INT64, [], [1]), helper.make_node("Range", ["start", "l", "d"], ["r"]),
                  helper.make_node("Cast", ["r"], ["big"], to=TensorProto.FLOAT)]
     elif kind == "outer":  # a broadcasting Add of two small constants: 2^13 x 2^14 elements
         a, b = 1 << 13, n >> 13

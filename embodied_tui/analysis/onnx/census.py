@@ -30,15 +30,29 @@ def scope_paths(parts: list[str]) -> list[str]:
     return paths
 
 
+_META_LIMIT = 1 << 16  # characters of one metadata value parsed; a module path list is far shorter
+
+
+def _str_list(text: str) -> list[str] | None:
+    """A metadata value holding a Python list of strings ("['', 'layer1', 'layer1.0']"), or None when it is anything
+    else: too long, deeply nested (RecursionError), not a literal, not a list, or a list of something else."""
+    if not isinstance(text, str) or len(text) > _META_LIMIT:
+        return None
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
+        return None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        return None
+    return list(value)
+
+
 def _scope(node) -> tuple[list[str], list[str], str]:
     """Module paths (outermost first), their class names ("" when unknown) and the root's class for one node."""
     meta = {p.key: p.value for p in node.metadata_props}
     if "pkg.torch.onnx.name_scopes" in meta:
-        try:
-            names = ast.literal_eval(meta["pkg.torch.onnx.name_scopes"])
-            classes = ast.literal_eval(meta.get("pkg.torch.onnx.class_hierarchy", "[]"))
-        except (ValueError, SyntaxError):
-            names, classes = None, []
+        names = _str_list(meta["pkg.torch.onnx.name_scopes"])
+        classes = _str_list(meta.get("pkg.torch.onnx.class_hierarchy", "[]")) or []
         if names is not None:
             short = [c.rsplit(".", 1)[-1] for c in classes]
             paths = scope_paths(list(names[1:-1]))
@@ -54,9 +68,10 @@ def _scope(node) -> tuple[list[str], list[str], str]:
     return [], [], ""
 
 
-def census(nodes, costs, table, sources, total_params: int) -> list[CensusNode]:
-    """One CensusNode per scope (the root "" first) with its params, MACs (None when one of its ops' MACs is
-    unknown), last output shape and number of child scopes."""
+def census(nodes, costs, table, sources, total_params: int, params: set[str] | None = None) -> list[CensusNode]:
+    """One CensusNode per scope (the root "" first) with its params (of the stored tensors it reads, those in
+    ``params`` when given), MACs (None when one of its ops' MACs is unknown), last output shape and number of child
+    scopes."""
     entries: dict[str, dict] = {"": {"type": "Model", "params": 0, "macs": 0, "shape": None, "ops": [],
                                      "children": 0}}
     charged: set[str] = set()
@@ -72,7 +87,7 @@ def census(nodes, costs, table, sources, total_params: int) -> list[CensusNode]:
                               "shape": None, "ops": [], "children": 0}
         own = [""] + paths
         c = costs[i]
-        mine = {s for n in node.input if n for s in sources.get(n, ())} - charged
+        mine = {s for n in node.input if n for s in sources.get(n, ()) if params is None or s in params} - charged
         weight = sum(table[src].numel() or 0 for src in mine)
         charged |= mine
         shape = out_shape(node, table)
@@ -95,7 +110,7 @@ def census(nodes, costs, table, sources, total_params: int) -> list[CensusNode]:
 def launches(node, table) -> int:
     """Matrix kernels a node runs per inference: time steps x directions for LSTM/GRU/RNN (X is (seq, batch, input),
     or (batch, seq, input) with layout 1; W is (directions, gates x hidden, input)), 1 for every other node."""
-    if node.op_type not in ("LSTM", "GRU", "RNN") or len(node.input) < 2:
+    if node.op_type not in ("LSTM", "GRU", "RNN", "DynamicQuantizeLSTM") or len(node.input) < 2:
         return 1
     x, w = table.get(node.input[0]), table.get(node.input[1])
     if x is None or w is None or x.shape is None or w.shape is None or len(x.shape) != 3 or not w.shape:
@@ -105,9 +120,11 @@ def launches(node, table) -> int:
     return seq * dirs if isinstance(seq, int) and isinstance(dirs, int) and seq * dirs > 0 else 1
 
 
-def layer_costs(nodes, costs, table, runs: list[int] | None = None) -> list[LayerCost]:
+def layer_costs(nodes, costs, table, runs: list[int] | None = None,
+                precisions: list[str | None] | None = None) -> list[LayerCost]:
     """One LayerCost per node that computes or moves data. ``runs``: times each node runs per inference (a loop
-    body's nodes run once per iteration; their costs are already multiplied), which multiplies its launches."""
+    body's nodes run once per iteration; their costs are already multiplied), which multiplies its launches;
+    ``precisions``: the precision each node computes in (``onnx.weights.layer_precisions``)."""
     out = []
     for i, node in enumerate(nodes):
         c = costs[i]
@@ -116,5 +133,6 @@ def layer_costs(nodes, costs, table, runs: list[int] | None = None) -> list[Laye
         out.append(LayerCost(name=node_name(node, i), type=node.op_type, macs=c.macs, other_flops=c.other,
                              weight_elems=c.weight_elems, read_elems=c.read_elems, write_elems=c.write_elems,
                              output_shape=out_shape(node, table),
-                             launches=launches(node, table) * (runs[i] if runs else 1)))
+                             launches=launches(node, table) * (runs[i] if runs else 1),
+                             precision=precisions[i] if precisions else None))
     return out

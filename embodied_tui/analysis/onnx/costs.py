@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from embodied_tui.analysis.onnx.formulas import carries_macs, count
+from embodied_tui.analysis.onnx.formulas import carries_macs, count, lookup
 from embodied_tui.analysis.onnx.graph import node_inputs, op_call
 from embodied_tui.analysis.onnx.ops import CONTROL_FLOW, COUNTED_FLOW, FORMULA_ERRORS, METADATA_OPS, VIEW_OPS
 
@@ -31,6 +31,12 @@ class Cost:
     write_elems: int = 0
     write_bytes: int = 0
     mac_unknown: bool = False  # a MAC op whose formula lacked a shape, or that has no formula
+    formula: str | None = None  # the registered formula that counted the node (the coverage ledger); None: none did
+
+    @property
+    def bytes(self) -> int:
+        """Everything the node reads and writes, weights included (its share of ``unfused_bytes``)."""
+        return self.read_bytes + self.write_bytes + self.weight_bytes
 
     def scale(self, runs: int) -> None:
         """Multiply every count by ``runs`` (a node inside a loop body runs once per iteration)."""
@@ -61,6 +67,7 @@ def node_costs(nodes, table, sources, static, values=None) -> tuple[list[Cost], 
                     c.mac_unknown = carries_macs(node.op_type)
                 else:
                     c.macs, c.other = (int(v) for v in res)
+                    c.formula = lookup(node.op_type).formula.__name__
             except FORMULA_ERRORS:
                 shape_unknown[node.op_type] += 1
                 c.mac_unknown = carries_macs(node.op_type)

@@ -1,23 +1,33 @@
 """Count an ONNX graph exactly from shapes: params, MACs, bytes, peak live memory, census tree and a trace.
 
 Weights are never read: the file is loaded with ``load_external_data=False`` and initializer sizes come from the
-TensorProto dims, so a model whose external weight files are missing is still counted (with a note). Shapes come from
+TensorProto dims, so a model whose external weight files are missing is still counted (with a note); the only values
+read are those of the few small float tensors that no op reads as a weight, to tell a registered buffer from a
+parameter (``onnx.weights.classify``). Before counting, the graph is validated at the file's own shapes
+(``onnx.validate``): one that no runtime would load is refused with "not a valid ONNX model: <reason>". Shapes come from
 ``onnx.shape_inference`` (``data_prop=True``) after fixing the graph inputs: symbolic dims become 1 (a user's
 ``input_shapes`` override the file's), and a few com.microsoft ops the ONNX checker does not know are given shapes by
 their registered shape hooks. Per-op formulas and their conventions live in ``onnx.formulas`` (ops with MACs) and
 ``onnx.other_flops`` (the rest), registered once each in the op registry ``onnx.ops`` (formula, kind, MAC flag,
 shape hook); the per-element constants are ``analysis.conventions``.
 
-The steps, one module each: ``onnx.load`` (open the graph, stat external data), ``onnx.shapes`` (input shapes,
+The steps, one module each: ``onnx.load`` (open the graph, stat external data), ``onnx.validate`` (refuse an invalid
+graph), ``onnx.shapes`` (input shapes,
 inference, static folding), ``onnx.graph`` (tensor table, node order), ``onnx.weights`` (constants, parameters,
 dtype, BN folding), ``onnx.costs`` (per-node MACs and bytes, live memory), ``onnx.census`` (name scopes -> module
 tree), ``onnx.trace`` (TraceOps for patterns). This module runs them and writes the notes.
 
 Conventions of this counter:
-- ``params``/``weight_bytes``: elements/bytes (each at its own dtype) of every initializer except int64 and bool ones
+- ``weight_bytes``: bytes (each at its own dtype) of every stored tensor: every initializer except int64 and bool ones
   (shape, axis and index data, not weights; reported in a note), plus Constant-node tensors that look like weights:
-  floating point, more than one element, not all equal (a zero initial state is not a weight).
-- ``dtype``: the dtype holding the most parameter elements (float32, float16, int8 for a quantised model ...).
+  floating point, more than one element, not all equal (a zero initial state is not a weight). ``params``: the
+  elements of those that are parameters; the others (buffers and grids, quantisation scales and zero points,
+  BatchNorm statistics) are ``constant_elems``/``constant_bytes`` (the rule: ``onnx.weights``). So a quantised file
+  has the float model's params, and ``weight_bytes`` = params at their stored dtype (int8 weights, int32 biases) +
+  the scales and zero points.
+- ``dtype``: the dtype holding the most parameter elements (float32, float16, int8 for a quantised model ...); each
+  layer's ``precision`` (fp32, fp16, bf16, int8 ...): its parameters' stored dtype, or for a layer without any, int8
+  in a QDQ pattern, else its input's dtype (``onnx.weights.layer_precisions``).
 - Constant folding: nodes that compute only from constants and shapes (Shape -> Gather -> Concat -> Reshape chains,
   an Expand of a zero state) are folded by every runtime at load time, so they carry no cost, no trace entry and no
   ``layers`` count; their outputs act as constants. Constant nodes are not counted in ``layers``.
@@ -35,8 +45,9 @@ Conventions of this counter:
   "layer1.0", "layer1.0.conv1") or from the torch dynamo exporter's ``pkg.torch.onnx.name_scopes`` metadata.
   A parameter is charged to the scope of its first consumer.
 - ``macs_complete`` is false when an op that carries MACs (a registered MAC op) could not be counted: its formula
-  lacked a shape (named in the notes), or it is registered without a formula (listed in ``uncounted``). An op
-  missing from the registry is listed in ``uncounted`` and the notes.
+  lacked a shape, or it is registered without a formula. Every node no formula counted is listed in ``uncounted``
+  with its bytes (an op missing from the registry, one whose formula lacked a shape ...) and summed in the notes;
+  each trace op names the formula that counted it, for the coverage ledger (``analysis.coverage``).
 - Control flow (``onnx.control_flow``): If/Loop/Scan subgraph nodes are counted as nodes named
   "<node>/<then|else|body>/<inner>", each cost x the times it runs: a Loop body x its constant trip count (counted
   once, ``macs_complete`` false and an ``uncounted`` entry when the count is data-dependent), a Scan body x its
@@ -53,13 +64,29 @@ from embodied_tui.analysis.onnx.census import census, layer_costs
 from embodied_tui.analysis.onnx.control_flow import Flat, Plan, flatten, plan, scope_subgraphs
 from embodied_tui.analysis.onnx.costs import live_memory, node_costs, unknown_tensors
 from embodied_tui.analysis.onnx.formulas import lookup
-from embodied_tui.analysis.onnx.graph import (dtype_name, node_name, opset, small_values, tensor_table, topo_order,
-                                              walk_graphs)
+from embodied_tui.analysis.onnx.graph import (
+    dtype_name,
+    node_name,
+    opset,
+    small_values,
+    tensor_table,
+    topo_order,
+    walk_graphs,
+)
 from embodied_tui.analysis.onnx.load import external_data, format_detail, load_graph, strip_weights
-from embodied_tui.analysis.onnx.ops import CONTROL_FLOW
+from embodied_tui.analysis.onnx.ops import CONTROL_FLOW, COUNTED_FLOW
 from embodied_tui.analysis.onnx.shapes import fix_inputs, infer, set_input_shapes
 from embodied_tui.analysis.onnx.trace import trace
-from embodied_tui.analysis.onnx.weights import bn_folded, constants, dominant_dtype, static_tensors, weight_sources
+from embodied_tui.analysis.onnx.validate import validate
+from embodied_tui.analysis.onnx.weights import (
+    bn_folded,
+    classify,
+    constants,
+    dominant_dtype,
+    layer_precisions,
+    static_tensors,
+    weight_sources,
+)
 from embodied_tui.analysis.trace import TraceOp
 from embodied_tui.data.records import CensusNode, LayerCost, Uncounted
 
@@ -99,10 +126,13 @@ class OnnxCount:
     notes: list[str] = field(default_factory=list)
     trace: list[TraceOp] = field(default_factory=list)
     counter: str = "onnx-shape-inference"
+    constant_elems: int = 0  # stored tensors that are not parameters (``onnx.weights``): in weight_bytes, not params
+    constant_bytes: int = 0
 
 
 def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None) -> OnnxCount:
-    """Count one .onnx file (external data files beside it are stat-ed, never read)."""
+    """Count one .onnx file (external data files beside it are stat-ed; of their contents, only small tensors no op
+    reads as a weight are read, see ``onnx.weights.classify``)."""
     path = Path(path)
     model = load_graph(path)
     notes: list[str] = []
@@ -113,8 +143,10 @@ def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None)
     input_dtypes = [dtype_name(vi.type.tensor_type.elem_type) for vi in graph_inputs]
 
     shapes, symbols, source = fix_inputs(graph_inputs, input_shapes, path, notes)
-    strip_weights(model)  # the model is edited in place from here on: only its metadata is read afterwards
     scope_subgraphs(model.graph)
+    not_params = classify(model, path.parent)  # the graph as the file gives it: before folding, with weights
+    strip_weights(model)  # the model is edited in place from here on: only its metadata is read afterwards
+    validate(model, path, notes)  # at the file's own shapes: refuse a graph no runtime would load
     set_input_shapes(model, graph_inputs, shapes)
     inferred, folded = infer(model, path, notes)
     table = tensor_table(inferred)
@@ -124,9 +156,10 @@ def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None)
     inits = [t for g in walk_graphs(inferred.graph) for t in g.initializer]
     all_init_names = {t.name for t in inits}
 
-    consts, params = constants(inits, nodes, table, folded)
+    consts, stored = constants(inits, nodes, table, folded)
+    params = stored - not_params
     static = static_tensors(nodes, consts)
-    sources = weight_sources(nodes, params, static, table)
+    sources = weight_sources(nodes, stored, static, table)
     values = small_values(inits, nodes)
     work = [i for i, n in enumerate(nodes) if n.op_type != "Constant" and not all(o in static for o in n.output if o)]
     flow = _plan_flow(flat, work, table, sources, static, values, opset(inferred))
@@ -138,17 +171,18 @@ def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None)
             c.scale(r)
 
     out_names = [o.name for o in inferred.graph.output]
-    param_bytes = sum(table[p].nbytes() or 0 for p in params)
+    stored_bytes = sum(table[p].nbytes() or 0 for p in stored)
     param_elems = sum(table[p].numel() or 0 for p in params)
+    const_elems = sum(table[p].numel() or 0 for p in stored - params)
     io_bytes = [table[n].nbytes() for n in in_names + out_names if n in table]
     dtype, dtype_bytes = dominant_dtype(params, table, graph_inputs)
     peak, total = live_memory(counted, table, in_names, out_names, static)
 
     result = OnnxCount(
-        params=param_elems, weight_bytes=param_bytes, dtype=dtype, dtype_bytes=dtype_bytes,
+        params=param_elems, weight_bytes=stored_bytes, dtype=dtype, dtype_bytes=dtype_bytes,
         macs=sum(c.macs for c in costs), other_flops=sum(c.other for c in costs),
         unfused_bytes=sum(c.read_bytes + c.write_bytes + c.weight_bytes for c in costs),
-        fused_bytes=param_bytes + sum(b or 0 for b in io_bytes),
+        fused_bytes=stored_bytes + sum(b or 0 for b in io_bytes),
         activation_bytes=peak, activation_bytes_total=total,
         macs_complete=not any(c.mac_unknown for c in costs) and flow.complete,
         format_detail=format_detail(model), opset=opset(model),
@@ -156,18 +190,23 @@ def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None)
         input_dtypes=input_dtypes, input_shape_source=source, output_names=out_names,
         output_shapes=[table[n].shape or [] if n in table else [] for n in out_names],
         layers=dict(Counter(n.op_type for n in counted)),
-        bn_folded=bn_folded(nodes, params),
+        bn_folded=bn_folded(nodes, stored),
         external_data=ext_files, external_data_bytes=ext_bytes, external_data_missing=ext_missing,
-        layer_costs=layer_costs(counted, costs, table, runs),
-        census=census(counted, costs, table, sources, param_elems),
+        layer_costs=layer_costs(counted, costs, table, runs, layer_precisions(counted, table, sources, params)),
+        census=census(counted, costs, table, sources, param_elems, params),
         trace=trace(counted, costs, table, static, set(in_names), sources, values, flow.aliases),
-        uncounted=_uncounted(counted, unknown_ops) + flow.uncounted,
+        uncounted=_uncounted(counted, costs, unknown_ops) + flow.uncounted,
         notes=notes,
+        constant_elems=const_elems, constant_bytes=stored_bytes - sum(table[p].nbytes() or 0 for p in params),
     )
     notes.extend(flow.notes)
     notes.extend(_shape_conflicts(counted, table))
-    notes.extend(_summary_notes(unknown_ops, shape_unknown, unknown_tensors(counted, table), table, params,
+    notes.extend(_summary_notes(unknown_ops, shape_unknown, unknown_tensors(counted, table), table, stored,
                                 all_init_names))
+    if const_elems * 1000 >= max(param_elems, 1):  # worth a word from 0.1% of the parameters on
+        notes.append(f"{len(stored - params)} stored tensor(s) that are not parameters ({const_elems} elements: "
+                     "grids, masks, quantisation scales and zero points, BatchNorm statistics ...) are counted in "
+                     "weight_bytes and constant_elems, not in params")
     return result
 
 
@@ -194,21 +233,23 @@ def _shape_conflicts(nodes, table) -> list[str]:
             "at these input shapes (sizes were likely fixed at export): give the shapes it was exported with"]
 
 
-def _uncounted(nodes, unknown_ops) -> list[Uncounted]:
-    """Nodes without a formula: unknown ops, MAC ops registered without one, uncounted control flow. (A MAC op whose
-    formula lacked a shape makes ``macs_complete`` false and is named in the notes.)"""
+def _uncounted(nodes, costs, unknown_ops) -> list[Uncounted]:
+    """Nodes no formula counted, with their bytes: unknown ops, MAC ops registered without a formula, uncounted
+    control flow, and nodes whose formula lacked a shape (a MAC op among them also makes ``macs_complete`` false)."""
     out = []
     for i, node in enumerate(nodes):
-        if node.op_type not in unknown_ops:
+        if costs[i].formula is not None or node.op_type in COUNTED_FLOW:
             continue
         spec = lookup(node.op_type)
-        if node.op_type in CONTROL_FLOW:
+        if node.op_type not in unknown_ops:
+            reason = "shape unknown after inference: its work is not counted"
+        elif node.op_type in CONTROL_FLOW:
             reason = "control flow: its subgraphs are not counted"
         elif spec is not None and spec.reason:
             reason = spec.reason
         else:
             reason = "op missing from the ONNX formula table"
-        out.append(Uncounted(module=node_name(node, i), op=node.op_type, reason=reason))
+        out.append(Uncounted(module=node_name(node, i), op=node.op_type, reason=reason, bytes=costs[i].bytes))
     return out
 
 

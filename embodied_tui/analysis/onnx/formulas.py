@@ -28,10 +28,8 @@ import math
 
 from embodied_tui.analysis import conventions as cv
 from embodied_tui.analysis.onnx import other_flops  # noqa: F401 - registers the formulas of ops without MACs
-from embodied_tui.analysis.onnx.ops import (  # noqa: F401 - OpCall, ShapeUnknown re-exported
-    OPS, OpCall, OpSpec, Shape, ShapeUnknown, numel, register, register_uncounted)
+from embodied_tui.analysis.onnx.ops import OPS, OpCall, OpSpec, Shape, ShapeUnknown, numel, register, register_uncounted  # noqa: F401 - OpCall, ShapeUnknown re-exported
 from embodied_tui.analysis.onnx.other_flops import same_as_input0
-
 
 # --------------------------------------------------------------------------- convolution and linear algebra
 
@@ -244,7 +242,7 @@ def _mha_core(b: int, s: int, l: int, d_qk: int, d_v: int) -> int:
 
 
 def _attention_shape(c: OpCall) -> list[Shape]:
-    if c.op_type == "Attention" and c.domain == "com.microsoft":
+    if c.op_type == "QAttention" or (c.op_type == "Attention" and c.domain == "com.microsoft"):
         x, w = c.shape(0), c.shape(1)
         sizes = c.attrs.get("qkv_hidden_sizes") or [w[1] // 3] * 3
         return [[x[0], x[1], int(sizes[2])]]
@@ -256,8 +254,10 @@ def _attention_shape(c: OpCall) -> list[Shape]:
     return [list(q)]
 
 
-@register("Attention", kind="attention", macs=True, shape=_attention_shape)
+@register("Attention", "QAttention", kind="attention", macs=True, shape=_attention_shape)
 def attention(c: OpCall) -> tuple[int, int]:
+    """ai.onnx Attention (opset 23), com.microsoft Attention and its quantised form QAttention (the same work on int8
+    input and weights: input, weight, bias, input_scale, weight_scale, mask_index, input/weight zero points, past)."""
     heads = int(c.attrs.get("num_heads", c.attrs.get("q_num_heads", 1)) or 1)
     if c.domain == "com.microsoft":
         # input (B, S, Din), weights (Din, Dq + Dk + Dv), bias, mask, past (2, B, H, P, head)
@@ -265,7 +265,8 @@ def attention(c: OpCall) -> tuple[int, int]:
         b, s, d_in = x
         sizes = c.attrs.get("qkv_hidden_sizes") or [w[1] // 3] * 3
         dq, dk, dv = (int(v) for v in sizes)
-        past = c.shape(4)[3] if c.has(4) else 0
+        past_slot = 8 if c.op_type == "QAttention" else 4
+        past = c.shape(past_slot)[3] if c.has(past_slot) else 0
         length = s + past
         proj = b * s * d_in * (dq + dk + dv)
         other = cv.BIAS_ADD * b * s * (dq + dk + dv) if c.has(2) else 0
@@ -380,8 +381,8 @@ def group_query_attention(c: OpCall) -> tuple[int, int]:
 
 register_uncounted(
     "PackedAttention", "PackedMultiHeadAttention", "DecoderMaskedMultiHeadAttention", "DecoderMaskedSelfAttention",
-    "DecoderAttention", "LongformerAttention", "QAttention", "QOrderedAttention", "QOrderedLongformerAttention",
-    "SparseAttention", "PagedAttention", "MoE", "QMoE", "DynamicQuantizeLSTM", "QOrderedMatMul",
+    "DecoderAttention", "LongformerAttention", "QOrderedAttention", "QOrderedLongformerAttention",
+    "SparseAttention", "PagedAttention", "MoE", "QMoE", "QOrderedMatMul",
     "MatMulFpQ4", "GatedRelativePositionBias", "ConvTransposeWithDynamicPads", "WordConvEmbedding",
     reason="MAC op without a formula: its MACs are not counted")
 register_uncounted("BeamSearch", "GreedySearch", "Sampling", "WhisperBeamSearch",
@@ -390,18 +391,32 @@ register_uncounted("BeamSearch", "GreedySearch", "Sampling", "WhisperBeamSearch"
 
 # --------------------------------------------------------------------------- recurrent
 
-_RECURRENT_KINDS = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn"}
+_RECURRENT_KINDS = {"LSTM": "lstm", "GRU": "gru", "RNN": "rnn", "DynamicQuantizeLSTM": "lstm"}
 
 
-@register(*_RECURRENT_KINDS, kind=_RECURRENT_KINDS, macs=True)
+def _quantized_lstm_shape(c: OpCall) -> list[Shape]:
+    """com.microsoft DynamicQuantizeLSTM: Y (seq, directions, batch, hidden), Y_h and Y_c (directions, batch,
+    hidden)."""
+    x, w = c.shape(0), c.shape(1)
+    hidden = int(c.attrs["hidden_size"])
+    state = [w[0], x[1], hidden]
+    return [[x[0], w[0], x[1], hidden], state, list(state)]
+
+
+@register(*_RECURRENT_KINDS, kind=_RECURRENT_KINDS, macs=True,
+          shape={"DynamicQuantizeLSTM": _quantized_lstm_shape})
 def recurrent(c: OpCall) -> tuple[int, int]:
     """Per time step and direction: gates * hidden * (input + hidden) MACs. X is (seq, batch, input) (layout 0).
     other_flops per hidden unit per step: the cell's gate sums, activations and state update, + 2 bias adds per gate
-    (input and hidden bias) when B is given."""
+    (input and hidden bias) when B is given. W is (directions, gates x hidden, input); com.microsoft's
+    DynamicQuantizeLSTM stores it transposed, (directions, input, gates x hidden), as int8, and does the same work."""
     x, w = c.shape(0), c.shape(1)
     kind = _RECURRENT_KINDS[c.op_type]
     seq, batch = (x[1], x[0]) if c.attrs.get("layout", 0) else (x[0], x[1])
-    dirs, gh, d_in = w
+    if c.op_type == "DynamicQuantizeLSTM":
+        dirs, d_in, gh = w
+    else:
+        dirs, gh, d_in = w
     gates = cv.GATES[kind]
     hidden = int(c.attrs.get("hidden_size") or gh // gates)
     steps = seq * batch * dirs

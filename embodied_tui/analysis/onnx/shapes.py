@@ -5,8 +5,12 @@ names a batch). Inference: ``onnx.shape_inference`` with ``data_prop=True``, con
 checker does not know (their registered shape hooks, ``onnx.ops``) and past shape arithmetic data propagation does
 not follow
 (nodes computing only from small constants and known shapes are folded into Constant nodes, as runtimes do at load
-time). Subgraphs (If branches, Loop/Scan bodies) are shaped by the same inference, and their own shape arithmetic
-folded the same way; ``onnx.control_flow.seed_shapes`` adds the loop-carried shapes inference leaves out. onnx and
+time; a node left unshaped whose inputs are now shaped is shaped on the spot by its own ONNX inference function, so
+a chain of reshapes computed from ``Shape`` ops, one per block as in Swin's window attention, is followed in one
+pass instead of one block per round). A node not folded because its result would exceed ``_FOLD_LIMIT`` elements is
+named in a note when a shape stays unknown. ONNX's data propagation runs only while every size is small
+(``_PROP_DIM``). Subgraphs (If branches, Loop/Scan bodies) are shaped by the same inference, and their own shape
+arithmetic folded the same way; ``onnx.control_flow.seed_shapes`` adds the loop-carried shapes inference leaves out. onnx and
 numpy are imported inside the functions that need them.
 """
 from __future__ import annotations
@@ -17,13 +21,25 @@ from pathlib import Path
 
 from embodied_tui.analysis.onnx.control_flow import clear_carried_shapes, seed_shapes
 from embodied_tui.analysis.onnx.formulas import lookup
-from embodied_tui.analysis.onnx.graph import (Tensor, constant_tensor, dims, op_call, opset, small_values, subgraphs,
-                                              tensor_table, walk_graphs)
+from embodied_tui.analysis.onnx.graph import (
+    Tensor,
+    constant_tensor,
+    dims,
+    op_call,
+    opset,
+    small_values,
+    subgraphs,
+    tensor_table,
+    walk_graphs,
+)
 from embodied_tui.analysis.onnx.ops import CONTROL_FLOW, FORMULA_ERRORS, METADATA_OPS
 from embodied_tui.errors import AnalysisError
 
 _ROUNDS = 6  # inference + hooks + folding rounds at most
 _FOLD_LIMIT = 1 << 16  # elements: shape arithmetic is small; never materialise activations or weights
+# ONNX's data propagation (``data_prop``) keeps the values of 1-D integer tensors as shape data, ~150 bytes per element,
+# even for a Cast of a graph input: it runs only while no dimension or small integer constant exceeds this
+_PROP_DIM = 1 << 18
 _NO_FOLD = ("Random", "Bernoulli", "Multinomial")
 _BATCH_RE = re.compile(r"(batch|^n$|^b$|^bs$|^bsz$|^N$|^B$)", re.IGNORECASE)
 
@@ -107,25 +123,56 @@ def infer(model, path: Path, notes: list[str]):
     import onnx
 
     folded: set[str] = set()
+    skipped: dict[str, None] = {}  # nodes not folded because of the element bound (ordered, unique)
+    table = None
     version = opset(model) or 17
     for _ in range(_ROUNDS):
         try:
-            model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+            model = onnx.shape_inference.infer_shapes(model, data_prop=_data_prop_safe(model, table))
         except Exception as exc:  # noqa: BLE001 - keep what the file declares, and say so
             first = (str(exc).splitlines() or [""])[0][:160]
             if "2GB" in first:  # in-memory model over the protobuf limit: infer from the file itself
                 return _infer_from_file(model, path, notes), folded
             notes.append(f"shape inference failed ({type(exc).__name__}: {first}); using the shapes the file "
                          "declares")
-            return model, folded
+            break
         table = tensor_table(model)
         progress = _apply_shape_hooks(model, table) + seed_shapes(model, table)
         if any(o and (o not in table or table[o].shape is None)
                for g in walk_graphs(model.graph) for n in g.node for o in n.output):
-            progress += _fold_static(model, table, folded, version)
+            progress += _fold_static(model, table, folded, version, skipped)
         if not progress:
             break
+    if skipped and (table is None or any(o and (o not in table or table[o].shape is None)
+                                         for g in walk_graphs(model.graph) for n in g.node for o in n.output)):
+        names = list(skipped)  # said only when a shape stayed unknown: it may be computed from their values
+        notes.append(f"constant folding skipped {len(names)} node(s) whose result would hold more than {_FOLD_LIMIT} "
+                     f"elements (e.g. '{names[0][:80]}'); shapes computed from their values stay unknown")
     return model, folded
+
+
+def _data_prop_safe(model, table: dict[str, Tensor] | None) -> bool:
+    """Whether ONNX's data propagation stays small: no known dimension and no small integer constant over
+    ``_PROP_DIM`` (a 200-byte file whose Range or input asks for 2^27 elements would otherwise take gigabytes)."""
+    import onnx
+    from onnx import numpy_helper
+
+    table = table if table is not None else tensor_table(model)
+    if any(t.shape and max(t.shape) > _PROP_DIM for t in table.values()):
+        return False
+    ints = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.UINT64, onnx.TensorProto.UINT32}
+    for g in walk_graphs(model.graph):
+        tensors = list(g.initializer) + [constant_tensor(n) for n in g.node if n.op_type == "Constant"]
+        for t in tensors:
+            if t is None or t.data_type not in ints or math.prod(t.dims) > 16 or \
+                    t.data_location == onnx.TensorProto.EXTERNAL:
+                continue
+            try:
+                if any(abs(int(v)) > _PROP_DIM for v in numpy_helper.to_array(t).reshape(-1)):
+                    return False
+            except Exception:  # noqa: BLE001 - unreadable: not a size
+                continue
+    return True
 
 
 def _infer_from_file(model, path: Path, notes: list[str]):
@@ -184,15 +231,23 @@ def _small_array(t):
         return None
 
 
-def _fold_static(model, table: dict[str, Tensor], folded: set[str], version: int) -> int:
+def _fold_static(model, table: dict[str, Tensor], folded: set[str], version: int,
+                 skipped: dict[str, None] | None = None) -> int:
     """Replace nodes that compute only from small constants and known shapes by Constant nodes (in place); the number
     replaced. Runtimes fold these at load time; doing it here lets shape inference see through e.g. Mod in a shape
     chain (or give a Loop its trip count). ``folded`` gains the names of the tensors made constant. Subgraphs are
-    folded too, seeing the values of their enclosing graphs."""
-    return _fold_graph(model.graph, table, folded, version, {})
+    folded too, seeing the values of their enclosing graphs. Nodes left unshaped whose inputs are shaped get their
+    output shapes from their ONNX inference function (``_shape_node``), so the folding further down sees them.
+    ``skipped`` gains the names of nodes not folded because of the element bound."""
+    count, skips = _fold_graph(model.graph, table, folded, version, {})
+    if skipped is not None:
+        skipped.update(dict.fromkeys(skips))
+    return count
 
 
-def _fold_graph(graph, table: dict[str, Tensor], folded: set[str], version: int, outer: dict) -> int:
+def _fold_graph(graph, table: dict[str, Tensor], folded: set[str], version: int,
+                outer: dict) -> tuple[int, list[str]]:
+    """Fold ``graph`` (in place): the number of nodes replaced or shaped, and the nodes skipped by the bound."""
     import numpy as np
     import onnx
     from onnx import numpy_helper
@@ -204,6 +259,8 @@ def _fold_graph(graph, table: dict[str, Tensor], folded: set[str], version: int,
         if arr is not None:
             values[t.name] = arr
     count = 0
+    skipped: list[str] = []
+    shaped: dict = {}  # value_info learnt by _shape_node
     nodes = list(graph.node)
     for k, node in enumerate(nodes):
         outs = [o for o in node.output if o]
@@ -216,7 +273,9 @@ def _fold_graph(graph, table: dict[str, Tensor], folded: set[str], version: int,
             continue
         if node.op_type in CONTROL_FLOW:
             for _, sub in subgraphs(node):
-                count += _fold_graph(sub, table, folded, version, values)
+                n, skips = _fold_graph(sub, table, folded, version, values)
+                count += n
+                skipped += skips
             continue
         if node.domain not in ("", "ai.onnx") or node.op_type.startswith(_NO_FOLD) or not outs:
             continue
@@ -235,17 +294,30 @@ def _fold_graph(graph, table: dict[str, Tensor], folded: set[str], version: int,
             from embodied_tui.analysis.onnx.graph import fold_bound
 
             bound = fold_bound(node, values)  # from shapes and values, before anything is allocated
+            if bound is not None and bound > _FOLD_LIMIT:
+                skipped.append(node.name or f"{node.op_type}_{k}")
             if bound is None or bound > _FOLD_LIMIT:
+                count += _shape_node(node, table, values, version, shaped)
                 continue
             try:
                 result = ReferenceEvaluator(node, opsets={"": version}).run(None, {i: values[i] for i in ins})
             except Exception:  # noqa: BLE001 - an op the reference evaluator cannot run: leave it
                 result = None
-        if result is None or any(np.asarray(r).size > _FOLD_LIMIT for r in result):
+        if result is not None and any(np.asarray(r).size > _FOLD_LIMIT for r in result):
+            skipped.append(node.name or f"{node.op_type}_{k}")
+            result = None
+        if result is None:
+            count += _shape_node(node, table, values, version, shaped)
             continue
         for name, arr in zip(node.output, result):
             if name:
                 values[name] = np.asarray(arr)
+                if name not in table or table[name].shape is None:  # shaped for the nodes further down
+                    try:
+                        elem = onnx.helper.np_dtype_to_tensor_dtype(values[name].dtype)
+                    except Exception:  # noqa: BLE001 - a dtype ONNX has no name for
+                        elem = onnx.TensorProto.UNDEFINED
+                    table[name] = Tensor(list(values[name].shape), elem)
         if all(o in table and table[o].shape is not None for o in outs) and all(o in folded for o in outs):
             continue
         nodes[k] = [onnx.helper.make_node("Constant", [], [name], name=f"{node.name or node.op_type}/folded",
@@ -253,10 +325,53 @@ def _fold_graph(graph, table: dict[str, Tensor], folded: set[str], version: int,
                     for name, arr in zip(node.output, result) if name]
         folded |= set(outs)
         count += 1
-    if count:
+    if any(isinstance(n, list) for n in nodes):
         flat = []
         for n in nodes:
             flat.extend(n if isinstance(n, list) else [n])
         del graph.node[:]
         graph.node.extend(flat)
-    return count
+    if shaped:
+        keep = [vi for vi in graph.value_info if vi.name not in shaped]
+        del graph.value_info[:]
+        graph.value_info.extend(keep + list(shaped.values()))
+    return count, skipped
+
+
+_DATA_LIMIT = 1024  # elements of a constant input handed to an inference function (shape data is small)
+
+
+def _shape_node(node, table: dict[str, Tensor], values: dict, version: int, shaped: dict) -> int:
+    """Shape the outputs of one standard-domain node whose inputs are shaped (or small constants) with the node's
+    own ONNX inference function, constant inputs given as data (a Reshape's target shape); record them in ``table``
+    and in ``shaped`` (name -> ValueInfoProto). The number of outputs shaped."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    outs = [o for o in node.output if o]
+    if not outs or all(o in table and table[o].shape is not None for o in outs) or node.op_type in CONTROL_FLOW:
+        return 0
+    ins = [i for i in node.input if i]
+    if any(i not in table or table[i].shape is None or not table[i].elem for i in ins):
+        return 0
+    try:
+        schema = onnx.defs.get_schema(node.op_type, version, "")
+        types = {i: helper.make_tensor_type_proto(table[i].elem, table[i].shape) for i in ins}
+        data = {i: numpy_helper.from_array(np.asarray(values[i]), i) for i in ins
+                if i in values and np.asarray(values[i]).size <= _DATA_LIMIT}
+        res = onnx.shape_inference.infer_node_outputs(schema, node, types, data,
+                                                      opset_imports=[helper.make_opsetid("", version)])
+    except Exception:  # noqa: BLE001 - no schema, or inference refused: leave it to the next round
+        return 0
+    added = 0
+    for name, tp in res.items():
+        if not name or not tp.HasField("tensor_type") or not tp.tensor_type.HasField("shape"):
+            continue
+        dim_list = [d.dim_value if d.HasField("dim_value") else None for d in tp.tensor_type.shape.dim]
+        if any(d is None for d in dim_list) or (name in table and table[name].shape is not None):
+            continue
+        table[name] = Tensor(dim_list, tp.tensor_type.elem_type)
+        shaped[name] = helper.make_value_info(name, tp)
+        added += 1
+    return added

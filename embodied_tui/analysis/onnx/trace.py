@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from embodied_tui.analysis.onnx.formulas import kind_of
+from embodied_tui.analysis.onnx.formulas import carries_macs, kind_of
 from embodied_tui.analysis.onnx.graph import attrs as node_attrs
 from embodied_tui.analysis.onnx.graph import node_name, out_shape
 from embodied_tui.analysis.onnx.ops import COUNTED_FLOW
@@ -27,6 +27,7 @@ def trace(nodes, costs, table, static, graph_inputs: set[str], sources, values,
     """One TraceOp per node of ``nodes`` (``costs`` aligned with them) except pass-throughs and fused sigmoids.
     ``aliases``: value -> the value it carries (control-flow inputs and outputs)."""
     made_by = {o: node for node in nodes for o in node.output if o}
+    index = {o: k for k, node in enumerate(nodes) for o in node.output if o}
     uses = Counter(name for node in nodes for name in node.input if name)
     fused: set[str] = set()  # outputs of Sigmoids folded into the Mul that follows
     for node in nodes:
@@ -55,15 +56,20 @@ def trace(nodes, costs, table, static, graph_inputs: set[str], sources, values,
         attrs = node_attrs(node)
         kind, op_name = _kind(node, table, static, sources, attrs, values), node.op_type
         ins = [n for n in node.input if n]
+        formula, nbytes = costs[i].formula, costs[i].bytes
         if any(n in fused for n in ins):
             kind, op_name = "silu", "Sigmoid*Mul"
+            for sig in (index[n] for n in ins if n in fused):  # the Sigmoid's work and bytes join the Mul's
+                formula = formula if costs[sig].formula is not None else None
+                nbytes += costs[sig].bytes
             ins = [n for n in ins if n not in fused]
         op = TraceOp(index=len(ops), kind=kind, op=op_name, owner=node_name(node, i),
                      inputs=[source(n) for n in ins],
                      in_shapes=[list(table[n].shape) if n in table and table[n].shape is not None else []
                                 for n in ins],
                      out_shape=out_shape(node, table), macs=costs[i].macs,
-                     attrs=_trace_attrs(node, kind, table, attrs))
+                     attrs=_trace_attrs(node, kind, table, attrs),
+                     formula=formula, bytes=nbytes, mac_op=carries_macs(node.op_type))
         for o in node.output:
             if o:
                 producer[o] = op.index
