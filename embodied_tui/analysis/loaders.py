@@ -32,6 +32,7 @@ _ZIP_ENTRY_LIMIT = 200_000  # records in a torch archive (one per tensor storage
 _ZIP_EXPANSION_LIMIT = 64 << 20  # a compressed member may expand beyond its stored size by at most this many bytes ...
 _ZIP_RATIO_LIMIT = 20  # ... or this ratio (torch stores its members uncompressed)
 _PT2_JSON_LIMIT = 1 << 30  # bytes of one .pt2 JSON member
+_PT2_REAL_CONSTANTS = 16 << 20  # tensor constants up to this many bytes in all are read with their values
 
 
 @dataclass
@@ -423,7 +424,10 @@ def _read_pt2(path: Path, weights: bool):
             _weights_only(reader.read_bytes(sample), inner[sample], False, want=(tuple, list, dict))
         serialized = _dict_to_dataclass(schema.ExportedProgram, program)
         state_dict = _pt2_tensors(reader, inner, read_json, "model", names, weights, constants=False)
-        consts = _pt2_tensors(reader, inner, read_json, "model", names, weights, constants=True)
+        # tensor constants (anchor strides, lookup tables) are values code may read (.item()): real when small
+        small = sum(sizes[full] for name, full in inner.items() if name.startswith(names.CONSTANTS_DIR)) \
+            <= _PT2_REAL_CONSTANTS
+        consts = _pt2_tensors(reader, inner, read_json, "model", names, weights or small, constants=True)
         return ExportedProgramDeserializer().deserialize(serialized, state_dict, consts, None)
     except _NeedsCode:
         raise
@@ -478,8 +482,13 @@ def _pt2_tensors(reader, inner: dict[str, str], read_json, model: str, names, we
             dtype = deserialize_scalar_type(tm.dtype)
             size, stride = deserialize_size(tm.sizes), deserialize_stride(tm.strides)
             offset = deserialize_storage_offset(tm.storage_offset)
-            if not weights:
-                tensor = torch.empty_strided(size, stride, dtype=dtype, device="meta")
+            if not weights:  # FQNs stored as one record (tied weights) share one meta storage, as they would load
+                need = offset + sum((n - 1) * st for n, st in zip(size, stride)) + 1 if all(size) else 0
+                base = storages.get(meta.path_name)
+                if base is None or base.numel() < need:
+                    base = storages[meta.path_name] = torch.empty(
+                        max(need, _record_elems(reader, member, dtype)), dtype=dtype, device="meta")
+                tensor = torch.as_strided(base, size, stride, offset)
             else:
                 if meta.path_name not in storages:
                     storages[meta.path_name] = _raw_storage(reader, member, inner[member], dtype)
@@ -488,6 +497,12 @@ def _pt2_tensors(reader, inner: dict[str, str], read_json, model: str, names, we
                 tensor = torch.nn.Parameter(tensor, requires_grad=tm.requires_grad)
         out[fqn] = tensor
     return out
+
+
+def _record_elems(reader, record: str, dtype) -> int:
+    import torch
+
+    return reader.archive_file.get_record_size(record) // torch.empty((), dtype=dtype).element_size()
 
 
 def _raw_storage(reader, record: str, member: str, dtype):
@@ -529,7 +544,9 @@ def _weights_only(data: bytes, member: str, weights: bool, *, want):
 # resolved by attribute lookup and then called. Anything else must be plain text, except the few keys that hold free
 # text torch only parses as data or writes with repr().
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_FQN = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*\Z")
+# module paths may hold any module name torch allows (torchvision's "block1-0"); torch.fx quotes a part that is not
+# an identifier in the code it writes (getattr(self, "block1-0")) without escaping, so quotes and backslashes never pass
+_FQN = re.compile(r"[A-Za-z0-9_+\-]+(\.[A-Za-z0-9_+\-]+)*\Z")
 _PLAIN = re.compile(r"[A-Za-z0-9_.+\-]*\Z")
 _NAME_KEYS = {"name", "as_name", "forward_arg_names", "field_names"}
 _FQN_KEYS = {"parameter_name", "buffer_name", "tensor_constant_name", "custom_obj_name", "user_input_name",
@@ -609,8 +626,9 @@ def _check_operator(target: str, where: str, member: str) -> None:
     roots = {"_operator": operator, "torch": torch, "math": __import__("math")}
     if parts[0] in roots and len(parts) > 1 and all(_IDENT.match(p) for p in parts):
         obj = roots[parts[0]]
-        for name in parts[1:]:
-            if name.startswith("__"):
+        for i, name in enumerate(parts[1:], 1):
+            # a dunder only as an aten op's own name (torch.ops.aten.__and__.Tensor), never to reach Python internals
+            if name.startswith("__") and not (i == 3 and parts[1] == "ops" and len(parts) == 5):
                 obj = None
                 break
             try:

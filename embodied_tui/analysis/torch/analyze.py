@@ -22,10 +22,23 @@ BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 
 
 # ---- module trees -------------------------------------------------------------------------------------------------
+def tensor_key(t: torch.Tensor) -> tuple:
+    """One key per distinct tensor: the same storage, offset, shape and stride is the same tensor however many
+    names or objects reach it (tied weights: ``lm_head.weight = wte.weight``, a .pt2's FQNs of one record)."""
+    return (t.untyped_storage()._cdata, t.storage_offset(), tuple(t.shape), tuple(t.stride()), t.dtype)
+
+
 def _module_infos(module: torch.nn.Module, type_of: Callable[[torch.nn.Module], str]) -> list[ModuleInfo]:
+    """The module tree; a tied tensor counts in the first module that holds it only."""
     infos = []
+    seen: set[tuple] = set()
     for name, m in module.named_modules():
-        own = sum(p.numel() for p in m.parameters(recurse=False))
+        own = 0
+        for p in m.parameters(recurse=False):
+            key = tensor_key(p)
+            if key not in seen:
+                seen.add(key)
+                own += p.numel()
         infos.append(ModuleInfo(name, type_of(m), own, has_children=any(True for _ in m.children())))
     return infos
 
@@ -35,15 +48,17 @@ def _script_type(m) -> str:
 
 
 def _weights(module: torch.nn.Module) -> tuple[int, int, str, int]:
-    """(params, weight bytes incl. buffers, dominant float dtype, its element size); shared tensors counted once."""
-    seen: set[int] = set()
+    """(params, weight bytes incl. buffers, dominant float dtype, its element size); shared tensors counted once (by
+    storage, not by object: a loaded archive may hold one tensor under several names)."""
+    seen: set[tuple] = set()
     params = nbytes = 0
     by_dtype: dict[torch.dtype, int] = {}
     for kind, tensors in (("p", module.parameters()), ("b", module.buffers())):
         for t in tensors:
-            if id(t) in seen:
+            key = tensor_key(t)
+            if key in seen:
                 continue
-            seen.add(id(t))
+            seen.add(key)
             if kind == "p":
                 params += t.numel()
             nbytes += t.numel() * t.element_size()
@@ -93,16 +108,46 @@ def _is_data_dependent(exc: BaseException) -> bool:
     return any(marker in str(exc) for marker in _DATA_DEPENDENT)
 
 
+# ops whose tensor argument is a list of indices: an unstated float input that reaches one is really token ids
+_INDEX_OPS = {"embedding", "embedding_bag", "_embedding_bag", "_embedding_bag_forward_only", "index_select", "gather",
+              "one_hot", "take"}
+
+
+def _run_inferring_ids(run, shapes, dtypes, stated) -> tuple[CountResult, list[torch.dtype], list[str]]:
+    """Run; when an input whose dtype nobody stated (assumed float32) fails as the indices of an embedding, it holds
+    token ids: run again with it as int64 - and with every other unstated input of its shape (the attention mask and
+    token types of a BERT-like model come with the ids) - and say so."""
+    dtypes, ids = list(dtypes), []
+    for _ in range(len(dtypes) + 1):
+        result = run(shapes, dtypes)
+        bad = [i for i in result.failed_inputs if i < len(dtypes) and not stated[i] and dtypes[i].is_floating_point] \
+            if result.failure is not None and result.failed_op in _INDEX_OPS else []
+        if not bad:
+            break
+        like = {tuple(shapes[i]) for i in bad}
+        for i, shape in enumerate(shapes):
+            if not stated[i] and dtypes[i].is_floating_point and (i in bad or tuple(shape) in like):
+                dtypes[i] = torch.int64
+                ids.append(i)
+    notes = [f"input(s) {', '.join(map(str, sorted(ids)))}: int64 assumed (token ids feed an embedding; inputs of "
+             "the same shape taken as masks / token types); state dtypes as in --input-shape '1,128:int64'"] \
+        if ids else []
+    return result, dtypes, notes
+
+
 def _count(run: Callable[[list[list[int]], list[torch.dtype]], CountResult], shapes, dtypes, source: str,
-           what: str) -> tuple[CountResult, list[list[int]], list[str]]:
-    """Run the counter; with inferred shapes, try common sizes until one runs. Returns (result, shapes, notes)."""
+           what: str, stated: list[bool] | None = None):
+    """Run the counter; with inferred shapes, try common sizes until one runs. Returns (result, shapes, dtypes,
+    notes)."""
+    stated = stated if stated is not None else [True] * len(dtypes)
     tries = [[s] for s in _candidates(shapes[0])] if source == "inferred" and len(shapes) == 1 else [shapes]
     first_error = None
     for attempt in tries:
-        result = run(attempt, dtypes)
+        result, used, notes = _run_inferring_ids(run, attempt, dtypes, stated)
         if result.failure is None or _is_data_dependent(result.failure):
-            notes = [] if attempt is tries[0] else [f"input size {attempt[0]} was the first common size that ran"]
-            return result, attempt, notes
+            if attempt is not tries[0]:
+                notes.append(f"input size {attempt[0]} was the first common size that ran")
+            return result, attempt, used, notes
         first_error = first_error or (result, attempt)
     result, attempt = first_error
     where = f"module '{result.failed_owner}'" if result.failed_owner else "the model's top level"
@@ -139,11 +184,29 @@ def _fields(result: CountResult, infos: list[ModuleInfo], params: int, weight_by
                                    reason="data-dependent, not counted: the output size depends on the values "
                                           f"({str(result.failure).splitlines()[0][:100]})"))
         notes.append(f"counted up to {owner}; the data-dependent rest (e.g. thresholding / NMS) is not counted")
+    for owner, op in result.missing_macs:
+        uncounted.append(Uncounted(module=owner, op=op, reason="no formula for this op, whose work is "
+                                                               "multiply-accumulates: its MACs are not counted"))
+    if result.missing_macs:
+        ops = sorted({op for _, op in result.missing_macs})
+        notes.append(f"MACs incomplete: {len(result.missing_macs)} call(s) of {', '.join(ops)[:120]} have no formula")
+    if result.nested_dense:
+        notes.append(f"fallback: {result.nested_dense} nested-tensor op(s) (the fused encoder's padding removal) ran "
+                     "on the dense padded batch: every position is counted, as with no padding")
+    if result.scalars_substituted:
+        notes.append(f"fallback: {result.scalars_substituted} data-dependent scalar(s) (.item() of a tensor whose "
+                     "values a meta run does not have) were taken as 1 (True for a condition); the count assumes "
+                     "that value")
+    if result.moved_to_meta:
+        ops = ", ".join(f"{op} x{n}" for op, n in sorted(result.moved_to_meta.items()))
+        notes.append(f"fallback: {sum(result.moved_to_meta.values())} op(s) ({ops}) mixed meta tensors with real CPU "
+                     "ones (constants the model builds at run time or stores in the file, such as anchor grids and "
+                     "strides, or values computed from integer inputs); the CPU operands were moved to meta")
     macs = result.macs
     unfused = sum((e.read_elems + e.write_elems + e.weight_elems) for e in result.events)
     return {
         "params": params, "macs": macs, "flops": 2 * macs, "other_flops": result.other_flops,
-        "macs_complete": result.failure is None, "macs_by_kind": macs_by_kind(result.events),
+        "macs_complete": result.failure is None and not result.missing_macs, "macs_by_kind": macs_by_kind(result.events),
         "dtype": dtype, "dtype_bytes": dtype_bytes, "weight_bytes": weight_bytes,
         "activation_bytes": result.peak_activation_bytes,
         "activation_bytes_total": result.total_activation_bytes,
@@ -161,15 +224,25 @@ def _fields(result: CountResult, infos: list[ModuleInfo], params: int, weight_by
 
 
 def _choose_inputs(module, user_shape, file_shapes=None, file_dtypes=None):
+    """(shapes, dtypes, which dtypes were stated, source, notes). A user's shape takes the dtype written after it
+    (``1,128:int64``), else the file's, else float32 (int64 if it turns out to feed an embedding)."""
     if user_shape:
-        dtypes = (file_dtypes or [])[: len(user_shape)]
-        dtypes += [torch.float32] * (len(user_shape) - len(dtypes))
-        return user_shape, dtypes, "user", []
+        dtypes, stated = [], []
+        for i, shape in enumerate(user_shape):
+            named = getattr(shape, "dtype", None)
+            if named:
+                dtypes.append(getattr(torch, named))
+            elif file_dtypes and i < len(file_dtypes):
+                dtypes.append(file_dtypes[i])
+            else:
+                dtypes.append(torch.float32)
+            stated.append(bool(named) or bool(file_dtypes and i < len(file_dtypes)))
+        return [list(s) for s in user_shape], dtypes, stated, "user", []
     if file_shapes:
-        return file_shapes, file_dtypes, "file", []
+        return file_shapes, file_dtypes, [True] * len(file_shapes), "file", []
     guesses = infer_inputs(module)
-    return [g[0] for g in guesses], [g[1] for g in guesses], "inferred", [
-        f"input shape inferred: {g[2]}" for g in guesses]
+    return [g[0] for g in guesses], [g[1] for g in guesses], [not g[1].is_floating_point for g in guesses], \
+        "inferred", [f"input shape inferred: {g[2]}" for g in guesses]
 
 
 def _forward_arity(module) -> int | None:
@@ -190,12 +263,12 @@ def _forward_arity(module) -> int | None:
 
 def _generic(module, run, infos, user_shape, what, fmt, detail, file_shapes=None, file_dtypes=None,
              names=None) -> dict:
-    shapes, dtypes, source, notes = _choose_inputs(module, user_shape, file_shapes, file_dtypes)
+    shapes, dtypes, stated, source, notes = _choose_inputs(module, user_shape, file_shapes, file_dtypes)
     arity = _forward_arity(module)
     if source == "inferred" and arity is not None and arity > 1:
         raise AnalysisError(f"{what}: the model takes {arity} inputs and the file does not say their shapes; give "
                             "each with --input-shape, separated by ';' (e.g. --input-shape '1,3,224,224;1,10')")
-    result, shapes, more = _count(run, shapes, dtypes, source, what)
+    result, shapes, dtypes, more = _count(run, shapes, dtypes, source, what, stated)
     params, weight_bytes, dtype, dtype_bytes = _weights(module)
     fields = _fields(result, infos, params, weight_bytes, dtype, dtype_bytes, shapes, dtypes, source,
                      names or [f"input_{i}" for i in range(len(shapes))])
@@ -211,27 +284,137 @@ def analyze_module(module: torch.nn.Module, user_shape, *, fmt: str, detail: str
     return _generic(module, lambda s, d: run_eager(module, s, d), infos, user_shape, what, fmt, detail)
 
 
+_META_EQUAL: list = []  # the torch.library registration, kept alive for the process
+
+
+def _allow_meta_load() -> None:
+    """Loading an archive on meta runs ``aten::equal`` on its tensor constants (to pool equal ones), which has no
+    meta kernel, so every archive with tensor constants (a traced ViT, YOLO anchors, tied weights) fell back to a
+    full CPU load. This meta kernel answers True only for one and the same tensor: nothing is pooled that was not
+    already shared, and values, which meta tensors lack, are never guessed."""
+    if _META_EQUAL:
+        return
+
+    def equal(a, b):
+        return (a.untyped_storage()._cdata == b.untyped_storage()._cdata and a.storage_offset() == b.storage_offset()
+                and a.shape == b.shape and a.stride() == b.stride() and a.dtype == b.dtype)
+
+    try:
+        lib = torch.library.Library("aten", "IMPL")
+        lib.impl("equal", equal, "Meta")
+    except RuntimeError:  # this torch already has one: fine
+        return
+    _META_EQUAL.append(lib)
+
+
 def analyze_torchscript(path: Path, user_shape) -> dict:
     notes = []
+    on_meta = True
+    _allow_meta_load()
     try:
         module = torch.jit.load(str(path), map_location="meta")
     except Exception:  # noqa: BLE001 - some archives refuse meta; load on CPU, then move to meta
-        try:
-            module = torch.jit.load(str(path), map_location="cpu")
-        except Exception as exc:  # noqa: BLE001
-            raise AnalysisError(f"{path}: TorchScript archive cannot be loaded ({str(exc).splitlines()[0][:160]}); "
-                                "it may be truncated or from a newer torch") from None
-        _script_to_meta(module)
+        module = _load_script_on_cpu(path)
+        on_meta = False
         notes.append("archive refused the meta device; loaded on CPU, then moved to meta")
     module.eval()
+    if on_meta:
+        _restore_constants(module, path)
     if retargeted := _retarget_devices(module):
         notes.append(f"{retargeted} device constant(s) baked into the archive were pointed at meta to count it")
     infos = _module_infos(module, _script_type)
-    fields = _generic(module, lambda s, d: run_torchscript(module, s, d), infos, user_shape, str(path),
-                      "torchscript", "TorchScript archive")
+    state = {"module": module, "on_meta": on_meta}
+
+    def run(shapes, dtypes):
+        # on meta, the archive's tensor constants have no values; a model that reads one (``int(c)`` in a traced
+        # channel shuffle, a stride) stops at its .item(): load it on CPU, where they hold their values, and rerun
+        result = run_torchscript(state["module"], shapes, dtypes, substitute_scalars=not state["on_meta"])
+        if state["on_meta"] and result.failure is not None and result.failed_op == "_local_scalar_dense":
+            state["module"], state["on_meta"] = _load_script_on_cpu(path), False
+            state["module"].eval()
+            _retarget_devices(state["module"])
+            notes.append("the model reads a tensor's value (.item()): reloaded on CPU so the archive's tensor "
+                         "constants hold their values, weights moved to meta")
+            result = run_torchscript(state["module"], shapes, dtypes)
+        return result
+
+    fields = _generic(module, run, infos, user_shape, str(path), "torchscript", "TorchScript archive")
     fields["notes"] = notes + fields["notes"] + [
         "TorchScript runs inside its interpreter: ops are charged to the module whose weights they read"]
     return fields
+
+
+_CONSTANTS_LIMIT = 16 << 20  # bytes of tensor constants read back with their values after a meta load
+
+
+def _script_constants(path: Path) -> list[torch.Tensor] | None:
+    """The archive's tensor constants (``CONSTANTS.cN`` of its code) with their values, read with the weights-only
+    unpickler (nothing from the file runs); None when they cannot be read so or are too large to be worth it."""
+    import io
+
+    import torch._weights_only_unpickler as weights_only
+
+    try:
+        reader = torch._C.PyTorchFileReader(str(path))
+        if not reader.has_record("constants.pkl"):
+            return []
+        total = 0
+
+        def persistent_load(saved_id):
+            nonlocal total
+            _, storage_type, key, _, numel = saved_id
+            dtype = storage_type.dtype
+            total += numel * torch.empty((), dtype=dtype).element_size()
+            if total > _CONSTANTS_LIMIT:
+                raise ValueError("tensor constants too large to read")
+            data = reader.get_storage_from_record(f"constants/{key}", numel, dtype)
+            return torch.storage.TypedStorage(wrap_storage=data.untyped_storage(), dtype=dtype, _internal=True)
+
+        unpickler = weights_only.Unpickler(io.BytesIO(reader.get_record("constants.pkl")), encoding="utf-8")
+        unpickler.persistent_load = persistent_load
+        table = unpickler.load()
+    except Exception:  # noqa: BLE001 - anything unusual: the caller falls back to a CPU load when values are needed
+        return None
+    if not isinstance(table, (tuple, list)):
+        return None
+    return [t for t in table if isinstance(t, torch.Tensor) and not t.is_quantized]
+
+
+def _restore_constants(module, path: Path) -> int:
+    """After a meta load the graphs' tensor constants are meta tensors without values; a traced model may read one
+    (``int(size // CONSTANTS.c0)`` in a channel shuffle or a ViT's patch count). Put the real ones back where the
+    archive's constant table says unambiguously which it is: same shape, stride and dtype as exactly one value.
+    Returns how many were restored."""
+    table = _script_constants(path)
+    if not table:
+        return 0
+    by_layout: dict[tuple, list[torch.Tensor]] = {}
+    for t in table:
+        by_layout.setdefault((tuple(t.shape), tuple(t.stride()), t.dtype), []).append(t)
+    restored = 0
+    for sub in module.modules():
+        for name in sub._c._method_names():
+            for node in sub._c._get_method(name).graph.findAllNodes("prim::Constant"):
+                if node.output().type().kind() != "TensorType" or not node.hasAttribute("value"):
+                    continue
+                value = node.t("value")
+                if value.device.type != "meta":
+                    continue
+                same = by_layout.get((tuple(value.shape), tuple(value.stride()), value.dtype), [])
+                if same and all(torch.equal(same[0], t) for t in same[1:]):
+                    node.t_("value", same[0])
+                    restored += 1
+    return restored
+
+
+def _load_script_on_cpu(path: Path):
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:  # noqa: BLE001
+        raise AnalysisError(f"{path}: TorchScript archive cannot be loaded ({str(exc).splitlines()[0][:160]}); "
+                            "it may be truncated or from a newer torch") from None
+    _script_to_meta(module)
+    return module
 
 
 def _retarget_devices(module) -> int:
@@ -249,10 +432,16 @@ def _retarget_devices(module) -> int:
 
 def _script_to_meta(module) -> None:
     """Replace each weight of a loaded ScriptModule with a meta tensor, one at a time (``.to`` refuses
-    ScriptModules whose parameters are plain attributes)."""
+    ScriptModules whose parameters are plain attributes). Tensors that share a storage (tied weights) get views of
+    one meta storage, so they stay one tensor."""
+    bases: dict[tuple, torch.Tensor] = {}
     for sub in module.modules():
         for name, t in list(sub.named_parameters(recurse=False)) + list(sub.named_buffers(recurse=False)):
-            sub._c.setattr(name, torch.empty_like(t, device="meta"))
+            storage = t.untyped_storage()
+            key = (storage.data_ptr(), storage.nbytes(), t.dtype)
+            if key not in bases or storage.nbytes() == 0:
+                bases[key] = torch.empty(storage.nbytes() // t.element_size(), dtype=t.dtype, device="meta")
+            sub._c.setattr(name, bases[key].as_strided(t.shape, t.stride(), t.storage_offset()))
 
 
 def analyze_exported(path: Path, user_shape, *, trust_code: bool = False) -> dict:
@@ -324,7 +513,11 @@ def _exported_tree(ep, gm) -> tuple[list[ModuleInfo], list]:
         for path, type_name in (node.meta.get("nn_module_stack") or {}).values():
             types.setdefault(path, str(type_name).rsplit(".", 1)[-1])
     own: dict[str, int] = {}
+    seen: set[tuple] = set()
     for name, p in gm.named_parameters():
+        if tensor_key(p) in seen:  # a tied weight: counted at its first name
+            continue
+        seen.add(tensor_key(p))
         own[name.rpartition(".")[0]] = own.get(name.rpartition(".")[0], 0) + p.numel()
     for path in own:
         types.setdefault(path, "Module")

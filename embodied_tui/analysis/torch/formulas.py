@@ -165,30 +165,124 @@ def attention_macs(q_shape: list[int], k_shape: list[int], v_shape: list[int]) -
     return prod(batch) * lq * lk * (e + ev)
 
 
+def _attn_mask(args, kwargs, index: int = 3):
+    """The additive mask / bias of an attention op (position ``index`` or by name), or None."""
+    for value in (args[index] if len(args) > index else None, kwargs.get("attn_mask"), kwargs.get("attn_bias")):
+        if isinstance(value, torch.Tensor):
+            return value
+    return None
+
+
+def _scores_cost(q_shape: list[int], k_shape: list[int], v_shape: list[int], masked: bool) -> Cost:
+    """Q K^T and attention x V over the full score matrix (causal or not, as FlopCounterMode counts), softmax per score
+    and, with an additive mask, one add per score."""
+    *batch, lq, _ = q_shape
+    scores = prod(batch) * lq * k_shape[-2]
+    return Cost(attention_macs(q_shape, k_shape, v_shape),
+                (cv.SOFTMAX + (cv.ELEMENTWISE if masked else 0)) * scores, kind="attention")
+
+
 @register("scaled_dot_product_attention", "_scaled_dot_product_flash_attention_for_cpu",
           "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
           "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_attention_math",
-          "_scaled_dot_product_fused_attention_overrideable")
+          "_scaled_dot_product_attention_math_for_mps", "_scaled_dot_product_fused_attention_overrideable")
 def _sdpa(args, kwargs, out) -> Cost:
+    """(B, H, L, E) layouts. A fused kernel's scale multiply is inside it and not counted (analysis.conventions)."""
     q, k, v = args[0], args[1], args[2]
-    *batch, lq, _ = _shape(q)
-    lk = _shape(k)[-2]
-    # softmax over the full score matrix (causal or not, as FlopCounterMode), as for aten.softmax
-    return Cost(attention_macs(_shape(q), _shape(k), _shape(v)), cv.SOFTMAX * prod(batch) * lq * lk,
+    masked = _attn_mask(args, kwargs) is not None
+    return _scores_cost(_shape(q), _shape(k), _shape(v), masked)
+
+
+def _sdpa_blhe(bias_at: int | None, cu_at: int, max_at: int) -> Formula:
+    """The kernels under the fused SDPA ops take (B, L, H, E). A packed variable-length batch ((total, H, E) with
+    cumulative sequence lengths, values a meta run does not have) is counted as sequences x longest query x longest
+    key, an upper bound; the dense layout is exact."""
+
+    def formula(args, kwargs, out) -> Cost:
+        q, k, v = _shape(args[0]), _shape(args[1]), _shape(args[2])
+        cu = args[cu_at] if len(args) > cu_at and isinstance(args[cu_at], torch.Tensor) else None
+        masked = bias_at is not None and len(args) > bias_at and isinstance(args[bias_at], torch.Tensor)
+        if len(q) == 3 and cu is not None:
+            seqs = max(_numel(cu) - 1, 1)
+            lq = int(args[max_at]) if len(args) > max_at and args[max_at] is not None else q[0]
+            lk = int(args[max_at + 1]) if len(args) > max_at + 1 and args[max_at + 1] is not None else k[0]
+            q, k, v = [seqs, lq, *q[1:]], [seqs, lk, *k[1:]], [seqs, lk, *v[1:]]
+        if len(q) == 4:  # (B, L, H, E) -> (B, H, L, E)
+            q, k, v = ([s[0], s[2], s[1], s[3]] for s in (q, k, v))
+        return _scores_cost(q, k, v, masked)
+
+    return formula
+
+
+register("_efficient_attention_forward")(_sdpa_blhe(bias_at=3, cu_at=4, max_at=6))
+register("_flash_attention_forward")(_sdpa_blhe(bias_at=None, cu_at=3, max_at=5))
+
+
+def _mha_cost(b: int, lq: int, lk: int, embed: int, heads: int, qkv_bias: bool, proj_bias: bool,
+              masked: bool) -> Cost:
+    """nn.MultiheadAttention's work: q from the query, k and v from the key/value (one (3E, E) weight), Q K^T and
+    A V over all heads (heads x head_dim = E), the output projection; bias adds and softmax to other_flops."""
+    proj = b * lq * embed * embed + 2 * b * lk * embed * embed + b * lq * embed * embed
+    attn = b * lq * lk * 2 * embed
+    scores = b * heads * lq * lk
+    biases = (b * (lq + 2 * lk) * embed if qkv_bias else 0) + (b * lq * embed if proj_bias else 0)
+    return Cost(proj + attn, (cv.SOFTMAX + (cv.ELEMENTWISE if masked else 0)) * scores + cv.BIAS_ADD * biases,
                 kind="attention")
 
 
 @register("_native_multi_head_attention")
 def _native_mha(args, kwargs, out) -> Cost:
-    # (query, key, value, embed_dim, num_heads, qkv_weight, qkv_bias, proj_weight, proj_bias, ...)
+    # (query, key, value, embed_dim, num_heads, qkv_weight, qkv_bias, proj_weight, proj_bias, mask, ...), (B, L, E)
     q, k = _shape(args[0]), _shape(args[1])
     embed, heads = int(args[3]), int(args[4])
-    b, lq, lk = (q[0] if len(q) == 3 else 1), q[-2], k[-2]
-    proj = b * (lq + 2 * lk) * embed * embed + b * lq * embed * embed  # qkv in-projection + out-projection
-    attn = b * lq * lk * 2 * embed  # QK^T and AV over all heads (heads * head_dim = embed)
-    biases = (b * (lq + 2 * lk) * embed if isinstance(args[6], torch.Tensor) else 0) + (
-        b * lq * embed if isinstance(args[8], torch.Tensor) else 0)
-    return Cost(proj + attn, cv.SOFTMAX * b * heads * lq * lk + cv.BIAS_ADD * biases, kind="attention")
+    b = prod(q[:-2]) if len(q) > 2 else 1
+    mask = _arg(args, kwargs, 9, "mask")
+    return _mha_cost(b, q[-2], k[-2], embed, heads, isinstance(args[6], torch.Tensor),
+                     isinstance(args[8], torch.Tensor), isinstance(mask, torch.Tensor))
+
+
+@register("_transformer_encoder_layer_fwd")
+def _encoder_layer(args, kwargs, out) -> Cost:
+    """nn.TransformerEncoderLayer's fused inference path: self-attention (``_mha_cost``), two layer norms (affine),
+    two residual adds and the feed-forward block (two linears with biases, relu or gelu between)."""
+    # (src, embed_dim, num_heads, qkv_weight, qkv_bias, proj_weight, proj_bias, use_gelu, norm_first, eps,
+    #  norm_weight_1, norm_bias_1, norm_weight_2, norm_bias_2, ffn_weight_1, ffn_bias_1, ffn_weight_2, ffn_bias_2, mask)
+    src = _shape(args[0])
+    embed, heads = int(args[1]), int(args[2])
+    b = prod(src[:-2]) if len(src) > 2 else 1
+    length = src[-2] if len(src) > 1 else 1
+    ffn = _shape(args[14])[0]
+    mask = _arg(args, kwargs, 18, "mask")
+    attn = _mha_cost(b, length, length, embed, heads, isinstance(args[4], torch.Tensor),
+                     isinstance(args[6], torch.Tensor), isinstance(mask, torch.Tensor))
+    tokens = b * length
+    ffn_macs = 2 * tokens * embed * ffn
+    activation = cv.GELU if bool(args[7]) else cv.ELEMENTWISE
+    other = (2 * cv.NORM_AFFINE * tokens * embed + 2 * cv.ELEMENTWISE * tokens * embed  # norms, residual adds
+             + cv.BIAS_ADD * tokens * (ffn + embed) + activation * tokens * ffn)
+    return Cost(attn.macs + ffn_macs, attn.other_flops + other, kind="attention")
+
+
+@register("_fused_sdp_choice")
+def _sdp_choice(args, kwargs, out) -> Cost:  # picks a backend (returns an int): no work
+    return Cost(0, 0, kind="other")
+
+
+# ops with no formula whose work may be multiply-accumulates: counted as uncounted MACs, never as a silent 0
+_MAC_TOKENS = ("conv", "matmul", "linear", "einsum", "attention", "attn", "transformer", "lstm", "gru", "rnn", "gemm",
+               "qlinear", "qconv", "tensordot", "bilinear", "mha", "gemv", "baddbmm")
+
+
+def may_carry_macs(name: str) -> bool:
+    """True for an aten op name that reads like multiply-accumulate work (a conv, a matrix product, attention, a
+    recurrent cell) - used only for ops with no formula, so their MACs are reported missing instead of 0."""
+    tokens = [t for t in name.lower().split("_") if t]
+    for t in tokens:
+        if t.startswith("convert"):
+            continue
+        if t.endswith("mm") or t in ("mv", "addmv", "dot", "vdot", "addr") or t.startswith(_MAC_TOKENS):
+            return True
+    return False
 
 
 # ---- element-wise, normalisation, pooling ---------------------------------------------------------------------
@@ -208,7 +302,11 @@ _ELEMENTWISE = {
     "amax": "other", "amin": "other", "var": "other", "std": "other", "norm": "other", "linalg_vector_norm": "other",
     "cumsum": "other", "floor_divide": "other", "bitwise_and": "other",
 }
-_REDUCTIONS = {"sum", "mean", "amax", "amin", "var", "std", "norm", "linalg_vector_norm", "cumsum"}
+_ELEMENTWISE.update({"max": "other", "min": "other", "argmax": "other", "argmin": "other", "any": "other",
+                     "all": "other", "logical_or": "other", "logical_xor": "other", "bitwise_or": "other",
+                     "bitwise_not": "other", "isinf": "other", "isnan": "other"})
+_REDUCTIONS = {"sum", "mean", "amax", "amin", "var", "std", "norm", "linalg_vector_norm", "cumsum", "argmax", "argmin",
+               "any", "all", "max", "min"}
 
 
 # fused activations: the primitive ops of their formula per element (analysis.conventions); the rest count 1
@@ -310,11 +408,19 @@ register("roll")(_kind_only("roll"))
 register("constant_pad_nd", "reflection_pad2d", "replication_pad2d", "pad")(_kind_only("pad"))
 register("split", "split_with_sizes", "unsafe_split", "chunk", "unbind")(_kind_only("split"))
 register("view", "_unsafe_view", "reshape", "flatten")(_kind_only("reshape"))
-register("permute", "transpose", "t")(_kind_only("transpose"))
+register("permute", "transpose", "t", "transpose_", "t_")(_kind_only("transpose"))
+register("squeeze_", "unsqueeze_", "resize_", "as_strided_")(_kind_only("reshape"))
 register("slice", "select", "narrow")(_kind_only("slice"))
+# data movement and tensor creation: 0 FLOPs by convention, their cost is bytes
+register("clone", "copy", "contiguous", "repeat", "tile", "flip", "index", "_unsafe_index", "index_select", "gather",
+         "index_put", "scatter", "lift_fresh_copy", "zeros", "ones", "full", "zeros_like", "ones_like", "full_like",
+         "new_zeros", "new_ones", "new_full", "arange", "linspace", "scalar_tensor", "fill", "triu", "tril",
+         "masked_scatter", "copy_", "fill_", "zero_", "index_put_", "scatter_", "masked_scatter_", "triu_",
+         "tril_")(_kind_only("other"))
 
 
 def cost_of(func, args, kwargs, out) -> Cost:
+    """The op's cost; zero for an op no formula covers (``func in FORMULAS`` tells them apart)."""
     formula = FORMULAS.get(func)
     if formula is None:
         return Cost()

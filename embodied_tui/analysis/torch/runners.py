@@ -7,14 +7,29 @@
 """
 from __future__ import annotations
 
+from math import prod
+
 import torch
 import torch.fx
 
 from embodied_tui.analysis.torch.counting import CountResult, OpCounter, weight_owners
 
+REAL_INPUT_ELEMS = 1 << 20  # integer/bool inputs up to this size hold real values
+
 
 def _meta_inputs(shapes: list[list[int]], dtypes: list[torch.dtype]) -> list[torch.Tensor]:
-    return [torch.zeros(s, dtype=d, device="meta") for s, d in zip(shapes, dtypes)]
+    """Float inputs are meta tensors. Integer and boolean inputs (token ids, attention masks, lengths), when small, are
+    real CPU tensors: integers are ones (token id 1, every position attended as in an integer attention mask),
+    booleans False (no position padded, as in a ``key_padding_mask``), so code that reads their values
+    (``mask.sum().item()``, ``lengths.max()``) gets the full-length answer; ops that mix them with meta weights run
+    on meta."""
+    out = []
+    for s, d in zip(shapes, dtypes):
+        if d.is_floating_point or d.is_complex or prod(s) > REAL_INPUT_ELEMS:
+            out.append(torch.zeros(s, dtype=d, device="meta"))
+        else:
+            out.append(torch.zeros(s, dtype=d) if d == torch.bool else torch.ones(s, dtype=d))
+    return out
 
 
 def _run(counter: OpCounter, call, inputs: list[torch.Tensor]) -> CountResult:
@@ -62,10 +77,12 @@ def run_eager(module: torch.nn.Module, shapes: list[list[int]], dtypes: list[tor
     return result
 
 
-def run_torchscript(module: torch.jit.ScriptModule, shapes: list[list[int]],
-                    dtypes: list[torch.dtype]) -> CountResult:
+def run_torchscript(module: torch.jit.ScriptModule, shapes: list[list[int]], dtypes: list[torch.dtype], *,
+                    substitute_scalars: bool = True) -> CountResult:
+    """``substitute_scalars=False`` stops at the first ``.item()`` of a meta tensor (the caller may reload the archive
+    on CPU, whose tensor constants then hold their values, and run again)."""
     owners = weight_owners(list(module.named_parameters()) + list(module.named_buffers()))
-    counter = OpCounter(owners, lambda: None)
+    counter = OpCounter(owners, lambda: None, substitute_scalars=substitute_scalars)
     with torch.jit.optimized_execution(False):  # one run: graph optimisation passes would cost more than the run
         result = _run(counter, lambda xs: module(*xs), _meta_inputs(shapes, dtypes))
     return result
