@@ -8,7 +8,7 @@ STAMP := $(VENV)/.embodied-ai-setup
 DEMO_DB ?= .demo/registry.json
 PYTEST_ARGS ?= -n 2 tests/
 
-.PHONY: setup demo demo-db test bench clean
+.PHONY: setup demo demo-db test lint bench clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,9 @@ demo: demo-db
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check embodied_tui tests benchmarks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/registry.py

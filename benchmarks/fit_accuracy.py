@@ -28,11 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from embodied_tui.data.store import Registry  # noqa: E402
 from embodied_tui.perf.bench import bench_file, default_runtime  # noqa: E402
 from embodied_tui.perf.calibrate import Point, default_threads, fit_efficiency  # noqa: E402
-from embodied_tui.perf.roofline import (default_efficiency, fusion_for, layer_times, model_work,  # noqa: E402
-                                             predicted_seconds)
-from embodied_tui.data.store import Registry  # noqa: E402
+from embodied_tui.perf.roofline import default_efficiency, fusion_for, layer_times, model_work, predicted_seconds  # noqa: E402
 from embodied_tui.services import fit as fit_service  # noqa: E402
 from embodied_tui.services import host as host_service  # noqa: E402
 from embodied_tui.services.models import register  # noqa: E402
