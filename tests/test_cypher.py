@@ -188,8 +188,8 @@ def test_graph_from_the_fit_cache_equals_fresh_fits(tmp_path):
 def test_fit_cache_is_read_and_recomputed_when_models_measurements_or_devices_change(tmp_path):
     from embodied_tui.data.hardware import load_catalog
     from embodied_tui.data.store import Registry
-    from embodied_tui.services.graph import fit_cache_path, load_graph
     from embodied_tui.services.fit import add_measurement
+    from embodied_tui.services.graph import fit_cache_path, load_graph
     from embodied_tui.services.hardware import add_user_device
 
     db = copy_registry(tmp_path)

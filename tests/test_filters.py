@@ -5,8 +5,14 @@ import re
 
 import pytest
 
-from embodied_tui.data.filters import (FilterError, RecordIndex, compile_filter, filter_records, letters_in_order,
-                                       sort_records)
+from embodied_tui.data.filters import (
+    FilterError,
+    RecordIndex,
+    compile_filter,
+    filter_records,
+    letters_in_order,
+    sort_records,
+)
 from embodied_tui.data.records import Architecture, ModelRecord
 
 

@@ -1,8 +1,8 @@
 """What of the graph a Cypher query can match, read from grand-cypher's parsed query: the one module that reads
 grand-cypher's private attributes (``grand-cypher`` is pinned exactly in pyproject.toml for this module).
 
-grand-cypher has no public API for a parsed query, so ``read_scope`` parses the query with its grammar and
-transformer and reads the executor the transformer builds: the MATCH pattern (``_motif``, ``_return_edges``,
+grand-cypher has no public API for a parsed query, so ``read_scope`` takes the query's parse tree (its grammar's,
+parsed within the query budget by ``ask.graph.parse_cypher``), runs its transformer and reads the executor it builds: the MATCH pattern (``_motif``, ``_return_edges``,
 ``_paths``, ``_child_executors``) and the WHERE clause's condition tree (``AND``/``OR`` with ``_condition_a``/
 ``_condition_b``; ``CompoundCondition`` with ``_left``, ``_operator``, ``_right``, ``_should_be``). Everything is read
 at once, before the Scope is returned: its tests only call the operator objects on plain values.
@@ -14,6 +14,9 @@ explains why a Scope keeps them, in order). It is taken
 - for any query whose parsed form does not have the structure above (a grand-cypher release that renamed or removed
   an attribute raises AttributeError here and gets ``WHOLE``: slower, never wrong). Upgrading grand-cypher past such
   a change is a change to this file only.
+
+``run_parsed`` runs a query from that tree (``GrandCypher.run`` parses again; parsing is the costly part of a query
+with many conditions), through the same private transformer, or with ``GrandCypher.run`` when it is not there.
 """
 from __future__ import annotations
 
@@ -22,19 +25,24 @@ from typing import Any
 
 import networkx as nx
 
-from embodied_tui.ask.graph import WHOLE, Scope, _double_quotes
+from embodied_tui.ask.graph import WHOLE, Scope
 from embodied_tui.data.fast_records import fastpath_enabled
 
 _Test = Callable[[dict, str], bool]
 
 
-def read_scope(text: str, *, fast: bool | None = None) -> Scope:
+def read_scope(text: str, *, fast: bool | None = None, tree: Any = None) -> Scope:
     """What of the graph the Cypher query ``text`` can match (see ``ask.graph.query_scope``); ``WHOLE`` when the fast
-    path is off (``fast``, else the environment) or the query cannot be read safely."""
+    path is off (``fast``, else the environment) or the query cannot be read safely. ``tree``: its parse tree
+    (``ask.graph.parse_cypher``); without it the query is parsed here (within the query budget)."""
     if not (fastpath_enabled() if fast is None else fast):
         return WHOLE
     try:
-        executor = _executor(text)
+        if tree is None:
+            from embodied_tui.ask.graph import parse_cypher
+
+            tree = parse_cypher(text)
+        executor = _executor(tree)
     except Exception:  # noqa: BLE001 (any failure: the whole graph, where run_cypher raises its own error)
         return WHOLE
     try:
@@ -43,14 +51,27 @@ def read_scope(text: str, *, fast: bool | None = None) -> Scope:
         return WHOLE
 
 
-def _executor(text: str) -> Any:
-    """grand-cypher's executor for the query (raises when it does not parse, or has more than one part)."""
-    from grandcypher import GrandCypherTransformer, _GrandCypherGrammar
+def _executor(tree: Any) -> Any:
+    """grand-cypher's executor for the parsed query (raises when there is no tree, or it has more than one part)."""
+    from grandcypher import GrandCypherTransformer
 
+    if tree is None:
+        raise ValueError("no parse tree")
     transformer = GrandCypherTransformer(nx.MultiDiGraph())
-    transformer.transform(_GrandCypherGrammar.parse(_double_quotes(text).strip().rstrip(";")))
+    transformer.transform(tree)
     (executor,) = transformer._executors
     return executor
+
+
+def run_parsed(engine: Any, tree: Any, query: str) -> dict:
+    """``engine.run(query)`` (a ``GrandCypher``) on the query's parse tree, without parsing it again; with a
+    grand-cypher whose transformer is not the one this module knows, ``engine.run(query)`` (parses again)."""
+    transformer = getattr(engine, "_transformer", None)
+    if transformer is None or not hasattr(transformer, "_executors") or not callable(getattr(transformer, "transform",
+                                                                                            None)):
+        return engine.run(query)
+    transformer.transform(tree)
+    return transformer._executors[0].returns()
 
 
 def _leaves(condition: Any) -> Iterable[Any]:

@@ -38,7 +38,16 @@ graph, in the same order.
 Logic is grand-cypher's, two-valued: a comparison with a null value is false and ``NOT`` of it is true.
 
 ``run_cypher`` accepts single-quoted strings (grand-cypher's grammar takes only double quotes), keeps the column order
-of the RETURN clause and turns lark's syntax errors into one ``CypherError`` line pointing at the column.
+of the RETURN clause and turns lark's syntax errors into one ``CypherError`` line pointing at the column; any other
+failure of grand-cypher is one CypherError line too.
+
+**Bounds.** grand-cypher's cost is not bounded by a query's size (its Earley parser is about cubic in a chain of
+AND/OR; unconnected MATCH parts multiply their matches; each variable-length edge multiplies the patterns tried).
+``check_query`` refuses, before anything parses, a query over ``MAX_QUERY_CHARS``, with more than
+``MAX_QUERY_CONDITIONS`` AND/OR, nested deeper than ``MAX_QUERY_DEPTH``, with an edge of more than ``MAX_HOPS`` hops,
+or a SKIP/LIMIT that is not a whole number from 0 up (grand-cypher takes ``SKIP -1`` as "the last row"). Then the
+query is parsed (``parse_cypher``) and run (``run_cypher``) in a forked child within a time and memory budget
+(``ask.budget``): past it, one line ("query stopped after 10 s; narrow it ...").
 """
 from __future__ import annotations
 
@@ -269,7 +278,7 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
 
 # ------------------------------------------------------------------------------------------------- query scope
 
-def query_scope(text: str, *, fast: bool | None = None) -> Scope:
+def query_scope(text: str, *, fast: bool | None = None, tree: Any = None) -> Scope:
     """What of the graph a Cypher query can match: the node and edge labels its MATCH pattern names (when every node
     and edge of the pattern has a label) and, from its WHERE clause's top-level AND, the conditions that compare one
     node's or edge's properties with constants (when no other variable of the pattern can bind that node or edge).
@@ -281,10 +290,11 @@ def query_scope(text: str, *, fast: bool | None = None) -> Scope:
 
     The query is read from grand-cypher's parsed form (private attributes) in ``ask.cypher_scope``; with
     ``EMBODIED_AI_NO_FASTPATH=1`` (or ``fast=False``), or a grand-cypher whose parsed form is not the one that module
-    knows, the scope is ``WHOLE``."""
+    knows, the scope is ``WHOLE``. ``tree``: the query's parse tree (``parse_cypher``), else it is parsed here (within
+    the query budget)."""
     from embodied_tui.ask.cypher_scope import read_scope
 
-    return read_scope(text, fast=fast)
+    return read_scope(text, fast=fast, tree=tree)
 
 
 # ------------------------------------------------------------------------------------------------- running Cypher
@@ -311,6 +321,12 @@ _TERMINALS = {"CNAME": "a name", "ESTRING": 'a "string"', "NUMBER": "a number", 
               "COALESCE": "coalesce("}
 
 
+def _shown(text: str, limit: int = 300) -> str:
+    """The query as an error message quotes it: on one line, cut at ``limit`` characters."""
+    one = re.sub(r"\s*[\r\n]+\s*", " ", str(text).strip())
+    return one if len(one) <= limit else one[:limit] + " ..."
+
+
 def _syntax_message(exc: Exception, text: str) -> str:
     """One line: where the query stops parsing, the word there and what could come instead."""
     line, column = getattr(exc, "line", -1), getattr(exc, "column", -1)
@@ -325,7 +341,7 @@ def _syntax_message(exc: Exception, text: str) -> str:
     expected = getattr(exc, "expected", None) or getattr(exc, "allowed", None) or []
     shown = sorted({_TERMINALS.get(e, e) for e in expected if not e.startswith("__")})[:8]
     hint = f" (expected {', '.join(shown)})" if shown else ""
-    return f"Cypher syntax error {where}{near}{hint}: {text.strip()}"
+    return f"Cypher syntax error {where}{near}{hint}: {_shown(text)}"
 
 
 def _split_top(text: str, sep: str = ",") -> list[str]:
@@ -383,33 +399,176 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def run_cypher(graph: nx.MultiDiGraph, text: str) -> tuple[list[str], list[list[Any]]]:
-    """Run a Cypher query on the graph: ``(columns, rows)`` in the RETURN clause's order. Raises CypherError."""
-    from grandcypher import GrandCypher
-    from lark.exceptions import LarkError, UnexpectedInput
+# ------------------------------------------------------------------------------------------------- limits
+# Static limits, checked on the text before anything parses it. grand-cypher's Earley parser is about cubic in a chain
+# of AND/OR conditions (40: 0.2 s; 150: 5 s and 250 MB; 300: 45 s and 1.5 GB) and superlinear in nesting; each
+# variable-length edge multiplies the patterns matched (``*1..99``: 20 s on a 50-node graph). What they do not
+# bound (a pattern of unconnected parts multiplies their matches) the time and memory budget does (``ask.budget``).
+MAX_QUERY_CHARS = 5_000
+MAX_QUERY_CONDITIONS = 40  # AND / OR in the whole query
+MAX_QUERY_DEPTH = 40  # nesting of ( [ {
+MAX_HOPS = 10  # the longest variable-length edge, *1..10 (the registry graph's longest path has 2 edges)
+MAX_SKIP_LIMIT_DIGITS = 15
 
-    query = _double_quotes(text).strip().rstrip(";")
+
+class QueryLimitError(CypherError):
+    """A query past a static limit (size, conditions, nesting, hops, SKIP/LIMIT)."""
+
+
+_STRING = re.compile(r"\"(?:[^\"\\]|\\.)*\"?|'(?:[^'\\]|\\.)*'?")
+_BOOLEAN = re.compile(r"(?<![\w.$])(?:and|or)(?![\w$])", re.IGNORECASE)
+_HOPS = re.compile(r"-\[[^\]\[*]*\*\s*(\d+)\s*(?:\.\.\s*(\d+))?")
+_PAGING = re.compile(r"(?<![\w.$])(skip|limit)\s+([-+.\d][\w.+-]*)", re.IGNORECASE)
+
+
+def _blank_strings(text: str) -> str:
+    """The text with the inside of every string literal blanked (same length): keywords in strings are not seen."""
+    return _STRING.sub(lambda m: m.group(0)[0] + "_" * (len(m.group(0)) - 1), text)
+
+
+def _depth(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in ")]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def check_query(text: str) -> str:
+    """The query grand-cypher is given (single quotes made double, no trailing ';'), after the static limits: one
+    QueryLimitError line for a query too long, with too many AND/OR, nested too deeply, with a variable-length edge
+    too long, or a SKIP/LIMIT that is not a whole number from 0 up."""
+    if not isinstance(text, str) or not text.strip():
+        raise CypherError("empty Cypher query; try: MATCH (m:Model) RETURN m.name")
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryLimitError(f"Cypher query too long ({len(text):,} characters; the limit is {MAX_QUERY_CHARS:,})")
+    query = _double_quotes(text).strip().rstrip(";").strip()
     if not query:
         raise CypherError("empty Cypher query; try: MATCH (m:Model) RETURN m.name")
+    blank = _blank_strings(query)
+    conditions = len(_BOOLEAN.findall(blank))
+    if conditions > MAX_QUERY_CONDITIONS:
+        raise QueryLimitError(f"Cypher query has {conditions} AND/OR (the limit is {MAX_QUERY_CONDITIONS}): use "
+                              f"IN [...] for the values of one field, or split it into several queries")
+    depth = _depth(blank)
+    if depth > MAX_QUERY_DEPTH:
+        raise QueryLimitError(f"Cypher query nested too deeply (depth {depth}; the limit is {MAX_QUERY_DEPTH})")
+    for match in _HOPS.finditer(blank):
+        hops = max(int(h) for h in match.groups() if h is not None)
+        if hops > MAX_HOPS:
+            raise QueryLimitError(f"variable-length edge of up to {hops} hops (the limit is {MAX_HOPS}; the "
+                                  f"registry graph's longest path has 2 edges)")
+    for match in _PAGING.finditer(blank):
+        word, value = match.group(1).upper(), match.group(2)
+        if not value.isdigit() or not value.isascii():
+            raise QueryLimitError(f"{word} takes a whole number of rows from 0 up, got {value}")
+        if len(value.lstrip("0")) > MAX_SKIP_LIMIT_DIGITS:
+            raise QueryLimitError(f"{word} {value[:20]}... is too large (at most {MAX_SKIP_LIMIT_DIGITS} digits)")
+    return query
+
+
+# ------------------------------------------------------------------------------------------------- parsing and running
+
+def _syntax_error(exc: Exception, text: str) -> CypherError:
+    from lark.exceptions import UnexpectedInput
+
+    if isinstance(exc, UnexpectedInput):
+        return CypherError(_syntax_message(exc, text))
+    detail = str(getattr(exc, "orig_exc", exc)).splitlines()
+    return CypherError(f"Cypher query cannot run: {detail[0] if detail else type(exc).__name__}: {_shown(text)}")
+
+
+def _parse(query: str, text: str) -> Any:
+    """grand-cypher's parse tree of ``query`` (in the budgeted child); CypherError for a syntax error."""
+    from grandcypher import _GrandCypherGrammar
+    from lark.exceptions import LarkError
+
+    try:
+        return _GrandCypherGrammar.parse(query)
+    except LarkError as exc:
+        raise _syntax_error(exc, text) from None
+    except RecursionError:
+        raise CypherError(f"Cypher query nested too deeply to parse: {_shown(text)}") from None
+
+
+def parse_cypher(text: str) -> Any:
+    """The parse tree of a Cypher query (grand-cypher's grammar, a lark Tree), parsed within the query budget
+    (``ask.budget``) after the static limits (``check_query``). CypherError (one line) for a query that does not
+    parse or breaks a limit, BudgetExceeded past the budget; None when the tree cannot be sent back (deeply nested):
+    ``run_cypher`` then parses it again."""
+    from embodied_tui.ask.budget import Unsendable, run_within_budget
+
+    query = check_query(text)
+    _import_engine()
+    try:
+        return run_within_budget(_parse, query, text, what="query", error=CypherError)
+    except Unsendable:
+        return None
+
+
+def _import_engine() -> None:
+    """grand-cypher (and its grammar) and what runs it imported here, once, so a forked child does not import them
+    again (for each query)."""
+    import grandcypher  # noqa: F401
+
+    import embodied_tui.ask.cypher_scope  # noqa: F401
+
+
+_CANNOT_RUN = (NotImplementedError, KeyError, TypeError, ValueError, AttributeError, IndexError, AssertionError,
+               ArithmeticError, LookupError)
+
+
+def _run(graph: nx.MultiDiGraph, query: str, text: str, tree: Any) -> tuple[list[str], list[list[Any]]]:
+    """The query on the graph, in this process: ``(columns, rows)``; CypherError (one line) for any failure."""
+    from grandcypher import GrandCypher
+    from lark.exceptions import LarkError
+
+    from embodied_tui.ask.cypher_scope import run_parsed
+
     engine = GrandCypher(graph)
     engine.auto_where_hints = False  # see the module docstring: the experimental index hints lose rows
     engine.auto_node_jsondata_hints = False
     try:
-        result = engine.run(query)
-    except UnexpectedInput as exc:
-        raise CypherError(_syntax_message(exc, text)) from None
+        result = engine.run(query) if tree is None else run_parsed(engine, tree, query)
     except LarkError as exc:
-        detail = str(getattr(exc, "orig_exc", exc)).splitlines()[0]
-        raise CypherError(f"Cypher query cannot run: {detail}: {text.strip()}") from None
-    except (NotImplementedError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _syntax_error(exc, text) from None
+    except RecursionError:
+        raise CypherError(f"Cypher query nested too deeply to run: {_shown(text)}") from None
+    except MemoryError:
+        raise
+    except _CANNOT_RUN as exc:
+        detail = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CypherError(f"Cypher query cannot run: {detail} (labels: Model, Hardware, Measurement; "
-                          f"edges: RUNS_ON, OF, ON): {text.strip()}") from None
-    keys = list(result.keys())
-    names = {_norm(k): k for k in keys}
-    ordered = [names.pop(_norm(item)) for item in _return_items(query) if _norm(item) in names]
-    ordered += [k for k in keys if k not in ordered]
-    columns = [str(k) for k in ordered]
-    length = max((len(result[k]) for k in ordered), default=0)
-    rows = [[_plain(result[k][i]) if i < len(result[k]) else None for k in ordered] for i in range(length)]
+                          f"edges: RUNS_ON, OF, ON): {_shown(text)}") from None
+    except Exception as exc:  # noqa: BLE001 (grand-cypher may raise anything on a query it cannot run)
+        detail = str(exc).splitlines()[0] if str(exc).strip() else ""
+        raise CypherError(f"Cypher query cannot run: {type(exc).__name__}{': ' + detail if detail else ''}: "
+                          f"{_shown(text)}") from None
+    try:
+        keys = list(result.keys())
+        names = {_norm(k): k for k in keys}
+        ordered = [names.pop(_norm(item)) for item in _return_items(query) if _norm(item) in names]
+        ordered += [k for k in keys if k not in ordered]
+        columns = [str(k) for k in ordered]
+        length = max((len(result[k]) for k in ordered), default=0)
+        rows = [[_plain(result[k][i]) if i < len(result[k]) else None for k in ordered] for i in range(length)]
+    except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+        raise CypherError(f"Cypher query gave a result that cannot be shown ({type(exc).__name__}): "
+                          f"{_shown(text)}") from None
     return columns, rows
+
+
+def run_cypher(graph: nx.MultiDiGraph, text: str, *, tree: Any = None) -> tuple[list[str], list[list[Any]]]:
+    """Run a Cypher query on the graph: ``(columns, rows)`` in the RETURN clause's order.
+
+    The static limits first (``check_query``), then the query runs in a forked child within the time and memory
+    budget (``ask.budget``: BudgetExceeded past it). ``tree``: the query's parse tree (``parse_cypher``), not parsed
+    again. Every failure is one line: CypherError (a UserError) or BudgetExceeded."""
+    from embodied_tui.ask.budget import run_within_budget
+
+    query = check_query(text)
+    _import_engine()
+    return run_within_budget(_run, graph, query, text, tree, what="query", error=CypherError)

@@ -31,19 +31,31 @@ names it holds: models, devices, power modes, families), ``ask.phrases`` (superl
 """
 from __future__ import annotations
 
-from embodied_tui.ask.phrases import (merge, ordering, read_bounds, read_flags, read_superlatives,
-                                               subject_of)
+import re
+
+from pydantic import ValidationError
+
+from embodied_tui.ask.phrases import merge, ordering, read_bounds, read_flags, read_superlatives, subject_of
 from embodied_tui.ask.quantities import RATES, read_bare_quantities, read_thresholds
-from embodied_tui.ask.query import FIELDS, Condition, Order, Reading, StructuredQuery
+from embodied_tui.ask.query import FIELDS, MAX_CONDITIONS, Condition, Order, Reading, StructuredQuery
 from embodied_tui.ask.text import QuestionText
 from embodied_tui.ask.tool import query_from_spec, tool_schema
-from embodied_tui.ask.vocab import (DeviceTerm, Vocabulary, leftovers, read_devices, read_families,
-                                             read_model_names, read_power_modes)
+from embodied_tui.ask.vocab import (
+    DeviceTerm,
+    Vocabulary,
+    leftovers,
+    read_devices,
+    read_families,
+    read_model_names,
+    read_power_modes,
+)
 from embodied_tui.ask.words import DEVICE_TYPES, PRECISIONS, TASK_WORDS, TYPE_WORDS
 from embodied_tui.errors import UserError
 
-__all__ = ["FIELDS", "Condition", "DeviceTerm", "Order", "Reading", "StructuredQuery", "Vocabulary", "parse_question",
-           "query_from_spec", "tool_schema"]
+MAX_QUESTION_CHARS = 2_000  # a question past this is refused: reading is about linear, but nobody asks in 2 pages
+
+__all__ = ["FIELDS", "MAX_QUESTION_CHARS", "Condition", "DeviceTerm", "Order", "Reading", "StructuredQuery",
+           "Vocabulary", "parse_question", "query_from_spec", "tool_schema"]
 
 
 def parse_question(text: str, vocabulary: Vocabulary) -> StructuredQuery:
@@ -51,9 +63,27 @@ def parse_question(text: str, vocabulary: Vocabulary) -> StructuredQuery:
 
     The readers run in a fixed order, each taking the phrases it understands out of the text: names and units first,
     so that 'memory' in 'memory-bound' or '15' in 'at 15 W' cannot be read as something else later."""
-    if not text or not text.strip():
+    if not isinstance(text, str) or not text.strip():
         raise UserError('empty question; try: embodied-ai ask "which models run under 30 ms on a jetson at 15 W?"')
-    raw = text.replace("\u2019", "'").replace("\u2264", "<=").replace("\u2265", ">=")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise UserError(f"question too long ({len(text):,} characters; the limit is {MAX_QUESTION_CHARS:,}): ask "
+                        f"something shorter, or write the Cypher for `embodied-ai query`")
+    try:
+        return _read(text, vocabulary)
+    except ValidationError as exc:  # a number or list past a bound of the query (query.MAX_*): one line
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise UserError(f"the question cannot be asked as one query ({where or 'value'}: "
+                        f"{err['msg'].removeprefix('Value error, ')})") from None
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
+    # one space for any run of whitespace: the readers' patterns allow \s* in several places in a row, and a long run
+    # between a number and a word made them backtrack (2,000 spaces after a '1': 45 s)
+    raw = _SPACES.sub(" ", text.strip()).replace("\u2019", "'").replace("\u2264", "<=").replace("\u2265", ">=")
     low = raw.lower()
     if len(low) != len(raw):  # a character whose lower case is longer: keep positions aligned
         low = "".join(c.lower() if len(c.lower()) == 1 else c for c in raw)
@@ -76,6 +106,9 @@ def parse_question(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     unparsed = st.ignored + leftovers(st, vocabulary)
 
     conditions = merge(st.conditions)
+    if len(conditions) > MAX_CONDITIONS:
+        raise UserError(f"the question asks for {len(conditions)} conditions (the limit is {MAX_CONDITIONS}): ask "
+                        f"something simpler, or write the Cypher for `embodied-ai query`")
     subject = subject_of(st, conditions)
     order, limit = ordering(st, conditions)
     lowered = raw.lower()

@@ -7,6 +7,7 @@ variable, ``m`` (Model), ``h`` (Hardware, one per device x power mode) or ``r`` 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -42,6 +43,13 @@ Op = Literal["<", "<=", ">", ">=", "=", "<>", "IN", "IS NOT NULL"]
 OPS: tuple[str, ...] = get_args(Op)
 Subject = Literal["model", "hardware"]
 SPEC_KEYS = ("subject", "conditions", "order_by", "limit", "count")  # what decides the rows
+# bounds of a query (a question's or an LLM's): its Cypher stays under ask.graph's static limits (AND/OR, length)
+MAX_CONDITIONS = 24
+MAX_ORDER = 8
+MAX_IN_VALUES = 200
+MAX_TEXT_VALUE = 500  # characters of one text value
+MAX_LIMIT = 1_000_000
+MAX_NUMBER = 1e300  # a number past this has no meaning here (and a 401-digit int cannot become a float)
 
 # the columns an answer lists: (subject, joined with RUNS_ON) -> columns
 _SUBJECT_COLUMNS = {
@@ -88,6 +96,22 @@ class Condition(_OnField):
     value: float | int | bool | str | list[str] | None = None
     negate: bool = False
 
+    @field_validator("value")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, (int, float)):  # an int compares with a float exactly, never overflowing
+            if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > MAX_NUMBER:
+                raise ValueError(f"number out of range (at most {MAX_NUMBER:g} either way)")
+            return value
+        values = value if isinstance(value, list) else [value]
+        if len(values) > MAX_IN_VALUES:
+            raise ValueError(f"{len(values)} values (the limit is {MAX_IN_VALUES})")
+        if any(len(v) > MAX_TEXT_VALUE for v in values):
+            raise ValueError(f"a text value longer than {MAX_TEXT_VALUE} characters")
+        return value
+
     def cypher(self) -> str:
         if self.op == "IS NOT NULL":
             return f"{self.field} IS NULL" if self.negate else f"NOT {self.field} IS NULL"
@@ -118,9 +142,9 @@ class StructuredQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     subject: Subject = "model"
-    conditions: list[Condition] = Field(default_factory=list)
-    order_by: list[Order] = Field(default_factory=list)
-    limit: int | None = Field(default=None, ge=1)
+    conditions: list[Condition] = Field(default_factory=list, max_length=MAX_CONDITIONS)
+    order_by: list[Order] = Field(default_factory=list, max_length=MAX_ORDER)
+    limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     count: bool = False
     readings: list[Reading] = Field(default_factory=list)
     unparsed: list[str] = Field(default_factory=list)
@@ -171,7 +195,8 @@ class StructuredQuery(BaseModel):
         if where:
             parts.append("WHERE " + " AND ".join(where))
         parts.append(("RETURN DISTINCT " if self.count else "RETURN ") + ", ".join(self.columns()))
-        order = [o.cypher() for o in self.order_by] or self.default_order()
+        # a count returns DISTINCT names, which grand-cypher orders only by what is returned
+        order = self.default_order() if self.count else [o.cypher() for o in self.order_by] or self.default_order()
         parts.append("ORDER BY " + ", ".join(order))
         if self.limit is not None and not self.count:
             parts.append(f"LIMIT {self.limit}")

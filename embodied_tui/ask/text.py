@@ -6,7 +6,8 @@ Each reader (``ask.quantities``, ``ask.vocab``, ``ask.phrases``) takes the phras
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 from embodied_tui.ask.query import Condition, Reading
 from embodied_tui.ask.words import NEGATION

@@ -16,15 +16,23 @@ from embodied_tui.ask.vocab import Vocabulary
 from embodied_tui.errors import UserError
 
 TOOL_NAME = "structured_query"
+MAX_SPEC_CHARS = 100_000  # the arguments of one tool call (a query spec is a few hundred characters)
 
 
 def query_from_spec(data: Any) -> StructuredQuery:
     """A StructuredQuery from a spec dict (an LLM tool call's arguments), validated; UserError with one line."""
     if isinstance(data, str):
+        if len(data) > MAX_SPEC_CHARS:
+            raise UserError(f"the structured query is too long ({len(data):,} characters; the limit is "
+                            f"{MAX_SPEC_CHARS:,})")
         try:
             data = json.loads(data)
         except json.JSONDecodeError as exc:
             raise UserError(f"the structured query is not valid JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:
+            raise UserError("the structured query is nested too deeply") from None
+        except ValueError as exc:  # a number of more than 4,300 digits, for one
+            raise UserError(f"the structured query is not valid JSON ({_one_line(exc, 80)})") from None
     if not isinstance(data, dict):
         raise UserError(f"the structured query must be a JSON object, got {type(data).__name__}")
     try:
@@ -32,8 +40,10 @@ def query_from_spec(data: Any) -> StructuredQuery:
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in err["loc"])
-        raise UserError(f"the structured query is invalid at {where}: {err['msg'].removeprefix('Value error, ')}") \
-            from None
+        raise UserError(f"the structured query is invalid at {where or 'the top'}: "
+                        f"{_one_line(err['msg'].removeprefix('Value error, '), 200)}") from None
+    except (RecursionError, ValueError, TypeError, OverflowError) as exc:  # what validators may raise past pydantic
+        raise UserError(f"the structured query is invalid ({type(exc).__name__}: {_one_line(exc, 80)})") from None
 
 
 def tool_schema() -> dict[str, Any]:
@@ -89,19 +99,31 @@ def tool_request(question: str, vocab: Vocabulary, model: str) -> dict[str, Any]
     }
 
 
+def _one_line(text: Any, limit: int = 120) -> str:
+    return " ".join(str(text).split())[:limit]
+
+
 def query_from_response(body: Any, question: str = "") -> StructuredQuery:
     """The StructuredQuery in a chat-completions response's tool call (validated: only known fields and operators,
-    so the model cannot run arbitrary Cypher). UserError with one line when there is none or it is invalid."""
-    try:
-        message = body["choices"][0]["message"]
-    except (KeyError, IndexError, TypeError):
-        raise UserError("the LLM's answer has no choices[0].message; is the endpoint OpenAI-compatible?") from None
-    calls = message.get("tool_calls") or []
-    call = next((c for c in calls if (c.get("function") or {}).get("name") == TOOL_NAME), None)
+    so the model cannot run arbitrary Cypher). UserError with one line when there is none or it is invalid, whatever
+    the shape of ``body`` (a string where an object belongs, a list of strings, arguments nested too deeply ...)."""
+    choices = body.get("choices") if isinstance(body, dict) else None
+    message = choices[0].get("message") if isinstance(choices, list) and choices and isinstance(choices[0], dict) \
+        else None
+    if not isinstance(message, dict):
+        raise UserError("the LLM's answer has no choices[0].message object; is the endpoint OpenAI-compatible?")
+    calls = message.get("tool_calls")
+    if calls is not None and not isinstance(calls, list):
+        raise UserError(f"the LLM's tool_calls is a {type(calls).__name__}, not a list; is the endpoint "
+                        f"OpenAI-compatible?")
+    call = next((c for c in calls or () if isinstance(c, dict) and isinstance(c.get("function"), dict)
+                 and c["function"].get("name") == TOOL_NAME), None)
     if call is None:
-        said = (message.get("content") or "").strip().replace("\n", " ")[:120]
+        content = message.get("content")
+        said = _one_line(content) if isinstance(content, str) else ""
         raise UserError(f"the LLM did not call the {TOOL_NAME} tool" + (f" (it said: {said!r})" if said else "")
                         + "; ask without --llm to use the offline parser")
-    parsed = query_from_spec(call["function"].get("arguments") or "{}")
+    arguments = call["function"].get("arguments")
+    parsed = query_from_spec("{}" if arguments is None or arguments == "" else arguments)
     parsed.readings.append(Reading(phrase=question, meaning="read by the LLM (tool call)"))
     return parsed

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from embodied_tui.ask.quantities import NUM, clean, number
 from embodied_tui.ask.query import Condition
 from embodied_tui.ask.text import QuestionText
-from embodied_tui.ask.words import (FAMILY_ALIASES, GENERIC_DEVICE_WORDS, KNOWN_FAMILIES, STOPWORDS,
-                                             TYPE_TOKENS)
+from embodied_tui.ask.words import FAMILY_ALIASES, GENERIC_DEVICE_WORDS, KNOWN_FAMILIES, STOPWORDS, TYPE_TOKENS
 
 
 @dataclass(frozen=True)
@@ -108,10 +107,14 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
         return len(t) >= 2 and any(x.isdigit() for x in t) and any(x.isalpha() and x not in GENERIC_DEVICE_WORDS
                                                                    for x in t)
 
+    # a device phrase is at most as long as the longest name or alias (in words): without this bound a run of words
+    # that are all device tokens ('x x x ...', 'gpus gpus ...') was tried from every start to every end, cubic
+    longest = max(len(re.findall(r"[a-z0-9]+(?:[-.][a-z0-9]+)*", text_.lower()))
+                  for d in vocab.devices for text_ in (d.id, d.name, f"{d.vendor} {d.name}", *d.aliases))
     i = 0
     while i < len(words):
         best = None
-        for j in range(i + 1, len(words) + 1):
+        for j in range(i + 1, min(len(words), i + longest + 2) + 1):
             if j > i + 1 and text[words[j - 2][1]:words[j - 1][0]].strip():  # words must be adjacent
                 break
             phrase = [t for w in words[i:j] for t in toks(w[2])]

@@ -9,6 +9,8 @@ Grammar: ``expr := term (OR term)*``, ``term := factor ([AND] factor)*`` (adjace
 ``factor := NOT factor | '(' expr ')' | FIELD OP VALUE | WORD``. Keywords are case-insensitive.
 Operators: ``=`` (also ``==``) ``!=`` ``<`` ``<=`` ``>`` ``>=`` ``~`` (contains) ``!~`` (does not contain).
 Text compares case-insensitively. Quote values with spaces: ``description ~ "pick and place"``.
+An expression is at most ``MAX_FILTER_CHARS`` (2,000) characters, with at most ``MAX_FILTER_DEPTH`` (32) parentheses and
+NOTs inside one another; past either, one FilterError line.
 
 Numbers take count units K, M, G, T (1e3 steps; ``params < 10M``); byte fields also take B, KB, MB, GB, TB (1e3 steps)
 and KiB, MiB, GiB (1024 steps). A value without a unit is in the field's own unit: ``weight_mb < 20`` is 20 MB,
@@ -127,7 +129,7 @@ def _did_you_mean(name: str) -> str:
 _UNITS = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
 _BYTE_UNITS = {"b": 1.0, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2.0 ** 10, "mib": 2.0 ** 20,
                "gib": 2.0 ** 30}
-_NUMBER = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)([A-Za-z]*)$")
+_NUMBER = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)([A-Za-z]*)$")  # no nested repeats
 
 
 def parse_number(text: str, field: Field) -> float:
@@ -309,11 +311,24 @@ def _comparison(field: Field, op: str, value: str) -> Leaf:
 Node = Any
 
 
+MAX_FILTER_CHARS = 2_000
+MAX_FILTER_DEPTH = 32  # parentheses and NOTs inside one another: each level is a few frames of recursion
+
+
 class _Parser:
     def __init__(self, expr: str):
+        if len(expr) > MAX_FILTER_CHARS:
+            raise FilterError(expr[:MAX_FILTER_CHARS + 1], MAX_FILTER_CHARS + 1,
+                              f"filter too long ({len(expr):,} characters; the limit is {MAX_FILTER_CHARS:,})")
         self.expr = expr
         self.tokens = tokenize(expr)
         self.i = 0
+        self.depth = 0
+
+    def nest(self, tok: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise self.fail(tok, f"filter nested too deeply (limit {MAX_FILTER_DEPTH} levels of parentheses and NOT)")
 
     def peek(self, k: int = 0) -> Token:
         return self.tokens[min(self.i + k, len(self.tokens) - 1)]
@@ -352,18 +367,22 @@ class _Parser:
 
     def parse_not(self) -> Node:
         if self.peek().kind == "not":
-            self.take()
-            return ("not", self.parse_not())
+            self.nest(self.take())
+            node = ("not", self.parse_not())
+            self.depth -= 1
+            return node
         return self.parse_atom()
 
     def parse_atom(self) -> Node:
         tok = self.take()
         if tok.kind == "(":
+            self.nest(tok)
             inner = self.parse_or()
             close = self.take()
             if close.kind != ")":
                 raise self.fail(close if close.kind != "end" else tok,
                                 "'(' is never closed" if close.kind == "end" else f"expected ')', got {close.text!r}")
+            self.depth -= 1
             return inner
         if tok.kind in ("word", "string"):
             if self.peek().kind == "op":

@@ -11,17 +11,28 @@ optional LLM reading of a question. Plain data out.
   Nothing leaves the machine unless both the variable and ``llm=True`` are given.
 - ``query(db, cypher)``: any Cypher, on a graph holding what its MATCH pattern and WHERE conditions can match
   (``ask.graph.query_scope``): the rows of the whole graph, in the same order.
+
+Bounds: a question is at most ``ask.parse.MAX_QUESTION_CHARS`` characters; a Cypher query passes ``ask.graph``'s
+static limits (length, AND/OR, nesting, hops, SKIP/LIMIT), then parses and runs in a forked child within a time and
+memory budget (``ask.budget``: 10 s and 1 GB unless ``$EMBODIED_AI_QUERY_SECONDS``/``$EMBODIED_AI_QUERY_MEMORY_MB``
+say otherwise); ``cancel_queries()`` stops the running ones. The LLM call has one deadline for connect, send and read
+(``LLM_TIMEOUT_S``, ``$EMBODIED_AI_LLM_TIMEOUT_S``) and reads at most ``LLM_MAX_BYTES``. Every failure is one
+UserError line.
 """
 from __future__ import annotations
 
+import http.client
 import json
+import math
 import os
-import urllib.error
-import urllib.request
+import socket
+import threading
+import urllib.parse
 from typing import Any
 
-from embodied_tui.ask.graph import build_graph, keep_scope, query_scope, run_cypher
-from embodied_tui.ask.parse import StructuredQuery, Vocabulary, parse_question
+from embodied_tui.ask.budget import cancel_all
+from embodied_tui.ask.graph import build_graph, keep_scope, parse_cypher, query_scope, run_cypher
+from embodied_tui.ask.parse import MAX_QUESTION_CHARS, StructuredQuery, Vocabulary, parse_question
 from embodied_tui.ask.tool import query_from_response, tool_request
 from embodied_tui.errors import UserError
 from embodied_tui.services.graph import Registered, load_graph, vocabulary
@@ -29,7 +40,9 @@ from embodied_tui.services.graph import Registered, load_graph, vocabulary
 LLM_URL_ENV = "EMBODIED_AI_LLM_URL"
 LLM_MODEL_ENV = "EMBODIED_AI_LLM_MODEL"
 LLM_KEY_ENV = "EMBODIED_AI_LLM_KEY"
-LLM_TIMEOUT_S = 60.0
+LLM_TIMEOUT_S = 60.0  # the whole call: connect, send and read (not per read)
+LLM_TIMEOUT_ENV = "EMBODIED_AI_LLM_TIMEOUT_S"
+LLM_MAX_BYTES = 4_000_000  # a chat completion with one tool call is a few KB
 
 
 # ------------------------------------------------------------------------------------------------ the verbs
@@ -46,8 +59,8 @@ def _answer(question: str, parsed: StructuredQuery, graph, source: str) -> dict[
 def ask(db, question: str, *, llm: bool = False, graph=None) -> dict[str, Any]:
     """Answer a plain-language question: ``{question, source, query, cypher, columns, rows, count, readings,
     unparsed, notes}``; ``source`` is "parser" or "llm". With ``graph`` given, the query runs on it as it is."""
-    if not question or not question.strip():
-        parse_question(question, Vocabulary())  # the one-line error for an empty question, before any work
+    if not isinstance(question, str) or not question.strip() or len(question) > MAX_QUESTION_CHARS:
+        parse_question(question, Vocabulary())  # the one-line error (empty, too long), before any work
     src = None
     if graph is None:
         src = Registered.read(db)
@@ -65,9 +78,19 @@ def query(db, cypher: str, *, graph=None) -> dict[str, Any]:
 
     Without ``graph``, the graph holds only what the query can match (``ask.graph.query_scope``): the same rows, in
     the same order, as on the whole graph, without building and walking the rest of it."""
-    graph = load_graph(db, scope=query_scope(cypher)) if graph is None else graph
-    columns, rows = run_cypher(graph, cypher)
+    tree = None
+    if graph is None:
+        tree = parse_cypher(cypher)  # a syntax error or a limit says so before the registry is read
+        graph = load_graph(db, scope=query_scope(cypher, tree=tree))
+    columns, rows = run_cypher(graph, cypher, tree=tree)
     return {"cypher": cypher, "columns": columns, "rows": rows}
+
+
+def cancel_queries() -> int:
+    """Stop every query running now (from any thread: the app calls it when a new question replaces one, or on
+    leaving the screen); the ``ask``/``query`` calls waiting on them raise ``ask.budget.Cancelled`` (a UserError).
+    Returns how many were stopped."""
+    return cancel_all()
 
 
 # ------------------------------------------------------------------------------------------------ optional LLM
@@ -91,27 +114,106 @@ def build_llm_request(question: str, vocab: Vocabulary, model: str | None = None
 parse_llm_response = query_from_response  # the StructuredQuery of a chat-completions response's tool call
 
 
-def ask_llm(question: str, vocab: Vocabulary, *, url: str | None = None, timeout: float = LLM_TIMEOUT_S) \
+def _llm_seconds(timeout: float | None) -> float:
+    if timeout is not None:
+        return timeout
+    raw = os.environ.get(LLM_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return LLM_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise UserError(f"${LLM_TIMEOUT_ENV} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def _post(endpoint: str, payload: bytes, headers: dict[str, str], seconds: float) -> bytes:
+    """POST ``payload`` and return the response body: connect, send and read all within ``seconds`` in total (a
+    watchdog shuts the socket down at the deadline, so a server that drips a byte at a time cannot hold us), at most
+    ``LLM_MAX_BYTES``. UserError (one line) for anything else than a 2xx answer in time."""
+    parts = urllib.parse.urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(f"${LLM_URL_ENV} must be an http:// or https:// URL, got {endpoint!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise UserError(f"${LLM_URL_ENV} has a bad port: {endpoint!r}") from None
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_class(parts.hostname, port, timeout=seconds)
+    expired = threading.Event()
+
+    def stop() -> None:  # the deadline: unblock whatever the call waits on
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    watchdog = threading.Timer(seconds, stop)
+    watchdog.daemon = True
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    status, reason, chunks, size = 0, "", [], 0
+    try:
+        watchdog.start()
+        connection.request("POST", path, body=payload, headers=headers)
+        response = connection.getresponse()
+        status, reason = response.status, response.reason
+        if 200 <= status < 300:
+            while not expired.is_set():
+                chunk = response.read1(65536) if hasattr(response, "read1") else response.read(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > LLM_MAX_BYTES:
+                    raise UserError(f"the LLM endpoint {endpoint} answered more than {LLM_MAX_BYTES // 1_000_000} MB; "
+                                    f"is it OpenAI-compatible?")
+                chunks.append(chunk)
+    except UserError:
+        raise
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if expired.is_set():
+            raise UserError(f"the LLM endpoint {endpoint} did not answer within {seconds:g} s "
+                            f"(${LLM_TIMEOUT_ENV})") from None
+        reason_text = str(getattr(exc, "reason", "") or exc).splitlines()
+        detail = reason_text[0] if reason_text and reason_text[0] else type(exc).__name__
+        raise UserError(f"cannot reach the LLM endpoint {endpoint}: {detail}; check ${LLM_URL_ENV}") from None
+    finally:
+        watchdog.cancel()
+        connection.close()
+    if expired.is_set():
+        raise UserError(f"the LLM endpoint {endpoint} did not answer within {seconds:g} s ({LLM_TIMEOUT_ENV})")
+    if not 200 <= status < 300:
+        said = " ".join(str(reason).split())[:80]
+        raise UserError(f"the LLM endpoint {endpoint} answered HTTP {status} {said}".rstrip())
+    return b"".join(chunks)
+
+
+def ask_llm(question: str, vocab: Vocabulary, *, url: str | None = None, timeout: float | None = None) \
         -> StructuredQuery:
-    """Send the question to ``$EMBODIED_AI_LLM_URL`` and return the structured query of its tool call."""
+    """Send the question to ``$EMBODIED_AI_LLM_URL`` and return the structured query of its tool call.
+
+    The whole call (connect, send, read) has ``timeout`` seconds (else ``$EMBODIED_AI_LLM_TIMEOUT_S``, else
+    ``LLM_TIMEOUT_S``), the answer at most ``LLM_MAX_BYTES``; an answer that is not JSON, nested too deeply, or not
+    a chat completion with a valid tool call is one UserError line."""
     url = url or os.environ.get(LLM_URL_ENV)
     if not url:
         raise UserError(f"--llm needs ${LLM_URL_ENV} (an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1); "
                         f"without it, ask without --llm")
-    endpoint = llm_endpoint(url)
+    seconds = _llm_seconds(timeout)
+    endpoint = llm_endpoint(url.strip())
     payload = json.dumps(build_llm_request(question, vocab)).encode()
     headers = {"Content-Type": "application/json"}
     if os.environ.get(LLM_KEY_ENV):
-        headers["Authorization"] = f"Bearer {os.environ[LLM_KEY_ENV]}"
-    request = urllib.request.Request(endpoint, data=payload, headers=headers, method="POST")
+        headers["Authorization"] = f"Bearer {os.environ[LLM_KEY_ENV].strip()}"
+    raw = _post(endpoint, payload, headers, seconds)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (user-configured URL)
-            body = json.loads(response.read().decode("utf-8"))
-    except urllib.error.HTTPError as exc:
-        raise UserError(f"the LLM endpoint {endpoint} answered HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise UserError(f"cannot reach the LLM endpoint {endpoint}: {reason}; check ${LLM_URL_ENV}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise UserError(f"the LLM endpoint {endpoint} answered JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):  # not JSON, or a number too long for int()
         raise UserError(f"the LLM endpoint {endpoint} did not answer JSON") from None
     return query_from_response(body, question)
