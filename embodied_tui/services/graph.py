@@ -18,8 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from embodied_tui.ask.graph import (HARDWARE, MODEL, ROW_KEYS, RUNS_ON, WHOLE, FitEdge, Scope, build_graph,
-                                    model_properties)
+from embodied_tui.ask.graph import (
+    HARDWARE,
+    MODEL,
+    ROW_KEYS,
+    RUNS_ON,
+    WHOLE,
+    FitEdge,
+    Scope,
+    build_graph,
+    model_properties,
+)
 from embodied_tui.ask.parse import DeviceTerm, Vocabulary
 from embodied_tui.data.store import Registry, atomic_write
 from embodied_tui.services.hardware import registry
