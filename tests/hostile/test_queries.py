@@ -127,7 +127,8 @@ def test_cli_query_past_a_limit_is_one_line(db, text):
 
 # ---- Cypher: the time and memory budget ----------------------------------------------------------------------------
 def test_an_exploding_query_stops_at_the_time_budget_with_one_line(db):
-    run, took = run_cli(db, "query", CARTESIAN, env={"EMBODIED_AI_QUERY_SECONDS": "2"})
+    run, took = run_cli(db, "query", CARTESIAN, env={"EMBODIED_AI_QUERY_SECONDS": "2",
+                                                     "EMBODIED_AI_QUERY_MEMORY_MB": "3000"})
     one_line(run, "stopped after 2 s", "EMBODIED_AI_QUERY_SECONDS")
     assert took < 60  # unbounded: minutes and gigabytes
 
@@ -230,6 +231,36 @@ def test_the_query_process_dies_with_its_parent(db):
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child)
+
+
+def _crash():
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _unsendable():
+    return lambda: None
+
+
+def _odd_error():
+    from embodied_tui.data.filters import FilterError
+
+    raise FilterError("a b", 2, "what was wrong")  # its __init__ takes three arguments: it does not unpickle
+
+
+def _hog():
+    return [0] * 10 ** 9
+
+
+@pytest.mark.parametrize("fn, error, words", [
+    (_crash, UserError, "stopped unexpectedly (signal SIGSEGV)"),
+    (_unsendable, UserError, "could not be sent back"),
+    (_odd_error, UserError, "bad filter at column 2: what was wrong"),
+    (_hog, BudgetExceeded, "more than 100 MB"),
+], ids=["crash", "unsendable", "odd error", "memory"])
+def test_whatever_happens_in_the_child_is_one_line(fn, error, words):
+    from embodied_tui.ask.budget import run_within_budget
+
+    raises_one_line(lambda: run_within_budget(fn, megabytes=100), error, words)
 
 
 # ---- Cypher: whatever grand-cypher raises is one line --------------------------------------------------------------
