@@ -103,9 +103,13 @@ class AskScreen(Screen):
         self.query_one("#question", Input).focus()
 
     def start(self, verb: str, text: str) -> None:
+        _cancel_queries()  # a replaced question's query child is killed, not left to run out its budget
         self.query_one(AnswerTable).loading = True
         self.query_one("#status", Static).update("asking ..." if verb == "ask" else "running the Cypher ...")
         self.answer(verb, text)
+
+    def on_unmount(self) -> None:
+        _cancel_queries()
 
     @work(thread=True, exclusive=True, group="ask", exit_on_error=False)
     def answer(self, verb: str, text: str) -> dict:
@@ -165,3 +169,10 @@ class AskScreen(Screen):
 def _t(text: str) -> Text:
     """Text for a widget: escaped (answers, parser readings and errors carry registry and LLM text), never markup."""
     return Text(fmt.safe_text(text, newlines=True))
+
+
+def _cancel_queries() -> None:
+    """Kill the budgeted query children still running (services.ask); imported late like the rest of the service."""
+    from embodied_tui.services.ask import cancel_queries
+
+    cancel_queries()
