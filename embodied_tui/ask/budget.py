@@ -58,7 +58,8 @@ class Cancelled(UserError):
     """The work was cancelled (``cancel_all``) and its process killed."""
 
 
-def _env_number(name: str, default: float) -> float:
+def env_number(name: str, default: float, what: str = "number") -> float:
+    """A positive finite number from ``$name`` (``default`` when unset); one line naming the variable otherwise."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -67,13 +68,13 @@ def _env_number(name: str, default: float) -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or value <= 0:
-        raise UserError(f"${name} must be a positive number, got {raw!r}")
+        raise UserError(f"${name} must be a positive {what}, got {raw!r}")
     return value
 
 
 def budget() -> tuple[float, float]:
     """(seconds, megabytes) a query may use: the module constants, or the environment's."""
-    return _env_number(SECONDS_ENV, QUERY_SECONDS), _env_number(MEMORY_ENV, QUERY_MEMORY_MB)
+    return env_number(SECONDS_ENV, QUERY_SECONDS), env_number(MEMORY_ENV, QUERY_MEMORY_MB)
 
 
 _ADVICE = "narrow it (name a model, a device or a precision, add conditions or a LIMIT)"

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import math
 import os
 import socket
 import threading
 import urllib.parse
 from typing import Any
 
-from embodied_tui.ask.budget import cancel_all
+from embodied_tui.ask.budget import cancel_all, env_number
 from embodied_tui.ask.graph import build_graph, keep_scope, parse_cypher, query_scope, run_cypher
 from embodied_tui.ask.parse import MAX_QUESTION_CHARS, StructuredQuery, Vocabulary, parse_question
 from embodied_tui.ask.tool import query_from_response, tool_request
@@ -115,18 +114,7 @@ parse_llm_response = query_from_response  # the StructuredQuery of a chat-comple
 
 
 def _llm_seconds(timeout: float | None) -> float:
-    if timeout is not None:
-        return timeout
-    raw = os.environ.get(LLM_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return LLM_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise UserError(f"${LLM_TIMEOUT_ENV} must be a positive number of seconds, got {raw!r}")
-    return value
+    return timeout if timeout is not None else env_number(LLM_TIMEOUT_ENV, LLM_TIMEOUT_S, "number of seconds")
 
 
 def _post(endpoint: str, payload: bytes, headers: dict[str, str], seconds: float) -> bytes:
