@@ -14,7 +14,6 @@ import socket
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ import yaml
 from embodied_tui.data.records import Analysis, Architecture, CensusNode, LayerCost
 from embodied_tui.data.store import Registry
 from embodied_tui.errors import RegistryError, UserError
+from tests.hostile.craft import Run
 
 EXE = Path(sys.executable).with_name("embodied-ai")
 BOARD = {
@@ -34,17 +34,6 @@ BOARD = {
 
 
 # ---- running the CLI ------------------------------------------------------------------------------------------------
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if line.strip()]
-
-
 def cli(db: Path | None, *args, timeout: float = 60, env: dict[str, str] | None = None) -> Run:
     """``embodied-ai [--db DB] ARGS`` in a fresh process; a hang fails the test through ``timeout``."""
     environ = {k: v for k, v in os.environ.items() if k != "EMBODIED_AI_DB"}
