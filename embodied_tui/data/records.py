@@ -166,6 +166,8 @@ class ModelCounts(_Strict):
     constant_elems: Count | None = _added()
     constant_bytes: Count | None = _added()
     coverage: Coverage | None = _added()  # which ops a formula counted (analysis/coverage.py); None: not computed
+    # how MACs grow with each named dynamic length (sequence, tokens) of the inputs; None: no such dim, or not computed
+    scaling: list[Scaling] | None = _added()
 
 
 class Coverage(_Strict):
@@ -175,6 +177,25 @@ class Coverage(_Strict):
     uncounted_ops: Count = 0
     total_bytes: Count = 0  # bytes the ops read and write, weights included (ONNX: exactly unfused_bytes)
     uncounted_bytes: Count = 0  # the part of total_bytes that belongs to uncounted ops
+
+
+class Scaling(_Strict):
+    """How the MACs grow with one dynamic length ``n`` (a sequence or token dim named in the file or the config), the
+    other dims held at the shape used: ``macs(n) = macs_const + macs_per_token * n + macs_per_token_sq * n**2``.
+
+    Exact for models whose work is polynomial of degree <= 2 in ``n`` (linear layers per token, attention scores and
+    context per token pair): the three terms are solved from counts at three lengths and checked at a fourth
+    (``method`` says which); a model that is not quadratic in ``n`` gets no entry, never a guessed one. Attention over a
+    causal mask counts the full ``n x n`` matrix (FlopCounterMode's convention), so ``macs_per_token_sq`` is not halved.
+    """
+
+    dim: str  # the symbol ("sequence_length", "tokens")
+    input: str | None = None  # the input that carries it, where it comes from a file
+    used: Count  # n at the shape the counts above were made for
+    macs_const: int  # may be negative: only the whole polynomial is a count
+    macs_per_token: int
+    macs_per_token_sq: int
+    method: str  # "counted at n = 16, 32, 64; checked at 128", "from config.json"
 
 
 class ModelSummary(ModelCounts, ModelFile):
