@@ -9,7 +9,7 @@ fills the other instance slots of ``BaseModel`` (``__pydantic_fields_set__``, ``
 Which classes qualify (``qualifies``) is read from each class's fields, so subclasses (a record extending a base
 model) are handled like any other model: fields whose JSON values are what pydantic would build (str, int, bool,
 None, float, string literals, lists and str-keyed dicts of those) and nested models (``Model``, ``Model | None`` or
-``list[Model]``) that qualify themselves. A class with validators, serializers, aliases, ``model_post_init``, private
+``list[Model]``, ``list[Model] | None``) that qualify themselves. A class with validators, serializers, aliases, ``model_post_init``, private
 attributes, extra fields or a root is validated; so is a dict whose keys are not exactly the class's fields (an older
 or newer layout), except for keys left out while None (a key added later, ``exclude_if``: filled with None, as
 validation does).
@@ -129,6 +129,17 @@ def _optional_model(annotation: Any) -> type[BaseModel] | None:
     return _model_class(args[0])
 
 
+def _model_list(annotation: Any) -> type[BaseModel] | None:
+    """``M`` for ``list[M]`` or ``list[M] | None``, else None."""
+    if get_origin(annotation) in (Union, UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) != 1 or len(get_args(annotation)) != 2:
+            return None
+        annotation = args[0]
+    args = get_args(annotation)
+    return _model_class(args[0]) if get_origin(annotation) is list and len(args) == 1 else None
+
+
 def _plain_class(cls: type[BaseModel]) -> bool:
     """No hook that validation would run or that keeps state outside ``__dict__`` (validators, serializers,
     ``model_post_init``, private attributes, extra fields, a root model, aliases)."""
@@ -153,11 +164,10 @@ def _plan(cls: type[BaseModel]) -> _Plan | None:
         if not ok:
             break
         ann = field.annotation
-        args = get_args(ann)
         if (sub := _model_class(ann) or _optional_model(ann)) is not None:  # Model, or Model | None
             nested.append((name, False, sub))
             ok = _plan(sub) is not None
-        elif get_origin(ann) is list and args and (sub := _model_class(args[0])) is not None:
+        elif (sub := _model_list(ann)) is not None:  # list[Model], or list[Model] | None
             nested.append((name, True, sub))
             ok = _plan(sub) is not None
         elif ann is float or ann == (float | None):
@@ -185,7 +195,7 @@ def _construct(cls: type[M], data: dict[str, Any]) -> M:
         fields_set = plan[1] - missing
     for name, many, sub in plan[2]:
         value = data[name]
-        if many:
+        if many and value is not None:
             data[name] = [_construct(sub, item) for item in value]
         elif value is not None:
             data[name] = _construct(sub, value)
