@@ -70,7 +70,7 @@ def test_a_record_registered_now_has_the_stored_keys_in_the_stored_order(index):
 
 
 # summary keys added after the fixture was written: at the end, and left out of the JSON while None
-ADDED_SINCE = ("constant_elems", "constant_bytes", "coverage", "scaling")
+ADDED_SINCE = ("constant_elems", "constant_bytes", "coverage", "scaling", "transformer")
 
 
 def test_analysis_is_the_summary_then_the_details():

@@ -3,6 +3,8 @@ the faces need.
 
 Flow: detect the format from content -> open it safely -> choose input shapes (user > file > inferred) -> count on
 the meta device (torch formats) or from the graph (ONNX) -> census, layer costs, byte metrics -> architecture.
+Hugging Face models (a folder, its config.json or shard index; weights whose tensor names are a known transformer)
+are counted from the architecture instead (analysis/hf/): nothing runs.
 """
 from __future__ import annotations
 
@@ -44,6 +46,9 @@ def _analyze_file(path: str | Path, *, input_shape: list[list[int]] | None, trus
     report = progress or (lambda stage, frac: None)
     check_shapes(input_shape)
     report("detecting format", 0.0)
+    hf = _hf_source(path)
+    if hf is not None:
+        return _analyze_hf(hf, input_shape, trust_code, report, start)
     detected = detect(path)
     digest = _start_hash(path)  # while the model loads and runs
     report(f"analysing {detected.format.replace('_', ' ')}", 0.2)
@@ -55,15 +60,17 @@ def _analyze_file(path: str | Path, *, input_shape: list[list[int]] | None, trus
         from embodied_tui.analysis.torch.analyze import analyze_state_dict
 
         tensors, meta = read_safetensors_header(path)
-        fields = analyze_state_dict(path, tensors, input_shape, fmt="safetensors", detail="safetensors")
+        fields = _hf_by_names(tensors, input_shape, fmt="safetensors", detail="safetensors") or \
+            analyze_state_dict(path, tensors, input_shape, fmt="safetensors", detail="safetensors")
     else:
         fields = _analyze_torch(path, detected, input_shape, trust_code)
     report("classifying architecture", 0.9)
     from embodied_tui.analysis.patterns import classify
 
     trace = fields.pop("trace", [])
-    fields["architecture"] = classify(trace, fields.get("layers", {}), input_shapes=fields.get("input_shapes", []),
-                                      output_shapes=fields.get("output_shapes", []))
+    if "transformer" not in fields:  # counted from a config: the architecture comes from it
+        fields["architecture"] = classify(trace, fields.get("layers", {}), input_shapes=fields.get("input_shapes", []),
+                                          output_shapes=fields.get("output_shapes", []))
     fields.setdefault("bn_folded", False)
     _coverage(fields, trace, torch_trace=detected.format != "onnx")
     base = {"path": str(path.resolve()), "sha256": digest(), "size_bytes": path.stat().st_size}
@@ -72,12 +79,54 @@ def _analyze_file(path: str | Path, *, input_shape: list[list[int]] | None, trus
     return analysis
 
 
-def _start_hash(path: Path) -> Callable[[], str]:
+def _hf_source(path: Path):
+    """A Hugging Face folder, config.json or shard index at ``path`` (None for any other model file). A folder holding
+    one weight file and no config is that file."""
+    from embodied_tui.analysis.hf.folder import find
+
+    hf = find(path)
+    if hf is not None and hf.config is None and hf.index is None:
+        return find(hf.main)  # the single weight file: analysed as any safetensors file
+    return hf
+
+
+def _analyze_hf(hf, input_shape, trust_code: bool, report: Progress, start: float) -> Analysis:
+    """A Hugging Face model counted from its config (or from tensor names): no code runs, nothing is classified from
+    a trace; the hash covers the config and every weight file (``HfSource.digest``)."""
+    from embodied_tui.analysis.hf.analyze import analyze_source
+
+    digest = _start_hash(hf.main, hf.digest)
+    report(f"analysing {hf.format.replace('_', ' ')}", 0.2)
+    fields = analyze_source(hf, input_shape, trust_code=trust_code)
+    base = {"path": str(hf.record_path), "sha256": digest(), "size_bytes": hf.size_bytes()}
+    analysis = Analysis(**base, **fields, analysis_seconds=round(time.perf_counter() - start, 4))
+    report("done", 1.0)
+    return analysis
+
+
+def _hf_by_names(tensors, input_shape, *, fmt: str, detail: str) -> dict | None:
+    """A state_dict or safetensors file whose tensor names and shapes are a known Hugging Face architecture (gpt2,
+    bert, llama-style, vit), counted from the config those imply; None otherwise."""
+    from embodied_tui.analysis.hf.infer import infer_tower
+
+    tower = infer_tower({name: entry[0] for name, entry in tensors.items()})
+    if tower is None:
+        return None
+    from embodied_tui.analysis.hf.analyze import tower_fields
+
+    note = "config inferred from tensor names (no config.json): " + "; ".join(tower.evidence[1:])
+    fields = tower_fields(tower, input_shape, tensors=tensors, method="config inferred from tensor names",
+                          notes=[note])
+    fields.update(format=fmt, format_detail=detail)
+    return fields
+
+
+def _start_hash(path: Path, hasher: Callable[[], str] | None = None) -> Callable[[], str]:
     """Start hashing ``path`` in a thread while the model loads and runs (hashlib and file reads release the GIL);
     the returned call waits for the hex digest and raises OSError when the file could not be read to the end."""
-    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
-    digest = hasher.submit(sha256_file, path)
-    hasher.shutdown(wait=False)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
+    digest = pool.submit(hasher) if hasher is not None else pool.submit(sha256_file, path)
+    pool.shutdown(wait=False)
     return digest.result
 
 
@@ -125,7 +174,8 @@ def _analyze_torch(path: Path, detected, input_shape, trust_code: bool) -> dict:
         return ta.analyze_module(obj, input_shape, fmt="pickle", detail="full pickle (--trust-code)")
     shapes = {name: (list(t.shape), str(t.dtype).removeprefix("torch."), t.element_size()) for name, t in obj.items()}
     detail = "state_dict" + (f" under '{key}'" if key else "")
-    return ta.analyze_state_dict(path, shapes, input_shape, fmt="state_dict", detail=detail)
+    return _hf_by_names(shapes, input_shape, fmt="state_dict", detail=detail) or \
+        ta.analyze_state_dict(path, shapes, input_shape, fmt="state_dict", detail=detail)
 
 
 class InputShape(list):

@@ -134,6 +134,16 @@ def model() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ register / analyze
+def _default_name(path: Path) -> str:
+    """The registry name when --name is not given: a file's name without its suffix; a model folder's own name (dots
+    kept: "Qwen2.5-0.5B"); for a Hugging Face config.json or shard index, its folder's name."""
+    if path.is_dir():
+        return path.resolve().name
+    if path.name == "config.json" or path.name.endswith(".index.json"):
+        return path.resolve().parent.name
+    return path.name.split(".")[0]
+
+
 @model.command("register")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--name", "-n", help="Registry name (default: the file name without its suffix).")
@@ -145,13 +155,14 @@ def model() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print {status, record} as JSON.")
 @click.pass_context
 def register_cmd(ctx, path: Path, name, input_shape, input_dtype, tags, description, trust_code, as_json) -> None:
-    """Analyse PATH and register it. The same bytes again change nothing; other bytes under the same name become a
+    """Analyse PATH (a model file, a Hugging Face model folder, its config.json or shard index) and register it. The
+    same bytes again change nothing; other bytes under the same name become a
     new version."""
     from embodied_tui.analysis.api import with_dtypes
     from embodied_tui.services import models as svc
 
     shapes = with_dtypes(svc.parse_input_shapes(input_shape), input_dtype)
-    name = name or path.name.split(".")[0]
+    name = name or _default_name(path)
     status_ui, progress = _progress_status()
     with status_ui:
         record, status = svc.register(path, name=name, input_shape=shapes, tags=svc.parse_tags(tags),
@@ -186,7 +197,8 @@ def register_cmd(ctx, path: Path, name, input_shape, input_dtype, tags, descript
               help="Also give weight, activation and traffic bytes at this precision (counts are at the stored dtype).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole analysis (with census and layer costs) as JSON.")
 def analyze_cmd(path: Path, input_shape, input_dtype, trust_code, also_thop, precision, as_json) -> None:
-    """Analyse PATH and print what it is, without registering it."""
+    """Analyse PATH (a model file, a Hugging Face model folder, its config.json or shard index) and print what it is,
+    without registering it."""
     from embodied_tui.analysis.api import with_dtypes
     from embodied_tui.services import models as svc
 

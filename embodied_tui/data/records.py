@@ -29,7 +29,9 @@ from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError
 
-FORMATS = ("torchscript", "exported_program", "onnx", "state_dict", "safetensors", "pickle")
+# hf_config: a bare Hugging Face config.json (architecture only, no weights); hf_folder: a Hugging Face model folder
+# (config.json + safetensors weights, one file or shards with their index)
+FORMATS = ("torchscript", "exported_program", "onnx", "state_dict", "safetensors", "pickle", "hf_config", "hf_folder")
 ShapeSource = Literal["file", "user", "inferred", "none"]
 
 # the constraints every stored number and key obeys, whoever made the record (register, import, a hand edit): checked
@@ -168,6 +170,9 @@ class ModelCounts(_Strict):
     coverage: Coverage | None = _added()  # which ops a formula counted (analysis/coverage.py); None: not computed
     # how MACs grow with each named dynamic length (sequence, tokens) of the inputs; None: no such dim, or not computed
     scaling: list[Scaling] | None = _added()
+    # a transformer's architecture numbers (from config.json, or inferred from tensor names); None: not a transformer
+    # we read a config for
+    transformer: Transformer | None = _added()
 
 
 class Coverage(_Strict):
@@ -196,6 +201,28 @@ class Scaling(_Strict):
     macs_per_token: int
     macs_per_token_sq: int
     method: str  # "counted at n = 16, 32, 64; checked at 128", "from config.json"
+
+
+class Transformer(_Strict):
+    """The numbers a transformer's fit needs (analysis/hf/count.py states the conventions): from its config.json, or
+    inferred from its tensor names and shapes (``source`` says which)."""
+
+    model_type: str  # config.json's model_type ("llama", "qwen3_moe", "bert" ...)
+    source: str = "config.json"  # "config.json" | "tensor names"
+    layers: Count
+    hidden: Count
+    heads: Count
+    kv_heads: Count  # < heads: grouped-query attention, 1: multi-query
+    head_dim: Count
+    intermediate: Count  # dense MLP width
+    gated_mlp: bool  # gate, up, down (3 matrices)
+    vocab: Count
+    tied: bool  # LM head shares the embedding matrix (counted once)
+    experts: Count = 0  # MoE: routed experts per layer (0: dense)
+    experts_per_token: Count = 0
+    max_positions: Count
+    kv_cache_bytes_per_token: Count  # 2 x layers x kv_heads x head_dim x dtype_bytes (the record's dtype)
+    params_active_per_token: Count  # params less the routed experts a token does not use (= params when dense)
 
 
 class ModelSummary(ModelCounts, ModelFile):
