@@ -30,7 +30,8 @@ BY_ID = {e.id: e for e in CATALOG}
 REQUIRED = ["jetson-orin-nano-8gb", "jetson-orin-nano-8gb-super", "jetson-orin-nx-16gb", "jetson-agx-orin-64gb",
             "jetson-agx-orin-32gb", "jetson-xavier-nx", "hailo-8", "hailo-8l", "coral-edge-tpu-usb",
             "coral-edge-tpu-pcie", "raspberry-pi-4", "raspberry-pi-5", "intel-core-i7-12700k", "nvidia-t4",
-            "nvidia-l4", "nvidia-a100-sxm-80gb", "nvidia-h100-sxm", "nvidia-h200-sxm", "nvidia-rtx-4090"]
+            "nvidia-l4", "nvidia-a100-sxm-80gb", "nvidia-h100-sxm", "nvidia-h200-sxm", "nvidia-rtx-4090",
+            "jetson-agx-thor", "jetson-orin-nx-8gb", "jetson-orin-nano-4gb", "raspberry-pi-5-hailo-8l"]
 
 # Figures copied from /work/shared/hardware-facts.md (dense; TFLOPS, int8 TOPS; GB/s), at the named mode.
 FACTS = [
@@ -167,20 +168,27 @@ def test_agx_orin_modes_match_nvidia_gpu_only_sparse_int8():
     assert 2 * maxn.peak_tflops["int8"] + 2 * entry.dla_int8_tops == pytest.approx(entry.headline_tops, rel=0.02)
 
 
+def _super_mode(mode) -> bool:
+    """A JetPack 6.2 "Super" mode: faster than the original firmware its device's headline was quoted for."""
+    return any("JetPack 6.2" in note for note in mode.notes)
+
+
 def test_jetson_headline_is_not_the_dense_peak():
     jetsons = [e for e in CATALOG if e.id.startswith("jetson-") and e.type == "soc"]
-    assert len(jetsons) >= 6
+    assert len(jetsons) >= 9
     for entry in jetsons:
-        best_int8 = max(m.peak_tflops["int8"] for m in entry.power_modes)
+        at = entry.headline_precision  # int8 "AI TOPS", fp4 for Thor
+        best = max(m.peak_tflops[at] for m in entry.power_modes)
         best_fp16 = max(m.peak_tflops["fp16"] for m in entry.power_modes)
         best_fp32 = max(m.peak_tflops["fp32"] for m in entry.power_modes)
-        assert entry.headline_tops > best_int8 * 1.2, entry.id
+        assert entry.headline_tops > best * 1.2, entry.id
         # the catalog trap: FP16 = headline / 2 and FP32 = headline / 4
         assert best_fp16 < entry.headline_tops / 2 * 0.8, entry.id
         assert best_fp32 < entry.headline_tops / 4 * 0.5, entry.id
-        if "orin" in entry.id:
+        if "orin" in entry.id or "thor" in entry.id:
             assert entry.headline_is_sparse
-            assert 2 * best_int8 <= entry.headline_tops * 1.03  # GPU-only sparse cannot beat the headline
+            rated = [m.peak_tflops[at] for m in entry.power_modes if not _super_mode(m)]
+            assert 2 * max(rated) <= entry.headline_tops * 1.03  # GPU-only sparse cannot beat the headline
     assert BY_ID["jetson-orin-nx-16gb"].headline_includes_dla and not BY_ID["jetson-orin-nano-8gb"].headline_includes_dla
 
 
@@ -352,3 +360,75 @@ def test_a_measured_cache_level_is_optional_and_needs_its_size():
     with pytest.raises(UserError, match="did you mean cache_bandwidth_gbps"):
         parse_entry({**GOOD, "cache_bytes": 1024,
                      "power_modes": [{**GOOD["power_modes"][0], "cache_bandwith_gbps": 80.0}]}, "misspelt")
+
+
+# ---------------------------------------------------------------------------------------------------- new devices
+
+def test_jetson_agx_thor_dense_peaks_are_half_the_sparse_fp4_and_fp8_figures():
+    """NVIDIA quotes T5000 as 2070 FP4 / 1035 FP8 TFLOPS with 2:4 sparsity, at 1.575 GHz on 20 SMs (2560 cores)."""
+    thor = BY_ID["jetson-agx-thor"]
+    maxn = thor.mode("MAXN")
+    assert thor.headline_tops == 2070 and thor.headline_is_sparse and thor.headline_precision == "fp4"
+    assert not thor.headline_includes_dla and thor.dla_int8_tops is None  # Thor has no DLA
+    assert maxn.active_sms * 128 == 2560 and maxn.gpu_clock_mhz == 1575
+    assert maxn.peak_tflops["fp4"] == pytest.approx(2070 / 2, rel=0.01)  # dense = sparse / 2
+    assert maxn.peak_tflops["fp8"] == pytest.approx(1035 / 2, rel=0.01)
+    assert maxn.peak_tflops["fp16"] == pytest.approx(maxn.peak_tflops["fp8"] / 2)
+    assert maxn.peak_tflops["fp32"] == pytest.approx(2560 * 2 * 1575e6 / 1e12)  # 2 FLOP per core per clock (FMA)
+    assert all(v < thor.headline_tops for v in maxn.peak_tflops.values())
+    assert "int8" not in maxn.peak_tflops and "tf32" not in maxn.peak_tflops  # not published: left out
+    assert maxn.memory_bandwidth_gbps == 273 and thor.memory_bytes == 128 * 2 ** 30
+    assert maxn.power_w == 130
+
+
+def test_orin_nx_8gb_has_eight_sms_and_halves_them_at_10_and_15w():
+    nx = BY_ID["jetson-orin-nx-8gb"]
+    assert max(m.active_sms for m in nx.power_modes) * 128 == 1024  # 1024 CUDA cores: 8 SMs, not 6
+    assert nx.mode("10W").active_sms == nx.mode("15W").active_sms == 4
+    assert nx.mode("40W").gpu_clock_mhz == 1173 and nx.default_mode == "40W"
+    # EMC capped at 2133 MHz in 10W: 2133e6 x 2 transfers x 16 bytes (128-bit)
+    assert nx.mode("10W").memory_bandwidth_gbps == pytest.approx(2133e6 * 2 * 16 / 1e9, rel=0.005)
+    assert nx.headline_tops == 70 and nx.headline_is_sparse and nx.headline_includes_dla
+
+
+def test_orin_nano_4gb_is_half_an_orin_nano_8gb():
+    nano4, nano8 = BY_ID["jetson-orin-nano-4gb"], BY_ID["jetson-orin-nano-8gb"]
+    top = nano4.mode("10W")
+    assert top.active_sms * 128 == 512 and top.gpu_clock_mhz == 625
+    assert top.memory_bandwidth_gbps == pytest.approx(2133e6 * 2 * 8 / 1e9, rel=0.005)  # 64-bit LPDDR5
+    assert top.peak_tflops["int8"] == pytest.approx(10, rel=0.03)  # the data sheet: 10 dense, 20 sparse
+    assert 2 * top.peak_tflops["int8"] == pytest.approx(nano4.headline_tops, rel=0.03)
+    assert top.peak_tflops["fp16"] == pytest.approx(nano8.mode("15W").peak_tflops["fp16"] / 2)
+    assert {m.name for m in nano4.power_modes} == {"7W_CPU", "7W_AI", "10W"}
+
+
+def test_the_pi5_hailo_pair_names_its_host_and_is_limited_by_the_link():
+    pair, host, npu = BY_ID["raspberry-pi-5-hailo-8l"], BY_ID["raspberry-pi-5"], BY_ID["hailo-8l"]
+    assert pair.host == host.id and host.type == "cpu"
+    assert pair.host_link_gbps == pytest.approx(8e9 * 128 / 130 / 8 / 1e9, rel=0.001)  # PCIe Gen3 x1
+    assert pair.default.memory_bandwidth_gbps is None and bandwidth_bytes_per_s(pair.default) is None
+    assert pair.default.peak_tflops == npu.default.peak_tflops
+    assert not set(pair.aliases) & set(npu.aliases)
+
+
+def test_a_host_needs_its_link_and_cannot_be_the_device_itself():
+    with pytest.raises(UserError, match="host 'raspberry-pi-5' is given without host_link_gbps"):
+        parse_entry({**GOOD, "host": "raspberry-pi-5"}, "pair.yaml")
+    with pytest.raises(UserError, match="host names the device itself"):
+        parse_entry({**GOOD, "host": GOOD["id"], "host_link_gbps": 1.0}, "pair.yaml")
+    with pytest.raises(UserError, match="host"):
+        parse_entry({**GOOD, "host": "Not An Id", "host_link_gbps": 1.0}, "pair.yaml")
+    assert parse_entry(GOOD, "b.yaml").host is None and parse_entry(GOOD, "b.yaml").headline_precision == "int8"
+
+
+def test_fp8_and_fp4_are_floating_point_precisions_in_tflops():
+    from embodied_tui.data.hardware import INTEGER_PRECISIONS, PRECISIONS
+
+    assert {"fp8", "fp4"} <= set(PRECISIONS) and not {"fp8", "fp4"} & set(INTEGER_PRECISIONS)
+    board = {**GOOD, "ops_per_clock": {"fp8": 4096},
+             "power_modes": [{**GOOD["power_modes"][0], "peak_tflops": {"fp8": 4.096},
+                              "derived": {"fp8": "2 SM x 4096 FLOP/clk x 500 MHz"}}]}
+    entry = parse_entry(board, "fp8.yaml")
+    assert peak_flops(entry.default, "fp8") == pytest.approx(2 * 4096 * 500e6)
+    with pytest.raises(UserError, match="fp6"):
+        parse_entry({**board, "ops_per_clock": {"fp6": 1}}, "fp6.yaml")

@@ -50,7 +50,7 @@ def test_list_json_contract(tmp_path):
 def test_list_type_filter_and_bad_type(tmp_path):
     result = run(tmp_path / "reg.json", "list", "--json", "--type", "npu")
     ids = [d["id"] for d in json.loads(result.stdout)]
-    assert ids == ["hailo-8", "hailo-8l"]
+    assert ids == ["hailo-8", "hailo-8l", "raspberry-pi-5-hailo-8l"]
     bad = run(tmp_path / "reg.json", "list", "--type", "fpga")
     assert bad.exit_code == 2 and "valid: gpu, soc, npu, tpu, cpu" in bad.stderr
 
@@ -158,3 +158,29 @@ def test_import_embodied_schemas_flags_disagreements(tmp_path):
     assert len(json.loads(run(db, "list", "--json").stdout)) == len(devices)
     text = run(db, "list", columns=80).stdout
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_new_devices_at_80_columns(tmp_path):
+    """Thor (Blackwell, fp8/fp4), Orin NX 8GB, Orin Nano 4GB and the Pi 5 + Hailo-8L pair in `hw list` and
+    `hw show`; every figure checked is recomputed here from SMs x rate x clock."""
+    from embodied_tui import units as fmt
+
+    lines = run(tmp_path / "reg.json", "list", columns=80).stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = {line.split()[0]: line.split() for line in lines if line.split()}
+    thor = rows["jetson-agx-thor"]
+    assert thor[1:4] == ["soc", "MAXN", "130"]
+    assert thor[5] == fmt.number(20 * 8192 * 1575e6 / 1e12) and thor[6] == fmt.NA  # fp16 258; no int8 published
+    assert rows["jetson-orin-nx-8gb"][5] == fmt.number(8 * 2048 * 1173e6 / 1e12)
+    assert rows["jetson-orin-nano-4gb"][6] == fmt.number(4 * 4096 * 625e6 / 1e12)
+    assert rows["raspberry-pi-5-hailo-8l"][1] == "npu" and "none" in rows["raspberry-pi-5-hailo-8l"]
+
+    show = run(tmp_path / "reg.json", "show", "jetson-agx-thor", columns=80).stdout
+    assert max(len(line) for line in show.splitlines()) <= 80
+    assert "headline 2070 TFLOPS fp4 (sparse)" in show
+    header = next(line for line in show.splitlines() if line.startswith("mode"))
+    assert header.split()[-2:] == ["fp8", "fp4"]
+    assert "fp4 at MAXN = 20 SM x 32768 FLOP/clk x 1575 MHz" in show
+    pair = run(tmp_path / "reg.json", "show", "pi5-hailo-8l", columns=80).stdout
+    assert "paired with host raspberry-pi-5 over 0.985 GB/s" in " ".join(pair.split())
+    assert "headline 13 TOPS" in pair and "memory: no DRAM" in pair

@@ -8,7 +8,7 @@ import click
 
 from embodied_tui import units as fmt
 from embodied_tui.commands.output import console, echo, plain, print_json, say
-from embodied_tui.data.hardware import PRECISIONS
+from embodied_tui.data.hardware import INTEGER_PRECISIONS, PRECISIONS
 
 _SHOWN = ("fp32", "fp16", "int8")  # the precisions `hw list` has room for (of PRECISIONS)
 
@@ -30,7 +30,9 @@ def _headline(entry) -> str:
     if entry.headline_tops is None:
         return fmt.NA
     marks = [m for m, on in (("sparse", entry.headline_is_sparse), ("+DLA", entry.headline_includes_dla)) if on]
-    return f"{fmt.number(entry.headline_tops)} TOPS" + (f" ({', '.join(marks)})" if marks else "")
+    at = entry.headline_precision  # "AI TOPS" are int8; Thor's headline is FP4 TFLOPS
+    unit = "TOPS" if at == "int8" else f"TOPS {at}" if at in INTEGER_PRECISIONS else f"TFLOPS {at}"
+    return f"{fmt.number(entry.headline_tops)} {unit}" + (f" ({', '.join(marks)})" if marks else "")
 
 
 @click.group("hw")
@@ -104,7 +106,10 @@ def show(ctx: click.Context, device: str, as_json: bool) -> None:
         cache_bw = entry.default.cache_bandwidth_gbps
         facts.append(f"last-level cache {_memory(entry.cache_bytes)}"
                      + (f" at {fmt.number(cache_bw)} GB/s ({entry.default.name})" if cache_bw else ""))
-    if entry.host_link_gbps:
+    if entry.host:
+        facts.append(f"paired with host {entry.host} over {fmt.number(entry.host_link_gbps)} GB/s (the link "
+                     f"limits what crosses it)")
+    elif entry.host_link_gbps:
         facts.append(f"host link {fmt.number(entry.host_link_gbps)} GB/s")
     facts.append(f"headline {_headline(entry)}")
     if entry.dla_int8_tops:

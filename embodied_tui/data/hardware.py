@@ -2,10 +2,16 @@
 
 Conventions (stated once, shown in the UI):
 - **Dense peaks.** ``PowerMode.peak_tflops`` holds *dense* peaks per precision, on the device's main compute engine
-  (the GPU on a Jetson, the NPU on Hailo/Coral, all cores on a CPU). Integer precisions (``int8``, ``int4``) are in
-  **TOPS** in the same dict (tera-operations/s, one multiply-accumulate = 2 ops, like FLOPs = 2 x MACs).
+  (the GPU on a Jetson, the NPU on Hailo/Coral, all cores on a CPU). Floating-point precisions (``fp32``, ``tf32``,
+  ``fp16``, ``bf16``, ``fp8``, ``fp4``) are in **TFLOPS**; integer precisions (``int8``, ``int4``) are in **TOPS** in
+  the same dict (tera-operations/s, one multiply-accumulate = 2 ops, like FLOPs = 2 x MACs). ``fp8`` is 1 byte per
+  element (E4M3/E5M2), ``fp4`` half a byte (E2M1, with its block scales not counted).
 - **Headlines are kept apart.** A vendor's "AI TOPS" figure goes to ``headline_tops``, with ``headline_is_sparse``
-  (2:4 structured sparsity doubles it) and ``headline_includes_dla`` (Jetson DLAs summed in). Never use it as a peak.
+  (2:4 structured sparsity doubles it), ``headline_includes_dla`` (Jetson DLAs summed in) and
+  ``headline_precision`` (the precision it is quoted at: ``int8`` for "AI TOPS", ``fp4`` for Jetson Thor's
+  "2070 FP4 TFLOPS"). Never use it as a peak.
+- **Pairs.** An accelerator sold attached to a host (a Hailo-8L on a Raspberry Pi 5) names the host's catalog id in
+  ``host``; ``host_link_gbps`` is then the link between the two (PCIe lanes), the limit on what crosses it.
 - **Derived peaks.** Where a peak is computed from clocks, ``PowerMode.derived[precision]`` says how, in the form
   ``"<n> SM x <ops> FLOP/clk x <clock> MHz"`` (GPUs; ``core`` for CPUs, ``OP/clk`` for integers), with ``n`` the
   mode's ``active_sms`` (or ``cpu_cores``), ``ops`` the entry's ``ops_per_clock[precision]`` and ``clock`` the
@@ -35,9 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from embodied_tui.errors import NotFound, UserError
 
-Precision = Literal["fp32", "tf32", "fp16", "bf16", "int8", "int4"]
+Precision = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "fp4", "int8", "int4"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
-INTEGER_PRECISIONS = ("int8", "int4")  # peaks in TOPS, not TFLOPS
+INTEGER_PRECISIONS = ("int8", "int4")  # peaks in TOPS, not TFLOPS; every other precision is floating point (TFLOPS)
 DeviceType = Literal["gpu", "soc", "npu", "tpu", "cpu"]
 DEVICE_TYPES: tuple[str, ...] = get_args(DeviceType)
 
@@ -60,7 +66,8 @@ class Calibration(_Strict):
     kernel, so layers with few MACs per output such as depthwise convs run below peak) and ``n_ops`` the operators the
     runtime launches (layers not fused into the one before). Both default to 0 (the plain calibrated roofline); fits
     with at least six measurements fill them. ``fit_error`` is the fit's relative error (e.g. median |pred - meas| / meas)
-    over ``n_points`` measurements; ``source`` says where the measurements came from.
+    over ``n_points`` measurements; ``source`` says where the measurements came from; ``interval_log_low/high`` the
+    interval of the prediction (see the fields).
     """
 
     precision: Precision
@@ -74,6 +81,12 @@ class Calibration(_Strict):
     source: str
     fit_error: float | None = Field(default=None, ge=0)
     n_points: int = Field(default=0, ge=0)
+    # the prediction interval: log(low / predicted) <= 0 <= log(high / predicted), from the fit's residuals
+    # log(measured / predicted) (10th-90th percentile with 8 or more, else x/÷ 2; perf.calibrate.interval); None: not
+    # recorded (a calibration stored before intervals existed: x/÷ 2 is shown)
+    interval_log_low: float | None = Field(default=None, le=0)
+    interval_log_high: float | None = Field(default=None, ge=0)
+    interval_note: str = ""
 
 
 class PowerMode(_Strict):
@@ -87,7 +100,7 @@ class PowerMode(_Strict):
     cpu_clock_mhz: float | None = Field(default=None, gt=0)
     memory_bandwidth_gbps: float | None = Field(default=None, gt=0)  # None = no DRAM (never 0)
     cache_bandwidth_gbps: float | None = Field(default=None, gt=0)  # last-level cache, where measured (the host)
-    peak_tflops: dict[Precision, float] = Field(default_factory=dict)  # dense; int8/int4 in TOPS
+    peak_tflops: dict[Precision, float] = Field(default_factory=dict)  # dense; int8/int4 in TOPS, the rest TFLOPS
     derived: dict[Precision, str] = Field(default_factory=dict)  # precision -> "8 SM x 2048 FLOP/clk x 612 MHz"
     source: str = Field(min_length=1)
     notes: list[str] = Field(default_factory=list)
@@ -132,9 +145,11 @@ class HardwareEntry(_Strict):
     onchip_memory_bytes: int | None = Field(default=None, gt=0)  # Hailo/Coral SRAM
     cache_bytes: int | None = Field(default=None, gt=0)  # last-level cache size, where measured (the host)
     host_link_gbps: float | None = Field(default=None, gt=0)  # PCIe/USB to the host, gigabytes/s
+    host: str | None = Field(default=None, pattern=_ID_RE)  # catalog id of the host an accelerator is paired with
     headline_tops: float | None = Field(default=None, gt=0)  # the vendor's "AI TOPS" as marketed
     headline_is_sparse: bool = False
     headline_includes_dla: bool = False
+    headline_precision: Precision = "int8"  # the precision the headline is quoted at (TOPS, or TFLOPS for fp4/fp8)
     dla_int8_tops: float | None = Field(default=None, gt=0)  # dense INT8 of the DLAs together (Jetson), apart from GPU
     power_modes: list[PowerMode] = Field(min_length=1)
     default_mode: str
@@ -150,6 +165,10 @@ class HardwareEntry(_Strict):
             if key in seen:
                 raise ValueError(f"power mode {mode.name!r} appears twice")
             seen.add(key)
+        if self.host is not None and self.host_link_gbps is None:
+            raise ValueError(f"host {self.host!r} is given without host_link_gbps (the link to it)")
+        if self.host is not None and self.host == self.id:
+            raise ValueError("host names the device itself")
         if self.default_mode.casefold() not in seen:
             raise ValueError(f"default_mode {self.default_mode!r} is not one of the power modes: {self.mode_names()}")
         cached = [m.name for m in self.power_modes if m.cache_bandwidth_gbps is not None]
@@ -305,6 +324,10 @@ def _catalog() -> tuple[HardwareEntry, ...]:
             entries.append(parse_yaml_text(item.read_text(encoding="utf-8"), f"catalog file {item.name}"))
     entries.sort(key=lambda e: e.id)
     _check_unique(entries, "catalog")
+    ids = {e.id for e in entries}
+    for entry in entries:
+        if entry.host is not None and entry.host not in ids:
+            raise UserError(f"catalog file {entry.id}.yaml: host {entry.host!r} is not a catalog device")
     return tuple(entries)
 
 
