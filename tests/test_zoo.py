@@ -27,6 +27,7 @@ PUBLISHED_PARAMS = {
     "regnet_y_400mf": 4_344_144,
     "densenet121": 7_978_856,
     "vgg16": 138_357_544,
+    "vgg19": 143_667_240,
 }
 
 # Parameter names and shapes as they appear in torchvision checkpoints (read from torchvision's state_dicts).
@@ -72,7 +73,7 @@ NAMED_PARAMETERS = {"mobilenet_v2": 158, "mobilenet_v3_small": 142, "vit_b_16": 
                     "regnet_y_400mf": 225}
 
 REFERENCE = [name for name, b in BUILDERS.items() if b.reference]
-SMALL = [name for name, b in BUILDERS.items() if not b.reference]
+SMALL = [name for name, b in BUILDERS.items() if not b.reference and b.source is None]  # our demo models
 
 
 def meta_model(name: str, **overrides) -> nn.Module:
@@ -128,6 +129,7 @@ PUBLISHED_GMACS = {
     "resnet18": 1.81, "resnet34": 3.66, "resnet50": 4.09, "resnet101": 7.80, "mobilenet_v2": 0.30,
     "mobilenet_v3_small": 0.06, "mobilenet_v3_large": 0.22, "efficientnet_b0": 0.39, "vit_b_16": 17.56,
     "convnext_tiny": 4.46, "regnet_y_400mf": 0.40, "densenet121": 2.83, "vgg16": 15.47,
+    "vgg19": 19.63,
 }
 
 
@@ -300,3 +302,100 @@ def test_importing_the_registry_does_not_import_torch():
             "assert zoo.BUILDERS['resnet50'].input_shapes == ((1, 3, 224, 224),); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- published architectures (not torchvision): Ultralytics YOLOv8
+# Parameters: ultralytics/cfg/models/v8/yolov8.yaml's summary comments (unfused model: BatchNorm weights and biases and
+# the 16 fixed DFL weights included). GFLOPs: the YOLOv8 README table at 640 (BN-folded "fused" model, 2 per MAC).
+YOLOV8_PUBLISHED = {"yolov8n": (3_157_200, 8.7), "yolov8s": (11_166_560, 28.6), "yolov8m": (25_902_640, 78.9),
+                    "yolov8l": (43_691_520, 165.2), "yolov8x": (68_229_648, 257.8)}
+
+
+def test_every_published_architecture_has_its_published_counts():
+    assert sorted(name for name, b in BUILDERS.items() if b.source) == sorted(
+        [*YOLOV8_PUBLISHED, "mobilenet_v1", "ssd_mobilenet_v1"])
+
+
+def test_mobilenet_v1_counts_by_hand_and_the_papers_569m_mult_adds():
+    from embodied_tui.analysis.torch.analyze import analyze_module
+
+    # stem 3x3/2 conv 3->32 at 112x112, then (cout, stride) per depthwise-separable block (the paper's Table 1)
+    blocks = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+    params, macs, cin, size = 3 * 32 * 9 + 2 * 32, 3 * 32 * 9 * 112 * 112, 32, 112
+    for cout, stride in blocks:
+        size //= stride
+        params += cin * 9 + 2 * cin + cin * cout + 2 * cout  # depthwise, BN, pointwise, BN (no conv biases)
+        macs += (cin * 9 + cin * cout) * size * size
+        cin = cout
+    params += 1024 * 1000 + 1000
+    macs += 1024 * 1000
+    model = meta_model("mobilenet_v1")
+    fields = analyze_module(model, [[1, 3, 224, 224]], fmt="pickle", detail="")
+    assert fields["params"] == sum(p.numel() for p in model.parameters()) == params
+    assert fields["macs"] == macs
+    assert abs(macs / 569e6 - 1) < 0.01  # "569 million mult-adds", 4.2 million parameters (Howard et al. 2017)
+    assert round(params / 1e6, 1) == 4.2
+
+
+@pytest.mark.parametrize("name", sorted(YOLOV8_PUBLISHED))
+def test_yolov8_counts_match_ultralytics(name):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from embodied_tui.analysis.torch.analyze import analyze_module
+
+    params, gflops = YOLOV8_PUBLISHED[name]
+    model = meta_model(name)
+    assert sum(p.numel() for p in model.parameters()) == params
+    with FlopCounterMode(display=False) as counter:
+        out = model(torch.empty(1, 3, 640, 640, device="meta"))
+    assert tuple(out.shape) == (1, 4 + 80, 80 * 80 + 40 * 40 + 20 * 20)  # strides 8, 16, 32
+    assert abs(counter.get_total_flops() / 1e9 - gflops) / gflops < 0.01
+    fields = analyze_module(model, [[1, 3, 640, 640]], fmt="pickle", detail="")
+    assert fields["params"] == params
+    assert abs(2 * fields["macs"] / 1e9 - gflops) / gflops < 0.01
+    assert fields["macs"] == counter.get_total_flops() // 2  # one convention: a MAC is 2 FLOPs
+
+
+def test_yolov8_widths_follow_the_yaml_scales():
+    # yolov8m: width 0.75, max_channels 768 -> P5 has min(1024, 768) x 0.75 = 576 channels; depth 0.67 -> 2, 4, 4, 2
+    shapes = shapes_of(meta_model("yolov8m"))
+    assert shapes["backbone.stage4.0.conv.weight"] == (576, 384, 3, 3)
+    assert max(int(k.split(".")[4]) for k in shapes if k.startswith("backbone.stage2.1.m.")) + 1 == 4
+    # the class branch widens to max(P3 channels, min(80, 100)) = max(64, 80) on yolov8n
+    assert shapes_of(meta_model("yolov8n"))["head.cv3.0.0.conv.weight"] == (80, 64, 3, 3)
+
+
+def test_yolov8_decodes_boxes_as_the_expected_distance_bins():
+    model = BUILDERS["yolov8n"].build()
+    x = torch.randn(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        raw = model.head(model.neck(model.backbone(x)))
+        out = model(x)
+    assert out.shape == (1, 84, 16 * 16 + 8 * 8 + 4 * 4)
+    # anchor 0: grid cell (0.5, 0.5) at stride 8; distances are the softmax expectation over bins 0..15
+    probs = raw[0, :64, 0].view(4, 16).softmax(1)
+    left, top, right, bottom = (probs * torch.arange(16.0)).sum(1)
+    expected = torch.stack([0.5 + (right - left) / 2, 0.5 + (bottom - top) / 2, left + right, top + bottom]) * 8
+    torch.testing.assert_close(out[0, :4, 0], expected)
+    torch.testing.assert_close(out[0, 4:, 0], raw[0, 64:, 0].sigmoid())
+
+
+def test_ssd_mobilenet_v1_has_1917_anchors_and_hailos_published_size():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from embodied_tui.analysis.torch.analyze import analyze_module
+
+    model = meta_model("ssd_mobilenet_v1")
+    with FlopCounterMode(display=False) as counter:
+        boxes, scores = model(torch.empty(1, 3, 300, 300, device="meta"))
+    anchors = 19 * 19 * 3 + (10 * 10 + 5 * 5 + 3 * 3 + 2 * 2 + 1 * 1) * 6  # the TF OD API's 1917 anchors
+    assert tuple(boxes.shape) == (1, anchors, 4) and tuple(scores.shape) == (1, anchors, 91)
+    fields = analyze_module(model, [[1, 3, 300, 300]], fmt="pickle", detail="")
+    assert fields["macs"] == counter.get_total_flops() // 2
+    # Hailo model zoo: 6.79 M parameters, 2.5 G OPs (= 2 x MACs): equal within the digits it prints
+    params = sum(p.numel() for p in model.parameters())
+    assert fields["params"] == params and abs(params / 6.79e6 - 1) < 0.01
+    assert abs(2 * fields["macs"] / 1e9 - 2.5) <= 0.05
+    # the backbone is MobileNetV1 up to conv13: its parameters without the classifier
+    v1 = meta_model("mobilenet_v1")
+    assert sum(p.numel() for p in model.backbone.parameters()) == sum(p.numel() for p in v1.features.parameters())

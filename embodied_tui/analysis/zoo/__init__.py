@@ -14,16 +14,18 @@ from .registry import BUILDERS, TASKS, Builder
 
 _FUNCTIONS = {
     "resnet": ("resnet18", "resnet34", "resnet50", "resnet101", "resnet_tiny"),
-    "mobilenet": ("mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "mobilenet_tiny"),
+    "mobilenet": ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "mobilenet_tiny"),
     "efficientnet": ("efficientnet_b0",),
     "vision_transformer": ("vit", "vit_b_16", "small_vit"),
     "convnext": ("convnext_tiny",),
     "regnet": ("regnet_y_400mf",),
     "densenet": ("densenet121",),
-    "vgg": ("vgg16",),
+    "vgg": ("vgg16", "vgg19"),
     "policies": ("lstm_policy", "gru_policy", "mlp_policy"),
     "detector": ("yolo_style_detector",),
     "unet": ("unet_small",),
+    "ssd": ("ssd_mobilenet_v1",),
+    "yolov8": ("yolov8n", "yolov8s", "yolov8m", "yolov8l", "yolov8x"),
 }
 _MODULE_OF = {fn: module for module, fns in _FUNCTIONS.items() for fn in fns}
 

@@ -74,13 +74,16 @@ class SPPF(nn.Module):
 
 
 class Backbone(nn.Module):
-    def __init__(self, w: tuple[int, int, int, int, int]) -> None:
+    """Stem and four strided stages, each a 3x3/2 conv and a C2f of ``n[i]`` bottlenecks; SPPF after the last."""
+
+    def __init__(self, w: tuple[int, int, int, int, int], n: tuple[int, int, int, int] = (1, 2, 2, 1)) -> None:
         super().__init__()
         self.stem = Conv(3, w[0], 3, 2)  # /2
-        self.stage1 = nn.Sequential(Conv(w[0], w[1], 3, 2), C2f(w[1], w[1], 1, True))  # /4
-        self.stage2 = nn.Sequential(Conv(w[1], w[2], 3, 2), C2f(w[2], w[2], 2, True))  # /8  -> P3
-        self.stage3 = nn.Sequential(Conv(w[2], w[3], 3, 2), C2f(w[3], w[3], 2, True))  # /16 -> P4
-        self.stage4 = nn.Sequential(Conv(w[3], w[4], 3, 2), C2f(w[4], w[4], 1, True), SPPF(w[4], w[4]))  # /32 -> P5
+        self.stage1 = nn.Sequential(Conv(w[0], w[1], 3, 2), C2f(w[1], w[1], n[0], True))  # /4
+        self.stage2 = nn.Sequential(Conv(w[1], w[2], 3, 2), C2f(w[2], w[2], n[1], True))  # /8  -> P3
+        self.stage3 = nn.Sequential(Conv(w[2], w[3], 3, 2), C2f(w[3], w[3], n[2], True))  # /16 -> P4
+        self.stage4 = nn.Sequential(Conv(w[3], w[4], 3, 2), C2f(w[4], w[4], n[3], True),
+                                    SPPF(w[4], w[4]))  # /32 -> P5
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         p3 = self.stage2(self.stage1(self.stem(x)))
@@ -90,17 +93,17 @@ class Backbone(nn.Module):
 
 
 class Neck(nn.Module):
-    """FPN top-down (upsample + concat) then PAN bottom-up (strided conv + concat)."""
+    """FPN top-down (upsample + concat) then PAN bottom-up (strided conv + concat); each C2f has ``n`` bottlenecks."""
 
-    def __init__(self, c3: int, c4: int, c5: int) -> None:
+    def __init__(self, c3: int, c4: int, c5: int, n: int = 1) -> None:
         super().__init__()
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.top_down4 = C2f(c5 + c4, c4)
-        self.top_down3 = C2f(c4 + c3, c3)
+        self.top_down4 = C2f(c5 + c4, c4, n)
+        self.top_down3 = C2f(c4 + c3, c3, n)
         self.down3 = Conv(c3, c3, 3, 2)
-        self.bottom_up4 = C2f(c3 + c4, c4)
+        self.bottom_up4 = C2f(c3 + c4, c4, n)
         self.down4 = Conv(c4, c4, 3, 2)
-        self.bottom_up5 = C2f(c4 + c5, c5)
+        self.bottom_up5 = C2f(c4 + c5, c5, n)
 
     def forward(self, feats: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
         p3, p4, p5 = feats
@@ -114,13 +117,15 @@ class Neck(nn.Module):
 class DetectHead(nn.Module):
     """Per scale: a box branch (``cv2``: 4 x reg_max distance bins) and a class branch (``cv3``: num_classes logits)."""
 
-    def __init__(self, num_classes: int, channels: tuple[int, ...], reg_max: int = 16) -> None:
+    def __init__(self, num_classes: int, channels: tuple[int, ...], reg_max: int = 16, c3: int | None = None) -> None:
         super().__init__()
         self.nc = num_classes
         self.reg_max = reg_max
         self.no = 4 * reg_max + num_classes
         c2 = max(16, channels[0] // 4, 4 * reg_max)
-        c3 = channels[0]  # YOLOv8 widens this with the class count; kept fixed so only the last convs depend on it
+        # YOLOv8 widens c3 with the class count (``max(channels[0], min(nc, 100))``); the default keeps it fixed so
+        # only the last convs depend on the class count
+        c3 = channels[0] if c3 is None else c3
         self.cv2 = nn.ModuleList(
             nn.Sequential(Conv(c, c2, 3), Conv(c2, c2, 3), nn.Conv2d(c2, 4 * reg_max, 1)) for c in channels)
         self.cv3 = nn.ModuleList(

@@ -1,4 +1,5 @@
-"""MobileNetV2 (Sandler et al. 2018) and MobileNetV3 small/large (Howard et al. 2019), named as torchvision's."""
+"""MobileNetV2 (Sandler et al. 2018) and MobileNetV3 small/large (Howard et al. 2019), named as torchvision's, and
+MobileNetV1 (Howard et al. 2017; torchvision has none: layout as the paper's Table 1 and TF-slim's mobilenet_v1)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -198,3 +199,35 @@ def mobilenet_v3_large(num_classes: int = 1000) -> MobileNetV3:
 
 def mobilenet_v3_small(num_classes: int = 1000) -> MobileNetV3:
     return MobileNetV3(*_v3_config("small"), num_classes=num_classes)
+
+
+# ---------------------------------------------------------------------------------------------------------- V1
+# (output channels, stride) of the 13 depthwise-separable blocks after the 3x3/2 stem conv (32 channels): Table 1
+V1_SETTING = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), *[(512, 1)] * 5, (1024, 2), (1024, 1)]
+
+
+class MobileNetV1(nn.Module):
+    """Stem 3x3/2 conv, then 13 blocks of 3x3 depthwise + 1x1 pointwise conv (each BN + ReLU6), avgpool, classifier.
+
+    1.0 width at 224x224: 4,231,976 parameters with 1000 classes (the paper: 4.2 M) and 568.7 M multiply-adds (569 M)."""
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.001) -> None:
+        super().__init__()
+        features: list[nn.Module] = [ConvNormAct(3, 32, stride=2, activation_layer=nn.ReLU6)]
+        cin = 32
+        for cout, stride in V1_SETTING:
+            features.append(nn.Sequential(
+                ConvNormAct(cin, cin, stride=stride, groups=cin, activation_layer=nn.ReLU6),
+                ConvNormAct(cin, cout, kernel_size=1, activation_layer=nn.ReLU6)))
+            cin = cout
+        self.features = nn.Sequential(*features)
+        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(cin, num_classes))  # TF-slim keep 0.999
+        init_mobile_weights(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.adaptive_avg_pool2d(self.features(x), (1, 1))
+        return self.classifier(torch.flatten(x, 1))
+
+
+def mobilenet_v1(num_classes: int = 1000) -> MobileNetV1:
+    return MobileNetV1(num_classes)

@@ -29,6 +29,7 @@ class Builder:
     class_keys: tuple[str, ...] = ()  # state_dict keys whose first dim is the class count
     num_classes: int | None = None  # the default class count (None: no class head)
     same_weights_as: str | None = None  # a variant whose state_dict equals another entry's (never a match result)
+    source: str | None = None  # where a published architecture is defined (not torchvision); None for our demo models
 
     @property
     def constructor(self) -> Callable[..., nn.Module]:
@@ -51,6 +52,7 @@ def _head(prefix: str) -> tuple[str, str]:
 
 
 _IMAGENET = ((1, 3, 224, 224),)
+_YOLOV8_YAML = "https://github.com/ultralytics/ultralytics/blob/main/ultralytics/cfg/models/v8/yolov8.yaml"
 _REF = dict(task="classification", reference=True, num_classes=1000)
 
 _ENTRIES = [
@@ -84,6 +86,9 @@ _ENTRIES = [
             class_keys=_head("classifier"), **_REF),
     Builder("vgg16", "vgg:vgg16", _IMAGENET, family="vgg", arch_type="cnn",
             description="VGG-16 (configuration D, no batch norm) (torchvision)",
+            class_keys=_head("classifier.6"), **_REF),
+    Builder("vgg19", "vgg:vgg19", _IMAGENET, family="vgg", arch_type="cnn",
+            description="VGG-19 (configuration E, no batch norm) (torchvision)",
             class_keys=_head("classifier.6"), **_REF),
     # ---- small demo and test models (well under a second on a CPU)
     Builder("resnet_tiny", "resnet:resnet_tiny", ((1, 3, 64, 64),), task="classification", family="resnet",
@@ -123,6 +128,25 @@ _ENTRIES = [
             description="U-Net encoder-decoder: widths 16-128, ConvTranspose2d upsampling, skip concatenations, "
                         "21 classes per pixel",
             class_keys=_head("head"), num_classes=21),
+    # ---- published architectures the measurements in data/published/latency.csv use (counts match their publisher)
+    Builder("mobilenet_v1", "mobilenet:mobilenet_v1", _IMAGENET, task="classification", family="mobilenet",
+            arch_type="cnn", num_classes=1000, source="https://arxiv.org/abs/1704.04861",
+            description="MobileNetV1 1.0 (paper Table 1, TF-slim layout): 13 depthwise-separable blocks, ReLU6, "
+                        "4.2M parameters, 569M multiply-adds at 224",
+            class_keys=_head("classifier.1")),
+    Builder("ssd_mobilenet_v1", "ssd:ssd_mobilenet_v1", ((1, 3, 300, 300),), task="detection", family="ssd",
+            arch_type="cnn",  # class convs are anchors x classes wide, so no class_keys / num_classes to read
+            source="https://github.com/tensorflow/models/blob/master/research/object_detection/samples/configs/"
+                   "ssd_mobilenet_v1_coco.config",
+            description="SSD-MobileNet-V1 300x300 (TF Object Detection API): MobileNetV1 to conv13, four extra "
+                        "layers, 1x1 box/class heads on six maps, 1917 anchors x 91 classes; raw head, no NMS"),
+    *(Builder(f"yolov8{scale}", f"yolov8:yolov8{scale}", ((1, 3, 640, 640),), task="detection", family="yolo",
+              arch_type="cnn", num_classes=80, source=_YOLOV8_YAML,
+              description=f"Ultralytics YOLOv8{scale} detection ({params} parameters, {gflops} GFLOPs fused at 640): "
+                          "C2f, SPPF, FPN/PAN, DFL head; decoded output (1, 84, 8400), no NMS",
+              class_keys=tuple(f"head.cv3.{i}.2.{p}" for i in range(3) for p in ("weight", "bias")))
+      for scale, params, gflops in (("n", "3.2M", 8.7), ("s", "11.2M", 28.6), ("m", "25.9M", 78.9),
+                                    ("l", "43.7M", 165.2), ("x", "68.2M", 257.8))),
 ]
 
 BUILDERS: dict[str, Builder] = {b.name: b for b in _ENTRIES}

@@ -1,10 +1,12 @@
-"""VGG-16 (Simonyan & Zisserman 2014, configuration "D", no batch norm), named exactly as torchvision's."""
+"""VGG-16 and VGG-19 (Simonyan & Zisserman 2014, configurations "D" and "E", no batch norm), named as torchvision's."""
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
 VGG16_CFG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+VGG19_CFG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+                              512, 512, 512, 512, "M"]
 
 
 def make_layers(cfg: list[int | str]) -> nn.Sequential:
@@ -44,3 +46,7 @@ class VGG(nn.Module):
 
 def vgg16(num_classes: int = 1000) -> VGG:
     return VGG(make_layers(VGG16_CFG), num_classes)
+
+
+def vgg19(num_classes: int = 1000) -> VGG:
+    return VGG(make_layers(VGG19_CFG), num_classes)
