@@ -15,6 +15,13 @@
    and again leave-one-out: the efficiencies, t0, t_op and K fitted to every *other* model's measured time.
 Prints per model: MACs, measured, predicted, ratio and bound; then median |error|, worst ratio and Spearman rank
 correlation for both predictions. Goal: median error < 25 %, Spearman >= 0.9.
+
+``--part published`` (or ``both``, the default) scores the TensorRT engine model against the published latencies
+(``data/published/latency.csv``, ``perf.published_fit``), leave-one-source-out: every row of one source_url is held
+out, the model is fitted on the rest and predicts the held-out rows. Per device family and overall: median and 90th
+percentile of |predicted / measured - 1|, the worst ratio, and the share within +-10 % and +-25 %, for the documented
+defaults (what `fit` used before: eta 0.3/0.6, t0 2 ms on Jetson, epilogue fusion) and for the fitted engine model.
+No timing: seconds, on any machine.
 """
 from __future__ import annotations
 
@@ -80,10 +87,16 @@ def main() -> int:
     parser.add_argument("--runtime", choices=("onnxruntime", "torch"), default="onnxruntime")
     parser.add_argument("--min-seconds", type=float, default=0.3, help="timed seconds per model per round")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--part", choices=("host", "published", "both"), default="both")
     args = parser.parse_args()
+    say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
+    published = published_report(say) if args.part in ("published", "both") else None
+    if args.part == "published":
+        if args.json:
+            print(json.dumps({"published": published}, indent=2))
+        return 0
     names = [n for n in args.models.split(",") if n]
     threads = args.threads or default_threads()
-    say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
     from embodied_tui.analysis.zoo import BUILDERS
 
     unknown = [n for n in names if n not in BUILDERS]
@@ -175,7 +188,7 @@ def main() -> int:
               "held_out_calibrated": summary([t["measured_ms"] for t in table if not t["in_calibration_set"]],
                                              [t["predicted_ms"] for t in table if not t["in_calibration_set"]])
               if sum(not t["in_calibration_set"] for t in table) >= 2 else None,
-              "models": table, "seconds": round(time.perf_counter() - start, 1)}
+              "models": table, "seconds": round(time.perf_counter() - start, 1), "published": published}
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -196,6 +209,31 @@ def main() -> int:
               f" (min {min(drift):.2f}, max {max(drift):.2f}); far from 1, the machine changed speed in between")
     print(f"CPU pressure per round: {', '.join(_fmt_pressure(p) for p in pressures)}; {result['seconds']} s in all")
     return 0
+
+
+def published_report(say) -> dict:
+    """Leave-one-source-out scores of the defaults and of the engine model on the published rows (module doc)."""
+    from embodied_tui.perf.published_fit import build_cases, error_summary, leave_out
+
+    cases, skipped = build_cases()
+    held_out = leave_out(cases, lambda c: c.source)
+    groups = sorted({c.family if c.engine else c.device_type for c in cases})
+    out = {"rows": len(cases), "skipped": len(skipped), "families": {}}
+    say(f"\npublished latencies: {len(cases)} usable rows ({len(skipped)} skipped), "
+        f"{len({c.source for c in cases})} sources; leave-one-source-out")
+    say(f"{'family':<14}{'n':>4}  {'model':<9}{'median':>8}{'p90':>8}{'worst':>8}{'<=10%':>7}{'<=25%':>7}")
+    for group in [*groups, "all"]:
+        mine = [c for c in cases if group == "all" or (c.family if c.engine else c.device_type) == group]
+        meas = [c.measured_ms for c in mine]
+        scores = {"defaults": error_summary(meas, [c.default_ms for c in mine]),
+                  "engine_model": error_summary(meas, [held_out[c.id] for c in mine])}
+        out["families"][group] = scores
+        for name, sc in scores.items():
+            worst = "n/a" if sc["worst_ratio"] is None else f"{sc['worst_ratio']:.2f}"
+            say(f"{group if name == 'defaults' else '':<14}{sc['n'] if name == 'defaults' else '':>4}  {name[:9]:<9}"
+                f"{sc['median_abs_error']:>8.1%}{sc['p90_abs_error']:>8.1%}{worst:>8}{sc['within_10pct']:>7.0%}"
+                f"{sc['within_25pct']:>7.0%}")
+    return out
 
 
 def _pressure() -> int | None:

@@ -6,7 +6,7 @@ import click
 from embodied_tui import units as fmt
 from embodied_tui.commands.output import console, plain, print_json, say
 from embodied_tui.data.hardware import PRECISIONS
-from embodied_tui.perf.fit_row import FitRow
+from embodied_tui.perf.fit_row import BASIS_MARK, FitRow
 
 _PRECISION_WORDS = f"{', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}"
 
@@ -28,7 +28,9 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
     Per layer t = max(2 (MACs + K outputs) / (eta_c P), bytes / (eta_m BW)); model t = t0 + n_ops t_op + sum.
     t_op (per operator launch) and K (MACs per output) are 0 unless fitted from six or more measurements. The pure
     roofline (eta = 1, no overheads) is shown as a lower bound. Bytes are unfused, at the row's precision; the
-    prediction charges optimising runtimes only what epilogue fusion leaves."""
+    prediction charges optimising runtimes only what epilogue fusion leaves. GPUs and Jetsons use a TensorRT engine
+    model (fused kernels, tensor-core shapes, INT8 only on conv/matmul layers) fitted to published latencies; each
+    row has an interval from leave-one-out residuals and a basis (exact, sibling device, defaults)."""
     from embodied_tui.services.fit import fit_rows
 
     rows = fit_rows(ctx.obj["db"], name, hw, mode, precision, runtime=runtime, version=version, with_layers=layers)
@@ -43,7 +45,9 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
     table = Table(title=plain(f"{name}: latency per inference in ms, fastest first"), title_justify="left",
                   box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0)
     # fmt.ms: 7 characters at most below 1000 ms (0.00177, 1.63e-5)
-    widths = {"mode": 8, "prec": 4, "W": 3, "pred": 7, "floor": 7, "meas": 7, "bound": 9, "fit": 3}
+    measured = any(r.measured_latency_ms is not None for r in shown)  # the column only where there is one
+    widths = {"mode": 8, "prec": 4, "W": 3, "pred": 7, "range": 9, "b": 1, "floor": 7,
+              **({"meas": 7} if measured else {}), "bound": 8, "fit": 3}
     longest = max((len(fmt.safe_text(r.hardware)) for r in shown), default=8)
     widths = {"hardware": max(12, min(longest, out.width - sum(widths.values()) - len(widths) - 1)), **widths}
     for col, width in widths.items():
@@ -52,14 +56,18 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
     for r in shown:
         table.add_row(*(plain(c) for c in (
             r.hardware, r.power_mode, r.precision, fmt.number(r.power_w),
-            fmt.ms(r.predicted_latency_ms), fmt.ms(r.roofline_latency_ms), fmt.ms(r.measured_latency_ms),
+            fmt.ms(r.predicted_latency_ms), r.interval_text(), BASIS_MARK.get(r.basis or "", ""),
+            fmt.ms(r.roofline_latency_ms), *([fmt.ms(r.measured_latency_ms)] if measured else []),
             r.bound or fmt.NA, {True: "yes", False: "NO", None: "?"}[r.fits_memory])))
     out.print(table)
     hidden = len(rows) - len(shown)
     if hidden:
         say(out, f"{hidden} slower precision rows hidden (--all shows them; --json gives every field)")
-    say(out, "pred = calibrated roofline; floor = pure roofline (eta = 1, no overheads), a lower bound; meas = "
-             "measured median; fit = weights + peak activations fit the device memory (on-chip for NPUs)")
+    say(out, "pred = calibrated roofline; range = its likely interval (10th-90th percentile of the calibration's "
+             "residuals; --json: basis_detail); b = basis: E exact (calibrated on this device and mode), S sibling "
+             "(a device of its family, scaled by clocks and bandwidth), D defaults; floor = pure roofline (eta = 1, "
+             "no overheads), a lower bound; meas = measured median (shown where there is one); fit = weights + peak activations fit the device "
+             "memory (on-chip for NPUs)")
     for r in rows:
         if r.predicted_latency_ms is None and r.reason and (precision or hw):
             say(out, f"{r.hardware} {r.power_mode} {r.precision}: {r.reason}")

@@ -27,6 +27,7 @@ three-dimensional search. ``fit_error`` is the median of ``|pred - meas| / meas`
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import re
 import time
@@ -294,8 +295,54 @@ def median(values: Sequence[float]) -> float:
     return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
 
 
+MIN_RESIDUALS = 8  # residuals needed before their own quantiles make an interval
+QUANTILES = (0.1, 0.9)  # the interval: 10th to 90th percentile of log(measured / predicted)
+WIDEN = 1.25  # borrowed (pooled) residuals: each side's factor multiplied by this
+FALLBACK = 2.0  # fewer than MIN_RESIDUALS residuals anywhere: x/÷ 2
+
+
+def interval(residuals: Sequence[float], pooled: Sequence[float] = ()) -> tuple[float, float, str]:
+    """``(log(low / predicted), log(high / predicted), how)`` from residuals ``log(measured / predicted)``: their
+    10th-90th percentile when there are at least ``MIN_RESIDUALS``; else the same of ``pooled`` (residuals of related
+    devices) widened by ``WIDEN`` each side; else x/÷ ``FALLBACK``. The interval always contains the prediction."""
+    import numpy as np
+
+    lo_q, hi_q = QUANTILES
+    pct = f"{lo_q * 100:.0f}th-{hi_q * 100:.0f}th percentile"
+    if len(residuals) >= MIN_RESIDUALS:
+        lo, hi = np.quantile(np.asarray(residuals, float), [lo_q, hi_q])
+        return min(0.0, float(lo)), max(0.0, float(hi)), f"{pct} of {len(residuals)} log ratios measured/predicted"
+    if len(pooled) >= MIN_RESIDUALS:
+        lo, hi = np.quantile(np.asarray(pooled, float), [lo_q, hi_q])
+        w = math.log(WIDEN)
+        return (min(0.0, float(lo)) - w, max(0.0, float(hi)) + w,
+                f"{pct} of {len(pooled)} pooled log ratios measured/predicted, widened x{WIDEN:g}")
+    w = math.log(FALLBACK)
+    return -w, w, f"fewer than {MIN_RESIDUALS} residuals: x/÷ {FALLBACK:g}"
+
+
+def with_interval(eff: Efficiency, points: Sequence[Point], basis: str = "exact") -> Efficiency:
+    """``eff`` with the interval of its own (in-sample) residuals on ``points`` (``interval``)."""
+    resid = []
+    for p in points:
+        pred = predicted_seconds(p.times, eff)
+        if pred is not None and pred > 0:
+            resid.append(math.log(p.measured_ms / (pred * 1e3)))
+    lo, hi, how = interval(resid)
+    return replace(eff, basis=basis, interval_log=(lo, hi),
+                   basis_detail=f"fitted to {len(points)} measurement{'s' if len(points) != 1 else ''} on this "
+                                f"device; interval: {how} of the fit")
+
+
 def fit_efficiency(points: Sequence[Point], base: Efficiency, *, source: str, runtime: str | None = None) -> Efficiency:
-    """Efficiencies that best explain ``points`` (see the module doc for the rule by number of points)."""
+    """Efficiencies that best explain ``points`` (see the module doc for the rule by number of points), with the
+    interval of their residuals (``with_interval``; basis ``exact``)."""
+    points = [p for p in points if p.measured_ms > 0 and p.times.stream_s is not None]
+    return with_interval(_fit_efficiency(points, base, source=source, runtime=runtime), points)
+
+
+def _fit_efficiency(points: Sequence[Point], base: Efficiency, *, source: str, runtime: str | None = None
+                    ) -> Efficiency:
     import numpy as np
 
     points = [p for p in points if p.measured_ms > 0 and p.times.stream_s is not None]

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
+BASIS_MARK = {"exact": "E", "sibling": "S", "defaults": "D"}  # one letter per basis, for narrow tables
+
 
 class LayerFit(NamedTuple):
     """One layer of a fit row (``FitRow.top_layers``, and ``FitRow.layers`` when asked for): its work at the row's
@@ -95,6 +97,20 @@ class FitRow:
     measured_n: int = 0  # stored measurements behind measured_latency_ms
     measured_runtime: str | None = None
     measured_over_predicted: float | None = None
+    # how far off the prediction is likely to be, and what it rests on (perf.published_fit, services.fit)
+    interval_low_ms: float | None = None  # predicted x exp(low quantile of the calibration's log residuals)
+    interval_high_ms: float | None = None  # predicted x exp(high quantile)
+    basis: str | None = None  # exact (this device and mode) | sibling (a device of its family) | defaults
+    basis_detail: str = ""  # which device, and which quantiles of how many residuals
+
+    def interval_text(self, digits: int = 2) -> str:
+        """The interval as 'low-high' in ms, ``digits`` significant digits each ('9.8-15'); '—' without one."""
+        from embodied_tui import units
+
+        if self.interval_low_ms is None or self.interval_high_ms is None:
+            return units.NA
+        return (f"{units.significant(self.interval_low_ms, digits, plain=True)}-"
+                f"{units.significant(self.interval_high_ms, digits, plain=True)}")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of `embodied-ai fit --json`: every field, in order; layers as objects, tuples as lists."""

@@ -16,7 +16,11 @@ Conventions (stated once, shown in the UI):
   would move. What the roofline charges (``traffic_bytes``) depends on the runtime (``fusion``): ``none`` for eager
   torch (the unfused bytes), ``epilogue`` for optimising runtimes (TensorRT, onnxruntime, TFLite, Hailo, Edge TPU),
   where pointwise layers right after a convolution/matmul (activation, bias, batch norm, residual add) are folded into
-  it and charged only their extra operands (``layer_work``). Defaults and catalog devices use ``epilogue``.
+  it and charged only their extra operands (``layer_work``). Defaults and catalog CPUs/NPUs use ``epilogue``;
+  ``tensorrt`` (GPUs and Jetsons: TensorRT, or runtime unset there) is the execution model of ``perf.engine``: kernels
+  counted per fused kernel, concat/reshape eliminated, tensor-core padding (``LayerWork.pad``), depthwise layers on
+  CUDA cores at the fp32 vector rate, and INT8/FP8/FP4 engines charging only their MAC layers at the low width.
+- Bytes per element: fp32/tf32 4, fp16/bf16 2, fp8/int8 1, fp4/int4 0.5 (two per byte).
 - Where a cache level is known (``Target.cache_bytes``/``cache_bandwidth``: measured on the host only), activation
   traffic of a layer that fits the cache, and weights when all of the model's weights fit it, move at cache
   bandwidth; everything else at DRAM bandwidth ``BW``.
@@ -47,9 +51,10 @@ from embodied_tui.data.hardware import PRECISIONS as hardware_precisions
 from embodied_tui.perf.fit_row import FitRow, LayerFit
 
 # bytes per element at each precision (tf32 is stored as fp32; int4 packs two per byte)
-BYTES_PER_ELEMENT: dict[str, float] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int4": 0.5}
+BYTES_PER_ELEMENT: dict[str, float] = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1, "fp4": 0.5,
+                                       "int4": 0.5}
 PRECISIONS: tuple[str, ...] = hardware_precisions  # the one list, in data/hardware.py
-assert set(BYTES_PER_ELEMENT) == set(PRECISIONS), "every precision needs its bytes per element"
+assert set(PRECISIONS) <= set(BYTES_PER_ELEMENT), "every precision needs its bytes per element"
 TOP_LAYERS = 5
 
 
@@ -97,13 +102,36 @@ class Target:
         return None if self.bandwidth is None else self.peak_flops / self.bandwidth
 
 
+def target_of(entry, mode, precision: str) -> tuple[Target | None, str | None]:
+    """The roofline target of a ``HardwareEntry`` x ``PowerMode`` x precision, or None with the reason (no peak
+    stated). The cache level counts where the device states one (``cache_bytes`` and the mode's ``cache_bandwidth_gbps``: the host)."""
+    peak = mode.peak_flops(precision)
+    if peak is None:
+        stated = ", ".join(mode.peak_tflops) or "none"
+        return None, f"{entry.id} ({mode.name}) states no {precision} peak (stated: {stated})"
+    link, cache_bw = entry.host_link_gbps, mode.cache_bandwidth_gbps
+    return Target(hardware=entry.id, power_mode=mode.name, precision=precision, device_type=entry.type,
+                  peak_flops=peak, vector_flops=mode.peak_flops("fp32"), bandwidth=mode.bandwidth_bytes_per_s(),
+                  power_w=mode.power_w, memory_bytes=entry.memory_bytes,
+                  onchip_memory_bytes=entry.onchip_memory_bytes,
+                  host_link_bytes_per_s=None if link is None else link * 1e9,
+                  cache_bytes=entry.cache_bytes if cache_bw is not None else None,
+                  cache_bandwidth=None if cache_bw is None else cache_bw * 1e9), None
+
+
 @dataclass(frozen=True)
 class Efficiency:
     """Calibrated (or default) efficiencies of one device x precision x runtime.
 
     ``calibration``: ``default`` (documented per device type), ``catalog`` (fitted to published measurements and
-    stored in the catalog), ``measured`` (fitted to this registry's measurements), ``scaled`` (one measurement:
-    only a scale factor on the defaults) or ``none`` (pure roofline)."""
+    stored in the catalog), ``published`` (the TensorRT engine model fitted to ``data/published``, see
+    ``perf.published_fit``), ``measured`` (fitted to this registry's measurements), ``scaled`` (one measurement:
+    only a scale factor on the defaults) or ``none`` (pure roofline).
+
+    ``basis``: ``exact`` (calibrated on this device and mode), ``sibling`` (a device of the same family, scaled by
+    clocks and bandwidth; ``basis_detail`` names it) or ``defaults``. ``interval_log``: ``(log(low / predicted),
+    log(high / predicted))`` from the calibration's residuals (``basis_detail`` states the quantiles); None: no
+    interval."""
 
     eta_compute: float
     eta_memory: float
@@ -115,6 +143,9 @@ class Efficiency:
     n_points: int = 0
     op_overhead_ms: float = 0.0  # t_op: per launched operator
     macs_per_output_half: float = 0.0  # K: MACs each output element of a MAC layer costs on top of its own
+    basis: str = "defaults"
+    basis_detail: str = ""
+    interval_log: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if not (0 < self.eta_compute <= 1 and 0 < self.eta_memory <= 1):
@@ -165,12 +196,15 @@ POINTWISE = frozenset({
     "leakyrelu", "prelu", "elu", "selu", "celu", "softplus", "mish", "add", "sub", "mul", "div", "identity",
     "dropout", "batchnormalization", "batchnorm1d", "batchnorm2d", "batchnorm3d", "frozenbatchnorm2d",
 })
-FUSIONS = ("none", "epilogue")
+FUSIONS = ("none", "epilogue", "tensorrt")
 
 
 def fusion_for(runtime: str | None) -> str:
-    """``none`` for eager torch (every op reads and writes memory), ``epilogue`` for optimising runtimes."""
-    return "none" if runtime and runtime.startswith("torch") else "epilogue"
+    """``none`` for eager torch (every op reads and writes memory), ``tensorrt`` for TensorRT engines on a GPU (the
+    execution model of ``perf.engine``), ``epilogue`` for the other optimising runtimes."""
+    if runtime and runtime.startswith("torch"):
+        return "none"
+    return "tensorrt" if runtime and "tensorrt" in runtime else "epilogue"
 
 
 @dataclass(frozen=True)
@@ -180,7 +214,8 @@ class LayerWork:
     ``unfused_bytes`` = (weights + reads + writes) x bytes per element, every op on its own. ``act_bytes`` is the
     activation traffic the prediction charges: the same, unless ``fused`` (see ``layer_work``). ``out_elems``: the
     output elements of a MAC layer (0 for others), for the per-output charge ``K``; ``launches``: the kernels it
-    dispatches (time steps of a recurrent layer, else 1), each paying ``t_op`` unless ``fused``."""
+    dispatches (time steps of a recurrent layer, else 1), each paying ``t_op`` unless ``fused``; ``cuda_core``: a MAC
+    layer a GPU engine runs on its vector units, not its tensor cores (``perf.engine``), at the fp32 vector rate."""
 
     name: str
     type: str
@@ -192,6 +227,8 @@ class LayerWork:
     fused: bool = False
     out_elems: float = 0.0
     launches: int = 1
+    cuda_core: bool = False
+    pad: float = 1.0  # MACs a tensor core computes per counted MAC (channels padded to its alignment; perf.engine)
 
     @property
     def bytes(self) -> float:
@@ -209,9 +246,16 @@ def layer_work(layer_costs: Iterable, precision: str, fusion: str = "none") -> l
     ``fusion="epilogue"``: a pointwise layer (``POINTWISE``, no MACs) that directly follows a MAC layer, or a chain of
     such layers after one, reads the chain's output from registers: it is charged only the reads beyond that output
     (a residual's other operand, a squeeze-excitation's large input) and the writes beyond it (an output that grew).
-    Its other_flops still count. Layers are taken in the analyser's execution order."""
+    Its other_flops still count. Layers are taken in the analyser's execution order.
+
+    ``fusion="tensorrt"``: the execution model of a TensorRT engine (``perf.engine.engine_work``): kernels, tensor-core
+    padding and CUDA-core layers, and the precision mix of low-precision engines."""
     if fusion not in FUSIONS:
         raise ValueError(f"unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
+    if fusion == "tensorrt":
+        from embodied_tui.perf.engine import engine_work
+
+        return engine_work(layer_costs, precision, POINTWISE, bytes_per_element)
     bpe = bytes_per_element(precision)
     out = []
     chain_out = None  # elements the current MAC layer + fused epilogue keeps in registers
@@ -278,7 +322,9 @@ def layer_times(work: Sequence[LayerWork], target: Target, weight_bytes: float |
     rest moves at DRAM bandwidth."""
     if weight_bytes is None:
         weight_bytes = sum(w.weight_bytes for w in work)
-    tc = [w.flops / target.peak_flops + w.other_flops / target.other_rate for w in work]
+    vector = min(target.peak_flops, target.other_rate)  # MAC layers on CUDA cores (perf.engine)
+    tc = [w.flops * w.pad / (vector if w.cuda_core else target.peak_flops) + w.other_flops / target.other_rate
+          for w in work]
     extra = {"tk": [2.0 * w.out_elems / target.peak_flops for w in work],
              "n_ops": sum(w.launches for w in work if not w.fused)}
     if target.bandwidth is not None:
@@ -454,7 +500,12 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
         time_overhead_ms=_round(parts["overhead"] * 1e3),
         top_layers=tuple(layer_row(i) for i in order[:top] if t_layer[i] > 0),
         layers=tuple(layer_row(i) for i in range(len(work))) if with_layers else (),
-        reason=reason, notes=tuple(notes))
+        reason=reason, notes=tuple(notes),
+        interval_low_ms=None if pred_ms is None or eff.interval_log is None
+        else _round(pred_ms * math.exp(eff.interval_log[0]), 4),
+        interval_high_ms=None if pred_ms is None or eff.interval_log is None
+        else _round(pred_ms * math.exp(eff.interval_log[1]), 4),
+        basis=eff.basis if eff.calibration != "none" else None, basis_detail=eff.basis_detail)
 
 
 def _onchip_fit(target: Target, weight_bytes: float) -> tuple[bool | None, str]:

@@ -23,7 +23,7 @@ from textual.worker import Worker, WorkerState
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelRecord
 from embodied_tui.errors import UserError
-from embodied_tui.perf.fit_row import FitRow
+from embodied_tui.perf.fit_row import BASIS_MARK, FitRow
 from embodied_tui.screens.tab_keys import TabKeys
 from embodied_tui.screens.widgets.fit_table import FitTable, fit_key
 from embodied_tui.screens.widgets.roofline_plot import RooflinePlot, roofline_chart
@@ -38,13 +38,15 @@ COLUMNS: tuple[tuple[str, Callable[[FitRow], str]], ...] = (
     ("prec", lambda r: fmt.safe_text(r.precision)),
     ("W", lambda r: fmt.number(r.power_w)),
     ("pred ms", lambda r: fmt.ms(r.predicted_latency_ms)),
+    ("range", lambda r: r.interval_text()),
+    ("b", lambda r: BASIS_MARK.get(r.basis or "", "")),
     ("meas ms", lambda r: fmt.ms(r.measured_latency_ms)),
     ("roof ms", lambda r: fmt.ms(r.roofline_latency_ms)),
     ("fps", lambda r: fmt.significant(r.fps)),
     ("bound", lambda r: fmt.safe_text(r.bound or fmt.NA)),
     ("mem", lambda r: fmt.yes_no(r.fits_memory)),
 )
-RIGHT = frozenset({"W", "pred ms", "meas ms", "roof ms", "fps"})
+RIGHT = frozenset({"W", "pred ms", "range", "meas ms", "roof ms", "fps"})
 
 # sort name -> the value of a fit row it sorts on; `s` cycles in this order. Unknown values stay last either way.
 SORTS: dict[str, Callable[[FitRow], Any]] = {

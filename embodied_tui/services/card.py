@@ -252,8 +252,8 @@ def _where_it_runs(fits: list[FitRow]) -> Section:
              "is listed (fit rows)."]
     for r in ranked[:3]:
         lines.append(f"On {_device(r)} ({r.power_mode}, {r.precision}) the "
-                     f"prediction is {sig(r.predicted_latency_ms)} ms, {sig(r.fps)} fps, above the roofline "
-                     f"bound of {_ms(r.roofline_latency_ms)} ms; it is {_bound_reason(r)} (fit row).")
+                     f"prediction is {sig(r.predicted_latency_ms)} ms{_interval(r)}, {sig(r.fps)} fps, above the "
+                     f"roofline bound of {_ms(r.roofline_latency_ms)} ms; it is {_bound_reason(r)} (fit row).")
     for r in [r for r in fits if r.measured_latency_ms is not None]:
         n = r.measured_n or 0
         lines.append(f"Measured on {_device(r)} ({r.power_mode}, {r.precision}): "
@@ -274,16 +274,28 @@ def _where_it_runs(fits: list[FitRow]) -> Section:
         lines.append("It fits the memory of every device that states a capacity (fits_memory in the fit rows)"
                      + (f"; unknown for {', '.join(unknown)}." if unknown else "."))
     kinds = sorted({r.calibration or "none" for r in shown})
+    lines.append("Intervals are the 10th-90th percentile of the calibration's residuals (leave-one-out for "
+                 "published fits); basis: exact = calibrated on this device and mode, sibling = fitted on a device "
+                 "of the same family and scaled by clocks and bandwidth, defaults = no calibration of the family "
+                 "(basis_detail in the fit rows).")
     if "default" in kinds:
         lines.append("Rows marked 'default' use the device type's default efficiencies, not a calibration: treat "
                      "them as rough (calibration column).")
     rows = [[_device(r), r.power_mode, r.precision,
-             _ms(r.predicted_latency_ms), _ms(r.roofline_latency_ms), _ms(r.measured_latency_ms),
+             _ms(r.predicted_latency_ms), r.interval_text(3).replace(fmt.NA, "-"), _ms(r.roofline_latency_ms), _ms(r.measured_latency_ms),
              fmt.significant(r.fps, plain=True, missing="-"), r.bound or "-",
              {True: "yes", False: "NO", None: "?"}[r.fits_memory],
-             r.calibration or "-"] for r in shown]
-    return Section("Where it runs", lines, (["device", "mode", "precision", "predicted ms", "roofline ms",
-                                             "measured ms", "fps", "bound", "fits", "calibration"], rows))
+             r.calibration or "-", r.basis or "-"] for r in shown]
+    return Section("Where it runs", lines, (["device", "mode", "precision", "predicted ms", "interval ms",
+                                             "roofline ms", "measured ms", "fps", "bound", "fits", "calibration",
+                                             "basis"], rows))
+
+
+def _interval(r: FitRow) -> str:
+    """' (likely 9.8-15.1 ms, basis sibling)' or '' without an interval."""
+    if r.interval_low_ms is None or r.interval_high_ms is None:
+        return ""
+    return f" (likely {r.interval_text(3)} ms, basis {r.basis})"
 
 
 def _caveats(record: Any) -> Section:

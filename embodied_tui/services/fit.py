@@ -7,7 +7,10 @@ Where the efficiencies of a row come from, most specific first:
    (``perf.calibrate.fit_efficiency``);
 2. a calibration stored with the device (catalog entries fitted to published measurements; the host's own calibration
    from `embodied-ai calibrate`);
-3. the documented default of the device type (``perf.roofline.DEFAULT_EFFICIENCY``), marked ``default``.
+3. on a GPU/SoC (runtime unset or TensorRT): the TensorRT engine model of its family fitted to published latencies
+   (``perf.published_fit``, ``data/published/calibration.yaml``), marked ``published``;
+4. the documented default of the device type (``perf.roofline.DEFAULT_EFFICIENCY``), marked ``default``.
+Every row carries an interval (``interval_low_ms``/``interval_high_ms``) and a ``basis`` (exact, sibling, defaults).
 
 Table this area owns in the registry: ``measurements`` (one ``bench.Measurement`` per document).
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from pydantic import ValidationError
@@ -25,8 +28,9 @@ from embodied_tui.data.records import ModelRecord, read_as
 from embodied_tui.data.store import Registry, error_text, warn
 from embodied_tui.errors import NotFound, UserError
 from embodied_tui.perf.bench import Measurement, default_runtime
-from embodied_tui.perf.calibrate import Point, fit_efficiency
+from embodied_tui.perf.calibrate import Point, fit_efficiency, interval
 from embodied_tui.perf.fit_row import FitRow
+from embodied_tui.perf.published_fit import ENGINE_TYPES, published_efficiency
 from embodied_tui.perf.roofline import (
     PRECISIONS,
     Efficiency,
@@ -38,6 +42,7 @@ from embodied_tui.perf.roofline import (
     layer_times,
     model_work,
     scaled_bytes,
+    target_of,
 )
 from embodied_tui.services.hardware import all_devices, registry
 
@@ -52,20 +57,8 @@ def devices(db) -> list[HardwareEntry]:
 
 
 def target_for(entry: HardwareEntry, mode: PowerMode, precision: str) -> tuple[Target | None, str | None]:
-    """The roofline target of a device x mode x precision, or None with the reason (no peak stated). The cache level
-    counts where the device states one (``cache_bytes`` and the mode's ``cache_bandwidth_gbps``: the host)."""
-    peak = mode.peak_flops(precision)
-    if peak is None:
-        stated = ", ".join(mode.peak_tflops) or "none"
-        return None, f"{entry.id} ({mode.name}) states no {precision} peak (stated: {stated})"
-    link, cache_bw = entry.host_link_gbps, mode.cache_bandwidth_gbps
-    return Target(hardware=entry.id, power_mode=mode.name, precision=precision, device_type=entry.type,
-                  peak_flops=peak, vector_flops=mode.peak_flops("fp32"), bandwidth=mode.bandwidth_bytes_per_s(),
-                  power_w=mode.power_w, memory_bytes=entry.memory_bytes,
-                  onchip_memory_bytes=entry.onchip_memory_bytes,
-                  host_link_bytes_per_s=None if link is None else link * 1e9,
-                  cache_bytes=entry.cache_bytes if cache_bw is not None else None,
-                  cache_bandwidth=None if cache_bw is None else cache_bw * 1e9), None
+    """The roofline target of a device x mode x precision, or None with the reason (``perf.roofline.target_of``)."""
+    return target_of(entry, mode, precision)
 
 
 def _check_precision(precision: str | None) -> None:
@@ -133,9 +126,26 @@ def _stored_efficiency(entry: HardwareEntry, mode: str, precision: str, runtime:
         return None
     base = default_efficiency(entry.type)
     kind = "host" if entry.id.startswith("host-") else "catalog"
+    if cal.interval_log_low is not None and cal.interval_log_high is not None:
+        span, how = (cal.interval_log_low, cal.interval_log_high), cal.interval_note or "the fit's residuals"
+    else:
+        lo, hi, how = interval([])
+        span, how = (lo, hi), f"no residuals stored with the calibration (calibrate again): {how}"
     return Efficiency(cal.eta_compute, cal.eta_memory or base.eta_memory, cal.overhead_ms, kind, cal.source,
                       runtime=cal.runtime, fit_error=cal.fit_error, n_points=cal.n_points,
-                      op_overhead_ms=cal.op_overhead_ms, macs_per_output_half=cal.macs_per_output_half)
+                      op_overhead_ms=cal.op_overhead_ms, macs_per_output_half=cal.macs_per_output_half,
+                      basis="exact", basis_detail=f"calibrated on {entry.id}; interval: {how}", interval_log=span)
+
+
+def _documented_efficiency(entry: HardwareEntry, mode: str, runtime: str | None) -> Efficiency:
+    """Without a calibration of the device: the TensorRT engine model fitted to published latencies on a GPU/SoC
+    (runtime unset or TensorRT), else the type's documented default; both with a basis and interval
+    (``perf.published_fit.published_efficiency``)."""
+    if entry.type in ENGINE_TYPES and runtime is not None and "tensorrt" not in runtime:
+        lo, hi, how = interval([])
+        return replace(default_efficiency(entry.type), basis="defaults", interval_log=(lo, hi),
+                       basis_detail=f"documented {entry.type} defaults for {runtime}; interval: {how}")
+    return published_efficiency(entry, mode)
 
 
 @dataclass
@@ -203,7 +213,7 @@ class FitContext:
         if key in self.efficiencies:
             return self.efficiencies[key]
         base = (_stored_efficiency(entry, mode, precision, runtime) or _stored_efficiency(entry, mode, precision, None)
-                or default_efficiency(entry.type))
+                or _documented_efficiency(entry, mode, runtime))
         eff = base
         points = self._points(entry, mine)
         if points:
