@@ -13,12 +13,16 @@ from embodied_tui.commands.output import echo, print_json
 @click.option("--models", help="Comma-separated zoo models to time (default: the calibration set, "
                                "mlp_policy ... yolo_style_detector; fewer is faster but pins eta and t0 less, and "
                                "below six only eta and t0 are fitted, without t_op and K).")
+@click.option("--device", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True,
+              help="gpu: measure CUDA GPU 0 (fp32/fp16 matmul, copy bandwidth), time the models on it and store it "
+                   "as your device gpu-<name>; without a CUDA GPU it says so and calibrates the CPU.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def calibrate(ctx: click.Context, threads, models, as_json) -> None:
+def calibrate(ctx: click.Context, threads, models, device, as_json) -> None:
     """Measure this machine (matmul FLOP/s, copy/triad and cache bandwidth), time a few zoo models with onnxruntime
     and fit the roofline's efficiencies; stores the host as your device host-<cpu> (alias `host`), which `hw list`,
-    `hw show` and `fit` then show. Running it again replaces that device."""
+    `hw show` and `fit` then show. Running it again replaces that device. With --device gpu the same for CUDA GPU 0
+    (device gpu-<name>, alias `this-gpu`; models timed with onnxruntime's CUDA provider, else torch CUDA)."""
     from embodied_tui.errors import UserError
     from embodied_tui.services.host import CALIBRATION_SET, calibrate_host
 
@@ -30,6 +34,16 @@ def calibrate(ctx: click.Context, threads, models, as_json) -> None:
         if not as_json and stage != "done":
             echo(f"  {stage}...", err=True)
 
+    if device == "gpu":
+        from embodied_tui.perf.gpu import probe
+
+        available = probe()
+        if available.torch_cuda:
+            _calibrate_gpu(ctx, names, available, progress, as_json)
+            return
+        from embodied_tui.perf.gpu import choose_device
+
+        echo(choose_device("gpu", "torch", available).reason, err=True)
     result = calibrate_host(ctx.obj["db"], threads=threads, models=names, progress=progress)
     if as_json:
         print_json(result)
@@ -56,6 +70,32 @@ def calibrate(ctx: click.Context, threads, models, as_json) -> None:
     echo(f"  `embodied-ai hw show {dev['id']}` shows it, `embodied-ai fit NAME --hw {dev['id']}` uses it")
 
 
+def _calibrate_gpu(ctx: click.Context, names, available, progress, as_json: bool) -> None:
+    from embodied_tui.services.host import calibrate_gpu
+
+    result = calibrate_gpu(ctx.obj["db"], models=names, available=available, progress=progress)
+    if as_json:
+        print_json(result)
+        return
+    dev, peaks = result["device"], result["peak_tflops"]
+    echo(f"{dev['id']}: {result['gpu']} ({result['sm_count']} SMs)")
+    echo(f"  matmul peak fp32 {fmt.number(peaks.get('fp32'))} TFLOPS (TF32 off), fp16 "
+         f"{fmt.number(peaks.get('fp16'))} TFLOPS; device copy {fmt.number(result['bandwidth_gbps'])} GB/s")
+    for name, why in result["skipped"].items():
+        echo(f"  skipped {name}: {why}")
+    cal = result["calibration"]
+    if cal is None:
+        echo("  no calibration models available: efficiencies stay at the GPU defaults")
+    else:
+        echo(f"  fitted {fmt.calibration_numbers(cal)} for {result['runtime']} ({result['provider']}; median "
+             f"error over {cal['n_points']} models)")
+        for p in result["points"]:
+            echo(f"    {p['model']:<22} measured {fmt.ms(p['measured_ms']):>7} ms  predicted "
+                 f"{fmt.ms(p['predicted_ms']):>7} ms  ({p['error']:+.0%}, {p['bound']})")
+    echo(f"  took {fmt.number(result['seconds'])} s; stored as your device {dev['id']}:")
+    echo(f"  `embodied-ai hw show {dev['id']}` shows it, `embodied-ai fit NAME --hw {dev['id']}` uses it")
+
+
 @click.command("bench")
 @click.argument("name")
 @click.option("--runtime", type=click.Choice(["onnxruntime", "torch"]),
@@ -64,21 +104,30 @@ def calibrate(ctx: click.Context, threads, models, as_json) -> None:
 @click.option("--version", "version", type=int, help="Model version (default: latest).")
 @click.option("--trust-code", is_flag=True, help="Allow loading a full pickle (runs its code).")
 @click.option("--no-save", is_flag=True, help="Do not store the result as a measurement.")
+@click.option("--device", type=click.Choice(["auto", "gpu", "cpu"]), default="auto", show_default=True,
+              help="auto: the CUDA GPU when the runtime can reach one (onnxruntime's CUDA/TensorRT provider, "
+                   "torch.cuda), else the CPU; gpu: the GPU, or the CPU with a one-line notice.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_context
-def bench(ctx: click.Context, name, runtime, threads, version, trust_code, no_save, as_json) -> None:
-    """Time NAME on this machine's CPU (warm-up, repeated runs; median and p90) and store it as a measurement."""
+def bench(ctx: click.Context, name, runtime, threads, version, trust_code, no_save, device, as_json) -> None:
+    """Time NAME on this machine (warm-up, repeated runs; median and p90) and store it as a measurement: on the GPU
+    with CUDA events (torch) or IO binding (onnxruntime), else on the CPU."""
     from embodied_tui.services.host import bench_model
 
     result = bench_model(ctx.obj["db"], name, runtime, version=version, threads=threads, trust_code=trust_code,
-                         save=not no_save)
+                         save=not no_save, device=device)
+    notice = result["device_choice"]["notice"]
+    if notice:
+        echo(notice, err=True)
     if as_json:
         print_json(result)
         return
     m, b = result["measurement"], result["bench"]
+    where = (f"{b['provider']} on {b['gpu_name'] or 'the GPU'}" if b["device"] == "gpu"
+             else f"{b['threads']} threads")
     echo(f"{m['model']} v{m['model_version']} on {m['hardware']}: median {fmt.ms(b['median_ms'])} ms, "
          f"p90 {fmt.ms(b['p90_ms'])} ms, min {fmt.ms(b['min_ms'])} ms over {b['runs']} runs "
-         f"({b['runtime']} {b['runtime_version']}, {b['threads']} threads)"
+         f"({b['runtime']} {b['runtime_version']}, {where})"
          + ("" if result["saved"] else " [not saved]"))
 
 

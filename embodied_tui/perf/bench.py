@@ -10,6 +10,9 @@ Warm-up runs first (not timed), then repeated runs until both ``min_runs`` and `
 version, and the CPU pressure over the timed runs (Linux PSI: the share of wall time some task waited for a CPU;
 well above 0 means other work shared the machine and the times are inflated). Inputs are random (floats from
 N(0, 1), integers 0 or 1, booleans False) in the record's shapes and dtypes.
+On a GPU (``bench_file(..., choice=)`` with a ``perf.gpu.DeviceChoice`` on the GPU): onnxruntime with the CUDA (or
+TensorRT) execution provider and IO binding, torch with the module and inputs on ``cuda`` and CUDA events; how each
+is timed is in ``perf.gpu``. ``device``, ``provider`` and ``gpu_name`` say where a result was taken.
 """
 from __future__ import annotations
 
@@ -55,7 +58,7 @@ class BenchResult(BaseModel):
 
     runtime: str  # onnxruntime | torch
     runtime_version: str
-    provider: str  # "CPUExecutionProvider", "cpu"
+    provider: str  # "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider", "cpu", "cuda"
     threads: int
     warmup: int
     runs: int
@@ -67,6 +70,8 @@ class BenchResult(BaseModel):
     input_dtypes: list[str]
     timed: str
     cpu_pressure: float | None = None  # share of the timed wall time some task waited for a CPU (Linux PSI)
+    device: str = "cpu"  # "cpu" | "gpu": where the model ran
+    gpu_name: str | None = None  # torch.cuda.get_device_name / nvidia-smi, when it ran on a GPU
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -146,8 +151,9 @@ def _check_shapes(input_shapes: Sequence[Sequence[int]], path: Path) -> None:
 
 def bench_onnx(path: str | Path, input_shapes: Sequence[Sequence[int]], input_dtypes: Sequence[str] = (), *,
                threads: int, warmup: int = 3, min_runs: int = 10, min_seconds: float = 1.0,
-               max_runs: int = 500) -> BenchResult:
-    """Latency of an ONNX model with onnxruntime's CPU execution provider (see the module doc)."""
+               max_runs: int = 500, provider: str = "CPUExecutionProvider", gpu_name: str | None = None
+               ) -> BenchResult:
+    """Latency of an ONNX model with onnxruntime's ``provider`` (the CPU by default; see the module doc)."""
     import numpy as np
     import onnxruntime as ort
 
@@ -159,10 +165,14 @@ def bench_onnx(path: str | Path, input_shapes: Sequence[Sequence[int]], input_dt
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    providers = [provider] if provider == "CPUExecutionProvider" else [provider, "CPUExecutionProvider"]
     try:
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types
         raise AnalysisError(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0][:200]})") from None
+    if session.get_providers()[0] != provider:  # onnxruntime falls back to the CPU when a GPU library is missing
+        raise AnalysisError(f"{path}: onnxruntime could not start {provider} (it ran with "
+                            f"{', '.join(session.get_providers())}); check the CUDA libraries or use --device cpu")
     inputs = session.get_inputs()
     if len(inputs) != len(input_shapes):
         raise UserError(f"{path}: the model has {len(inputs)} inputs but {len(input_shapes)} shapes are known; "
@@ -177,6 +187,9 @@ def bench_onnx(path: str | Path, input_shapes: Sequence[Sequence[int]], input_dt
     def call():
         session.run(None, feed)
 
+    timed = f"InferenceSession.run on inputs in memory ({provider}, ORT_ENABLE_ALL)"
+    if provider != "CPUExecutionProvider":
+        call, timed = _io_bound(session, feed, provider)
     try:
         samples, pressure = timed_with_pressure(call, warmup=warmup, min_runs=min_runs, min_seconds=min_seconds,
                                                 max_runs=max_runs)
@@ -184,9 +197,26 @@ def bench_onnx(path: str | Path, input_shapes: Sequence[Sequence[int]], input_dt
         raise AnalysisError(f"{path}: onnxruntime failed to run it with inputs {list(map(list, input_shapes))} "
                             f"({str(exc).splitlines()[0][:200]})") from None
     return summarise(samples, runtime="onnxruntime", runtime_version=ort.__version__,
-                     provider="CPUExecutionProvider", threads=threads, warmup=warmup, cpu_pressure=pressure,
-                     input_shapes=[list(s) for s in input_shapes], input_dtypes=dtypes,
-                     timed="InferenceSession.run on inputs in memory (CPUExecutionProvider, ORT_ENABLE_ALL)")
+                     provider=provider, threads=threads, warmup=warmup, cpu_pressure=pressure,
+                     input_shapes=[list(s) for s in input_shapes], input_dtypes=dtypes, timed=timed,
+                     device="cpu" if provider == "CPUExecutionProvider" else "gpu", gpu_name=gpu_name)
+
+
+def _io_bound(session, feed: dict, provider: str):
+    """A call running ``session`` with IO binding: inputs copied to GPU 0 once, outputs left there (``perf.gpu``)."""
+    import onnxruntime as ort
+
+    binding = session.io_binding()
+    for name, array in feed.items():
+        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(array, "cuda", 0))
+    for out in session.get_outputs():
+        binding.bind_output(out.name, "cuda", 0)
+
+    def call():
+        session.run_with_iobinding(binding)
+
+    return call, (f"InferenceSession.run_with_iobinding, inputs and outputs on the GPU ({provider}, "
+                  f"ORT_ENABLE_ALL; wall clock, the provider synchronised at the end of each run)")
 
 
 def load_torch_callable(path: Path, fmt: str, *, trust_code: bool = False):
@@ -220,8 +250,9 @@ def load_torch_callable(path: Path, fmt: str, *, trust_code: bool = False):
 
 def bench_torch(path: str | Path, fmt: str, input_shapes: Sequence[Sequence[int]], input_dtypes: Sequence[str] = (),
                 *, threads: int, trust_code: bool = False, warmup: int = 3, min_runs: int = 10,
-                min_seconds: float = 1.0, max_runs: int = 500) -> BenchResult:
-    """Latency of a torch model file on CPU (see the module doc)."""
+                min_seconds: float = 1.0, max_runs: int = 500, cuda: bool = False,
+                gpu_name: str | None = None) -> BenchResult:
+    """Latency of a torch model file on the CPU, or on GPU 0 with ``cuda`` (see the module doc)."""
     import torch
 
     path = Path(path)
@@ -244,6 +275,9 @@ def bench_torch(path: str | Path, fmt: str, input_shapes: Sequence[Sequence[int]
         else:
             args.append(torch.randint(0, 2, tuple(shape), generator=gen, dtype=tdtype))
         dtypes.append(dtype)
+    if cuda:
+        module = module.to("cuda")
+        args = [a.to("cuda") for a in args]
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
 
@@ -252,17 +286,26 @@ def bench_torch(path: str | Path, fmt: str, input_shapes: Sequence[Sequence[int]
             module(*args)
 
     try:
-        samples, pressure = timed_with_pressure(call, warmup=warmup, min_runs=min_runs, min_seconds=min_seconds,
-                                                max_runs=max_runs)
+        if cuda:
+            from embodied_tui.perf.gpu import time_cuda_events
+
+            samples = time_cuda_events(call, warmup=warmup, min_runs=min_runs, min_seconds=min_seconds,
+                                       max_runs=max_runs)
+            pressure = None
+        else:
+            samples, pressure = timed_with_pressure(call, warmup=warmup, min_runs=min_runs,
+                                                    min_seconds=min_seconds, max_runs=max_runs)
     except Exception as exc:
         raise AnalysisError(f"{path}: the model failed to run on inputs {list(map(list, input_shapes))} "
                             f"({str(exc).splitlines()[0][:200]})") from None
     finally:
         torch.set_num_threads(previous)
-    return summarise(samples, runtime="torch", runtime_version=torch.__version__, provider="cpu", threads=threads,
-                     warmup=warmup, cpu_pressure=pressure, input_shapes=[list(s) for s in input_shapes],
-                     input_dtypes=dtypes,
-                     timed=f"module(*inputs) under torch.inference_mode() ({fmt})")
+    where = "on cuda, CUDA events around each call" if cuda else "on the CPU"
+    return summarise(samples, runtime="torch", runtime_version=torch.__version__, provider="cuda" if cuda else "cpu",
+                     threads=threads, warmup=warmup, cpu_pressure=pressure,
+                     input_shapes=[list(s) for s in input_shapes], input_dtypes=dtypes,
+                     timed=f"module(*inputs) under torch.inference_mode() ({fmt}, {where})",
+                     device="gpu" if cuda else "cpu", gpu_name=gpu_name)
 
 
 def default_runtime(fmt: str) -> str:
@@ -271,8 +314,9 @@ def default_runtime(fmt: str) -> str:
 
 def bench_file(path: str | Path, fmt: str, input_shapes: Sequence[Sequence[int]], input_dtypes: Sequence[str] = (),
                *, runtime: str | None = None, threads: int | None = None, trust_code: bool = False,
-               **timing) -> BenchResult:
-    """Latency of a model file on this machine with ``runtime`` (default: onnxruntime for ONNX, torch otherwise)."""
+               choice=None, gpu_name: str | None = None, **timing) -> BenchResult:
+    """Latency of a model file on this machine with ``runtime`` (default: onnxruntime for ONNX, torch otherwise),
+    on the CPU, or where ``choice`` (a ``perf.gpu.DeviceChoice`` for this runtime) says."""
     from embodied_tui.analysis.loaders import regular_file_problem
     from embodied_tui.perf.calibrate import default_threads
 
@@ -286,12 +330,19 @@ def bench_file(path: str | Path, fmt: str, input_shapes: Sequence[Sequence[int]]
     if runtime == "onnxruntime":
         if fmt != "onnx":
             raise UserError(f"{path}: onnxruntime runs ONNX files only and this is {fmt}; use --runtime torch")
-        return bench_onnx(path, input_shapes, input_dtypes, threads=threads, **timing)
+        provider = choice.provider if choice is not None and choice.on_gpu else "CPUExecutionProvider"
+        return bench_onnx(path, input_shapes, input_dtypes, threads=threads, provider=provider, gpu_name=gpu_name,
+                          **timing)
     if fmt == "onnx":
         raise UserError(f"{path}: torch cannot run an ONNX file; use --runtime onnxruntime")
-    return bench_torch(path, fmt, input_shapes, input_dtypes, threads=threads, trust_code=trust_code, **timing)
+    cuda = choice is not None and choice.on_gpu
+    return bench_torch(path, fmt, input_shapes, input_dtypes, threads=threads, trust_code=trust_code, cuda=cuda,
+                       gpu_name=gpu_name, **timing)
 
 
 def runtime_label(result: BenchResult) -> str:
-    """The runtime name a measurement is filed under: "onnxruntime-cpu" or "torch-cpu"."""
-    return f"{result.runtime}-cpu"
+    """The runtime name a measurement is filed under: "onnxruntime-cpu", "torch-cpu", "onnxruntime-cuda",
+    "onnxruntime-tensorrt" or "torch-cuda"."""
+    if result.device != "gpu":
+        return f"{result.runtime}-cpu"
+    return f"{result.runtime}-{'tensorrt' if result.provider == 'TensorrtExecutionProvider' else 'cuda'}"

@@ -27,6 +27,17 @@ from embodied_tui.perf.calibrate import (
     host_slug,
     measure_host,
 )
+from embodied_tui.perf.gpu import (
+    GPU_ALIASES,
+    Available,
+    GpuPeaks,
+    choose_device,
+    gpu_device,
+    gpu_name,
+    gpu_slug,
+    measure_gpu,
+    probe,
+)
 from embodied_tui.perf.roofline import default_efficiency, fit_model, fusion_for, layer_times, model_work
 from embodied_tui.services.fit import MEASUREMENTS, record_batch, target_for
 from embodied_tui.services.hardware import CALIBRATE, add_user_device, names_of, origins, registry, user_devices
@@ -39,7 +50,9 @@ CALIBRATION_SET = ("mlp_policy", "lstm_policy", "small_vit", "resnet_tiny", "mob
 Progress = Callable[[str, float], None]
 
 _DTYPE_PRECISION = {"float32": "fp32", "float": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16",
-                    "int8": "int8", "qint8": "int8", "uint8": "int8", "quint8": "int8"}
+                    "int8": "int8", "qint8": "int8", "uint8": "int8", "quint8": "int8",
+                    "float8_e4m3fn": "fp8", "float8_e5m2": "fp8", "float8_e4m3fnuz": "fp8", "float8_e5m2fnuz": "fp8",
+                    "float4_e2m1fn_x2": "fp4"}
 
 
 def precision_of(dtype: str) -> str:
@@ -115,6 +128,15 @@ def calibration_models(names: Iterable[str] = CALIBRATION_SET) -> list[tuple[str
     return [(name, BUILDERS[name].build(), BUILDERS[name].example_inputs()) for name in names if name in BUILDERS]
 
 
+def interval_fields(eff) -> dict:
+    """The prediction interval of a fitted efficiency (``perf.calibrate.fit_efficiency``: the 10th-90th percentile
+    of its own residuals on the timed models, x/÷ 2 with fewer than 8) as ``Calibration`` fields."""
+    if eff.interval_log is None:
+        return {}
+    return {"interval_log_low": round(eff.interval_log[0], 4), "interval_log_high": round(eff.interval_log[1], 4),
+            "interval_note": eff.basis_detail.split("interval: ", 1)[-1]}
+
+
 def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CALIBRATION_SET,
                    runtime: str = "onnxruntime", progress: Progress | None = None,
                    min_seconds: float = 0.45, rounds: int = 3) -> dict:
@@ -187,7 +209,7 @@ def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CA
                                   eta_memory=eff.eta_memory, overhead_ms=eff.overhead_ms,
                                   op_overhead_ms=eff.op_overhead_ms,
                                   macs_per_output_half=eff.macs_per_output_half, source=eff.source,
-                                  fit_error=eff.fit_error, n_points=eff.n_points)
+                                  fit_error=eff.fit_error, n_points=eff.n_points, **interval_fields(eff))
         kept.append(calibration)
         for name, analysis, result in analysed:
             pred = fit_model(analysis, analysis.layer_costs, target, eff)
@@ -254,17 +276,29 @@ def check_unchanged(reg: Registry, record) -> None:
 
 def bench_model(db, name: str, runtime: str | None = None, *, version: int | None = None,
                 threads: int | None = None, trust_code: bool = False, save: bool = True,
-                min_seconds: float = 1.0) -> dict:
-    """Time a registered model on this machine; store the median as a measurement on the host device."""
+                min_seconds: float = 1.0, device: str = "cpu", available: Available | None = None) -> dict:
+    """Time a registered model on this machine; store the median as a measurement on the host device, or on the
+    GPU's device (``gpu-<name>``) when ``device`` ("auto", "gpu", "cpu") chooses the GPU (``perf.gpu``).
+    ``available``: what the machine offers (probed when None). The result's ``device_choice`` says where it ran and
+    why; its ``notice`` is the one line to show when a GPU was asked for and none is usable."""
     reg = registry(db)
     record = reg.get(name, version)
+    if record.format == "hf_config":  # analysis.hf.folder: an architecture alone, nothing to time
+        raise UserError(f"{record.name} v{record.version} is a Hugging Face config.json only: an architecture with "
+                        f"no weights, so there is nothing to run. `embodied-ai fit {record.name}` predicts its latency "
+                        "from the architecture; to measure it, register a runnable file of the model (ONNX, "
+                        "TorchScript or ExportedProgram) and bench that")
     path = Path(record.path)
     check_unchanged(reg, record)  # the bytes timed are the bytes the measurement is filed under
     threads = threads or default_threads()
-    host = ensure_host(reg, threads=threads)
-    result = bench_file(path, record.format, record.input_shapes, record.input_dtypes,
-                        runtime=runtime or default_runtime(record.format), threads=threads, trust_code=trust_code,
-                        min_seconds=min_seconds)
+    runtime = runtime or default_runtime(record.format)
+    available = available if available is not None else (probe() if device != "cpu" else Available())
+    choice = choose_device(device, runtime, available)
+    name_of_gpu = gpu_name(available) if choice.on_gpu else None
+    host = ensure_gpu(reg, available) if choice.on_gpu else ensure_host(reg, threads=threads)
+    result = bench_file(path, record.format, record.input_shapes, record.input_dtypes, runtime=runtime,
+                        threads=threads, trust_code=trust_code, min_seconds=min_seconds, choice=choice,
+                        gpu_name=name_of_gpu)
     m = Measurement(model=record.name, model_version=record.version, model_sha256=record.sha256, hardware=host.id,
                     power_mode=host.default.name, precision=precision_of(record.dtype),
                     runtime=runtime_label(result), runtime_version=result.runtime_version,
@@ -273,4 +307,133 @@ def bench_model(db, name: str, runtime: str | None = None, *, version: int | Non
                     source=f"embodied-ai bench on {host.id}", timed=result.timed)
     if save:
         reg.table_insert(MEASUREMENTS, m.model_dump(mode="json"))
-    return {"measurement": m.model_dump(mode="json"), "bench": result.model_dump(mode="json"), "saved": save}
+    return {"measurement": m.model_dump(mode="json"), "bench": result.model_dump(mode="json"), "saved": save,
+            "device_choice": {"device": choice.device, "provider": choice.provider, "reason": choice.reason,
+                              "notice": choice.notice}}
+
+
+# ---------------------------------------------------------------------------------------------------- the GPU
+
+def gpu_entry(db, name: str) -> HardwareEntry | None:
+    """The GPU called ``name`` as `calibrate --device gpu` or a first GPU `bench` stored it (id ``gpu-<name>``)."""
+    reg = registry(db)
+    slug, where = gpu_slug(name), origins(reg)
+    return next((e for e in user_devices(reg) if e.id == slug and where.get(e.id) == CALIBRATE), None)
+
+
+def save_gpu(db, entry: HardwareEntry) -> HardwareEntry:
+    """Store a measured GPU as a user device of origin ``calibrate`` (replacing an earlier one of its id); the
+    generic name ``this-gpu`` follows the GPU measured last, as ``host`` does for the CPU (``save_host``)."""
+    reg = registry(db)
+    where = _check_host_id(reg, entry.id)
+    for other in user_devices(reg):
+        if other.id != entry.id and where.get(other.id) == CALIBRATE and set(other.aliases) & set(GPU_ALIASES):
+            kept = [a for a in other.aliases if a not in GPU_ALIASES]
+            add_user_device(reg, other.model_copy(update={"aliases": kept}), origin=CALIBRATE, replace=True)
+    taken = names_of([*load_catalog(), *(o for o in user_devices(reg)
+                                         if o.id != entry.id and where.get(o.id) != CALIBRATE)])
+    aliases = [a for a in entry.aliases if a.casefold() not in taken]
+    return add_user_device(reg, entry.model_copy(update={"aliases": aliases}), origin=CALIBRATE, replace=True)
+
+
+def _gpu_from(name: str, peaks: GpuPeaks | None, calibration: Iterable[Calibration] = ()) -> HardwareEntry:
+    data = gpu_device(name, peaks, [c.model_dump(mode="json") for c in calibration])
+    return parse_entry(data, f"GPU device {data['id']}")
+
+
+def ensure_gpu(db, available: Available) -> HardwareEntry:
+    """This machine's GPU as a device, measuring its peaks (seconds, torch CUDA) the first time; without torch CUDA
+    the device is stored with its name and no peaks."""
+    reg = registry(db)
+    name = gpu_name(available) or "CUDA GPU"
+    found = gpu_entry(reg, name)
+    if found is not None:
+        return found
+    return save_gpu(reg, _gpu_from(name, measure_gpu() if available.torch_cuda else None))
+
+
+def calibrate_gpu(db, *, models: Iterable[str] = CALIBRATION_SET, available: Available | None = None,
+                  progress: Progress | None = None, min_seconds: float = 0.45, rounds: int = 3) -> dict:
+    """`calibrate --device gpu`: measure GPU 0 (fp32/fp16 matmul, copy bandwidth; ``perf.gpu.measure_gpu``), time
+    the calibration models on it (onnxruntime with its CUDA provider, else torch CUDA), fit eta and t0 (and from six
+    models t_op and K) with ``perf.calibrate.fit_efficiency`` against the measured fp32 peak, and store the device
+    ``gpu-<name>`` with that calibration (other runtimes' calibrations are kept). As for the host, each model's
+    fastest run of ``rounds`` interleaved rounds is fitted.
+
+    Raises UserError when torch cannot reach a CUDA GPU (the peaks need it); the CLI then calibrates the CPU."""
+    from embodied_tui.analysis.api import analyze_file
+
+    report = progress or (lambda stage, frac: None)
+    available = available if available is not None else probe()
+    if not available.torch_cuda:
+        raise UserError(choose_device("gpu", "torch", available).reason)
+    reg = registry(db)
+    name = gpu_name(available) or "CUDA GPU"
+    _check_host_id(reg, gpu_slug(name))
+    runtime = "onnxruntime" if choose_device("gpu", "onnxruntime", available).on_gpu else "torch"
+    choice = choose_device("gpu", runtime, available)
+    start = time.perf_counter()
+    report("measuring GPU matmul FLOP/s and copy bandwidth", 0.0)
+    peaks = measure_gpu()
+    previous = gpu_entry(reg, name)
+    entry = _gpu_from(name, peaks)
+    target, _ = target_for(entry, entry.default, "fp32")
+    built = calibration_models(models)
+    skipped = {n: "not in the zoo" for n in models if n not in {b[0] for b in built}}
+    best: dict[str, BenchResult] = {}
+    files = []
+    with tempfile.TemporaryDirectory(prefix="embodied-ai-calibrate-gpu-") as tmp:
+        for i, (model, module, example) in enumerate(built):
+            report(f"exporting and analysing {model}", 0.15 + 0.15 * i / max(1, len(built)))
+            try:
+                path, fmt = save_model_file(module, example, Path(tmp), model, runtime)
+                analysis = analyze_file(path, input_shape=[list(x.shape) for x in example])
+            except Exception as exc:  # one model the exporter or analyser cannot take must not stop calibration
+                skipped[model] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+                continue
+            if analysis.macs is None:
+                skipped[model] = f"no MAC count ({analysis.macs_null_reason})"
+                continue
+            files.append((model, path, fmt, analysis))
+        for rnd in range(rounds):
+            for i, (model, path, fmt, analysis) in enumerate(files):
+                report(f"timing {model} on the GPU (round {rnd + 1} of {rounds})",
+                       0.3 + 0.65 * (rnd * len(files) + i) / max(1, rounds * len(files)))
+                result = bench_file(path, fmt, analysis.input_shapes, analysis.input_dtypes, runtime=runtime,
+                                    threads=default_threads(), min_seconds=min_seconds / rounds, min_runs=5,
+                                    choice=choice, gpu_name=name)
+                if model not in best or result.min_ms < best[model].min_ms:
+                    best[model] = result
+    label = runtime_label(next(iter(best.values()))) if best else f"{runtime}-cuda"
+    points, analysed = [], []
+    for model, _path, _fmt, analysis in files:
+        times = layer_times(model_work(analysis, analysis.layer_costs, "fp32", fusion_for(label))[0], target)
+        points.append(Point(model, times, best[model].min_ms))
+        analysed.append((model, analysis, best[model]))
+    kept = [c for c in (previous.calibration if previous else []) if not (c.precision == "fp32" and c.runtime == label)]
+    calibration, rows = None, []
+    if points:
+        version = best[points[0].label].runtime_version
+        eff = fit_efficiency(points, default_efficiency("gpu"), runtime=label,
+                             source=f"`embodied-ai calibrate --device gpu`: {len(points)} zoo models timed on "
+                                    f"{name} with {runtime} {version} ({choice.provider})")
+        calibration = Calibration(precision="fp32", runtime=label, eta_compute=eff.eta_compute,
+                                  eta_memory=eff.eta_memory, overhead_ms=eff.overhead_ms,
+                                  op_overhead_ms=eff.op_overhead_ms, macs_per_output_half=eff.macs_per_output_half,
+                                  source=eff.source, fit_error=eff.fit_error, n_points=eff.n_points)
+        kept.append(calibration)
+        for model, analysis, result in analysed:
+            pred = fit_model(analysis, analysis.layer_costs, target, eff)
+            rows.append({"model": model, "macs": analysis.macs, "measured_ms": round(result.min_ms, 4),
+                         "median_ms": round(result.median_ms, 4), "p90_ms": round(result.p90_ms, 4),
+                         "predicted_ms": pred.predicted_latency_ms, "roofline_ms": pred.roofline_latency_ms,
+                         "bound": pred.bound, "error": round(pred.predicted_latency_ms / result.min_ms - 1, 4)})
+    entry = save_gpu(reg, _gpu_from(name, peaks, kept))
+    report("done", 1.0)
+    return {"device": entry.model_dump(mode="json"), "gpu": name, "provider": choice.provider, "runtime": label,
+            "calibration": None if calibration is None else calibration.model_dump(mode="json"), "points": rows,
+            "peak_tflops": {p: round(peaks.peak(p) / 1e12, 3) for p in ("fp32", "fp16") if peaks.peak(p)},
+            "matmul_tflops": {p: {str(n): round(r / 1e12, 3) for n, r in sizes.items()}
+                              for p, sizes in peaks.matmul_flops.items()},
+            "bandwidth_gbps": round(peaks.copy_bytes_per_s / 1e9, 2), "sm_count": peaks.sm_count,
+            "seconds": round(time.perf_counter() - start, 2), "skipped": skipped}
