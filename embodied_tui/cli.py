@@ -10,11 +10,11 @@ import warnings
 
 import click
 
-from embodied_tui.commands import ask, demo, fit, hw, measure, measurement, model, query
+from embodied_tui.commands import ask, demo, fit, hw, measure, measurement, model, pipeline, query
 from embodied_tui.units import safe_text
 
 # command modules, in help order; imported statically so a missing one fails loudly instead of vanishing
-_COMMAND_MODULES = (model, demo, hw, fit, measure, measurement, ask, query)
+_COMMAND_MODULES = (model, demo, hw, fit, pipeline, measure, measurement, ask, query)
 
 
 def _warning_printer(previous):
