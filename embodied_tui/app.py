@@ -2,7 +2,7 @@
 
 Importing this module (and running the app) never imports torch, onnx or onnxruntime: analysis runs in a child process
 (``embodied_tui.services.worker``); fits, questions and cards are pure Python and run in thread workers. Keys follow
-the README's key table: ctrl+q quits, q/escape go back, ?/f1 help, ctrl+p palette, f fit, a ask.
+the README's key table: ctrl+q quits, q/escape go back, ?/f1 help, ctrl+p palette, f fit, a ask, p pipelines.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ class EmbodiedApp(App[None]):
     BINDINGS = [
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("a", "ask", "Ask", id="app.ask"),
+        Binding("p", "pipelines", "Pipelines", show=False, id="app.pipelines"),
     ]
 
     def __init__(self, db: str | None = None, *, registry: Registry | None = None) -> None:
@@ -78,9 +79,21 @@ class EmbodiedApp(App[None]):
         if not isinstance(self.screen, ModalScreen):  # not over a dialog or help
             self.open_ask()
 
+    def open_pipelines(self) -> None:
+        from embodied_tui.screens.pipeline import PipelineScreen
+
+        if not isinstance(self.screen, PipelineScreen):
+            self.push_screen(PipelineScreen())
+
+    def action_pipelines(self) -> None:
+        if not isinstance(self.screen, ModalScreen):  # not over a dialog or help
+            self.open_pipelines()
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("Ask...", "a plain question or a Cypher query on the registry", self.open_ask)
+        yield SystemCommand("Pipelines", "stored pipelines: per-stage time and the control-rate verdict on a device",
+                            self.open_pipelines)
 
     def sort_registry(self, key: str, reverse: bool = False) -> None:
         while len(self.screen_stack) > 1:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from embodied_tui import units as fmt
 from embodied_tui.ask.parse import FIELDS, parse_question, query_from_spec, tool_schema
 from embodied_tui.cli import main
 from embodied_tui.errors import UserError
@@ -400,3 +401,201 @@ def test_cli_ask_llm_and_missing_endpoint(fx, llm, monkeypatch):
     monkeypatch.delenv("EMBODIED_AI_LLM_URL")
     result = CliRunner().invoke(main, ["--db", str(fx.db), "ask", "--llm", "anything"])
     assert result.exit_code == 2 and "EMBODIED_AI_LLM_URL" in result.output
+
+
+# ------------------------------------------------------------------------------------------------ family words
+
+def _rule_families() -> set[str]:
+    """Every family name ``analysis/patterns/rules.py`` can return: in ``decide_family`` and the functions it calls,
+    the string literals of each returned (family, task, why) tuple's first element (both arms of an ``x if c else
+    y``) and of ``fam = ...``, read from the source so a new rule is seen at once."""
+    import ast
+
+    from embodied_tui.analysis.patterns import rules
+
+    defs = {n.name: n for n in ast.parse(Path(rules.__file__).read_text()).body if isinstance(n, ast.FunctionDef)}
+    reached = {"decide_family"} | {c.func.id for c in ast.walk(defs["decide_family"])
+                                   if isinstance(c, ast.Call) and isinstance(c.func, ast.Name) and c.func.id in defs}
+
+    def literals(node) -> set[str]:
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return {node.value}
+        if isinstance(node, ast.IfExp):
+            return literals(node.body) | literals(node.orelse)
+        return set()
+
+    names: set[str] = set()
+    for fn in reached:
+        for node in ast.walk(defs[fn]):
+            if isinstance(node, ast.Return) and isinstance(node.value, ast.Tuple) and len(node.value.elts) == 3:
+                names |= literals(node.value.elts[0])
+            elif isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == ["fam"]:
+                names |= literals(node.value)
+    return names
+
+
+# what the type and task readers take instead (a type word, or the detection task), and what never asks
+NOT_FAMILY_WORDS = {"transformer": ("m.type", "transformer"), "cnn": ("m.type", "cnn"), "rnn": ("m.type", "rnn"),
+                    "hybrid": ("m.type", "hybrid"), "detector": ("m.task", "detection")}
+
+
+def test_every_family_the_analyser_names_can_be_asked_for():
+    from embodied_tui.ask.vocab import Vocabulary
+
+    families = _rule_families() - {"unknown"}
+    assert {"swin", "rt-detr", "whisper", "diffusion-policy", "pointnet"} <= families  # the AST walk sees the rules
+    empty = Vocabulary()  # an empty registry: the words must be known without any model of that family
+    for fam in sorted(families):
+        q = parse_question(f"list {fam} models", empty)
+        got = [(c.field, c.value) for c in q.conditions]
+        assert got == [NOT_FAMILY_WORDS.get(fam, ("m.family", fam))], (fam, got, q.unparsed)
+        assert not q.unparsed, (fam, q.unparsed)
+
+
+@pytest.mark.parametrize("words,family", [
+    ("swin", "swin"), ("rt-detr", "rt-detr"), ("RT DETR", "rt-detr"), ("rtdetr", "rt-detr"),
+    ("detr", "detr"), ("yolov8", "yolo"), ("gpt-2", "gpt"), ("GPT2", "gpt"), ("distilbert", "bert"),
+    ("t5", "t5"), ("whisper", "whisper"), ("segformer", "segformer"), ("pointnet", "pointnet"),
+    ("point net", "pointnet"), ("u-net", "unet"), ("diffusion policy", "diffusion-policy"),
+    ("diffusion policies", "diffusion-policy"), ("lstm", "lstm"), ("deit", "vit"), ("googlenet", "inception"),
+])
+def test_the_words_people_use_for_a_family(words, family):
+    from embodied_tui.ask.vocab import Vocabulary
+
+    q = parse_question(f"which {words} models are there", Vocabulary())
+    assert [(c.field, c.value, c.negate) for c in q.conditions] == [("m.family", family, False)], q.readings
+    q = parse_question(f"models except {words}", Vocabulary())
+    assert [(c.field, c.value, c.negate) for c in q.conditions] == [("m.family", family, True)], q.readings
+
+
+def test_policy_alone_is_still_the_task():
+    from embodied_tui.ask.vocab import Vocabulary
+
+    q = parse_question("list policy models", Vocabulary())
+    assert [(c.field, c.value) for c in q.conditions] == [("m.task", "policy")]
+
+
+def test_cli_ask_for_swin_models_on_a_real_registry(tmp_path):
+    """Corpus models (tests/corpus) written as ONNX, registered through the CLI and analysed for real: asking for
+    swin models answers with the registered Swin and nothing else; its family comes from the analysis, not a name."""
+    from corpus import CORPUS
+    from corpus.export import write
+
+    db = tmp_path / "registry.json"
+    for name in ("swin", "pointnet", "diffusion_policy"):
+        path = write(CORPUS[name](), "onnx", tmp_path / f"net{len(name)}.onnx")  # names that give nothing away
+        result = CliRunner().invoke(main, ["--db", str(db), "model", "register", str(path), "--name", name])
+        assert result.exit_code == 0, result.output
+    shown = {name: json.loads(CliRunner().invoke(main, ["--db", str(db), "model", "show", name, "--json"]).output)
+             for name in ("swin", "pointnet", "diffusion_policy")}
+    by_family = {rec["architecture"]["family"]: name for name, rec in shown.items()}
+    assert set(by_family) == {"swin", "pointnet", "diffusion-policy"}
+    for question, family in (("list swin models", "swin"), ("which diffusion policies are registered",
+                                                             "diffusion-policy"), ("pointnet models", "pointnet")):
+        result = CliRunner().invoke(main, ["--db", str(db), "ask", question, "--json"])
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        names = {row[data["columns"].index("m.name")] for row in data["rows"]}
+        assert names == {by_family[family]}, (question, data["cypher"], data["rows"])
+
+
+# ------------------------------------------------------------------------------------------------ stored pipelines
+
+PIPELINES = Path(__file__).resolve().parents[1] / "examples" / "pipelines"
+
+
+@pytest.fixture()
+def pipeline_db(db, cli):
+    """A real registry holding the shipped pi05 and openvla-7b pipelines (config stages only: no model needed)."""
+    for spec in ("pi05.yaml", "openvla-7b.yaml"):
+        assert cli("pipeline", "register", PIPELINES / spec).exit_code == 0
+    return db
+
+
+def _fits(db, spec: str) -> dict:
+    """``pipeline fit`` of the spec file on every catalog device x mode, computed here independently of the graph."""
+    from embodied_tui.services.fit import FitContext
+    from embodied_tui.services.pipeline import fit_pipeline
+
+    out = {}
+    for entry in FitContext.open(db).entries:
+        for mode in entry.power_modes:
+            try:
+                out[(entry.id, mode.name)] = (fit_pipeline(db, PIPELINES / spec, entry.id, mode=mode.name,
+                                                           with_changes=False), mode.power_w)
+            except UserError:  # no peak at the pipeline's precision: no edge either
+                continue
+    return out
+
+
+def _ask(cli, question: str) -> dict:
+    result = cli("ask", question, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_can_a_pipeline_run_at_a_rate_on_a_device_at_a_power(pipeline_db, cli):
+    answer = _ask(cli, "can pi0.5 run at 20 Hz on an Orin NX at 25 W?")
+    assert answer["asked_rate_hz"] == 20 and answer["unparsed"] == []
+    assert "p.name = \"pi05\"" in answer["cypher"] and "rate_hz >=" not in answer["cypher"]  # the rate is the verdict
+    expected = {key: fit for key, (fit, power_w) in _fits(pipeline_db, "pi05.yaml").items()
+                if key[0].startswith("jetson-orin-nx") and power_w == 25}
+    assert expected, "the catalog has an Orin NX mode of 25 W"
+    rows = [dict(zip(answer["columns"], row)) for row in answer["rows"]]
+    assert {(r["h.device"], r["h.power_mode"]) for r in rows} == set(expected)
+    assert len(answer["answer"]) == len(rows)
+    for row, sentence in zip(rows, answer["answer"]):
+        fit = expected[(row["h.device"], row["h.power_mode"])]
+        assert row["r.total_ms"] == pytest.approx(fit.total_ms) and row["r.rate_hz"] == pytest.approx(fit.rate_hz)
+        holds = 1000 / fit.total_ms >= 20
+        assert sentence.startswith(f"pi05 on {row['h.device']} ({row['h.power_mode']}, bf16)")
+        assert (": yes, it holds 20 Hz" in sentence) == holds and (": no, it does not reach 20 Hz" in sentence) \
+            == (not holds)
+        assert "fits memory" in sentence if fit.memory_fit.fits else "memory" in sentence
+
+
+def test_which_devices_can_run_a_pipeline_at_a_rate(pipeline_db, cli):
+    answer = _ask(cli, "which devices can run openvla at 5 Hz?")
+    assert answer["query"]["subject"] == "hardware" and answer["unparsed"] == []
+    expected = {key for key, (fit, _) in _fits(pipeline_db, "openvla-7b.yaml").items()
+                if fit.rate_hz is not None and fit.rate_hz >= 5 and fit.memory_fit.fits is not False}
+    got = {(row[0], row[1]) for row in answer["rows"]}
+    assert got == expected and expected, "some devices hold 5 Hz"
+    totals = [row[answer["columns"].index("r.total_ms")] for row in answer["rows"]]
+    assert totals == sorted(totals)  # fastest first
+    assert all(": yes, it holds 5 Hz" in s for s in answer["answer"][:10])
+
+
+def test_fastest_device_for_a_pipeline(pipeline_db, cli):
+    answer = _ask(cli, "fastest device for pi05")
+    fits = _fits(pipeline_db, "pi05.yaml")
+    best = min((fit.total_ms, key) for key, (fit, _) in fits.items() if fit.total_ms is not None)
+    assert len(answer["rows"]) == 1 and tuple(answer["rows"][0][:2]) == best[1]
+    assert answer["rows"][0][answer["columns"].index("r.total_ms")] == pytest.approx(best[0])
+    text = cli("ask", "fastest device for pi05")
+    assert text.exit_code == 0 and "MATCH (p:Pipeline)-[r:RUNS_ON]->(h:Hardware)" in text.output
+
+
+def test_pipeline_names_as_people_write_them():
+    from embodied_tui.ask.parse import Vocabulary
+
+    vocab = Vocabulary(pipelines=("openvla-7b", "pi05", "yolo-depth", "yolo-track"))
+    for text, name in (("pi0.5", "pi05"), ("pi 05", "pi05"), ("PI-05", "pi05"), ("openvla", "openvla-7b"),
+                       ("openvla 7b", "openvla-7b"), ("yolo-depth", "yolo-depth")):
+        q = parse_question(f"fastest device for {text}", vocab)
+        assert [c.cypher() for c in q.conditions if c.field == "p.name"] == [f'p.name = "{name}"'], text
+    # 'yolo' leads two pipelines: it names neither (it is the family word)
+    assert not [c for c in parse_question("fastest device for yolo", vocab).conditions if c.field == "p.name"]
+
+
+def test_a_yes_answer_states_the_margin(pipeline_db, cli):
+    answer = _ask(cli, "could openvla run at 2 Hz on an H100?")
+    fits = {key: fit for key, (fit, _) in _fits(pipeline_db, "openvla-7b.yaml").items() if key[0] == "nvidia-h100-sxm"}
+    assert answer["asked_rate_hz"] == 2 and fits
+    rows = [dict(zip(answer["columns"], row)) for row in answer["rows"]]
+    assert {(r["h.device"], r["h.power_mode"]) for r in rows} == set(fits)
+    for row, sentence in zip(rows, answer["answer"]):
+        fit = fits[(row["h.device"], row["h.power_mode"])]
+        assert fit.rate_hz >= 2  # an H100 holds 2 Hz easily: the yes branch
+        margin = fmt.percent(1 - fit.total_ms / 500.0, 1.0)  # period 1000 / 2 Hz = 500 ms
+        assert f": yes, it holds 2 Hz (margin {margin})" in sentence

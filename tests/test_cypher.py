@@ -402,3 +402,74 @@ def test_query_scope_falls_back_to_the_whole_graph_when_grand_cyphers_structure_
         fallback = query_scope(text, fast=True)  # no exception: the public path
     assert fallback == WHOLE
     assert _rows_on(fx, text, fast) == _rows_on(fx, text, fallback)
+
+
+# ------------------------------------------------------------------------------------------------- stored pipelines
+
+def _pipeline_registry(tmp_path):
+    """A copy of the fixture registry with one stored pipeline: its registered detector, then a tiny transformer
+    prefill from a config (tests/test_pipeline.py's)."""
+    import yaml
+    from test_pipeline import write_spec
+
+    db = copy_registry(tmp_path)
+    spec = write_spec(tmp_path / "spec", 4.0)
+    data = yaml.safe_load(spec.read_text())
+    data["stages"] = [{"name": "det", "model": "yolo_style_detector"}, data["stages"][1]]
+    spec.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(main, ["--db", str(db), "pipeline", "register", str(spec), "--name", "det-lm"])
+    assert result.exit_code == 0, result.output
+    return db, spec
+
+
+def _query(db, text):
+    result = CliRunner().invoke(main, ["--db", str(db), "query", text, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_pipeline_runs_on_edges_are_the_pipeline_fits(tmp_path, fx):
+    """Every RUNS_ON edge of the Pipeline node against `pipeline fit` of the spec file on that device x mode."""
+    from embodied_tui.services.pipeline import fit_pipeline
+
+    db, spec = _pipeline_registry(tmp_path)
+    out = _query(db, "MATCH (p:Pipeline)-[r:RUNS_ON]->(h:Hardware) RETURN p.name, p.version, p.rate_hz, h.device, "
+                     "h.power_mode, r.total_ms, r.rate_hz, r.meets_rate, r.margin, r.mode, r.precision, "
+                     "r.fits_memory")
+    rows = [dict(zip(out["columns"], row)) for row in out["rows"]]
+    assert rows and {r["p.name"] for r in rows} == {"det-lm"} and {r["p.version"] for r in rows} == {1}
+    expected = {}
+    for entry in fx.devices:
+        for mode in entry.power_modes:
+            try:
+                fit = fit_pipeline(db, spec, entry.id, mode=mode.name, with_changes=False)
+            except Exception:  # the device states no peak at fp16: no edge
+                continue
+            expected[(entry.id, mode.name)] = fit
+    assert {(r["h.device"], r["h.power_mode"]) for r in rows} == set(expected)
+    for r in rows:
+        fit = expected[(r["h.device"], r["h.power_mode"])]
+        if fit.total_ms is None:  # a stage without a time (the detector on a device that states no peak for it)
+            assert r["r.total_ms"] is None and r["r.meets_rate"] is None and fit.reason
+            continue
+        assert r["r.total_ms"] == pytest.approx(fit.total_ms) and r["r.rate_hz"] == pytest.approx(fit.rate_hz)
+        assert r["r.meets_rate"] == fit.meets_rate == (1000 / fit.total_ms >= 4.0)
+        assert r["r.margin"] == pytest.approx(1 - fit.total_ms / 250.0)  # period 1000 / 4 Hz = 250 ms
+        assert r["r.mode"] == r["h.power_mode"] and r["r.precision"] == "fp16" and r["p.rate_hz"] == 4.0
+        assert r["r.fits_memory"] == fit.memory_fit.fits
+    assert any(r["r.meets_rate"] for r in rows) and not all(r["r.meets_rate"] for r in rows), "both verdicts occur"
+    # a WHERE on the edge keeps exactly the rows that hold it (the scoped graph agrees with the whole one)
+    fast = _query(db, "MATCH (p:Pipeline)-[r:RUNS_ON]->(h:Hardware) WHERE r.meets_rate = true AND h.power_w < 20 "
+                      "RETURN h.device, h.power_mode")
+    assert sorted(map(tuple, fast["rows"])) == sorted(
+        (d, m) for (d, m), fit in expected.items() if fit.meets_rate
+        and next(e for e in fx.devices if e.id == d).mode(m).power_w is not None
+        and next(e for e in fx.devices if e.id == d).mode(m).power_w < 20)
+
+
+def test_pipeline_uses_its_registered_models(tmp_path):
+    db, _ = _pipeline_registry(tmp_path)
+    out = _query(db, "MATCH (p:Pipeline)-[u:USES]->(m:Model) RETURN p.name, u.stage, m.name, m.family")
+    assert out["rows"] == [["det-lm", "det", "yolo_style_detector", "yolo"]]  # the config stage runs no model
+    nodes = _query(db, "MATCH (p:Pipeline) RETURN p.name, p.stages, p.models, p.stage_count")
+    assert nodes["rows"] == [["det-lm", ["det", "prompt"], ["yolo_style_detector"], 2]]

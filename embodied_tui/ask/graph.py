@@ -12,6 +12,8 @@ Shape of the graph (a ``networkx.MultiDiGraph``; grand-cypher reads a node's or 
                 memory_bandwidth_gbps, peak_<precision>_tflops ...})
     (:Measurement {model, model_version, hardware, power_mode, precision, runtime, batch, latency_ms, source,
                    measured_at}) -[:OF]-> (:Model),  (:Measurement) -[:ON]-> (:Hardware)
+    (:Pipeline {name, version, rate_hz, stages ...}) -[:RUNS_ON {total_ms, meets_rate, margin ...}]-> (:Hardware),
+    (:Pipeline) -[:USES]-> (:Model)            (stored pipelines: ``ask.pipeline_graph``)
 
 - **One Hardware node per device x power mode** (node id ``hw:<device id>@<mode>``), because a power budget belongs to
   the mode: ``h.power_w < 15`` has one answer per node only this way. ``h.device`` is the catalog id, ``h.name`` the
@@ -57,6 +59,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import networkx as nx
 
+from embodied_tui.ask.pipeline_graph import PIPELINE, PipelineFits, add_pipelines
 from embodied_tui.errors import UserError
 
 MODEL, HARDWARE, MEASUREMENT = "Model", "Hardware", "Measurement"
@@ -197,7 +200,7 @@ class Scope:
 
 
 WHOLE = Scope()
-_VARIABLES = {MODEL: "m", HARDWARE: "h", RUNS_ON: "r"}  # the variables of ``ask``'s queries, by label
+_VARIABLES = {MODEL: "m", HARDWARE: "h", RUNS_ON: "r", PIPELINE: "p"}  # the variables of ``ask``'s queries
 
 
 def keep_scope(keep: Mapping[str, list] | None) -> Scope:
@@ -216,7 +219,8 @@ def keep_scope(keep: Mapping[str, list] | None) -> Scope:
 
 
 def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterable[FitEdge],
-                measurements: Iterable[Any] = (), *, scope: Scope = WHOLE) -> nx.MultiDiGraph:
+                measurements: Iterable[Any] = (), *, scope: Scope = WHOLE, pipelines: Iterable[Any] = (),
+                pipeline_fits: PipelineFits | None = None) -> nx.MultiDiGraph:
     """The property graph of models, device x power modes, their fits and measurements (see the module docstring).
 
     ``records``: ModelRecords (or dicts with their keys); ``devices``: HardwareEntries; ``fit_rows``: the
@@ -229,7 +233,10 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
     edges.
 
     The RUNS_ON edges of a model x device x mode go in together, at the place of the pair's first fit row: a node's
-    neighbours then come in the same order whichever edges are left out (grand-cypher walks them in that order)."""
+    neighbours then come in the same order whichever edges are left out (grand-cypher walks them in that order).
+
+    ``pipelines``: stored pipelines (``data.pipeline_store.StoredPipeline``), added last with their RUNS_ON edges
+    from ``pipeline_fits`` and USES edges (``ask.pipeline_graph``)."""
     g = nx.MultiDiGraph()
     for record in records if scope.has(MODEL) else ():
         props = model_properties(record)
@@ -273,6 +280,7 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
         hw = modes.get((data["hardware"], str(data["power_mode"]).casefold()))
         if hw is not None and scope.has_edge(ON, MEASUREMENT, HARDWARE) and scope.keeps_edge(ON, {}):
             g.add_edge(node, hw, __labels__={ON})
+    add_pipelines(g, list(pipelines), pipeline_fits, scope, modes, model_node_id, (RUNS_ON, HARDWARE, MODEL))
     return g
 
 

@@ -19,6 +19,8 @@ What it understands (units are converted to the graph's fields, see ``embodied_t
   ``transformers``) and tasks (``detectors``, ``classifiers``, ``segmentation``, ``policies``), each negatable
   (``not on hailo``, ``except yolo``);
 - ``fits in memory``, ``memory-bound``/``compute-bound``, ``measured``, ``how many``;
+- stored pipeline names (``pi05``, ``pi0.5``, ``openvla`` for ``openvla-7b``): the question is then about the
+  pipeline's fits (``(p:Pipeline)-[r:RUNS_ON]->(h:Hardware)``; ``ask.phrases.as_pipeline_question``);
 - superlatives: fastest/slowest, smallest/largest, cheapest in energy, most headroom, fewest MACs, lowest power, with
   ``top 3``/``3 fastest``; a singular superlative (``the fastest model``) keeps one row, a plural one orders them all.
 
@@ -35,7 +37,15 @@ import re
 
 from pydantic import ValidationError
 
-from embodied_tui.ask.phrases import merge, ordering, read_bounds, read_flags, read_superlatives, subject_of
+from embodied_tui.ask.phrases import (
+    as_pipeline_question,
+    merge,
+    ordering,
+    read_bounds,
+    read_flags,
+    read_superlatives,
+    subject_of,
+)
 from embodied_tui.ask.quantities import RATES, read_bare_quantities, read_thresholds
 from embodied_tui.ask.query import FIELDS, MAX_CONDITIONS, Condition, Order, Reading, StructuredQuery
 from embodied_tui.ask.text import QuestionText
@@ -47,6 +57,7 @@ from embodied_tui.ask.vocab import (
     read_devices,
     read_families,
     read_model_names,
+    read_pipeline_names,
     read_power_modes,
 )
 from embodied_tui.ask.words import DEVICE_TYPES, PRECISIONS, TASK_WORDS, TYPE_WORDS
@@ -89,6 +100,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
         low = "".join(c.lower() if len(c.lower()) == 1 else c for c in raw)
     st = QuestionText(raw=raw, low=low, free=[True] * len(raw))
 
+    read_pipeline_names(st, vocabulary)
     read_model_names(st, vocabulary)
     st.read_entities(PRECISIONS, "r.precision")
     read_bounds(st)
@@ -111,7 +123,11 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
                         f"something simpler, or write the Cypher for `embodied-ai query`")
     subject = subject_of(st, conditions)
     order, limit = ordering(st, conditions)
+    asked = None
+    if any(c.field == "p.name" for c in conditions):
+        conditions, order, asked = as_pipeline_question(st, conditions, order)
+        subject = "hardware" if st.subject_votes and min(st.subject_votes)[1] == "hardware" else "pipeline"
     lowered = raw.lower()
     readings = sorted(st.readings, key=lambda r: lowered.find(r.phrase.lower()))  # in the question's order
     return StructuredQuery(subject=subject, conditions=conditions, order_by=order, limit=limit, count=st.count,
-                           readings=readings, unparsed=unparsed, notes=st.notes)
+                           asked_rate_hz=asked, readings=readings, unparsed=unparsed, notes=st.notes)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from embodied_tui.ask.query import Condition, Order, Reading, is_text
+from embodied_tui.ask.query import PIPELINE_EDGE, PIPELINE_FIELD, Condition, Order, Reading, is_text
 from embodied_tui.ask.text import QuestionText
 from embodied_tui.ask.words import HW_WORDS, MODEL_WORDS, NUMBER_WORDS, PLURAL_NOUNS, SUPERLATIVES
 
@@ -139,3 +139,50 @@ def ordering(st: QuestionText, conditions: list[Condition]) -> tuple[list[Order]
     if st.limit is not None:
         st.readings.append(Reading(phrase=st.limit_phrase, meaning=f"LIMIT {st.limit}"))
     return order, limit
+
+
+_YES_NO = re.compile(r"\s*(?:can|could|does|do|will|would|is|are)\b")
+
+
+def as_pipeline_question(st: QuestionText, conditions: list[Condition], order: list[Order]) \
+        -> tuple[list[Condition], list[Order], float | None]:
+    """A question naming a stored pipeline, on the (p:Pipeline)-[r:RUNS_ON]->(h:Hardware) edges: latency reads as
+    the time per control period (``r.total_ms``) and fps/Hz as the rate held (``r.rate_hz``). In a yes/no question
+    ("can pi05 run at 20 Hz on an Orin NX?") the rate is not a filter but what the verdict checks (returned third);
+    a question listing devices keeps those that hold the rate asked (or the pipeline's own, when none is) and do
+    not run out of memory (unknown memory kept). Model fields and model-only edge fields do not apply: dropped, with
+    a note."""
+    out, asked = [], None
+    yes_no = bool(_YES_NO.match(st.low))
+    for c in conditions:
+        fld = PIPELINE_FIELD.get(c.field, c.field)
+        if fld.startswith("m.") or (fld.startswith("r.") and fld not in PIPELINE_EDGE):
+            st.notes.append(f"{c.cypher()} does not apply to a pipeline: left out")
+            continue
+        new = c.model_copy(update={"field": fld})
+        meaning = new.cypher()
+        if yes_no and fld == "r.rate_hz" and c.op in (">=", ">", "=") and not c.negate:
+            asked = float(c.value)  # type: ignore[arg-type]
+            meaning = f"the verdict: does r.rate_hz reach {c.value}?"
+        else:
+            out.append(new)
+        st.readings[:] = [r.model_copy(update={"meaning": meaning}) if r.meaning == c.cypher() else r
+                          for r in st.readings]
+    for o in order:
+        if o.field in PIPELINE_FIELD:
+            st.readings[:] = [r.model_copy(update={"meaning": r.meaning.replace(o.field, PIPELINE_FIELD[o.field])})
+                              if r.meaning == f"ORDER BY {o.cypher()}" else r for r in st.readings]
+    order = [o.model_copy(update={"field": PIPELINE_FIELD.get(o.field, o.field)}) for o in order]
+    # the threshold reader's note on a bare rate speaks of fps: a pipeline's rate is its control rate
+    st.notes[:] = [n for n in st.notes if not (asked is not None and "has no comparison" in n and " fps" in n)]
+    st.notes[:] = [n.replace(" fps", " Hz (the control rate held, r.rate_hz)") if "has no comparison" in n else n
+                   for n in st.notes]
+    order = [o for o in order if o.field in PIPELINE_EDGE or o.field.split(".")[0] in ("h", "p")]
+    listing = st.subject_votes and min(st.subject_votes)[1] == "hardware"
+    if listing and not yes_no and not order and not any(c.field in ("r.rate_hz", "r.total_ms") for c in out):
+        out.append(Condition(field="r.meets_rate", op="=", value=True))
+        st.notes.append("no rate asked: devices that hold the pipeline's own rate (p.rate_hz)")
+    if listing and not yes_no and not order and not any(c.field == "r.fits_memory" for c in out):
+        out.append(Condition(field="r.fits_memory", op="=", value=False, negate=True))
+        st.notes.append("'can run' also asks that the pipeline fits the device's memory (unknown memory kept)")
+    return out, order, asked

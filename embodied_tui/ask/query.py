@@ -38,10 +38,20 @@ FIELDS: dict[str, tuple[str, str]] = {
     "m.macs": ("number", "multiply-accumulates per inference"),
     "m.flops": ("number", "FLOPs per inference (2 x MACs)"),
     "m.weight_bytes": ("number", "weight bytes as stored"),
+    "p.name": ("text", "stored pipeline name"),
+    "p.rate_hz": ("number", "control rate the pipeline must hold, Hz"),
+    "r.total_ms": ("number", "pipeline time per control period on the device, ms (sum of stage ms / chunk)"),
+    "r.rate_hz": ("number", "control rate the device holds for the pipeline, Hz (1000 / total_ms)"),
+    "r.meets_rate": ("bool", "the device holds the pipeline's rate"),
+    "r.margin": ("number", "1 - total_ms / period_ms (negative: short by that share)"),
 }
+# fields of a Model's RUNS_ON edge -> the same meaning on a Pipeline's (a pipeline question reads 'under 50 ms' and
+# '20 Hz' as these); ``PIPELINE_EDGE`` is what a Pipeline's RUNS_ON edge holds
+PIPELINE_FIELD = {"r.latency_ms": "r.total_ms", "r.fps": "r.rate_hz"}
+PIPELINE_EDGE = frozenset({"r.total_ms", "r.rate_hz", "r.meets_rate", "r.margin", "r.precision", "r.fits_memory"})
 Op = Literal["<", "<=", ">", ">=", "=", "<>", "IN", "IS NOT NULL"]
 OPS: tuple[str, ...] = get_args(Op)
-Subject = Literal["model", "hardware"]
+Subject = Literal["model", "hardware", "pipeline"]
 SPEC_KEYS = ("subject", "conditions", "order_by", "limit", "count")  # what decides the rows
 # bounds of a query (a question's or an LLM's): its Cypher stays under ask.graph's static limits (AND/OR, length)
 MAX_CONDITIONS = 24
@@ -57,6 +67,10 @@ _SUBJECT_COLUMNS = {
     ("hardware", True): ["h.device", "h.power_mode", "h.power_w", "r.precision", "m.name", "r.latency_ms", "r.bound"],
     ("model", False): ["m.name", "m.family", "m.task", "m.params", "m.macs"],
     ("hardware", False): ["h.device", "h.power_mode", "h.power_w", "h.type", "h.name"],
+    ("pipeline", True): ["p.name", "h.device", "h.power_mode", "r.precision", "r.total_ms", "r.rate_hz", "p.rate_hz",
+                         "r.meets_rate", "r.fits_memory"],
+    ("pipeline-hardware", True): ["h.device", "h.power_mode", "p.name", "r.precision", "r.total_ms", "r.rate_hz",
+                                  "p.rate_hz", "r.meets_rate", "r.fits_memory"],
 }
 
 
@@ -138,6 +152,8 @@ class StructuredQuery(BaseModel):
     - ``subject``: what the answer lists (models or device x power modes);
     - ``conditions``: ANDed; ``order_by`` then ``limit``; ``count``: the answer is how many distinct subjects match
       (the query returns them DISTINCT and the count is the number of rows);
+    - ``asked_rate_hz``: the rate a yes/no question about a pipeline asks about ("can pi05 run at 20 Hz on ..."): no
+      condition, the answer's verdict (``services.ask``) compares each row's ``r.rate_hz`` with it;
     - ``readings``/``unparsed``/``notes``: how the question was read, the words not understood, the assumptions."""
 
     model_config = ConfigDict(extra="forbid")
@@ -146,30 +162,38 @@ class StructuredQuery(BaseModel):
     order_by: list[Order] = Field(default_factory=list, max_length=MAX_ORDER)
     limit: int | None = Field(default=None, ge=1, le=MAX_LIMIT)
     count: bool = False
+    asked_rate_hz: float | None = Field(default=None, gt=0, le=MAX_NUMBER)  # "can p run at 20 Hz?" asks about 20
     readings: list[Reading] = Field(default_factory=list)
     unparsed: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
     def variables(self) -> set[str]:
         used = {c.field.split(".")[0] for c in self.conditions} | {o.field.split(".")[0] for o in self.order_by}
-        used.add("m" if self.subject == "model" else "h")
+        used.add({"model": "m", "hardware": "h", "pipeline": "p"}[self.subject])
         return used
 
+    def about_pipelines(self) -> bool:
+        """A question about stored pipelines: the pattern is (p:Pipeline)-[r:RUNS_ON]->(h:Hardware)."""
+        return "p" in self.variables()
+
     def joins(self) -> bool:
-        """True when the query needs the Model-RUNS_ON->Hardware pattern (not just one kind of node)."""
+        """True when the query needs the Model (or Pipeline) -RUNS_ON-> Hardware pattern (not one kind of node)."""
         used = self.variables()
-        return "r" in used or {"m", "h"} <= used
+        return "r" in used or {"m", "h"} <= used or "p" in used
 
     def pattern(self) -> str:
+        if self.about_pipelines():
+            return "(p:Pipeline)-[r:RUNS_ON]->(h:Hardware)"
         if self.joins():
             return "(m:Model)-[r:RUNS_ON]->(h:Hardware)"
         return "(m:Model)" if "m" in self.variables() else "(h:Hardware)"
 
     def columns(self) -> list[str]:
         if self.count:
-            return ["m.name" if self.subject == "model" else "h.device"]
+            return [{"model": "m.name", "hardware": "h.device", "pipeline": "p.name"}[self.subject]]
         joined = self.joins()
-        cols = list(_SUBJECT_COLUMNS[(self.subject, joined)])
+        key = "pipeline-hardware" if self.subject == "hardware" and self.about_pipelines() else self.subject
+        cols = list(_SUBJECT_COLUMNS[(key, joined)])
         extra = [c.field for c in self.conditions if c.op not in ("=", "IN")] + [o.field for o in self.order_by]
         for f in extra:
             if f not in cols and not is_text(f) and (joined or f.split(".")[0] == cols[0][0]):
@@ -179,6 +203,8 @@ class StructuredQuery(BaseModel):
     def default_order(self) -> list[str]:
         if self.count:
             return [f"{self.columns()[0]} ASC"]
+        if self.about_pipelines():
+            return ["r.total_ms ASC"]
         if self.joins():
             return ["r.latency_ms ASC"]
         return ["m.name ASC"] if self.subject == "model" else ["h.device ASC", "h.power_w ASC"]

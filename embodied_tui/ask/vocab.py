@@ -36,6 +36,7 @@ class Vocabulary:
     tasks: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
     devices: tuple[DeviceTerm, ...] = ()
+    pipelines: tuple[str, ...] = ()  # stored pipeline names
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -149,6 +150,28 @@ def read_model_names(st: QuestionText, vocab: Vocabulary) -> None:
     st.read_entities([(name_pattern(n), n) for n in names], "m.name")
 
 
+def pipeline_patterns(names: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Each stored pipeline name as a pattern, longest first: its letters and digits with any one of space, '_', '.'
+    or '-' allowed between them ('pi05' ~ 'pi0.5', 'pi 05'), and its leading word when no other pipeline shares it
+    and it has 4 characters or more ('openvla' for 'openvla-7b')."""
+    def spelled(text: str) -> str:
+        return r"[\s_.-]?".join(re.escape(c) for c in re.sub(r"[^a-z0-9]", "", text.lower()))
+
+    out = [(spelled(n), n) for n in names if re.search(r"[a-z0-9]", n.lower())]
+    leads: dict[str, list[str]] = {}
+    for n in names:
+        lead = re.split(r"[-_.+]", n.lower())[0]
+        if lead != n.lower() and len(lead) >= 4:
+            leads.setdefault(lead, []).append(n)
+    out += [(spelled(lead), found[0]) for lead, found in leads.items() if len(found) == 1 and lead not in names]
+    return sorted(out, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def read_pipeline_names(st: QuestionText, vocab: Vocabulary) -> None:
+    """Stored pipeline names (``p.name = ...``), read first: 'pi0.5' holds a number the thresholds would take."""
+    st.read_entities(pipeline_patterns(vocab.pipelines), "p.name")
+
+
 def read_families(st: QuestionText, vocab: Vocabulary) -> None:
     """Architecture families: the graph's and the well-known ones, plural or '-style'/'family', negatable."""
     families = sorted(set(vocab.families) | set(KNOWN_FAMILIES), key=len, reverse=True)
@@ -168,7 +191,7 @@ def leftovers(st: QuestionText, vocab: Vocabulary) -> list[str]:
         if not word or word in STOPWORDS or not re.search(r"[a-z0-9]", word):
             continue
         words.append(st.raw[m.start():m.end()].strip(".'\"?!,;:"))
-    terms = (list(vocab.models) + list(vocab.families) + list(KNOWN_FAMILIES) + list(vocab.tasks)
+    terms = (list(vocab.models) + list(vocab.pipelines) + list(vocab.families) + list(KNOWN_FAMILIES) + list(vocab.tasks)
              + [t for d in vocab.devices for t in tokens(f"{d.name} {' '.join(d.aliases)}")
                 if len(t) >= 3 and t not in GENERIC_DEVICE_WORDS]
              + ["fastest", "slowest", "smallest", "largest", "cheapest", "headroom", "detectors", "classifiers",

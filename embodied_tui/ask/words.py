@@ -19,7 +19,7 @@ TASK_WORDS: list[tuple[str, str]] = [
     (r"image\s+classifiers?|classifiers?|classification(?:\s+models?)?|classify", "classification"),
     (r"segmentation(?:\s+models?)?|segmenters?|segment", "segmentation"),
     (r"depth\s+estimators?|depth(?:\s+estimation)?", "depth"),
-    (r"polic(?:y|ies)|controllers?", "policy"),
+    (r"(?<!diffusion )(?<!diffusion-)polic(?:y|ies)|controllers?", "policy"),  # a diffusion policy: a family
     (r"language\s+models?|llms?", "language"),
 ]
 TYPE_WORDS: list[tuple[str, str]] = [
@@ -28,11 +28,20 @@ TYPE_WORDS: list[tuple[str, str]] = [
     (r"rnns?|recurrent(?:\s+(?:networks?|models?|nets?))?", "rnn"),
     (r"hybrids?", "hybrid"),
 ]
+# the words people use for a family -> the family name the analyser writes (analysis/patterns/rules.py)
 FAMILY_ALIASES: dict[str, str] = {
-    "vision transformer": "vit", "u-net": "unet", "u net": "unet", "effnet": "efficientnet",
+    "vision transformer": "vit", "deit": "vit", "u-net": "unet", "u net": "unet", "effnet": "efficientnet",
+    "gpt-2": "gpt", "gpt2": "gpt", "distilbert": "bert", "googlenet": "inception", "point net": "pointnet",
+    "point-net": "pointnet", "diffusion policies": "diffusion-policy", "diffusion u-net": "diffusion-unet",
+    "long short-term memory": "lstm", "seq2seq": "encoder-decoder",
 }
-KNOWN_FAMILIES = ("resnet", "mobilenet", "efficientnet", "vit", "swin", "convnext", "regnet", "densenet", "vgg",
-                   "yolo", "detr", "unet", "bert", "gpt", "lstm", "gru", "mlp")
+# every family the analyser's rules can name (tests/test_ask.py checks against analysis/patterns/rules.py), less the
+# ones that are also a type or task word (transformer, cnn, rnn, hybrid, mlp is both; detector -> the detection task)
+KNOWN_FAMILIES = ("resnet", "resnext", "mobilenet", "efficientnet", "vit", "swin", "maxvit", "mobilevit",
+                  "efficientformer", "levit", "pvt", "segformer", "convnext", "regnet", "densenet", "vgg", "alexnet",
+                  "squeezenet", "shufflenet", "inception", "yolo", "detr", "rt-detr", "unet", "pointnet",
+                  "diffusion-policy", "diffusion-unet", "bert", "gpt", "t5", "whisper", "encoder-decoder", "lstm",
+                  "gru", "mlp")
 DEVICE_TYPES: list[tuple[str, str]] = [
     (r"gpus?|graphics\s+cards?", "gpu"),
     (r"cpus?|processors?", "cpu"),

@@ -868,6 +868,21 @@ class Registry:
                                     f"allow it (nothing was written)") from None
             raise ValueError(f"document is not JSON-serialisable: {exc}") from None
 
+    @contextmanager
+    def table_transaction(self, name: str) -> Iterator[Any]:
+        """One read-modify-write of a generic table under the registry's lock: the TinyDB table of ``name`` as the
+        file holds it now, written once, atomically, when the block ends (nothing is written if it raises). For a
+        write that depends on what is stored (the next version number of a name). Insert plain JSON documents
+        (``plain``)."""
+        self._check_table(name)
+        with self._transaction() as db:
+            yield db.table(name)
+
+    @classmethod
+    def plain(cls, doc: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` as plain JSON (a copy); RegistryError, one line, for a NaN or an infinity."""
+        return cls._plain(doc)
+
     def table_insert(self, name: str, doc: dict[str, Any]) -> int:
         self._check_table(name)
         doc = self._plain(doc)

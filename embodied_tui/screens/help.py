@@ -43,6 +43,12 @@ def help_sections(active: dict[str, ActiveBinding], key_display) -> list[tuple[s
     return sections
 
 
+PIPELINE_NUMBERS = [("ms", "one run of the stage x repeat (a flow/diffusion head's steps)"),
+                    ("share", "of the time per control period; a stage with chunk H counts ms / H"),
+                    ("total", "sum of stage ms / chunk; rate held = 1000 / total ms, against the rate needed"),
+                    ("memory", "weights + largest activations + KV caches + runtime reserve")]
+
+
 class HelpScreen(ModalScreen):
     HELP_TITLE = "Help"
     BINDINGS = [
@@ -65,6 +71,8 @@ class HelpScreen(ModalScreen):
         sections = help_sections(self.active, self.app.get_key_display)
         sections.append(("Numbers", [("MACs", "multiply-accumulates of conv, linear, matmul, attention"),
                                      ("FLOPs", "2 x MACs; other FLOPs = elementwise and normalisation")]))
+        if any(str(item.binding.id or "").startswith("pipeline.") for item in self.active.values()):
+            sections.append(("Pipeline numbers", PIPELINE_NUMBERS))
         width = max(len(keys) for _, rows in sections for keys, _ in rows)
         parts = []
         for title, rows in sections:

@@ -9,6 +9,8 @@ optional LLM reading of a question. Plain data out.
   (``$EMBODIED_AI_LLM_URL``; ``$EMBODIED_AI_LLM_MODEL``, ``$EMBODIED_AI_LLM_KEY`` optional) with one tool, the
   structured query's schema (``ask.tool``); the tool call it returns is validated and run the same way.
   Nothing leaves the machine unless both the variable and ``llm=True`` are given.
+- A question naming a stored pipeline runs on its RUNS_ON edges (``ask.pipeline_graph``) and its answer adds
+  ``answer``: the verdict of each row in words (``ask.verdict``), and ``asked_rate_hz``.
 - ``query(db, cypher)``: any Cypher, on a graph holding what its MATCH pattern and WHERE conditions can match
   (``ask.graph.query_scope``): the rows of the whole graph, in the same order.
 
@@ -27,12 +29,15 @@ import os
 import socket
 import threading
 import urllib.parse
+from dataclasses import replace
 from typing import Any
 
 from embodied_tui.ask.budget import cancel_all, env_number
-from embodied_tui.ask.graph import build_graph, keep_scope, parse_cypher, query_scope, run_cypher
+from embodied_tui.ask.graph import HARDWARE, build_graph, keep_scope, parse_cypher, query_scope, run_cypher
 from embodied_tui.ask.parse import MAX_QUESTION_CHARS, StructuredQuery, Vocabulary, parse_question
+from embodied_tui.ask.pipeline_graph import PIPELINE
 from embodied_tui.ask.tool import query_from_response, tool_request
+from embodied_tui.ask.verdict import verdicts
 from embodied_tui.errors import UserError
 from embodied_tui.services.graph import Registered, load_graph, vocabulary
 
@@ -49,10 +54,14 @@ LLM_MAX_BYTES = 4_000_000  # a chat completion with one tool call is a few KB
 def _answer(question: str, parsed: StructuredQuery, graph, source: str) -> dict[str, Any]:
     cypher = parsed.to_cypher()
     columns, rows = run_cypher(graph, cypher)
-    return {"question": question, "source": source, "query": parsed.spec(), "cypher": cypher, "columns": columns,
-            "rows": rows, "count": len(rows) if parsed.count else None,
-            "readings": [r.model_dump() for r in parsed.readings], "unparsed": parsed.unparsed,
-            "notes": parsed.notes}
+    out = {"question": question, "source": source, "query": parsed.spec(), "cypher": cypher, "columns": columns,
+           "rows": rows, "count": len(rows) if parsed.count else None,
+           "readings": [r.model_dump() for r in parsed.readings], "unparsed": parsed.unparsed,
+           "notes": parsed.notes}
+    if parsed.about_pipelines():  # a pipeline question: the verdict in words (ask.verdict)
+        out["asked_rate_hz"] = parsed.asked_rate_hz
+        out["answer"] = verdicts(columns, rows, parsed.asked_rate_hz)
+    return out
 
 
 def ask(db, question: str, *, llm: bool = False, graph=None) -> dict[str, Any]:
@@ -63,12 +72,15 @@ def ask(db, question: str, *, llm: bool = False, graph=None) -> dict[str, Any]:
     src = None
     if graph is None:
         src = Registered.read(db)
-        vocab = vocabulary(build_graph(src.records, src.devices, ()))  # the names: nodes only, no fits
+        vocab = vocabulary(build_graph(src.records, src.devices, (), pipelines=src.pipelines))  # names: no fits
     else:
         vocab = vocabulary(graph)
     parsed = ask_llm(question, vocab) if llm else parse_question(question, vocab)
     if src is not None:  # only the fits the question can see; none when it asks about models or devices alone
-        graph = src.graph(keep_scope(parsed.selections()), fits=parsed.joins())
+        scope = keep_scope(parsed.selections())
+        if parsed.about_pipelines():  # the pipelines' edges only: no model fits to read
+            scope = replace(scope, labels=frozenset({PIPELINE, HARDWARE}))
+        graph = src.graph(scope, fits=parsed.joins())
     return _answer(question, parsed, graph, "llm" if llm else "parser")
 
 
