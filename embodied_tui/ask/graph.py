@@ -151,6 +151,7 @@ def _hardware_props(entry: Any, mode: Any) -> dict[str, Any]:
         "memory_bytes": memory, "memory_gb": None if memory is None else memory / 1e9,
         "onchip_memory_bytes": _get(entry, "onchip_memory_bytes"),
         "memory_bandwidth_gbps": _get(mode, "memory_bandwidth_gbps"),
+        "host": _get(entry, "host"),  # the device an accelerator is paired with (a Hailo-8L on a Pi 5), else None
     }
     for precision, peak in (_get(mode, "peak_tflops") or {}).items():
         props[f"peak_{precision}_tflops"] = peak

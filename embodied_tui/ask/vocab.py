@@ -25,6 +25,7 @@ class DeviceTerm:
     type: str = ""
     aliases: tuple[str, ...] = ()
     modes: tuple[str, ...] = ()
+    host: str | None = None  # the device this accelerator is paired with ('raspberry-pi-5' for the Pi 5 + Hailo-8L)
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
             i += 1
             continue
         j, hits = best
+        hits = _without_pairs_of(hits, {t for w in words[i:j] for t in toks(w[2])})
         negated, start = st.negated_before(words[i][0])
         phrase = st.take(start, words[j - 1][1])
         ids = sorted(d.term.id for d in hits)
@@ -142,6 +144,14 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
                          negate=negated)
         st.add(cond, phrase)
         i = j
+
+
+def _without_pairs_of(hits: list, phrase: set[str]) -> list:
+    """'pi 5' names the Raspberry Pi 5, not the Pi 5 + Hailo-8L pair whose names contain it too: a paired accelerator
+    is dropped when its host is among the hits and the phrase has no word of the pair's that the host's names lack
+    ('pi 5 hailo' keeps the pair)."""
+    by_id = {d.term.id: d for d in hits}
+    return [d for d in hits if not (d.term.host in by_id and phrase <= by_id[d.term.host].every)]
 
 
 def read_model_names(st: QuestionText, vocab: Vocabulary) -> None:

@@ -182,9 +182,10 @@ def vocabulary(graph) -> Vocabulary:
         elif HARDWARE in labels:
             d = devices.setdefault(data["device"], {"name": data["name"], "vendor": data.get("vendor") or "",
                                                     "type": data.get("type") or "", "modes": [],
-                                                    "aliases": tuple(data.get("aliases") or ())})
+                                                    "aliases": tuple(data.get("aliases") or ()),
+                                                    "host": data.get("host")})
             d["modes"].append(data["power_mode"])
     terms = tuple(DeviceTerm(id=i, name=d["name"], vendor=d["vendor"], type=d["type"], aliases=d["aliases"],
-                             modes=tuple(d["modes"])) for i, d in sorted(devices.items()))
+                             modes=tuple(d["modes"]), host=d["host"]) for i, d in sorted(devices.items()))
     return Vocabulary(models=tuple(sorted(models)), families=tuple(sorted(families)), tasks=tuple(sorted(tasks)),
                       types=tuple(sorted(types)), devices=terms, pipelines=tuple(sorted(pipelines)))
