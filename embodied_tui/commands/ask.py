@@ -17,7 +17,9 @@ LABELS = {"m.name": "model", "h.device": "device", "h.name": "device name", "h.p
           "r.bound": "bound", "m.family": "family", "m.task": "task", "m.type": "type", "m.params": "params",
           "m.macs": "MACs", "m.flops": "FLOPs", "m.weight_bytes": "weights MB", "r.energy_mj": "mJ",
           "r.memory_headroom_bytes": "headroom MB", "r.fits_memory": "fits", "r.measured_latency_ms": "meas ms",
-          "r.roofline_latency_ms": "roofline ms", "r.arithmetic_intensity": "FLOP/B"}
+          "r.roofline_latency_ms": "roofline ms", "r.arithmetic_intensity": "FLOP/B",
+          "p.name": "pipeline", "r.total_ms": "ms/period", "r.rate_hz": "Hz", "p.rate_hz": "need Hz",
+          "r.meets_rate": "meets", "r.margin": "margin"}
 
 
 def print_answer(columns: list[str], rows: list[list[Any]], labels: dict[str, str] | None = None) -> None:
@@ -72,6 +74,8 @@ def ask(ctx: click.Context, question: str, llm: bool, as_json: bool) -> None:
     for note in result["notes"]:
         out.print(plain(f"note: {note}"), soft_wrap=True)
     print_answer(result["columns"], result["rows"], LABELS)
+    for line in result.get("answer", []):  # a pipeline question's verdict, in words
+        out.print(plain(line), soft_wrap=True)
     n = len(result["rows"])
     what = "model" if result["query"]["subject"] == "model" else "device"
     summary = (f"{n} {what}{'s' if n != 1 else ''}" if result["count"] is not None else

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from embodied_tui import units as fmt
-from embodied_tui.commands.output import console, json_bytes, plain, print_json
+from embodied_tui.commands.output import confirm, console, json_bytes, plain, print_json
 from embodied_tui.data.hardware import PRECISIONS
 
 _INPUT_SHAPE_HELP = ("Input shape, e.g. 1,3,640,640 (or 1x3x640x640); add a dtype after ':' for token ids or masks, "
@@ -332,17 +332,6 @@ def show_cmd(ctx, name, version, census, as_json) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ changing
-def _answer(question: str) -> bool | None:
-    """Ask on a terminal; read one answer line from piped input without prompting; None when there is no input."""
-    stdin = sys.stdin
-    if stdin is None or stdin.closed:
-        return None
-    if stdin.isatty():
-        return click.confirm(fmt.safe_text(question), default=False)
-    line = stdin.readline()
-    return line.strip().lower() in ("y", "yes") if line else None
-
-
 @model.command("remove")
 @click.argument("name")
 @click.option("--version", "-v", "version", type=int, help="Remove only this version (default: every version).")
@@ -357,7 +346,7 @@ def remove_cmd(ctx, name, version, yes) -> None:
     found = [reg.get(name, version)] if version is not None else reg.versions(name) or [reg.get(name)]
     what = f"{name} v{version}" if version is not None else f"{name} ({len(found)} version{'s' * (len(found) > 1)})"
     if not yes:
-        answer = _answer(f"remove {what} from {reg.path}?")
+        answer = confirm(f"remove {what} from {reg.path}?")
         if answer is None:
             raise UserError(f"not removing {what}: no answer on standard input; pass --yes to remove without asking")
         if not answer:

@@ -12,6 +12,7 @@ import re
 import sys
 from typing import Any
 
+import click
 from pydantic import BaseModel
 
 from embodied_tui.errors import UserError
@@ -89,3 +90,14 @@ def echo(line: str, **kwargs) -> None:
     import click
 
     click.echo(safe_text(line), **kwargs)
+
+
+def confirm(question: str) -> bool | None:
+    """Ask on a terminal; read one answer line from piped input without prompting; None when there is no input."""
+    stdin = sys.stdin
+    if stdin is None or stdin.closed:
+        return None
+    if stdin.isatty():
+        return click.confirm(safe_text(question), default=False)
+    line = stdin.readline()
+    return line.strip().lower() in ("y", "yes") if line else None

@@ -161,13 +161,13 @@ def show_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
 @click.pass_context
 def remove_cmd(ctx: click.Context, ref: str, yes: bool) -> None:
     """Remove a stored pipeline (every version), or one version with NAME@V."""
-    from embodied_tui.commands.model import _answer
+    from embodied_tui.commands.output import confirm
     from embodied_tui.errors import UserError
     from embodied_tui.services.pipelines import check_stored, remove
 
     check_stored(ctx.obj["db"], ref)  # NotFound before asking
     if not yes:
-        answer = _answer(f"remove pipeline {ref}?")
+        answer = confirm(f"remove pipeline {ref}?")
         if answer is None:
             raise UserError(f"not removing pipeline {ref}: no answer on standard input; pass --yes to remove without "
                             f"asking")
