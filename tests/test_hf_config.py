@@ -160,7 +160,9 @@ FAMILIES = [
 VISION = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96, image_size=32,
               patch_size=8)
 VISION_FAMILIES = [{"model_type": "vit", **VISION}, {"model_type": "siglip_vision_model", **VISION},
-                   {"model_type": "clip_vision_model", **VISION}]
+                   {"model_type": "clip_vision_model", **VISION}, {"model_type": "dinov2", **VISION},
+                   {"model_type": "dinov2", **VISION, "use_swiglu_ffn": True, "mlp_ratio": 3},
+                   {"model_type": "dinov2_with_registers", **VISION, "num_register_tokens": 2}]
 
 
 def _real_model(config: dict):
@@ -197,7 +199,8 @@ def test_config_count_equals_transformers(config):
     assert count.forward_macs(t).at(n) == _flop_counter_macs(model, input_ids=ids)
 
 
-@pytest.mark.parametrize("config", VISION_FAMILIES, ids=lambda c: c["model_type"])
+@pytest.mark.parametrize("config", VISION_FAMILIES, ids=lambda c: c["model_type"] + ("-swiglu" if
+                                                                        c.get("use_swiglu_ffn") else ""))
 def test_vision_tower_count_equals_transformers(config):
     import torch
 
@@ -220,6 +223,49 @@ def test_decode_macs_equal_a_cached_forward(config):
     assert macs == count.decode_macs(t, 10)
 
 
+@pytest.mark.parametrize("config", [FAMILIES[0], FAMILIES[7]], ids=lambda c: c["model_type"])
+def test_prefill_with_a_cached_context_equals_a_cached_forward(config):
+    """prefill_macs(P, context): P new tokens attending to a cache of ``context`` and themselves, as HF's forward over
+    P tokens with a KV cache of ``context`` runs it ("forward" convention). "runtime" drops the logits of all but the
+    last position and the rotary angle matmul: (P - 1) x vocab x hidden + P x rope_dim/2 fewer, written out here."""
+    import torch
+
+    model = _real_model(config)
+    t = towers(config)[0]
+    with torch.no_grad():
+        cache = model(input_ids=torch.randint(0, t.vocab, (1, 9)), use_cache=True).past_key_values
+    macs = _flop_counter_macs(model, input_ids=torch.randint(0, t.vocab, (1, 5)), past_key_values=cache)
+    assert macs == count.prefill_macs(t, 5, context=9)
+    rope = t.rope_modules * 16 // 2  # head_dim 16, full rotary; Gemma3 computes two tables (global and local)
+    assert count.prefill_macs(t, 5, context=9, convention="runtime") == macs - 4 * 128 * 64 - 5 * rope
+    assert count.decode_macs(t, 10, convention="runtime") == count.decode_macs(t, 10) - rope
+
+
+def test_dinov2_encode_at_another_resolution_by_hand():
+    """DINOv2 at 224 px instead of its config's 518: (224 / 14)^2 = 256 patches + the class token, the patch
+    convolution on the 256 patches only; the position table is interpolated (no MACs)."""
+    t = tower(model_type="dinov2", hidden_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=518)
+    assert (t.patches_at(224) + t.extra_tokens, t.intermediate, t.gated) == (257, 4 * 64, False)
+    per_token = 2 * (4 * 64 * 64 + 2 * 64 * 256)  # q, k, v, o + fc1, fc2 in each of 2 layers
+    per_pair = 2 * (2 * 4 * 16)
+    patch = 256 * 3 * 14 * 14 * 64
+    assert count.encode_macs(t, 257) == patch + per_token * 257 + per_pair * 257 ** 2
+    # 4 register tokens given by a pipeline stage: attention over 261 tokens, the convolution still on 256 patches
+    assert count.encode_macs(t, 261, patches=256) == patch + per_token * 261 + per_pair * 261 ** 2
+
+
+def test_openpi_gemma_is_a_gemma_stack_without_vocabulary():
+    t = tower(model_type="openpi_gemma", hidden_size=64, num_hidden_layers=2, intermediate_size=96,
+              num_attention_heads=4, num_key_value_heads=1, head_dim=16, vocab_size=0)
+    gemma = tower(model_type="gemma", hidden_size=64, num_hidden_layers=2, intermediate_size=96,
+                  num_attention_heads=4, num_key_value_heads=1, head_dim=16, vocab_size=128)
+    assert count.params(t) == count.params(gemma) - 128 * 64  # the same stack less the (tied) embedding table
+    assert not t.lm_head and count.lm_head_macs_per_token(t) == 0
+    with pytest.raises(AnalysisError, match="gated"):
+        tower(model_type="openpi_gemma", hidden_size=64, num_hidden_layers=2, intermediate_size=96,
+              num_attention_heads=4, head_dim=16, gated_mlp=False)
+
+
 def test_vlm_config_has_text_and_vision_towers():
     config = {"model_type": "gemma3", "text_config": {"model_type": "gemma3_text", **SMALL, "head_dim": 16},
               "vision_config": {"model_type": "siglip_vision_model", **VISION, "vision_use_head": False}}
@@ -229,7 +275,8 @@ def test_vlm_config_has_text_and_vision_towers():
 
 @pytest.mark.parametrize("model_type", ["llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text",
                                         "phi3", "mixtral", "qwen2_moe", "qwen3_moe", "gpt2", "bert", "roberta",
-                                        "distilbert", "vit", "siglip_vision_model", "clip_vision_model"])
+                                        "distilbert", "vit", "siglip_vision_model", "clip_vision_model", "dinov2",
+                                        "dinov2_with_registers"])
 def test_defaults_are_transformers_defaults(model_type):
     """A config that leaves keys out gets transformers' own defaults (compared with its config classes)."""
     transformers = pytest.importorskip("transformers")

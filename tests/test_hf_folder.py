@@ -202,6 +202,11 @@ def test_bare_config_through_the_cli(cli, db, tmp_path):
     assert data["scaling"][0]["macs_per_token_sq"] == 3 * 2 * 4 * 32
     again = cli("model", "register", path, "--input-shape", "1,64")
     assert "unchanged" in again.output
+    # a config has no weights: bench says so and points at fit, which predicts from the architecture
+    bench = cli("bench", "Qwen3-tiny")
+    one_line_error(bench, "config.json only: an architecture with no weights")
+    assert "embodied-ai fit Qwen3-tiny" in bench.output
+    assert cli("fit", "Qwen3-tiny").exit_code == 0
 
 
 def test_folder_through_the_cli_and_input_dtype_alone(cli, db, tmp_path):

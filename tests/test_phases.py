@@ -127,6 +127,10 @@ def test_a_stage_may_name_its_weight_format(tiny):
     assert q4km.weight_bytes == pytest.approx((LINEAR + HEAD) * 4.84 / 8 + (NORMS + ROW) * 2)
     assert awq.macs == q4km.macs == LINEAR + attention(1, 9) + HEAD  # the format changes bytes, not work
     assert phases.WEIGHT_BITS["int4"] == 4.5 and phases.PRECISION_FORMAT["int4"] == "q4f16_1"
+    # stored: the matrices at the format (one fp16 scale + 4-bit zero per 128), the embedding and norms at 16 bits
+    assert phases.stored_weight_bytes(tiny, "fp16", weights="awq") == \
+        (LINEAR + HEAD) // 2 + -(-(LINEAR + HEAD) // 128) * 20 // 8 + (100 * 64 + NORMS) * 2
+    assert phases.stored_weight_bytes(tiny, "fp16") == tiny.params * 2
 
 
 def test_openpi_action_expert_attends_to_a_cached_prefix():

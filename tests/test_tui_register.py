@@ -89,9 +89,11 @@ async def test_bad_input_is_shown_in_the_dialog(registry, tmp_path):
         fill(dialog, path=str(tmp_path / "missing.pt"))
         await pilot.press("enter")
         assert "no such file" in error_text(dialog) and dialog.job is None
-        fill(dialog, path=str(tmp_path))
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        fill(dialog, path=str(empty))  # a directory, but no Hugging Face model in it
         await pilot.press("enter")
-        assert "is a directory" in error_text(dialog)
+        assert "a folder without config.json" in error_text(dialog) and dialog.job is None
         fill(dialog, path=str(not_a_model), shape="1,a,3")
         await pilot.press("enter")
         assert "input-shape" in error_text(dialog) and dialog.job is None
@@ -102,6 +104,34 @@ async def test_bad_input_is_shown_in_the_dialog(registry, tmp_path):
         assert str(not_a_model) in error_text(dialog)
         assert isinstance(app.screen, RegisterDialog)
     assert registry.path.read_bytes() == db_bytes
+
+
+@sync
+async def test_register_a_hugging_face_folder(registry, tmp_path):
+    """A directory holding a Hugging Face model (here its config.json alone) is accepted and registered; the
+    parameters are those of the config's architecture, worked out by hand."""
+    import json
+
+    folder = tmp_path / "tiny-llama"
+    folder.mkdir()
+    # Llama: hidden 64, 2 layers, 4 query heads and 2 KV heads of 16, gated MLP 96, vocab 128, untied head
+    (folder / "config.json").write_text(json.dumps(
+        {"model_type": "llama", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2,
+         "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 128, "max_position_embeddings": 64}))
+    attention = 64 * 64 + 2 * 64 * 32 + 64 * 64  # q, k, v (2 KV heads x 16), o
+    per_layer = attention + 3 * 64 * 96 + 2 * 64  # + gate, up, down + 2 RMSNorm weights
+    params = 128 * 64 + 2 * per_layer + 64 + 128 * 64  # embedding + layers + final norm + LM head
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        dialog = app.screen
+        fill(dialog, path=str(folder))
+        await pilot.press("enter")  # accepted: the dialog closes on success (an error would keep it open)
+        await until(pilot, lambda: not isinstance(app.screen, RegisterDialog) or dialog.job is None)
+        assert not isinstance(app.screen, RegisterDialog), error_text(dialog)
+        record = registry.get("tiny-llama")  # the default name is the folder's
+        assert record.params == params and record.format == "hf_config"
+        assert record.architecture.family == "llama"
 
 
 @sync

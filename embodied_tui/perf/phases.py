@@ -38,7 +38,7 @@ from embodied_tui.analysis.hf import count
 from embodied_tui.analysis.hf.config import Tower, towers
 from embodied_tui.errors import UserError
 from embodied_tui.perf.roofline import DEFAULT_EFFICIENCY, default_efficiency
-from embodied_tui.perf.weight_formats import WeightFormat, other_bytes_per_param, weight_format
+from embodied_tui.perf.weight_formats import WeightFormat, other_bytes_per_param, split_weight_bytes, weight_format
 
 # the weight format each precision names (see the module docstring)
 PRECISION_FORMAT: dict[str, str] = {"fp32": "fp32", "tf32": "fp32", "fp16": "fp16", "bf16": "bf16", "int8": "int8",
@@ -65,6 +65,14 @@ def weight_format_of(precision: str, weights: str | None = None) -> WeightFormat
 def weight_bytes_per_param(precision: str, weights: str | None = None) -> float:
     """Bytes per linear-matrix weight at ``precision`` (or the named ``weights`` format)."""
     return weight_format_of(precision, weights).bits_per_weight() / 8
+
+
+def stored_weight_bytes(shape: Tower | TransformerShape, precision: str, weights: str | None = None) -> int:
+    """Bytes the stage's weights occupy in memory: the quantisable linear matrices at the weight format (scales
+    included), everything else at 16 bits (32 beside fp32): ``perf.weight_formats.split_weight_bytes``."""
+    t = _tower(shape)
+    linear = count.quantizable_params(t)
+    return split_weight_bytes(linear, count.params(t) - linear, weight_format_of(precision, weights).name)
 
 
 def activation_bytes_per_element(precision: str) -> int:

@@ -10,7 +10,9 @@ rounded up to whole bytes once. Layouts (bits per weight, bpw):
   in_features). Without it the scales are left out (2 bytes per row: under 0.1% for rows of 2048 or more).
 - ``int4`` (AWQ / GPTQ): 4-bit values, one fp16 scale and one 4-bit zero point (packed, as AutoAWQ's and AutoGPTQ's
   ``qzeros`` store it) per group of ``group_size`` (default 128): ``4 + (16 + 4) / 128 = 4.15625`` bpw.
-  ``int4_sym``: the same without zero points, ``4 + 16 / 128 = 4.125`` bpw.
+  ``int4_sym``: the same without zero points, ``4 + 16 / 128 = 4.125`` bpw. ``awq`` and ``gptq`` name ``int4``.
+- ``q4f16_1`` (MLC LLM's default 4-bit layout, ``mlc_llm/quantization``: ``group_size=32``, int4, fp16 model dtype):
+  symmetric 4-bit values, one fp16 scale per group of 32: ``4 + 16 / 32 = 4.5`` bpw.
 - ``nvfp4``: 4-bit E2M1 values, one FP8 E4M3 scale per 16 values and one fp32 scale per tensor: ``4 + 8/16 = 4.5``
   bpw + 4 bytes per tensor (NVIDIA ModelOpt's NVFP4 checkpoint: ``weight_scale`` per 16, ``weight_scale_2`` per
   tensor).
@@ -62,6 +64,8 @@ FORMATS: dict[str, WeightFormat] = {f.name: f for f in (
     WeightFormat("int4", 4, scale_bits=16 + 4, group=128,
                  source="AWQ / GPTQ: fp16 scale + packed 4-bit zero point per group (AutoAWQ, AutoGPTQ qzeros)"),
     WeightFormat("int4_sym", 4, scale_bits=16, group=128, source="symmetric int4: fp16 scale per group"),
+    WeightFormat("q4f16_1", 4, scale_bits=16, group=32,
+                 source="MLC LLM q4f16_1: symmetric int4, fp16 scale per group of 32 (mlc_llm quantization presets)"),
     WeightFormat("nvfp4", 4, scale_bits=8, group=16, per_tensor_bytes=4,
                  source="NVIDIA NVFP4: E2M1 values, E4M3 scale per 16, fp32 scale per tensor (ModelOpt)"),
     WeightFormat("mxfp4", 4, scale_bits=8, group=32, source="OCP Microscaling v1.0 MXFP4: E8M0 scale per 32"),
@@ -75,11 +79,21 @@ FORMATS: dict[str, WeightFormat] = {f.name: f for f in (
 )}
 
 
+ALIASES = {"awq": "int4", "gptq": "int4"}  # the names runtimes and model cards use for a layout above
+
+
 def weight_format(fmt: str) -> WeightFormat:
-    found = FORMATS.get(fmt.strip().lower().replace("-", "_"))
+    key = fmt.strip().lower().replace("-", "_")
+    found = FORMATS.get(ALIASES.get(key, key))
     if found is None:
-        raise UserError(f"unknown weight format '{fmt[:20]}'; use one of {', '.join(FORMATS)}")
+        raise UserError(f"unknown weight format '{fmt[:20]}'; use one of {', '.join([*FORMATS, *ALIASES])}")
     return found
+
+
+def other_bytes_per_param(fmt: str) -> int:
+    """Bytes per parameter of what a quantised checkpoint keeps unquantised (embeddings, norms, biases): 4 beside
+    fp32 weights, else 2 (16 bits)."""
+    return 4 if weight_format(fmt).name == "fp32" else 2
 
 
 def weight_bytes(n_params: int, fmt: str, group_size: int | None = None, *, tensors: int = 1) -> int:
@@ -98,5 +112,4 @@ def weight_bytes(n_params: int, fmt: str, group_size: int | None = None, *, tens
 def split_weight_bytes(linear_params: int, other_params: int, fmt: str, group_size: int | None = None) -> int:
     """A model's weight bytes when only its linear matrices are stored as ``fmt`` and the rest (embeddings, norms,
     biases) stays at 16 bits (at 32 bits when ``fmt`` is fp32): the usual AWQ / GPTQ / NVFP4 checkpoint."""
-    other = 4 if weight_format(fmt).name == "fp32" else 2
-    return weight_bytes(linear_params, fmt, group_size) + other * other_params
+    return weight_bytes(linear_params, fmt, group_size) + other_bytes_per_param(fmt) * other_params

@@ -30,6 +30,15 @@ from embodied_tui.services.worker import Cancelled, ProcessJob
 ANALYZE = "embodied_tui.services.models:analyze"  # run in the child process only
 
 
+def _check_model_folder(path: Path) -> None:
+    """A directory is registered when it holds a Hugging Face model (config.json and/or safetensors weights, read by
+    ``analysis.hf.folder.find``: headers and JSON only, no torch); otherwise its one-line reason is the error."""
+    from embodied_tui.analysis.hf.folder import find  # imported on use: the app starts without it
+
+    if find(path) is None:
+        raise UserError(f"{path} is a directory without a Hugging Face model: pick a model file inside it")
+
+
 class RegisterDialog(ModalScreen[ModelRecord | None]):
     HELP_TITLE = "Register a model"
     BINDINGS = [
@@ -104,7 +113,7 @@ class RegisterDialog(ModalScreen[ModelRecord | None]):
         if not path.exists():
             raise UserError(f"no such file: {raw_path}")
         if path.is_dir():
-            raise UserError(f"{raw_path} is a directory: pick a model file inside it")
+            _check_model_folder(path)
         if not os.access(path, os.R_OK):
             raise UserError(f"cannot read {raw_path}: permission denied")
         shape_text = self.query_one("#shape", Input).value.strip()

@@ -27,10 +27,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from embodied_tui.analysis.hf.config import read_config, towers
+from embodied_tui.analysis.hf.config import read_config
 from embodied_tui.data.hardware import HardwareEntry, PowerMode, find_device
 from embodied_tui.data.pipeline_spec import PipelineSpec, StageSpec, load_spec
-from embodied_tui.errors import AnalysisError, UserError
+from embodied_tui.errors import UserError
 from embodied_tui.perf import phases
 from embodied_tui.perf.precision import bytes_at_precision
 from embodied_tui.services.fit import FitContext, fit_record
@@ -155,17 +155,8 @@ def load_shape(path: Path, name: str, *, phase: str, part: str | None = None) ->
 def shape_of(data: dict, path: str, name: str, *, phase: str, part: str | None = None) -> phases.TransformerShape:
     """``load_shape`` of an already-parsed config (a stored pipeline's configs are kept by content); ``path`` names
     it in errors."""
-    label = f"config {path}"
     want = part or ("vision" if phase == "encode" and "vision_config" in data else "text")
-    try:
-        found = towers(data, str(path))
-    except AnalysisError:
-        return phases.shape_from_config(data, name, label, part=want if (part or 'vision_config' in data) else None)
-    kinds = {"vision": ("vision",), "text": ("decoder", "encoder")}[want]
-    for tower in found:
-        if tower.kind in kinds:
-            return phases.shape_from_tower(tower, name)
-    return phases.shape_from_tower(found[0], name)
+    return phases.shape_from_config(data, name, f"config {path}", part=want)
 
 
 # ---------------------------------------------------------------------------------------------------- fitting
@@ -202,13 +193,22 @@ def _tokens(stage: StageSpec, shape: phases.TransformerShape) -> int:
     return shape.image_tokens(stage.image_size) + stage.register_tokens
 
 
+def _patches(stage: StageSpec, shape: phases.TransformerShape) -> int | None:
+    """The image patches of an encode stage sized by ``image_size`` (its register and class tokens are not patches:
+    they get no patch-embedding MACs); None where the stage gives its tokens itself."""
+    if stage.tokens is None and shape.patch_size:
+        return shape.tower.patches_at(stage.image_size)
+    return None
+
+
 def _config_stage(run: _Run, stage: StageSpec, entry: HardwareEntry, mode: PowerMode, precision: str) -> StageFit:
     shape = run.shape(stage)
     tokens = _tokens(stage, shape)
     eff = phases.phase_efficiency(stage.phase, entry.type, entry.id)
     fit = phases.fit_phase(shape, stage.phase, tokens, precision,
                            peak_flops=mode.peak_flops(phases.COMPUTE_PRECISION[precision]),
-                           bandwidth=mode.bandwidth_bytes_per_s(), context=stage.context, eff=eff)
+                           bandwidth=mode.bandwidth_bytes_per_s(), context=stage.context, eff=eff,
+                           weights=stage.weights, patches=_patches(stage, shape))
     act = phases.activation_bytes_per_element(precision)
     keys = tokens + (stage.context if stage.phase != "encode" else 0)
     width = 2 * shape.hidden + shape.intermediate * (2 if shape.gated_mlp else 1)
@@ -221,7 +221,7 @@ def _config_stage(run: _Run, stage: StageSpec, entry: HardwareEntry, mode: Power
         context=stage.context, repeat=stage.repeat, chunk=stage.chunk, ms=ms,
         ms_per_period=None if ms is None else ms / stage.chunk, share=None, bound=fit.bound,
         roofline_ms=None if fit.roofline_ms is None else fit.roofline_ms * stage.repeat, macs=fit.macs,
-        bytes=fit.bytes, weight_bytes=shape.params * phases.weight_bytes_per_param(precision),
+        bytes=fit.bytes, weight_bytes=phases.stored_weight_bytes(shape, precision, stage.weights),
         activation_bytes=activations, kv_cache_bytes=kv, efficiency_source=fit.efficiency_source,
         reason=fit.reason)
 

@@ -6,8 +6,9 @@ refused unless the user passes ``--trust-code``, and even then no code runs here
 from its numbers alone.
 
 Families: decoders Llama (and SmolLM, which is ``llama``), Mistral, Qwen2, Qwen3, Gemma, Gemma2, Gemma3 (text),
-Phi-3, GPT-2, and the MoE decoders Mixtral, Qwen2-MoE, Qwen3-MoE; encoders BERT, DistilBERT, RoBERTa, ViT and the
-SigLIP / CLIP vision towers. A VLM config's ``text_config`` and ``vision_config`` are read as towers of their own.
+Phi-3, GPT-2, and the MoE decoders Mixtral, Qwen2-MoE, Qwen3-MoE; encoders BERT, DistilBERT, RoBERTa, ViT, DINOv2
+(with or without registers) and the SigLIP / CLIP vision towers; openpi's Gemma action expert (``openpi_gemma``: a
+Gemma stack with its own sizes and no vocabulary, every size required). A VLM config's ``text_config`` and ``vision_config`` are read as towers of their own.
 Defaults for missing keys are transformers' own config defaults (tests/test_hf_config.py compares them with
 transformers 4.57's config classes).
 """

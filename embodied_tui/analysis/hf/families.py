@@ -92,7 +92,8 @@ class _Reader:
 # ---- decoders -----------------------------------------------------------------------------------------------------
 def _decoder(r: _Reader, *, family: str, hidden: int, inter: int, layers: int, heads: int, kv: int | None,
              vocab: int, positions: int, tied: bool, act: str, head_dim: int | None = None, qkv_bias: bool = False,
-             o_bias: bool = False, mlp_bias: bool = False, qk_norm: bool = False, norms: int = 2) -> dict:
+             o_bias: bool = False, mlp_bias: bool = False, qk_norm: bool = False, norms: int = 2,
+             min_vocab: int = 1) -> dict:
     hidden = r.int("hidden_size", default=hidden)
     heads = r.int("num_attention_heads", default=heads)
     kv_heads = r.int("num_key_value_heads", default=kv if kv is not None else heads)
@@ -103,7 +104,7 @@ def _decoder(r: _Reader, *, family: str, hidden: int, inter: int, layers: int, h
     return dict(kind="decoder", family=family, hidden=hidden, layers=r.int("num_hidden_layers", default=layers),
                 heads=heads, kv_heads=kv_heads, head_dim=dim, intermediate=r.int("intermediate_size", default=inter),
                 gated=True, activation=r.text("hidden_activation", r.text("hidden_act", act)),
-                vocab=r.int("vocab_size", default=vocab), tied=r.flag("tie_word_embeddings", tied),
+                vocab=r.int("vocab_size", default=vocab, minimum=min_vocab), tied=r.flag("tie_word_embeddings", tied),
                 qkv_bias=qkv_bias, o_bias=o_bias, mlp_bias=mlp_bias, qk_norm=qk_norm, norm="rms",
                 norms_per_layer=norms, max_positions=r.int("max_position_embeddings", default=positions),
                 rope_dim=rope - rope % 2, rope_modules=1, lm_head=True)
@@ -151,6 +152,21 @@ def _gemma3(r: _Reader) -> dict:
                       positions=131072, tied=True, act="gelu_pytorch_tanh", head_dim=256, qkv_bias=bias, o_bias=bias,
                       qk_norm=True, norms=4)
     return {**fields, "rope_modules": 2, "model_type": "gemma3_text"}
+
+
+def _openpi_gemma(r: _Reader) -> dict:
+    """openpi's action expert (pi0 / pi0.5 "gemma_300m": width 1024, depth 18, MLP 4096, 8 heads sharing one KV head of
+    256): a Gemma decoder stack with its own sizes and no token embedding or LM head of its own (``vocab_size`` 0; it
+    reads the VLM's prefix through the KV cache). No transformers defaults: every size is required."""
+    if not r.flag("gated_mlp", True):
+        raise AnalysisError(f"{r.where}: 'gated_mlp' false, but openpi's Gemma experts use a gated (GeGLU) MLP")
+    sizes = {key: r.int(key) for key in ("hidden_size", "num_hidden_layers", "intermediate_size",
+                                          "num_attention_heads", "head_dim")}
+    fields = _decoder(r, family="gemma", hidden=sizes["hidden_size"], inter=sizes["intermediate_size"],
+                      layers=sizes["num_hidden_layers"], heads=sizes["num_attention_heads"], kv=None,
+                      vocab=0, positions=8192, tied=True, act="gelu_pytorch_tanh", head_dim=sizes["head_dim"],
+                      min_vocab=0)
+    return {**fields, "lm_head": fields["vocab"] > 0}
 
 
 def _phi3(r: _Reader) -> dict:
@@ -254,6 +270,26 @@ def _vision(r: _Reader, family: str, *, patch: int, act: str, cls: bool, patch_b
                 patch_bias=patch_bias, pre_norm=pre_norm, attn_pool_head=head)
 
 
+def _dinov2(r: _Reader, registers: int = 0, mask: bool | None = None) -> dict:
+    """DINOv2 (``Dinov2Model``): a ViT with a class token, a mask token, two LayerScale vectors per layer, no pooler,
+    and an MLP of ``mlp_ratio x hidden`` (plain fc1/fc2, or SwiGLU with ``use_swiglu_ffn``: 2/3 of it, rounded up to
+    a multiple of 8, as transformers' ``Dinov2SwiGLUFFN``)."""
+    hidden = r.int("hidden_size", default=768)
+    width = int(hidden * r.number("mlp_ratio", 4))
+    swiglu = r.flag("use_swiglu_ffn", False)
+    if swiglu:
+        width = (int(width * 2 / 3) + 7) // 8 * 8
+    fields = _vision(r, "vit", patch=14, act="gelu", cls=True, patch_bias=True, qkv_bias=r.flag("qkv_bias", True))
+    return {**fields, "intermediate": width, "gated": swiglu, "activation": "silu" if swiglu else fields["activation"],
+            "mask_token": r.flag("use_mask_token", True) if mask is None else mask, "layer_scales": 2,
+            "register_tokens": registers}
+
+
+def _dinov2_registers(r: _Reader) -> dict:
+    return {**_dinov2(r, registers=r.int("num_register_tokens", default=4, minimum=0), mask=True),
+            "model_type": "dinov2_with_registers"}
+
+
 def _vit(r: _Reader) -> dict:
     return _vision(r, "vit", patch=16, act="gelu", cls=True, patch_bias=True, pooler=True,
                    qkv_bias=r.flag("qkv_bias", True))
@@ -272,4 +308,5 @@ def _clip(r: _Reader) -> dict:
 BUILDERS = {"llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
              "gemma2": _gemma2, "gemma3_text": _gemma3, "phi3": _phi3, "gpt2": _gpt2, "mixtral": _mixtral,
              "qwen2_moe": _qwen2_moe, "qwen3_moe": _qwen3_moe, "bert": _bert, "roberta": _roberta,
-             "distilbert": _distilbert, "vit": _vit, "siglip_vision_model": _siglip, "clip_vision_model": _clip}
+             "distilbert": _distilbert, "vit": _vit, "siglip_vision_model": _siglip, "clip_vision_model": _clip,
+             "dinov2": _dinov2, "dinov2_with_registers": _dinov2_registers, "openpi_gemma": _openpi_gemma}

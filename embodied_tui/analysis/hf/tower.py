@@ -18,7 +18,7 @@ class Tower(BaseModel):
 
     model_type: str  # as in config.json ("llama", "qwen3_moe", "siglip_vision_model" ...)
     kind: Kind
-    family: str  # llama | mistral | qwen | gemma | phi | gpt | bert | vit | siglip | clip
+    family: str  # llama | mistral | qwen | gemma | phi | gpt | bert | vit | siglip | clip (DINOv2 is a vit)
     hidden: int = Field(gt=0, le=MAX_WIDTH)
     layers: int = Field(gt=0, le=MAX_LAYERS)
     heads: int = Field(gt=0)
@@ -55,6 +55,9 @@ class Tower(BaseModel):
     patch_size: int = 0
     channels: int = 0
     cls_token: bool = False
+    register_tokens: int = Field(default=0, ge=0)  # DINOv2-with-registers' learned extra tokens
+    mask_token: bool = False  # DINOv2's mask token (a hidden-wide vector, used in pretraining only)
+    layer_scales: int = Field(default=0, ge=0)  # hidden-wide LayerScale vectors per layer (DINOv2: 2)
     patch_bias: bool = True
     attn_pool_head: bool = False  # SigLIP's multihead attention pooling head
     torch_dtype: str | None = None
@@ -74,11 +77,22 @@ class Tower(BaseModel):
 
     @property
     def patches(self) -> int:
-        return (self.image_size // self.patch_size) ** 2 if self.patch_size else 0
+        return self.patches_at()
+
+    @property
+    def extra_tokens(self) -> int:
+        """Tokens a vision tower adds to its patches: the class token and any register tokens."""
+        return (1 if self.cls_token else 0) + self.register_tokens
 
     @property
     def vision_tokens(self) -> int:
-        return self.patches + (1 if self.cls_token else 0)
+        return self.patches + self.extra_tokens
+
+    def patches_at(self, image_size: int | None = None) -> int:
+        """Patches of a square image of ``image_size`` pixels (the config's size by default): ``(size // patch)^2``;
+        0 for a tower without patches."""
+        size = image_size or self.image_size
+        return (size // self.patch_size) ** 2 if self.patch_size else 0
 
     def moe_layer(self, i: int) -> bool:
         return self.moe and i not in self.dense_layers
