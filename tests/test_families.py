@@ -19,14 +19,9 @@ import pytest
 from corpus import CORPUS
 from corpus.export import FORMATS, SUFFIX, write
 
-# Cases where the analysis itself fails (a limitation of a counter or loader, not of classification). Strict: each
-# turns into a failure the moment the fix lands, so its mark can be removed.
-XFAIL = {
-    ("t5", "torchscript"): "TorchScript files keep no input dtypes and --input-shape makes every input float32, so "
-                           "a model taking two token-id inputs cannot be run (torch/analyze input dtypes)",
-    ("whisper", "torchscript"): "TorchScript files keep no input dtypes and --input-shape makes every input float32: "
-                                "the decoder's token ids beside the mel input cannot be given (torch/analyze)",
-}
+# Cases where the analysis itself fails (a limitation of a counter or loader, not of classification), none today.
+# Strict: each turns into a failure the moment the fix lands, so its mark can be removed.
+XFAIL: dict[tuple[str, str], str] = {}
 # Formats a model cannot be written in with torch 2.13 (none today): (model, format) -> why; shown in the test id.
 CANNOT_EXPORT: dict[tuple[str, str], str] = {}
 
@@ -110,13 +105,15 @@ def files(request, tmp_path_factory) -> Files:
 
 @pytest.mark.parametrize("name,fmt", list(_cases()))
 def test_family_type_and_task_from_structure(name, fmt, files):
-    from embodied_tui.analysis.api import analyze_file
+    from embodied_tui.analysis.api import InputShape, analyze_file
 
     model = files.model(name)
     path = files.path(name, fmt)
     shapes = None
     if fmt == "torchscript" and all(t.is_floating_point() for t in model.inputs):
         shapes = [list(t.shape) for t in model.inputs]  # TorchScript files carry no input shapes
+    elif fmt == "torchscript" and len(model.inputs) > 1:  # token ids beside other inputs: state each dtype, as
+        shapes = [InputShape(list(t.shape), str(t.dtype).removeprefix("torch.")) for t in model.inputs]  # '1,8:int64'
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         arch = analyze_file(path, input_shape=shapes).architecture

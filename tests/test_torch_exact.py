@@ -897,3 +897,81 @@ def test_background_hash_matches_hashlib(tmp_path):
     path = tmp_path / "blob.bin"
     path.write_bytes(bytes(range(256)) * 5000)
     assert _start_hash(path)() == sha256_file(path)
+
+
+# ---- shape-only fast paths of the counter --------------------------------------------------------------------------
+def _fast_cases():
+    aten = torch.ops.aten
+    m = dict(device="meta")
+    conv_cases = [
+        ((1, 3, 17, 23), (8, 3, 3, 3), (8,), [2, 2], [1, 1], [1, 1], False, [0, 0], 1),
+        ((2, 8, 9, 9), (8, 1, 5, 5), None, [1], [2], [2], False, [0], 8),  # depthwise, dilated, 1-element lists
+        ((1, 4, 16), (6, 2, 3), (6,), [3], [0], [1], False, [0], 2),  # 1-D, grouped
+        ((1, 4, 7, 7), (4, 3, 4, 4), (3,), [2, 2], [1, 1], [1, 1], True, [1, 1], 1),  # transposed, output padding
+        ((1, 2, 3, 4, 5), (3, 2, 1, 2, 3), None, [1, 1, 1], [0, 1, 1], [1, 1, 1], False, [0, 0, 0], 1),  # 3-D
+    ]
+    for x, w, b, *rest in conv_cases:
+        args = (torch.empty(x, **m), torch.empty(w, **m), None if b is None else torch.empty(b, **m), *rest)
+        yield aten.convolution.default, args
+        yield aten._convolution.default, (*args, False, False, True, True)
+    yield aten.cat.default, ([torch.empty(2, 3, **m), torch.empty(5, 3, **m)], 0)
+    yield aten.cat.default, ([torch.empty(1, 2, 4, **m), torch.empty(0, **m), torch.empty(1, 3, 4, **m)], -2)
+    yield aten.cat.default, ([torch.empty(2, 3, dtype=torch.float16, **m)] * 3, 1)
+    yield aten.upsample_bilinear2d.default, (torch.empty(1, 3, 5, 7, **m), [10, 13], False)
+    yield aten.upsample_nearest2d.default, (torch.empty(2, 4, 3, 3, **m), [6, 9])
+    yield aten.upsample_nearest2d.vec, (torch.empty(2, 4, 3, 3, **m), [6, 9], None)
+    yield aten.upsample_bicubic2d.default, (torch.empty(1, 1, 4, 4, **m), [8, 8], True)
+
+
+@pytest.mark.parametrize("op,args", list(_fast_cases()), ids=lambda v: str(v)[:40] if not isinstance(v, tuple) else "")
+def test_fast_paths_give_what_torch_meta_kernels_give(op, args):
+    """Each shape-only fast path (``torch.counting._fast_paths``) returns a tensor of the same shape, dtype and strides
+    as torch's own meta kernel; its MACs follow from that shape."""
+    from embodied_tui.analysis.torch.counting import _FAST
+
+    fast = _FAST[op](args, {})
+    ref = op(*args)
+    assert fast is not None
+    assert (fast.shape, fast.dtype, fast.stride()) == (ref.shape, ref.dtype, ref.stride())
+
+
+def test_fast_paths_leave_what_they_do_not_cover_to_torch():
+    """Channels-last inputs, channel mismatches and mixed dtypes return None, so torch's kernel runs (and raises)."""
+    from embodied_tui.analysis.torch.counting import _FAST
+
+    aten, m = torch.ops.aten, dict(device="meta")
+    x = torch.empty(1, 3, 8, 8, **m)
+    w = torch.empty(4, 3, 3, 3, **m)
+    conv = _FAST[aten.convolution.default]
+    assert conv((x.to(memory_format=torch.channels_last), w, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1), {}) \
+        is None
+    assert conv((x, torch.empty(4, 2, 3, 3, **m), None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1), {}) is None
+    assert conv((x, w.half(), None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1), {}) is None
+    assert _FAST[aten.cat.default](([torch.empty(2, 3, **m), torch.empty(2, 4, **m)], 0), {}) is None
+    assert _FAST[aten.cat.default](([torch.empty(2, 3, **m), torch.empty(2, 3, dtype=torch.half, **m)], 0), {}) is None
+    assert _FAST[aten.upsample_nearest2d.vec]((x, None, [2.0, 2.0]), {}) is None
+
+
+# ---- TorchScript values read back after a meta load ------------------------------------------------------------------
+@pytest.mark.parametrize("name,note", [
+    ("vit", None),  # nn.MultiheadAttention's head count and the patch count: two int64 scalar constants, one per method
+    ("swin", None),  # window sizes as scalar constants in several methods
+    ("yolov8", "small buffers"),  # the Detect head's stride buffer is the fill value of its anchor strides
+])
+def test_torchscript_values_come_back_without_a_cpu_reload(tmp_path, name, note):
+    """A traced model that reads a tensor constant or a small buffer (``.item()``) is counted on meta: constants are
+    matched per method from the archive's code, small buffers read from ``data.pkl`` without running it; the count
+    equals the in-memory module's under FlopCounterMode (autograd on, math SDPA: it sees all the work)."""
+    from corpus import CORPUS
+    from corpus.export import write
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    built = CORPUS[name]()
+    path = write(built, "torchscript", tmp_path / f"{name}.pt")
+    a = analyze_file(path, input_shape=[list(t.shape) for t in built.inputs])
+    assert not any("reloaded on CPU" in n for n in a.notes), a.notes
+    assert note is None or any(note in n for n in a.notes), a.notes
+    mode = FlopCounterMode(display=False)
+    with mode, sdpa_kernel(SDPBackend.MATH):
+        built.module(*built.inputs)
+    assert a.macs == mode.get_total_flops() // 2

@@ -75,7 +75,7 @@ from embodied_tui.analysis.onnx.graph import (
 )
 from embodied_tui.analysis.onnx.load import external_data, format_detail, load_graph, strip_weights
 from embodied_tui.analysis.onnx.ops import CONTROL_FLOW, COUNTED_FLOW
-from embodied_tui.analysis.onnx.shapes import fix_inputs, infer, set_input_shapes
+from embodied_tui.analysis.onnx.shapes import fix_inputs, infer_with_table, set_input_shapes
 from embodied_tui.analysis.onnx.trace import trace
 from embodied_tui.analysis.onnx.validate import validate
 from embodied_tui.analysis.onnx.weights import (
@@ -87,6 +87,7 @@ from embodied_tui.analysis.onnx.weights import (
     static_tensors,
     weight_sources,
 )
+from embodied_tui.analysis.scaling import sequence_dims
 from embodied_tui.analysis.trace import TraceOp
 from embodied_tui.data.records import CensusNode, LayerCost, Uncounted
 
@@ -128,11 +129,14 @@ class OnnxCount:
     counter: str = "onnx-shape-inference"
     constant_elems: int = 0  # stored tensors that are not parameters (``onnx.weights``): in weight_bytes, not params
     constant_bytes: int = 0
+    stripped: object = None  # with ``keep_graph``: the weightless ModelProto at the file's shapes (``macs_at``)
 
 
-def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None) -> OnnxCount:
+def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None, keep_graph: bool = False) -> OnnxCount:
     """Count one .onnx file (external data files beside it are stat-ed; of their contents, only small tensors no op
-    reads as a weight are read, see ``onnx.weights.classify``)."""
+    reads as a weight are read, see ``onnx.weights.classify``). ``keep_graph``: when an input has a sequence-like
+    symbolic dim (``analysis.scaling``), keep the weightless graph at the file's own shapes in ``stripped``, for
+    ``macs_at`` (counting again at other lengths)."""
     path = Path(path)
     model = load_graph(path)
     notes: list[str] = []
@@ -147,28 +151,17 @@ def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None)
     not_params = classify(model, path.parent)  # the graph as the file gives it: before folding, with weights
     strip_weights(model)  # the model is edited in place from here on: only its metadata is read afterwards
     validate(model, path, notes)  # at the file's own shapes: refuse a graph no runtime would load
-    set_input_shapes(model, graph_inputs, shapes)
-    inferred, folded = infer(model, path, notes)
-    table = tensor_table(inferred)
-    main = topo_order(list(inferred.graph.node), {vi.name for vi in inferred.graph.input} | init_names)
-    flat = flatten(main)  # subgraph nodes (every branch) just before their control-flow node
-    nodes = flat.nodes
-    inits = [t for g in walk_graphs(inferred.graph) for t in g.initializer]
-    all_init_names = {t.name for t in inits}
-
-    consts, stored = constants(inits, nodes, table, folded)
+    stripped = None
+    if keep_graph and sequence_dims(in_names, symbols, input_dtypes):  # a copy at the file's own shapes, to count
+        stripped = type(model)()  # again at other sequence lengths (``onnx.scaling``)
+        stripped.CopyFrom(model)
+    g = _cost_graph(model, graph_inputs, shapes, path, notes, init_names)
+    inferred, table, nodes, stored = g.inferred, g.table, g.nodes, g.stored
+    counted, runs, costs, unknown_ops, shape_unknown, flow = g.counted, g.runs, g.costs, g.unknown_ops, \
+        g.shape_unknown, g.flow
+    static, sources, values = g.static, g.sources, g.values
     params = stored - not_params
-    static = static_tensors(nodes, consts)
-    sources = weight_sources(nodes, stored, static, table)
-    values = small_values(inits, nodes)
-    work = [i for i, n in enumerate(nodes) if n.op_type != "Constant" and not all(o in static for o in n.output if o)]
-    flow = _plan_flow(flat, work, table, sources, static, values, opset(inferred))
-    counted = [nodes[i] for i in work if flow.runs[i] > 0]
-    runs = [flow.runs[i] for i in work if flow.runs[i] > 0]
-    costs, unknown_ops, shape_unknown = node_costs(counted, table, sources, static, values)
-    for c, r in zip(costs, runs):
-        if r != 1:
-            c.scale(r)
+    all_init_names = {t.name for t in g.inits}
 
     out_names = [o.name for o in inferred.graph.output]
     stored_bytes = sum(table[p].nbytes() or 0 for p in stored)
@@ -198,6 +191,7 @@ def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None)
         uncounted=_uncounted(counted, costs, unknown_ops) + flow.uncounted,
         notes=notes,
         constant_elems=const_elems, constant_bytes=stored_bytes - sum(table[p].nbytes() or 0 for p in params),
+        stripped=stripped,
     )
     notes.extend(flow.notes)
     notes.extend(_shape_conflicts(counted, table))
@@ -208,6 +202,67 @@ def count_onnx(path: str | Path, *, input_shapes: list[list[int]] | None = None)
                      "grids, masks, quantisation scales and zero points, BatchNorm statistics ...) are counted in "
                      "weight_bytes and constant_elems, not in params")
     return result
+
+
+@dataclass
+class _Costed:
+    """The graph shaped at one set of input sizes and costed node by node (``_cost_graph``)."""
+
+    inferred: object
+    table: dict
+    nodes: list
+    inits: list
+    stored: set
+    folded: set
+    static: set
+    sources: dict
+    values: dict
+    flow: Plan
+    counted: list
+    runs: list
+    costs: list
+    unknown_ops: Counter
+    shape_unknown: Counter
+
+
+def _cost_graph(model, graph_inputs, shapes, path: Path, notes: list[str], init_names: set[str]) -> _Costed:
+    """Shape ``model`` (weightless, edited in place) at ``shapes`` and cost every node that runs: the one costing
+    pipeline, for ``count_onnx`` and ``macs_at`` alike."""
+    set_input_shapes(model, graph_inputs, shapes)
+    inferred, folded, table = infer_with_table(model, path, notes)
+    table = table if table is not None else tensor_table(inferred)
+    main = topo_order(list(inferred.graph.node), {vi.name for vi in inferred.graph.input} | init_names)
+    flat = flatten(main)  # subgraph nodes (every branch) just before their control-flow node
+    nodes = flat.nodes
+    inits = [t for g in walk_graphs(inferred.graph) for t in g.initializer]
+    consts, stored = constants(inits, nodes, table, folded)
+    static = static_tensors(nodes, consts)
+    sources = weight_sources(nodes, stored, static, table)
+    values = small_values(inits, nodes)
+    work = [i for i, n in enumerate(nodes) if n.op_type != "Constant" and not all(o in static for o in n.output if o)]
+    flow = _plan_flow(flat, work, table, sources, static, values, opset(inferred))
+    counted = [nodes[i] for i in work if flow.runs[i] > 0]
+    runs = [flow.runs[i] for i in work if flow.runs[i] > 0]
+    costs, unknown_ops, shape_unknown = node_costs(counted, table, sources, static, values)
+    for c, r in zip(costs, runs):
+        if r != 1:
+            c.scale(r)
+    return _Costed(inferred, table, nodes, inits, stored, folded, static, sources, values, flow, counted, runs, costs,
+                   unknown_ops, shape_unknown)
+
+
+def macs_at(stripped, shapes: list[list[int]], path: Path) -> int | None:
+    """MACs of a weightless graph (``OnnxCount.stripped``) at other input ``shapes`` (one per graph input), by the same
+    pipeline as ``count_onnx``; None when a MAC op could not be counted or a reshape conflicts at these sizes (the
+    graph would not run at them). ``stripped`` is left as it was."""
+    model = type(stripped)()
+    model.CopyFrom(stripped)
+    init_names = {t.name for t in model.graph.initializer}
+    graph_inputs = [vi for vi in model.graph.input if vi.name not in init_names]
+    g = _cost_graph(model, graph_inputs, shapes, path, [], init_names)
+    if any(c.mac_unknown for c in g.costs) or not g.flow.complete or _shape_conflicts(g.counted, g.table):
+        return None
+    return sum(c.macs for c in g.costs)
 
 
 def _plan_flow(flat: Flat, work: list[int], table, sources, static, values, version) -> Plan:

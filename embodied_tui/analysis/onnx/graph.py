@@ -79,11 +79,15 @@ def subgraphs(node) -> list[tuple[str, object]]:
     """(attribute name, GraphProto) of each subgraph a node holds (If branches, Loop/Scan bodies ...)."""
     out = []
     for a in node.attribute:
-        if a.type == a.GRAPH:
+        kind = a.type
+        if kind == _GRAPH:
             out.append((a.name, a.g))
-        elif a.type == a.GRAPHS:
+        elif kind == _GRAPHS:
             out.extend((a.name, g) for g in a.graphs)
     return out
+
+
+_GRAPH, _GRAPHS = 5, 10  # onnx.AttributeProto.GRAPH / GRAPHS (read per attribute of every node: kept as ints)
 
 
 def walk_graphs(graph):

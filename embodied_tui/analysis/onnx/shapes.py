@@ -16,7 +16,6 @@ numpy are imported inside the functions that need them.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 from embodied_tui.analysis.onnx.control_flow import clear_carried_shapes, seed_shapes
@@ -33,6 +32,7 @@ from embodied_tui.analysis.onnx.graph import (
     walk_graphs,
 )
 from embodied_tui.analysis.onnx.ops import CONTROL_FLOW, FORMULA_ERRORS, METADATA_OPS
+from embodied_tui.analysis.scaling import is_batch_like
 from embodied_tui.errors import AnalysisError
 
 _ROUNDS = 6  # inference + hooks + folding rounds at most
@@ -41,16 +41,6 @@ _FOLD_LIMIT = 1 << 16  # elements: shape arithmetic is small; never materialise 
 # even for a Cast of a graph input: it runs only while no dimension or small integer constant exceeds this
 _PROP_DIM = 1 << 18
 _NO_FOLD = ("Random", "Bernoulli", "Multinomial")
-_BATCH_RE = re.compile(r"(batch|^n$|^b$|^bs$|^bsz$|^N$|^B$)", re.IGNORECASE)
-
-
-def is_batch_like(symbol: str | None, axis: int) -> bool:
-    """A symbolic dim that names a batch (or an anonymous leading dim)."""
-    if not symbol:
-        return axis == 0
-    return bool(_BATCH_RE.search(symbol)) or (axis == 0 and symbol.startswith("unk__"))
-
-
 def fix_inputs(graph_inputs, user: list[list[int]] | None, path: Path, notes: list[str]):
     """Concrete input shapes (None where the file gives none), the file's symbols, and the shape source."""
     if user is not None and len(user) != len(graph_inputs):
@@ -120,11 +110,17 @@ def set_input_shapes(model, graph_inputs, shapes: list[list[int] | None]) -> Non
 def infer(model, path: Path, notes: list[str]):
     """Shape inference, continued past ops with a shape hook and folded shape arithmetic for a few rounds at most.
     Returns the inferred model and the names of tensors made constant by folding."""
+    inferred, folded, _ = infer_with_table(model, path, notes)
+    return inferred, folded
+
+
+def infer_with_table(model, path: Path, notes: list[str]):
+    """``infer``, and the inferred model's ``tensor_table`` when the last round left it current (None otherwise)."""
     import onnx
 
     folded: set[str] = set()
     skipped: dict[str, None] = {}  # nodes not folded because of the element bound (ordered, unique)
-    table = None
+    table = current = None
     version = opset(model) or 17
     for _ in range(_ROUNDS):
         try:
@@ -132,7 +128,7 @@ def infer(model, path: Path, notes: list[str]):
         except Exception as exc:  # noqa: BLE001 - keep what the file declares, and say so
             first = (str(exc).splitlines() or [""])[0][:160]
             if "2GB" in first:  # in-memory model over the protobuf limit: infer from the file itself
-                return _infer_from_file(model, path, notes), folded
+                return _infer_from_file(model, path, notes), folded, None
             notes.append(f"shape inference failed ({type(exc).__name__}: {first}); using the shapes the file "
                          "declares")
             break
@@ -142,13 +138,14 @@ def infer(model, path: Path, notes: list[str]):
                for g in walk_graphs(model.graph) for n in g.node for o in n.output):
             progress += _fold_static(model, table, folded, version, skipped)
         if not progress:
+            current = table  # nothing changed the model since the table was read
             break
     if skipped and (table is None or any(o and (o not in table or table[o].shape is None)
                                          for g in walk_graphs(model.graph) for n in g.node for o in n.output)):
         names = list(skipped)  # said only when a shape stayed unknown: it may be computed from their values
         notes.append(f"constant folding skipped {len(names)} node(s) whose result would hold more than {_FOLD_LIMIT} "
                      f"elements (e.g. '{names[0][:80]}'); shapes computed from their values stay unknown")
-    return model, folded
+    return model, folded, current
 
 
 def _data_prop_safe(model, table: dict[str, Tensor] | None) -> bool:

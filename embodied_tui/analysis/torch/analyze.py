@@ -5,6 +5,7 @@ sizes when the shape had to be inferred) and turns the counter's events into the
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -326,9 +327,16 @@ def analyze_torchscript(path: Path, user_shape) -> dict:
     state = {"module": module, "on_meta": on_meta}
 
     def run(shapes, dtypes):
-        # on meta, the archive's tensor constants have no values; a model that reads one (``int(c)`` in a traced
-        # channel shuffle, a stride) stops at its .item(): load it on CPU, where they hold their values, and rerun
+        # on meta, the archive's tensor constants and buffers have no values; a model that reads one (``int(c)`` in
+        # a traced channel shuffle, a stride buffer) stops at its .item(): put the small buffers' values back and
+        # rerun; if that is not enough, load it on CPU, where everything holds its value, and rerun
         result = run_torchscript(state["module"], shapes, dtypes, substitute_scalars=not state["on_meta"])
+        if state["on_meta"] and result.failure is not None and result.failed_op == "_local_scalar_dense" \
+                and not state.get("buffers_read") and _restore_small_buffers(state["module"], path):
+            state["buffers_read"] = True
+            notes.append("the model reads a buffer's value (.item()): its small buffers (strides, scales) were read "
+                         "from the archive with their values")
+            result = run_torchscript(state["module"], shapes, dtypes, substitute_scalars=False)
         if state["on_meta"] and result.failure is not None and result.failed_op == "_local_scalar_dense":
             state["module"], state["on_meta"] = _load_script_on_cpu(path), False
             state["module"].eval()
@@ -383,27 +391,84 @@ def _script_constants(path: Path) -> list[torch.Tensor] | None:
 def _restore_constants(module, path: Path) -> int:
     """After a meta load the graphs' tensor constants are meta tensors without values; a traced model may read one
     (``int(size // CONSTANTS.c0)`` in a channel shuffle or a ViT's patch count). Put the real ones back where the
-    archive's constant table says unambiguously which it is: same shape, stride and dtype as exactly one value.
-    Returns how many were restored."""
+    archive says unambiguously which it is: among the constants a method's code names (``CONSTANTS.cN`` in its
+    ``code/`` source; all of them when that cannot be read), exactly one value with the node's shape, stride and
+    dtype. Returns how many were restored."""
     table = _script_constants(path)
     if not table:
         return 0
-    by_layout: dict[tuple, list[torch.Tensor]] = {}
-    for t in table:
-        by_layout.setdefault((tuple(t.shape), tuple(t.stride()), t.dtype), []).append(t)
+    named = _constants_by_method(path)
     restored = 0
     for sub in module.modules():
+        qualified = sub._c._type().qualified_name()
         for name in sub._c._method_names():
-            for node in sub._c._get_method(name).graph.findAllNodes("prim::Constant"):
-                if node.output().type().kind() != "TensorType" or not node.hasAttribute("value"):
-                    continue
+            nodes = [n for n in sub._c._get_method(name).graph.findAllNodes("prim::Constant")
+                     if n.output().type().kind() == "TensorType" and n.hasAttribute("value")
+                     and n.t("value").device.type == "meta"]
+            if not nodes:
+                continue
+            indices = named.get((qualified, name)) if named is not None else None
+            candidates = [table[i] for i in indices if i < len(table)] if indices is not None else table
+            by_layout: dict[tuple, list[torch.Tensor]] = {}
+            for t in candidates:
+                by_layout.setdefault((tuple(t.shape), tuple(t.stride()), t.dtype), []).append(t)
+            for node in nodes:
                 value = node.t("value")
-                if value.device.type != "meta":
-                    continue
                 same = by_layout.get((tuple(value.shape), tuple(value.stride()), value.dtype), [])
                 if same and all(torch.equal(same[0], t) for t in same[1:]):
                     node.t_("value", same[0])
                     restored += 1
+    return restored
+
+
+_CLASS_RE = re.compile(r"^class (\w+)\(", re.MULTILINE)
+_DEF_RE = re.compile(r"^  def (\w+)\(", re.MULTILINE)
+_CONSTANT_RE = re.compile(r"CONSTANTS\.c(\d+)")
+
+
+def _constants_by_method(path: Path) -> dict[tuple[str, str], list[int]] | None:
+    """(class qualified name, method) -> the indices of the ``CONSTANTS.cN`` its serialized source names, read from
+    the archive's ``code/`` files (text only: nothing is run); None when they cannot be read."""
+    try:
+        reader = torch._C.PyTorchFileReader(str(path))
+        records = [r for r in reader.get_all_records() if r.startswith("code/__torch__/") and r.endswith(".py")]
+        out: dict[tuple[str, str], list[int]] = {}
+        for record in records:
+            text = bytes(reader.get_record(record)).decode("utf-8", "replace")
+            module_name = record.removeprefix("code/").removesuffix(".py").replace("/", ".")
+            classes = list(_CLASS_RE.finditer(text))
+            for k, cls in enumerate(classes):
+                body = text[cls.end():classes[k + 1].start() if k + 1 < len(classes) else len(text)]
+                defs = list(_DEF_RE.finditer(body))
+                for j, d in enumerate(defs):
+                    method = body[d.end():defs[j + 1].start() if j + 1 < len(defs) else len(body)]
+                    out[(f"{module_name}.{cls.group(1)}", d.group(1))] = sorted(
+                        {int(i) for i in _CONSTANT_RE.findall(method)})
+    except Exception:  # noqa: BLE001 - unreadable: every constant is a candidate, as before
+        return None
+    return out
+
+
+_NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _restore_small_buffers(module, path: Path) -> int:
+    """Give the meta-loaded module's small buffers their values from the archive (``torch.script_buffers``); the
+    number restored (0 when there is none to restore or the archive cannot be read so)."""
+    from embodied_tui.analysis.torch.script_buffers import small_buffers
+
+    metas = {name: t for name, t in module.named_buffers() if t.device.type == "meta"
+             and not name.endswith(_NORM_STATS)}  # per-channel statistics are never read as a value
+    values = small_buffers(path, set(metas)) if metas else None
+    subs = dict(module.named_modules()) if values else {}
+    restored = 0
+    for name, value in (values or {}).items():
+        old = metas[name]
+        owner, _, attr = name.rpartition(".")
+        if value.shape != old.shape or value.dtype != old.dtype or owner not in subs:
+            continue
+        subs[owner]._c.setattr(attr, value)
+        restored += 1
     return restored
 
 
@@ -477,6 +542,9 @@ def analyze_exported(path: Path, user_shape, *, trust_code: bool = False) -> dic
                       "torch.export ExportedProgram", file_shapes or None, file_dtypes or None, names)
     if symbols and not user_shape:
         fields["input_symbols"] = symbols
+    scaling = _exported_scaling(ep, gm, names, symbols, fields) if symbols and fields["macs_complete"] else None
+    if scaling:
+        fields["scaling"] = scaling
     if retargeted:
         fields["notes"].append(f"{retargeted} op(s) with a device baked into the graph were pointed at meta to count it")
     return fields
@@ -495,6 +563,29 @@ def _retarget_fx_devices(gm) -> int:
             node.args = tuple(meta if isinstance(a, torch.device) else a for a in node.args)
             changed += 1
     return changed
+
+
+def _exported_scaling(ep, gm, names: list[str], symbols: list[list[str | None]], fields: dict):
+    """MACs vs the program's sequence-like symbolic sizes (``analysis.scaling``): the meta run again at other
+    lengths, within the program's range constraints; an error or an incomplete count at one length means no entry."""
+    from embodied_tui.analysis.scaling import fit_scaling
+
+    dtypes = [getattr(torch, d) for d in fields["input_dtypes"]]
+    ranges = {}
+    for sym, bounds in (getattr(ep, "range_constraints", None) or {}).items():
+        try:
+            ranges[str(sym)] = (int(bounds.lower), int(bounds.upper) if bounds.upper.is_finite else 1 << 62)
+        except (AttributeError, TypeError, ValueError):
+            continue
+
+    def count_at(shapes: list[list[int]]) -> int | None:
+        try:
+            result = run_exported(gm, shapes, dtypes)
+        except Exception:  # noqa: BLE001 - a length the program refuses: no entry
+            return None
+        return result.macs if result.failure is None and not result.missing_macs else None
+
+    return fit_scaling(names, symbols, fields["input_dtypes"], fields["input_shapes"], fields["macs"], count_at, ranges)
 
 
 def _hint(sym) -> int:

@@ -58,6 +58,21 @@ def _same(args, kwargs):
     return args[0]
 
 
+def _broadcast_shape(a, b) -> tuple[int, ...]:
+    """NumPy broadcasting of two shapes, as ``torch.broadcast_shapes`` (which goes through torch._refs: most of a
+    pointwise op's cost in the counter); RuntimeError when they do not broadcast."""
+    if len(a) < len(b):
+        a, b = b, a
+    out = list(a)
+    for i, y in enumerate(b, len(a) - len(b)):
+        x = out[i]
+        if x == 1:
+            out[i] = y
+        elif y != 1 and y != x:
+            raise RuntimeError(f"shape mismatch: shapes {list(a)} and {list(b)} cannot be broadcast")
+    return tuple(out)
+
+
 def _broadcast(args, kwargs):
     a, b = args[0], args[1]
     if not isinstance(b, torch.Tensor) or b.dim() == 0 and a.dim() > 0:
@@ -65,7 +80,7 @@ def _broadcast(args, kwargs):
     elif not isinstance(a, torch.Tensor):
         out = _empty_like(b)
     else:
-        return torch.empty(torch.broadcast_shapes(a.shape, b.shape), dtype=torch.result_type(a, b), device="meta")
+        return torch.empty(_broadcast_shape(a.shape, b.shape), dtype=torch.result_type(a, b), device="meta")
     dtype = torch.result_type(a, b)
     return out if out.dtype == dtype else out.to(dtype)
 
@@ -95,9 +110,72 @@ def _layer_norm(args, kwargs):
             torch.empty(stats, dtype=x.dtype, device="meta"))
 
 
+def _conv(args, kwargs):
+    """convolution / _convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups,
+    ...): the output shape by the usual formula, for contiguous batched inputs whose channels fit; anything else
+    (channels-last, unbatched, a mismatch torch must report) takes torch's path."""
+    x, w, bias = args[0], args[1], args[2]
+    stride, padding, dilation, transposed, out_pad, groups = args[3:9]
+    dims = x.dim() - 2
+    if dims < 1 or w.dim() != x.dim() or not x.is_contiguous() or not w.is_contiguous() or w.dtype != x.dtype \
+            or (bias is not None and (bias.dtype != x.dtype or bias.dim() != 1)):
+        return None
+    params = []
+    for v in (stride, padding, dilation, out_pad):
+        v = list(v)
+        if len(v) == 1:
+            v = v * dims
+        if len(v) != dims or not all(isinstance(i, int) for i in v):
+            return None
+        params.append(v)
+    stride, padding, dilation, out_pad = params
+    k = w.shape[2:]
+    if transposed:
+        cout = w.shape[1] * groups
+        if x.shape[1] != w.shape[0]:
+            return None
+        spatial = [(x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (k[i] - 1) + out_pad[i] + 1
+                   for i in range(dims)]
+    else:
+        cout = w.shape[0]
+        if x.shape[1] != w.shape[1] * groups:
+            return None
+        spatial = [(x.shape[2 + i] + 2 * padding[i] - dilation[i] * (k[i] - 1) - 1) // stride[i] + 1
+                   for i in range(dims)]
+    if bias is not None and bias.shape[0] != cout or min(spatial, default=1) <= 0 or x.shape[0] == 0:
+        return None
+    return torch.empty((x.shape[0], cout, *spatial), dtype=x.dtype, device="meta")
+
+
+def _cat(args, kwargs):
+    """cat(tensors, dim): contiguous meta tensors of one dtype and matching sizes; torch skips 1-D empty ones."""
+    tensors = [t for t in args[0] if not (t.dim() == 1 and t.shape[0] == 0)]
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", 0)
+    if not tensors or any(not isinstance(t, torch.Tensor) or t.device.type != "meta" or not t.is_contiguous()
+                          or t.dtype != tensors[0].dtype or t.dim() != tensors[0].dim() for t in tensors):
+        return None
+    rank = tensors[0].dim()
+    if rank == 0 or not -rank <= dim < rank:
+        return None
+    dim %= rank
+    first = list(tensors[0].shape)
+    if any(list(t.shape[:dim]) != first[:dim] or list(t.shape[dim + 1:]) != first[dim + 1:] for t in tensors):
+        return None
+    first[dim] = sum(t.shape[dim] for t in tensors)
+    return torch.empty(first, dtype=tensors[0].dtype, device="meta")
+
+
+def _upsample(args, kwargs):
+    """upsample_*(input, output_size, ...): (N, C, *output_size) for a contiguous input given an output size."""
+    x, size = args[0], args[1] if len(args) > 1 else kwargs.get("output_size")
+    if size is None or not x.is_contiguous() or len(size) != x.dim() - 2 or min(size, default=0) <= 0:
+        return None
+    return torch.empty((*x.shape[:2], *size), dtype=x.dtype, device="meta")
+
+
 def _fast_paths() -> dict:
-    """Shape-only results for frequent ops whose meta kernels are Python decompositions that cost 0.3-2.5 ms each
-    (add, relu, addmm, layer norm); on meta tensors only the output's shape, dtype and layout matter, so these give
+    """Shape-only results for frequent ops whose meta kernels are Python decompositions that cost 0.1-5 ms each
+    (add, relu, addmm, layer norm, convolution, cat, upsampling); on meta tensors only the output's shape, dtype and layout matter, so these give
     exactly the same result. A fast path may return None: torch's own kernel then runs (and raises on bad shapes)."""
     table = {}
     for name in ("relu", "gelu", "silu", "sigmoid", "hardsigmoid", "hardswish", "hardtanh", "tanh", "leaky_relu",
@@ -115,6 +193,16 @@ def _fast_paths() -> dict:
     table[aten._native_batch_norm_legit_no_training.default] = _batch_norm
     table[aten.addmm.default] = _addmm
     table[aten.native_layer_norm.default] = _layer_norm
+    table[aten.convolution.default] = _conv
+    table[aten._convolution.default] = _conv
+    table[aten.cat.default] = _cat
+    for name in ("upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "upsample_linear1d",
+                 "upsample_bilinear2d", "upsample_bicubic2d", "upsample_trilinear3d"):
+        packet = getattr(aten, name, None)
+        if packet is not None:
+            table[packet.default] = _upsample
+            if hasattr(packet, "vec"):
+                table[packet.vec] = _upsample
     return table
 
 
