@@ -100,6 +100,16 @@ def exact(n: int | float | None, missing: str = NA) -> str:
     return f"{n:,}" if isinstance(n, int) else f"{n:,.0f}"
 
 
+def quadratic(const: int, linear: int, square: int, var: str = "n") -> str:
+    """An exact polynomial in ``var``: (4096, 98304, 256) -> '4,096 + 98,304 n + 256 n^2'; zero terms left out."""
+    terms = [(const, ""), (linear, f" {var}"), (square, f" {var}^2")]
+    shown = [(c, v) for c, v in terms if c] or [(0, "")]
+    text = f"{shown[0][0]:,}{shown[0][1]}"
+    for c, v in shown[1:]:
+        text += f" {'-' if c < 0 else '+'} {abs(c):,}{v}"
+    return text
+
+
 def count_scale(largest: int | float) -> tuple[float, str]:
     """The unit to plot counts whose largest is `largest` in: (1e6, 'M') for 2.4e6."""
     for scale, unit in _COUNT_UNITS:

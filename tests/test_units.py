@@ -101,3 +101,12 @@ def test_faces_offer_the_one_list_of_precisions():
     for args in (["fit", "--help"], ["measurement", "add", "--help"]):
         help_text = " ".join(CliRunner().invoke(main, args).output.split())
         assert f"{', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}" in help_text
+
+
+def test_quadratic_writes_each_nonzero_term_exactly():
+    from embodied_tui.units import quadratic
+
+    assert quadratic(4096, 98304, 256) == "4,096 + 98,304 n + 256 n^2"
+    assert quadratic(0, 162304, 256) == "162,304 n + 256 n^2"
+    assert quadratic(-12, 5, 0, "t") == "-12 + 5 t"
+    assert quadratic(0, 0, 0) == "0"

@@ -97,6 +97,16 @@ def _summary_rows(table, a) -> None:
         note = "" if a.macs_complete else "  (incomplete: see uncounted)"
         table.add_row("MACs", f"{fmt.count(a.macs)}  ({fmt.exact(a.macs)}; conv/linear/matmul/attention){note}")
         table.add_row("FLOPs", f"{fmt.count(a.flops)}  (2 x MACs)")
+    for sc in a.scaling or ():
+        where = f"'{sc.dim}'" + (f" ({sc.input})" if sc.input else "")
+        table.add_row("MACs(n)", f"{fmt.quadratic(sc.macs_const, sc.macs_per_token, sc.macs_per_token_sq)}  for n = "
+                                 f"{where}, used n = {sc.used}; {sc.method}")
+    if a.transformer is not None:
+        t = a.transformer
+        moe = f", {t.experts} experts (top {t.experts_per_token})" if t.experts else ""
+        table.add_row("transformer", f"{t.model_type}: {t.layers} layers, hidden {t.hidden}, {t.heads} heads "
+                                     f"({t.kv_heads} KV) of {t.head_dim}{moe}; KV cache "
+                                     f"{fmt.nbytes(t.kv_cache_bytes_per_token)}/token ({a.dtype})")
     if a.other_flops is not None:
         table.add_row("other FLOPs", f"{fmt.count(a.other_flops)}  (elementwise, normalisation, pooling)")
     table.add_row("weights", f"{fmt.nbytes(a.weight_bytes)}  ({a.dtype})")
