@@ -20,9 +20,14 @@ _PRECISION_WORDS = f"{', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}"
 @click.option("--version", "version", type=int, help="Model version (default: latest).")
 @click.option("--all", "show_all", is_flag=True, help="Show every precision, not only each mode's fastest.")
 @click.option("--layers", is_flag=True, help="Include every layer's roofline in the JSON rows.")
+@click.option("--prompt-tokens", "prompt_tokens", type=int, metavar="P",
+              help="Language models: prompt tokens prefilled (with --new-tokens: fit a generation, not one pass).")
+@click.option("--new-tokens", "new_tokens", type=int, metavar="K",
+              help="Language models: tokens decoded one at a time after the prompt.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows.")
 @click.pass_context
-def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, show_all, layers, as_json) -> None:
+def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, show_all, layers, prompt_tokens,
+        new_tokens, as_json) -> None:
     """Predict NAME's latency on devices with a calibrated roofline, fastest first.
 
     Per layer t = max(2 (MACs + K outputs) / (eta_c P), bytes / (eta_m BW)); model t = t0 + n_ops t_op + sum.
@@ -30,12 +35,20 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
     roofline (eta = 1, no overheads) is shown as a lower bound. Bytes are unfused, at the row's precision; the
     prediction charges optimising runtimes only what epilogue fusion leaves. GPUs and Jetsons use a TensorRT engine
     model (fused kernels, tensor-core shapes, INT8 only on conv/matmul layers) fitted to published latencies; each
-    row has an interval from leave-one-out residuals and a basis (exact, sibling device, defaults)."""
+    row has an interval from leave-one-out residuals and a basis (exact, sibling device, defaults).
+
+    A decoder transformer with --prompt-tokens P --new-tokens K: the generation instead of one pass. prefill = P
+    prompt tokens from an empty KV cache; decode = mean per token over contexts P..P+K-1; pred = prefill + K x decode;
+    kv = fp16 KV cache at P+K tokens; fit = weights + KV cache within device memory (perf.phases rooflines)."""
     from embodied_tui.services.fit import fit_rows
 
-    rows = fit_rows(ctx.obj["db"], name, hw, mode, precision, runtime=runtime, version=version, with_layers=layers)
+    rows = fit_rows(ctx.obj["db"], name, hw, mode, precision, runtime=runtime, version=version, with_layers=layers,
+                    prompt_tokens=prompt_tokens, new_tokens=new_tokens)
     if as_json:
         print_json([r.to_dict() for r in rows])
+        return
+    if prompt_tokens is not None:
+        _generation_table(name, rows, rows if (show_all or precision) else _fastest_per_mode(rows), precision or hw)
         return
     from rich import box
     from rich.table import Table
@@ -79,6 +92,46 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
                     for r in shown if r.calibration != "none"})
     for kind, numbers, source in kinds[:4]:
         say(out, f"[{kind}] {numbers}: {source}")
+
+
+def _generation_table(name: str, rows: list[FitRow], shown: list[FitRow], asked) -> None:
+    """The generation rows (``services.fit_llm``): prefill, decode per token and their total, within 80 columns."""
+    from rich import box
+    from rich.table import Table
+
+    out = console()
+    first = rows[0] if rows else None
+    tokens = f"P={first.prompt_tokens} prompt + K={first.new_tokens} new tokens" if first else ""
+    table = Table(title=plain(f"{name}: generation of {tokens}, in ms, fastest first"), title_justify="left",
+                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0)
+    widths = {"mode": 8, "prec": 4, "prefill": 7, "dec/tok": 7, "total": 7, "range": 11, "b": 1, "kv": 7, "fit": 3}
+    longest = max((len(fmt.safe_text(r.hardware)) for r in shown), default=8)
+    widths = {"hardware": max(12, min(longest, out.width - sum(widths.values()) - len(widths) - 1)), **widths}
+    for col, width in widths.items():
+        table.add_column(col, justify="right" if col in ("prefill", "dec/tok", "total", "kv") else "left",
+                         no_wrap=True, overflow="ellipsis", width=width)
+    for r in shown:
+        table.add_row(*(plain(c) for c in (
+            r.hardware, r.power_mode, r.precision, fmt.ms(r.prefill_ms), fmt.ms(r.decode_ms_per_token),
+            fmt.ms(r.predicted_latency_ms), r.interval_text(), BASIS_MARK.get(r.basis or "", ""),
+            fmt.nbytes(r.kv_cache_bytes), {True: "yes", False: "NO", None: "?"}[r.fits_memory])))
+    out.print(table)
+    hidden = len(rows) - len(shown)
+    if hidden:
+        say(out, f"{hidden} slower precision rows hidden (--all shows them; --json gives every field)")
+    say(out, "prefill = P prompt tokens from an empty KV cache; dec/tok = decode time per token, the mean over "
+             "contexts P..P+K-1; total = prefill + K x dec/tok; range = x/÷ 2 (the phase fits keep no per-row "
+             "residuals); b = basis: E this device's published prefill rows, S other Jetsons', D type defaults; "
+             "kv = fp16 KV cache at P+K tokens; fit = weights + KV cache fit the device memory; int8/int4 are "
+             "weight-only (W8A16/W4A16, fp16 peak)")
+    for r in rows:
+        if r.predicted_latency_ms is None and r.reason and asked:
+            say(out, f"{r.hardware} {r.power_mode} {r.precision}: {r.reason}")
+    sources = sorted({part for r in shown for part in r.calibration_source.split(" | ") if part})
+    for source in sources[:3]:
+        say(out, f"[phases] {source}")
+    if len(sources) > 3:
+        say(out, f"{len(sources) - 3} more efficiency sources: --json calibration_source")
 
 
 def _fastest_per_mode(rows: list[FitRow]) -> list[FitRow]:

@@ -6,7 +6,9 @@ below is its key order); nothing else turns a row into a dict, except the graph,
 into its edges (``ask.graph.FitEdge``). Values are stored as computed, never converted: a field annotated ``float``
 may hold an int where the sum it comes from is one, and the JSON shows it so.
 
-A number we could not compute is None (never 0), and ``reason`` says why.
+A number we could not compute is None (never 0), and ``reason`` says why. The generation fields (``prompt_tokens`` ...
+``kv_cache_bytes``, ``GENERATION_FIELDS``) appear in the JSON only on generation rows (``prompt_tokens`` set), as the
+records' added keys do.
 """
 from __future__ import annotations
 
@@ -102,6 +104,13 @@ class FitRow:
     interval_high_ms: float | None = None  # predicted x exp(high quantile)
     basis: str | None = None  # exact (this device and mode) | sibling (a device of its family) | defaults
     basis_detail: str = ""  # which device, and which quantiles of how many residuals
+    # a decoder transformer's generation (services.fit_llm; `fit --prompt-tokens P --new-tokens K`): None otherwise,
+    # and then left out of ``to_dict()`` (``GENERATION_FIELDS``), so rows of other fits keep their JSON keys
+    prompt_tokens: int | None = None  # P: prompt tokens prefilled from an empty KV cache
+    new_tokens: int | None = None  # K: tokens decoded one at a time after the prompt
+    prefill_ms: float | None = None  # one pass over the P prompt tokens (calibrated phase roofline)
+    decode_ms_per_token: float | None = None  # mean over the K decode passes (context P .. P+K-1)
+    kv_cache_bytes: int | None = None  # fp16 K and V of every layer at context P + K
 
     def interval_text(self, digits: int = 2) -> str:
         """The interval as 'low-high' in ms, ``digits`` significant digits each ('9.8-15'); '—' without one."""
@@ -114,7 +123,8 @@ class FitRow:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of `embodied-ai fit --json`: every field, in order; layers as objects, tuples as lists."""
-        row = {name: getattr(self, name) for name in _ROW_FIELDS}
+        generation = self.prompt_tokens is not None  # the generation keys only on generation rows
+        row = {name: getattr(self, name) for name in _ROW_FIELDS if generation or name not in GENERATION_FIELDS}
         row["top_layers"] = [layer.to_dict() for layer in self.top_layers]
         row["layers"] = [layer.to_dict() for layer in self.layers]
         row["notes"] = list(self.notes)
@@ -122,3 +132,4 @@ class FitRow:
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(FitRow))
+GENERATION_FIELDS = frozenset(("prompt_tokens", "new_tokens", "prefill_ms", "decode_ms_per_token", "kv_cache_bytes"))

@@ -25,6 +25,8 @@ from embodied_tui.units import safe_text
 TOP_TYPES = 3
 TOP_LAYERS = 5
 TOP_DEVICES = 8
+CARD_PROMPT_TOKENS = 128  # a language model's generation in the card: its registered tokens as the prompt (else this)
+CARD_NEW_TOKENS = 128  # ... then this many new tokens
 _ROLES = ("stem", "backbone", "encoder", "neck", "decoder", "head", "heads", "classifier", "features")
 _PIPELINE = {"classification": "image-classification", "detection": "object-detection",
              "segmentation": "image-segmentation", "depth": "depth-estimation", "policy": "reinforcement-learning",
@@ -343,13 +345,17 @@ def _front_matter(record: Any) -> dict[str, Any]:
     return front
 
 
-def build_card(record: Any, details: Any, fits: list[FitRow]) -> Card:
-    """The card of ``record`` (a ModelRecord) with its ``details`` (ModelDetails or None) and its fit rows."""
+def build_card(record: Any, details: Any, fits: list[FitRow], generation: Section | None = None) -> Card:
+    """The card of ``record`` (a ModelRecord) with its ``details`` (ModelDetails or None) and its fit rows;
+    ``generation``: a decoder transformer's generation section (``generation_section``)."""
     sections = [_what_it_is(record, details), _size_and_cost(record)]
     macs = _where_macs_go(record, details)
     if macs is not None:
         sections.append(macs)
-    sections += [_where_it_runs(list(fits)), _caveats(record)]
+    sections.append(_where_it_runs(list(fits)))
+    if generation is not None:
+        sections.append(generation)
+    sections.append(_caveats(record))
     return Card(name=record.name, version=record.version, sections=sections, front_matter=_front_matter(record))
 
 
@@ -362,4 +368,43 @@ def model_card(db, name: str, version: int | None = None) -> Card:
     record = reg.get(name, version)
     details = reg.details(record)
     fits = fit_rows(reg, record.name, version=record.version) if record.macs is not None else []
-    return build_card(record, details, fits)
+    return build_card(record, details, fits, generation_section(reg, record, fits))
+
+
+def generation_section(reg: Any, record: Any, fits: list[FitRow]) -> Section | None:
+    """A decoder transformer's generation on the (at most 3) devices its one-pass fit ranks fastest: the registered
+    token count as the prompt (P), then ``CARD_NEW_TOKENS`` new tokens (K), each device's fastest mode x precision
+    (`embodied-ai fit NAME --hw ID --prompt-tokens P --new-tokens K`); None for any other model."""
+    if getattr(record, "transformer", None) is None:
+        return None
+    from embodied_tui.errors import UserError
+    from embodied_tui.services.fit import FitContext, fit_record
+    from embodied_tui.services.fit_llm import NotADecoder
+
+    shape = record.input_shapes[0] if record.input_shapes else []
+    prompt = shape[1] if len(shape) == 2 else CARD_PROMPT_TOKENS
+    ranked = list(dict.fromkeys(r.hardware for r in sorted(
+        (r for r in fits if r.predicted_latency_ms is not None), key=lambda r: r.predicted_latency_ms)))[:3]
+    ctx = FitContext.open(reg)
+    rows = []
+    try:
+        for hw in ranked:
+            found = fit_record(ctx, record, hw=hw, prompt_tokens=prompt, new_tokens=CARD_NEW_TOKENS)
+            rows += [r for r in found if r.predicted_latency_ms is not None][:1]
+    except NotADecoder:
+        return None
+    except UserError as exc:
+        return Section("Generation", [f"No generation fit: {exc}"])
+    lines = [f"A generation of {CARD_NEW_TOKENS} new tokens after a {prompt}-token prompt: prefill of the prompt "
+             "from an empty KV cache, then one decode pass per new token (the mean per token shown); total = "
+             "prefill + K x decode; KV cache in fp16 at the final context; int8/int4 are weight-only (perf.phases "
+             "rooflines with efficiencies fitted to published LLM rows; fit rows with --prompt-tokens/--new-tokens)."]
+    for r in sorted(rows, key=lambda r: r.predicted_latency_ms):
+        lines.append(f"On {_device(r)} ({r.power_mode}, {r.precision}): prefill {sig(r.prefill_ms)} ms + "
+                     f"{CARD_NEW_TOKENS} x {sig(r.decode_ms_per_token)} ms per token = {sig(r.predicted_latency_ms)} "
+                     f"ms; KV cache {fmt.nbytes(r.kv_cache_bytes)} at {prompt + CARD_NEW_TOKENS} tokens; weights + KV "
+                     f"cache {'fit' if r.fits_memory else 'do not fit' if r.fits_memory is False else 'unknown'} "
+                     "(fit row).")
+    if not rows:
+        lines.append("No device among the fastest states the peak and bandwidth a generation fit needs.")
+    return Section("Generation", lines)

@@ -12,6 +12,9 @@ Where the efficiencies of a row come from, most specific first:
 4. the documented default of the device type (``perf.roofline.DEFAULT_EFFICIENCY``), marked ``default``.
 Every row carries an interval (``interval_low_ms``/``interval_high_ms``) and a ``basis`` (exact, sibling, defaults).
 
+A decoder transformer asked with ``prompt_tokens`` and ``new_tokens`` gets generation rows instead (prefill + K decode
+steps, ``services.fit_llm``, which states their conventions); without them, one forward pass at its registered shape.
+
 Table this area owns in the registry: ``measurements`` (one ``bench.Measurement`` per document).
 """
 from __future__ import annotations
@@ -44,6 +47,7 @@ from embodied_tui.perf.roofline import (
     scaled_bytes,
     target_of,
 )
+from embodied_tui.services.fit_llm import check_tokens, decoder_tower, generation_precisions, generation_row
 from embodied_tui.services.hardware import all_devices, registry
 
 MEASUREMENTS = "measurements"
@@ -296,12 +300,19 @@ def _complete(row: FitRow, **fields) -> FitRow:
 
 
 def fit_record(ctx: FitContext, record: ModelRecord, *, hw: str | None = None, mode: str | None = None,
-               precision: str | None = None, runtime: str | None = None, with_layers: bool = False) -> list[FitRow]:
+               precision: str | None = None, runtime: str | None = None, with_layers: bool = False,
+               prompt_tokens: int | None = None, new_tokens: int | None = None) -> list[FitRow]:
     """Roofline rows of one record on the devices x modes x precisions asked (all by default), fastest first.
+
+    With ``prompt_tokens`` P and ``new_tokens`` K (both, or neither): a decoder transformer's generation rows instead
+    (``services.fit_llm``: prefill of P tokens + K decode steps); UserError for any other record.
 
     The model's per-layer work depends on the precision and fusion only: it is computed once for each and shared by
     every device x mode (``fit_model(work=)``); the times on a target are computed once, in ``fit_model``."""
     _check_precision(precision)
+    tokens = check_tokens(prompt_tokens, new_tokens)
+    if tokens is not None:
+        return _generation_rows(ctx, record, tokens, hw=hw, mode=mode, precision=precision)
     costs = ctx.layer_costs(record)
     mine = ctx.of_model(record)
     fusion = fusion_for(runtime) if runtime else None
@@ -332,14 +343,35 @@ def fit_record(ctx: FitContext, record: ModelRecord, *, hw: str | None = None, m
     return rows
 
 
+def _generation_rows(ctx: FitContext, record: ModelRecord, tokens: tuple[int, int], *, hw: str | None,
+                     mode: str | None, precision: str | None) -> list[FitRow]:
+    tower = decoder_tower(record)  # UserError for a record that is not a decoder transformer
+    rows = []
+    for entry, modes in _select(ctx, hw, mode):
+        for pm in modes:
+            for prec in [precision] if precision else generation_precisions(pm):
+                rows.append(generation_row(record, tower, entry, pm, prec, *tokens))
+    rows.sort(key=_sort_key)
+    return rows
+
+
 def fit_rows(db, model_name: str, hw: str | None = None, mode: str | None = None, precision: str | None = None,
-             *, runtime: str | None = None, version: int | None = None, with_layers: bool = False) -> list[FitRow]:
-    """Roofline rows of one model on every device x power mode x precision (or those asked), fastest first.
+             *, runtime: str | None = None, version: int | None = None, with_layers: bool = False,
+             prompt_tokens: int | None = None, new_tokens: int | None = None) -> list[FitRow]:
+    """Roofline rows of one model on every device x power mode x precision (or those asked), fastest first; with
+    ``prompt_tokens`` and ``new_tokens``, a decoder transformer's generation rows (``fit_record``).
 
     Raises NotFound for an unknown model, device or mode (listing the valid ones), UserError for an unknown precision
     or a model whose MACs could not be counted (with the analyser's reason)."""
     ctx = FitContext.open(db)
     record = ctx.reg.get(model_name, version)
+    if check_tokens(prompt_tokens, new_tokens) is not None:
+        if runtime is not None or with_layers:
+            raise UserError(f"{'--runtime' if runtime is not None else '--layers'} does not apply to a generation fit "
+                            "(--prompt-tokens/--new-tokens): its phase efficiencies are fitted to published LLM rows "
+                            "and it has no per-layer rows; drop one or the other")
+        return fit_record(ctx, record, hw=hw, mode=mode, precision=precision, prompt_tokens=prompt_tokens,
+                          new_tokens=new_tokens)
     if record.macs is None:
         why = record.macs_null_reason or "the analysis could not count them"
         raise UserError(f"no prediction for {record.name} v{record.version}: its MACs are unknown ({why}); "
