@@ -124,13 +124,13 @@ def _tower_at(path: Path, label: str) -> Tower:
 # ---------------------------------------------------------------------------------------------------- the rows
 
 def phase_on(shape, phase: str, tokens: int, precision: str, entry: HardwareEntry, mode: PowerMode, *,
-             context: int = 0) -> phases.PhaseFit:
+             context: int = 0, weights: str | None = None, patches: int | None = None) -> phases.PhaseFit:
     """``perf.phases.fit_phase`` on a catalog device x mode: the peak of the precision's compute precision, the mode's
     bandwidth and the phase's efficiency on that device (``phases.phase_efficiency``)."""
     return phases.fit_phase(shape, phase, tokens, precision,
                             peak_flops=mode.peak_flops(phases.COMPUTE_PRECISION[precision]),
                             bandwidth=mode.bandwidth_bytes_per_s(), context=context,
-                            eff=phases.phase_efficiency(phase, entry.type, entry.id))
+                            eff=phases.phase_efficiency(phase, entry.type, entry.id), weights=weights, patches=patches)
 
 
 def _basis(entry: HardwareEntry) -> tuple[str, str]:

@@ -34,6 +34,7 @@ from embodied_tui.errors import UserError
 from embodied_tui.perf import phases
 from embodied_tui.perf.precision import bytes_at_precision
 from embodied_tui.services.fit import FitContext, fit_record
+from embodied_tui.services.fit_llm import phase_on
 
 GIB = 1 << 30
 RESERVE_BYTES = {"soc": 2 * GIB, "gpu": 1 * GIB}  # others: 0.5 GiB
@@ -204,11 +205,8 @@ def _patches(stage: StageSpec, shape: phases.TransformerShape) -> int | None:
 def _config_stage(run: _Run, stage: StageSpec, entry: HardwareEntry, mode: PowerMode, precision: str) -> StageFit:
     shape = run.shape(stage)
     tokens = _tokens(stage, shape)
-    eff = phases.phase_efficiency(stage.phase, entry.type, entry.id)
-    fit = phases.fit_phase(shape, stage.phase, tokens, precision,
-                           peak_flops=mode.peak_flops(phases.COMPUTE_PRECISION[precision]),
-                           bandwidth=mode.bandwidth_bytes_per_s(), context=stage.context, eff=eff,
-                           weights=stage.weights, patches=_patches(stage, shape))
+    fit = phase_on(shape, stage.phase, tokens, precision, entry, mode, context=stage.context,
+                   weights=stage.weights, patches=_patches(stage, shape))
     act = phases.activation_bytes_per_element(precision)
     keys = tokens + (stage.context if stage.phase != "encode" else 0)
     width = 2 * shape.hidden + shape.intermediate * (2 if shape.gated_mlp else 1)
