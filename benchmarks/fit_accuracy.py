@@ -20,13 +20,14 @@ correlation for both predictions. Goal: median error < 25 %, Spearman >= 0.9.
 (``data/published/latency.csv``, ``perf.published_fit``), leave-one-source-out: every row of one source_url is held
 out, the model is fitted on the rest and predicts the held-out rows. Per device family and overall: median and 90th
 percentile of |predicted / measured - 1|, the worst ratio, and the share within +-10 % and +-25 %, for the documented
-defaults (what `fit` used before: eta 0.3/0.6, t0 2 ms on Jetson, epilogue fusion) and for the fitted engine model.
-No timing: seconds, on any machine.
+defaults (what `fit` used before: eta 0.3/0.6, t0 2 ms on Jetson, epilogue fusion) and for the fitted engine model,
+then the ``WORST_ROWS`` held-out rows farthest off. No timing: seconds, on any machine.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -211,6 +212,9 @@ def main() -> int:
     return 0
 
 
+WORST_ROWS = 8  # held-out rows listed by how far their prediction is off
+
+
 def published_report(say) -> dict:
     """Leave-one-source-out scores of the defaults and of the engine model on the published rows (module doc)."""
     from embodied_tui.perf.published_fit import build_cases, error_summary, leave_out
@@ -233,6 +237,14 @@ def published_report(say) -> dict:
             say(f"{group if name == 'defaults' else '':<14}{sc['n'] if name == 'defaults' else '':>4}  {name[:9]:<9}"
                 f"{sc['median_abs_error']:>8.1%}{sc['p90_abs_error']:>8.1%}{worst:>8}{sc['within_10pct']:>7.0%}"
                 f"{sc['within_25pct']:>7.0%}")
+    worst = sorted((c for c in cases if held_out.get(c.id)),
+                   key=lambda c: -abs(math.log(held_out[c.id] / c.measured_ms)))[:WORST_ROWS]
+    say(f"worst {len(worst)} held-out rows (predicted / measured):")
+    for c in worst:
+        say(f"  {held_out[c.id] / c.measured_ms:5.2f}  {c.id} ({c.scope}, measured {c.measured_ms:g} ms, "
+            f"predicted {held_out[c.id]:.3g} ms)")
+    out["worst_rows"] = [{"id": c.id, "scope": c.scope, "measured_ms": c.measured_ms,
+                          "predicted_ms": held_out[c.id]} for c in worst]
     return out
 
 

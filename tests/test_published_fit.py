@@ -83,8 +83,17 @@ def test_each_device_gets_its_basis():
     device, modes = next(iter(famdata["devices"].items()))
     exact = pf.published_efficiency(catalog[device], modes[0])
     assert exact.basis == "exact" and exact.calibration == "published" and exact.runtime == "tensorrt"
-    assert exact.eta_compute == famdata["eta_tensor"] and exact.op_overhead_ms == famdata["kernel_us"] / 1e3
-    assert exact.overhead_ms == data["shared"]["scope_ms"][pf.PREDICTED_SCOPE]
+    # kernel_us is quoted at a 1 GHz GPU clock; a mode at f MHz pays kernel_us x 1000 / f (in ms: / 1e3)
+    clock = catalog[device].mode(modes[0]).gpu_clock_mhz
+    assert data["shared"]["kernel_ref_clock_mhz"] == 1000.0
+    assert exact.eta_compute == famdata["eta_tensor"]
+    assert exact.op_overhead_ms == pytest.approx(famdata["kernel_us"] * 1000.0 / clock / 1e3)
+    # the engine term of the device's type (engine@gpu, engine@soc): fitted where that type has engine rows,
+    # else its prior
+    key = f"{pf.PREDICTED_SCOPE}@{catalog[device].type}"
+    assert exact.overhead_ms == data["shared"]["scope_ms"][key]
+    if data["shared"]["scope_rows"][key] == 0:
+        assert exact.overhead_ms == pf.PRIORS[pf.PREDICTED_SCOPE]
     lo, hi, _ = interval(data["loo_log_ratios"].get(fam, []),
                          [x for k, v in data["loo_log_ratios"].items() if k not in ("cpu", "npu", "tpu") for x in v])
     assert exact.interval_log == (lo, hi)
@@ -113,3 +122,36 @@ def test_error_summary_by_hand():
     assert s["worst_ratio"] is None  # a missing prediction is the worst
     s = pf.error_summary([10.0, 10.0], [10.5, 5.0])
     assert s["worst_ratio"] == 0.5 and s["median_abs_error"] == pytest.approx((0.05 + 0.5) / 2)
+
+
+def test_kernel_cost_scales_with_the_gpu_clock_by_hand(cases):
+    """The same engine case at two GPU clocks differs by n_kernels x kernel_us x (1000/f1 - 1000/f2) us and nothing
+    else: the kernel cost is GPU cycles (kernel_us is quoted at 1 GHz)."""
+    case = next(c for c in cases if c.engine and c.clock_mhz)
+    params = pf.Params(0.5, 32.0, {"gpu_compute": 0.0}, {case.family: (0.5, 12.0)}, (0.5, 12.0))
+    slow = pf.predict_ms(dataclasses.replace(case, clock_mhz=500.0), params)
+    fast = pf.predict_ms(dataclasses.replace(case, clock_mhz=2000.0), params)
+    n = case.times.n_ops
+    assert n > 0
+    # 12 us at 1 GHz: 24 us per kernel at 500 MHz, 6 us at 2 GHz -> 18 us (0.018 ms) per kernel apart
+    assert slow - fast == pytest.approx(n * 0.018, rel=1e-9)
+    # a mode without a stated clock keeps kernel_us as quoted
+    assert pf.kernel_scale(None) == 1.0 and pf.kernel_scale(1000.0) == 1.0
+
+
+def test_host_side_scope_terms_are_per_device_type(cases):
+    """A type without rows of a scope keeps that scope's prior; the other type's fit does not leak into it."""
+    params = pf.Params(0.5, 32.0, {"gpu_compute": 0.0, "end_to_end@soc": 5.0, "engine@soc": 0.07},
+                       {}, (0.5, 12.0))
+    assert params.scope("end_to_end", "soc") == 5.0 and params.scope("engine", "soc") == 0.07
+    assert params.scope("end_to_end", "gpu") == pf.PRIORS["end_to_end"] == 2.0
+    assert params.scope("engine", "gpu") == pf.PRIORS["engine"] == 0.1
+    assert params.scope("gpu_compute", "gpu") == 0.0
+    assert params.efficiency("turing-gpu", "end_to_end", source="").overhead_ms == 2.0
+    assert params.efficiency("ampere-soc", "end_to_end", source="").overhead_ms == 5.0
+    # fitted on Jetson rows only: the gpu terms stay at their priors
+    soc = [c for c in cases if c.engine and c.device_type == "soc"]
+    fitted = pf.fit(soc)
+    assert "end_to_end@gpu" not in fitted.scope_ms and "engine@gpu" not in fitted.scope_ms
+    assert fitted.scope("end_to_end", "gpu") == pf.PRIORS["end_to_end"]
+    assert fitted.scope("end_to_end", "soc") != pf.PRIORS["end_to_end"]

@@ -207,6 +207,50 @@ def test_accelerator_weights_beyond_chip_stream_over_the_link():
     assert unknown.roofline_latency_ms == pytest.approx(2 * CONV.macs / 26e12 * 1e3, rel=1e-5)
 
 
+def test_a_paired_accelerator_moves_inputs_and_outputs_over_the_host_link_by_hand():
+    """Pi 5 + Hailo-8L style pair (``host_io``): each inference's input and output cross the link; the standalone
+    chip (same numbers, no host) does not pay it."""
+    # a 1x64x56x56 input and output (CONV's), fp32 in the record -> int8 on the NPU: 1 byte per element
+    elems = 64 * 56 * 56
+    rec = record([CONV], fused_bytes=CONV.weight_elems * 4 + 2 * elems * 4)  # weights + input + output at fp32
+    pair = Target("pi-hailo", "typical", "int8", "npu", peak_flops=13e12, bandwidth=None,
+                  onchip_memory_bytes=8_000_000, host_link_bytes_per_s=0.985e9, host_io=True)
+    alone = Target("hailo-8l", "typical", "int8", "npu", peak_flops=13e12, bandwidth=None,
+                   onchip_memory_bytes=8_000_000, host_link_bytes_per_s=0.985e9)
+    io_ms = 2 * elems * 1 / 0.985e9 * 1e3  # 401,408 bytes over 0.985 GB/s = 0.4075 ms
+    compute_ms = 2 * CONV.macs / 13e12 * 1e3
+    with_io = fit_model(rec, [CONV], pair, PURE)
+    without = fit_model(rec, [CONV], alone, PURE)
+    assert io_ms == pytest.approx(0.40752, rel=1e-4)
+    assert without.roofline_latency_ms == pytest.approx(compute_ms, rel=1e-5)
+    assert with_io.roofline_latency_ms == pytest.approx(compute_ms + io_ms, rel=1e-5)
+    assert with_io.time_host_link_ms == pytest.approx(io_ms, rel=1e-5)
+    # with a calibration the link runs at eta_memory: at least io_ms, never less
+    eff = Efficiency(0.5, 0.5, 1.0, "default", "test")
+    assert fit_model(rec, [CONV], pair, eff).time_host_link_ms == pytest.approx(io_ms / 0.5, rel=1e-5)
+    # weights beyond the chip stream over the same link, added to the I/O
+    big = record([CONV], weight_bytes=20_000_000, fused_bytes=20_000_000 + 2 * elems * 4)
+    small = Target("pi-hailo", "typical", "int8", "npu", peak_flops=13e12, bandwidth=None,
+                   onchip_memory_bytes=2_000_000, host_link_bytes_per_s=0.985e9, host_io=True)
+    assert fit_model(big, [CONV], small, PURE).time_host_link_ms == pytest.approx(
+        (5_000_000 - 2_000_000 + 2 * elems) / 0.985e9 * 1e3, rel=1e-5)
+
+
+def test_the_catalog_pair_charges_its_link_and_the_bare_npu_does_not():
+    from embodied_tui.data.hardware import load_catalog
+    from embodied_tui.perf.roofline import target_of
+
+    catalog = {e.id: e for e in load_catalog()}
+    pair = catalog["raspberry-pi-5-hailo-8l"]
+    target, _ = target_of(pair, pair.mode(None), "int8")
+    assert target.host_io and target.host_link_bytes_per_s == pair.host_link_gbps * 1e9
+    for entry in catalog.values():
+        if entry.host is None:
+            for mode in entry.power_modes:
+                t, _ = target_of(entry, mode, "int8")
+                assert t is None or not t.host_io, entry.id
+
+
 def test_memory_capacity_counts_weights_and_peak_activations():
     rec = record([CONV], weight_bytes=3_000_000_000, activation_bytes=2_000_000_000)
     assert fit_model(rec, [CONV], gpu(memory=8_000_000_000), PURE).fits_memory is True
@@ -405,3 +449,19 @@ def test_a_device_that_states_a_cache_level_gives_it_to_the_target():
     uncached = parse_entry({**base, "cache_bytes": 1000, "power_modes": [no_cache]}, "plain")
     plain, _ = target_for(uncached, uncached.default, "fp32")  # a size without a measured speed: no cache rule
     assert plain.cache_bytes is None and plain.cache_bandwidth is None
+
+
+def test_io_bytes_of_a_real_model_by_hand():
+    """ResNet-18 at 1x3x224x224: input 3 x 224 x 224 = 150,528 elements, output 1,000 logits; at int8 one byte each."""
+    import torch
+
+    from embodied_tui.analysis.torch.analyze import analyze_module
+    from embodied_tui.analysis.zoo import BUILDERS
+    from embodied_tui.perf.roofline import io_bytes_of
+
+    with torch.device("meta"):
+        module = BUILDERS["resnet18"].build()
+    analysis = analyze_module(module, [[1, 3, 224, 224]], fmt="torch", detail="zoo resnet18")
+    assert io_bytes_of(analysis, "int8") == pytest.approx(3 * 224 * 224 + 1000)
+    assert io_bytes_of(analysis, "fp16") == pytest.approx(2 * (3 * 224 * 224 + 1000))
+    assert io_bytes_of({"weight_bytes": 10, "fused_bytes": None, "dtype_bytes": 4}, "int8") is None

@@ -10,12 +10,18 @@ device is scaled to its clocks and bandwidth by the roofline itself.
 Free parameters (prediction in ms: ``t_scope + n_kernels t_kernel + sum_i max((C_i + K 2 N_i / P)/eta_tensor,
 B_i/eta_memory)``):
 - per device family (architecture x type, e.g. ``ampere-soc`` = Jetson Orin, ``ada-gpu`` = L4/RTX 4090):
-  ``eta_tensor`` (share of the dense peak a large tensor-core layer reaches) and ``kernel_us`` (cost of one kernel);
-  a family with fewer than ``FULL_FAMILY_ROWS`` rows fits ``eta_tensor`` only and takes ``kernel_us`` from the pooled
-  fit; a family with no rows uses the pooled fit (basis ``defaults``);
-- shared by all families: ``eta_memory``, ``K`` (MACs per output element of the tensor-core n-half) and one additive
-  term per scope: ``gpu_compute`` 0 by definition, ``engine`` (the engine's fixed enqueue/sync/copy cost) and
-  ``end_to_end`` (pre/post-processing), each fitted only where rows of that scope exist.
+  ``eta_tensor`` (share of the dense peak a large tensor-core layer reaches) and ``kernel_us`` (cost of one kernel
+  at ``REF_CLOCK_MHZ`` = 1 GHz GPU clock: a mode at f MHz pays ``kernel_us x 1000 / f``, since inside an engine a
+  kernel's launch-to-retire latency is GPU cycles, not host time; ``kernel_scale``); a family with fewer than
+  ``FULL_FAMILY_ROWS`` rows fits ``eta_tensor`` only and takes ``kernel_us`` from the pooled fit; a family with no
+  rows uses the pooled fit (basis ``defaults``);
+- shared by all families: ``eta_memory``, ``K`` (MACs per output element of the tensor-core n-half);
+- per device type (``soc`` = a Jetson with its ARM host, ``gpu`` = a card in an x86 server) one additive term per
+  host-side scope (``scope_key``): ``engine@soc``/``engine@gpu`` (the engine's fixed enqueue/sync/copy cost) and
+  ``end_to_end@soc``/``end_to_end@gpu`` (pre/post-processing, a serving request); ``gpu_compute`` is 0 by
+  definition. Each is fitted only where rows of that scope and type exist, else it stays at its prior (the
+  calibration lists ``scope_rows``): a Jetson's Python pre/post-processing says nothing about a server's Triton
+  request.
 The fit minimises the squared log ratio predicted/measured plus weak log-normal priors (``PRIOR_WEIGHT`` each)
 toward ``PRIORS`` (hardware-facts: 30-60 % of peak on large layers, tens to hundreds of microseconds of engine cost),
 so a parameter the rows cannot pin stays at its documented value. A coordinate descent over log grids, deterministic.
@@ -47,6 +53,7 @@ from embodied_tui.perf.roofline import (
     LayerTimes,
     default_efficiency,
     fusion_for,
+    io_bytes_of,
     layer_times,
     model_work,
     predicted_seconds,
@@ -65,6 +72,7 @@ PRIORS = {"eta_tensor": 0.4, "kernel_us": 5.0, "eta_memory": 0.7, "depth_half": 
 BOUNDS = {"eta_tensor": (0.02, 1.0), "kernel_us": (0.5, 100.0), "eta_memory": (0.1, 1.0), "depth_half": (1.0, 512.0),
           "engine": (0.005, 5.0), "end_to_end": (0.01, 50.0)}
 SWEEPS, GRID = 6, 21
+REF_CLOCK_MHZ = 1000.0  # kernel_us is the cost of one kernel at this GPU clock (see kernel_scale)
 SIG = 4  # significant digits written to the YAML
 
 
@@ -72,6 +80,26 @@ def family_of(entry) -> str:
     """A device family: the first word of its architecture and its type ("ampere (ga10b)", soc -> ampere-soc)."""
     arch = (entry.architecture or "unknown").split()[0].lower()
     return f"{arch}-{entry.type}"
+
+
+def kernel_scale(clock_mhz: float | None) -> float:
+    """Factor on ``kernel_us`` for a mode at ``clock_mhz``: a kernel's launch-to-retire latency inside an engine
+    (CUDA graph / async enqueue, so not the host CPU) is a number of GPU clock cycles, so its time scales as
+    ``REF_CLOCK_MHZ / clock``. A mode without a stated GPU clock keeps ``kernel_us`` as is (factor 1: 1 GHz
+    assumed)."""
+    return REF_CLOCK_MHZ / clock_mhz if clock_mhz else 1.0
+
+
+def scope_key(scope: str, device_type: str) -> str:
+    """The name of a scope's additive term for a device type: ``gpu_compute`` has none (0 by definition); the host-side
+    scopes (``engine``, ``end_to_end``) get one per device type (``engine@soc``, ``end_to_end@gpu``), since the work
+    they add runs on the host CPU, and a Jetson's ARM cores and a data-centre GPU's x86 server are different hosts."""
+    return scope if scope == "gpu_compute" else f"{scope}@{device_type}"
+
+
+def _base(name: str) -> str:
+    """The prior/bounds name of a parameter: ``kernel_us/ampere-soc`` -> ``kernel_us``, ``engine@gpu`` -> ``engine``."""
+    return name.split("/")[0].split("@")[0]
 
 
 def _round(x: float) -> float:
@@ -95,6 +123,7 @@ class Case:
     times: LayerTimes
     measured_ms: float
     default_ms: float | None  # what the documented type default predicted before the engine model (epilogue fusion)
+    clock_mhz: float | None = None  # the mode's GPU clock: scales the kernel cost (kernel_scale)
 
 
 @functools.lru_cache(maxsize=64)
@@ -147,7 +176,7 @@ def build_cases(rows=None, catalog=None) -> tuple[list[Case], dict[str, str]]:
         costs, analysis = _layer_costs(row.model_ref, tuple(row.input_shape))
         fusion = "tensorrt" if engine else fusion_for(row.runtime)
         work, _ = model_work(analysis, costs, row.precision, fusion)
-        times = layer_times(work, target, sum(w.weight_bytes for w in work))
+        times = layer_times(work, target, sum(w.weight_bytes for w in work), io_bytes_of(analysis, row.precision))
         if times.stream_s is None:
             skipped[row.id] = "weights stream over an unknown host link"
             continue
@@ -155,7 +184,8 @@ def build_cases(rows=None, catalog=None) -> tuple[list[Case], dict[str, str]]:
         old = predicted_seconds(layer_times(before, target, sum(w.weight_bytes for w in before)),
                                 default_efficiency(entry.type))
         cases.append(Case(row.id, row.source_url, entry.id, mode.name, family_of(entry), entry.type, row.scope,
-                          engine, times, row.latency_ms, None if old is None else old * 1e3))
+                          engine, times, row.latency_ms, None if old is None else old * 1e3,
+                          getattr(mode, "gpu_clock_mhz", None)))
     return cases, skipped
 
 
@@ -174,14 +204,25 @@ class Params:
     def family(self, name: str) -> tuple[float, float]:
         return self.families.get(name, self.pooled)
 
-    def efficiency(self, family: str, scope: str, *, source: str, calibration: str = "published") -> Efficiency:
+    def scope(self, scope: str, device_type: str) -> float:
+        """The additive term of ``scope`` on a device type: fitted where rows of that scope and type exist, else the
+        documented prior (a Jetson's fit says nothing about a server's host)."""
+        key = scope_key(scope, device_type)
+        if key in self.scope_ms:
+            return self.scope_ms[key]
+        return self.scope_ms.get(scope, PRIORS.get(scope, 0.0))
+
+    def efficiency(self, family: str, scope: str, *, source: str, calibration: str = "published",
+                   clock_mhz: float | None = None) -> Efficiency:
         eta, kernel = self.family(family)
-        return Efficiency(eta, self.eta_memory, self.scope_ms.get(scope, 0.0), calibration, source,
-                          runtime="tensorrt", op_overhead_ms=kernel / 1e3, macs_per_output_half=self.depth_half)
+        device_type = family.rsplit("-", 1)[-1]
+        return Efficiency(eta, self.eta_memory, self.scope(scope, device_type), calibration, source,
+                          runtime="tensorrt", op_overhead_ms=kernel * kernel_scale(clock_mhz) / 1e3,
+                          macs_per_output_half=self.depth_half)
 
 
 def predict_ms(case: Case, params: Params) -> float:
-    eff = params.efficiency(case.family, case.scope, source="")
+    eff = params.efficiency(case.family, case.scope, source="", clock_mhz=case.clock_mhz)
     return predicted_seconds(case.times, eff) * 1e3
 
 
@@ -210,10 +251,10 @@ class _Flat:
         sizes = np.asarray([len(x) for x in tc])
         self.ends = np.cumsum(sizes)
         self.starts = self.ends - sizes
-        self.kernels = np.asarray([c.times.n_ops for c in cases], float)
+        self.kernels = np.asarray([c.times.n_ops * kernel_scale(c.clock_mhz) for c in cases], float)
         self.stream = np.asarray([c.times.stream_s for c in cases], float)
         self.y = np.log(np.asarray([c.measured_ms for c in cases]))
-        self.scopes = [c.scope for c in cases]
+        self.scopes = [scope_key(c.scope, c.device_type) for c in cases]
         self.families = sorted({c.family for c in cases})
         self.fam = np.asarray([self.families.index(c.family) for c in cases], int)
         self._cache: tuple | None = None
@@ -254,7 +295,7 @@ class _Flat:
         data = ((np.log(pred) - self.y[:, None]) ** 2).sum(0)
         prior = np.zeros(g)
         for k, value in v.items():
-            base = PRIORS[k.split("/")[0]]
+            base = PRIORS[_base(k)]
             x = np.asarray(grid, float) if k == name else np.full(g, value)
             prior += PRIOR_WEIGHT * np.log(x / base) ** 2
         return data + prior
@@ -273,7 +314,7 @@ def _descend(flat: _Flat, v: dict, free: list[str]) -> dict:
     for sweep in range(SWEEPS):
         width = None if sweep < 2 else 4.0 / (sweep - 1)
         for name in free:
-            lo, hi = BOUNDS[name.split("/")[0]]
+            lo, hi = BOUNDS[_base(name)]
             grid = _grid(lo, hi, v[name] if width else None, max(width or 1, 1.05))
             grid = list(grid) + [v[name]]
             loss = flat.loss(v, name, grid)
@@ -284,11 +325,11 @@ def _descend(flat: _Flat, v: dict, free: list[str]) -> dict:
 def fit(cases: list[Case]) -> Params:
     """The parameters that best explain the engine cases (see the module doc)."""
     engine = [c for c in cases if c.engine]
-    scopes = sorted({c.scope for c in engine} - {"gpu_compute"})
+    scopes = sorted({scope_key(c.scope, c.device_type) for c in engine} - {"gpu_compute"})
     shared = {"eta_memory": PRIORS["eta_memory"], "depth_half": PRIORS["depth_half"],
-              **{s: PRIORS[s] for s in ("engine", "end_to_end")}}
+              **{s: PRIORS[_base(s)] for s in scopes}}
     if not engine:
-        return Params(shared["eta_memory"], shared["depth_half"], {"gpu_compute": 0.0, "engine": PRIORS["engine"]},
+        return Params(shared["eta_memory"], shared["depth_half"], {"gpu_compute": 0.0},
                       {}, (PRIORS["eta_tensor"], PRIORS["kernel_us"]))
     # 1. pooled: every family as one
     pooled = [Case(**{**c.__dict__, "family": "*"}) for c in engine]
@@ -306,9 +347,7 @@ def fit(cases: list[Case]) -> Params:
         free = [f"eta_tensor/{fam}"] + ([f"kernel_us/{fam}"] if len(mine) >= FULL_FAMILY_ROWS else [])
         w = _descend(ff, w, free)
         families[fam] = (w[f"eta_tensor/{fam}"], w[f"kernel_us/{fam}"])
-    scope_ms = {"gpu_compute": 0.0, "engine": fixed["engine"]}
-    if "end_to_end" in scopes:
-        scope_ms["end_to_end"] = fixed["end_to_end"]
+    scope_ms = {"gpu_compute": 0.0, **{s: fixed[s] for s in scopes}}
     return Params(fixed["eta_memory"], fixed["depth_half"], scope_ms, families, pool)
 
 
@@ -366,7 +405,12 @@ def calibration_data(rows=None, catalog=None) -> dict:
         "generated_by": "python -m embodied_tui.perf.published_fit --write",
         "predicted_scope": PREDICTED_SCOPE,
         "shared": {"eta_memory": _round(params.eta_memory), "macs_per_output_half": _round(params.depth_half),
-                   "scope_ms": {k: _round(x) for k, x in params.scope_ms.items()}},
+                   "kernel_ref_clock_mhz": REF_CLOCK_MHZ,
+                   "scope_ms": {"gpu_compute": 0.0, **{scope_key(s, t): _round(params.scope(s, t))
+                                                       for s in FIT_SCOPES[1:] for t in ENGINE_TYPES}},
+                   "scope_rows": {scope_key(s, t): sum(1 for c in cases if c.engine and c.scope == s
+                                                       and c.device_type == t)
+                                  for s in FIT_SCOPES[1:] for t in ENGINE_TYPES}},
         "pooled": {"eta_tensor": _round(params.pooled[0]), "kernel_us": _round(params.pooled[1])},
         "families": {fam: {"eta_tensor": _round(eta), "kernel_us": _round(kern),
                            "n_rows": sum(1 for c in cases if c.engine and c.family == fam),
@@ -440,7 +484,12 @@ def published_efficiency(entry, mode: str, data: dict | None = None) -> Efficien
             basis, detail = "sibling", (f"{fam} fit on {names}, scaled by this mode's clocks and bandwidth; "
                                         f"interval: {how} ({loo})")
         src = f"TensorRT engine model, {fam} family fitted to {famdata['n_rows']} {rows}"
-    eff = params.efficiency(fam, PREDICTED_SCOPE, source=f"{src}; scope {PREDICTED_SCOPE}")
+    key = scope_key(PREDICTED_SCOPE, entry.type)
+    n_scope = shared.get("scope_rows", {}).get(key)
+    term = (f"; its fixed term {key} at the prior {params.scope(PREDICTED_SCOPE, entry.type):g} ms (no such rows)"
+            if n_scope == 0 else "")
+    eff = params.efficiency(fam, PREDICTED_SCOPE, source=f"{src}; scope {PREDICTED_SCOPE}{term}",
+                            clock_mhz=getattr(entry.mode(mode), "gpu_clock_mhz", None))
     return replace(eff, basis=basis, basis_detail=detail, interval_log=(lo, hi))
 
 

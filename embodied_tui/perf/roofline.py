@@ -28,6 +28,10 @@ Conventions (stated once, shown in the UI):
   Their weights must fit ``onchip_memory_bytes``; what does not fit streams over the host link each inference,
   ``S = excess weight bytes / host link bytes/s``. A missing bandwidth is never divided by: when the link speed is
   unknown the prediction is None with the reason.
+- An accelerator paired with a host (catalog ``host`` set, e.g. a Hailo-8L on a Raspberry Pi 5's PCIe x1) also moves
+  every inference's model inputs and outputs over that link (``Target.host_io``): ``S`` gains
+  ``(input + output bytes at the precision) / host link bytes/s``, serial with the compute at batch 1 (the frame
+  arrives before the first layer, the result leaves after the last).
 - Small-kernel terms, 0 unless a calibration with enough measurements fitted them (``Efficiency``): ``t_op`` is the
   fixed cost of launching one operator (``n_ops``: layers not fused into the one before, a recurrent layer once per
   time step; a tiny model pays mostly this), and ``K`` (``macs_per_output_half``) charges each of a MAC layer's
@@ -80,6 +84,7 @@ class Target:
     memory_bytes: int | None = None
     onchip_memory_bytes: int | None = None
     host_link_bytes_per_s: float | None = None
+    host_io: bool = False  # a paired accelerator: inputs and outputs cross the host link every inference
     cache_bytes: int | None = None  # last-level cache, where measured (the host); None: every byte is DRAM traffic
     cache_bandwidth: float | None = None  # bytes/s of that cache
 
@@ -115,6 +120,7 @@ def target_of(entry, mode, precision: str) -> tuple[Target | None, str | None]:
                   power_w=mode.power_w, memory_bytes=entry.memory_bytes,
                   onchip_memory_bytes=entry.onchip_memory_bytes,
                   host_link_bytes_per_s=None if link is None else link * 1e9,
+                  host_io=getattr(entry, "host", None) is not None,
                   cache_bytes=entry.cache_bytes if cache_bw is not None else None,
                   cache_bandwidth=None if cache_bw is None else cache_bw * 1e9), None
 
@@ -306,16 +312,19 @@ class LayerTimes:
 
     tc: list[float]
     tm: list[float]
-    stream_bytes: float  # weight bytes that must stream over the host link each inference (no-DRAM devices)
+    stream_bytes: float  # bytes over the host link each inference: weights that do not fit on chip, a pair's I/O
     stream_s: float | None  # their time at eta = 1 (None: link speed unknown)
     tk: list[float]
     n_ops: int
 
 
-def layer_times(work: Sequence[LayerWork], target: Target, weight_bytes: float | None = None) -> LayerTimes:
+def layer_times(work: Sequence[LayerWork], target: Target, weight_bytes: float | None = None,
+                io_bytes: float | None = None) -> LayerTimes:
     """Times at eta = 1 for each layer on ``target``. ``weight_bytes`` (the model's, at the precision; default the
     sum over layers) decides weight streaming on devices without DRAM and, where the target states a cache, whether
-    weights stay in it between inferences.
+    weights stay in it between inferences. ``io_bytes`` (the model's inputs + outputs at the precision) cross the
+    host link each inference on a paired accelerator (``target.host_io``); unknown (None) there, nothing is charged
+    for them.
 
     With a cache level (``cache_bytes``, ``cache_bandwidth``; measured on the host): a layer's activation traffic
     moves at cache bandwidth when it fits the cache, and weights do when the whole model's weights fit it; the
@@ -336,15 +345,17 @@ def layer_times(work: Sequence[LayerWork], target: Target, weight_bytes: float |
                   for w in work]
         else:
             tm = [w.bytes / target.bandwidth for w in work]
-        return LayerTimes(tc, tm, 0.0, 0.0, **extra)
-    tm = [0.0] * len(work)
-    excess = 0.0
-    if target.onchip_memory_bytes is not None:
-        excess = max(0.0, weight_bytes - target.onchip_memory_bytes)
-    if excess == 0:
+        excess = 0.0
+    else:
+        tm = [0.0] * len(work)
+        excess = 0.0
+        if target.onchip_memory_bytes is not None:
+            excess = max(0.0, weight_bytes - target.onchip_memory_bytes)
+    stream = excess + ((io_bytes or 0.0) if target.host_io else 0.0)
+    if stream == 0:
         return LayerTimes(tc, tm, 0.0, 0.0, **extra)
     link = target.host_link_bytes_per_s
-    return LayerTimes(tc, tm, excess, None if not link else excess / link, **extra)
+    return LayerTimes(tc, tm, stream, None if not link else stream / link, **extra)
 
 
 def layer_seconds(times: LayerTimes, eff: Efficiency) -> list[tuple[float, float]]:
@@ -394,6 +405,15 @@ def scaled_bytes(record, key: str, precision: str) -> float | None:
     return value * bytes_per_element(precision) / (_get(record, "dtype_bytes", 4) or 4)
 
 
+def io_bytes_of(record, precision: str) -> float | None:
+    """A record's model inputs + outputs in bytes at ``precision`` (``fused_bytes`` less ``weight_bytes``): what a
+    paired accelerator moves over its host link each inference (``layer_times(io_bytes=...)``); None when unknown."""
+    fused = scaled_bytes(record, "fused_bytes", precision)
+    if fused is None:
+        return None
+    return max(0.0, fused - (scaled_bytes(record, "weight_bytes", precision) or 0.0))
+
+
 def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficiency | None = None, *,
               fusion: str | None = None, top: int = TOP_LAYERS, with_layers: bool = False,
               work: tuple[list[LayerWork], list[str]] | None = None) -> FitRow:
@@ -421,7 +441,7 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
     other = sum(w.other_flops for w in work)
     unfused = sum(w.unfused_bytes for w in work)
     traffic = sum(w.bytes for w in work)
-    times = layer_times(work, target, weight_bytes)
+    times = layer_times(work, target, weight_bytes, io_bytes_of(record, prec))
 
     # memory capacity
     if target.bandwidth is None:

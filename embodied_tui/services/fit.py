@@ -42,6 +42,7 @@ from embodied_tui.perf.roofline import (
     empty_fit,
     fit_model,
     fusion_for,
+    io_bytes_of,
     layer_times,
     model_work,
     scaled_bytes,
@@ -241,7 +242,8 @@ class FitContext:
             if target is None:
                 continue
             work, _ = model_work(record, self.layer_costs(record), m.precision, fusion_for(m.runtime))
-            times = layer_times(work, target, scaled_bytes(record, "weight_bytes", m.precision) or 0.0)
+            times = layer_times(work, target, scaled_bytes(record, "weight_bytes", m.precision) or 0.0,
+                                io_bytes_of(record, m.precision))
             if times.stream_s is None:
                 continue
             points.append(Point(f"{record.name}@{pm.name}", times, m.latency_ms))

@@ -420,7 +420,8 @@ def calibrate_gpu(db, *, models: Iterable[str] = CALIBRATION_SET, available: Ava
         calibration = Calibration(precision="fp32", runtime=label, eta_compute=eff.eta_compute,
                                   eta_memory=eff.eta_memory, overhead_ms=eff.overhead_ms,
                                   op_overhead_ms=eff.op_overhead_ms, macs_per_output_half=eff.macs_per_output_half,
-                                  source=eff.source, fit_error=eff.fit_error, n_points=eff.n_points)
+                                  source=eff.source, fit_error=eff.fit_error, n_points=eff.n_points,
+                                  **interval_fields(eff))
         kept.append(calibration)
         for model, analysis, result in analysed:
             pred = fit_model(analysis, analysis.layer_costs, target, eff)
