@@ -315,6 +315,10 @@ def test_app_shows_registry_text_escaped_and_never_as_markup(hostile_db, tmp_pat
 
             app.open_fit(record)
             await settle(pilot)
+            await pilot.press("slash")  # only the evil board's rows: faster catalog devices would push them off screen
+            app.focused.value = "evil-board"
+            await pilot.press("enter")
+            await settle(pilot)
             fit_table = app.screen.query_one(DataTable)
             cells = [cell for row in fit_table.ordered_rows for cell in fit_table.get_row(row.key)]
             modes = [cell for cell in cells if "pwned" in str(cell)]
