@@ -31,6 +31,22 @@ def cli(db: Path):
 
 
 @pytest.fixture()
+def one_line_error():
+    """A checker for a refused CLI call: ``one_line_error(cli(...), "needle", ...)`` asserts a nonzero exit and one
+    non-blank line starting ``error: `` with no traceback, containing every needle, and returns the text."""
+    def check(result, *needles: str) -> str:
+        text = result.output.strip()
+        assert result.exit_code != 0, text
+        assert "Traceback" not in text
+        lines = [line for line in text.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error: "), text
+        for needle in needles:
+            assert needle in text, (needle, text)
+        return text
+    return check
+
+
+@pytest.fixture()
 def registry(tmp_path: Path, tmp_path_factory):
     """A private copy of a registry of real analyses of ``tui_fixtures.MODEL_SET`` (analysed once per test run)."""
     from tui_fixtures import analysed_registry_copy

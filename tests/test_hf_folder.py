@@ -23,17 +23,6 @@ LLAMA = dict(model_type="llama", hidden_size=256, intermediate_size=320, num_hid
              num_key_value_heads=2, vocab_size=96, max_position_embeddings=64)
 
 
-def one_line_error(result, *needles: str) -> str:
-    text = result.output.strip()
-    assert result.exit_code != 0, text
-    assert "Traceback" not in text
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), text
-    for needle in needles:
-        assert needle in text, (needle, text)
-    return text
-
-
 def build(config: dict):
     torch.manual_seed(0)
     conf = transformers.AutoConfig.for_model(**config)
@@ -181,7 +170,7 @@ def test_vit_inferred_from_tensor_names(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ the CLI
-def test_bare_config_through_the_cli(cli, db, tmp_path):
+def test_bare_config_through_the_cli(cli, db, tmp_path, one_line_error):
     (tmp_path / "Qwen3-tiny").mkdir()
     config = {"model_type": "qwen3", "hidden_size": 128, "intermediate_size": 192, "num_hidden_layers": 3,
               "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 32, "vocab_size": 300,
@@ -209,7 +198,7 @@ def test_bare_config_through_the_cli(cli, db, tmp_path):
     assert cli("fit", "Qwen3-tiny").exit_code == 0
 
 
-def test_folder_through_the_cli_and_input_dtype_alone(cli, db, tmp_path):
+def test_folder_through_the_cli_and_input_dtype_alone(cli, db, tmp_path, one_line_error):
     write_folder(tmp_path / "tiny", LLAMA)
     result = cli("model", "register", tmp_path / "tiny")
     assert result.exit_code == 0 and "added: tiny v1" in result.output and "hf_folder" in result.output
@@ -217,7 +206,7 @@ def test_folder_through_the_cli_and_input_dtype_alone(cli, db, tmp_path):
     one_line_error(cli("model", "analyze", tmp_path / "tiny", "--input-shape", "1,3,8,8"), "batch,tokens")
 
 
-def test_hostile_configs_leave_the_registry_untouched(cli, db, tmp_path):
+def test_hostile_configs_leave_the_registry_untouched(cli, db, tmp_path, one_line_error):
     cli("model", "register", _config(tmp_path / "ok", {"model_type": "gpt2", "n_layer": 1}), "--name", "ok")
     before = db.read_bytes()
     remote = _config(tmp_path / "remote", {"model_type": "custom", "auto_map": {"AutoModel": "modeling.Custom"}})

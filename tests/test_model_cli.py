@@ -45,17 +45,6 @@ def files(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-def one_line_error(result, *needles: str) -> str:
-    text = result.output.strip()
-    assert result.exit_code != 0, text
-    assert "Traceback" not in text
-    lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), text
-    for needle in needles:
-        assert needle in text, (needle, text)
-    return text
-
-
 def register(cli, path, name, *extra):
     return cli("model", "register", path, "--name", name, "--input-shape", "1,8", *extra)
 
@@ -98,7 +87,7 @@ def test_register_without_name_uses_the_file_name(cli, files):
     assert (record["params"], record["macs"]) == (params, macs)
 
 
-def test_register_bad_input(cli, db, files, tmp_path):
+def test_register_bad_input(cli, db, files, tmp_path, one_line_error):
     register(cli, files["v1"], "policy")
     before = db.read_bytes()
     one_line_error(cli("model", "register", tmp_path / "missing.pt", "--name", "x"), "no such file")
@@ -168,7 +157,7 @@ def test_list_filter_and_sort(three):
     assert empty.exit_code == 0 and "no models match" in empty.output
 
 
-def test_bad_filter_and_sort_are_one_line(three, db):
+def test_bad_filter_and_sort_are_one_line(three, db, one_line_error):
     before = db.read_bytes()
     expr = "family = mlp AND parms < 10M"
     text = one_line_error(three("model", "list", "--filter", expr))
@@ -192,7 +181,7 @@ def test_show(three):
     assert root["params"] == data["params"]
 
 
-def test_unknown_name_suggests_close_names(three, db):
+def test_unknown_name_suggests_close_names(three, db, one_line_error):
     before = db.read_bytes()
     one_line_error(three("model", "show", "smal"), "no model named 'smal'", "did you mean small")
     one_line_error(three("model", "show", "small", "--version", "9"), "no version 9", "versions: 1, 2")
@@ -201,7 +190,7 @@ def test_unknown_name_suggests_close_names(three, db):
 
 
 # ------------------------------------------------------------------------------------------------ remove / update
-def test_remove_asks(three, db):
+def test_remove_asks(three, db, one_line_error):
     before = db.read_bytes()
     refused = three("model", "remove", "small")  # no --yes and nothing on stdin
     one_line_error(refused, "pass --yes")
@@ -214,7 +203,7 @@ def test_remove_asks(three, db):
     assert [r["name"] for r in json.loads(three("model", "list", "--json", "--all-versions").output)] == ["wide"]
 
 
-def test_update(three):
+def test_update(three, one_line_error):
     result = three("model", "update", "small", "--tag", "site=home", "--untag", "robot", "--description", "arm v2")
     assert result.exit_code == 0, result.output
     for version in (1, 2):
@@ -225,7 +214,7 @@ def test_update(three):
 
 
 # ------------------------------------------------------------------------------------------------ export / import
-def test_export_import_round_trip(three, cli, tmp_path):
+def test_export_import_round_trip(three, cli, tmp_path, one_line_error):
     bundle = tmp_path / "bundle.json"
     result = three("model", "export", "-o", bundle)
     assert result.exit_code == 0 and "exported 3 model versions" in result.output
@@ -256,7 +245,7 @@ def test_export_import_round_trip(three, cli, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ broken registries
-def test_corrupt_registry_is_one_line_and_untouched(three, db, files):
+def test_corrupt_registry_is_one_line_and_untouched(three, db, files, one_line_error):
     db.write_text(db.read_text()[:-20])
     before = db.read_bytes()
     for args in (("model", "list"), ("model", "show", "small"), ("model", "remove", "small", "--yes"),
@@ -266,7 +255,7 @@ def test_corrupt_registry_is_one_line_and_untouched(three, db, files):
     assert db.read_bytes() == before
 
 
-def test_unwritable_registry_path(cli, files, tmp_path):
+def test_unwritable_registry_path(cli, files, tmp_path, one_line_error):
     blocker = tmp_path / "file.txt"
     blocker.write_text("a file, not a directory")
     result = cli("model", "register", files["v1"], "--name", "p", "--input-shape", "1,8",

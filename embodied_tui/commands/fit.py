@@ -1,6 +1,8 @@
 """`embodied-ai fit`: where a model will run and how fast (`calibrate` and `bench` are in commands/measure.py)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import click
 
 from embodied_tui import units as fmt
@@ -50,32 +52,17 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
     if prompt_tokens is not None:
         _generation_table(name, rows, rows if (show_all or precision) else _fastest_per_mode(rows), precision or hw)
         return
-    from rich import box
-    from rich.table import Table
-
     shown = rows if (show_all or precision) else _fastest_per_mode(rows)
-    out = console()
-    table = Table(title=plain(f"{name}: latency per inference in ms, fastest first"), title_justify="left",
-                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0)
     # fmt.ms: 7 characters at most below 1000 ms (0.00177, 1.63e-5)
     measured = any(r.measured_latency_ms is not None for r in shown)  # the column only where there is one
     widths = {"mode": 8, "prec": 4, "W": 3, "pred": 7, "range": 9, "b": 1, "floor": 7,
               **({"meas": 7} if measured else {}), "bound": 8, "fit": 3}
-    longest = max((len(fmt.safe_text(r.hardware)) for r in shown), default=8)
-    widths = {"hardware": max(12, min(longest, out.width - sum(widths.values()) - len(widths) - 1)), **widths}
-    for col, width in widths.items():
-        table.add_column(col, justify="right" if col in ("W", "pred", "floor", "meas") else "left", no_wrap=True,
-                         overflow="ellipsis", width=width)
-    for r in shown:
-        table.add_row(*(plain(c) for c in (
-            r.hardware, r.power_mode, r.precision, fmt.number(r.power_w),
-            fmt.ms(r.predicted_latency_ms), r.interval_text(), BASIS_MARK.get(r.basis or "", ""),
-            fmt.ms(r.roofline_latency_ms), *([fmt.ms(r.measured_latency_ms)] if measured else []),
-            r.bound or fmt.NA, {True: "yes", False: "NO", None: "?"}[r.fits_memory])))
-    out.print(table)
-    hidden = len(rows) - len(shown)
-    if hidden:
-        say(out, f"{hidden} slower precision rows hidden (--all shows them; --json gives every field)")
+    out = _print_table(f"{name}: latency per inference in ms, fastest first", rows, shown, widths,
+                       ("W", "pred", "floor", "meas"), lambda r: (
+        r.hardware, r.power_mode, r.precision, fmt.number(r.power_w),
+        fmt.ms(r.predicted_latency_ms), r.interval_text(), BASIS_MARK.get(r.basis or "", ""),
+        fmt.ms(r.roofline_latency_ms), *([fmt.ms(r.measured_latency_ms)] if measured else []),
+        r.bound or fmt.NA, {True: "yes", False: "NO", None: "?"}[r.fits_memory]))
     say(out, "pred = calibrated roofline; range = its likely interval (10th-90th percentile of the calibration's "
              "residuals; --json: basis_detail); b = basis: E exact (calibrated on this device and mode), S sibling "
              "(a device of its family, scaled by clocks and bandwidth), D defaults; floor = pure roofline (eta = 1, "
@@ -96,29 +83,14 @@ def fit(ctx: click.Context, name: str, hw, mode, precision, runtime, version, sh
 
 def _generation_table(name: str, rows: list[FitRow], shown: list[FitRow], asked) -> None:
     """The generation rows (``services.fit_llm``): prefill, decode per token and their total, within 80 columns."""
-    from rich import box
-    from rich.table import Table
-
-    out = console()
     first = rows[0] if rows else None
     tokens = f"P={first.prompt_tokens} prompt + K={first.new_tokens} new tokens" if first else ""
-    table = Table(title=plain(f"{name}: generation of {tokens}, in ms, fastest first"), title_justify="left",
-                  box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=0)
     widths = {"mode": 8, "prec": 4, "prefill": 7, "dec/tok": 7, "total": 7, "range": 11, "b": 1, "kv": 7, "fit": 3}
-    longest = max((len(fmt.safe_text(r.hardware)) for r in shown), default=8)
-    widths = {"hardware": max(12, min(longest, out.width - sum(widths.values()) - len(widths) - 1)), **widths}
-    for col, width in widths.items():
-        table.add_column(col, justify="right" if col in ("prefill", "dec/tok", "total", "kv") else "left",
-                         no_wrap=True, overflow="ellipsis", width=width)
-    for r in shown:
-        table.add_row(*(plain(c) for c in (
-            r.hardware, r.power_mode, r.precision, fmt.ms(r.prefill_ms), fmt.ms(r.decode_ms_per_token),
-            fmt.ms(r.predicted_latency_ms), r.interval_text(), BASIS_MARK.get(r.basis or "", ""),
-            fmt.nbytes(r.kv_cache_bytes), {True: "yes", False: "NO", None: "?"}[r.fits_memory])))
-    out.print(table)
-    hidden = len(rows) - len(shown)
-    if hidden:
-        say(out, f"{hidden} slower precision rows hidden (--all shows them; --json gives every field)")
+    out = _print_table(f"{name}: generation of {tokens}, in ms, fastest first", rows, shown, widths,
+                       ("prefill", "dec/tok", "total", "kv"), lambda r: (
+        r.hardware, r.power_mode, r.precision, fmt.ms(r.prefill_ms), fmt.ms(r.decode_ms_per_token),
+        fmt.ms(r.predicted_latency_ms), r.interval_text(), BASIS_MARK.get(r.basis or "", ""),
+        fmt.nbytes(r.kv_cache_bytes), {True: "yes", False: "NO", None: "?"}[r.fits_memory]))
     say(out, "prefill = P prompt tokens from an empty KV cache; dec/tok = decode time per token, the mean over "
              "contexts P..P+K-1; total = prefill + K x dec/tok; range = x/÷ 2 (the phase fits keep no per-row "
              "residuals); b = basis: E this device's published prefill rows, S other Jetsons', D type defaults; "
@@ -132,6 +104,31 @@ def _generation_table(name: str, rows: list[FitRow], shown: list[FitRow], asked)
         say(out, f"[phases] {source}")
     if len(sources) > 3:
         say(out, f"{len(sources) - 3} more efficiency sources: --json calibration_source")
+
+
+def _print_table(title: str, rows: list[FitRow], shown: list[FitRow], widths: dict[str, int], right: tuple[str, ...],
+                 cells: Callable[[FitRow], tuple]):
+    """Print ``shown`` as a rich table within the terminal: a ``hardware`` column (as wide as the longest name, 12 to
+    what ``widths``' columns leave) then ``widths``' columns (``right`` ones right-aligned), one row of ``cells(r)``
+    each; then how many of ``rows`` were hidden. Returns the console for the notes that follow."""
+    from rich import box
+    from rich.table import Table
+
+    out = console()
+    table = Table(title=plain(title), title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  padding=0)
+    longest = max((len(fmt.safe_text(r.hardware)) for r in shown), default=8)
+    widths = {"hardware": max(12, min(longest, out.width - sum(widths.values()) - len(widths) - 1)), **widths}
+    for col, width in widths.items():
+        table.add_column(col, justify="right" if col in right else "left", no_wrap=True, overflow="ellipsis",
+                         width=width)
+    for r in shown:
+        table.add_row(*(plain(c) for c in cells(r)))
+    out.print(table)
+    hidden = len(rows) - len(shown)
+    if hidden:
+        say(out, f"{hidden} slower precision rows hidden (--all shows them; --json gives every field)")
+    return out
 
 
 def _fastest_per_mode(rows: list[FitRow]) -> list[FitRow]:

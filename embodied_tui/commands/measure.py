@@ -56,18 +56,7 @@ def calibrate(ctx: click.Context, threads, models, device, as_json) -> None:
     if result["cache"]:
         echo(f"  last-level cache {fmt.nbytes(result['cache']['bytes'], binary=True)} at "
              f"{fmt.number(result['cache']['bandwidth_gbps'])} GB/s (triad within it)")
-    for name, why in result["skipped"].items():
-        echo(f"  skipped {name}: {why}")
-    cal = result["calibration"]
-    if cal is None:
-        echo("  no calibration models available: efficiencies stay at the CPU defaults")
-    else:
-        echo(f"  fitted {fmt.calibration_numbers(cal)} (median error over {cal['n_points']} models)")
-        for p in result["points"]:
-            echo(f"    {p['model']:<22} measured {fmt.ms(p['measured_ms']):>7} ms  predicted "
-                 f"{fmt.ms(p['predicted_ms']):>7} ms  ({p['error']:+.0%}, {p['bound']})")
-    echo(f"  took {fmt.number(result['seconds'])} s; stored as your device {dev['id']}:")
-    echo(f"  `embodied-ai hw show {dev['id']}` shows it, `embodied-ai fit NAME --hw {dev['id']}` uses it")
+    _echo_fitted(result, "CPU")
 
 
 def _calibrate_gpu(ctx: click.Context, names, available, progress, as_json: bool) -> None:
@@ -81,14 +70,23 @@ def _calibrate_gpu(ctx: click.Context, names, available, progress, as_json: bool
     echo(f"{dev['id']}: {result['gpu']} ({result['sm_count']} SMs)")
     echo(f"  matmul peak fp32 {fmt.number(peaks.get('fp32'))} TFLOPS (TF32 off), fp16 "
          f"{fmt.number(peaks.get('fp16'))} TFLOPS; device copy {fmt.number(result['bandwidth_gbps'])} GB/s")
+    _echo_fitted(result, "GPU", runtime=result["runtime"], provider=result["provider"])
+
+
+def _echo_fitted(result: dict, kind: str, *, runtime: str = "", provider: str = "") -> None:
+    """The part of `calibrate`'s text the CPU and the GPU share: skipped models, the fitted calibration (named with
+    ``runtime`` and ``provider`` where given) with each model's measured (fastest run) and predicted ms, and where
+    the device is stored."""
+    dev = result["device"]
     for name, why in result["skipped"].items():
         echo(f"  skipped {name}: {why}")
     cal = result["calibration"]
     if cal is None:
-        echo("  no calibration models available: efficiencies stay at the GPU defaults")
+        echo(f"  no calibration models available: efficiencies stay at the {kind} defaults")
     else:
-        echo(f"  fitted {fmt.calibration_numbers(cal)} for {result['runtime']} ({result['provider']}; median "
-             f"error over {cal['n_points']} models)")
+        named = f" for {runtime}" if runtime else ""
+        within = f"{provider}; " if provider else ""
+        echo(f"  fitted {fmt.calibration_numbers(cal)}{named} ({within}median error over {cal['n_points']} models)")
         for p in result["points"]:
             echo(f"    {p['model']:<22} measured {fmt.ms(p['measured_ms']):>7} ms  predicted "
                  f"{fmt.ms(p['predicted_ms']):>7} ms  ({p['error']:+.0%}, {p['bound']})")

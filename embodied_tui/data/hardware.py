@@ -36,9 +36,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from embodied_tui.data.yaml_file import parse_yaml, read_yaml
 from embodied_tui.errors import NotFound, UserError
 
 Precision = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "fp4", "int8", "int4"]
@@ -292,27 +292,14 @@ def parse_entry(data: Any, label: str) -> HardwareEntry:
 
 
 def parse_yaml_text(text: str, label: str) -> HardwareEntry:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise UserError(f"{label}:{where}: {problem}") from None
-    return parse_entry(data, label)
+    """Parse (``data.yaml_file.parse_yaml``) and validate one device's YAML; one-line UserError naming ``label``."""
+    return parse_entry(parse_yaml(text, label), label)
 
 
 def load_entry_file(path: str | Path, label: str | None = None) -> HardwareEntry:
     """Read and validate a user's device YAML; one-line UserError naming the file on any problem."""
-    path = Path(path)
     label = label or f"hardware file {path}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{label}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{label}: cannot read it ({exc.__class__.__name__}: {exc})") from None
-    return parse_yaml_text(text, label)
+    return parse_entry(read_yaml(path, label), label)
 
 
 @functools.lru_cache(maxsize=1)

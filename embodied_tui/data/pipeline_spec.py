@@ -32,11 +32,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from embodied_tui.data.hardware import Precision
 from embodied_tui.data.store import error_text
+from embodied_tui.data.yaml_file import read_yaml
 from embodied_tui.errors import UserError
 
 Phase = Literal["encode", "prefill", "decode"]
@@ -124,18 +124,5 @@ def parse_spec(data: object, label: str) -> PipelineSpec:
 
 def load_spec(path: str | Path) -> PipelineSpec:
     """Read and validate a pipeline spec file; one-line UserError naming the file on any problem."""
-    path = Path(path)
     label = f"pipeline spec {path}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{label}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{label}: cannot read it ({exc.__class__.__name__})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}:" if mark is not None else ""
-        raise UserError(f"{label}:{where} {getattr(exc, 'problem', None) or 'not valid YAML'}") from None
-    return parse_spec(data, label)
+    return parse_spec(read_yaml(path, label), label)

@@ -151,17 +151,15 @@ def _tower(shape: Tower | TransformerShape) -> Tower:
 # ---------------------------------------------------------------------------------------------------- work
 
 @dataclass(frozen=True)
-class Pass:
-    """One forward pass: its MACs and the bytes it moves (weights + KV cache read + KV cache written)."""
+class Pass(count.Traffic):
+    """One forward pass: its MACs and the bytes it moves (``count.Traffic``: weights + KV cache read + KV cache
+    written)."""
 
     macs: int
-    weight_bytes: float
-    kv_read_bytes: float
-    kv_write_bytes: float
 
     @property
     def bytes(self) -> float:
-        return self.weight_bytes + self.kv_read_bytes + self.kv_write_bytes
+        return self.total
 
 
 def _pass(t: Tower, macs: int, tokens: int, cached: int, precision: str, weights: str | None, kv: bool) -> Pass:
@@ -169,7 +167,8 @@ def _pass(t: Tower, macs: int, tokens: int, cached: int, precision: str, weights
     traffic = count.pass_traffic(t, tokens, cached, kv=kv, linear_bytes_per_param=fmt.bits_per_weight() / 8,
                                  other_bytes_per_param=other_bytes_per_param(fmt.name),
                                  kv_bytes_per_elem=KV_BYTES_PER_ELEMENT)
-    return Pass(macs, traffic.weight_bytes, traffic.kv_read_bytes, traffic.kv_write_bytes)
+    return Pass(weight_bytes=traffic.weight_bytes, kv_read_bytes=traffic.kv_read_bytes,
+                kv_write_bytes=traffic.kv_write_bytes, macs=macs)
 
 
 def encode_pass(shape: Tower | TransformerShape, tokens: int, precision: str, *, patches: int | None = None,

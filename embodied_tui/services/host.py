@@ -137,6 +137,76 @@ def interval_fields(eff) -> dict:
             "interval_note": eff.basis_detail.split("interval: ", 1)[-1]}
 
 
+def _export_models(built, folder: Path, runtime: str, report: Progress, skipped: dict[str, str]) -> list[tuple]:
+    """Export each ``(name, module, example)`` of ``calibration_models`` into ``folder`` in ``runtime``'s format and
+    analyse it at its example's shapes: ``[(name, path, format, analysis)]``. A model the exporter or analyser cannot
+    take, or without a MAC count, is left out with its reason in ``skipped`` (it must not stop a calibration)."""
+    from embodied_tui.analysis.api import analyze_file
+
+    files = []
+    for i, (name, module, example) in enumerate(built):
+        report(f"exporting and analysing {name}", 0.15 + 0.15 * i / max(1, len(built)))
+        try:
+            path, fmt = save_model_file(module, example, folder, name, runtime)
+            analysis = analyze_file(path, input_shape=[list(x.shape) for x in example])
+        except Exception as exc:  # one model the exporter or analyser cannot take must not stop calibration
+            skipped[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+            continue
+        if analysis.macs is None:
+            skipped[name] = f"no MAC count ({analysis.macs_null_reason})"
+            continue
+        files.append((name, path, fmt, analysis))
+    return files
+
+
+def _fastest_runs(files: list[tuple], rounds: int, min_seconds: float, report: Progress, where: str,
+                  **bench) -> dict[str, BenchResult]:
+    """Each model's fastest ``bench_file`` result (``bench``: runtime, threads, device choice) over ``rounds``
+    interleaved rounds of ``min_seconds / rounds`` and at least 5 runs each. Interleaved (every model once, then
+    again): a busy moment on a shared machine spoils one round of one model, not its fastest run; with five fitted
+    numbers a single disturbed time moves all of them. ``where`` goes into the progress text (" on the GPU")."""
+    best: dict[str, BenchResult] = {}
+    for rnd in range(rounds):
+        for i, (name, path, fmt, analysis) in enumerate(files):
+            report(f"timing {name}{where} (round {rnd + 1} of {rounds})",
+                   0.3 + 0.65 * (rnd * len(files) + i) / max(1, rounds * len(files)))
+            result = bench_file(path, fmt, analysis.input_shapes, analysis.input_dtypes,
+                                min_seconds=min_seconds / rounds, min_runs=5, **bench)
+            if name not in best or result.min_ms < best[name].min_ms:
+                best[name] = result
+    return best
+
+
+def _fit_points(files: list[tuple], best: dict[str, BenchResult], label: str, target) -> tuple[list, list]:
+    """The fit's points (each model's fp32 layer times on ``target`` at eta = 1, with ``label``'s fusion, against its
+    fastest run: the run least disturbed by other work) and ``[(name, analysis, result)]`` for the result rows."""
+    points, analysed = [], []
+    for name, _path, _fmt, analysis in files:
+        times = layer_times(model_work(analysis, analysis.layer_costs, "fp32", fusion_for(label))[0], target)
+        points.append(Point(name, times, best[name].min_ms))
+        analysed.append((name, analysis, best[name]))
+    return points, analysed
+
+
+def _calibration(eff, label: str) -> Calibration:
+    """The fp32 ``Calibration`` of runtime ``label`` that a fitted efficiency (``perf.calibrate.fit_efficiency``)
+    stores."""
+    return Calibration(precision="fp32", runtime=label, eta_compute=eff.eta_compute, eta_memory=eff.eta_memory,
+                       overhead_ms=eff.overhead_ms, op_overhead_ms=eff.op_overhead_ms,
+                       macs_per_output_half=eff.macs_per_output_half, source=eff.source, fit_error=eff.fit_error,
+                       n_points=eff.n_points, **interval_fields(eff))
+
+
+def _point_row(name: str, analysis, result: BenchResult, target, eff, **timing) -> dict:
+    """One calibration model's result row: measured (fastest run) and median ms, ``timing``'s extra fields, the
+    calibrated prediction and pure roofline on ``target``, the bound, and ``error = predicted / measured - 1``."""
+    pred = fit_model(analysis, analysis.layer_costs, target, eff)
+    return {"model": name, "macs": analysis.macs, "measured_ms": round(result.min_ms, 4),
+            "median_ms": round(result.median_ms, 4), **timing,
+            "predicted_ms": pred.predicted_latency_ms, "roofline_ms": pred.roofline_latency_ms,
+            "bound": pred.bound, "error": round(pred.predicted_latency_ms / result.min_ms - 1, 4)}
+
+
 def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CALIBRATION_SET,
                    runtime: str = "onnxruntime", progress: Progress | None = None,
                    min_seconds: float = 0.45, rounds: int = 3) -> dict:
@@ -150,8 +220,6 @@ def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CA
     for an otherwise idle machine; `bench` medians on a busy one come out higher.
 
     Returns ``{"device", "calibration", "points": [{model, measured_ms, predicted_ms, error, bound}], ...}``."""
-    from embodied_tui.analysis.api import analyze_file
-
     report = progress or (lambda stage, frac: None)
     reg = registry(db)
     _check_host_id(reg, host_slug())  # before minutes of measuring, not after
@@ -165,58 +233,23 @@ def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CA
     target, _ = target_for(entry, entry.default, "fp32")
     label = f"{runtime}-cpu"
     built = calibration_models(models)
-    points, analysed, version = [], [], ""
     skipped = {n: "not in the zoo" for n in models if n not in {b[0] for b in built}}
-    files = []
     with tempfile.TemporaryDirectory(prefix="embodied-ai-calibrate-") as tmp:
-        for i, (name, module, example) in enumerate(built):
-            report(f"exporting and analysing {name}", 0.15 + 0.15 * i / max(1, len(built)))
-            try:
-                path, fmt = save_model_file(module, example, Path(tmp), name, runtime)
-                analysis = analyze_file(path, input_shape=[list(x.shape) for x in example])
-            except Exception as exc:  # one model the exporter or analyser cannot take must not stop calibration
-                skipped[name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
-                continue
-            if analysis.macs is None:
-                skipped[name] = f"no MAC count ({analysis.macs_null_reason})"
-                continue
-            files.append((name, path, fmt, analysis))
-        # interleaved rounds (every model once, then again): a busy moment on a shared machine spoils one round of
-        # one model, not its fastest run; with five fitted numbers a single disturbed time moves all of them
-        best: dict[str, BenchResult] = {}
-        for rnd in range(rounds):
-            for i, (name, path, fmt, analysis) in enumerate(files):
-                report(f"timing {name} (round {rnd + 1} of {rounds})",
-                       0.3 + 0.65 * (rnd * len(files) + i) / max(1, rounds * len(files)))
-                result = bench_file(path, fmt, analysis.input_shapes, analysis.input_dtypes, runtime=runtime,
-                                    threads=threads, min_seconds=min_seconds / rounds, min_runs=5)
-                if name not in best or result.min_ms < best[name].min_ms:
-                    best[name] = result
-        for name, path, fmt, analysis in files:
-            result = best[name]
-            version = result.runtime_version
-            times = layer_times(model_work(analysis, analysis.layer_costs, "fp32", fusion_for(label))[0], target)
-            points.append(Point(name, times, result.min_ms))  # the run least disturbed by other work
-            analysed.append((name, analysis, result))
+        files = _export_models(built, Path(tmp), runtime, report, skipped)
+        best = _fastest_runs(files, rounds, min_seconds, report, "", runtime=runtime, threads=threads)
+    points, analysed = _fit_points(files, best, label, target)
     kept = [c for c in (previous.calibration if previous and previous.id == entry.id else [])
             if not (c.precision == "fp32" and c.runtime == label)]
     calibration, rows = None, []
     if points:
+        version = analysed[-1][2].runtime_version
         eff = fit_efficiency(points, default_efficiency("cpu"), runtime=label,
                              source=f"`embodied-ai calibrate`: {len(points)} zoo models timed with {runtime} "
                                     f"{version}, {threads} threads")
-        calibration = Calibration(precision="fp32", runtime=label, eta_compute=eff.eta_compute,
-                                  eta_memory=eff.eta_memory, overhead_ms=eff.overhead_ms,
-                                  op_overhead_ms=eff.op_overhead_ms,
-                                  macs_per_output_half=eff.macs_per_output_half, source=eff.source,
-                                  fit_error=eff.fit_error, n_points=eff.n_points, **interval_fields(eff))
+        calibration = _calibration(eff, label)
         kept.append(calibration)
-        for name, analysis, result in analysed:
-            pred = fit_model(analysis, analysis.layer_costs, target, eff)
-            rows.append({"model": name, "macs": analysis.macs, "measured_ms": round(result.min_ms, 4),
-                         "median_ms": round(result.median_ms, 4), "cpu_pressure": result.cpu_pressure,
-                         "predicted_ms": pred.predicted_latency_ms, "roofline_ms": pred.roofline_latency_ms,
-                         "bound": pred.bound, "error": round(pred.predicted_latency_ms / result.min_ms - 1, 4)})
+        rows = [_point_row(name, analysis, result, target, eff, cpu_pressure=result.cpu_pressure)
+                for name, analysis, result in analysed]
     data = {**entry.model_dump(mode="json"), "calibration": [c.model_dump(mode="json") for c in kept]}
     entry = save_host(reg, parse_entry(data, f"host device {entry.id}"))
     report("done", 1.0)
@@ -361,8 +394,6 @@ def calibrate_gpu(db, *, models: Iterable[str] = CALIBRATION_SET, available: Ava
     fastest run of ``rounds`` interleaved rounds is fitted.
 
     Raises UserError when torch cannot reach a CUDA GPU (the peaks need it); the CLI then calibrates the CPU."""
-    from embodied_tui.analysis.api import analyze_file
-
     report = progress or (lambda stage, frac: None)
     available = available if available is not None else probe()
     if not available.torch_cuda:
@@ -380,36 +411,12 @@ def calibrate_gpu(db, *, models: Iterable[str] = CALIBRATION_SET, available: Ava
     target, _ = target_for(entry, entry.default, "fp32")
     built = calibration_models(models)
     skipped = {n: "not in the zoo" for n in models if n not in {b[0] for b in built}}
-    best: dict[str, BenchResult] = {}
-    files = []
     with tempfile.TemporaryDirectory(prefix="embodied-ai-calibrate-gpu-") as tmp:
-        for i, (model, module, example) in enumerate(built):
-            report(f"exporting and analysing {model}", 0.15 + 0.15 * i / max(1, len(built)))
-            try:
-                path, fmt = save_model_file(module, example, Path(tmp), model, runtime)
-                analysis = analyze_file(path, input_shape=[list(x.shape) for x in example])
-            except Exception as exc:  # one model the exporter or analyser cannot take must not stop calibration
-                skipped[model] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
-                continue
-            if analysis.macs is None:
-                skipped[model] = f"no MAC count ({analysis.macs_null_reason})"
-                continue
-            files.append((model, path, fmt, analysis))
-        for rnd in range(rounds):
-            for i, (model, path, fmt, analysis) in enumerate(files):
-                report(f"timing {model} on the GPU (round {rnd + 1} of {rounds})",
-                       0.3 + 0.65 * (rnd * len(files) + i) / max(1, rounds * len(files)))
-                result = bench_file(path, fmt, analysis.input_shapes, analysis.input_dtypes, runtime=runtime,
-                                    threads=default_threads(), min_seconds=min_seconds / rounds, min_runs=5,
-                                    choice=choice, gpu_name=name)
-                if model not in best or result.min_ms < best[model].min_ms:
-                    best[model] = result
+        files = _export_models(built, Path(tmp), runtime, report, skipped)
+        best = _fastest_runs(files, rounds, min_seconds, report, " on the GPU", runtime=runtime,
+                             threads=default_threads(), choice=choice, gpu_name=name)
     label = runtime_label(next(iter(best.values()))) if best else f"{runtime}-cuda"
-    points, analysed = [], []
-    for model, _path, _fmt, analysis in files:
-        times = layer_times(model_work(analysis, analysis.layer_costs, "fp32", fusion_for(label))[0], target)
-        points.append(Point(model, times, best[model].min_ms))
-        analysed.append((model, analysis, best[model]))
+    points, analysed = _fit_points(files, best, label, target)
     kept = [c for c in (previous.calibration if previous else []) if not (c.precision == "fp32" and c.runtime == label)]
     calibration, rows = None, []
     if points:
@@ -417,18 +424,10 @@ def calibrate_gpu(db, *, models: Iterable[str] = CALIBRATION_SET, available: Ava
         eff = fit_efficiency(points, default_efficiency("gpu"), runtime=label,
                              source=f"`embodied-ai calibrate --device gpu`: {len(points)} zoo models timed on "
                                     f"{name} with {runtime} {version} ({choice.provider})")
-        calibration = Calibration(precision="fp32", runtime=label, eta_compute=eff.eta_compute,
-                                  eta_memory=eff.eta_memory, overhead_ms=eff.overhead_ms,
-                                  op_overhead_ms=eff.op_overhead_ms, macs_per_output_half=eff.macs_per_output_half,
-                                  source=eff.source, fit_error=eff.fit_error, n_points=eff.n_points,
-                                  **interval_fields(eff))
+        calibration = _calibration(eff, label)
         kept.append(calibration)
-        for model, analysis, result in analysed:
-            pred = fit_model(analysis, analysis.layer_costs, target, eff)
-            rows.append({"model": model, "macs": analysis.macs, "measured_ms": round(result.min_ms, 4),
-                         "median_ms": round(result.median_ms, 4), "p90_ms": round(result.p90_ms, 4),
-                         "predicted_ms": pred.predicted_latency_ms, "roofline_ms": pred.roofline_latency_ms,
-                         "bound": pred.bound, "error": round(pred.predicted_latency_ms / result.min_ms - 1, 4)})
+        rows = [_point_row(model, analysis, result, target, eff, p90_ms=round(result.p90_ms, 4))
+                for model, analysis, result in analysed]
     entry = save_gpu(reg, _gpu_from(name, peaks, kept))
     report("done", 1.0)
     return {"device": entry.model_dump(mode="json"), "gpu": name, "provider": choice.provider, "runtime": label,

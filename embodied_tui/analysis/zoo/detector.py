@@ -143,6 +143,21 @@ class DetectHead(nn.Module):
         return torch.cat([o.reshape(b, self.no, -1) for o in outs], 2)
 
 
+def anchor_grid(strides: tuple[int, ...], image_hw: tuple[int, int], like: Tensor) -> tuple[Tensor, Tensor]:
+    """The anchor points of a head's concatenated outputs, as ultralytics' ``make_anchors``: each scale's cell centres
+    (x + 0.5, y + 0.5, in grid units, row-major) ``(2, A)`` and each anchor's stride in pixels ``(1, A)``, scale after
+    scale, on ``like``'s device and dtype."""
+    points, scales = [], []
+    for s in strides:
+        h, w = image_hw[0] // s, image_hw[1] // s
+        ys = torch.arange(h, device=like.device, dtype=like.dtype) + 0.5
+        xs = torch.arange(w, device=like.device, dtype=like.dtype) + 0.5
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+        points.append(torch.stack((gx, gy), 0).reshape(2, -1))
+        scales.append(torch.full((1, h * w), float(s), device=like.device, dtype=like.dtype))
+    return torch.cat(points, 1), torch.cat(scales, 1)
+
+
 class ScoreThreshold(nn.Module):
     """Post-processing: decode DFL boxes against the anchor grid, keep anchors whose best class score passes."""
 
@@ -155,15 +170,7 @@ class ScoreThreshold(nn.Module):
 
     def forward(self, raw: Tensor, image_hw: tuple[int, int]) -> Tensor:
         b, _, a = raw.shape
-        points, scales = [], []
-        for s in self.strides:
-            h, w = image_hw[0] // s, image_hw[1] // s
-            ys = torch.arange(h, device=raw.device, dtype=raw.dtype) + 0.5
-            xs = torch.arange(w, device=raw.device, dtype=raw.dtype) + 0.5
-            gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-            points.append(torch.stack((gx, gy), 0).reshape(2, -1))
-            scales.append(torch.full((1, h * w), float(s), device=raw.device, dtype=raw.dtype))
-        anchors, stride = torch.cat(points, 1), torch.cat(scales, 1)  # (2, A), (1, A)
+        anchors, stride = anchor_grid(self.strides, image_hw, raw)  # (2, A), (1, A)
         box, cls = raw.split((4 * self.reg_max, self.nc), 1)
         bins = torch.arange(self.reg_max, device=raw.device, dtype=raw.dtype).view(1, 1, -1, 1)
         dist = (box.view(b, 4, self.reg_max, a).softmax(2) * bins).sum(2)  # (B, 4, A) in grid units

@@ -18,7 +18,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .detector import Backbone, DetectHead, Neck
+from .detector import Backbone, DetectHead, Neck, anchor_grid
 
 # depth multiple, width multiple, max channels: ultralytics/cfg/models/v8/yolov8.yaml
 SCALES = {
@@ -52,15 +52,7 @@ class DFLDecode(nn.Module):
 
     def forward(self, raw: Tensor, image_hw: tuple[int, int]) -> Tensor:
         b, _, a = raw.shape
-        points, scales = [], []
-        for s in self.strides:
-            h, w = image_hw[0] // s, image_hw[1] // s
-            ys = torch.arange(h, device=raw.device, dtype=raw.dtype) + 0.5
-            xs = torch.arange(w, device=raw.device, dtype=raw.dtype) + 0.5
-            gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-            points.append(torch.stack((gx, gy), 0).reshape(2, -1))
-            scales.append(torch.full((1, h * w), float(s), device=raw.device, dtype=raw.dtype))
-        anchors, stride = torch.cat(points, 1), torch.cat(scales, 1)
+        anchors, stride = anchor_grid(self.strides, image_hw, raw)  # (2, A), (1, A)
         box, cls = raw.split((4 * self.reg_max, self.nc), 1)
         bins = box.view(b, 4, self.reg_max, a).transpose(2, 1).softmax(1)  # (B, reg_max, 4, A)
         lt, rb = self.conv(bins).view(b, 4, a).chunk(2, 1)
