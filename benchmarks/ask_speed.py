@@ -22,6 +22,12 @@ Then, on a registry of ``--query-models`` (default 200) models, with the fit cac
   the seed query (models joined to devices, two range conditions), an equality on one model, one on nodes alone and
   one on measurements.
 
+``--scale 10,1000,10000`` instead: for a registry of each size (a fresh fit store), each of ``SCALE_QUESTIONS``
+asked through the app's path (``services.ask.ask`` in this process, as the ask screen's worker calls it) the first
+time (fits computed for the models and devices the question keeps) and again (read from the store), and through the
+CLI (`embodied-ai ask`, a new process: its wall time, start-up included, with the store filled); the peak RSS of this
+process (the registries built and the app path) and of a CLI run (its VmHWM, read while it runs).
+
 ``--only-query`` skips the first part (its "before" timings recompute every fit and are slow at 200 models).
 
 Medians of ``--repeat`` runs (cold and invalidated loads are run once each). Wall-clock on a shared machine: compare
@@ -50,6 +56,59 @@ QUESTIONS = [
 ]
 
 
+SCALE_QUESTIONS = [
+    "fastest model on the raspberry pi 5",
+    "which models have fewer than 200k params?",
+    "fastest 5 models on a jetson at 15 W in int8",
+    "how many models run under 1 ms on the orin nano?",
+]
+
+
+def scale_section(sizes: list[int]) -> None:
+    """First and repeated questions on registries of each size (app path and CLI), with peak memory."""
+    import os
+    import resource
+    import subprocess
+
+    from embodied_tui.services.ask import ask
+
+    print(f"{'models':>7} {'question':48} {'app 1st':>8} {'app again':>9} {'CLI again':>9}  rows")
+    for n in sizes:
+        folder = Path(tempfile.mkdtemp(prefix="embodied-ai-ask-scale-"))
+        cli_peak = 0.0
+        try:
+            reg, _ = build(folder, n)
+            for q in SCALE_QUESTIONS:
+                t_first, a = timed(lambda: ask(reg, q))
+                t_again, _ = timed(lambda: ask(reg, q), 3)
+                env = dict(os.environ, EMBODIED_AI_DB=str(reg.path))
+                start = time.perf_counter()
+                child = subprocess.Popen([sys.executable, "-m", "embodied_tui", "ask", q], env=env,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                while child.poll() is None:  # the CLI's own high-water mark (a child's ru_maxrss counts ours)
+                    cli_peak = max(cli_peak, _high_water(child.pid))
+                    time.sleep(0.02)
+                t_cli = time.perf_counter() - start
+                assert child.returncode == 0, f"`ask {q}` failed"
+                print(f"{n:>7} {q[:48]:48} {t_first:7.2f}s {t_again:8.2f}s {t_cli:8.2f}s  {len(a['rows'])}",
+                      flush=True)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            print(f"{n:>7} peak RSS: this process so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"
+                  f" MB (every registry built so far, and the app path); one CLI `ask` {cli_peak:.0f} MB", flush=True)
+
+
+def _high_water(pid: int) -> float:
+    """VmHWM of a running process, MB (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
 def build(folder: Path, n: int):
     """A registry of ``n`` models: the fixture's models copied under distinct names, with its measurements."""
     from ask_fixture import registry_fixture
@@ -63,7 +122,8 @@ def build(folder: Path, n: int):
     for i in range(n):
         record, identity, details = entries[i % len(entries)]
         items.append((record.model_copy(update={"name": f"{record.name}_{i:03d}"}), identity, details))
-    reg.put_many(items)
+    for start in range(0, len(items), 2000):  # a few writes, not one per model
+        reg.put_many(items[start:start + 2000])
     names = [record.name for record, _, _ in entries]
     for m in source.table_all("measurements"):  # on the first copy of the measured model
         reg.table_insert("measurements", {**m, "model": f"{m['model']}_{names.index(m['model']):03d}"})
@@ -135,7 +195,11 @@ def main() -> int:
     parser.add_argument("--query-models", type=int, default=200,
                         help="models in the registry of the fit and query timings (default 200)")
     parser.add_argument("--only-query", action="store_true", help="only the fit and query timings")
+    parser.add_argument("--scale", help="registry sizes for first/repeated questions, e.g. 10,1000,10000")
     args = parser.parse_args()
+    if args.scale:
+        scale_section([int(n) for n in args.scale.split(",")])
+        return 0
     if args.only_query:
         query_section(args.query_models, args.repeat)
         return 0
@@ -152,7 +216,7 @@ def main() -> int:
         print(f"registry: {args.models} models, {edges} fit rows (RUNS_ON edges)")
         print(f"before  load_graph (fit_all + build_graph, every call)   {t_old:7.3f} s")
         t_cold, _ = timed(lambda: load_graph(reg))
-        size = fit_cache_path(reg).stat().st_size
+        size = fit_cache_path(reg).stat().st_size  # the SQLite store (services.fit_store)
         t_warm, new = timed(lambda: load_graph(reg), args.repeat)
         same = sorted((u, v, k, sorted(d.items(), key=str)) for u, v, k, d in new.edges(keys=True, data=True)) == \
             sorted((u, v, k, sorted(d.items(), key=str)) for u, v, k, d in old.edges(keys=True, data=True))

@@ -100,6 +100,15 @@ class EmbodiedApp(App[None]):
             self.pop_screen()
         self.registry_screen.set_sort(key, reverse)
 
+    async def action_quit(self) -> None:
+        """Quit at once, even mid-question: the running questions' fit computation and query children are stopped
+        first, so no worker thread holds the exit."""
+        import sys
+
+        if "embodied_tui.services.ask" in sys.modules:  # a question was asked: stop its work
+            sys.modules["embodied_tui.services.ask"].cancel_queries()
+        self.exit()
+
     def action_back(self) -> None:
         if len(self.screen_stack) > 1:
             self.pop_screen()

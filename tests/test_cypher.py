@@ -153,16 +153,22 @@ def fresh_graph(db):
 
 
 def poison(db, model: str) -> None:
-    """Make the cache say every latency of ``model`` is 12345 ms (so a graph showing it was read from the cache)."""
+    """Make the store say every latency of ``model`` is 12345 ms (so a graph showing it was read from the store)."""
+    import sqlite3
+
     from embodied_tui.services.graph import fit_cache_path
 
-    path = fit_cache_path(db)
-    data = json.loads(path.read_text())
-    name, latency = data["columns"].index("model"), data["columns"].index("predicted_latency_ms")
-    (rows,) = [rows for rows in data["models"].values() if rows[0][name] == model]
-    for row in rows:
-        row[latency] = 12345.0
-    path.write_text(json.dumps(data))
+    with sqlite3.connect(fit_cache_path(db)) as store:
+        store.execute("UPDATE edges SET predicted_latency_ms = 12345.0 WHERE model = ?", (model,))
+
+
+def stored_models(db) -> int:
+    import sqlite3
+
+    from embodied_tui.services.graph import fit_cache_path
+
+    with sqlite3.connect(fit_cache_path(db)) as store:
+        return store.execute("SELECT COUNT(DISTINCT model_key) FROM done").fetchone()[0]
 
 
 def latencies(graph, model: str) -> set:
@@ -176,8 +182,7 @@ def test_graph_from_the_fit_cache_equals_fresh_fits(tmp_path):
     db = copy_registry(tmp_path)
     assert not fit_cache_path(db).exists()
     cold = load_graph(db)
-    data = json.loads(fit_cache_path(db).read_text())
-    assert len(data["models"]) == sum(1 for r in Registry(db).list_models() if r.macs is not None)
+    assert stored_models(db) == sum(1 for r in Registry(db).list_models() if r.macs is not None)
     warm = load_graph(db)
     fresh = runs_on(fresh_graph(db))
     assert runs_on(cold) == fresh and runs_on(warm) == fresh
@@ -189,7 +194,7 @@ def test_fit_cache_is_read_and_recomputed_when_models_measurements_or_devices_ch
     from embodied_tui.data.hardware import load_catalog
     from embodied_tui.data.store import Registry
     from embodied_tui.services.fit import add_measurement
-    from embodied_tui.services.graph import fit_cache_path, load_graph
+    from embodied_tui.services.graph import load_graph
     from embodied_tui.services.hardware import add_user_device
 
     db = copy_registry(tmp_path)
@@ -210,13 +215,11 @@ def test_fit_cache_is_read_and_recomputed_when_models_measurements_or_devices_ch
     reg.update("mlp_policy", tags={"site": "lab"})  # another record: its rows are computed again
     assert 12345.0 not in latencies(load_graph(db), "mlp_policy")
     reg.remove("resnet_copy")
-    load_graph(db)
-    assert len(json.loads(fit_cache_path(db).read_text())["models"]) == len(reg.list_models())
+    assert runs_on(load_graph(db)) == runs_on(fresh_graph(db))
 
-    poison(db, "mlp_policy")
     add_measurement(reg, model="small_vit", hw="raspberry-pi-5", mode=None, precision="fp32", latency_ms=3.0,
                     source="test", runtime="test")
-    graph = load_graph(db)  # a measurement moves fitted efficiencies: every row again
+    graph = load_graph(db)  # a measurement moves fitted efficiencies: every row on that device again
     assert runs_on(graph) == runs_on(fresh_graph(db))
     assert graph.get_edge_data(model_node_id("small_vit"), "hw:raspberry-pi-5@default")["fp32"][
         "measured_latency_ms"] == 3.0
@@ -224,31 +227,43 @@ def test_fit_cache_is_read_and_recomputed_when_models_measurements_or_devices_ch
     poison(db, "mlp_policy")
     board = load_catalog()[0].model_copy(update={"id": "test-board-9000", "name": "Test Board 9000", "aliases": []})
     add_user_device(reg, board)
-    graph = load_graph(db)  # a new device: every row again
-    assert runs_on(graph) == runs_on(fresh_graph(db))
+    graph = load_graph(db)  # a new device: its rows are computed (the others' are read)
+    fresh = runs_on(fresh_graph(db))
+    assert {k: d for k, d in runs_on(graph).items() if not k[0] == model_node_id("mlp_policy")} == \
+        {k: d for k, d in fresh.items() if not k[0] == model_node_id("mlp_policy")}
+    assert latencies(graph, "mlp_policy") - {12345.0} == {d["latency_ms"] for k, d in fresh.items()
+                                                          if k[0] == model_node_id("mlp_policy")
+                                                          and k[1].startswith("hw:test-board-9000@")}
     assert any(v.startswith("hw:test-board-9000@") for _, v, _ in runs_on(graph))
 
 
-@pytest.mark.parametrize("content", ["not json {", '{"environment": 1, "models": []}'])
-def test_unreadable_fit_cache_is_ignored_and_replaced(tmp_path, content):
+@pytest.mark.parametrize("content", [b"not a database {", b""])
+def test_unreadable_fit_store_is_ignored(tmp_path, content):
     from embodied_tui.services.graph import fit_cache_path, load_graph
 
     db = copy_registry(tmp_path)
-    fit_cache_path(db).write_text(content)
+    fit_cache_path(db).write_bytes(content)
     assert runs_on(load_graph(db)) == runs_on(fresh_graph(db))
-    assert json.loads(fit_cache_path(db).read_text())["models"]
+    assert runs_on(load_graph(db)) == runs_on(fresh_graph(db))
 
 
-def test_cache_rows_of_the_wrong_shape_are_computed_again(tmp_path):
-    from embodied_tui.services.graph import fit_cache_path, load_graph
+def test_a_measurement_recomputes_only_its_devices_rows(tmp_path):
+    from embodied_tui.data.store import Registry
+    from embodied_tui.services.fit import add_measurement
+    from embodied_tui.services.graph import load_graph
 
     db = copy_registry(tmp_path)
     load_graph(db)
-    data = json.loads(fit_cache_path(db).read_text())
-    for rows in data["models"].values():
-        rows[0] = rows[0][:3]
-    fit_cache_path(db).write_text(json.dumps(data))
-    assert runs_on(load_graph(db)) == runs_on(fresh_graph(db))
+    poison(db, "mlp_policy")
+    add_measurement(Registry(db), model="small_vit", hw="raspberry-pi-5", mode=None, precision="fp32",
+                    latency_ms=3.0, source="test", runtime="test")
+    graph = load_graph(db)
+    pi = {k: d["latency_ms"] for k, d in runs_on(graph).items()
+          if k[0] == model_node_id("mlp_policy") and k[1].startswith("hw:raspberry-pi-5@")}
+    others = {k: d["latency_ms"] for k, d in runs_on(graph).items()
+              if k[0] == model_node_id("mlp_policy") and not k[1].startswith("hw:raspberry-pi-5@")}
+    assert pi and 12345.0 not in pi.values()  # the measured device's rows: computed again
+    assert others and set(others.values()) == {12345.0}  # every other device's: read from the store
 
 
 # ------------------------------------------------------------------------------------------------ query scope
@@ -473,3 +488,16 @@ def test_pipeline_uses_its_registered_models(tmp_path):
     assert out["rows"] == [["det-lm", "det", "yolo_style_detector", "yolo"]]  # the config stage runs no model
     nodes = _query(db, "MATCH (p:Pipeline) RETURN p.name, p.stages, p.models, p.stage_count")
     assert nodes["rows"] == [["det-lm", ["det", "prompt"], ["yolo_style_detector"], 2]]
+
+
+def test_an_engine_error_is_one_line_never_a_traceback(fx, graph):
+    """The query the parser once made of "what's our smallest model by parameter count?" (DISTINCT names ordered
+    by a field not returned): grand-cypher raises AssertionError; we say it in one CypherError line."""
+    from embodied_tui.services.ask import query
+
+    crash = "MATCH (m:Model) WHERE NOT m.params IS NULL RETURN DISTINCT m.name ORDER BY m.params ASC LIMIT 1"
+    for run in (lambda: run_cypher(graph, crash), lambda: query(fx.db, crash)):
+        with pytest.raises(CypherError) as caught:
+            run()
+        message = str(caught.value)
+        assert "\n" not in message and message.startswith("Cypher query cannot run") and "m.params" in message

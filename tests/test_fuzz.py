@@ -89,8 +89,15 @@ def _question_pieces(vocab):
                    "no more than", "faster than", "<", "<=", ">", ">=", "=", "==", "≤", "≥", "within", "up to"]
     quantities = ["30 ms", "30ms", "0.5 s", "200 us", "30 fps", "60 hz", "15 W", "15W", "10 watts", "5 mJ", "2 J",
                   "5M params", "200k parameters", "1.5 B params", "2 GMACs", "500 MMACs", "3 GFLOPs", "1 TFLOPs",
-                  "20 MB", "4 GiB", "1,000", "1,000,000", ".5", "3", "99999999999999999999999999", "1e9", "0"]
-    words = ["fastest", "slowest", "smallest", "largest", "cheapest in energy", "most headroom", "fewest macs",
+                  "20 MB", "4 GiB", "1,000", "1,000,000", ".5", "3", "99999999999999999999999999", "1e9", "0",
+                  "a billion MACs", "5 million weights", "2 megs of weights", "1.5k params", "1 to 10 million",
+                  "from 1M to 10M params", "20 fps per watt", "0 fps/W", "50 TOPS int8", "100 GB/s", "16 GB of RAM",
+                  "a millisecond", "half a second"]
+    words = ["best fps per watt", "highest memory bandwidth", "most memory", "highest int8 TOPS", "power modes",
+             "parameter count", "by parameter count", "by MACs", "lighter than", "heavier than", "fewer MACs than",
+             "vs", "versus", "is", "how much faster is", "than on", "compare", "tagged", "robot tag", "site", "lab",
+             "tags.site = lab", "mobilnet", "resnt_tiny", "jetsen",
+             "fastest", "slowest", "smallest", "largest", "cheapest in energy", "most headroom", "fewest macs",
              "top 3", "the 2", "three", "not", "except", "without", "how many", "count of", "fits in memory",
              "doesn't fit", "memory-bound", "compute bound", "measured", "real-time", "models", "devices", "gpus",
              "cpus", "npus", "int8", "fp16", "half precision", "4-bit", "maxn", "mode", "on the", "in", "at", "?",
@@ -164,6 +171,47 @@ def test_ask_fuzz(fx, graph, vocab):
             one_line(exc)
             return
         assert isinstance(answer["rows"], list) and answer["cypher"]
+
+    run()
+
+
+def _grammar_questions(vocab):
+    """Well-formed questions, built from the grammar's pieces (an opener, then any of: a family or task, size and
+    latency thresholds in several units and number words, a device, a precision, a power mode, a superlative, a
+    measure): each must be understood and run."""
+    models = sorted(vocab.models)
+    opener = st.sampled_from(["which models", "what models", "list the models", "how many models", "models",
+                              "which devices", "where", "show me models"])
+    family = st.sampled_from(["", "detectors", "classifiers", "cnns", "transformers", "policies", "resnets", "yolo"])
+    size = st.sampled_from(["", "with fewer than 5 million weights", "under 2 megs of weights",
+                            "with more than a billion MACs", "in the 1 to 10 million parameter range",
+                            "between 100k and 2M params", "over 1.5k params", "lighter than " + models[0],
+                            "with fewer MACs than " + models[-1], "under 3 GFLOPs", "not yolo"])
+    latency = st.sampled_from(["", "under 30 ms", "in less than a millisecond", "at 30 fps", "at least 20 fps per watt",
+                               "under 5 mJ per inference", "between 1 and 3 ms", "that fit in memory", "memory-bound"])
+    where = st.sampled_from(["", "on a jetson", "on the orin nano", "on the pi 5", "on hailo", "on gpus",
+                             "not on the pi 4"])
+    precision = st.sampled_from(["", "in int8", "at fp16", "in full precision"])
+    mode = st.sampled_from(["", "at 15 W", "in MAXN mode"])
+    ordering = st.sampled_from(["", "fastest first", "the 3 smallest", "by parameter count", "with the best fps per watt",
+                                "cheapest in energy"])
+    return st.tuples(opener, family, size, latency, where, precision, mode, ordering).map(
+        lambda parts: " ".join(p for p in parts if p))
+
+
+def test_questions_from_the_grammar_are_understood_and_run(fx, graph, vocab):
+    """Every question the grammar can build plans into Cypher that grand-cypher runs: understood, no refusal, no
+    error of any kind (not even a UserError line)."""
+    from embodied_tui.ask.graph import check_query
+    from embodied_tui.services.ask import ask
+
+    @settings(FUZZ, max_examples=25)  # each example forks a query process
+    @given(text=_grammar_questions(vocab))
+    def run(text):
+        answer = ask(fx.db, text, graph=graph)
+        assert answer["understood"] and not answer["refused"], (text, answer["answer"], answer["unparsed"])
+        check_query(answer["cypher"])
+        assert isinstance(answer["rows"], list)
 
     run()
 

@@ -107,3 +107,80 @@ async def test_ask_from_the_palette_and_from_detail(registry):
         assert isinstance(app.screen, AskScreen)
         await pilot.press("a")  # typed into the question, not a second screen
         assert app.screen.query_one("#question", Input).value == "a" and len(app.screen_stack) == 3
+
+
+# ------------------------------------------------------------------------------------------------ a slow question
+
+SLOW = "fastest model on a jetson"  # on a registry of many models with an empty fit store: fits for minutes
+
+
+def big_registry(folder, n: int = 400):
+    """The fixture's models copied under ``n`` names (distinct records: each is fitted on its own), no fit store."""
+    from ask_fixture import registry_fixture
+
+    from embodied_tui.data.store import Registry
+
+    entries = Registry(registry_fixture().db).entries()
+    reg = Registry(folder / "registry.json")
+    reg.put_many([(record.model_copy(update={"name": f"{record.name}_{i:03d}"}), identity, details)
+                  for i in range(n) for record, identity, details in (entries[i % len(entries)],)])
+    return reg
+
+
+def fitted_models(reg) -> int:
+    """How many models the fit store holds rows of (none when it was never written)."""
+    import sqlite3
+
+    from embodied_tui.services.graph import fit_cache_path
+
+    if not fit_cache_path(reg).exists():
+        return 0
+    with sqlite3.connect(fit_cache_path(reg)) as store:
+        return store.execute("SELECT COUNT(DISTINCT model_key) FROM done").fetchone()[0]
+
+
+async def until(pilot, condition, rounds: int = 4000) -> None:
+    """Wait (a bounded number of pauses, not a timing assertion) until ``condition()`` holds."""
+    for _ in range(rounds):
+        if condition():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("the condition never held")
+
+
+@sync
+async def test_escape_cancels_a_slow_question_with_a_progress_line_then_goes_back(tmp_path):
+    reg = big_registry(tmp_path)
+    app = EmbodiedApp(registry=reg)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        screen = app.screen
+        screen.query_one("#question", Input).value = SLOW
+        await pilot.press("enter")
+        status = screen.query_one("#status", Static)
+        await until(pilot, lambda: "computing fits:" in static_text(status))
+        assert "of 400 models" in static_text(status) and "escape cancels" in static_text(status)
+        await pilot.press("escape")
+        assert isinstance(app.screen, AskScreen) and "cancelled" in static_text(status)
+        await until(pilot, lambda: not any(w.is_running for w in app.workers))
+        stopped_at = fitted_models(reg)
+        assert stopped_at < 400  # the fits stopped: not every model was computed
+        await pilot.pause(0.3)
+        assert fitted_models(reg) == stopped_at and shown(screen) == ([], [])  # nothing runs on, nothing shown
+        await pilot.press("escape")  # nothing running: back
+        assert isinstance(app.screen, RegistryScreen)
+
+
+@sync
+async def test_ctrl_q_quits_mid_question(tmp_path):
+    reg = big_registry(tmp_path)
+    app = EmbodiedApp(registry=reg)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        app.screen.query_one("#question", Input).value = SLOW
+        await pilot.press("enter")
+        await until(pilot, lambda: "computing fits:" in static_text(app.screen.query_one("#status", Static)))
+        await pilot.press("ctrl+q")
+    assert app.return_code == 0
+    # the question's thread stopped with the app: the fits were not run to the end behind it
+    assert fitted_models(reg) < 400

@@ -30,9 +30,9 @@ grand-cypher 1.2.0's experimental index hints (``auto_where_hints``, ``auto_node
 on the registry graph they made ``WHERE m.name = "resnet_tiny" AND h.power_mode = "MAXN"`` return no rows while each
 condition alone matched (tests/test_ask.py caught it). Without them a query walks every RUNS_ON edge: about 0.06 s for
 1,000 edges, 0.6 s for 7,000 on one core. So ``services.ask.ask`` runs a question on a graph built with only the
-nodes and edges its ``=``/``IN`` conditions allow (``keep_scope``), and ``query`` runs raw Cypher on a
-graph built with only what its MATCH pattern and WHERE clause can match (``query_scope``, ``build_graph(...,
-scope=)``): the node and edge labels the pattern names, less the nodes and edges that fail a condition of the WHERE
+nodes and edges its conditions allow, and for a LIMIT only the edges of its first rows (``ask.plan``), and ``query``
+runs raw Cypher on a graph built with only what its MATCH pattern and WHERE clause can match (``query_scope``,
+``build_graph(..., scope=)``): the node and edge labels the pattern names, less the nodes and edges that fail a condition of the WHERE
 clause's top-level AND on one variable. Both keep the order in which grand-cypher walks the graph (node insertion
 order; a node's neighbours in the order of their first edge in the whole graph), so the rows come out as on the whole
 graph, in the same order.
@@ -158,6 +158,17 @@ def _hardware_props(entry: Any, mode: Any) -> dict[str, Any]:
     return props
 
 
+hardware_properties = _hardware_props  # the properties of a device x power mode's Hardware node
+
+
+def edge_properties(row: FitEdge, hardware: dict) -> dict[str, Any]:
+    """The properties of a fit row's RUNS_ON edge to the Hardware node with properties ``hardware``."""
+    props = {key: getattr(row, key) for key in _EDGE_KEYS}
+    props["latency_ms"] = row.predicted_latency_ms
+    props["memory_headroom_bytes"] = memory_headroom(row, hardware)
+    return props
+
+
 def memory_headroom(row: FitEdge, hardware: dict) -> float | None:
     """Device memory minus what the model needs at the row's precision (bytes); None without a stated capacity.
 
@@ -179,12 +190,17 @@ def memory_headroom(row: FitEdge, hardware: dict) -> float | None:
 class Scope:
     """What of the graph a query can match (``query_scope``). ``labels``/``edge_labels``: the node and edge labels
     kept (None: all); ``node_tests``/``edge_tests``: (labels, test) pairs, a node or edge carrying one of the labels
-    is kept only when ``test(properties)`` holds. ``Scope()`` keeps the whole graph."""
+    is kept only when ``test(properties)`` holds; ``precisions``: what the edge tests allow of ``r.precision``, so
+    that fits at other precisions are not computed; ``edge_where``: conditions on the stored fit row columns
+    (``ROW_KEYS``) that every kept edge meets, read by the fit store before the edge tests run. ``Scope()`` keeps
+    the whole graph."""
 
     labels: frozenset[str] | None = None
     edge_labels: frozenset[str] | None = None
     node_tests: tuple[tuple[frozenset[str], Callable[[dict, str], bool]], ...] = ()
     edge_tests: tuple[tuple[frozenset[str], Callable[[dict, str], bool]], ...] = ()
+    precisions: frozenset[str] | None = None  # the precisions a Model's RUNS_ON edge may have (None: any)
+    edge_where: tuple[tuple[str, str, Any], ...] = ()  # (fit row column, op, value) every kept edge meets (SQL-safe)
 
     def has(self, label: str) -> bool:
         return self.labels is None or label in self.labels
@@ -258,9 +274,7 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
         if src not in g or dst not in g:
             continue
         edges = pairs.setdefault((src, dst), [])
-        props = {key: getattr(row, key) for key in _EDGE_KEYS}
-        props["latency_ms"] = row.predicted_latency_ms
-        props["memory_headroom_bytes"] = memory_headroom(row, g.nodes[dst])
+        props = edge_properties(row, g.nodes[dst])
         if not scope.keeps_edge(RUNS_ON, props):
             continue
         edges.append((row.precision, props))

@@ -22,7 +22,23 @@ What it understands (units are converted to the graph's fields, see ``embodied_t
 - stored pipeline names (``pi05``, ``pi0.5``, ``openvla`` for ``openvla-7b``): the question is then about the
   pipeline's fits (``(p:Pipeline)-[r:RUNS_ON]->(h:Hardware)``; ``ask.phrases.as_pipeline_question``);
 - superlatives: fastest/slowest, smallest/largest, cheapest in energy, most headroom, fewest MACs, lowest power, with
-  ``top 3``/``3 fastest``; a singular superlative (``the fastest model``) keeps one row, a plural one orders them all.
+  ``top 3``/``3 fastest``; a singular superlative (``the fastest model``) keeps one row, a plural one orders them all;
+  ``by parameter count``/``by MACs``/``top 3 by fps per watt`` name the measure (``parameter count`` is never a count);
+- number words and everyday units: ``a billion MACs``, ``five million weights`` (weights counted = params), ``2 megs
+  of weights`` (bytes), ``1.5k``, ``less than a millisecond``; ranges ``between .. and ..``, ``from .. to ..``, ``1 to
+  10 million``, ``1-10 M params``;
+- derived metrics: fps per watt = frames per joule = 1000 / ``r.energy_mj`` (``best fps per watt`` orders by energy
+  per inference ascending; ``over 20 fps/W`` is ``r.energy_mj < 50``);
+- hardware-only questions from the catalog: peaks (``more than 50 TOPS int8`` -> ``h.peak_int8_tflops``; TOPS alone
+  is int8, TFLOPS alone fp16, said in a note), memory bandwidth (``h.memory_bandwidth_gbps``), memory
+  (``h.memory_bytes``), ``power modes``;
+- relative thresholds: ``lighter/heavier/smaller than <model>``, ``fewer MACs than <model>`` (that model's own size,
+  strict); tags (``the robot tag``, ``tagged robot``, ``at the lab site``, ``tags.site = lab``: the models carrying
+  them, from the registry);
+- comparisons (``is A faster than B on X``, ``A vs B``, ``how much faster is A on X than on Y``): ``compare`` holds
+  the two sides and ``ask.verdict.comparison`` states the verdict and the ratio;
+- a word not understood that is close to exactly one known name is corrected, and the notes say so; close to several,
+  the question is refused with them (``reasons``); ``understood`` is false while a meaning-carrying word is unread.
 
 ``StructuredQuery.to_cypher()`` is the exact query ``services.ask`` runs on the graph.
 
@@ -41,24 +57,31 @@ from embodied_tui.ask.phrases import (
     as_pipeline_question,
     merge,
     ordering,
+    read_asked_measures,
     read_bounds,
     read_flags,
+    read_hardware_measures,
+    read_measures,
     read_superlatives,
     subject_of,
 )
-from embodied_tui.ask.quantities import RATES, read_bare_quantities, read_thresholds
+from embodied_tui.ask.quantities import AMOUNT, CMP_RE, RATES, hardware_op, read_bare_quantities, read_thresholds
 from embodied_tui.ask.query import FIELDS, MAX_CONDITIONS, Condition, Order, Reading, StructuredQuery
 from embodied_tui.ask.text import QuestionText
 from embodied_tui.ask.tool import query_from_spec, tool_schema
 from embodied_tui.ask.vocab import (
     DeviceTerm,
     Vocabulary,
+    close_names,
     leftovers,
+    read_comparison,
     read_devices,
     read_families,
     read_model_names,
     read_pipeline_names,
     read_power_modes,
+    read_relative,
+    read_tags,
 )
 from embodied_tui.ask.words import DEVICE_TYPES, PRECISIONS, TASK_WORDS, TYPE_WORDS
 from embodied_tui.errors import UserError
@@ -80,7 +103,7 @@ def parse_question(text: str, vocabulary: Vocabulary) -> StructuredQuery:
         raise UserError(f"question too long ({len(text):,} characters; the limit is {MAX_QUESTION_CHARS:,}): ask "
                         f"something shorter, or write the Cypher for `embodied-ai query`")
     try:
-        return _read(text, vocabulary)
+        return _corrected(text, vocabulary)
     except ValidationError as exc:  # a number or list past a bound of the query (query.MAX_*): one line
         err = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in err["loc"])
@@ -89,6 +112,29 @@ def parse_question(text: str, vocabulary: Vocabulary) -> StructuredQuery:
 
 
 _SPACES = re.compile(r"\s+")
+MAX_CORRECTIONS = 3
+
+
+def _corrected(text: str, vocabulary: Vocabulary) -> StructuredQuery:
+    """Read the question; a word not understood that is close to exactly one known name (a model, device word,
+    family, pipeline: ``vocab.close_names``) is corrected and the question read again, saying so in the notes. A word
+    close to several names is refused with them (never widened to every model)."""
+    said: list[str] = []
+    for _ in range(MAX_CORRECTIONS + 1):
+        parsed = _read(text, vocabulary)
+        fixes = [(w, close_names(w, vocabulary)) for w in parsed.unparsed]
+        one = next(((w, c[0]) for w, c in fixes if len(c) == 1), None)
+        if one is None or len(said) >= MAX_CORRECTIONS:
+            break
+        wrong, right = one
+        text = re.sub(rf"(?<![\w]){re.escape(wrong)}(?![\w])", right.replace("\\", ""), text, count=1)
+        said.append(f"'{wrong}' read as '{right}' (the one close name)")
+    reasons = list(parsed.reasons)
+    for word in parsed.unparsed:
+        close = close_names(word, vocabulary)
+        if len(close) > 1:
+            reasons.append(f"'{word}' is close to several names ({', '.join(close)}): say which")
+    return parsed.model_copy(update={"notes": said + parsed.notes, "reasons": reasons})
 
 
 def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
@@ -101,19 +147,25 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     st = QuestionText(raw=raw, low=low, free=[True] * len(raw))
 
     read_pipeline_names(st, vocabulary)
+    read_tags(st, vocabulary)
+    read_relative(st, vocabulary)
     read_model_names(st, vocabulary)
+    read_hardware_measures(st, CMP_RE, hardware_op, AMOUNT)
     st.read_entities(PRECISIONS, "r.precision")
     read_bounds(st)
     read_thresholds(st)
     read_power_modes(st, vocabulary)
     read_bare_quantities(st, RATES)
     read_devices(st, vocabulary)
+    compare = read_comparison(st)
     read_superlatives(st)
+    read_measures(st)
     st.read_entities(DEVICE_TYPES, "h.type", "hardware")
     st.read_entities(TASK_WORDS, "m.task", "model")
     read_families(st, vocabulary)
     st.read_entities(TYPE_WORDS, "m.type", "model")
     read_flags(st)
+    read_asked_measures(st)
     read_bare_quantities(st, tuple(f for f in FIELDS if f not in RATES))
     unparsed = st.ignored + leftovers(st, vocabulary)
 
@@ -130,4 +182,5 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     lowered = raw.lower()
     readings = sorted(st.readings, key=lambda r: lowered.find(r.phrase.lower()))  # in the question's order
     return StructuredQuery(subject=subject, conditions=conditions, order_by=order, limit=limit, count=st.count,
-                           asked_rate_hz=asked, readings=readings, unparsed=unparsed, notes=st.notes)
+                           asked_rate_hz=asked, readings=readings, unparsed=unparsed, notes=st.notes,
+                           compare=compare, reasons=st.reasons)

@@ -50,7 +50,8 @@ def read_bounds(st: QuestionText) -> None:
     """'memory-bound', 'compute bound': read before the words 'memory' and 'compute' mean anything else."""
     for m in list(st.finditer(r"(?P<b>memory|compute|overhead|host[- ]link)[- ]bound")):
         value = "host-link" if m.group("b").startswith("host") else m.group("b")
-        st.add(Condition(field="r.bound", op="=", value=value), st.take(m.start(), m.end()))
+        negated, start = st.negated_before(m.start())  # 'not memory bound'
+        st.add(Condition(field="r.bound", op="=", value=value, negate=negated), st.take(start, m.end()))
 
 
 def read_flags(st: QuestionText) -> None:
@@ -63,7 +64,8 @@ def read_flags(st: QuestionText) -> None:
                               r"(?:memory|ram))?|(?:in|within)\s+memory")):
         st.add(Condition(field="r.fits_memory", op="=", value=True), st.take(m.start(), m.end()))
     for m in list(st.finditer(r"(?:with\s+(?:a\s+)?)?(?:measured|benchmarked|measurements?)(?:\s+latency)?")):
-        st.add(Condition(field="r.measured_latency_ms", op="IS NOT NULL"), st.take(m.start(), m.end()))
+        negated, start = st.negated_before(m.start())  # 'no measured latency', 'without measurements'
+        st.add(Condition(field="r.measured_latency_ms", op="IS NOT NULL", negate=negated), st.take(start, m.end()))
     for m in list(st.finditer(r"how\s+many|(?:the\s+)?number\s+of|count(?:\s+(?:of|the|all))*")):
         st.count = True
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="count the distinct answers"))
@@ -186,3 +188,136 @@ def as_pipeline_question(st: QuestionText, conditions: list[Condition], order: l
         out.append(Condition(field="r.fits_memory", op="=", value=False, negate=True))
         st.notes.append("'can run' also asks that the pipeline fits the device's memory (unknown memory kept)")
     return out, order, asked
+
+
+# ------------------------------------------------------------------------------------------------ measures named
+
+# 'by parameter count', 'MAC count', 'by size': the measure a superlative orders by (never a count of answers)
+_MEASURE_WORDS = [
+    (r"param(?:eter)?s?(?:[\s-]+count)?|weights?[\s-]+count|size|number[\s-]+of[\s-]+(?:param(?:eter)?s|weights)",
+     "m.params"),
+    (r"g?macs?(?:[\s-]+count)?|compute|g?flops?(?:[\s-]+count)?|number[\s-]+of[\s-]+macs", "m.macs"),
+    (r"weight[\s-]+bytes|(?:file|disk|weight)[\s-]+size|bytes|megabytes|mb", "m.weight_bytes"),
+    (r"latency|speed|time", "r.latency_ms"),
+    (r"energy(?:[\s-]+per[\s-]+inference)?|(?:fps|frames?|inferences?)[\s-]*(?:per|/)[\s-]*(?:watt|w|joule)|"
+     r"(?:energy[\s-]+)?efficiency", "r.energy_mj"),
+    (r"fps|frame[\s-]*rate|throughput", "r.latency_ms"),
+]
+# 'top 3 by X' / 'sorted by X' with no superlative: the better end first (least energy, latency; most params, MACs)
+_TOP_FIRST = {"m.params": True, "m.macs": True, "m.weight_bytes": True, "r.latency_ms": False, "r.energy_mj": False}
+
+
+def read_measures(st: QuestionText) -> None:
+    """'smallest model by parameter count', 'largest by MACs', 'what is the parameter count of ...': a measure, read
+    before 'count' can mean 'how many'. After 'by', it names what a superlative orders by (the superlative's
+    direction kept); 'parameter count' alone is just the measure."""
+    for pattern, fld in _MEASURE_WORDS:
+        for m in list(st.finditer(rf"(?:in\s+terms\s+of|by|on|in)\s+(?:the\s+)?(?:{pattern})")):
+            phrase = st.take(m.start(), m.end())
+            size_fields = ("m.params", "m.macs", "m.weight_bytes")
+            if not st.order:  # 'top 3 by fps per watt', 'sorted by latency'
+                desc = _TOP_FIRST[fld] if st.limit is not None else False
+                st.order.append((fld, desc, phrase))
+                st.plural_superlative = st.limit is None
+            for i, (old, desc, said) in enumerate(st.order):
+                if old != fld and (old in size_fields or fld not in size_fields):
+                    st.order[i] = (fld, desc, f"{said} {phrase}")
+                    break
+            st.readings.append(Reading(phrase=phrase, meaning=f"the measure is {fld}"))
+    for m in list(st.finditer(r"param(?:eter)?s?[\s-]+counts?|weights?[\s-]+counts?|g?macs?[\s-]+counts?")):
+        st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="a measure (not a count of answers)"))
+
+
+# ------------------------------------------------------------------------------------------------ hardware measures
+
+_PREC = r"fp32|tf32|fp16|bf16|fp8|fp4|int8|int4|float32|float16|bfloat16|8[- ]bit|4[- ]bit"
+_PREC_NAMES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "8-bit": "int8", "8 bit": "int8",
+               "4-bit": "int4", "4 bit": "int4"}
+_MORE = r"highest|most|max(?:imum)?|best|largest|biggest|greatest|top|fastest"
+_LESS = r"lowest|least|min(?:imum)?|smallest|slowest|worst"
+
+
+def _prec(text: str | None, unit: str) -> tuple[str, bool]:
+    """The precision a peak is asked at, and whether it was assumed (TOPS: int8; TFLOPS: fp16)."""
+    if text:
+        return _PREC_NAMES.get(text, text), False
+    return ("int8" if unit.startswith("top") else "fp16"), True
+
+
+def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) -> None:
+    """What the catalog states of a device mode, as conditions or orderings on Hardware: peaks ('more than 50 TOPS
+    int8', 'highest fp16 TFLOPS' -> ``h.peak_<precision>_tflops``; TOPS alone is int8, TFLOPS alone fp16, said in a
+    note), memory bandwidth ('highest memory bandwidth', 'over 100 GB/s' -> ``h.memory_bandwidth_gbps``) and memory
+    ('most memory', 'at least 16 GB of RAM' -> ``h.memory_bytes``). A subject vote for devices at each.
+    'TFLOPs' with no precision next to it stays a model's FLOPs ('models over 1 TFLOPs')."""
+    def peak(prec_text, unit, phrase):
+        prec, assumed = _prec(prec_text, unit)
+        if assumed:
+            st.notes.append(f"'{phrase}': {'TOPS' if unit.startswith('top') else 'TFLOPS'} with no precision read "
+                            f"as the {prec} peak")
+        return f"h.peak_{prec}_tflops"
+
+    unit = r"(?P<u>tops|teraops|tflops|tera[\s-]?flops)"
+    thr = (rf"(?:(?:with|has|have|having|of)\s+)?(?P<cmp>{cmp_re})\s*(?P<num>{num_re})\s*(?:(?P<p0>{_PREC})\s+)?"
+           rf"{unit}(?:\s+(?:of\s+|at\s+|in\s+)?(?P<p1>{_PREC}))?(?:\s+(?:peak|compute))?")
+    for m in list(st.finditer(thr)):
+        prec_text = m.group("p0") or m.group("p1")
+        about_devices = re.search(rf"(?<![a-z])(?:{HW_WORDS}|gpus?|npus?|tpus?)(?![a-z])", st.low)
+        if m.group("u").startswith("tf") and not (m.group("p0") or (prec_text and about_devices)):
+            continue  # a model's FLOPs ('models under 1 TFLOPs in int8': int8 is the precision it runs at)
+        phrase = st.take(m.start(), m.end())
+        st.add(Condition(field=peak(prec_text, m.group("u"), phrase), op=to_op(m),
+                         value=float(m.group("num").replace(",", ""))), phrase)
+        st.subject_votes.append((m.start(), "hardware"))
+    sup = (rf"(?P<dir>{_MORE}|{_LESS})\s+(?:(?P<p0>{_PREC})\s+)?(?:peak\s+)?{unit}(?:\s+(?:at\s+|in\s+)?(?P<p1>{_PREC}))?"
+           rf"|(?P<dir2>{_MORE}|{_LESS})\s+(?:(?P<p2>{_PREC})\s+)?peak(?:\s+(?:compute|performance|throughput))?"
+           rf"(?:\s+(?:at\s+|in\s+)?(?P<p3>{_PREC}))?")
+    for m in list(st.finditer(sup)):
+        word = m.group("dir") or m.group("dir2")
+        prec_text = m.group("p0") or m.group("p1") or m.group("p2") or m.group("p3")
+        phrase = st.take(m.start(), m.end())
+        st.order.append((peak(prec_text, m.group("u") or "tflops", phrase), bool(re.fullmatch(_MORE, word)), phrase))
+        st.subject_votes.append((m.start(), "hardware"))
+    for m in list(st.finditer(rf"(?:the\s+|its\s+)?(?:peak(?:\s+(?P<p0>{_PREC}))?(?:\s+{unit})?(?:\s+(?:at\s+|in\s+)?"
+                              rf"(?P<p1>{_PREC}))?|(?P<p2>{_PREC})\s+(?:peak|{unit.replace('<u>', '<u2>')})"
+                              rf"(?:\s+peak)?)")):
+        phrase = st.take(m.start(), m.end())  # 'the peak int8 of the orin nano': the measure, as a column
+        fld = peak(m.group("p0") or m.group("p1") or m.group("p2"), m.group("u") or m.group("u2") or "tflops", phrase)
+        st.add(Condition(field=fld, op="IS NOT NULL"), phrase)
+        st.subject_votes.append((m.start(), "hardware"))
+    for m in list(st.finditer(rf"(?P<dir>{_MORE}|{_LESS}|widest)\s+(?:memory\s+|dram\s+)?bandwidth")):
+        phrase = st.take(m.start(), m.end())
+        st.order.append(("h.memory_bandwidth_gbps", not re.fullmatch(_LESS, m.group("dir")), phrase))
+        st.subject_votes.append((m.start(), "hardware"))
+    gbps = rf"(?P<num>{num_re})\s*(?P<bu>gb/s|gbps|gb\s+per\s+second|tb/s|tbps)"
+    for m in list(st.finditer(rf"(?:(?:memory\s+)?bandwidth\s+(?:of\s+)?)?(?P<cmp>{cmp_re})\s*{gbps}"
+                              rf"(?:\s+(?:of\s+)?(?:memory\s+)?bandwidth)?")):
+        scale = 1000.0 if m.group("bu").startswith("tb") else 1.0
+        phrase = st.take(m.start(), m.end())
+        st.add(Condition(field="h.memory_bandwidth_gbps", op=to_op(m),
+                         value=float(m.group("num").replace(",", "")) * scale), phrase)
+        st.subject_votes.append((m.start(), "hardware"))
+    for m in list(st.finditer(rf"(?P<dir>{_MORE}|{_LESS})\s+(?:device\s+|onboard\s+|on-board\s+)?"
+                              rf"(?:memory|ram|vram|dram)(?!\s*(?:[\s-]+(?:headroom|room|left|free|slack|bound)))")):
+        phrase = st.take(m.start(), m.end())
+        st.order.append(("h.memory_bytes", not re.fullmatch(_LESS, m.group("dir")), phrase))
+        st.subject_votes.append((m.start(), "hardware"))
+    mem = (rf"(?:(?:with|has|have|having)\s+)?(?P<cmp>{cmp_re})\s*(?P<num>{num_re})\s*(?P<mu>gb|gib|mb|mib|tb)"
+           rf"(?:\s+of)?\s+(?:device\s+|onboard\s+)?(?:memory|ram|vram|dram)")
+    for m in list(st.finditer(mem)):
+        scale = {"gb": 1e9, "gib": 2.0 ** 30, "mb": 1e6, "mib": 2.0 ** 20, "tb": 1e12}[m.group("mu")]
+        phrase = st.take(m.start(), m.end())
+        st.add(Condition(field="h.memory_bytes", op=to_op(m),
+                         value=float(m.group("num").replace(",", "")) * scale), phrase)
+        st.subject_votes.append((m.start(), "hardware"))
+
+
+def read_asked_measures(st: QuestionText) -> None:
+    """A device measure asked for, with no threshold or superlative ('the memory bandwidth of the orin nano', 'how
+    much memory does the AGX have'): the devices' rows with that column (``IS NOT NULL``). Read after 'fits in
+    memory' and 'memory-bound' have been taken."""
+    for pattern, fld in ((r"(?:the\s+|its\s+)?(?:memory\s+|dram\s+)?bandwidth", "h.memory_bandwidth_gbps"),
+                         (r"(?:how\s+much\s+|the\s+|its\s+)?(?:device\s+)?(?:memory|ram|vram|dram)", "h.memory_bytes")):
+        for m in list(st.finditer(pattern)):
+            st.add(Condition(field=fld, op="IS NOT NULL"), st.take(m.start(), m.end()))
+            st.subject_votes.append((m.start(), "hardware"))

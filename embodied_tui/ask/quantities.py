@@ -12,30 +12,44 @@ import re
 from embodied_tui.ask.query import Condition
 from embodied_tui.ask.text import QuestionText
 
+PER_JOULE = "r.energy_mj"  # the field a rate per watt is read into (inverted: see ``per_joule``)
+_PER_JOULE_UNIT = (r"(?:fps|frames?\s+per\s+second|inferences?\s+per\s+second)\s*(?:per|/)\s*(?:watt|w)|"
+                   r"(?:frames?|inferences?)\s+per\s+joule")
+
 NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)"
+# 'a billion MACs', 'one million params', 'less than a millisecond', 'five million weights': a number word, only
+# where a multiplier or a unit follows (never 'a' alone)
+_WORD_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+                 "eight": 8, "nine": 9, "ten": 10, "twenty": 20, "fifty": 50, "hundred": 100, "half a": 0.5}
+_NUM_WORD = (r"(?:half\s+a|an?|one|two|three|four|five|six|seven|eight|nine|ten|twenty|fifty|hundred)"
+             r"(?=\s+(?:thousand|million|billion|trillion|milliseconds?|microseconds?|seconds?|megabytes?|"
+             r"gigabytes?|kilobytes?|megs?|gigs?|watts?|millijoules?|joules?)(?![a-z]))")
+AMOUNT = rf"(?:{NUM}|{_NUM_WORD})"
 # units that take no multiplier, longest first; value -> (field, factor)
 _PLAIN_UNITS: list[tuple[str, str, float]] = [
     (r"milliseconds?|millisecs?|msecs?|ms", "r.latency_ms", 1.0),
     (r"microseconds?|µs|us", "r.latency_ms", 1e-3),
     (r"seconds?|secs?|s", "r.latency_ms", 1e3),
+    # frames per joule = fps per watt = 1000 / (energy per inference in mJ): read as r.energy_mj, inverted
+    (_PER_JOULE_UNIT, PER_JOULE, 1.0),
     (r"frames?\s+per\s+second|frames?/s|fps|hz|hertz", "r.fps", 1.0),
     (r"millijoules?|mj", "r.energy_mj", 1.0),
     (r"joules?|j", "r.energy_mj", 1e3),
     (r"watts?|w", "h.power_w", 1.0),
-    (r"kilobytes?|megabytes?|gigabytes?|bytes?", "m.weight_bytes", 1.0),
+    (r"(?:kilobytes?|megabytes?|gigabytes?|megs?|gigs?|bytes?)(?:\s+of\s+weights?)?", "m.weight_bytes", 1.0),
 ]
-_WORD_BYTES = {"kilobyte": 1e3, "megabyte": 1e6, "gigabyte": 1e9}
+_WORD_BYTES = {"kilobyte": 1e3, "megabyte": 1e6, "gigabyte": 1e9, "meg": 1e6, "gig": 1e9}
 _MULT = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "mega": 1e6, "million": 1e6, "g": 1e9, "giga": 1e9,
          "b": 1e9, "bn": 1e9, "billion": 1e9, "t": 1e12, "tera": 1e12, "trillion": 1e12,
          "ki": 2.0 ** 10, "mi": 2.0 ** 20, "gi": 2.0 ** 30}
 _MULT_RE = r"thousand|million|billion|trillion|mega|giga|tera|mn|bn|ki|mi|gi|k|m|g|b|t"
 _MULT_UNITS: list[tuple[str, str]] = [
-    (r"param(?:eter)?s?", "m.params"),
-    (r"macs?", "m.macs"),
+    (r"param(?:eter)?s?|weights", "m.params"),  # '5 million weights': weights counted, not their bytes
+    (r"macs?|multiply[\s-]+accumulates?|multiply[\s-]+adds?|mult[\s-]+adds?", "m.macs"),
     (r"flops?", "m.flops"),
-    (r"b(?:ytes?)?", "m.weight_bytes"),
+    (r"b(?:ytes?)?(?:\s+of\s+weights?)?", "m.weight_bytes"),
 ]
-QTY = (rf"(?P<num>{NUM})\s*(?:(?P<unit>{'|'.join(u for u, _, _ in _PLAIN_UNITS)})"
+QTY = (rf"(?P<num>{AMOUNT})\s*(?:(?P<unit>{'|'.join(u for u, _, _ in _PLAIN_UNITS)})"
        rf"|(?P<mult>{_MULT_RE})?\s*-?\s*(?P<munit>{'|'.join(u for u, _ in _MULT_UNITS)}))(?![a-z0-9])")
 
 _CMP_WORDS: list[tuple[str, str]] = [
@@ -43,8 +57,10 @@ _CMP_WORDS: list[tuple[str, str]] = [
      r"at or (?:below|under)|within|maximum of|max(?:imum)?|<=|≤|=<", "<="),
     (r"no less than|not less than|no fewer than|at least|at or (?:above|over)|minimum of|min(?:imum)?|>=|≥|=>",
      ">="),
-    (r"less than|lower than|fewer than|smaller than|shorter than|under|below|beneath|sub|<", "<"),
-    (r"more than|greater than|higher than|larger than|bigger than|longer than|over|above|exceeding|>", ">"),
+    (r"less than|lower than|fewer than|smaller than|shorter than|lighter than|cheaper than|under|below|beneath|sub|"
+     r"<", "<"),
+    (r"more than|greater than|higher than|larger than|bigger than|heavier than|longer than|over|above|exceeding|>",
+     ">"),
     (r"faster than|quicker than|better than", "better"),
     (r"slower than|worse than", "worse"),
     (r"exactly|equal to|==|=", "="),
@@ -55,9 +71,13 @@ _SUFFIX_GE = r"or\s+(?:more|greater|higher|above|over|larger|bigger)"
 _HIGHER_IS_BETTER = {"r.fps", "r.memory_headroom_bytes"}
 # fields whose bare quantities are read first: 'at 30 fps' is a rate, '30 M params' needs a comparison
 RATES = ("r.latency_ms", "r.energy_mj", "r.fps", "h.power_w")
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}
 
 
 def number(text: str) -> float:
+    word = re.sub(r"\s+", " ", text.strip().lower())
+    if word in _WORD_NUMBERS:
+        return float(_WORD_NUMBERS[word])
     return float(text.replace(",", ""))
 
 
@@ -66,11 +86,22 @@ def clean(value: float) -> float | int:
     return int(value) if value.is_integer() else value
 
 
+def per_joule(m: re.Match) -> bool:
+    """The match is a rate per watt (frames per joule): its value is 1000 / r.energy_mj, so comparisons flip."""
+    unit = m.group("unit")
+    return unit is not None and re.fullmatch(_PER_JOULE_UNIT, re.sub(r"\s+", " ", unit)) is not None
+
+
 def quantity(m: re.Match) -> tuple[str, float]:
-    """(field, value in the field's unit) of a ``QTY`` match."""
+    """(field, value in the field's unit) of a ``QTY`` match. A rate per watt (``per_joule``) is given as the energy
+    per inference it stands for: 20 fps/W = 1000 / 20 = 50 mJ per inference."""
     num = number(m.group("num"))
     if m.group("unit") is not None:
         unit = re.sub(r"\s+", " ", m.group("unit"))
+        if per_joule(m):
+            if num == 0:
+                return "r.energy_mj", float("inf")
+            return "r.energy_mj", 1000.0 / num
         for pattern, fld, factor in _PLAIN_UNITS:
             if re.fullmatch(pattern, unit):
                 if fld == "m.weight_bytes":
@@ -85,7 +116,11 @@ def quantity(m: re.Match) -> tuple[str, float]:
     return fld, num * _MULT.get(mult, 1.0)
 
 
-def _resolve_op(op: str, fld: str) -> str:
+def _resolve_op(op: str, fld: str, m: re.Match | None = None) -> str:
+    """The comparison on the field: 'faster/better' by which way is better; a rate per watt flips (more fps/W is less
+    energy per inference)."""
+    if m is not None and per_joule(m) and op not in ("better", "worse"):
+        return _FLIP[op]
     if op == "better":
         return ">" if fld in _HIGHER_IS_BETTER else "<"
     if op == "worse":
@@ -100,26 +135,48 @@ def _cmp_op(m: re.Match) -> str:
     raise AssertionError("no comparison group matched")
 
 
+CMP_RE = _CMP_RE
+
+
+def hardware_op(m: re.Match) -> str:
+    """The comparison of a ``CMP_RE`` match on a device measure (peak, bandwidth, memory): more is better."""
+    return {"better": ">", "worse": "<"}.get(_cmp_op(m), _cmp_op(m))
+
+
 def read_thresholds(st: QuestionText) -> None:
     """Comparisons with a number and a unit: 'under 30 ms', '30 fps or more', 'between 1 and 5 M params'."""
-    for m in list(st.finditer(rf"between\s+(?P<lo>{NUM})(?P<lorest>\s*[a-z]+(?:\s+[a-z]+)?)?\s+and\s+{QTY}")):
+    for m in list(st.finditer(rf"(?:(?:between|from)\s+(?P<lo>{AMOUNT})(?P<lorest>\s*[a-z]+(?:\s+[a-z]+)?)?\s+"
+                              rf"(?:and|to|-)|(?P<lo2>{NUM})\s*(?:to|-)(?=\s*{NUM}))\s*{QTY}"
+                              rf"(?:\s+(?:range|bracket|band))?")):
+        if m.group("lo") is None:  # '1 to 10 million parameters': the unit is the upper bound's
+            fld, hi = quantity(m)
+            lo = number(m.group("lo2")) * (hi / number(m.group("num")) if number(m.group("num")) else 1.0)
+            if per_joule(m):
+                lo = 1000.0 / number(m.group("lo2")) if number(m.group("lo2")) else float("inf")
+            lo, hi = min(lo, hi), max(lo, hi)
+            phrase = st.take(m.start(), m.end())
+            st.add(Condition(field=fld, op=">=", value=clean(lo)), phrase)
+            st.add(Condition(field=fld, op="<=", value=clean(hi)), phrase)
+            continue
         fld, hi = quantity(m)
         own = re.fullmatch(QTY, m.group("lo") + (m.group("lorest") or ""))
         if own is None or quantity(own)[0] != fld:  # '50 and 200k params': the unit of the upper bound
             own = re.fullmatch(QTY, f"{m.group('lo')} {m.group('mult') or ''}{m.group('unit') or m.group('munit')}")
         lo = quantity(own)[1] if own else number(m.group("lo"))
+        lo, hi = min(lo, hi), max(lo, hi)  # a rate per watt's range is inverted in mJ
         phrase = st.take(m.start(), m.end())
         st.add(Condition(field=fld, op=">=", value=clean(lo)), phrase)
         st.add(Condition(field=fld, op="<=", value=clean(hi)), phrase)
     for m in list(st.finditer(rf"(?:{_CMP_RE})\s*(?:(?:a|an|the)\s+)?{QTY}")):
         fld, value = quantity(m)
-        op = _resolve_op(_cmp_op(m), fld)
+        op = _resolve_op(_cmp_op(m), fld, m)
         st.add(Condition(field=fld, op=op, value=clean(value)), st.take(m.start(), m.end()))
     for m in list(st.finditer(rf"{QTY}\s*(?:(?P<le>{_SUFFIX_LE})|(?P<ge>{_SUFFIX_GE})|(?P<plus>\+))")):
         fld, value = quantity(m)
         op = "<=" if m.group("le") else ">="
         if m.group("le") and fld in _HIGHER_IS_BETTER and re.search(r"faster|better", m.group("le")):
             op = ">="
+        op = _resolve_op(op, fld, m)
         st.add(Condition(field=fld, op=op, value=clean(value)), st.take(m.start(), m.end()))
 
 
@@ -132,7 +189,11 @@ def read_bare_quantities(st: QuestionText, fields: tuple[str, ...]) -> None:
         if fld not in fields:
             continue
         phrase = st.take(m.start(), m.end())
-        if fld in ("r.latency_ms", "r.energy_mj"):
+        if fld == "r.energy_mj" and per_joule(m):  # 'at 20 fps per watt': at least that
+            st.add(Condition(field=fld, op="<=", value=clean(value)), phrase)
+            st.notes.append(f"'{phrase}' has no comparison: read as at least {clean(number(m.group('num')))} "
+                            f"frames per joule (energy per inference at most {clean(value)} mJ)")
+        elif fld in ("r.latency_ms", "r.energy_mj"):
             st.add(Condition(field=fld, op="<=", value=clean(value)), phrase)
             st.notes.append(f"'{phrase}' has no comparison: read as at most {clean(value)}")
         elif fld == "r.fps":

@@ -30,6 +30,11 @@ FIELDS: dict[str, tuple[str, str]] = {
     "h.vendor": ("text", "device vendor"),
     "h.power_mode": ("text", "power mode name"),
     "h.power_w": ("number", "power budget of the mode, W"),
+    "h.memory_bytes": ("number", "device memory (DRAM), bytes"),
+    "h.memory_bandwidth_gbps": ("number", "memory bandwidth of the mode, GB/s (1e9 bytes/s)"),
+    **{f"h.peak_{p}_tflops": ("number", f"dense peak of the mode at {p}, "
+                              f"{'TOPS' if p.startswith('int') else 'TFLOPS'}")
+       for p in ("fp32", "tf32", "fp16", "bf16", "fp8", "fp4", "int8", "int4")},
     "m.name": ("text", "model name"),
     "m.family": ("text", "architecture family"),
     "m.type": ("text", "architecture type: cnn, transformer, rnn, mlp, hybrid"),
@@ -146,6 +151,19 @@ class Reading(BaseModel):
     meaning: str  # what they were read as (a condition, an ordering, the subject ...)
 
 
+class Comparison(BaseModel):
+    """Two sides compared on predicted latency: two models (``field`` m.name) or two groups of devices (h.device,
+    each side the devices one phrase named); ``phrase`` the words that asked it. The rows hold both sides; the
+    sentences are ``ask.verdict.comparison``'s."""
+
+    model_config = ConfigDict(extra="forbid")
+    field: Literal["m.name", "h.device"]
+    sides: list[list[str]] = Field(min_length=2, max_length=2)
+    labels: list[str] = Field(min_length=2, max_length=2)  # each side as the question named it
+    phrase: str = ""
+    yes_no: bool = False  # 'is A faster than B?': the answer starts with yes or no
+
+
 class StructuredQuery(BaseModel):
     """What a question asks, as data. ``to_cypher()`` renders the query that runs.
 
@@ -166,6 +184,13 @@ class StructuredQuery(BaseModel):
     readings: list[Reading] = Field(default_factory=list)
     unparsed: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    compare: Comparison | None = None  # "is A faster than B on X", "A vs B", "how much faster on X than on Y"
+    reasons: list[str] = Field(default_factory=list)  # why a meaning-carrying word was not understood
+
+    @property
+    def understood(self) -> bool:
+        """Every word that carries meaning was read (fillers aside): else the answer says so first."""
+        return not self.unparsed and not self.reasons
 
     def variables(self) -> set[str]:
         used = {c.field.split(".")[0] for c in self.conditions} | {o.field.split(".")[0] for o in self.order_by}

@@ -31,6 +31,7 @@ class QuestionText:
     count: bool = False
     subject_votes: list[tuple[int, str]] = dc_field(default_factory=list)  # (position, "model"/"hardware")
     ignored: list[str] = dc_field(default_factory=list)  # phrases recognised but not usable
+    reasons: list[str] = dc_field(default_factory=list)  # why a phrase that carries meaning cannot be answered
 
     def masked(self) -> str:
         return "".join(c if f else "\x00" for c, f in zip(self.low, self.free))

@@ -3,6 +3,7 @@ control period, the rate the device holds, the verdict against the rate asked (`
 the pipeline's own (``p.rate_hz``), and the memory verdict. Pure: rows in, sentences out."""
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from embodied_tui import units as fmt
@@ -38,3 +39,95 @@ def verdicts(columns: list[str], rows: list[list[Any]], asked_rate_hz: float | N
     if len(rows) > MAX_SENTENCES:
         out.append(f"... and {len(rows) - MAX_SENTENCES} more rows")
     return out
+
+
+# ------------------------------------------------------------------------------------------------ comparisons
+
+COMPARED = ("m.name", "h.device", "h.power_mode", "r.precision", "r.latency_ms")
+MAX_DETAILS = 5
+
+
+def _times(ratio: float) -> str:
+    return f"{fmt.number(ratio)}x"
+
+
+def _how(ratio: float) -> str:
+    """'1.8x faster' for ratio = the other's time / this one's (>= 1), else '1.3x slower'."""
+    return f"{_times(ratio)} faster" if ratio >= 1 else f"{_times(1 / ratio)} slower"
+
+
+def _faster(a: str, b: str, ratio: float) -> str:
+    """'A is 1.8x faster than B' for ratio = time of B / time of A (>= 1), else 'A is 1.3x slower than B'."""
+    return f"{a} is {_how(ratio)} than {b}"
+
+
+def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
+    """A comparison's answer in words (``query.Comparison``), first the verdict, then the figures it rests on.
+
+    Convention: predicted latency (calibrated roofline, ``r.latency_ms``); a ratio is the slower time over the faster
+    one. Two models: each device x power mode x precision where both have a time is one pairing; the verdict counts
+    the pairings where the first model is faster, with the ratios' range and median. Two device groups: for each
+    model and precision, each side at its fastest device and mode (named), and their ratio."""
+    if not all(c in columns for c in COMPARED):
+        return []
+    idx = {c: columns.index(c) for c in COMPARED}
+    a_label, b_label = compare.labels
+    slower = "slower" in compare.phrase.lower()
+    timed = [r for r in rows if r[idx["r.latency_ms"]] is not None]
+    if compare.field == "m.name":
+        a, b = compare.sides[0][0], compare.sides[1][0]
+        by_config: dict[tuple, dict[str, float]] = {}
+        for r in timed:
+            key = (r[idx["h.device"]], r[idx["h.power_mode"]], r[idx["r.precision"]])
+            by_config.setdefault(key, {})[r[idx["m.name"]]] = r[idx["r.latency_ms"]]
+        pairs = [(k, t[a], t[b]) for k, t in by_config.items() if a in t and b in t and t[a] > 0 and t[b] > 0]
+        if not pairs:
+            return [f"cannot compare: no device, power mode and precision has a predicted latency for both {a} and "
+                    f"{b}"]
+        ratios = sorted(tb / ta for _, ta, tb in pairs)
+        wins = sum(1 for x in ratios if x > 1)
+        held = len(ratios) - wins - sum(1 for x in ratios if x == 1) if slower else wins
+        n = len(ratios)
+        word = "slower" if slower else "faster"
+        verdict = ("yes: " if held == n else "no: " if held == 0 else "partly: ") if compare.yes_no else ""
+        med = statistics.median(ratios)
+        head = (f"{verdict}{a} is {word} than {b} on {held} of {n} device x power mode x precision pairings "
+                f"(predicted latency); median: {_faster(a, b, med)} (from {_how(ratios[0])} to {_how(ratios[-1])})")
+        out = [head]
+        for (dev, mode, prec), ta, tb in sorted(pairs, key=lambda p: min(p[1], p[2]))[:MAX_DETAILS]:
+            out.append(f"{dev} ({mode}, {prec}): {a} {fmt.ms(ta)} ms, {b} {fmt.ms(tb)} ms: "
+                       f"{_faster(a, b, tb / ta)}")
+        if len(pairs) > MAX_DETAILS:
+            out.append(f"... and {len(pairs) - MAX_DETAILS} more pairings (the rows below)")
+        return out
+    sides = [set(s) for s in compare.sides]
+    best: dict[tuple[str, str], list] = {}
+    for r in timed:
+        for i, side in enumerate(sides):
+            if r[idx["h.device"]] in side:
+                key = (r[idx["m.name"]], r[idx["r.precision"]])
+                slot = best.setdefault(key, [None, None])
+                if slot[i] is None or r[idx["r.latency_ms"]] < slot[i][idx["r.latency_ms"]]:
+                    slot[i] = r
+    out = []
+    for (model, prec), (ra, rb) in sorted(best.items()):
+        if ra is None or rb is None or not ra[idx["r.latency_ms"]] or not rb[idx["r.latency_ms"]]:
+            continue
+        ta, tb = ra[idx["r.latency_ms"]], rb[idx["r.latency_ms"]]
+        out.append(f"{model} at {prec} is {_how(tb / ta)} on {a_label} ({fmt.ms(ta)} ms on {ra[idx['h.device']]} "
+                   f"{ra[idx['h.power_mode']]}) than on {b_label} ({fmt.ms(tb)} ms on {rb[idx['h.device']]} "
+                   f"{rb[idx['h.power_mode']]}); each side at its fastest device and mode")
+    if not out:
+        return [f"cannot compare: no model has a predicted latency on both {a_label} and {b_label} at one precision"]
+    more = len(out) - MAX_SENTENCES
+    return out[:MAX_SENTENCES] + ([f"... and {more} more"] if more > 0 else [])
+
+
+def refusal(parsed) -> str | None:
+    """The first line of an answer to a question not fully understood: which words, and why; None when understood."""
+    if parsed.understood:
+        return None
+    said = [n for n in parsed.notes if any(f"'{w}'" in n for w in parsed.unparsed)]
+    unexplained = [w for w in parsed.unparsed if not any(f"'{w}'" in n for n in said)]
+    parts = list(parsed.reasons) + said + [f"'{w}' was not understood" for w in unexplained]
+    return "not understood: " + "; ".join(dict.fromkeys(parts))

@@ -8,9 +8,11 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Mapping
 
 from embodied_tui.ask.quantities import NUM, clean, number
-from embodied_tui.ask.query import Condition
+from embodied_tui.ask.query import MAX_IN_VALUES, Comparison, Condition, Reading
 from embodied_tui.ask.text import QuestionText
 from embodied_tui.ask.words import FAMILY_ALIASES, GENERIC_DEVICE_WORDS, KNOWN_FAMILIES, STOPWORDS, TYPE_TOKENS
 
@@ -38,6 +40,10 @@ class Vocabulary:
     types: tuple[str, ...] = ()
     devices: tuple[DeviceTerm, ...] = ()
     pipelines: tuple[str, ...] = ()  # stored pipeline names
+    # model name -> its sizes ({"m.params": ..., "m.macs": ..., "m.weight_bytes": ...}; None where not known), for
+    # 'lighter than resnet50'; and model name -> its tags ({"robot": "", "site": "lab"}), for 'the robot tag'
+    sizes: Mapping[str, Mapping[str, float | None]] = dc_field(default_factory=dict, compare=False, hash=False)
+    tags: Mapping[str, Mapping[str, str]] = dc_field(default_factory=dict, compare=False, hash=False)
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -131,7 +137,9 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
             if not hits:
                 break
             primary = [d for d in hits if set(phrase) <= d.primary]
-            best = (j, primary or hits)
+            said = "".join(phrase)  # a device named exactly ('hailo-8') is that device, not every one containing it
+            exact = [d for d in hits if said in ("".join(tokens(d.term.id)), "".join(tokens(d.term.name)))]
+            best = (j, exact or primary or hits)
         if best is None:
             i += 1
             continue
@@ -154,10 +162,55 @@ def _without_pairs_of(hits: list, phrase: set[str]) -> list:
     return [d for d in hits if not (d.term.host in by_id and phrase <= by_id[d.term.host].every)]
 
 
+_TOKEN = re.compile(r"[a-z]+|\d+")
+
+
+def _name_index(models: tuple[str, ...]) -> tuple[dict[str, str], int]:
+    """Each model name by its tokens joined ('resnet_tiny' -> 'resnettiny'; the first of the longest names wins a
+    shared key), and the most tokens in a name."""
+    index: dict[str, str] = {}
+    most = 1
+    for n in sorted(models, key=len, reverse=True):
+        parts = tokens(n)
+        if parts:
+            index.setdefault("".join(parts), n)
+            most = max(most, len(parts))
+    return index, most
+
+
 def read_model_names(st: QuestionText, vocab: Vocabulary) -> None:
-    """Registered model names, longest first ('yolo_style_detector' before 'yolo'), negatable: ``m.name = ...``."""
-    names = sorted(vocab.models, key=len, reverse=True)
-    st.read_entities([(name_pattern(n), n) for n in names], "m.name")
+    """Registered model names as people write them (``name_pattern``: spaced, dashed or dotted, 'resnet_tiny' ~
+    'resnet tiny'), the longest run of words first ('yolo_style_detector' before 'yolo'), negatable:
+    ``m.name = ...``. One pass over the question's tokens with a lookup by name, so the cost does not grow with the
+    number of models (10,000 patterns tried one by one took about 1 s a question)."""
+    index, most = _name_index(vocab.models)
+    if not index:
+        return
+    text = st.masked()
+    toks = [(m.start(), m.end(), m.group(0)) for m in _TOKEN.finditer(text)]
+    i = 0
+    while i < len(toks):
+        found = None
+        if toks[i][0] == 0 or not re.match(r"[a-z0-9_]", text[toks[i][0] - 1]):
+            for n in range(min(most, len(toks) - i), 0, -1):
+                run = toks[i:i + n]
+                gaps = [text[a[1]:b[0]] for a, b in zip(run, run[1:])]
+                if any(len(g) > 1 or (g and g not in " _.-") for g in gaps):
+                    continue
+                end = run[-1][1]
+                if end < len(text) and re.match(r"[a-z0-9_]", text[end]):
+                    continue
+                name = index.get("".join(t for _, _, t in run))
+                if name is not None:
+                    found = (name, n, end)
+                    break
+        if found is None:
+            i += 1
+            continue
+        name, n, end = found
+        negated, start = st.negated_before(toks[i][0])
+        st.add(Condition(field="m.name", op="=", value=name, negate=negated), st.take(start, end))
+        i += n
 
 
 def pipeline_patterns(names: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -192,6 +245,37 @@ def read_families(st: QuestionText, vocab: Vocabulary) -> None:
     st.read_entities(patterns, "m.family", "model")
 
 
+CORRECTABLE_WORDS = ("fastest", "slowest", "smallest", "largest", "cheapest", "headroom", "detectors",
+                     "classifiers", "segmentation", "policies", "params", "parameters", "memory", "measured",
+                     "transformers", "latency", "bandwidth", "devices", "models")
+CORRECTION_CUTOFF = 0.8  # difflib ratio at which a word not understood is taken for a misspelt name
+
+
+def _names(vocab: Vocabulary) -> list[str]:
+    """What a misspelt word may have meant: model, pipeline and family names, device words (3+ letters, not
+    generic), tasks."""
+    return sorted(set(list(vocab.models) + list(vocab.pipelines) + list(vocab.families) + list(KNOWN_FAMILIES)
+                      + list(vocab.tasks) + [t for d in vocab.devices for t in tokens(f"{d.name} {' '.join(d.aliases)}")
+                                             if len(t) >= 3 and t not in GENERIC_DEVICE_WORDS and t.isalpha()]
+                      + list(CORRECTABLE_WORDS)))
+
+
+def close_names(word: str, vocab: Vocabulary) -> list[str]:
+    """The known names within ``CORRECTION_CUTOFF`` of ``word`` (at most 3, closest first); none for a word of fewer
+    than 4 characters or a number."""
+    low = word.lower()
+    if len(low) < 4 or not re.search(r"[a-z]", low) or re.search(r"\s", low) or re.fullmatch(r"[\d.,]+[a-z]?", low):
+        return []
+    names = _names(vocab)
+    if low in names:
+        return []
+    scored = sorted(((-difflib.SequenceMatcher(None, low, n).ratio(), n) for n in names))
+    scored = [(-r, n) for r, n in scored]
+    best = scored[0][0] if scored else 0.0
+    # 'mobilnet_v2' is 0.96 of mobilenet_v2 and 0.80 of the family mobilenet: only the nearest (within 0.05) count
+    return [n for r, n in scored if r >= max(CORRECTION_CUTOFF, best - 0.05)][:3]
+
+
 def leftovers(st: QuestionText, vocab: Vocabulary) -> list[str]:
     """The words no reader took (stopwords aside), each with a note: the closest known name ('did you mean'), or that
     a bare number has no unit."""
@@ -204,8 +288,7 @@ def leftovers(st: QuestionText, vocab: Vocabulary) -> list[str]:
     terms = (list(vocab.models) + list(vocab.pipelines) + list(vocab.families) + list(KNOWN_FAMILIES) + list(vocab.tasks)
              + [t for d in vocab.devices for t in tokens(f"{d.name} {' '.join(d.aliases)}")
                 if len(t) >= 3 and t not in GENERIC_DEVICE_WORDS]
-             + ["fastest", "slowest", "smallest", "largest", "cheapest", "headroom", "detectors", "classifiers",
-                "segmentation", "policies", "params", "parameters", "memory", "measured", "transformers"])
+             + list(CORRECTABLE_WORDS))
     for word in words:
         close = difflib.get_close_matches(word.lower(), sorted(set(terms)), n=1, cutoff=0.75)
         if close:
@@ -213,3 +296,148 @@ def leftovers(st: QuestionText, vocab: Vocabulary) -> list[str]:
         elif re.fullmatch(r"[\d.,]+", word):
             st.notes.append(f"'{word}' has no unit (ms, fps, W, MB, M params, GMACs ...): ignored")
     return words
+
+
+# ------------------------------------------------------------------------------------------------ relative, tags
+
+_RELATIVE = [  # words before 'than <model>' -> (field, op)
+    (r"lighter|smaller|fewer\s+(?:param(?:eter)?s|weights)|less\s+(?:heavy|big)", "m.params", "<"),
+    (r"heavier|bigger|larger|more\s+(?:param(?:eter)?s|weights)", "m.params", ">"),
+    (r"fewer\s+(?:g?macs|g?flops)|less\s+compute|cheaper(?:\s+(?:to\s+run|in\s+compute))?", "m.macs", "<"),
+    (r"more\s+(?:g?macs|g?flops)|more\s+compute|costlier|more\s+expensive", "m.macs", ">"),
+]
+
+
+def _name_keys(vocab: Vocabulary) -> dict[str, str]:
+    return {"".join(tokens(n)): n for n in vocab.models}
+
+
+def _name_after(st: QuestionText, end: int, keys: dict[str, str]) -> tuple[str, int] | None:
+    """The model name that starts right after ``end`` (spaced, dashed or dotted as people write it): (name, end)."""
+    text = st.masked()
+    words = list(re.finditer(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*", text[end:end + 120]))
+    if words and text[end:end + words[0].start()].strip() not in ("", "the", "a", "an"):
+        return None
+    for n in range(min(4, len(words)), 0, -1):
+        key = "".join(t for w in words[:n] for t in tokens(w.group(0)))
+        if key in keys:
+            return keys[key], end + words[n - 1].end()
+    return None
+
+
+def read_relative(st: QuestionText, vocab: Vocabulary) -> None:
+    """'lighter than resnet50', 'fewer MACs than mobilenet_v2', 'heavier than X': a threshold at that model's own
+    size (params, or MACs), strict, so the model itself is not in the answer. Read before model names. A model whose
+    size is not known cannot be compared: the question is refused with that reason."""
+    keys = _name_keys(vocab)
+    for pattern, fld, op in _RELATIVE:
+        for m in list(st.finditer(rf"(?:{pattern})\s+than(?=\s)")):
+            found = _name_after(st, m.end(), keys)
+            if found is None:
+                continue
+            name, end = found
+            phrase = st.take(m.start(), end)
+            value = (vocab.sizes.get(name) or {}).get(fld)
+            if value is None:
+                st.reasons.append(f"'{phrase}': {fld.split('.')[1]} of {name} is not known, so nothing can be "
+                                  f"compared with it")
+                continue
+            st.add(Condition(field=fld, op=op, value=value), phrase)
+            st.notes.append(f"'{phrase}' read as {fld} {op} {value:,.0f} ({name}'s own)")
+
+
+def _tag_text(key: str, value: str) -> str:
+    return f"{key}={value}" if value else key
+
+
+def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
+    """Tags as registered ('--tag robot', '--tag site=lab'): 'the robot tag', 'tagged robot', 'with tag site=lab',
+    'at the lab site', 'site = lab'. A tag becomes the models that carry it (``m.name IN [...]``, resolved here from
+    the registry's tags), negatable ('not tagged robot'). A tag no model carries, or one that more than
+    ``query.MAX_IN_VALUES`` models carry, is a reason to refuse, said in words."""
+    if not vocab.tags:
+        for m in list(st.finditer(r"tagged\s+[a-z0-9_.=-]+|[a-z0-9_-]+\s+tags?|tags?\s+[a-z0-9_.=-]+")):
+            st.reasons.append(f"'{st.take(m.start(), m.end())}': no registered model has tags")
+        return
+    pairs = {(k.lower(), v.lower()) for t in vocab.tags.values() for k, v in t.items()}
+    keys = {k for k, _ in pairs}
+
+    def models_with(key: str, value: str | None) -> list[str]:
+        return sorted(n for n, t in vocab.tags.items()
+                      if any(k.lower() == key and (value is None or v.lower() == value) for k, v in t.items()))
+
+    def add(m: re.Match, key: str, value: str | None) -> None:
+        negated, start = st.negated_before(m.start())
+        phrase = st.take(start, m.end())
+        names = models_with(key, value)
+        said = _tag_text(key, value or "")
+        if not names:
+            st.reasons.append(f"'{phrase}': no registered model has the tag {said} (tags: "
+                              f"{', '.join(sorted(_tag_text(k, v) for k, v in pairs))})")
+        elif len(names) > MAX_IN_VALUES:
+            st.reasons.append(f"'{phrase}': {len(names):,} models have the tag {said}, more than one question can "
+                              f"name; list them with `embodied-ai model list --filter 'tags = {said}'`")
+        else:
+            st.conditions.append(Condition(field="m.name", op="IN" if len(names) > 1 else "=",
+                                           value=names if len(names) > 1 else names[0], negate=negated))
+            st.readings.append(Reading(phrase=phrase, meaning=f"{'NOT ' if negated else ''}tag {said}: "
+                                                              f"{', '.join(names)}"))
+        st.subject_votes.append((m.start(), "model"))
+
+    word = r"[a-z0-9_.-]+"
+    explicit = (rf"(?:tagged|with\s+(?:the\s+)?tags?|carry(?:ing)?\s+(?:the\s+)?tags?|tags?)\s+(?:as\s+)?"
+                rf"(?P<a>{word})(?:\s*=\s*(?P<av>{word}))?|(?:the\s+|a\s+)?(?P<b>{word})[\s-]+tags?(?!\s*=)")
+    for m in list(st.finditer(explicit)):
+        tag, val = (m.group("a"), m.group("av")) if m.group("a") else (m.group("b"), None)
+        if tag in ("the", "a", "an", "with", "any", "no", "model", "models", "which", "what", "its", "their"):
+            continue
+        if "=" in tag:
+            tag, val = tag.split("=", 1)
+        if tag.startswith("tags."):
+            tag = tag[5:]
+        add(m, tag, val if val is not None else None)
+    for key in sorted(keys, key=len, reverse=True):
+        kp = re.escape(key)
+        vals = "|".join(re.escape(v) for v in sorted((v for k, v in pairs if k == key and v), key=len, reverse=True))
+        if not vals:
+            continue
+        for m in list(st.finditer(rf"(?:tags\.)?{kp}\s*(?:=|:|is|of)?\s*(?P<v>{vals})|"
+                                  rf"(?:(?:at|in|on|for|from)\s+(?:the\s+)?)?(?P<v2>{vals})\s+{kp}")):
+            add(m, key, m.group("v") or m.group("v2"))
+
+
+_COMPARE = (r"(?:how\s+much\s+|how\s+many\s+times\s+)?(?P<w>faster|slower|quicker)(?:\s+than)?|vs\.?|versus|"
+            r"compared?\s+(?:to|with)|compare|against|(?:which|who)\s+is\s+(?:faster|quicker|slower)")
+
+
+def read_comparison(st: QuestionText) -> Comparison | None:
+    """'is A faster than B (on X)', 'A vs B on X', 'compare A and B', 'how much faster is A on X than on Y': two
+    models named (not negated), or else two device phrases, compared on predicted latency. The comparison word is
+    taken only when there are two sides; else it stays unread (and the question says it was not understood)."""
+    models = [c for c in st.conditions if c.field == "m.name" and not c.negate and c.op == "="]
+    devices = [c for c in st.conditions if c.field == "h.device" and not c.negate]
+    said = {r.meaning: st.low.find(r.phrase.lower()) for r in st.readings}
+    names = list(dict.fromkeys(str(c.value) for c in sorted(models, key=lambda c: said.get(c.cypher(), 0))))
+    devices = sorted(devices, key=lambda c: said.get(c.cypher(), 0))
+    for m in list(st.finditer(_COMPARE)):
+        phrase = st.take(m.start(), m.end())
+        if len(names) == 2:
+            sides, field, labels = [[names[0]], [names[1]]], "m.name", names
+        elif len(devices) >= 2:
+            sides = [v if isinstance(v, list) else [v] for v in (devices[0].value, devices[1].value)]
+            field = "h.device"
+            labels = [r.phrase for r in st.readings if r.meaning in (devices[0].cypher(), devices[1].cypher())][:2]
+            if len(labels) < 2:
+                labels = [", ".join(s) for s in sides]
+        elif len(names) == 1 and "than" in phrase.lower():  # 'models faster than resnet50': per device, not one number
+            st.reasons.append(f"'{phrase} {names[0]}' compares latencies device by device: ask 'is A faster than "
+                              f"{names[0]} on X', or give a latency ('under 5 ms')")
+            return None
+        else:
+            st.reasons.append(f"'{phrase}' compares two models or two devices: name both (is A faster than B on X; "
+                              f"how much faster is A on X than on Y)")
+            return None
+        st.readings.append(Reading(phrase=phrase, meaning=f"compare {labels[0]} with {labels[1]} on r.latency_ms"))
+        yes_no = bool(re.match(r"\s*(?:is|are|does|do|will|would|can|could)\b", st.low))
+        return Comparison(field=field, sides=sides, labels=labels, phrase=phrase, yes_no=yes_no)
+    return None

@@ -52,7 +52,14 @@ DEVICE_TYPES: list[tuple[str, str]] = [
 SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": memory or latency slack), descending
     (r"(?:cheapest|lowest|least|smallest|minimum|best)[\s-]+(?:in[\s-]+)?(?:energy|joules)"
      r"(?:[\s-]+per[\s-]+inference)?|most[\s-]+energy[- ]efficient|most[\s-]+efficient|"
-     r"cheapest[\s-]+in[\s-]+energy|cheapest", "r.energy_mj", False),
+     r"cheapest[\s-]+in[\s-]+energy|cheapest|"
+     # fps per watt = frames per joule = 1000 / energy per inference in mJ: the most of it is the least energy
+     r"(?:best|highest|most|max(?:imum)?|top|greatest)[\s-]+(?:fps|frames?|inferences?)[\s-]*(?:per|/)[\s-]*"
+     r"(?:watt|w|joule)|(?:best|highest|most)[\s-]+(?:energy|power)[\s-]+efficiency|"
+     r"(?:lowest|least|smallest|minimum)[\s-]+(?:mj|millijoules)(?:[\s-]+per[\s-]+inference)?", "r.energy_mj", False),
+    (r"(?:worst|lowest|least)[\s-]+(?:fps|frames?|inferences?)[\s-]*(?:per|/)[\s-]*(?:watt|w|joule)|"
+     r"(?:most|highest|largest)[\s-]+energy(?:[\s-]+per[\s-]+inference)?|least[\s-]+efficient",
+     "r.energy_mj", True),
     (r"(?:fewest|least|lowest|smallest)[\s-]+(?:g?macs|g?flops|compute)|(?:cheapest|lightest)[\s-]+compute",
      "m.macs", False),
     (r"(?:most|highest|largest)[\s-]+(?:g?macs|g?flops|compute)|heaviest[\s-]+compute", "m.macs", True),
@@ -72,9 +79,11 @@ SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": mem
 ]
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
                  "ten": 10, "twenty": 20}
-NEGATION = r"(?:not|except(?:\s+for)?|excluding|exclude|other\s+than|apart\s+from|besides|without|no|but\s+not)"
+NEGATION = (r"(?:not|except(?:\s+for)?|excluding|exclude|other\s+than|apart\s+from|besides|without|no|but\s+not|"
+            r"aren't|isn't|arent|isnt|non|never)")
 MODEL_WORDS = r"models?|networks?|nets?|architectures?|ones?"
-HW_WORDS = r"devices?|hardware|boards?|chips?|accelerators?|targets?|platforms?|where"
+HW_WORDS = (r"devices?|hardware|boards?|chips?|accelerators?|targets?|platforms?|where|(?:power\s+)?modes|"
+            r"specs?|specifications")
 PLURAL_NOUNS = {"models", "networks", "nets", "ones", "devices", "boards", "chips", "accelerators", "targets",
                  "platforms", "configs", "configurations", "options", "detectors", "classifiers", "policies",
                  "transformers", "cnns", "rnns", "gpus", "cpus", "npus", "tpus", "segmenters", "controllers"}
@@ -90,7 +99,9 @@ work works working handle handles handling support supports supported deploy dep
 frame frames image images second per budget rate result results answer model-wise here now still yet
 compare comparing versus vs single way ways kind kinds type types take takes taking reach reaches reaching hit hits
 achieve achieves manage manages draw draws drawing consume consumes consuming sustain sustains uses available
-exist exists
+exist exists anything something everything anyone stuff thing things range bracket band much gives give
+carry carries carrying our ours whats lot lots bit ever first sorted order ordered energy but though while whereas offer offers offering provide provides
+weights whose mean means
 """.split())
 GENERIC_DEVICE_WORDS = {"model", "models", "gb", "tb", "mb", "x", "b", "m", "cpu", "gpu", "tpu", "npu", "soc",
                         "usb", "pcie", "original", "firmware", "jetpack", "super", "core", "sxm", "accelerator",

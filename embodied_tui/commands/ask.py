@@ -19,7 +19,10 @@ LABELS = {"m.name": "model", "h.device": "device", "h.name": "device name", "h.p
           "r.memory_headroom_bytes": "headroom MB", "r.fits_memory": "fits", "r.measured_latency_ms": "meas ms",
           "r.roofline_latency_ms": "roofline ms", "r.arithmetic_intensity": "FLOP/B",
           "p.name": "pipeline", "r.total_ms": "ms/period", "r.rate_hz": "Hz", "p.rate_hz": "need Hz",
-          "r.meets_rate": "meets", "r.margin": "margin"}
+          "r.meets_rate": "meets", "r.margin": "margin", "h.memory_bytes": "memory MB",
+          "h.memory_bandwidth_gbps": "GB/s",
+          **{f"h.peak_{p}_tflops": f"{p} {'TOPS' if p.startswith('int') else 'TFLOPS'}"
+             for p in ("fp32", "tf32", "fp16", "bf16", "fp8", "fp4", "int8", "int4")}}
 
 
 def print_answer(columns: list[str], rows: list[list[Any]], labels: dict[str, str] | None = None) -> None:
@@ -58,7 +61,9 @@ def ask(ctx: click.Context, question: str, llm: bool, as_json: bool) -> None:
       embodied-ai ask "fastest detector on the orin nano in int8"
       embodied-ai ask "how many models have fewer than 5M params?"
 
-    Prints the answer, the Cypher query that produced it and any words it did not understand."""
+    Prints the answer, the Cypher query that produced it and any words it did not understand. A question with a
+    word that carries meaning but was not understood starts with that line; when the rest does not settle the
+    answer, no rows are printed (``--json``: ``understood: false``, ``reasons``, ``refused: true``)."""
     from embodied_tui.services.ask import ask as ask_service
 
     result = ask_service(ctx.obj["db"], question, llm=llm)
@@ -66,6 +71,9 @@ def ask(ctx: click.Context, question: str, llm: bool, as_json: bool) -> None:
         print_json(result)
         return
     out = console()
+    answer = list(result.get("answer", []))
+    if not result.get("understood", True) and answer:  # what was not understood comes first, before anything else
+        out.print(plain(answer.pop(0)), soft_wrap=True)
     if result["readings"]:
         out.print(plain("read as: " + "; ".join(f"{r['phrase']} -> {r['meaning']}" for r in result["readings"])),
                   soft_wrap=True)
@@ -73,9 +81,13 @@ def ask(ctx: click.Context, question: str, llm: bool, as_json: bool) -> None:
         out.print(plain("not understood (ignored): " + ", ".join(result["unparsed"])), soft_wrap=True)
     for note in result["notes"]:
         out.print(plain(f"note: {note}"), soft_wrap=True)
-    print_answer(result["columns"], result["rows"], LABELS)
-    for line in result.get("answer", []):  # a pipeline question's verdict, in words
+    for line in answer:  # a comparison's verdict and ratio, a pipeline's verdicts: in words, before the rows
         out.print(plain(line), soft_wrap=True)
+    if result.get("refused"):
+        out.print(plain("cypher (as read, not run):\n  " + result["cypher"].replace("\n", "\n  "), newlines=True),
+                  soft_wrap=True)
+        return
+    print_answer(result["columns"], result["rows"], LABELS)
     n = len(result["rows"])
     what = "model" if result["query"]["subject"] == "model" else "device"
     summary = (f"{n} {what}{'s' if n != 1 else ''}" if result["count"] is not None else

@@ -1,9 +1,12 @@
 """Ask the registry: a plain question or a Cypher query, the answer as a table, and the Cypher that ran, editable.
 
 A question goes to ``services.ask.ask`` (the offline parser -> a structured query -> Cypher); text starting with
-MATCH is Cypher and goes to ``services.ask.query``. Both run in a thread worker. The Cypher that ran lands in the
-editor below the answer: change it and press ctrl+r (or F5) to run it again. What the parser read, the words it did
-not understand and any error are shown inline; an error keeps the last answer on screen.
+MATCH is Cypher and goes to ``services.ask.query``. Both run in a thread worker; while one runs, the status line
+says what it is doing (fits computed so far, read from the worker every ``PROGRESS_S``), ``escape`` cancels it (the
+fit computation stops at its next chunk and the forked query child is killed: ``services.ask.cancel_queries``) and a
+second ``escape`` goes back. Leaving the screen or quitting cancels it too. The Cypher that ran lands in the editor
+below the answer: change it and press ctrl+r (or F5) to run it again. What the parser read, the words it did not
+understand and any error are shown inline; an error keeps the last answer on screen.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from embodied_tui import units as fmt
 from embodied_tui.errors import UserError
 from embodied_tui.screens.widgets.answer_table import AnswerTable
 
+PROGRESS_S = 0.25  # how often the status line reads the worker's progress
 PLACEHOLDER = "a question (fastest models on a jetson at 15 W) or Cypher (MATCH ...)"
 
 
@@ -48,7 +52,7 @@ def explanation(result: dict) -> str:
 class AskScreen(Screen):
     HELP_TITLE = "Ask"
     BINDINGS = [
-        Binding("escape", "app.back", "Back", id="ask.back"),
+        Binding("escape", "cancel_or_back", "Cancel/Back", id="ask.back"),
         Binding("ctrl+r,f5", "run_cypher", "Run Cypher", id="ask.run_cypher"),
         Binding("ctrl+l", "focus_question", "Question", id="ask.question"),
     ]
@@ -58,6 +62,8 @@ class AskScreen(Screen):
         self.initial_question = question
         self.result: dict | None = None  # the last answer shown
         self.error: str | None = None
+        self.busy: str | None = None  # what the running worker does ("asking", "running the Cypher"), else None
+        self.progress: tuple[int, int] | None = None  # fits computed / to compute, written by the worker thread
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="question-bar"):
@@ -76,6 +82,7 @@ class AskScreen(Screen):
         self.query_one("#ask-error").display = False
         self.query_one("#ask-info").display = False
         self.query_one("#question", Input).focus()
+        self.set_interval(PROGRESS_S, self._show_progress)
         if self.initial_question.strip():
             self.run_text(self.initial_question)
 
@@ -103,10 +110,32 @@ class AskScreen(Screen):
         self.query_one("#question", Input).focus()
 
     def start(self, verb: str, text: str) -> None:
-        _cancel_queries()  # a replaced question's query child is killed, not left to run out its budget
+        _cancel_queries()  # a replaced question's work is stopped, not left to run out its budget
         self.query_one(AnswerTable).loading = True
-        self.query_one("#status", Static).update("asking ..." if verb == "ask" else "running the Cypher ...")
+        self.busy = "asking" if verb == "ask" else "running the Cypher"
+        self.progress = None
+        self._show_progress()
         self.answer(verb, text)
+
+    def _show_progress(self) -> None:
+        if self.busy is None:
+            return
+        text = f"{self.busy} ..."
+        if self.progress is not None:
+            done, total = self.progress
+            text += f" computing fits: {done:,} of {total:,} models"
+        self.query_one("#status", Static).update(text + " | escape cancels")
+
+    def action_cancel_or_back(self) -> None:
+        """Cancel the running question; with none running, go back."""
+        if self.busy is None:
+            self.app.action_back()
+            return
+        self.busy = None
+        _cancel_queries()
+        self.workers.cancel_group(self, "ask")
+        self.query_one(AnswerTable).loading = False
+        self.query_one("#status", Static).update("cancelled | escape goes back")
 
     def on_unmount(self) -> None:
         _cancel_queries()
@@ -115,13 +144,19 @@ class AskScreen(Screen):
     def answer(self, verb: str, text: str) -> dict:
         from embodied_tui.services import ask as svc
 
+        def progress(done: int, total: int) -> None:  # from the worker thread: read by the timer
+            self.progress = (done, total)
+
         if verb == "ask":
-            return svc.ask(self.app.registry, text)
+            return svc.ask(self.app.registry, text, progress=progress)
         return svc.query(self.app.registry, text)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "ask" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
             return
+        if event.worker.is_cancelled:  # cancelled with escape, or replaced by a newer question
+            return
+        self.busy = None
         self.query_one(AnswerTable).loading = False
         if event.state == WorkerState.ERROR:
             error = event.worker.error

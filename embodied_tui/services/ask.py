@@ -26,6 +26,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import threading
 import urllib.parse
@@ -33,13 +34,14 @@ from dataclasses import replace
 from typing import Any
 
 from embodied_tui.ask.budget import cancel_all, env_number
-from embodied_tui.ask.graph import HARDWARE, build_graph, keep_scope, parse_cypher, query_scope, run_cypher
+from embodied_tui.ask.graph import HARDWARE, MODEL, build_graph, parse_cypher, query_scope, run_cypher
 from embodied_tui.ask.parse import MAX_QUESTION_CHARS, StructuredQuery, Vocabulary, parse_question
 from embodied_tui.ask.pipeline_graph import PIPELINE
+from embodied_tui.ask.plan import plan
 from embodied_tui.ask.tool import query_from_response, tool_request
-from embodied_tui.ask.verdict import verdicts
+from embodied_tui.ask.verdict import comparison, refusal, verdicts
 from embodied_tui.errors import UserError
-from embodied_tui.services.graph import Registered, load_graph, vocabulary
+from embodied_tui.services.graph import Registered, cancel_fits, load_graph, vocabulary
 
 LLM_URL_ENV = "EMBODIED_AI_LLM_URL"
 LLM_MODEL_ENV = "EMBODIED_AI_LLM_MODEL"
@@ -51,37 +53,87 @@ LLM_MAX_BYTES = 4_000_000  # a chat completion with one tool call is a few KB
 
 # ------------------------------------------------------------------------------------------------ the verbs
 
+def determined(parsed: StructuredQuery) -> bool:
+    """Whether the rows answer the question: every word understood, or the words left over carry no number, are close
+    to no known name (no misspelling), gave no reason to refuse, and the rest of the question still asks something
+    (a condition, an ordering, a count or a comparison): else no table is shown, only why."""
+    if parsed.understood:
+        return True
+    if parsed.reasons or any(re.search(r"\d", w) for w in parsed.unparsed):
+        return False
+    if any("did you mean" in n for n in parsed.notes):
+        return False
+    return bool(parsed.conditions or parsed.order_by or parsed.count or parsed.compare)
+
+
 def _answer(question: str, parsed: StructuredQuery, graph, source: str) -> dict[str, Any]:
+    """The answer's keys (stable; the CLI and the app read them): question, source, query, cypher, columns, rows,
+    count, readings, unparsed, notes, understood (every meaning-carrying word read), reasons (why not, one line
+    each), refused (no rows were computed because of it), answer (sentences to show first: the refusal, a
+    comparison's verdict and ratio, a pipeline's verdicts); asked_rate_hz for a pipeline question."""
     cypher = parsed.to_cypher()
-    columns, rows = run_cypher(graph, cypher)
+    refused = not determined(parsed)
+    columns, rows = ([], []) if refused else run_cypher(graph, cypher)
+    lead = refusal(parsed)
+    reasons = [lead.removeprefix("not understood: ")] if lead else []
     out = {"question": question, "source": source, "query": parsed.spec(), "cypher": cypher, "columns": columns,
-           "rows": rows, "count": len(rows) if parsed.count else None,
+           "rows": rows, "count": None if refused or not parsed.count else len(rows),
            "readings": [r.model_dump() for r in parsed.readings], "unparsed": parsed.unparsed,
-           "notes": parsed.notes}
+           "notes": parsed.notes, "understood": parsed.understood, "reasons": reasons, "refused": refused,
+           "answer": []}
+    if lead:
+        out["answer"].append(lead + ("; no answer is shown: rephrase, or write the Cypher for `embodied-ai query`"
+                                     if refused else "; the rows below answer the rest of the question"))
+    if parsed.compare is not None and not refused:  # the verdict and the ratio in words (ask.verdict)
+        out["answer"] += comparison(parsed.compare, columns, rows)
     if parsed.about_pipelines():  # a pipeline question: the verdict in words (ask.verdict)
         out["asked_rate_hz"] = parsed.asked_rate_hz
-        out["answer"] = verdicts(columns, rows, parsed.asked_rate_hz)
+        if not refused:
+            out["answer"] += verdicts(columns, rows, parsed.asked_rate_hz)
     return out
 
 
-def ask(db, question: str, *, llm: bool = False, graph=None) -> dict[str, Any]:
+def _with_sizes_and_tags(vocab: Vocabulary, graph, records) -> Vocabulary:
+    """The vocabulary plus each model's sizes (from its Model node: 'lighter than resnet50') and tags (from its
+    record: 'the robot tag')."""
+    sizes = {d["name"]: {"m.params": d.get("params"), "m.macs": d.get("macs"), "m.weight_bytes": d.get("weight_bytes")}
+             for _, d in graph.nodes(data=True) if MODEL in d.get("__labels__", ()) and d.get("name")}
+    tags = {r.name: dict(r.tags) for r in records or () if getattr(r, "tags", None)}
+    return replace(vocab, sizes=sizes, tags=tags)
+
+
+def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> dict[str, Any]:
     """Answer a plain-language question: ``{question, source, query, cypher, columns, rows, count, readings,
-    unparsed, notes}``; ``source`` is "parser" or "llm". With ``graph`` given, the query runs on it as it is."""
+    unparsed, notes}``; ``source`` is "parser" or "llm". With ``graph`` given, the query runs on it as it is.
+    ``progress(done, total)``: called as fit rows are computed (``services.graph``)."""
     if not isinstance(question, str) or not question.strip() or len(question) > MAX_QUESTION_CHARS:
         parse_question(question, Vocabulary())  # the one-line error (empty, too long), before any work
     src = None
     if graph is None:
         src = Registered.read(db)
-        vocab = vocabulary(build_graph(src.records, src.devices, (), pipelines=src.pipelines))  # names: no fits
+        names = build_graph(src.records, src.devices, (), pipelines=src.pipelines)  # names: no fits
+        vocab = _with_sizes_and_tags(vocabulary(names), names, src.records)
     else:
-        vocab = vocabulary(graph)
+        vocab = _with_sizes_and_tags(vocabulary(graph), graph, _records(db))
     parsed = ask_llm(question, vocab) if llm else parse_question(question, vocab)
-    if src is not None:  # only the fits the question can see; none when it asks about models or devices alone
-        scope = keep_scope(parsed.selections())
+    if src is not None and not determined(parsed):  # refused: nothing is computed, the names graph answers nothing
+        return _answer(question, parsed, names, "llm" if llm else "parser")
+    if src is not None:  # plan first (ask.plan): only the fits the question can see, none for models or devices alone
+        scope, top = plan(parsed)
         if parsed.about_pipelines():  # the pipelines' edges only: no model fits to read
             scope = replace(scope, labels=frozenset({PIPELINE, HARDWARE}))
-        graph = src.graph(scope, fits=parsed.joins())
+        graph = src.graph(scope, fits=parsed.joins(), top=top, edges_only=parsed.joins() and not parsed.about_pipelines(),
+                          progress=progress)
     return _answer(question, parsed, graph, "llm" if llm else "parser")
+
+
+def _records(db) -> list:
+    """The registry's latest records (for their tags), or none when there is no registry to read."""
+    if db is None:
+        return []
+    from embodied_tui.services.hardware import registry
+
+    return registry(db).list_models()
 
 
 def query(db, cypher: str, *, graph=None) -> dict[str, Any]:
@@ -101,6 +153,7 @@ def cancel_queries() -> int:
     """Stop every query running now (from any thread: the app calls it when a new question replaces one, or on
     leaving the screen); the ``ask``/``query`` calls waiting on them raise ``ask.budget.Cancelled`` (a UserError).
     Returns how many were stopped."""
+    cancel_fits()
     return cancel_all()
 
 

@@ -1,22 +1,29 @@
 """The registry as a graph: models (latest versions), every device x power mode, their fit rows and the stored
 measurements, laid out by ``ask.graph.build_graph``; and the names a question may use (``vocabulary``).
 
-**Fit rows are cached** in a file beside the registry (``<registry>.fits.json``, ``fit_cache_path``): only the
-fields the graph reads (``ask.graph.ROW_KEYS``, one list of values per row), per model (a digest of its record) under
-one *environment* digest: the devices (catalog, user and host devices with their calibrations), the stored
-measurements and the versions of the models they were taken on, and the code that computes rows (size and mtime of
-the analysis, data, perf and services modules). A model's rows are computed (``services.fit.fit_record``) when its
-record is not in the cache; every row is computed again when the environment changes (a measurement fitted on one
-model moves the efficiency of every model on that device, so nothing finer is safe). A cache that cannot be read or
-written is ignored: it only saves time.
+**Plan before computing.** ``Registered.graph(scope, top=)`` keeps the models and device x modes the scope keeps (a
+question's conditions: ``ask.plan``; a raw query's WHERE clause: ``ask.graph.query_scope``) *before* any fit row is
+read, reads or computes fit rows only for those models on those devices, streams them through the scope's edge tests
+and, for an ordered question with a LIMIT, keeps only the edges that can be among its first rows (``ask.plan.Top``).
+So memory holds the answer's edges, not every model x target.
+
+**Fit rows are cached** in an SQLite file beside the registry (``<registry>.edges.sqlite``, ``fit_cache_path``;
+``services.fit_store``), keyed by (model record digest, device id, device version): adding a model computes only its
+rows, a measurement on one device recomputes only that device's rows (when next asked about), and a repeated question
+reads what it needs. A store that cannot be opened is replaced by an in-memory one: it only saves time.
+
+**Cancelling.** ``cancel_fits()`` (``services.ask.cancel_queries`` calls it) stops every fit computation running now
+before its next model (what was computed is stored in chunks of ``FIT_CHUNK`` models): the call raises
+``ask.budget.Cancelled``. ``progress(done, total)`` is called after each chunk computed.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from embodied_tui.ask.graph import (
     HARDWARE,
@@ -27,14 +34,20 @@ from embodied_tui.ask.graph import (
     FitEdge,
     Scope,
     build_graph,
+    edge_properties,
+    hardware_properties,
     model_properties,
 )
 from embodied_tui.ask.parse import DeviceTerm, Vocabulary
 from embodied_tui.ask.pipeline_graph import PIPELINE, PipelineEdge
-from embodied_tui.data.store import Registry, atomic_write
+from embodied_tui.ask.plan import Top, cut
+from embodied_tui.data.store import Registry
+from embodied_tui.perf.roofline import PRECISIONS
+from embodied_tui.services.fit_store import FitStore
 from embodied_tui.services.hardware import registry
 
-FIT_CACHE_FORMAT = 2  # 2: rows are FitRow fields (ROW_KEYS), read back as ask.graph.FitEdge
+FIT_CACHE_FORMAT = 3  # 3: SQLite rows keyed by (model, device, device version); 2: one JSON file per environment
+FIT_CHUNK = 64  # models computed and stored at a time (cancelling is checked before each model)
 _PACKAGE = Path(__file__).resolve().parents[1]
 _CODE = ("analysis", "data", "perf", "services")  # the modules whose code a fit row depends on
 
@@ -81,15 +94,160 @@ class Registered:
                 out.append(PipelineEdge.of(fit))
         return out
 
-    def graph(self, scope: Scope = WHOLE, *, fits: bool = True):
+    def graph(self, scope: Scope = WHOLE, *, fits: bool = True, top: Top | None = None, edges_only: bool = False,
+              progress: Callable[[int, int], None] | None = None):
         """The graph; with ``scope``, only what a query can match (``ask.graph.query_scope`` for raw Cypher,
-        ``keep_scope`` for a question's selections). Only the kept models' fit rows are looked up or computed, and
-        none when the graph holds no RUNS_ON edges (``fits=False``, or a scope without them)."""
-        records = [r for r in self.records if scope.has(MODEL) and scope.keeps(MODEL, model_properties(r))]
-        model_fits = fits and scope.has_edge(RUNS_ON, MODEL, HARDWARE)
-        rows = _cached_fit_rows(self, records) if model_fits else []
+        ``ask.plan.plan`` for a question). Only the kept models' fit rows on the kept devices are read or computed,
+        and none when the graph holds no RUNS_ON edges (``fits=False``, or a scope without them). ``top``: keep only
+        the edges among a LIMIT's first rows; ``edges_only``: leave out the models without a kept edge (for a query
+        whose only pattern is Model -RUNS_ON-> Hardware)."""
+        generation = _generation[0]
+        props = {id(r): p for r in self.records if scope.has(MODEL) for p in (model_properties(r),)}
+        records = [r for r in self.records if id(r) in props and scope.keeps(MODEL, props[id(r)])]
+        rows = []
+        if fits and scope.has_edge(RUNS_ON, MODEL, HARDWARE):
+            rows = self.fit_edges(records, scope, top, progress, generation, props)
+            if edges_only:
+                names = {row.model for row in rows}
+                records = [r for r in records if r.name in names]
         return build_graph(records, self.devices, rows, self.measurements, scope=scope, pipelines=self.pipelines,
                            pipeline_fits=self.pipeline_fits if fits else None)
+
+    def fit_edges(self, records: list, scope: Scope = WHOLE, top: Top | None = None,
+                  progress: Callable[[int, int], None] | None = None, generation: int | None = None,
+                  props: dict[int, dict] | None = None) -> list[FitEdge]:
+        """The fit rows of ``records`` on the devices with a power mode the scope keeps, that pass its RUNS_ON tests
+        (and ``top``): from the store where it holds them, computed (and stored) otherwise. In the order of
+        ``services.fit.fit_all``: by model, then fastest first. ``props``: id(record) -> its Model node properties,
+        where already made."""
+        from embodied_tui.services.fit import _sort_key
+
+        generation = _generation[0] if generation is None else generation
+        records = [r for r in records if r.macs is not None]
+        if not records:
+            return []
+        nodes: dict[tuple[str, str], dict] = {}  # (device, mode) -> Hardware node properties, for kept modes
+        targets: dict[str, list[tuple[str, str]]] = {}  # device -> the (mode, precision) an edge may be kept on
+        for entry in self.devices if scope.has(HARDWARE) else ():
+            for mode in entry.power_modes:
+                props = hardware_properties(entry, mode)
+                if not scope.keeps(HARDWARE, props):
+                    continue
+                nodes[(entry.id, mode.name)] = props
+                for precision in PRECISIONS:  # as fit_record: the precisions the mode states a peak for
+                    if precision in mode.peak_tflops and (scope.precisions is None or precision in scope.precisions):
+                        targets.setdefault(entry.id, []).append((mode.name, precision))
+        if not targets:
+            return []
+        versions = self.device_versions()
+        keys = {_record_key(r): i for i, r in enumerate(records)}
+        store = FitStore(fit_cache_path(self.reg))
+        try:
+            self._compute_missing(store, records, targets, versions, progress, generation)
+            props = props or {}
+            mprops = {key: props.get(id(records[i])) or model_properties(records[i]) for key, i in keys.items()} \
+                if top is not None else {}
+
+            def edges():
+                for n, (key, row) in enumerate(
+                        item for device, pairs in targets.items()
+                        for item in store.rows(device, versions[device], keys, pairs, scope.edge_where)):
+                    if n % 20_000 == 0:
+                        _check(generation)
+                    hardware = nodes.get((row.hardware, row.power_mode))
+                    if hardware is None:
+                        continue
+                    props = edge_properties(row, hardware)
+                    if not scope.keeps_edge(RUNS_ON, props):
+                        continue
+                    yield (top.key(mprops[key], hardware, props) if top is not None else None), (keys[key], row)
+
+            kept = cut(edges(), top)
+        finally:
+            store.close()
+        kept.sort(key=lambda item: (item[0], _sort_key(item[1])))
+        return [row for _, row in kept]
+
+    def device_versions(self) -> dict[str, str]:
+        """Device id -> the digest of what its fit rows depend on besides the model (``services.fit_store``)."""
+        code = _code_signature()
+        by_device: dict[str, list] = {}
+        for m in self.measurements:
+            by_device.setdefault(m.hardware, []).append(m)
+        out = {}
+        for entry in self.devices:
+            mine = by_device.get(entry.id, [])
+            measured = sorted({m.model for m in mine})
+            out[entry.id] = _digest({
+                "format": FIT_CACHE_FORMAT, "code": code, "columns": ROW_KEYS, "device": entry.model_dump(mode="json"),
+                "measurements": [m.model_dump(mode="json") for m in mine],
+                "measured_versions": {n: [r.model_dump(mode="json") for r in self.reg.versions(n)] for n in measured},
+            })
+        return out
+
+    def _compute_missing(self, store: "FitStore", records: list, targets: dict[str, list[tuple[str, str]]],
+                         versions: dict[str, str], progress: Callable[[int, int], None] | None,
+                         generation: int) -> None:
+        """Compute and store the row of every (record, device, mode, precision) of ``targets`` (device id -> [(mode,
+        precision)]) the store lacks, ``FIT_CHUNK`` models at a time, one target at a time (a row costs about the
+        same, 0.1 to 0.3 ms, whether one target or every device is fitted: no row is computed that is not asked)."""
+        from embodied_tui.services.fit import FitContext, fit_record
+
+        done = {device: store.done(device, versions[device]) for device in targets}
+        todo = []
+        for record in records:
+            key = _record_key(record)
+            missing = [(device, mode, precision) for device, pairs in targets.items() for mode, precision in pairs
+                       if (key, mode, precision) not in done[device]]
+            if missing:
+                todo.append((record, key, missing))
+        if not todo:
+            return
+        store.prune(versions)
+        ctx = FitContext(self.reg, self.devices, self.measurements)
+        for start in range(0, len(todo), FIT_CHUNK):
+            computed: dict[str, list] = {}
+            for record, key, missing in todo[start:start + FIT_CHUNK]:
+                _check(generation)  # at most one model's fits (tens of ms) after a cancel
+                rows = [row for device, mode, precision in missing
+                        for row in fit_record(ctx, record, hw=device, mode=mode, precision=precision)]
+                for row in rows:
+                    if row.hardware in versions:
+                        computed.setdefault(row.hardware, []).append((key, FitEdge.of(row)))
+            for device, items in computed.items():
+                store.put(device, versions[device], items)
+            if progress is not None:
+                progress(min(start + FIT_CHUNK, len(todo)), len(todo))
+
+
+_generation = [0]  # bumped by cancel_fits: a computation started under an older number stops
+_generation_lock = threading.Lock()
+
+
+def cancel_fits() -> None:
+    """Stop every fit computation running now (from any thread) at its next chunk: it raises Cancelled."""
+    with _generation_lock:
+        _generation[0] += 1
+
+
+def _check(generation: int) -> None:
+    if _generation[0] != generation:
+        from embodied_tui.ask.budget import Cancelled
+
+        raise Cancelled("cancelled while computing fits")
+
+
+_KEYS: dict[int, tuple[Any, str]] = {}  # id(record) -> (record, key): a record's digest, once per record object
+
+
+def _record_key(record) -> str:
+    """The digest of a model's record: everything a fit reads of it (``services.fit_store``'s model key)."""
+    found = _KEYS.get(id(record))
+    if found is None or found[0] is not record:
+        if len(_KEYS) > 200_000:
+            _KEYS.clear()
+        found = _KEYS[id(record)] = (record, _digest(record.model_dump(mode="json")))
+    return found[1]
 
 
 def load_graph(db, *, scope: Scope = WHOLE):
@@ -98,8 +256,9 @@ def load_graph(db, *, scope: Scope = WHOLE):
 
 
 def fit_cache_path(db) -> Path:
+    """The fit-edge store of the registry ``db`` (``services.fit_store``)."""
     reg = registry(db)
-    return reg.path.with_name(reg.path.name + ".fits.json")
+    return reg.path.with_name(reg.path.name + ".edges.sqlite")
 
 
 def _digest(data: Any) -> str:
@@ -109,61 +268,6 @@ def _digest(data: Any) -> str:
 def _code_signature() -> list:
     files = sorted(p for part in _CODE for p in (_PACKAGE / part).glob("*.py"))
     return [(p.name, st.st_size, st.st_mtime_ns) for p in files for st in (p.stat(),)]
-
-
-def _environment(src: Registered) -> str:
-    """The digest of what every fit row depends on besides its own model (see the module docstring)."""
-    measured = sorted({m.model for m in src.measurements})
-    return _digest({
-        "format": FIT_CACHE_FORMAT, "code": _code_signature(), "columns": ROW_KEYS,
-        "devices": [e.model_dump(mode="json") for e in src.devices],
-        "measurements": [m.model_dump(mode="json") for m in src.measurements],
-        "measured_versions": {n: [r.model_dump(mode="json") for r in src.reg.versions(n)] for n in measured},
-    })
-
-
-def _read_cache(path: Path, environment: str) -> dict[str, list]:
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("environment") != environment:
-        return {}
-    models = data.get("models")
-    return models if isinstance(models, dict) else {}
-
-
-def _cached_fit_rows(src: Registered, records: list) -> list[FitEdge]:
-    """What the graph reads of the fit rows of ``records`` (each model's in ``fit_record``'s order), from the cache
-    where it holds them; the others are computed (``services.fit``) and the cache rewritten without the models no
-    longer registered."""
-    from embodied_tui.services.fit import FitContext, fit_record
-
-    records = [r for r in records if r.macs is not None]
-    if not records:
-        return []
-    path, environment = fit_cache_path(src.reg), _environment(src)
-    cached = _read_cache(path, environment)
-    keys = {r.name: _digest(r.model_dump(mode="json")) for r in src.records}
-    ctx, rows, added = None, [], {}
-    for record in records:
-        key = keys[record.name]
-        table = cached.get(key)
-        if not isinstance(table, list) or any(not isinstance(row, list) or len(row) != len(ROW_KEYS)
-                                              for row in table):
-            ctx = ctx or FitContext.open(src.reg)
-            table = [list(FitEdge.of(row)) for row in fit_record(ctx, record)]
-            added[key] = table
-        rows.extend(FitEdge(*row) for row in table)
-    current = set(keys.values())
-    if added or set(cached) - current:
-        models = {k: v for k, v in cached.items() if k in current} | added
-        payload = {"format": FIT_CACHE_FORMAT, "environment": environment, "columns": ROW_KEYS, "models": models}
-        try:
-            atomic_write(path, json.dumps(payload, separators=(",", ":")).encode())
-        except OSError:
-            pass
-    return rows
 
 
 def vocabulary(graph) -> Vocabulary:

@@ -1,0 +1,163 @@
+"""Plan before computing (ask.plan, services.graph, services.fit_store): a question's answer on the planned graph
+equals its answer on the whole graph, only the targets it can match are fitted, the fit store is keyed so that a
+repeated question computes nothing and one more model computes only its own rows, and every generated question
+either answers or says why in one line."""
+from __future__ import annotations
+
+import itertools
+import sqlite3
+
+import pytest
+from ask_fixture import copy_registry
+
+from embodied_tui.errors import UserError
+
+# questions of every shape the planner cuts: ranges on models, devices and edges, precision and mode pinned,
+# superlatives with a LIMIT (top-k), counts (one edge per subject), negation, hardware alone
+PLANNED = [
+    "fastest model on the raspberry pi 5",
+    "the 3 fastest models on a jetson at 15 W in fp16",
+    "slowest model on the orin nano",
+    "which models run under 2 ms on the orin nano in int8?",
+    "how many models run under 1 ms on a jetson?",
+    "how many models have fewer than 200k params?",
+    "fastest 2 models with more than 100k params on the pi 5",
+    "which devices run resnet_tiny under 1 ms?",
+    "models that are not cnn on the pi 5",
+    "fastest device for small_vit",
+    "cheapest energy for mlp_policy",
+    "which models fit in memory on the hailo-8?",
+]
+
+
+def rows_of(answer: dict) -> tuple:
+    return answer["columns"], answer["rows"], answer["count"]
+
+
+def stored(db) -> list[tuple]:
+    """(model_key, device, mode, precision) of every target the store holds."""
+    from embodied_tui.services.graph import fit_cache_path
+
+    if not fit_cache_path(db).exists():
+        return []
+    with sqlite3.connect(fit_cache_path(db)) as store:
+        return store.execute("SELECT model_key, device, mode, precision FROM done").fetchall()
+
+
+@pytest.mark.parametrize("question", PLANNED)
+def test_the_planned_answer_equals_the_answer_on_the_whole_graph(fx, graph, question):
+    from embodied_tui.services.ask import ask
+
+    planned = ask(fx.db, question)
+    whole = ask(fx.db, question, graph=graph)  # the question's query on every model x device x mode x precision
+    assert planned["cypher"] == whole["cypher"]
+    assert rows_of(planned) == rows_of(whole)  # same rows, same order
+
+
+def test_only_the_targets_a_question_can_match_are_fitted(tmp_path):
+    from embodied_tui.data.store import Registry
+    from embodied_tui.services.ask import ask
+    from embodied_tui.services.fit import fit_all
+
+    db = copy_registry(tmp_path)
+    reg = Registry(db)
+    ask(db, "which models have fewer than 200k params?")
+    assert stored(db) == []  # models alone: no fit computed
+    ask(db, "fastest model on the raspberry pi 5")
+    targets = stored(db)
+    expected = fit_all(reg, hw="raspberry-pi-5")  # the pi 5's rows of every model, counted by services.fit
+    assert {t[1] for t in targets} == {"raspberry-pi-5"}
+    assert len(targets) == len(expected)
+    ask(db, "fastest model on the orin nano 8gb in int8")
+    nano = [t for t in stored(db) if t[1] == "jetson-orin-nano-8gb"]
+    assert {t[3] for t in nano} == {"int8"}  # only the precision asked
+    assert len(nano) == len(fit_all(reg, hw="jetson-orin-nano-8gb", precision="int8"))
+
+
+def test_a_repeated_question_reads_the_store_and_one_more_model_computes_only_its_rows(tmp_path):
+    from embodied_tui.data.store import Registry
+    from embodied_tui.services.ask import ask
+    from embodied_tui.services.fit import fit_all
+    from embodied_tui.services.graph import fit_cache_path
+
+    db = copy_registry(tmp_path)
+    reg = Registry(db)
+    question = "which models run under 1000 ms on the raspberry pi 5?"
+    first = ask(db, question)
+    before = stored(db)
+    with sqlite3.connect(fit_cache_path(db)) as store:  # a value only the store can hold
+        store.execute("UPDATE edges SET predicted_latency_ms = 999.5 WHERE model = 'mlp_policy'")
+    again = ask(db, question)
+    assert stored(db) == before  # nothing computed
+    assert {row[4] for row in again["rows"] if row[0] == "mlp_policy"} == {999.5}
+    assert len(again["rows"]) == len(first["rows"])
+
+    record, identity, details = reg.entries({"small_vit"})[0]
+    reg.put_many([(record.model_copy(update={"name": "small_vit_copy"}), identity, details)])
+    ask(db, question)
+    added = set(stored(db)) - set(before)
+    assert len(added) == len(fit_all(reg, hw="raspberry-pi-5", precision=None)) // len(reg.list_models())
+    assert len({t[0] for t in added}) == 1  # one model's rows, no other model's again
+    assert {row[4] for row in ask(db, question)["rows"] if row[0] == "mlp_policy"} == {999.5}
+
+
+# the pieces questions are made of: every combination either answers (the same rows as on the whole graph) or is
+# refused in one line
+SUBJECTS = ["fastest model", "the 2 slowest models", "how many models", "which models", "cheapest energy model"]
+WHERE = ["", "on the raspberry pi 5", "on a jetson at 15 W", "on the orin nano in int8", "on gpus",
+         "under 3 ms", "with more than 1 million params", "that are not cnn", "for mobilenet_tiny", "on mobilnet_tiny"]
+EXTRA = ["", "in fp16", "under 50 watts"]
+
+
+@pytest.mark.parametrize("subject, where, extra", [
+    combo for i, combo in enumerate(itertools.product(SUBJECTS, WHERE, EXTRA)) if i % 3 == 0])
+def test_generated_questions_answer_as_on_the_whole_graph_or_refuse_in_one_line(fx, graph, subject, where, extra):
+    from embodied_tui.services.ask import ask
+
+    question = " ".join(p for p in (subject, where, extra) if p)
+    try:
+        planned = ask(fx.db, question)
+    except UserError as exc:
+        assert "\n" not in str(exc) and str(exc).strip()
+        with pytest.raises(UserError):
+            ask(fx.db, question, graph=graph)
+        return
+    assert rows_of(planned) == rows_of(ask(fx.db, question, graph=graph))
+
+
+def test_cancel_fits_stops_a_computation_and_keeps_what_was_stored(tmp_path):
+    from embodied_tui.ask.budget import Cancelled
+    from embodied_tui.services.graph import FIT_CHUNK, Registered, cancel_fits
+
+    db = copy_registry(tmp_path)
+    src = Registered.read(db)
+    seen = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        cancel_fits()  # as escape does, from another thread
+
+    src.records = [r.model_copy(update={"name": f"{r.name}_{i}"}) for i in range(3 * FIT_CHUNK // 7 + 1)
+                   for r in src.records]
+    with pytest.raises(Cancelled):
+        src.fit_edges(src.records, progress=progress)
+    assert seen == [(FIT_CHUNK, len([r for r in src.records if r.macs is not None]))]
+    assert len({t[0] for t in stored(db)}) == FIT_CHUNK  # the first chunk was stored, nothing after it
+
+
+def test_a_limited_question_keeps_only_the_edges_of_its_first_rows(fx):
+    from embodied_tui.ask.graph import RUNS_ON
+    from embodied_tui.ask.parse import parse_question
+    from embodied_tui.ask.plan import plan
+    from embodied_tui.services.graph import Registered, vocabulary
+
+    src = Registered.read(fx.db)
+    parsed = parse_question("the 3 fastest models on a jetson at 15 W in fp16", vocabulary(src.graph(fits=False)))
+    assert parsed.limit == 3
+    scope, top = plan(parsed)
+    small = src.graph(scope, top=top, edges_only=True)
+    whole = [d for *_, d in src.graph(scope).edges(data=True) if RUNS_ON in d["__labels__"]]
+    kept = sorted(d["latency_ms"] for *_, d in small.edges(data=True) if RUNS_ON in d["__labels__"])
+    assert len(whole) > len(kept) >= 3
+    third = sorted(d["latency_ms"] for d in whole)[2]
+    assert kept == sorted(d["latency_ms"] for d in whole if d["latency_ms"] <= third)  # the first 3 and ties
