@@ -50,7 +50,7 @@ async def test_ask_a_question_then_edit_the_cypher_and_run_it_again(registry):
         editor = screen.query_one("#cypher", TextArea)
         assert editor.text == answer["cypher"]
         info = static_text(screen.query_one("#ask-info", Static))
-        assert "not understood: " + ", ".join(answer["unparsed"]) in info
+        assert info.startswith(answer["answer"][0]) and "'banana' was not understood" in info  # said first
         assert answer["readings"][0]["meaning"] in info
         assert f"{len(answer['rows'])} rows" in static_text(screen.query_one("#status", Static))
 
@@ -184,3 +184,18 @@ async def test_ctrl_q_quits_mid_question(tmp_path):
     assert app.return_code == 0
     # the question's thread stopped with the app: the fits were not run to the end behind it
     assert fitted_models(reg) < 400
+
+
+@sync
+async def test_a_refused_question_says_why_first_and_shows_no_rows(registry):
+    answer = ask(registry, "models with 5M params")  # a quantity with no comparison: not guessed, not widened
+    assert answer["refused"] and answer["answer"]
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        screen = app.screen
+        await ask_here(pilot, "models with 5M params")
+        assert shown(screen)[1] == []
+        info = static_text(screen.query_one("#ask-info", Static))
+        assert info.startswith(answer["answer"][0][:60])
+        assert "not answered" in static_text(screen.query_one("#status", Static))

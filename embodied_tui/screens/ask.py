@@ -38,9 +38,10 @@ def is_cypher(text: str) -> bool:
 
 
 def explanation(result: dict) -> str:
-    """The words the parser did not understand, what it read and its notes (in that order: the box is short)."""
-    lines = []
-    if result.get("unparsed"):
+    """The answer's sentences first (a refusal, a comparison's verdict, a pipeline's verdict), then the words the
+    parser did not understand when no sentence already said so, what it read and its notes (the box is short)."""
+    lines = list(result.get("answer") or [])
+    if result.get("unparsed") and not any(line.startswith("not understood") for line in lines):
         lines.append("not understood: " + ", ".join(result["unparsed"]))
     readings = result.get("readings") or []
     if readings:
@@ -194,6 +195,8 @@ class AskScreen(Screen):
         count = result.get("count")
         rows = len(result["rows"])
         text = f"{rows} row{'s' if rows != 1 else ''}"
+        if result.get("refused"):
+            text = "not answered: see why above"
         if count is not None:
             text = f"count {count} | " + text
         source = result.get("source")
