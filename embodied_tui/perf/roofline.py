@@ -331,10 +331,10 @@ def layer_times(work: Sequence[LayerWork], target: Target, weight_bytes: float |
     rest moves at DRAM bandwidth."""
     if weight_bytes is None:
         weight_bytes = sum(w.weight_bytes for w in work)
-    vector = min(target.peak_flops, target.other_rate)  # MAC layers on CUDA cores (perf.engine)
-    tc = [w.flops * w.pad / (vector if w.cuda_core else target.peak_flops) + w.other_flops / target.other_rate
-          for w in work]
-    extra = {"tk": [2.0 * w.out_elems / target.peak_flops for w in work],
+    peak, other_rate = target.peak_flops, target.other_rate
+    vector = min(peak, other_rate)  # MAC layers on CUDA cores (perf.engine)
+    tc = [w.flops * w.pad / (vector if w.cuda_core else peak) + w.other_flops / other_rate for w in work]
+    extra = {"tk": [2.0 * w.out_elems / peak for w in work],
              "n_ops": sum(w.launches for w in work if not w.fused)}
     if target.bandwidth is not None:
         bw_act = bw_w = target.bandwidth
@@ -374,10 +374,23 @@ def predicted_seconds(times: LayerTimes, eff: Efficiency) -> float | None:
     streaming time is unknown."""
     if times.stream_s is None:
         return None
+    return _total_seconds(times, eff, [max(c, m) for c, m in layer_seconds(times, eff)])
+
+
+def _total_seconds(times: LayerTimes, eff: Efficiency, layer_s: Sequence[float]) -> float | None:
+    """``predicted_seconds`` given each layer's ``max(compute, memory)`` seconds under ``eff`` (summed in order)."""
+    if times.stream_s is None:
+        return None
     total = overhead_seconds(times, eff) + times.stream_s / eff.eta_memory
-    for c, m in layer_seconds(times, eff):
-        total += max(c, m)
+    for t in layer_s:
+        total += t
     return total
+
+
+def work_totals(work: Sequence[LayerWork]) -> tuple[float, float, float, float]:
+    """(flops, other_flops, unfused bytes, charged bytes) of a model's work, each summed over its layers in order."""
+    return (sum(w.flops for w in work), sum(w.other_flops for w in work), sum(w.unfused_bytes for w in work),
+            sum(w.bytes for w in work))
 
 
 def _round(x: float | None, digits: int = 6) -> float | None:
@@ -419,9 +432,11 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
               work: tuple[list[LayerWork], list[str]] | None = None) -> FitRow:
     """The roofline of one model (a ModelRecord/Analysis or dict with its keys) on one target. ``fusion`` (default:
     ``fusion_for(eff.runtime)``) decides the activation traffic both the pure roofline and the prediction charge.
+    ``top``: how many of the slowest layers ``top_layers`` lists (0: none, and no per-layer rows are made).
 
     ``work``: ``model_work(record, layer_costs, target.precision, fusion)`` when the caller already has it (one model
-    on many targets: it depends on the precision and fusion only); it is read, not changed."""
+    on many targets: it depends on the precision and fusion only); it is read, not changed. A third element, where
+    given, is ``work_totals(work[0])``, likewise computed once."""
     eff = eff or default_efficiency(target.device_type)
     fusion = fusion or fusion_for(eff.runtime)
     name = str(_get(record, "name", "") or _get(record, "path", ""))
@@ -431,16 +446,14 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
         why = _get(record, "macs_null_reason", None) or "the analysis could not count its MACs"
         return empty_fit(name, target.hardware, target.power_mode, prec, target.power_w, None,
                          f"no prediction: {name} has no MAC count ({why})")
+    totals = work[2] if work is not None and len(work) > 2 else None
     work, notes = model_work(record, layer_costs, prec, fusion) if work is None else (work[0], list(work[1]))
     if not _get(record, "macs_complete", True):
         notes.append("MACs are incomplete (some parts were not counted): the prediction is a lower estimate")
     weight_bytes = scaled_bytes(record, "weight_bytes", prec) or 0.0
     activation = scaled_bytes(record, "activation_bytes", prec)
     fused = scaled_bytes(record, "fused_bytes", prec)
-    flops = sum(w.flops for w in work)
-    other = sum(w.other_flops for w in work)
-    unfused = sum(w.unfused_bytes for w in work)
-    traffic = sum(w.bytes for w in work)
+    flops, other, unfused, traffic = totals or work_totals(work)
     times = layer_times(work, target, weight_bytes, io_bytes_of(record, prec))
 
     # memory capacity
@@ -456,7 +469,10 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
                        f"{'<=' if fits else '>'} {target.memory_bytes / 1e9:.1f} GB")
 
     pure = predicted_seconds(times, PURE)
-    pred = predicted_seconds(times, eff)
+    # per-layer bounds (calibrated times); a launched layer also pays t_op
+    secs = layer_seconds(times, eff)
+    t_roof = [max(c, m) for c, m in secs]
+    pred = _total_seconds(times, eff, t_roof)  # predicted_seconds(times, eff), from the layer times just made
     reason = None
     if pred is None:
         reason = (f"weights ({weight_bytes / 1e6:.1f} MB at {prec}) exceed on-chip memory and the host link speed "
@@ -465,13 +481,13 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
     else:
         pure_ms = pure * 1e3
 
-    # per-layer bounds (calibrated times); a launched layer also pays t_op
     t_op = eff.op_overhead_ms / 1e3
-    secs = layer_seconds(times, eff)
-    t_roof = [max(c, m) for c, m in secs]
-    t_layer = [t + (0.0 if w.fused else t_op * w.launches) for t, w in zip(t_roof, work)]
-    bound_layer = ["overhead" if not w.fused and t_op * w.launches > max(c, m) else "compute" if c >= m else "memory"
-                   for (c, m), w in zip(secs, work)]
+    t_layer: list[float] = []
+    bound_layer: list[str] = []
+    if top > 0 or with_layers:  # per-layer rows asked for (the graph's edges ask none: top=0)
+        t_layer = [t + (0.0 if w.fused else t_op * w.launches) for t, w in zip(t_roof, work)]
+        bound_layer = ["overhead" if not w.fused and t_op * w.launches > max(c, m)
+                       else "compute" if c >= m else "memory" for (c, m), w in zip(secs, work)]
     t_comp = sum(t for t, (c, m) in zip(t_roof, secs) if c >= m)
     t_mem = sum(t for t, (c, m) in zip(t_roof, secs) if c < m)
     t_link = None if times.stream_s is None else times.stream_s / eff.eta_memory
@@ -486,7 +502,7 @@ def fit_model(record, layer_costs: Sequence | None, target: Target, eff: Efficie
         attainable = min(target.peak_flops, intensity * target.bandwidth)
     else:
         attainable = target.peak_flops
-    order = sorted(range(len(work)), key=lambda i: t_layer[i], reverse=True)
+    order = sorted(range(len(work)), key=lambda i: t_layer[i], reverse=True) if top > 0 else []
 
     def layer_row(i: int) -> LayerFit:
         w = work[i]

@@ -36,6 +36,7 @@ from embodied_tui.perf.fit_row import FitRow
 from embodied_tui.perf.published_fit import ENGINE_TYPES, published_efficiency
 from embodied_tui.perf.roofline import (
     PRECISIONS,
+    TOP_LAYERS,
     Efficiency,
     Target,
     default_efficiency,
@@ -47,6 +48,7 @@ from embodied_tui.perf.roofline import (
     model_work,
     scaled_bytes,
     target_of,
+    work_totals,
 )
 from embodied_tui.services.fit_llm import check_tokens, decoder_tower, generation_precisions, generation_row
 from embodied_tui.services.hardware import all_devices, registry
@@ -163,6 +165,8 @@ class FitContext:
     efficiencies: dict[tuple, Efficiency] = field(default_factory=dict)
     details: dict[str, list] = field(default_factory=dict)
     asked: dict[tuple, Efficiency] = field(default_factory=dict)  # (device, mode, precision, runtime) -> efficiency
+    works: dict[tuple, tuple] = field(default_factory=dict)  # (precision, fusion) -> model_work of ``worked``
+    worked: ModelRecord | None = None  # the one record whose work ``works`` holds (the last one fitted)
 
     @classmethod
     def open(cls, db) -> "FitContext":
@@ -180,6 +184,19 @@ class FitContext:
             details = self.reg.details(record, strict=False)  # gone or damaged: a warning, the totals' fallback
             self.details[record.sha256] = details.layer_costs if details else []
         return self.details[record.sha256]
+
+    def work(self, record: ModelRecord, precision: str, fusion: str) -> tuple:
+        """``model_work`` of ``record`` at precision x fusion (with its ``work_totals``), computed once while the same record is fitted: the
+        graph's edge store asks one (device, mode, precision) at a time, and a model's work does not depend on the
+        device. Only the last record's work is kept (memory stays one model's layers, not the registry's)."""
+        if self.worked is not record:
+            self.works.clear()
+            self.worked = record
+        key = (precision, fusion)
+        if key not in self.works:
+            work, notes = model_work(record, self.layer_costs(record), precision, fusion)
+            self.works[key] = (work, notes, work_totals(work))
+        return self.works[key]
 
     def record_of(self, m: Measurement) -> ModelRecord | None:
         versions = self.reg.versions(m.model)
@@ -303,14 +320,17 @@ def _complete(row: FitRow, **fields) -> FitRow:
 
 def fit_record(ctx: FitContext, record: ModelRecord, *, hw: str | None = None, mode: str | None = None,
                precision: str | None = None, runtime: str | None = None, with_layers: bool = False,
-               prompt_tokens: int | None = None, new_tokens: int | None = None) -> list[FitRow]:
+               prompt_tokens: int | None = None, new_tokens: int | None = None,
+               top: int = TOP_LAYERS) -> list[FitRow]:
     """Roofline rows of one record on the devices x modes x precisions asked (all by default), fastest first.
+    ``top``: the slowest layers each row lists (``fit_model``; 0 where only the row's totals are read: the graph).
 
     With ``prompt_tokens`` P and ``new_tokens`` K (both, or neither): a decoder transformer's generation rows instead
     (``services.fit_llm``: prefill of P tokens + K decode steps); UserError for any other record.
 
     The model's per-layer work depends on the precision and fusion only: it is computed once for each and shared by
-    every device x mode (``fit_model(work=)``); the times on a target are computed once, in ``fit_model``."""
+    every device x mode (``FitContext.work``, also across calls on the same record: ``fit_model(work=)``); the times
+    on a target are computed once, in ``fit_model``."""
     _check_precision(precision)
     tokens = check_tokens(prompt_tokens, new_tokens)
     if tokens is not None:
@@ -319,7 +339,6 @@ def fit_record(ctx: FitContext, record: ModelRecord, *, hw: str | None = None, m
     mine = ctx.of_model(record)
     fusion = fusion_for(runtime) if runtime else None
     prefer = f"{default_runtime(record.format)}-cpu"  # how `bench` files this model's own measurements
-    works: dict[tuple[str, str], tuple] = {}  # (precision, fusion) -> model_work(...)
     rows = []
     for entry, modes in _select(ctx, hw, mode):
         for pm in modes:
@@ -330,11 +349,9 @@ def fit_record(ctx: FitContext, record: ModelRecord, *, hw: str | None = None, m
                     fit = empty_fit(record.name, entry.id, pm.name, prec, pm.power_w, record.macs, why)
                 else:
                     eff = ctx.efficiency(entry, pm.name, prec, runtime, prefer)
-                    key = (prec, fusion or fusion_for(eff.runtime))
-                    if key not in works and record.macs is not None:
-                        works[key] = model_work(record, costs, *key)
-                    fit = fit_model(record, costs, target, eff, with_layers=with_layers, fusion=fusion,
-                                    work=works.get(key))
+                    work = None if record.macs is None else ctx.work(record, prec, fusion or fusion_for(eff.runtime))
+                    fit = fit_model(record, costs, target, eff, with_layers=with_layers, fusion=fusion, work=work,
+                                    top=top)
                 meas, n, meas_rt = ctx.measured(record, entry.id, pm.name, prec, fit.runtime or runtime, mine)
                 pred = fit.predicted_latency_ms
                 rows.append(_complete(

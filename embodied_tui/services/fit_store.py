@@ -11,8 +11,8 @@ So adding a model computes only its rows, adding a measurement on one device rec
 a changed catalog or code recomputes what it touches when it is next asked about.
 
 **Granularity.** A question computes only the (model, device, mode, precision) targets it can match
-(``services.fit.fit_record(hw=, mode=, precision=)``: about 0.1 to 0.3 ms a row, as much as a row of a whole-model
-fit) and marks each done in the ``done`` table. Rows of
+(``services.fit.fit_record(hw=, mode=, precision=)``: about 0.1 ms a row once a model's work is shared by its targets
+(``FitContext.work``); measured 3,600 -> 9,100 rows/s on 300 models x 6 Jetsons, 2 shared cores) and marks each done in the ``done`` table. Rows of
 device versions no longer current stay until ``prune`` removes them (when something is computed).
 
 A store that cannot be opened or written is replaced by an in-memory one: the cache only saves time.

@@ -190,7 +190,9 @@ class Registered:
                          generation: int) -> None:
         """Compute and store the row of every (record, device, mode, precision) of ``targets`` (device id -> [(mode,
         precision)]) the store lacks, ``FIT_CHUNK`` models at a time, one target at a time (a row costs about the
-        same, 0.1 to 0.3 ms, whether one target or every device is fitted: no row is computed that is not asked)."""
+        same, about 0.1 ms, whether one target or every device is fitted: no row is computed that is not asked).
+        A model's work at a precision is computed once for all its targets (``FitContext.work``), and no per-layer
+        rows are made (``top=0``): an edge stores only ``ROW_KEYS``."""
         from embodied_tui.services.fit import FitContext, fit_record
 
         done = {device: store.done(device, versions[device]) for device in targets}
@@ -210,7 +212,7 @@ class Registered:
             for record, key, missing in todo[start:start + FIT_CHUNK]:
                 _check(generation)  # at most one model's fits (tens of ms) after a cancel
                 rows = [row for device, mode, precision in missing
-                        for row in fit_record(ctx, record, hw=device, mode=mode, precision=precision)]
+                        for row in fit_record(ctx, record, hw=device, mode=mode, precision=precision, top=0)]
                 for row in rows:
                     if row.hardware in versions:
                         computed.setdefault(row.hardware, []).append((key, FitEdge.of(row)))
