@@ -193,6 +193,29 @@ class Run:
         return [line for line in self.stderr.splitlines() if line.strip()]
 
 
+def only_line(run: Run, prefix: str, *words: str) -> str:
+    """Exactly one non-blank stderr line, starting with ``prefix`` and holding every word, and no traceback."""
+    assert "Traceback" not in run.stderr, run.stderr
+    assert len(run.lines) == 1, run.stderr
+    line = run.lines[0]
+    assert line.startswith(prefix), line
+    for word in words:
+        assert word in line, line
+    return line
+
+
+def refused(run: Run, *words: str) -> str:
+    """Exit non-zero, exactly one stderr line ("error: ..."), no traceback; returns the line."""
+    assert run.code != 0, (run.stdout, run.stderr)
+    return only_line(run, "error: ", *words)
+
+
+def warned(run: Run, *words: str) -> str:
+    """Exit 0 with exactly one "warning: ..." line on stderr and no traceback; returns the line."""
+    assert run.code == 0, (run.stdout, run.stderr)
+    return only_line(run, "warning: ", *words)
+
+
 def cli(db: Path, *args, timeout: float = 120) -> Run:
     """``embodied-ai --db DB ARGS`` in a fresh process (a hang fails the test through ``timeout``)."""
     proc = subprocess.run([sys.executable, "-m", "embodied_tui", "--db", str(db), *map(str, args)],

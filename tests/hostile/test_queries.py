@@ -24,7 +24,7 @@ import pytest
 from embodied_tui.ask.budget import BudgetExceeded, Cancelled
 from embodied_tui.ask.graph import QueryLimitError, run_cypher
 from embodied_tui.errors import UserError
-from tests.hostile.craft import Run
+from tests.hostile.craft import Run, refused
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI_TIMEOUT = 120  # a hang fails the test; the real bounds are the asserts on elapsed time below
@@ -50,17 +50,6 @@ def run_cli(db: Path, *args: str, env: dict | None = None, timeout: float = CLI_
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False, cwd=ROOT,
                           env={**os.environ, **(env or {})})
     return Run(proc.returncode, proc.stdout, proc.stderr), time.monotonic() - start
-
-
-def one_line(run: Run, *words: str) -> str:
-    assert run.code != 0, run.stdout
-    assert "Traceback" not in run.stderr, run.stderr
-    assert len(run.lines) == 1, run.stderr
-    line = run.lines[0]
-    assert line.startswith("error: "), line
-    for word in words:
-        assert word in line, line
-    return line
 
 
 def raises_one_line(call, error=UserError, *words: str) -> str:
@@ -121,7 +110,7 @@ def test_the_limits_leave_ordinary_queries_alone(db, graph):
                                   "MATCH (m:Model) RETURN m.name LIMIT -5"], ids=["400 ANDs", "SKIP -1", "LIMIT -5"])
 def test_cli_query_past_a_limit_is_one_line(db, text):
     run, took = run_cli(db, "query", text)
-    one_line(run)
+    refused(run)
     assert took < 60
 
 
@@ -129,7 +118,7 @@ def test_cli_query_past_a_limit_is_one_line(db, text):
 def test_an_exploding_query_stops_at_the_time_budget_with_one_line(db):
     run, took = run_cli(db, "query", CARTESIAN, env={"EMBODIED_AI_QUERY_SECONDS": "2",
                                                      "EMBODIED_AI_QUERY_MEMORY_MB": "3000"})
-    one_line(run, "stopped after 2 s", "EMBODIED_AI_QUERY_SECONDS")
+    refused(run, "stopped after 2 s", "EMBODIED_AI_QUERY_SECONDS")
     assert took < 60  # unbounded: minutes and gigabytes
 
 
@@ -165,7 +154,7 @@ def test_an_exploding_query_stops_at_the_memory_budget_and_the_cli_stays_small(d
     *lines, last = proc.stderr.strip().splitlines()
     fields = dict(f.split("=") for f in last.split())
     run = Run(int(fields["EXIT"]), proc.stdout, "\n".join(lines))
-    one_line(run, "more than 120 MB", "EMBODIED_AI_QUERY_MEMORY_MB")
+    refused(run, "more than 120 MB", "EMBODIED_AI_QUERY_MEMORY_MB")
     assert int(fields["OWN_MB"]) < 100  # the CLI itself did not grow: the query ran in the child
     assert int(fields["CHILD_MB"]) < 120 + 400  # the child: what it inherited (< 400 MB) plus its budget
 
@@ -300,7 +289,7 @@ def test_odd_queries_answer_or_fail_in_one_line(graph, text):
 # ---- questions -----------------------------------------------------------------------------------------------------
 def test_a_100_kb_question_is_refused_at_once(db):
     run, took = run_cli(db, "ask", "which models run fast on a jetson " * 3000)
-    one_line(run, "question too long", "2,000")
+    refused(run, "question too long", "2,000")
     assert took < 60
 
 
@@ -354,9 +343,9 @@ def test_deeply_nested_filters_are_one_line(db, expr, words):
 
 def test_cli_deeply_nested_filter_is_one_line(db):
     run, took = run_cli(db, "model", "list", "--filter", "(" * 10_000 + "yolo" + ")" * 10_000)
-    one_line(run, "filter too long")
+    refused(run, "filter too long")
     run, took = run_cli(db, "model", "list", "--filter", "NOT " * 100 + "yolo")
-    one_line(run, "nested too deeply")
+    refused(run, "nested too deeply")
 
 
 def test_the_deepest_allowed_filter_still_works():
@@ -496,7 +485,7 @@ def test_cli_ask_llm_with_a_hostile_endpoint_is_one_line_in_time(db, stub, name)
     stub.answer = (status, body)
     run, took = run_cli(db, "ask", "--llm", "fastest model on the pi 5",
                         env={"EMBODIED_AI_LLM_URL": stub.url, "EMBODIED_AI_LLM_TIMEOUT_S": "3"})
-    one_line(run, words)
+    refused(run, words)
     assert took < 60  # the drip alone would hold a per-read timeout for 20 s, a real one forever
 
 
@@ -525,7 +514,7 @@ def test_a_good_llm_answer_still_works_through_the_stub(graph, stub, monkeypatch
 
 def test_bad_budget_settings_are_one_line(db):
     run, _ = run_cli(db, "query", "MATCH (m:Model) RETURN m.name", env={"EMBODIED_AI_QUERY_SECONDS": "-1"})
-    one_line(run, "EMBODIED_AI_QUERY_SECONDS")
+    refused(run, "EMBODIED_AI_QUERY_SECONDS")
     run, _ = run_cli(db, "query", "MATCH (m:Model) RETURN m.name", env={"EMBODIED_AI_QUERY_MEMORY_MB": "lots"})
-    one_line(run, "EMBODIED_AI_QUERY_MEMORY_MB")
+    refused(run, "EMBODIED_AI_QUERY_MEMORY_MB")
 

@@ -22,7 +22,7 @@ import yaml
 from embodied_tui.data.records import Analysis, Architecture, CensusNode, LayerCost
 from embodied_tui.data.store import Registry
 from embodied_tui.errors import RegistryError, UserError
-from tests.hostile.craft import Run
+from tests.hostile.craft import Run, refused, warned
 
 EXE = Path(sys.executable).with_name("embodied-ai")
 BOARD = {
@@ -42,30 +42,6 @@ def cli(db: Path | None, *args, timeout: float = 60, env: dict[str, str] | None 
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=environ,
                           stdin=subprocess.DEVNULL, check=False)
     return Run(proc.returncode, proc.stdout, proc.stderr)
-
-
-def refused(run: Run, *words: str) -> str:
-    """Exit non-zero, exactly one stderr line ("error: ..."), no traceback; returns the line."""
-    assert run.code != 0, (run.stdout, run.stderr)
-    assert "Traceback" not in run.stderr, run.stderr
-    assert len(run.lines) == 1, run.stderr
-    line = run.lines[0]
-    assert line.startswith("error: "), line
-    for word in words:
-        assert word in line, line
-    return line
-
-
-def warned(run: Run, *words: str) -> str:
-    """Exit 0 with exactly one "warning: ..." line on stderr and no traceback; returns the line."""
-    assert run.code == 0, (run.stdout, run.stderr)
-    assert "Traceback" not in run.stderr, run.stderr
-    assert len(run.lines) == 1, run.stderr
-    line = run.lines[0]
-    assert line.startswith("warning: "), line
-    for word in words:
-        assert word in line, line
-    return line
 
 
 def ok(run: Run) -> Run:
