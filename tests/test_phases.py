@@ -205,7 +205,7 @@ def test_bad_configs_say_what_is_wrong():
     with pytest.raises(UserError, match="cfg.json: 'hidden_size' is missing"):
         phases.shape_from_config({"model_type": "openpi_gemma"}, "x", "cfg.json")  # no defaults to fall back on
     with pytest.raises(UserError, match="unknown precision 'fp7'"):
-        phases.weight_bytes_per_param("fp7")
+        phases.weight_format_of("fp7")
     with pytest.raises(UserError, match="unknown weight format 'int3'"):
         phases.fit_phase(phases.shape_from_config(TINY, "x", "x"), "decode", 1, "fp16", peak_flops=1e12,
                          bandwidth=1e9, weights="int3")

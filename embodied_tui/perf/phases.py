@@ -62,11 +62,6 @@ def weight_format_of(precision: str, weights: str | None = None) -> WeightFormat
         raise UserError(f"unknown precision {precision!r}; valid: {', '.join(PRECISION_FORMAT)}") from None
 
 
-def weight_bytes_per_param(precision: str, weights: str | None = None) -> float:
-    """Bytes per linear-matrix weight at ``precision`` (or the named ``weights`` format)."""
-    return weight_format_of(precision, weights).bits_per_weight() / 8
-
-
 def stored_weight_bytes(shape: Tower | TransformerShape, precision: str, weights: str | None = None) -> int:
     """Bytes the stage's weights occupy in memory: the quantisable linear matrices at the weight format (scales
     included), everything else at 16 bits (32 beside fp32): ``perf.weight_formats.split_weight_bytes``."""
