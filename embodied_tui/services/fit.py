@@ -231,7 +231,9 @@ class FitContext:
             runtime = max(counts, key=lambda r: (counts[r], r))
         if runtime is not None:
             mine = [m for m in mine if m.runtime == runtime]
-        key = (entry.id, mode.casefold() if not mine else "*", precision, runtime)
+        # per mode even where measurements are pooled across modes: the fit starts from the mode's own stored or
+        # documented efficiency, so one key for every mode gave whichever mode asked first
+        key = (entry.id, mode.casefold(), precision, runtime)
         if key in self.efficiencies:
             return self.efficiencies[key]
         base = (_stored_efficiency(entry, mode, precision, runtime) or _stored_efficiency(entry, mode, precision, None)
