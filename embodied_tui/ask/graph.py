@@ -141,7 +141,8 @@ def model_properties(record: Any) -> dict[str, Any]:
     }
 
 
-def _hardware_props(entry: Any, mode: Any) -> dict[str, Any]:
+def hardware_properties(entry: Any, mode: Any) -> dict[str, Any]:
+    """The properties of a device x power mode's Hardware node."""
     memory = _get(entry, "memory_bytes")
     props = {
         "device": _get(entry, "id"), "name": _get(entry, "name"), "aliases": list(_get(entry, "aliases") or []),
@@ -156,9 +157,6 @@ def _hardware_props(entry: Any, mode: Any) -> dict[str, Any]:
     for precision, peak in (_get(mode, "peak_tflops") or {}).items():
         props[f"peak_{precision}_tflops"] = peak
     return props
-
-
-hardware_properties = _hardware_props  # the properties of a device x power mode's Hardware node
 
 
 def edge_properties(row: FitEdge, hardware: dict) -> dict[str, Any]:
@@ -263,7 +261,7 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
     modes: dict[tuple[str, str], str] = {}  # (device id, casefolded mode) -> node id
     for entry in devices if scope.has(HARDWARE) else ():
         for mode in _get(entry, "power_modes") or []:
-            node, props = hardware_node_id(_get(entry, "id"), _get(mode, "name")), _hardware_props(entry, mode)
+            node, props = hardware_node_id(_get(entry, "id"), _get(mode, "name")), hardware_properties(entry, mode)
             if not scope.keeps(HARDWARE, props):
                 continue
             g.add_node(node, __labels__={HARDWARE}, **props)
