@@ -1,4 +1,6 @@
 # embodied-ai: `make demo` (set up, build a demo registry, open the app) and `make test` (set up, run the tests).
+# `make test-pg`: only the tests that talk to PostgreSQL (each pytest worker starts and deletes its own throwaway
+# cluster, tests/pg_server.py; missing server binaries fail here instead of skipping).
 # Setup is done once: a stamp in the venv remembers it (redone when pyproject.toml changes).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -8,7 +10,7 @@ STAMP := $(VENV)/.embodied-ai-setup
 DEMO_DB ?= .demo/registry.json
 PYTEST_ARGS ?= -n 2 tests/
 
-.PHONY: setup demo demo-db test lint bench clean
+.PHONY: setup demo demo-db test test-pg lint bench clean
 
 setup: $(STAMP)
 
@@ -28,6 +30,9 @@ demo: demo-db
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-pg: $(STAMP)
+	EMBODIED_AI_REQUIRE_PG=1 $(BIN)/python -m pytest -m postgresql $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check embodied_tui tests benchmarks

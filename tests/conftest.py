@@ -1,6 +1,7 @@
 """Fixtures shared by the test modules: keep them small and generic. What builds them lives in helper modules
 (``ask_fixture.py``: the analysed and fitted registry of the ask, Cypher and card tests; ``tui_fixtures.py``: the
-registries of the TUI tests), imported here only when a test asks for the fixture."""
+registries of the TUI tests; ``pg_server.py``: the throwaway PostgreSQL cluster behind ``pg_url`` and ``any_db``),
+imported here only when a test asks for the fixture."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,6 +11,13 @@ import pytest
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "slow: takes more than a few seconds; deselect with -m 'not slow'")
+    config.addinivalue_line("markers", "postgresql: runs against a throwaway PostgreSQL cluster (tests/pg_server.py)")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:  # `-m postgresql` selects every test that talks to the server
+        if "pg_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgresql)
 
 
 @pytest.fixture()
@@ -68,3 +76,36 @@ def graph(fx):
     from embodied_tui.services.graph import load_graph
 
     return load_graph(fx.db)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """This worker's throwaway PostgreSQL cluster (``pg_server.PgServer``), started on first use and stopped and
+    deleted at the end of the session. No binaries: the test fails under CI (``CI`` or ``EMBODIED_AI_REQUIRE_PG``
+    set), and is skipped with the reason otherwise; binaries that fail to start a cluster are an error."""
+    from pg_server import PgMissing, PgServer, required
+
+    try:
+        server = PgServer.start()
+    except PgMissing as exc:
+        if required():
+            pytest.fail(f"PostgreSQL is required here (CI / EMBODIED_AI_REQUIRE_PG): {exc}", pytrace=False)
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def pg_url(pg_server) -> str:
+    """A fresh empty database on ``pg_server``, as a ``postgresql://`` URL; dropped after the test."""
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url)
+
+
+@pytest.fixture(params=["tinydb", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def any_db(request, tmp_path: Path) -> str:
+    """A registry location on each backend, for ``--db``: a fresh TinyDB file path, then a fresh PostgreSQL URL."""
+    if request.param == "tinydb":
+        return str(tmp_path / "registry" / "registry.json")
+    return request.getfixturevalue("pg_url")

@@ -1,4 +1,5 @@
 """The registry file: versions and identity, details beside it, generic tables, corrupt files, path resolution.
+The tests taking ``any_db`` run on both backends (a TinyDB file, a PostgreSQL database: tests/pg_server.py).
 
 Records here are built from Analysis objects constructed in the test (no model files needed); test_model_cli.py covers
 real files through the CLI.
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from record_samples import analysis
 
 from embodied_tui.data import fast_records, store
+from embodied_tui.data.backend import open_registry
 from embodied_tui.data.records import ModelRecord
 from embodied_tui.data.store import Registry, identity_of
 from embodied_tui.errors import NotFound, RegistryError
@@ -25,16 +27,21 @@ def file_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def written(reg) -> object:
+    """What changes when a registry is written: the TinyDB file's bytes, the PostgreSQL change counter."""
+    return reg.path.read_bytes() if isinstance(reg, Registry) else reg.change_marker()
+
+
 # ------------------------------------------------------------------------------------------------ versions, identity
-def test_add_versions_and_identity(db):
-    reg = Registry(db)
+def test_add_versions_and_identity(any_db):
+    reg = open_registry(any_db)
     rec, status = reg.add(analysis(1), "net", {"robot": ""}, "first")
     assert (status, rec.version, rec.tags, rec.description) == ("added", 1, {"robot": ""}, "first")
 
-    before = file_bytes(db)
+    before = written(reg)
     same, status = reg.add(analysis(1), "net", {"other": ""}, "ignored")
     assert status == "unchanged" and same.version == 1 and same.tags == {"robot": ""}
-    assert file_bytes(db) == before  # a no-op writes nothing
+    assert written(reg) == before  # a no-op writes nothing
 
     rec2, status = reg.add(analysis(2), "net", {"site": "lab"})
     assert (status, rec2.version) == ("new_version", 2)
@@ -51,22 +58,22 @@ def test_add_versions_and_identity(db):
     assert reg.versions("nothing") == []
 
 
-def test_record_fields_come_from_the_analysis(db):
+def test_record_fields_come_from_the_analysis(any_db):
     a = analysis(3)
-    rec, _ = Registry(db).add(a, "net")
+    rec, _ = open_registry(any_db).add(a, "net")
     dumped = rec.model_dump()
     for key, value in a.model_dump(exclude={"census", "layer_costs"}).items():
         assert dumped[key] == value, key
     assert rec.registered_at.endswith("+00:00")
 
 
-def test_not_found_suggests_close_names(db):
-    reg = Registry(db)
+def test_not_found_suggests_close_names(any_db):
+    reg = open_registry(any_db)
     reg.add(analysis(1), "resnet18")
     reg.add(analysis(2), "resnet50")
     with pytest.raises(NotFound) as exc:
         reg.get("resnet19")
-    assert "resnet18" in str(exc.value) and str(db) in str(exc.value)
+    assert "resnet18" in str(exc.value) and str(reg.path) in str(exc.value)
     with pytest.raises(NotFound, match=r"no version 4 \(versions: 1\)"):
         reg.get("resnet18", 4)
     with pytest.raises(NotFound):
@@ -75,14 +82,14 @@ def test_not_found_suggests_close_names(db):
         reg.update("resnt", {"a": ""})
 
 
-def test_external_data_is_part_of_identity(db, tmp_path):
+def test_external_data_is_part_of_identity(any_db, tmp_path):
     model = tmp_path / "m" / "net.onnx"
     model.parent.mkdir()
     model.write_bytes(b"graph")
     weights = model.parent / "net.onnx.data"
     weights.write_bytes(b"weights v1")
     a = analysis(1, path=str(model), sha256=hashlib.sha256(b"graph").hexdigest(), external_data=["net.onnx.data"])
-    reg = Registry(db)
+    reg = open_registry(any_db)
     assert identity_of(a) != a.sha256
     assert reg.add(a, "ext")[1] == "added"
     assert reg.add(a, "ext")[1] == "unchanged"
@@ -132,8 +139,8 @@ def test_damaged_details_file_is_reported(db):
 
 
 # ------------------------------------------------------------------------------------------------ remove, update
-def test_remove_and_update(db):
-    reg = Registry(db)
+def test_remove_and_update(any_db):
+    reg = open_registry(any_db)
     reg.add(analysis(1), "net", {"robot": "", "site": "lab"}, "d")
     reg.add(analysis(2), "net")
     reg.add(analysis(3), "other")
@@ -154,12 +161,12 @@ def test_remove_and_update(db):
     assert [r.name for r in reg.list_models()] == ["other"]
 
 
-def test_put_many_keeps_versions_and_is_idempotent(db, tmp_path):
+def test_put_many_keeps_versions_and_is_idempotent(any_db, tmp_path):
     src = Registry(tmp_path / "src.json")
     src.add(analysis(1), "a")
     src.add(analysis(2), "a")
     items = src.entries()
-    dst = Registry(db)
+    dst = open_registry(any_db)
     dst.add(analysis(9), "a")  # takes version 1 with other bytes
     out = dst.put_many(items)
     assert [(r.version, s) for r, s in out] == [(2, "renumbered"), (3, "renumbered")]
@@ -173,8 +180,8 @@ def test_put_many_keeps_versions_and_is_idempotent(db, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ generic tables
-def test_generic_tables(db):
-    reg = Registry(db)
+def test_generic_tables(any_db):
+    reg = open_registry(any_db)
     assert reg.table_all("hardware") == []
     reg.table_insert("measurements", {"model": "a", "ms": 1.5})
     reg.table_insert("measurements", {"model": "a", "ms": 1.7})
@@ -182,12 +189,15 @@ def test_generic_tables(db):
     reg.table_upsert("hardware", {"id": "board", "w": 7}, "id")
     reg.table_upsert("hardware", {"id": "other", "w": 1}, "id")
     assert reg.table_all("hardware") == [{"id": "board", "w": 7}, {"id": "other", "w": 1}]
+    reg.table_upsert("hardware", {"id": "board", "w": 8}, "id")  # replaced: same id, moved to the end
+    assert reg.table_items("hardware") == [(2, {"id": "other", "w": 1}), (1, {"id": "board", "w": 8})]
+    reg.table_upsert("hardware", {"id": "board", "w": 7}, "id")
     assert [d["ms"] for d in reg.table_all("measurements")] == [1.5, 1.7]
     assert reg.table_remove("measurements", "model", "a") == 2
     assert reg.table_remove("measurements", "model", "a") == 0
     copy = reg.table_all("hardware")
-    copy[0]["w"] = 99  # callers get copies
-    assert reg.table_all("hardware")[0]["w"] == 7
+    copy[-1]["w"] = 99  # callers get copies
+    assert reg.table_all("hardware")[-1]["w"] == 7
     with pytest.raises(ValueError):
         reg.table_insert("models", {"x": 1})
     with pytest.raises(ValueError):

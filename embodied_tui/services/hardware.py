@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from embodied_tui.data.backend import RegistryBackend, open_registry
 from embodied_tui.data.hardware import (
     DEVICE_TYPES,
     HardwareEntry,
@@ -30,8 +31,9 @@ CATALOG = "catalog"
 CALIBRATE = "calibrate"  # origin of the host device measured by `embodied-ai calibrate`
 
 
-def registry(db: Registry | str | Path | None) -> Registry:
-    return db if isinstance(db, Registry) else Registry(db)
+def registry(db: Registry | RegistryBackend | str | Path | None) -> RegistryBackend:
+    """The registry ``db`` names: a TinyDB file, or a PostgreSQL database for a ``postgresql://`` URL."""
+    return open_registry(db)
 
 
 def catalog_devices() -> list[HardwareEntry]:
