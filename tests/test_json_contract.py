@@ -42,7 +42,7 @@ CYPHER_MEASURED = "MATCH (x:Measurement)-[:ON]->(h:Hardware) RETURN x, h.device,
 # one stored measurement: it calibrates that device for every model and shows as measured_latency_ms
 MEASUREMENT = ("--model", "yolo-style", "--hw", "jetson-orin-nano-8gb", "--mode", "15W", "--precision", "fp16",
                "--latency-ms", "4.2", "--source", "golden test", "--runtime", "tensorrt")
-VOLATILE = {"registered_at", "measured_at", "analysis_seconds", "seconds"}  # keys whose values differ from run to run
+VOLATILE = {"registered_at", "measured_at", "analysis_seconds", "seconds", "lineage"}  # keys whose values differ from run to run
 # torch archives that embed the source paths of the zoo modules (and of torch): their bytes, hence sha256 and size,
 # depend on where the checkout and the venv live; ONNX, state_dict and safetensors files do not
 PATH_DEPENDENT = {"torchscript_traced", "torchscript_scripted", "exported_program"}

@@ -14,7 +14,7 @@ def measurement() -> None:
 
 
 @measurement.command("add")
-@click.option("--model", "model", required=True, help="Registered model name.")
+@click.option("--model", "model", required=True, help="Registered model: NAME, NAME@VERSION or NAME@ALIAS.")
 @click.option("--version", "version", type=int, help="Model version (default: latest).")
 @click.option("--hw", "hw", required=True, help="Device id or name.")
 @click.option("--mode", help="Power mode (default: the device's default mode).")
@@ -28,7 +28,8 @@ def measurement() -> None:
 @click.pass_context
 def add(ctx: click.Context, model, version, hw, mode, precision, latency_ms, source, runtime, batch, timed,
         as_json) -> None:
-    """Store a measured latency of MODEL on a device; `fit` calibrates that device from it."""
+    """Store a measured latency of MODEL on a device; `fit` calibrates that device from it. Stored with who added it,
+    from which host and when; never changed afterwards (a correction is another `measurement add`)."""
     from embodied_tui.services.fit import add_measurement
 
     m = add_measurement(ctx.obj["db"], model=model, version=version, hw=hw, mode=mode, precision=precision,
@@ -41,15 +42,23 @@ def add(ctx: click.Context, model, version, hw, mode, precision, latency_ms, sou
 
 
 @measurement.command("list")
-@click.option("--model", "model", help="Only this model.")
+@click.option("--model", "model", help="Only this model (NAME; NAME@VERSION or NAME@ALIAS: only that version).")
 @click.option("--hw", "hw", help="Only this device id.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.pass_context
 def list_(ctx: click.Context, model, hw, as_json) -> None:
-    """Every stored measurement."""
+    """Every stored measurement, oldest first, with who stored it and from which host."""
+    from embodied_tui.data.names import split_ref
     from embodied_tui.services.fit import list_measurements
+    from embodied_tui.services.models import get
 
+    version = None
+    if model is not None and split_ref(model)[1] is not None:
+        record = get(model, None, ctx.obj["db"])
+        model, version = record.name, record.version
     rows = list_measurements(ctx.obj["db"], model=model, hw=hw)
+    if version is not None:
+        rows = [m for m in rows if m.model_version == version]
     if as_json:
         print_json(rows)
         return
@@ -61,7 +70,8 @@ def list_(ctx: click.Context, model, hw, as_json) -> None:
         batch = f", batch {m.batch}" if m.batch != 1 else ""
         echo(f"{model} on {m.hardware} ({m.power_mode}, {m.precision}, {m.runtime}{batch}): "
              f"{fmt.number(m.latency_ms, 4)} ms")
-        echo(f"    source: {m.source}" + (f"; timed: {m.timed}" if m.timed else "") + f"; {m.measured_at}")
+        by = f"; by {m.lineage.user} on {m.lineage.host}" if m.lineage else ""
+        echo(f"    source: {m.source}" + (f"; timed: {m.timed}" if m.timed else "") + f"; {m.measured_at}{by}")
 
 
 COMMANDS = [measurement]

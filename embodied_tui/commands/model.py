@@ -144,42 +144,48 @@ def model() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ register / analyze
-def _default_name(path: Path) -> str:
-    """The registry name when --name is not given: a file's name without its suffix; a model folder's own name (dots
-    kept: "Qwen2.5-0.5B"); for a Hugging Face config.json or shard index, its folder's name."""
-    if path.is_dir():
-        return path.resolve().name
-    if path.name == "config.json" or path.name.endswith(".index.json"):
-        return path.resolve().parent.name
-    return path.name.split(".")[0]
-
-
 @model.command("register")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--name", "-n", help="Registry name (default: the file name without its suffix).")
+@click.option("--name", "-n", help="Registry name (default: the file name up to its first dot; a model folder's own name).")
 @click.option("--input-shape", "input_shape", multiple=True, help=_INPUT_SHAPE_HELP)
 @click.option("--input-dtype", "input_dtype", multiple=True, help=_INPUT_DTYPE_HELP)
 @click.option("--tag", "tags", multiple=True, help="A tag: a word (robot) or key=value (site=lab). Repeatable.")
 @click.option("--description", "-d", help="Free-text description.")
 @click.option("--trust-code", is_flag=True, help="Allow full pickles, which run code from the file when loaded.")
-@click.option("--json", "as_json", is_flag=True, help="Print {status, record} as JSON.")
+@click.option("--store", "store", is_flag=False, flag_value="", default=None, metavar="[DIR]",
+              help="Also copy the file (and its ONNX external data) into the model store DIR; --store alone: the "
+                   "registry's store (`model store set`), which registering uses anyway when one is set.")
+@click.option("--no-store", is_flag=True, help="Do not copy the file into the registry's model store.")
+@click.option("--json", "as_json", is_flag=True, help="Print {status, record} as JSON (and stored, with --store).")
 @click.pass_context
-def register_cmd(ctx, path: Path, name, input_shape, input_dtype, tags, description, trust_code, as_json) -> None:
+def register_cmd(ctx, path: Path, name, input_shape, input_dtype, tags, description, trust_code, store, no_store,
+                 as_json) -> None:
     """Analyse PATH (a model file, a Hugging Face model folder, its config.json or shard index) and register it. The
     same bytes again change nothing; other bytes under the same name become a
     new version."""
     from embodied_tui.analysis.api import with_dtypes
+    from embodied_tui.errors import UserError
+    from embodied_tui.services import model_store
     from embodied_tui.services import models as svc
+    from embodied_tui.services.registration import default_name
 
     shapes = with_dtypes(svc.parse_input_shapes(input_shape), input_dtype)
-    name = name or _default_name(path)
+    name = name or default_name(path)
+    target = model_store.store_for_register(ctx.obj["db"], store, no_store)  # a bad store fails before the analysis
     status_ui, progress = _progress_status()
     with status_ui:
         record, status = svc.register(path, name=name, input_shape=shapes, tags=svc.parse_tags(tags),
                                       description=description, trust_code=trust_code, db=ctx.obj["db"],
                                       progress=progress)
+    stored = None
+    if target is not None:
+        try:
+            stored = model_store.push(f"{record.name}@{record.version}", ctx.obj["db"], store=target.location)
+        except UserError as exc:
+            raise UserError(f"registered {record.name} v{record.version} ({status}) but did not store it: {exc}")
     if as_json:
-        print_json({"status": status, "record": svc.record_json(record)})
+        print_json({"status": status, "record": svc.record_json(record),
+                    **({"stored": stored.as_json()} if stored else {})})
         return
     if status == "unchanged":
         _say(f"unchanged: {record.name} v{record.version} already has these exact bytes (sha256 "
@@ -195,6 +201,8 @@ def register_cmd(ctx, path: Path, name, input_shape, input_dtype, tags, descript
     _say(f"  {kind}, {fmt.count(record.params)} params, "
          f"{_macs_word(record.macs)}, input {fmt.shapes(record.input_shapes, record.input_symbols)} "
          f"({record.input_shape_source}), {record.format}")
+    if stored is not None:
+        _stored_line(stored)
 
 
 @model.command("analyze")
@@ -318,20 +326,28 @@ def _fit_widths(headers, rows, total: int, shrink) -> list[int]:
 def show_cmd(ctx, name, version, census, as_json) -> None:
     """One registered model: what it is, what it costs, where it came from."""
     from embodied_tui.services import models as svc
+    from embodied_tui.services.lineage import model_lineage
 
     record, details = svc.show(name, version, ctx.obj["db"])
+    history = model_lineage(ctx.obj["db"], record)
     if as_json:
-        print_json(svc.record_json(record, details, with_details=True))
+        print_json({**svc.record_json(record, details, with_details=True),
+                    "aliases": [e.model_dump(mode="json") for e in history["aliases"]],
+                    "measurements": [m.model_dump(mode="json") for m in history["measurements"]]})
         return
-    versions = [r.version for r in svc.registry(ctx.obj["db"]).versions(name)]
+    versions = [r.version for r in svc.registry(ctx.obj["db"]).versions(record.name)]
     table = _kv_table()
     table.add_row("name", f"{record.name}  v{record.version} of {', '.join(map(str, versions))}")
-    table.add_row("registered", record.registered_at)
+    table.add_row("registered", record.registered_at + (f"  by {_who(record.lineage)}" if record.lineage else ""))
+    for event in history["aliases"]:
+        moved = f", moved from v{event.from_version}" if event.from_version else ""
+        table.add_row("alias", f"{event.alias}  (set {_utc(event.lineage.at)} UTC by {_who(event.lineage)}{moved})")
     if record.tags:
         table.add_row("tags", fmt.tags(record.tags))
     if record.description:
         table.add_row("description", record.description)
     _summary_rows(table, record)
+    _measurement_rows(table, history["measurements"])
     out = console()
     out.print(table)
     if census:
@@ -341,19 +357,55 @@ def show_cmd(ctx, name, version, census, as_json) -> None:
             out.print(_census_table(details.census))
 
 
+def _utc(at: str) -> str:
+    """'2026-05-01T09:30:00+00:00' -> '2026-05-01 09:30:00' (columns headed UTC)."""
+    return at.replace("T", " ").removesuffix("+00:00")
+
+
+def _who(lineage) -> str:
+    """'alice on ws-12' (+ the runtime that ran the model, when one did)."""
+    ran = " ".join(x for x in (lineage.runtime, lineage.runtime_version) if x)
+    ran += f" ({lineage.provider})" if lineage.provider else ""
+    return f"{lineage.user} on {lineage.host}" + (f" with {ran}" if ran else "")
+
+
+def _measurement_rows(table, measurements) -> None:
+    """`model show`: each measurement of this version, oldest first, with where it came from and who stored it.
+    Measurements are never edited: a correction is a later row."""
+    if not measurements:
+        table.add_row("measured", "no measurements (`embodied-ai bench NAME` or `embodied-ai measurement add`)")
+        return
+    for m in measurements:
+        batch = f", batch {m.batch}" if m.batch != 1 else ""
+        by = f"by {_who(m.lineage)}" if m.lineage else "by (not recorded)"
+        table.add_row("measured", f"{fmt.number(m.latency_ms, 4)} ms on {m.hardware} ({m.power_mode}, {m.precision}, "
+                                  f"{m.runtime}{batch}) at {_utc(m.measured_at)} UTC {by}; source: {m.source}"
+                                  + (f"; timed: {m.timed}" if m.timed else ""))
+
+
 # ------------------------------------------------------------------------------------------------ changing
 @model.command("remove")
 @click.argument("name")
 @click.option("--version", "-v", "version", type=int, help="Remove only this version (default: every version).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask.")
+@click.option("--force", is_flag=True, help="Also remove the aliases that point at the version(s) (kept in their "
+                                            "history); without it, an aliased version is not removed.")
 @click.pass_context
-def remove_cmd(ctx, name, version, yes) -> None:
-    """Remove a model (every version) or one version of it."""
+def remove_cmd(ctx, name, version, yes, force) -> None:
+    """Remove a model (every version) or one version of it (--version N, or NAME@N / NAME@ALIAS)."""
+    from embodied_tui.data.names import split_ref
     from embodied_tui.errors import UserError
+    from embodied_tui.services import aliases
     from embodied_tui.services import models as svc
 
     reg = svc.registry(ctx.obj["db"])
-    found = [reg.get(name, version)] if version is not None else reg.versions(name) or [reg.get(name)]
+    if version is not None or split_ref(name)[1] is not None:
+        found = [svc.get(name, version, reg)]
+        name, version = found[0].name, found[0].version
+    else:
+        found = reg.versions(name) or [reg.get(name)]
+    if not force:  # refused before asking: an aliased version stays unless --force
+        aliases.guard_removal(reg, name, [r.version for r in found], force=False)
     what = f"{name} v{version}" if version is not None else f"{name} ({len(found)} version{'s' * (len(found) > 1)})"
     if not yes:
         answer = confirm(f"remove {what} from {reg.path}?")
@@ -362,7 +414,7 @@ def remove_cmd(ctx, name, version, yes) -> None:
         if not answer:
             _say("nothing removed")
             ctx.exit(1)
-    count = svc.remove(name, version, reg)
+    count = svc.remove(name, version, reg, force=force)
     _say(f"removed {count} version{'s' * (count != 1)} of {name}")
 
 
@@ -412,6 +464,175 @@ def import_cmd(ctx, bundle: Path) -> None:
     for record, st in results:
         if st == "renumbered":
             _say(f"  {record.name}: stored as v{record.version} (its version number was taken)")
+
+
+# ------------------------------------------------------------------------------------------------ aliases
+@model.group("alias")
+def alias_group() -> None:
+    """Named pointers to a version (production, staging): NAME@ALIAS works wherever a model name does."""
+
+
+@alias_group.command("set")
+@click.argument("ref", metavar="NAME@VERSION")
+@click.argument("alias")
+@click.option("--json", "as_json", is_flag=True, help="Print {status, event} as JSON.")
+@click.pass_context
+def alias_set_cmd(ctx, ref, alias, as_json) -> None:
+    """Point ALIAS at a version: NAME@3 (NAME alone: its latest version; NAME@staging: where another alias points).
+    Moving an alias keeps its history (`model alias list --history`)."""
+    from embodied_tui.services import aliases
+
+    event, status = aliases.set_alias(ctx.obj["db"], ref, alias)
+    if as_json:
+        print_json({"status": status, "event": event.model_dump(mode="json")})
+        return
+    if status == "unchanged":
+        _say(f"unchanged: {event.model}@{event.alias} already points at v{event.version}")
+    elif status == "moved":
+        _say(f"moved: {event.model}@{event.alias} -> v{event.version} (was v{event.from_version})")
+    else:
+        _say(f"set: {event.model}@{event.alias} -> v{event.version}")
+
+
+@alias_group.command("rm")
+@click.argument("name")
+@click.argument("alias")
+@click.option("--json", "as_json", is_flag=True, help="Print the event as JSON.")
+@click.pass_context
+def alias_rm_cmd(ctx, name, alias, as_json) -> None:
+    """Remove ALIAS of model NAME (the model is untouched; the alias's history is kept)."""
+    from embodied_tui.services import aliases
+
+    event = aliases.remove_alias(ctx.obj["db"], name, alias)
+    if as_json:
+        print_json(event.model_dump(mode="json"))
+        return
+    _say(f"removed: {event.model}@{event.alias} (pointed at v{event.from_version})")
+
+
+@alias_group.command("list")
+@click.argument("name", required=False)
+@click.option("--history", is_flag=True, help="Every move of every alias (who, when, host, from and to version).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of alias events.")
+@click.pass_context
+def alias_list_cmd(ctx, name, history, as_json) -> None:
+    """The aliases in force (of model NAME), or with --history every set and rm, oldest first."""
+    from embodied_tui.data.names import split_ref
+    from embodied_tui.services import aliases
+    from embodied_tui.services import models as svc
+
+    if name is not None:
+        name = split_ref(name)[0]
+        if not aliases.history(ctx.obj["db"], name):
+            svc.registry(ctx.obj["db"]).get(name)  # no such model: NotFound with close names
+    events = aliases.history(ctx.obj["db"], name) if history else aliases.current(ctx.obj["db"], name)
+    if as_json:
+        print_json([e.model_dump(mode="json") for e in events])
+        return
+    if not events:
+        _say(f"no aliases{' of ' + name if name else ''}; set one with `embodied-ai model alias set NAME@VERSION ALIAS`")
+        return
+    table = _Rows(_table())
+    if history:
+        for header in ("#", "when (UTC)", "who", "host", "model", "alias", "change"):
+            table.table.add_column(header, overflow="fold", justify="right" if header == "#" else "left")
+        for e in events:
+            was = f"v{e.from_version}" if e.from_version else "(new)"
+            change = f"{was} -> v{e.version}" if e.event == "set" else f"v{e.from_version} -> (removed)"
+            table.add_row(str(e.seq), _utc(e.lineage.at), e.lineage.user, e.lineage.host, e.model, e.alias,
+                          change + (f": {e.reason}" if e.reason else ""))
+    else:
+        for header in ("model", "alias", "v", "set (UTC)", "by"):
+            table.table.add_column(header, overflow="fold", justify="right" if header == "v" else "left")
+        for e in events:
+            table.add_row(e.model, e.alias, str(e.version), _utc(e.lineage.at), _who(e.lineage))
+    console().print(table)
+
+
+# ------------------------------------------------------------------------------------------------ the model store
+def _stored_line(done) -> None:
+    new = sum(1 for f in done.files if f.status == "stored")
+    size = fmt.nbytes(sum(f.size_bytes for f in done.files))
+    _say(f"stored: {done.record.name} v{done.record.version} in {done.store} ({len(done.files)} "
+         f"file{'s' * (len(done.files) != 1)}, {size}; {new} new, {len(done.files) - new} already there; manifest "
+         f"sha256 {done.manifest[:12]})")
+
+
+@model.command("push")
+@click.argument("ref", metavar="NAME[@VERSION|@ALIAS]")
+@click.option("--store", "store", metavar="DIR", help="The model store (default: the registry's, `model store set`).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was stored as JSON.")
+@click.pass_context
+def push_cmd(ctx, ref, store, as_json) -> None:
+    """Copy a registered model's file (and its ONNX external data) into the model store, addressed by SHA-256. The
+    file is hashed again first: one that changed since it was registered is refused."""
+    from embodied_tui.services import model_store
+
+    done = model_store.push(ref, ctx.obj["db"], store=store)
+    if as_json:
+        print_json(done.as_json())
+        return
+    _stored_line(done)
+
+
+@model.command("pull")
+@click.argument("ref", metavar="NAME[@VERSION|@ALIAS]")
+@click.option("--to", "to", type=click.Path(path_type=Path), metavar="DIR",
+              help="Folder to write the files into (default: the current directory).")
+@click.option("--store", "store", metavar="DIR", help="The model store (default: the registry's, `model store set`).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.pass_context
+def pull_cmd(ctx, ref, to, store, as_json) -> None:
+    """Fetch a registered model's files from the model store under their original names, every byte checked
+    against its SHA-256. A file already there with other bytes is never overwritten."""
+    from embodied_tui.services import model_store
+
+    done = model_store.pull(ref, ctx.obj["db"], to=to, store=store)
+    if as_json:
+        print_json(done.as_json())
+        return
+    wrote = sum(1 for f in done.files if f.status == "written")
+    _say(f"pulled: {done.record.name} v{done.record.version} into {done.folder} ({wrote} written, "
+         f"{len(done.files) - wrote} already there; sha256 verified)")
+    for f in done.files:
+        _say(f"  {f.name}  {fmt.nbytes(f.size_bytes)}  sha256 {f.sha256[:12]}  {f.status}")
+
+
+@model.group("store")
+def store_group() -> None:
+    """The registry's model store: where `model push`, `model pull` and `model register` keep model files."""
+
+
+@store_group.command("set")
+@click.argument("location", metavar="DIR")
+@click.pass_context
+def store_set_cmd(ctx, location) -> None:
+    """Use the folder DIR (local, or a shared mount) as this registry's model store; it is created if missing."""
+    from embodied_tui.services import model_store
+
+    chosen = model_store.set_store(ctx.obj["db"], location)
+    _say(f"model store: {chosen.location} (registering now copies model files there; --no-store skips it)")
+
+
+@store_group.command("show")
+@click.pass_context
+def store_show_cmd(ctx) -> None:
+    """Print this registry's model store."""
+    from embodied_tui.services import model_store
+
+    location = model_store.configured(ctx.obj["db"])
+    _say(f"model store: {location}" if location else
+         "no model store set; choose one with `embodied-ai model store set DIR`")
+
+
+@store_group.command("unset")
+@click.pass_context
+def store_unset_cmd(ctx) -> None:
+    """Forget this registry's model store (the files in it are left alone)."""
+    from embodied_tui.services import model_store
+
+    _say("model store unset (its files were left alone)" if model_store.unset_store(ctx.obj["db"])
+         else "no model store was set")
 
 
 COMMANDS = [model]

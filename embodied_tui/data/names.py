@@ -12,6 +12,11 @@
 "Control character" means Unicode category Cc (C0, DEL, C1) plus the bidirectional overrides and isolates
 (U+202A-U+202E, U+2066-U+2069), which reorder what a terminal shows.
 
+- **References** (what a command takes where it takes a model): ``NAME``, ``NAME@3`` or ``NAME@v3`` (version 3),
+  ``NAME@latest`` or ``NAME@ALIAS`` (``split_ref``, ``parse_selector``).
+- **Aliases** (``model alias set NAME@3 production``): the name rule, and not all digits (``NAME@3`` is a version),
+  not ``v`` + digits and not ``latest`` (both read as versions too), checked by ``check_alias``.
+
 The rule is checked when a name is created (register, the app's register dialog, `model import`, `hw add`) and never
 when reading: records stored earlier under names it now refuses still load, print and can be removed.
 """
@@ -29,6 +34,8 @@ DESCRIPTION_MAX = 4096
 NAME_RULE = ("1-64 characters of ASCII letters, digits, '.', '_', '-' and '+', not starting with '-' or '.' "
              "(no spaces, '=', '@' or '/')")
 _NAME_RE = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+-]{0,63}")
+_VERSION_RE = re.compile(r"[vV]?[0-9]+")
+LATEST = "latest"
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
@@ -106,3 +113,36 @@ def check_description(text: str | None) -> str | None:
     if text is None:
         return None
     return check_text(text, "description", limit=DESCRIPTION_MAX, allow="\n")
+
+
+def check_alias(alias: object) -> str:
+    """``alias`` when it is a valid alias name: the name rule, and not a word that reads as a version (all digits,
+    ``v`` + digits, ``latest``); else UserError saying which and what to use."""
+    check_name(alias, what="alias name", hint="choose another alias, e.g. production")
+    assert isinstance(alias, str)
+    if _VERSION_RE.fullmatch(alias) or alias.casefold() == LATEST:
+        raise UserError(f"alias name {shown(alias)} is not allowed: NAME@{alias} already means "
+                        f"{'the latest version' if alias.casefold() == LATEST else 'a version number'}; choose a "
+                        f"word such as production or staging")
+    return alias
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """``"yolo@production"`` -> ``("yolo", "production")``; ``"yolo"`` -> ``("yolo", None)``. Names hold no ``@``,
+    so the first one separates. UserError for an empty name or an empty part after ``@``."""
+    name, at, selector = str(ref).partition("@")
+    if at and (not name or not selector):
+        raise UserError(f"model reference {shown(ref)} is incomplete: use NAME, NAME@VERSION (NAME@3) or NAME@ALIAS "
+                        f"(NAME@production)")
+    return name, (selector if at else None)
+
+
+def parse_selector(selector: str) -> int | str:
+    """What follows ``@``: a version number (``3`` or ``v3``, from 1 up) as an int, else the text (``latest`` or an
+    alias). UserError for version 0."""
+    if _VERSION_RE.fullmatch(selector):
+        version = int(selector.lstrip("vV"))
+        if version < 1:
+            raise UserError(f"version {shown(selector)} does not exist: versions count from 1")
+        return version
+    return LATEST if selector.casefold() == LATEST else selector

@@ -283,18 +283,44 @@ class Registration(_Strict):
     description: str = ""
 
 
+class Lineage(_Strict):
+    """Who made a stored record, when, on which machine and with what (``data/lineage.py`` fills it).
+
+    ``user``: ``$EMBODIED_AI_USER``, else the login name (``getpass.getuser``); ``host``: ``socket.gethostname()``;
+    ``at``: ISO 8601 UTC, seconds; ``tool``: ``embodied-ai <version>``. ``runtime``, ``runtime_version`` and
+    ``provider`` say what ran the model when something timed it (``onnxruntime`` 1.20.1 ``CPUExecutionProvider``,
+    ``torch`` 2.5.1 ``cuda``); None where nothing ran (a typed-in measurement, a registration)."""
+
+    user: str
+    host: str
+    at: str
+    tool: str
+    runtime: str | None = _added()
+    runtime_version: str | None = _added()
+    provider: str | None = _added()
+
+
 class ModelRecord(ModelSummary, Registration, ModelFile, Identity):
     """A registered model version: the record contract of docs/architecture.md (add keys freely, never rename).
 
     A ``ModelSummary`` with an ``Identity`` and a ``Registration``. Keys in order: name, version (Identity), the file
-    fields (ModelFile), registered_at, tags, description (Registration), the counts (ModelCounts). ``ModelFile`` is
-    named again only to put ``Registration`` after it."""
+    fields (ModelFile), registered_at, tags, description (Registration), the counts (ModelCounts), then ``lineage``
+    (who registered it, from which host; None on records stored before it existed). ``ModelFile`` is named again
+    only to put ``Registration`` after it."""
+
+    lineage: Lineage | None = _added()
 
     @classmethod
     def from_analysis(cls, analysis: Analysis, *, name: str, version: int, registered_at: str,
-                      tags: dict[str, str] | None = None, description: str = "") -> tuple[ModelRecord, ModelDetails]:
+                      tags: dict[str, str] | None = None, description: str = "",
+                      lineage: Lineage | None = None) -> tuple[ModelRecord, ModelDetails]:
+        """A new record of ``analysis``; ``lineage`` defaults to this user and host now (``data/lineage.here``)."""
+        if lineage is None:
+            from embodied_tui.data.lineage import here
+
+            lineage = here(at=registered_at)
         record = cls(**analysis.summary_fields(), name=name, version=version, registered_at=registered_at,
-                     tags=tags or {}, description=description)
+                     tags=tags or {}, description=description, lineage=lineage)
         return record, analysis.details()
 
 

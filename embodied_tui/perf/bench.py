@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from embodied_tui.data.records import Lineage, _added
 from embodied_tui.errors import AnalysisError, UserError
 
 RUNTIMES = ("onnxruntime", "torch")
@@ -51,6 +52,9 @@ class Measurement(BaseModel):
     source: str  # "embodied-ai bench on host-...", "NVIDIA benchmark page, 2024", ...
     timed: str = ""  # what the time covers: "session.run only", "end to end incl. pre/post-processing", ...
     measured_at: str = Field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    # who stored it, from which host, with which embodied-ai, and (for `bench`) the runtime library, its version and
+    # execution provider; None on measurements stored before lineage was recorded
+    lineage: Lineage | None = _added()
 
 
 class BenchResult(BaseModel):

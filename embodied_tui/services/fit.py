@@ -27,6 +27,7 @@ from typing import Iterable
 from pydantic import ValidationError
 
 from embodied_tui.data.hardware import HardwareEntry, PowerMode, find_device
+from embodied_tui.data.lineage import here, now_utc
 from embodied_tui.data.records import ModelRecord, read_as
 from embodied_tui.data.store import Registry, error_text, warn
 from embodied_tui.errors import NotFound, UserError
@@ -50,6 +51,7 @@ from embodied_tui.perf.roofline import (
     target_of,
     work_totals,
 )
+from embodied_tui.services.aliases import resolve
 from embodied_tui.services.fit_llm import check_tokens, decoder_tower, generation_precisions, generation_row
 from embodied_tui.services.hardware import all_devices, registry
 
@@ -100,9 +102,11 @@ def add_measurement(db, *, model: str, hw: str, mode: str | None, precision: str
                     runtime: str = "unknown", batch: int = 1, timed: str = "", version: int | None = None,
                     p90_ms: float | None = None, threads: int | None = None,
                     runtime_version: str | None = None) -> Measurement:
-    """Store a latency of a registered model on a device (checked: model, device, mode, precision, positivity)."""
+    """Store a latency of a registered model (any reference: NAME, NAME@3, NAME@ALIAS) on a device (checked: model,
+    device, mode, precision, positivity), with its lineage (who, from which host, now). Stored once and never
+    changed: a correction is another measurement."""
     reg = registry(db)
-    record = reg.get(model, version)
+    record = resolve(reg, model, version)
     entry = find_device(hw, devices(reg))
     pm = entry.mode(mode)
     _check_precision(precision)
@@ -115,7 +119,8 @@ def add_measurement(db, *, model: str, hw: str, mode: str | None, precision: str
     m = Measurement(model=record.name, model_version=record.version, model_sha256=record.sha256,
                     hardware=entry.id, power_mode=pm.name, precision=precision, runtime=runtime,
                     runtime_version=runtime_version, batch=batch, latency_ms=float(latency_ms), p90_ms=p90_ms,
-                    threads=threads, source=source.strip(), timed=timed)
+                    threads=threads, source=source.strip(), timed=timed, measured_at=(now := now_utc()),
+                    lineage=here(at=now))
     reg.table_insert(MEASUREMENTS, m.model_dump(mode="json"))
     return m
 
@@ -385,7 +390,7 @@ def fit_rows(db, model_name: str, hw: str | None = None, mode: str | None = None
     Raises NotFound for an unknown model, device or mode (listing the valid ones), UserError for an unknown precision
     or a model whose MACs could not be counted (with the analyser's reason)."""
     ctx = FitContext.open(db)
-    record = ctx.reg.get(model_name, version)
+    record = resolve(ctx.reg, model_name, version)
     if check_tokens(prompt_tokens, new_tokens) is not None:
         if runtime is not None or with_layers:
             raise UserError(f"{'--runtime' if runtime is not None else '--layers'} does not apply to a generation fit "

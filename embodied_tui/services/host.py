@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from embodied_tui.data.hardware import Calibration, HardwareEntry, load_catalog, parse_entry
+from embodied_tui.data.lineage import here, now_utc
 from embodied_tui.data.store import Registry
 from embodied_tui.errors import NotFound, UserError
 from embodied_tui.perf.bench import BenchResult, Measurement, bench_file, default_runtime, runtime_label
@@ -39,8 +40,10 @@ from embodied_tui.perf.gpu import (
     probe,
 )
 from embodied_tui.perf.roofline import default_efficiency, fit_model, fusion_for, layer_times, model_work
+from embodied_tui.services.aliases import resolve
 from embodied_tui.services.fit import MEASUREMENTS, record_batch, target_for
 from embodied_tui.services.hardware import CALIBRATE, add_user_device, names_of, origins, registry, user_devices
+from embodied_tui.services.lineage import log_calibration
 
 # zoo models (embodied_tui.analysis.zoo BUILDERS) timed by `calibrate`: from 0.1 to 1000 MMACs, dense, depthwise,
 # attention and recurrent, so eta_compute, eta_memory and t0 are all pinned
@@ -252,6 +255,11 @@ def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CA
                 for name, analysis, result in analysed]
     data = {**entry.model_dump(mode="json"), "calibration": [c.model_dump(mode="json") for c in kept]}
     entry = save_host(reg, parse_entry(data, f"host device {entry.id}"))
+    lineage = None
+    if calibration is not None:
+        last = analysed[-1][2]
+        lineage = log_calibration(reg, entry.id, calibration.model_dump(mode="json"), here(
+            runtime=last.runtime, runtime_version=last.runtime_version, provider=last.provider)).lineage
     report("done", 1.0)
     mode = entry.default
     cache = (None if mode.cache_bandwidth_gbps is None else {"bytes": entry.cache_bytes,
@@ -262,7 +270,7 @@ def calibrate_host(db, *, threads: int | None = None, models: Iterable[str] = CA
             "peak_gflops": round(peaks.peak_flops / 1e9, 2), "bandwidth_gbps": round(peaks.bandwidth / 1e9, 2),
             "copy_gbps": round(peaks.copy_bytes_per_s / 1e9, 2), "cache": cache,
             "triad_gbps": round(peaks.triad_bytes_per_s / 1e9, 2),
-            "skipped": skipped}
+            "skipped": skipped, "lineage": None if lineage is None else lineage.model_dump(mode="json")}
 
 
 def check_unchanged(reg: Registry, record) -> None:
@@ -315,7 +323,7 @@ def bench_model(db, name: str, runtime: str | None = None, *, version: int | Non
     ``available``: what the machine offers (probed when None). The result's ``device_choice`` says where it ran and
     why; its ``notice`` is the one line to show when a GPU was asked for and none is usable."""
     reg = registry(db)
-    record = reg.get(name, version)
+    record = resolve(reg, name, version)  # NAME, NAME@3, NAME@ALIAS
     if record.format == "hf_config":  # analysis.hf.folder: an architecture alone, nothing to time
         raise UserError(f"{record.name} v{record.version} is a Hugging Face config.json only: an architecture with "
                         f"no weights, so there is nothing to run. `embodied-ai fit {record.name}` predicts its latency "
@@ -337,7 +345,9 @@ def bench_model(db, name: str, runtime: str | None = None, *, version: int | Non
                     runtime=runtime_label(result), runtime_version=result.runtime_version,
                     batch=record_batch(record), latency_ms=result.median_ms, p90_ms=result.p90_ms,
                     min_ms=result.min_ms, runs=result.runs, threads=result.threads,
-                    source=f"embodied-ai bench on {host.id}", timed=result.timed)
+                    source=f"embodied-ai bench on {host.id}", timed=result.timed, measured_at=(now := now_utc()),
+                    lineage=here(at=now, runtime=result.runtime, runtime_version=result.runtime_version,
+                                 provider=result.provider))
     if save:
         reg.table_insert(MEASUREMENTS, m.model_dump(mode="json"))
     return {"measurement": m.model_dump(mode="json"), "bench": result.model_dump(mode="json"), "saved": save,
@@ -429,6 +439,11 @@ def calibrate_gpu(db, *, models: Iterable[str] = CALIBRATION_SET, available: Ava
         rows = [_point_row(model, analysis, result, target, eff, p90_ms=round(result.p90_ms, 4))
                 for model, analysis, result in analysed]
     entry = save_gpu(reg, _gpu_from(name, peaks, kept))
+    lineage = None
+    if calibration is not None:
+        first = best[points[0].label]
+        lineage = log_calibration(reg, entry.id, calibration.model_dump(mode="json"), here(
+            runtime=first.runtime, runtime_version=first.runtime_version, provider=first.provider)).lineage
     report("done", 1.0)
     return {"device": entry.model_dump(mode="json"), "gpu": name, "provider": choice.provider, "runtime": label,
             "calibration": None if calibration is None else calibration.model_dump(mode="json"), "points": rows,
@@ -436,4 +451,5 @@ def calibrate_gpu(db, *, models: Iterable[str] = CALIBRATION_SET, available: Ava
             "matmul_tflops": {p: {str(n): round(r / 1e12, 3) for n, r in sizes.items()}
                               for p, sizes in peaks.matmul_flops.items()},
             "bandwidth_gbps": round(peaks.copy_bytes_per_s / 1e9, 2), "sm_count": peaks.sm_count,
-            "seconds": round(time.perf_counter() - start, 2), "skipped": skipped}
+            "seconds": round(time.perf_counter() - start, 2), "skipped": skipped,
+            "lineage": None if lineage is None else lineage.model_dump(mode="json")}

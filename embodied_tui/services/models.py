@@ -11,8 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from embodied_tui.data.backend import RegistryBackend, candidates, open_registry
 from embodied_tui.data.filters import compile_filter, sort_records
-from embodied_tui.data.names import check_description, check_name, check_tags, check_text, shown
+from embodied_tui.data.names import check_description, check_name, check_tags, check_text, shown, split_ref
 from embodied_tui.data.records import SHA256_PATTERN, Analysis, ModelDetails, ModelRecord, known_keys
 from embodied_tui.data.store import Registry, atomic_write, error_text, now_iso
 from embodied_tui.errors import UserError
@@ -22,8 +23,9 @@ BUNDLE_FORMAT = "embodied-ai-bundle"
 BUNDLE_VERSION = 1
 
 
-def registry(db: Registry | str | Path | None = None) -> Registry:
-    return db if isinstance(db, Registry) else Registry(db)
+def registry(db: Registry | RegistryBackend | str | Path | None = None) -> RegistryBackend:
+    """The registry ``db`` names: a TinyDB file, or a PostgreSQL database for a ``postgresql://`` URL."""
+    return open_registry(db)
 
 
 # ------------------------------------------------------------------------------------------------ parsing user input
@@ -43,13 +45,14 @@ def parse_tags(values: Iterable[str]) -> dict[str, str]:
     return check_tags(tags)
 
 
-def parse_input_shapes(values: Sequence[str]) -> list[list[int]] | None:
-    """``--input-shape`` values (repeatable; ';' also separates inputs) -> one shape per model input."""
+def parse_input_shapes(values: Sequence[str], what: str = "--input-shape") -> list[list[int]] | None:
+    """``--input-shape`` values (repeatable; ';' also separates inputs) -> one shape per model input; ``what`` names
+    the field in errors."""
     from embodied_tui.analysis.api import parse_shapes
 
     shapes: list[list[int]] = []
     for value in values:
-        shapes += parse_shapes(value) or []
+        shapes += parse_shapes(value, what) or []
     return shapes or None
 
 
@@ -102,14 +105,24 @@ def list_models(db: Registry | str | Path | None = None, *, filter: str | None =
     pred = compile_filter(filter)  # a bad expression fails before the registry is read
     if sort:
         sort_records([], sort)
-    records = [r for r in registry(db).list_models(latest_only=not all_versions) if pred(r)]
+    # a backend may narrow the rows with the filter first (PostgreSQL: in SQL, a superset); the predicate decides
+    records = [r for r in candidates(registry(db), latest_only=not all_versions, filter=filter) if pred(r)]
     return sort_records(records, sort)
+
+
+def get(ref: str, version: int | None = None, db: Registry | str | Path | None = None) -> ModelRecord:
+    """The record a model reference names: NAME (latest, or ``version``), NAME@3, NAME@latest or NAME@ALIAS. The
+    one resolver of names (``services.aliases.resolve``); NotFound/UserError in one line otherwise."""
+    from embodied_tui.services.aliases import resolve
+
+    return resolve(registry(db), ref, version)
 
 
 def show(name: str, version: int | None = None, db: Registry | str | Path | None = None
          ) -> tuple[ModelRecord, ModelDetails | None]:
+    """``name`` is any model reference (``get``)."""
     reg = registry(db)
-    record = reg.get(name, version)
+    record = get(name, version, reg)
     return record, reg.details(record, strict=False)  # missing or damaged details: a warning line, the record shown
 
 
@@ -132,8 +145,22 @@ def records_json_bytes(records: list[ModelRecord]) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------------ changing
-def remove(name: str, version: int | None = None, db: Registry | str | Path | None = None) -> int:
-    return registry(db).remove(name, version)
+def remove(name: str, version: int | None = None, db: Registry | str | Path | None = None, *,
+           force: bool = False) -> int:
+    """Remove every version of model ``name`` (or one: ``version``, or a reference such as NAME@3 / NAME@ALIAS).
+    Refused (UserError naming the aliases) while an alias points at a version to be removed, unless ``force``: then
+    each such alias gets an ``rm`` event first (``services.aliases``). Returns how many versions were removed."""
+    from embodied_tui.services.aliases import guard_removal
+
+    reg = registry(db)
+    if split_ref(name)[1] is not None or version is not None:
+        record = get(name, version, reg)
+        name, gone = record.name, [record.version]
+        version = record.version
+    else:
+        gone = [r.version for r in reg.versions(name)] or [reg.get(name).version]  # NotFound, with close names
+    guard_removal(reg, name, gone, force=force)
+    return reg.remove(name, version)
 
 
 def update(name: str, *, tags: dict[str, str] | None = None, untag: Sequence[str] = (), description: str | None = None,
@@ -166,9 +193,17 @@ def export_bundle(out: str | Path, names: Sequence[str] = (), db: Registry | str
     A version whose stored details file is missing or damaged is left out (the others are written) and the call then
     raises UserError naming it and how to restore it, so a script sees the bundle is incomplete."""
     reg = registry(db)
-    for name in names:
-        reg.get(name)  # NotFound, with close names, before anything is written
-    found, skipped = reg.export_entries(set(names) or None)
+    whole, picked = set(), set()  # NAME: every version; NAME@3 / NAME@ALIAS: that version
+    for ref in names:
+        if split_ref(ref)[1] is None:
+            reg.get(ref)  # NotFound, with close names, before anything is written
+            whole.add(ref)
+        else:
+            record = get(ref, None, reg)
+            picked.add((record.name, record.version))
+    found, skipped = reg.export_entries((whole | {n for n, _ in picked}) or None)
+    if picked:
+        found = [f for f in found if f[0].name in whole or (f[0].name, f[0].version) in picked]
     entries = [BundleEntry(record=rec, identity=identity, details=details) for rec, identity, details in found]
     out = Path(out).expanduser()
     if entries or not skipped:
@@ -281,6 +316,9 @@ def demo_dir(db: Registry | str | Path | None = None) -> Path:
     return registry(db).path.parent / "demo-models"
 
 
+DEMO_TARGET = "jetson-orin-nano-8gb/15W/fp16"  # the target a demo registry pins when it has none (a TensorRT-style fp16)
+
+
 def install_demo(db: Registry | str | Path | None = None, directory: str | Path | None = None,
                  on_sample: Callable[[str], None] | None = None) -> list[tuple[ModelRecord, str]]:
     """Write the sample models (data/samples.py) and register them. Idempotent: a second run reports "unchanged"."""
@@ -297,4 +335,8 @@ def install_demo(db: Registry | str | Path | None = None, directory: str | Path 
         shapes = samples.input_shapes(sample) if sample.pass_shape else None
         out.append(register(path, name=sample.name, input_shape=shapes, tags=dict(sample.tags),
                             description=sample.description, db=reg))
+    from embodied_tui.services import target
+
+    if target.pinned(reg) is None:  # the app's ms column then answers "how fast on a Jetson", not "on anything"
+        target.pin(reg, DEMO_TARGET)
     return out

@@ -33,6 +33,7 @@ from embodied_tui.data.pipeline_spec import PipelineSpec, StageSpec, load_spec
 from embodied_tui.errors import UserError
 from embodied_tui.perf import phases
 from embodied_tui.perf.precision import bytes_at_precision
+from embodied_tui.services.aliases import resolve
 from embodied_tui.services.fit import FitContext, fit_record
 from embodied_tui.services.fit_llm import phase_on
 
@@ -225,7 +226,7 @@ def _config_stage(run: _Run, stage: StageSpec, entry: HardwareEntry, mode: Power
 
 
 def _model_stage(run: _Run, stage: StageSpec, entry: HardwareEntry, mode: PowerMode, precision: str) -> StageFit:
-    record = run.ctx.reg.get(stage.model)  # NotFound names the registered models
+    record = resolve(run.ctx.reg, stage.model)  # NAME, NAME@3 or NAME@alias; NotFound names the registered models
     base = dict(name=stage.name, source=f"model {record.name} v{record.version}", phase="encode", precision=precision,
                 tokens=None, context=0, repeat=stage.repeat, chunk=stage.chunk, share=None, kv_cache_bytes=0.0)
     if record.macs is None:

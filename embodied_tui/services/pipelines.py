@@ -18,6 +18,7 @@ from embodied_tui.data import pipeline_store as store
 from embodied_tui.data.pipeline_spec import PipelineSpec, load_spec
 from embodied_tui.data.store import Registry
 from embodied_tui.errors import UserError
+from embodied_tui.services.aliases import resolve
 from embodied_tui.services.hardware import registry
 
 
@@ -49,7 +50,7 @@ def register(db, spec_path: str | Path, *, name: str | None = None) -> tuple[sto
     spec = load_spec(path)
     for stage in spec.stages:
         if stage.model is not None:
-            reg.get(stage.model)  # NotFound, naming the registered models
+            resolve(reg, stage.model)  # NAME, NAME@3 or NAME@alias; NotFound names the registered models
     configs = read_configs(spec, path.parent)
     return store.add(reg, spec, configs, name=name, source=str(path.resolve()))
 

@@ -119,7 +119,7 @@ def test_good_names_pass_and_the_app_dialog_uses_the_same_rule(db):
     before = db.read_bytes()
     for name in ("a b", "a@b", "-x"):
         with pytest.raises(UserError, match="1-64 characters"):
-            add_analysis(analysis(3), name=name, db=db)  # what the register dialog calls
+            add_analysis(analysis(3), name=name, db=db)  # the names the CLI and the register dialog both refuse (data.names.check_name)
     assert db.read_bytes() == before
 
 
