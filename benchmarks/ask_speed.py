@@ -22,11 +22,16 @@ Then, on a registry of ``--query-models`` (default 200) models, with the fit cac
   the seed query (models joined to devices, two range conditions), an equality on one model, one on nodes alone and
   one on measurements.
 
-``--scale 10,1000,10000`` instead: for a registry of each size (a fresh fit store), each of ``SCALE_QUESTIONS``
-asked through the app's path (``services.ask.ask`` in this process, as the ask screen's worker calls it) the first
-time (fits computed for the models and devices the question keeps) and again (read from the store), and through the
-CLI (`embodied-ai ask`, a new process: its wall time, start-up included, with the store filled); the peak RSS of this
-process (the registries built and the app path) and of a CLI run (its VmHWM, read while it runs).
+``--scale 10,1000,10000`` instead: for a registry of each size, each of ``SCALE_QUESTIONS`` asked
+
+- through the app's path: ``services.ask.ask`` in a fresh process (the ask screen's worker calls it in the app's
+  process), the first time on an empty edge store (every fit it reads is computed) and then again (``--repeat``,
+  median; read from the store);
+- through the CLI: `embodied-ai ask` in a new process (wall time, start-up included), on an empty store and again;
+- with the peak RSS (VmHWM) of each of those processes, and the time reading the registry alone takes.
+
+Every child runs this tree's package (``PYTHONPATH``). The edge store's rows are keyed by the code's file mtimes
+(``services.graph``): run it on a tree nobody edits meanwhile (a snapshot), or "again" recomputes.
 
 ``--only-query`` skips the first part (its "before" timings recompute every fit and are slow at 200 models).
 
@@ -36,8 +41,11 @@ the ratios, not the absolute numbers.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -61,41 +69,88 @@ SCALE_QUESTIONS = [
     "which models have fewer than 200k params?",
     "fastest 5 models on a jetson at 15 W in int8",
     "how many models run under 1 ms on the orin nano?",
+    "which models run under 1 ms on the orin nano in fp16?",
 ]
 
 
-def scale_section(sizes: list[int]) -> None:
-    """First and repeated questions on registries of each size (app path and CLI), with peak memory."""
-    import os
-    import resource
-    import subprocess
+def _child(argv: list[str]) -> None:
+    """``--app-child REGISTRY QUESTION REPEAT``: the app's path in a fresh process (the ask screen's worker calls
+    ``services.ask.ask`` in the app's process): the registry read, the first question, the same question again;
+    prints one JSON line with the times (s), the rows and this process's peak RSS (MB)."""
+    import json
 
     from embodied_tui.services.ask import ask
+    from embodied_tui.services.graph import Registered
 
-    print(f"{'models':>7} {'question':48} {'app 1st':>8} {'app again':>9} {'CLI again':>9}  rows")
+    reg_path, question, repeat = argv[0], argv[1], int(argv[2])
+    t_load, _ = timed(lambda: Registered.read(reg_path))  # what reading the registry alone costs (then cached)
+    from embodied_tui.data.store import _cache  # noqa: PLC2701 (benchmark only: the registry read cold again)
+    _cache.clear()
+    t_first, a = timed(lambda: ask(reg_path, question))
+    t_again, _ = timed(lambda: ask(reg_path, question), repeat)
+    print(json.dumps({"load": t_load, "first": t_first, "again": t_again, "rows": len(a["rows"]),
+                      "shown": a.get("count") if a.get("count") is not None else len(a["rows"]),
+                      "peak_mb": _high_water(os.getpid())}))
+
+
+def _run_child(cmd: list[str], env: dict) -> tuple[float, float, str]:
+    """Wall time (s), peak RSS (MB: its VmHWM, read while it runs) and stdout of a child process (written to a file:
+    a pipe nobody reads while it runs would stop a child that prints a long answer)."""
+    env = dict(env, PYTHONPATH=str(ROOT))  # this tree's package, whatever is installed
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=err, text=True)
+        peak = 0.0
+        while child.poll() is None:
+            peak = max(peak, _high_water(child.pid))
+            time.sleep(0.01)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        said, problem = out.read(), err.read().strip()
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[-2:])} failed: {problem.splitlines()[-1:] if problem else ''}")
+    return wall, peak, said
+
+
+def scale_section(sizes: list[int], repeat: int) -> None:
+    """First (cold edge store) and repeated questions on registries of each size, app path and CLI, each in a fresh
+    process, with each process's peak RSS."""
+    from embodied_tui.services.graph import fit_cache_path
+
+    print("app: services.ask.ask in a fresh process (as the ask screen's worker runs it): the first question on an "
+          "empty edge store, then the same question again (median of --repeat); CLI: `embodied-ai ask` wall time, "
+          "start-up included, on an empty store (1st) and a filled one (again). Peak: VmHWM of each process, MB.")
+    print(f"{'models':>7} {'question':46} {'app 1st':>8} {'again':>7} {'CLI 1st':>8} {'again':>7} {'rows':>6} "
+          f"{'app MB':>7} {'CLI MB':>7}")
     for n in sizes:
         folder = Path(tempfile.mkdtemp(prefix="embodied-ai-ask-scale-"))
-        cli_peak = 0.0
+        loads = []
         try:
             reg, _ = build(folder, n)
+            store = fit_cache_path(reg)
+            env = dict(os.environ, EMBODIED_AI_DB=str(reg.path))
             for q in SCALE_QUESTIONS:
-                t_first, a = timed(lambda: ask(reg, q))
-                t_again, _ = timed(lambda: ask(reg, q), 3)
-                env = dict(os.environ, EMBODIED_AI_DB=str(reg.path))
-                start = time.perf_counter()
-                child = subprocess.Popen([sys.executable, "-m", "embodied_tui", "ask", q], env=env,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                while child.poll() is None:  # the CLI's own high-water mark (a child's ru_maxrss counts ours)
-                    cli_peak = max(cli_peak, _high_water(child.pid))
-                    time.sleep(0.02)
-                t_cli = time.perf_counter() - start
-                assert child.returncode == 0, f"`ask {q}` failed"
-                print(f"{n:>7} {q[:48]:48} {t_first:7.2f}s {t_again:8.2f}s {t_cli:8.2f}s  {len(a['rows'])}",
-                      flush=True)
+                _forget(store)
+                _, app_peak, out = _run_child([sys.executable, __file__, "--app-child", str(reg.path), q,
+                                               str(repeat)], env)
+                app = json.loads(out.strip().splitlines()[-1])
+                loads.append(app["load"])
+                _forget(store)
+                cli_first, peak1, _ = _run_child([sys.executable, "-m", "embodied_tui", "ask", q], env)
+                cli_again, peak2, _ = _run_child([sys.executable, "-m", "embodied_tui", "ask", q], env)
+                print(f"{n:>7} {q[:46]:46} {app['first']:7.2f}s {app['again']:6.2f}s {cli_first:7.2f}s "
+                      f"{cli_again:6.2f}s {app['shown']:>6} {app_peak:7.0f} {max(peak1, peak2):7.0f}", flush=True)
+            print(f"{n:>7} reading the registry (Registered.read, fresh process): {statistics.median(loads):.2f} s",
+                  flush=True)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-            print(f"{n:>7} peak RSS: this process so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"
-                  f" MB (every registry built so far, and the app path); one CLI `ask` {cli_peak:.0f} MB", flush=True)
+
+
+def _forget(store: Path) -> None:
+    """An empty edge store: the next question computes every fit it reads."""
+    for p in store.parent.glob(store.name + "*"):
+        p.unlink()
 
 
 def _high_water(pid: int) -> float:
@@ -196,9 +251,12 @@ def main() -> int:
                         help="models in the registry of the fit and query timings (default 200)")
     parser.add_argument("--only-query", action="store_true", help="only the fit and query timings")
     parser.add_argument("--scale", help="registry sizes for first/repeated questions, e.g. 10,1000,10000")
+    if sys.argv[1:2] == ["--app-child"]:
+        _child(sys.argv[2:])
+        return 0
     args = parser.parse_args()
     if args.scale:
-        scale_section([int(n) for n in args.scale.split(",")])
+        scale_section([int(n) for n in args.scale.split(",")], args.repeat)
         return 0
     if args.only_query:
         query_section(args.query_models, args.repeat)

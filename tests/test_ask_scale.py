@@ -161,3 +161,97 @@ def test_a_limited_question_keeps_only_the_edges_of_its_first_rows(fx):
     assert len(whole) > len(kept) >= 3
     third = sorted(d["latency_ms"] for d in whole)[2]
     assert kept == sorted(d["latency_ms"] for d in whole if d["latency_ms"] <= third)  # the first 3 and ties
+
+
+# counts the planner answers without building the graph: models and devices, conditions on every variable, negation
+COUNTS = [
+    "how many models run under 1 ms on a jetson?",
+    "how many models run under 0.2 ms on the orin nano in int8?",
+    "how many models run under 0.5 ms on the raspberry pi 5?",
+    "how many models fit in memory on the raspberry pi 5?",
+    "how many models that are not cnn run under 5 ms on gpus?",
+    "how many models with more than 100k params are memory-bound on the pi 4?",
+    "how many devices run small_vit under 1 ms?",
+    "how many devices run resnet_tiny under 2 ms in fp16?",
+]
+
+
+@pytest.mark.parametrize("question", COUNTS)
+def test_a_count_decided_by_the_planner_equals_the_cypher_on_the_whole_graph(fx, graph, question):
+    from embodied_tui.ask.graph import run_cypher
+    from embodied_tui.ask.parse import parse_question
+    from embodied_tui.ask.plan import plan
+    from embodied_tui.services.ask import ask
+    from embodied_tui.services.graph import Registered, vocabulary_of
+
+    src = Registered.read(fx.db)
+    parsed = parse_question(question, vocabulary_of(src))
+    assert parsed.count and parsed.joins() and parsed.understood, parsed.unparsed
+    scope, top = plan(parsed)
+    values = src.count(scope, top)
+    assert values is not None  # every row decided: the planner answers, grand-cypher does not run
+    columns, rows = run_cypher(graph, parsed.to_cypher())  # the shown query on every model x target
+    assert [[v] for v in values] == rows
+    assert columns == parsed.columns()
+    answer = ask(fx.db, question)
+    assert (answer["columns"], answer["rows"], answer["count"]) == (columns, rows, len(rows))
+
+
+def test_a_count_the_planner_cannot_decide_is_left_to_the_cypher(fx):
+    from embodied_tui.ask.parse import parse_question
+    from embodied_tui.ask.plan import plan, where_decider
+    from embodied_tui.services.graph import Registered, vocabulary_of
+
+    src = Registered.read(fx.db)
+    parsed = parse_question("how many models run under 1 ms on a jetson?", vocabulary_of(src))
+    decide = where_decider(parsed)
+    # a row whose latency is unknown fails 'under 1 ms' (a comparison with null is false); one without the field
+    # cannot be said here
+    row = {"h": {"device": "jetson-orin-nano-8gb"}, "m": {}}
+    assert decide(row["m"], row["h"], {"latency_ms": None}) is False
+    assert decide(row["m"], row["h"], {"latency_ms": 0.5}) is True
+    assert decide(row["m"], row["h"], {}) is None
+    negated = parsed.model_copy(update={"conditions": [*parsed.conditions,
+                                                       parsed.conditions[0].model_copy(update={"op": "<>"})]})
+    scope, top = plan(negated)
+    assert top.decide is not None and src.count(scope, top) is None  # '<>' is not decided here: grand-cypher answers
+
+
+def test_the_vocabulary_read_from_the_registry_equals_the_graphs(tmp_path):
+    from embodied_tui.ask.graph import MODEL
+    from embodied_tui.data.store import Registry
+    from embodied_tui.services.graph import Registered, vocabulary, vocabulary_of
+
+    db = copy_registry(tmp_path)
+    Registry(db).update("small_vit", tags={"robot": "", "site": "lab"})
+    src = Registered.read(db)
+    whole = src.graph(fits=False)
+    vocab = vocabulary_of(src)
+    assert vocab == vocabulary(whole)  # models, families, tasks, types, devices and modes, pipelines
+    assert dict(vocab.sizes) == {d["name"]: {"m.params": d["params"], "m.macs": d["macs"],
+                                             "m.weight_bytes": d["weight_bytes"]}
+                                 for _, d in whole.nodes(data=True) if MODEL in d["__labels__"]}
+    assert dict(vocab.tags) == {"small_vit": {"robot": "", "site": "lab"}}
+    assert vocabulary_of(Registered.read(db)) is not vocab and vocabulary_of(Registered.read(db)) == vocab
+    Registry(db).update("small_vit", untag=["robot"])  # a changed registry: its names again, not the kept ones
+    assert dict(vocabulary_of(Registered.read(db)).tags) == {"small_vit": {"site": "lab"}}
+
+
+def test_the_cli_prints_at_most_limit_rows_and_says_how_many_there_are(fx):
+    import json
+
+    from click.testing import CliRunner
+
+    from embodied_tui.cli import main
+
+    question = "which models run under 100 ms on a jetson?"
+    every = json.loads(CliRunner().invoke(main, ["--db", str(fx.db), "ask", question, "--json"]).output)["rows"]
+    assert len(every) > 3
+    result = CliRunner().invoke(main, ["--db", str(fx.db), "ask", question, "--limit", "3"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(every):,} rows (showing the first 3; --limit 0 for all" in result.output
+    table = result.output.split("cypher:")[0]
+    assert sum(table.count(name) for name in {r[0] for r in every}) == 3  # three rows printed, of the first ones
+    assert every[0][0] in table
+    whole = CliRunner().invoke(main, ["--db", str(fx.db), "ask", question, "--limit", "0"])
+    assert "showing the first" not in whole.output and f"{len(every):,} rows" in whole.output

@@ -302,6 +302,16 @@ SCOPED = [
     "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.latency_ms < 3 AND q.x = 1 RETURN m.name",
     "MATCH (m:Model) WHER m.name = 'x' RETURN m.name",
     "MATCH (m:Model) RETURN q.name",
+    # RUNS_ON conditions the fit store's SQL applies, and precisions no fit is computed outside of
+    "MATCH (m:Model)-[f:RUNS_ON]->(h:Hardware) WHERE h.device = 'jetson-orin-nano-8gb' AND f.precision = 'fp16' "
+    "RETURN m.name, h.power_mode, f.latency_ms ORDER BY f.latency_ms",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.precision IN ['int8', 'fp16'] AND r.fps >= 1000 "
+    "AND r.bound = 'memory' RETURN m.name, h.device, r.precision, r.fps",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.precision = 'fp16' AND r.precision = 'int8' RETURN m.name",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.latency_ms <= 0.5 AND r.energy_mj > 0.01 "
+    "AND NOT r.precision = 'fp32' RETURN m.name, h.device, r.precision",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.power_mode = '15W' AND r.bound < 3 RETURN m.name, h.device",
+    "MATCH (m:Model)-[r:RUNS_ON]->(h:Hardware) WHERE r.latency_ms = 'x' OR r.precision = 'int8' RETURN m.name LIMIT 5",
 ]
 
 
@@ -501,3 +511,29 @@ def test_an_engine_error_is_one_line_never_a_traceback(fx, graph):
             run()
         message = str(caught.value)
         assert "\n" not in message and message.startswith("Cypher query cannot run") and "m.params" in message
+
+
+def test_a_raw_query_fits_only_the_devices_and_precisions_its_where_clause_allows(fx, graph, tmp_path):
+    """`query` pushes h.device, r.precision and RUNS_ON comparisons down to the planner: only the fits of that device
+    at that precision are computed, and the rows are the whole graph's."""
+    import sqlite3
+
+    from embodied_tui.ask.graph import query_scope
+    from embodied_tui.data.store import Registry
+    from embodied_tui.services.ask import query
+    from embodied_tui.services.fit import fit_all
+    from embodied_tui.services.graph import fit_cache_path
+
+    text = ("MATCH (m:Model)-[f:RUNS_ON]->(h:Hardware) WHERE h.device = 'jetson-orin-nano-8gb' AND f.precision = 'fp16' "
+            "AND f.latency_ms < 5 RETURN m.name, h.power_mode, f.latency_ms ORDER BY f.latency_ms")
+    scope = query_scope(text)
+    assert scope.precisions == {"fp16"}
+    assert scope.edge_where == (("precision", "=", "fp16"), ("predicted_latency_ms", "<", 5))
+    db = copy_registry(tmp_path)
+    answer = query(db, text)
+    assert (answer["columns"], answer["rows"]) == run_cypher(graph, text)  # the whole graph's rows, in order
+    assert answer["rows"]
+    with sqlite3.connect(fit_cache_path(db)) as store:
+        targets = store.execute("SELECT device, precision FROM done").fetchall()
+    assert set(targets) == {("jetson-orin-nano-8gb", "fp16")}  # nothing else fitted
+    assert len(targets) == len(fit_all(Registry(db), hw="jetson-orin-nano-8gb", precision="fp16"))

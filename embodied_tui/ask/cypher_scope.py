@@ -25,7 +25,7 @@ from typing import Any
 
 import networkx as nx
 
-from embodied_tui.ask.graph import WHOLE, Scope
+from embodied_tui.ask.graph import ROW_KEYS, RUNS_ON, WHOLE, FitEdge, Scope
 from embodied_tui.data.fast_records import fastpath_enabled
 
 _Test = Callable[[dict, str], bool]
@@ -159,6 +159,8 @@ def _scope(ex: Any) -> Scope:
 
     node_tests: list[tuple[frozenset[str], _Test]] = []
     edge_tests: list[tuple[frozenset[str], _Test]] = []
+    precisions: frozenset[str] | None = None  # what r.precision = / IN allows: fits at other precisions not computed
+    sql: list[tuple[str, str, Any]] = []  # RUNS_ON comparisons the fit store's SQL applies
     if all(known(c._left) and known(c._right) for c in leaves):  # none can raise: dropping rows drops no error
         for condition in _conjuncts(where) if where is not None else ():
             names = {op.entity_name for c in _leaves(condition) for op in (c._left, c._right)
@@ -175,6 +177,47 @@ def _scope(ex: Any) -> Scope:
                 tests = edge_tests
             if mine and all(lb and not lb & mine for lb in others):  # only this variable binds those nodes/edges
                 tests.append((mine, _holds(condition)))
+                if tests is edge_tests and RUNS_ON in mine:
+                    pushed = _pushed(condition)
+                    if pushed is not None and pushed[0] == "precision":  # '=' or 'IN': the precisions allowed
+                        allowed = frozenset({pushed[2]} if pushed[1] == "=" else pushed[2])
+                        precisions = allowed if precisions is None else precisions & allowed
+                    if pushed is not None:
+                        sql.append(pushed)
     all_nodes = None if not all(node_labels.values()) else frozenset().union(*node_labels.values())
     all_edges = None if not all(edge_labels.values()) else frozenset().union(*edge_labels.values())
-    return Scope(all_nodes, all_edges, tuple(node_tests), tuple(edge_tests))
+    return Scope(all_nodes, all_edges, tuple(node_tests), tuple(edge_tests), precisions=precisions,
+                 edge_where=tuple(sql))
+
+
+_KINDS = {k: str(getattr(a, "__forward_arg__", a)) for k, a in FitEdge.__annotations__.items() if k in ROW_KEYS[2:]}
+_NUMERIC_COLUMNS = frozenset(k for k, kind in _KINDS.items() if kind in ("float", "float | None"))
+_TEXT_COLUMNS = frozenset(k for k, kind in _KINDS.items() if kind in ("str", "str | None"))
+_SQL_OPERATORS = {"==": "=", "=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "in": "IN"}
+
+
+def _pushed(condition: Any) -> tuple[str, str, Any] | None:
+    """A comparison of one RUNS_ON property with a constant as (fit row column, op, value) that the fit store's SQL
+    reads as grand-cypher does (``Scope.edge_where``): not negated; ``<``/``<=``/``>``/``>=`` of a number column with
+    a number, ``=`` of a column with a number or text of its kind, ``IN`` of a text column with a list of texts
+    (``r.latency_ms`` is the stored ``predicted_latency_ms``). None for anything else (the edge test still holds)."""
+    from grandcypher import CompoundCondition
+    from grandcypher.types import AttributeRef
+
+    if type(condition) is not CompoundCondition or condition._should_be is not True:
+        return None
+    left, right = condition._left, condition._right
+    op = _SQL_OPERATORS.get(str(getattr(condition._operator, "_operator", "")))
+    if not isinstance(left, AttributeRef) or isinstance(right, (AttributeRef, bool)) or op is None:
+        return None
+    attribute = str(left.attribute)
+    column = {"latency_ms": "predicted_latency_ms"}.get(attribute, attribute)
+    number = isinstance(right, (int, float)) and not isinstance(right, bool) and right == right  # not NaN
+    if column in _NUMERIC_COLUMNS and number and op != "IN" and abs(right) != float("inf"):
+        return column, op, right
+    if column in _TEXT_COLUMNS and op == "=" and isinstance(right, str):
+        return column, op, right
+    if column in _TEXT_COLUMNS and op == "IN" and isinstance(right, (list, tuple)) and right \
+            and all(isinstance(v, str) for v in right):
+        return column, op, tuple(right)
+    return None

@@ -33,9 +33,10 @@ condition alone matched (tests/test_ask.py caught it). Without them a query walk
 nodes and edges its conditions allow, and for a LIMIT only the edges of its first rows (``ask.plan``), and ``query``
 runs raw Cypher on a graph built with only what its MATCH pattern and WHERE clause can match (``query_scope``,
 ``build_graph(..., scope=)``): the node and edge labels the pattern names, less the nodes and edges that fail a condition of the WHERE
-clause's top-level AND on one variable. Both keep the order in which grand-cypher walks the graph (node insertion
-order; a node's neighbours in the order of their first edge in the whole graph), so the rows come out as on the whole
-graph, in the same order.
+clause's top-level AND on one variable; the fit store reads only the precisions and RUNS_ON comparisons the WHERE
+clause allows (``ask.cypher_scope``). Both keep the order in which grand-cypher walks the graph (node insertion
+order; a model's devices x modes in the graph's order, whichever rows were computed), so the rows come out as on the
+whole graph, in the same order.
 
 Logic is grand-cypher's, two-valued: a comparison with a null value is false and ``NOT`` of it is true.
 
@@ -247,8 +248,10 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
     ``keep_scope`` for a question's selections). A query returns the same rows on the smaller graph, and walks fewer
     edges.
 
-    The RUNS_ON edges of a model x device x mode go in together, at the place of the pair's first fit row: a node's
-    neighbours then come in the same order whichever edges are left out (grand-cypher walks them in that order).
+    The RUNS_ON edges of a model x device x mode go in together, models in the order of ``records``, then devices x
+    modes in the order of ``devices`` (the parallel edges of a pair in the order of their rows): a node's neighbours
+    then come in the same order whichever edges or rows are left out, computed or not (grand-cypher walks them in that
+    order), so a query planned to fewer precisions or fit rows gives the whole graph's rows in the same order.
 
     ``pipelines``: stored pipelines (``data.pipeline_store.StoredPipeline``), added last with their RUNS_ON edges
     from ``pipeline_fits`` and USES edges (``ask.pipeline_graph``)."""
@@ -276,7 +279,8 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
         if not scope.keeps_edge(RUNS_ON, props):
             continue
         edges.append((row.precision, props))
-    for (src, dst), edges in pairs.items():
+    place = {node: i for i, node in enumerate(g)}  # a model's devices in the graph's order, whatever rows came
+    for (src, dst), edges in sorted(pairs.items(), key=lambda item: (place[item[0][0]], place[item[0][1]])):
         for precision, props in edges:
             g.add_edge(src, dst, key=precision, __labels__={RUNS_ON}, **props)
     for i, m in enumerate(measurements if scope.has(MEASUREMENT) else ()):

@@ -33,7 +33,8 @@ What it understands (units are converted to the graph's fields, see ``embodied_t
   is int8, TFLOPS alone fp16, said in a note), memory bandwidth (``h.memory_bandwidth_gbps``), memory
   (``h.memory_bytes``), ``power modes``;
 - relative thresholds: ``lighter/heavier/smaller than <model>``, ``fewer MACs than <model>`` (that model's own size,
-  strict); tags (``the robot tag``, ``tagged robot``, ``at the lab site``, ``tags.site = lab``: the models carrying
+  strict); ``faster/quicker/slower than <model> on <device>`` (that model's own predicted latency on the same device,
+  power mode and precision: ``query.Relative``, resolved by ``services.ask``; refused without a device); tags (``the robot tag``, ``tagged robot``, ``at the lab site``, ``tags.site = lab``: the models carrying
   them, from the registry);
 - comparisons (``is A faster than B on X``, ``A vs B``, ``how much faster is A on X than on Y``): ``compare`` holds
   the two sides and ``ask.verdict.comparison`` states the verdict and the ratio;
@@ -183,4 +184,4 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     readings = sorted(st.readings, key=lambda r: lowered.find(r.phrase.lower()))  # in the question's order
     return StructuredQuery(subject=subject, conditions=conditions, order_by=order, limit=limit, count=st.count,
                            asked_rate_hz=asked, readings=readings, unparsed=unparsed, notes=st.notes,
-                           compare=compare, reasons=st.reasons)
+                           compare=compare, reasons=st.reasons, relative=st.relative)

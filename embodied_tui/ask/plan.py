@@ -8,7 +8,10 @@ it true): a field the node does not carry, a list or map value, an operator it d
 comparison of a number with text keeps the node. Then, for an ordered question with a LIMIT on the Model -RUNS_ON-> Hardware pattern (one row per
 edge), ``Top`` keeps only the edges that can be among the first ``limit`` rows: those whose ORDER BY key is at most the
 ``limit``-th smallest, ties included, so the rows and their order on the smaller graph are the same. For a count
-(``RETURN DISTINCT m.name``) it keeps one edge per model (or device): the distinct names are the same.
+(``RETURN DISTINCT m.name``) it keeps one edge per model (or device): the distinct names are the same; and
+``where_decider`` reads the whole WHERE clause on a row, so that a count whose every kept row surely meets it is
+answered from those rows (``services.ask``) without grand-cypher walking them. A 'faster than <model>' question
+(``query.Relative``, an OR over targets) gets no cut and no decider: grand-cypher reads it.
 
 The query that runs is the one shown (``StructuredQuery.to_cypher()``): planning changes what it walks, not what it
 says.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import operator
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any, Callable, Iterable
 
 from embodied_tui.ask.graph import HARDWARE, MODEL, ROW_KEYS, RUNS_ON, Scope, keep_scope
@@ -36,14 +40,16 @@ def _stated(value: Any) -> Any:
     return json.loads(literal(value))
 
 
-def condition_test(field: str, op: str, value: Any, negate: bool) -> Callable[[dict], bool] | None:
-    """A test of a node's or edge's properties that is false only where the condition surely is; None when the
-    condition cannot be tested here (the node is kept)."""
+def _condition(field: str, op: str, value: Any) -> Callable[[dict], bool | None] | None:
+    """The condition (not negated) on a node's or edge's properties: True or False where grand-cypher's answer is
+    sure, None where it cannot be said here; None instead of a function when the value cannot be tested at all."""
     key = field.split(".", 1)[1]
     try:
         stated = None if value is None else _stated(value)
     except ValueError:  # inf or nan: not tested
         return None
+    if any(isinstance(v, str) and ('"' in v or "\\" in v) for v in (stated if isinstance(stated, list) else [stated])):
+        return None  # a text with quotes or escapes: as grand-cypher's grammar reads it, not tested here
 
     def base(props: dict) -> bool | None:  # the condition on props; None: cannot say
         if key not in props:
@@ -63,11 +69,51 @@ def condition_test(field: str, op: str, value: Any, negate: bool) -> Callable[[d
             return _COMPARE[op](v, stated) if _number(v) else None
         return None
 
+    return base
+
+
+def condition_test(field: str, op: str, value: Any, negate: bool) -> Callable[[dict], bool] | None:
+    """A test of a node's or edge's properties that is false only where the condition surely is; None when the
+    condition cannot be tested here (the node is kept)."""
+    base = _condition(field, op, value)
+    if base is None:
+        return None
+
     def test(props: dict) -> bool:
         said = base(props)
         return True if said is None else (not said if negate else said)
 
     return test
+
+
+def where_decider(parsed: StructuredQuery) -> Callable[[dict, dict, dict], bool | None] | None:
+    """The whole WHERE clause of a question's query (its conditions ANDed, and ``NOT f IS NULL`` for each ordered
+    field) on one row's Model, Hardware and RUNS_ON properties: True or False where every condition's answer is
+    sure (as ``condition_test`` reads it), None where one cannot be said; None instead of a function when a condition
+    cannot be tested at all (on another variable, or an untestable value)."""
+    if parsed.relative is not None:  # an OR over targets: grand-cypher reads it
+        return None
+    parts: list[tuple[str, Callable[[dict], bool | None], bool]] = []
+    for field, op, value, negate in [(c.field, c.op, c.value, c.negate) for c in parsed.conditions] + \
+            [(o.field, "IS NOT NULL", None, False) for o in parsed.order_by]:
+        variable = field.split(".")[0]
+        base = _condition(field, op, value) if variable in _LABELS else None
+        if base is None:
+            return None
+        parts.append((variable, base, negate))
+
+    def decide(m: dict, h: dict, r: dict) -> bool | None:
+        row = {"m": m, "h": h, "r": r}
+        unsure = False
+        for variable, base, negate in parts:
+            said = base(row[variable])
+            if said is None:
+                unsure = True
+            elif said == negate:  # this condition is surely false: so is the AND
+                return False
+        return None if unsure else True
+
+    return decide
 
 
 @dataclass(frozen=True)
@@ -78,6 +124,8 @@ class Top:
     keys: tuple[tuple[str, str, bool], ...]
     limit: int
     distinct: tuple[str, str] | None = None  # (variable, property): keep one edge per value (a count's DISTINCT)
+    # for a count: the WHERE clause on a row's (m, h, r) properties (``where_decider``), None where it cannot be read
+    decide: Callable[[dict, dict, dict], bool | None] | None = dc_field(default=None, compare=False)
 
     def key(self, m: dict, h: dict, r: dict) -> tuple | None:
         """The edge's sort key (descending numbers negated), or its distinct value; None when it cannot be ranked
@@ -190,6 +238,8 @@ def plan(parsed: StructuredQuery) -> tuple[Scope, Top | None]:
                   if "r.precision" in parsed.selections() else None,
                   edge_where=tuple(w for c in parsed.conditions for w in (_stored(c),) if w is not None))
     top = None
+    if parsed.relative is not None:  # 'faster than <model>' is not among the tests: every kept edge is walked
+        return scope, None
     if parsed.joins() and parsed.limit is not None and not parsed.count and parsed.order_by and all(
             o.field.split(".")[0] in _LABELS and o.field in FIELDS
             and (FIELDS[o.field][0] == "number" or (FIELDS[o.field][0] == "text" and not o.descending))
@@ -199,5 +249,5 @@ def plan(parsed: StructuredQuery) -> tuple[Scope, Top | None]:
     elif parsed.joins() and parsed.count:  # RETURN DISTINCT <subject's name>: one edge per subject gives every row
         column = parsed.columns()[0]
         if column.split(".")[0] in ("m", "h") and len(parsed.columns()) == 1:
-            top = Top((), 0, distinct=(column.split(".")[0], column.split(".", 1)[1]))
+            top = Top((), 0, distinct=(column.split(".")[0], column.split(".", 1)[1]), decide=where_decider(parsed))
     return scope, top

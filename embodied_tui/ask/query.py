@@ -164,6 +164,54 @@ class Comparison(BaseModel):
     yes_no: bool = False  # 'is A faster than B?': the answer starts with yes or no
 
 
+class Threshold(BaseModel):
+    """The reference model's predicted latency on one device x power mode x precision (``Relative``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    device: str
+    power_mode: str
+    precision: str
+    latency_ms: float
+
+    @field_validator("latency_ms")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("a latency must be a finite number")
+        return value
+
+
+class Relative(BaseModel):
+    """'faster than <model>' / 'slower than <model>' with no number: a row's predicted latency compared with the
+    model's own on the same device, power mode and precision (``op`` "<" faster, ">" slower). ``thresholds`` are
+    that model's latencies on the targets the question keeps, filled in by ``services.ask`` from its fit rows
+    before the query runs; the query then holds one ``(h.device = .. AND h.power_mode = .. AND r.precision = .. AND
+    r.latency_ms < ..)`` per target, ORed."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str
+    op: Literal["<", ">"]
+    phrase: str = ""
+    thresholds: list[Threshold] | None = None
+
+    def cypher(self) -> str:
+        """The condition: per device x power mode, ``h.device = .. AND h.power_mode = ..`` and, per precision, ``r.precision
+        = .. AND r.latency_ms < ..`` (ORed when several); the device x modes ORed."""
+        if self.thresholds is None:  # not resolved yet: shown, never run
+            return f"r.latency_ms {self.op} <{self.model}'s r.latency_ms on the same h.device, h.power_mode, r.precision>"
+        if not self.thresholds:
+            return "false"
+        groups: dict[tuple[str, str], list[str]] = {}
+        for t in self.thresholds:
+            groups.setdefault((t.device, t.power_mode), []).append(
+                f"r.precision = {literal(t.precision)} AND r.latency_ms {self.op} {literal(t.latency_ms)}")
+        texts = []
+        for (device, mode), tests in groups.items():
+            which = tests[0] if len(tests) == 1 else "(" + " OR ".join(f"({t})" for t in tests) + ")"
+            texts.append(f"h.device = {literal(device)} AND h.power_mode = {literal(mode)} AND {which}")
+        return texts[0] if len(texts) == 1 else "(" + " OR ".join(f"({t})" for t in texts) + ")"
+
+
 class StructuredQuery(BaseModel):
     """What a question asks, as data. ``to_cypher()`` renders the query that runs.
 
@@ -186,6 +234,7 @@ class StructuredQuery(BaseModel):
     notes: list[str] = Field(default_factory=list)
     compare: Comparison | None = None  # "is A faster than B on X", "A vs B", "how much faster on X than on Y"
     reasons: list[str] = Field(default_factory=list)  # why a meaning-carrying word was not understood
+    relative: Relative | None = None  # 'faster than resnet18' (on the same target): ANDed with the conditions
 
     @property
     def understood(self) -> bool:
@@ -195,6 +244,8 @@ class StructuredQuery(BaseModel):
     def variables(self) -> set[str]:
         used = {c.field.split(".")[0] for c in self.conditions} | {o.field.split(".")[0] for o in self.order_by}
         used.add({"model": "m", "hardware": "h", "pipeline": "p"}[self.subject])
+        if self.relative is not None:
+            used |= {"m", "h", "r"}
         return used
 
     def about_pipelines(self) -> bool:
@@ -238,6 +289,8 @@ class StructuredQuery(BaseModel):
         """The Cypher query: MATCH pattern, WHERE conditions (ANDed; ordered fields must not be null), RETURN columns
         (DISTINCT subject names for a count), ORDER BY (latency, or the name, when the question gives none), LIMIT."""
         where = [c.cypher() for c in self.conditions]
+        if self.relative is not None:
+            where.append(self.relative.cypher())
         for o in self.order_by:
             null_check = f"NOT {o.field} IS NULL"
             if null_check not in where:
@@ -255,7 +308,10 @@ class StructuredQuery(BaseModel):
 
     def spec(self) -> dict[str, Any]:
         """The part that decides the rows (no readings/notes): what a tool call returns and tests compare."""
-        return self.model_dump(mode="json", include=set(SPEC_KEYS))
+        spec = self.model_dump(mode="json", include=set(SPEC_KEYS))
+        if self.relative is not None:  # only when asked: the other answers' JSON stays as it was
+            spec["relative"] = self.relative.model_dump(mode="json", exclude={"phrase", "thresholds"})
+        return spec
 
     def selections(self) -> dict[str, list]:
         """Field -> the values it may take, from the conditions that pin a field to values (``=`` and ``IN``, not

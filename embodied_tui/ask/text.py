@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
-from embodied_tui.ask.query import Condition, Reading
+from embodied_tui.ask.query import Condition, Reading, Relative
 from embodied_tui.ask.words import NEGATION
 
 
@@ -32,6 +32,7 @@ class QuestionText:
     subject_votes: list[tuple[int, str]] = dc_field(default_factory=list)  # (position, "model"/"hardware")
     ignored: list[str] = dc_field(default_factory=list)  # phrases recognised but not usable
     reasons: list[str] = dc_field(default_factory=list)  # why a phrase that carries meaning cannot be answered
+    relative: Relative | None = None  # 'faster than <model>' with no number (vocab.read_comparison)
 
     def masked(self) -> str:
         return "".join(c if f else "\x00" for c, f in zip(self.low, self.free))

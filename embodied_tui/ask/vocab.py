@@ -12,7 +12,7 @@ from dataclasses import field as dc_field
 from typing import Mapping
 
 from embodied_tui.ask.quantities import NUM, clean, number
-from embodied_tui.ask.query import MAX_IN_VALUES, Comparison, Condition, Reading
+from embodied_tui.ask.query import MAX_IN_VALUES, Comparison, Condition, Reading, Relative
 from embodied_tui.ask.text import QuestionText
 from embodied_tui.ask.words import FAMILY_ALIASES, GENERIC_DEVICE_WORDS, KNOWN_FAMILIES, STOPWORDS, TYPE_TOKENS
 
@@ -406,6 +406,30 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
             add(m, key, m.group("v") or m.group("v2"))
 
 
+def _relative(st: QuestionText, m: re.Match, phrase: str, name: str, models: list[Condition],
+              said: dict[str, int]) -> None:
+    """'faster than resnet50' / 'slower than resnet50' with no number: the rows whose predicted latency is below
+    (above) that model's own on the same device, power mode and precision (``query.Relative``; the latencies are
+    read from its fit rows when the question is answered). The model is then the reference, not a condition. Refused
+    when the question names no device (the model's latency is one number per device x mode x precision) or the
+    model is named before the comparison."""
+    reference = next(c for c in models if c.value == name)
+    if said.get(reference.cypher(), -1) < m.start():
+        st.reasons.append(f"'{phrase}': than which model? (models faster than {name} on X)")
+        return
+    if not any(c.field.startswith("h.") and not c.negate for c in st.conditions):
+        st.reasons.append(f"'{phrase} {name}' compares latencies on one device: name it ('faster than {name} on the "
+                          f"orin nano at 15 W'), or give a latency ('under 5 ms')")
+        return
+    st.conditions.remove(reference)
+    st.readings = [r for r in st.readings if r.meaning != reference.cypher()]
+    op = ">" if (m.group("w") or "").lower() == "slower" else "<"
+    st.relative = Relative(model=name, op=op, phrase=f"{phrase} {name}")
+    st.readings.append(Reading(phrase=f"{phrase} {name}", meaning=f"r.latency_ms {op} {name}'s r.latency_ms on the "
+                                                                   f"same device, power mode and precision"))
+    st.subject_votes.append((m.start(), "model"))
+
+
 _COMPARE = (r"(?:how\s+much\s+|how\s+many\s+times\s+)?(?P<w>faster|slower|quicker)(?:\s+than)?|vs\.?|versus|"
             r"compared?\s+(?:to|with)|compare|against|(?:which|who)\s+is\s+(?:faster|quicker|slower)")
 
@@ -429,9 +453,8 @@ def read_comparison(st: QuestionText) -> Comparison | None:
             labels = [r.phrase for r in st.readings if r.meaning in (devices[0].cypher(), devices[1].cypher())][:2]
             if len(labels) < 2:
                 labels = [", ".join(s) for s in sides]
-        elif len(names) == 1 and "than" in phrase.lower():  # 'models faster than resnet50': per device, not one number
-            st.reasons.append(f"'{phrase} {names[0]}' compares latencies device by device: ask 'is A faster than "
-                              f"{names[0]} on X', or give a latency ('under 5 ms')")
+        elif len(names) == 1 and "than" in phrase.lower():  # 'models faster than resnet50': on the same targets
+            _relative(st, m, phrase, names[0], models, said)
             return None
         else:
             st.reasons.append(f"'{phrase}' compares two models or two devices: name both (is A faster than B on X; "

@@ -25,6 +25,9 @@ LABELS = {"m.name": "model", "h.device": "device", "h.name": "device name", "h.p
              for p in ("fp32", "tf32", "fp16", "bf16", "fp8", "fp4", "int8", "int4")}}
 
 
+SHOWN_ROWS = 50  # rows `ask` prints unless --limit says otherwise (a table of 7,000 rows answers nobody)
+
+
 def print_answer(columns: list[str], rows: list[list[Any]], labels: dict[str, str] | None = None) -> None:
     """The rows as a table of ``units.cell`` texts (escaped; no rich markup is interpreted), as the app shows them."""
     from rich import box
@@ -51,8 +54,10 @@ def print_answer(columns: list[str], rows: list[list[Any]], labels: dict[str, st
               help="Read the question with the LLM at $EMBODIED_AI_LLM_URL (OpenAI-compatible) instead of the "
                    "offline parser.")
 @click.option("--json", "as_json", is_flag=True, help="Print the answer, the query and how it was read as JSON.")
+@click.option("--limit", "limit", type=click.IntRange(min=0), default=SHOWN_ROWS, show_default=True,
+              help="Rows printed at most (0: all); the count and --json always cover every row.")
 @click.pass_context
-def ask(ctx: click.Context, question: str, llm: bool, as_json: bool) -> None:
+def ask(ctx: click.Context, question: str, llm: bool, as_json: bool, limit: int) -> None:
     """Answer a plain-language QUESTION about the registered models and the hardware catalog.
 
     \b
@@ -87,11 +92,15 @@ def ask(ctx: click.Context, question: str, llm: bool, as_json: bool) -> None:
         out.print(plain("cypher (as read, not run):\n  " + result["cypher"].replace("\n", "\n  "), newlines=True),
                   soft_wrap=True)
         return
-    print_answer(result["columns"], result["rows"], LABELS)
-    n = len(result["rows"])
+    rows = result["rows"]
+    shown = rows if not limit else rows[:limit]
+    print_answer(result["columns"], shown, LABELS)
+    n = len(rows)
     what = "model" if result["query"]["subject"] == "model" else "device"
-    summary = (f"{n} {what}{'s' if n != 1 else ''}" if result["count"] is not None else
-               f"{n} row{'s' if n != 1 else ''}")
+    summary = (f"{n:,} {what}{'s' if n != 1 else ''}" if result["count"] is not None else
+               f"{n:,} row{'s' if n != 1 else ''}")
+    if len(shown) < n:  # the answer is every row: only the printing stops
+        summary += f" (showing the first {len(shown):,}; --limit 0 for all, --json for every row)"
     out.print(plain(summary))
     out.print(plain("cypher:\n  " + result["cypher"].replace("\n", "\n  "), newlines=True), soft_wrap=True)
 

@@ -4,7 +4,17 @@ optional LLM reading of a question. Plain data out.
 - ``ask(db, question)``: ``ask.parse.parse_question`` -> ``StructuredQuery.to_cypher()`` -> ``run_cypher``: the
   Cypher shown is the query that ran. The graph it runs on holds only the models, device x modes and precisions the
   question's ``=``/``IN`` conditions allow (``StructuredQuery.selections()``), and no fits when the query does not
-  join models to devices: the same rows, fewer edges to walk and no fit rows to read.
+  join models to devices: the same rows, fewer edges to walk and no fit rows to read. The names a question may use
+  come from the records directly (``services.graph.vocabulary_of``, kept while the registry is unchanged).
+- A count of models (or devices) joined to fits ("how many models run under 1 ms on the orin nano?") is answered by
+  the planner when every condition is decided on every row it keeps (``ask.plan.where_decider``): the distinct names,
+  sorted, which is what the shown query (``RETURN DISTINCT ... ORDER BY``) returns on the whole graph (the tests
+  compare both); where one row cannot be decided, the query runs as usual. grand-cypher's matching costs about
+  0.2-0.7 ms a row, so a count over 7,000 models took seconds.
+- "faster than <model>" / "slower than <model>" with no number: that model's own predicted latency on each device x
+  mode x precision the question keeps is read first (its fit rows only), and the query compares each row with the
+  one on its target (``ask.query.Relative``); the notes list the latencies used. No device named, or more targets
+  than one query's AND/OR limit holds: refused, with the reason.
 - ``ask(db, question, llm=True)``: the question goes to an OpenAI-compatible ``/v1/chat/completions`` endpoint
   (``$EMBODIED_AI_LLM_URL``; ``$EMBODIED_AI_LLM_MODEL``, ``$EMBODIED_AI_LLM_KEY`` optional) with one tool, the
   structured query's schema (``ask.tool``); the tool call it returns is validated and run the same way.
@@ -12,7 +22,9 @@ optional LLM reading of a question. Plain data out.
 - A question naming a stored pipeline runs on its RUNS_ON edges (``ask.pipeline_graph``) and its answer adds
   ``answer``: the verdict of each row in words (``ask.verdict``), and ``asked_rate_hz``.
 - ``query(db, cypher)``: any Cypher, on a graph holding what its MATCH pattern and WHERE conditions can match
-  (``ask.graph.query_scope``): the rows of the whole graph, in the same order.
+  (``ask.graph.query_scope``): the rows of the whole graph, in the same order. ``h.device``/``h.power_mode``
+  conditions keep only those devices' fits, ``r.precision = / IN`` only those precisions', and comparisons of a
+  RUNS_ON property with a constant are read by the fit store's SQL (``ask.cypher_scope``).
 
 Bounds: a question is at most ``ask.parse.MAX_QUESTION_CHARS`` characters; a Cypher query passes ``ask.graph``'s
 static limits (length, AND/OR, nesting, hops, SKIP/LIMIT), then parses and runs in a forked child within a time and
@@ -34,14 +46,15 @@ from dataclasses import replace
 from typing import Any
 
 from embodied_tui.ask.budget import cancel_all, env_number
-from embodied_tui.ask.graph import HARDWARE, MODEL, build_graph, parse_cypher, query_scope, run_cypher
+from embodied_tui.ask.graph import HARDWARE, MODEL, CypherError, check_query, parse_cypher, query_scope, run_cypher
 from embodied_tui.ask.parse import MAX_QUESTION_CHARS, StructuredQuery, Vocabulary, parse_question
 from embodied_tui.ask.pipeline_graph import PIPELINE
 from embodied_tui.ask.plan import plan
+from embodied_tui.ask.query import Condition, Order, Threshold
 from embodied_tui.ask.tool import query_from_response, tool_request
 from embodied_tui.ask.verdict import comparison, refusal, verdicts
 from embodied_tui.errors import UserError
-from embodied_tui.services.graph import Registered, cancel_fits, load_graph, vocabulary
+from embodied_tui.services.graph import Registered, cancel_fits, load_graph, vocabulary, vocabulary_of
 
 LLM_URL_ENV = "EMBODIED_AI_LLM_URL"
 LLM_MODEL_ENV = "EMBODIED_AI_LLM_MODEL"
@@ -66,14 +79,16 @@ def determined(parsed: StructuredQuery) -> bool:
     return bool(parsed.conditions or parsed.order_by or parsed.count or parsed.compare)
 
 
-def _answer(question: str, parsed: StructuredQuery, graph, source: str) -> dict[str, Any]:
+def _answer(question: str, parsed: StructuredQuery, graph, source: str,
+            result: tuple[list[str], list[list[Any]]] | None = None) -> dict[str, Any]:
     """The answer's keys (stable; the CLI and the app read them): question, source, query, cypher, columns, rows,
     count, readings, unparsed, notes, understood (every meaning-carrying word read), reasons (why not, one line
     each), refused (no rows were computed because of it), answer (sentences to show first: the refusal, a
-    comparison's verdict and ratio, a pipeline's verdicts); asked_rate_hz for a pipeline question."""
+    comparison's verdict and ratio, a pipeline's verdicts); asked_rate_hz for a pipeline question. ``result``:
+    (columns, rows) already known (a count the planner decided), else the query runs on ``graph``."""
     cypher = parsed.to_cypher()
     refused = not determined(parsed)
-    columns, rows = ([], []) if refused else run_cypher(graph, cypher)
+    columns, rows = ([], []) if refused else result if result is not None else run_cypher(graph, cypher)
     lead = refusal(parsed)
     reasons = [lead.removeprefix("not understood: ")] if lead else []
     out = {"question": question, "source": source, "query": parsed.spec(), "cypher": cypher, "columns": columns,
@@ -94,8 +109,8 @@ def _answer(question: str, parsed: StructuredQuery, graph, source: str) -> dict[
 
 
 def _with_sizes_and_tags(vocab: Vocabulary, graph, records) -> Vocabulary:
-    """The vocabulary plus each model's sizes (from its Model node: 'lighter than resnet50') and tags (from its
-    record: 'the robot tag')."""
+    """The vocabulary of a given graph plus each model's sizes (from its Model node: 'lighter than resnet50') and
+    tags (from its record: 'the robot tag')."""
     sizes = {d["name"]: {"m.params": d.get("params"), "m.macs": d.get("macs"), "m.weight_bytes": d.get("weight_bytes")}
              for _, d in graph.nodes(data=True) if MODEL in d.get("__labels__", ()) and d.get("name")}
     tags = {r.name: dict(r.tags) for r in records or () if getattr(r, "tags", None)}
@@ -111,20 +126,71 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
     src = None
     if graph is None:
         src = Registered.read(db)
-        names = build_graph(src.records, src.devices, (), pipelines=src.pipelines)  # names: no fits
-        vocab = _with_sizes_and_tags(vocabulary(names), names, src.records)
+        vocab = vocabulary_of(src)  # the names, sizes and tags, without a graph (kept while the registry is unchanged)
     else:
         vocab = _with_sizes_and_tags(vocabulary(graph), graph, _records(db))
     parsed = ask_llm(question, vocab) if llm else parse_question(question, vocab)
+    if parsed.relative is not None and parsed.relative.thresholds is None and determined(parsed):
+        parsed = _with_thresholds(parsed, src, graph)
     if src is not None and not determined(parsed):  # refused: nothing is computed, the names graph answers nothing
-        return _answer(question, parsed, names, "llm" if llm else "parser")
+        return _answer(question, parsed, None, "llm" if llm else "parser")
     if src is not None:  # plan first (ask.plan): only the fits the question can see, none for models or devices alone
         scope, top = plan(parsed)
         if parsed.about_pipelines():  # the pipelines' edges only: no model fits to read
             scope = replace(scope, labels=frozenset({PIPELINE, HARDWARE}))
+        elif parsed.count and parsed.joins() and top is not None and top.decide is not None:
+            values = src.count(scope, top, progress=progress)  # the distinct names, where every row is decided
+            if values is not None:
+                return _answer(question, parsed, None, "llm" if llm else "parser",
+                               result=(parsed.columns(), [[v] for v in values]))
         graph = src.graph(scope, fits=parsed.joins(), top=top, edges_only=parsed.joins() and not parsed.about_pipelines(),
                           progress=progress)
     return _answer(question, parsed, graph, "llm" if llm else "parser")
+
+
+def _fits_limits(parsed: StructuredQuery) -> bool:
+    """Whether the query passes ``ask.graph``'s static limits (AND/OR, length)."""
+    try:
+        check_query(parsed.to_cypher())
+    except CypherError:
+        return False
+    return True
+
+
+def _with_thresholds(parsed: StructuredQuery, src: Registered | None, graph) -> StructuredQuery:
+    """``parsed`` with its 'faster than <model>' resolved: that model's predicted latency on each device x mode x
+    precision the question's device, mode and precision conditions keep, read by a query of its own rows (on
+    ``graph`` when given, else on the graph planned for it: only its fits). No latency there, or more targets than
+    one query can hold (``ask.graph.check_query``'s AND/OR limit): a reason to refuse, in words."""
+    relative = parsed.relative
+    kept = [c for c in parsed.conditions if c.field.startswith("h.") or c.field == "r.precision"]
+    ref = StructuredQuery(conditions=[*kept, Condition(field="m.name", op="=", value=relative.model)],
+                          order_by=[Order(field="r.latency_ms")])
+    if graph is None:
+        scope, _ = plan(ref)
+        graph = src.graph(scope, top=None, edges_only=True)
+    columns, rows = run_cypher(graph, ref.to_cypher())
+    at = {c: i for i, c in enumerate(columns)}
+    thresholds = sorted((Threshold(device=row[at["h.device"]], power_mode=row[at["h.power_mode"]],
+                                   precision=row[at["r.precision"]], latency_ms=row[at["r.latency_ms"]])
+                         for row in rows), key=lambda t: (t.device, t.power_mode, t.precision))
+    reasons, notes = list(parsed.reasons), list(parsed.notes)
+    if not thresholds:
+        reasons.append(f"'{relative.phrase}': {relative.model} has no predicted latency on the devices asked")
+    elif not _fits_limits(parsed.model_copy(update={"relative": relative.model_copy(
+            update={"thresholds": thresholds})})):
+        reasons.append(f"'{relative.phrase}': {relative.model} runs on {len(thresholds)} device x mode x precision "
+                       f"targets here, too many to compare in one query; name one device and power mode, or a "
+                       f"precision")
+    else:
+        notes.append(f"'{relative.phrase}' read as below {relative.model}'s own predicted latency on each target: "
+                     if relative.op == "<" else
+                     f"'{relative.phrase}' read as above {relative.model}'s own predicted latency on each target: ")
+        notes[-1] += "; ".join(f"{t.device} {t.power_mode} {t.precision} {t.latency_ms:g} ms" for t in thresholds)
+    if reasons != parsed.reasons:  # refused: the query is shown as read, with the model's latency unresolved
+        return parsed.model_copy(update={"reasons": reasons})
+    return parsed.model_copy(update={"relative": relative.model_copy(update={"thresholds": thresholds}),
+                                     "notes": notes})
 
 
 def _records(db) -> list:

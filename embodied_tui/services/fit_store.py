@@ -16,12 +16,20 @@ a changed catalog or code recomputes what it touches when it is next asked about
 device versions no longer current stay until ``prune`` removes them (when something is computed).
 
 A store that cannot be opened or written is replaced by an in-memory one: the cache only saves time.
+
+**Public API** (what ``services.graph`` calls; another backend, a team registry's, offers the same):
+``FitStore(path)``, ``close()``; ``complete(device, version, targets)`` -> the model keys stored for every (mode,
+precision) of ``targets``; ``done(device, version)`` -> every stored (model key, mode, precision); ``put(device,
+version, [(model key, FitEdge)])``; ``rows(device, version, keys=, targets=, where=, skip=)`` -> (model key,
+FitEdge) streamed, ``where`` being (column, op, value) with op in ``<, <=, >, >=, =, IN`` on ``ROW_KEYS`` columns,
+read as Cypher reads them (a comparison with null is false); ``prune(versions)``. Nothing else of SQLite leaves
+this module.
 """
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Container, Iterable, Iterator
 
 from embodied_tui.ask.graph import ROW_KEYS, FitEdge
 
@@ -76,6 +84,21 @@ class FitStore:
         except sqlite3.Error:
             return set()
 
+    def complete(self, device: str, version: str, targets: list[tuple[str, str]]) -> set[str]:
+        """The model keys whose rows on ``device`` at ``version`` are stored for every (mode, precision) of
+        ``targets``: counted by SQLite, so a question over 10,000 models x 47 targets reads 10,000 keys, not 470,000
+        marks (``done`` then tells, for the others only, which targets are missing)."""
+        if not targets:
+            return set()
+        sql = ("SELECT model_key FROM done WHERE device = ? AND version = ? AND (mode, precision) IN (VALUES "
+               + ", ".join("(?, ?)" for _ in targets) + ") GROUP BY model_key HAVING COUNT(*) = ?")
+        try:
+            cursor = self.db.execute(sql, [device, version, *(v for pair in targets for v in pair),
+                                           len(set(targets))])
+            return {key for (key,) in cursor}
+        except sqlite3.Error:
+            return set()
+
     def put(self, device: str, version: str, computed: Iterable[tuple[str, FitEdge]]) -> None:
         """Store each (model key, row) on ``device`` at ``version`` and mark its target done; a target already stored
         (by another process meanwhile) is left as it is: no row is stored twice."""
@@ -92,9 +115,11 @@ class FitStore:
 
     def rows(self, device: str, version: str, keys: dict[str, object] | None = None,
              targets: list[tuple[str, str]] | None = None,
-             where: Iterable[tuple[str, str, object]] = ()) -> Iterator[tuple[str, FitEdge]]:
+             where: Iterable[tuple[str, str, object]] = (), skip: Container[str] = ()) \
+            -> Iterator[tuple[str, FitEdge]]:
         """(model key, row) of the stored rows on ``device`` at ``version``, streamed: of the model keys in ``keys``,
-        the (mode, precision) in ``targets`` and meeting each (column, op, value) of ``where`` only, when given."""
+        the (mode, precision) in ``targets`` and meeting each (column, op, value) of ``where`` only, when given. A key
+        in ``skip`` (read as the rows stream: it may grow meanwhile) is passed over before its row is made."""
         sql = f"SELECT model_key, {_COLUMNS} FROM edges WHERE device = ? AND version = ?"
         args: list = [device, version]
         if targets is not None:
@@ -111,8 +136,10 @@ class FitStore:
                 args.append(value)
         try:
             cursor = self.db.execute(sql, args)
-            for key, *row in cursor:
-                if keys is None or key in keys:
+            for item in cursor:
+                key = item[0]
+                if (keys is None or key in keys) and key not in skip:
+                    row = list(item[1:])
                     for i in _BOOLS:  # SQLite stores a bool as 0/1
                         if row[i] is not None:
                             row[i] = bool(row[i])

@@ -21,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,12 +42,13 @@ from embodied_tui.ask.graph import (
 from embodied_tui.ask.parse import DeviceTerm, Vocabulary
 from embodied_tui.ask.pipeline_graph import PIPELINE, PipelineEdge
 from embodied_tui.ask.plan import Top, cut
+from embodied_tui.data.backend import is_server_registry
 from embodied_tui.data.store import Registry
 from embodied_tui.perf.roofline import PRECISIONS
 from embodied_tui.services.fit_store import FitStore
 from embodied_tui.services.hardware import registry
 
-FIT_CACHE_FORMAT = 3  # 3: SQLite rows keyed by (model, device, device version); 2: one JSON file per environment
+FIT_CACHE_FORMAT = 4  # 4: model keys from pydantic JSON; 3: keyed rows in SQLite; 2: JSON files
 FIT_CHUNK = 64  # models computed and stored at a time (cancelling is checked before each model)
 _PACKAGE = Path(__file__).resolve().parents[1]
 _CODE = ("analysis", "data", "perf", "services")  # the modules whose code a fit row depends on
@@ -102,8 +104,7 @@ class Registered:
         the edges among a LIMIT's first rows; ``edges_only``: leave out the models without a kept edge (for a query
         whose only pattern is Model -RUNS_ON-> Hardware)."""
         generation = _generation[0]
-        props = {id(r): p for r in self.records if scope.has(MODEL) for p in (model_properties(r),)}
-        records = [r for r in self.records if id(r) in props and scope.keeps(MODEL, props[id(r)])]
+        records, props = self._kept_models(scope)
         rows = []
         if fits and scope.has_edge(RUNS_ON, MODEL, HARDWARE):
             rows = self.fit_edges(records, scope, top, progress, generation, props)
@@ -112,6 +113,19 @@ class Registered:
                 records = [r for r in records if r.name in names]
         return build_graph(records, self.devices, rows, self.measurements, scope=scope, pipelines=self.pipelines,
                            pipeline_fits=self.pipeline_fits if fits else None)
+
+    def _kept_models(self, scope: Scope) -> tuple[list, dict[int, dict]]:
+        """The records whose Model node the scope keeps, and id(record) -> Model node properties."""
+        props = {id(r): _model_properties(r) for r in self.records} if scope.has(MODEL) else {}
+        return [r for r in self.records if id(r) in props and scope.keeps(MODEL, props[id(r)])], props
+
+    def count(self, scope: Scope, top: Top, progress: Callable[[int, int], None] | None = None) -> list | None:
+        """A count question's rows without building the graph: ``distinct_values`` of the models the scope keeps
+        (None where the graph must answer)."""
+        records, props = self._kept_models(scope)
+        if not (scope.has_edge(RUNS_ON, MODEL, HARDWARE)):
+            return None
+        return self.distinct_values(records, scope, top, progress, props)
 
     def fit_edges(self, records: list, scope: Scope = WHOLE, top: Top | None = None,
                   progress: Callable[[int, int], None] | None = None, generation: int | None = None,
@@ -122,51 +136,102 @@ class Registered:
         where already made."""
         from embodied_tui.services.fit import _sort_key
 
+        mprops: dict[int, dict] = {}
+        with self._stream(records, scope, progress, generation, props, mprops if top is not None else None) \
+                as stream:
+            kept = cut(((top.key(mprops[i], hardware, edge) if top is not None else None, (i, row))
+                        for i, row, hardware, edge in stream(top if top is not None and top.distinct else None)),
+                       top)
+        kept.sort(key=lambda item: (item[0], _sort_key(item[1])))
+        return [row for _, row in kept]
+
+    def distinct_values(self, records: list, scope: Scope, top: Top,
+                        progress: Callable[[int, int], None] | None = None,
+                        props: dict[int, dict] | None = None) -> list | None:
+        """A count's answer without a graph: the sorted distinct values of ``top.distinct`` ((variable, property):
+        ``m.name`` or ``h.device``) over the rows the question's WHERE clause surely keeps (``top.decide``). The
+        rows are the planned graph's, so they are the values its ``RETURN DISTINCT ... ORDER BY`` gives; None when
+        one kept row cannot be decided (then the graph and grand-cypher answer)."""
+        if top.distinct is None or top.decide is None:
+            return None
+        mprops: dict[int, dict] = {}
+        variable, prop = top.distinct
+        values: set = set()
+        with self._stream(records, scope, progress, None, props, mprops) as stream:
+            for i, _row, hardware, edge in stream(top):
+                # every kept row must surely meet the WHERE clause (the scope's tests dropped those that surely
+                # fail): one that cannot be said, or a doubt, and grand-cypher answers
+                if top.decide(mprops[i], hardware, edge) is not True:
+                    return None
+                value = {"m": mprops[i], "h": hardware, "r": edge}[variable].get(prop)
+                if not isinstance(value, str):  # sorted as grand-cypher sorts: texts only here
+                    return None
+                values.add(value)
+        return sorted(values)
+
+    @contextmanager
+    def _stream(self, records: list, scope: Scope, progress: Callable[[int, int], None] | None,
+                generation: int | None, props: dict[int, dict] | None, mprops: dict[int, dict] | None):
+        """A function ``stream(distinct)`` over the kept rows of ``records`` as (record index, row, Hardware node
+        properties, RUNS_ON edge properties): their fits computed and stored first where the store lacks them.
+        ``mprops`` (when given) is filled with record index -> Model node properties. ``distinct``: a ``Top`` with
+        ``distinct`` set: a row whose distinct value was already yielded is skipped before its properties are made
+        (``cut`` keeps only the first one of each)."""
         generation = _generation[0] if generation is None else generation
         records = [r for r in records if r.macs is not None]
-        if not records:
-            return []
         nodes: dict[tuple[str, str], dict] = {}  # (device, mode) -> Hardware node properties, for kept modes
         targets: dict[str, list[tuple[str, str]]] = {}  # device -> the (mode, precision) an edge may be kept on
-        for entry in self.devices if scope.has(HARDWARE) else ():
+        for entry in self.devices if scope.has(HARDWARE) and records else ():
             for mode in entry.power_modes:
-                props = hardware_properties(entry, mode)
-                if not scope.keeps(HARDWARE, props):
+                hprops = hardware_properties(entry, mode)
+                if not scope.keeps(HARDWARE, hprops):
                     continue
-                nodes[(entry.id, mode.name)] = props
+                nodes[(entry.id, mode.name)] = hprops
                 for precision in PRECISIONS:  # as fit_record: the precisions the mode states a peak for
                     if precision in mode.peak_tflops and (scope.precisions is None or precision in scope.precisions):
                         targets.setdefault(entry.id, []).append((mode.name, precision))
         if not targets:
-            return []
+            yield lambda distinct=None: iter(())
+            return
         versions = self.device_versions()
         keys = {_record_key(r): i for i, r in enumerate(records)}
-        store = FitStore(fit_cache_path(self.reg))
+        if mprops is not None:
+            mprops.update({i: (props or {}).get(id(r)) or _model_properties(r) for i, r in enumerate(records)})
+        store = open_fit_store(self.reg)
         try:
             self._compute_missing(store, records, targets, versions, progress, generation)
-            props = props or {}
-            mprops = {key: props.get(id(records[i])) or model_properties(records[i]) for key, i in keys.items()} \
-                if top is not None else {}
 
-            def edges():
+            def stream(distinct: Top | None = None):
+                seen: set = set()
+                seen_keys: set[str] = set()  # a model counted already: the store passes over its other rows
+                variable, prop = distinct.distinct if distinct is not None and mprops is not None else (None, None)
                 for n, (key, row) in enumerate(
                         item for device, pairs in targets.items()
-                        for item in store.rows(device, versions[device], keys, pairs, scope.edge_where)):
+                        for item in store.rows(device, versions[device], keys, pairs, scope.edge_where,
+                                               skip=seen_keys)):
                     if n % 20_000 == 0:
                         _check(generation)
                     hardware = nodes.get((row.hardware, row.power_mode))
                     if hardware is None:
                         continue
-                    props = edge_properties(row, hardware)
-                    if not scope.keeps_edge(RUNS_ON, props):
+                    i = keys[key]
+                    if variable is not None:
+                        value = {"m": mprops.get(i), "h": hardware}.get(variable) or {}
+                        value = value.get(prop)
+                        if value is not None and value in seen:
+                            continue
+                    edge = edge_properties(row, hardware)
+                    if not scope.keeps_edge(RUNS_ON, edge):
                         continue
-                    yield (top.key(mprops[key], hardware, props) if top is not None else None), (keys[key], row)
+                    if variable is not None and value is not None:
+                        seen.add(value)
+                        if variable == "m":
+                            seen_keys.add(key)
+                    yield i, row, hardware, edge
 
-            kept = cut(edges(), top)
+            yield stream
         finally:
             store.close()
-        kept.sort(key=lambda item: (item[0], _sort_key(item[1])))
-        return [row for _, row in kept]
 
     def device_versions(self) -> dict[str, str]:
         """Device id -> the digest of what its fit rows depend on besides the model (``services.fit_store``)."""
@@ -195,23 +260,32 @@ class Registered:
         rows are made (``top=0``): an edge stores only ``ROW_KEYS``."""
         from embodied_tui.services.fit import FitContext, fit_record
 
-        done = {device: store.done(device, versions[device]) for device in targets}
+        complete = {device: store.complete(device, versions[device], pairs) for device, pairs in targets.items()}
+        done: dict[str, set] = {}  # device -> its stored marks, read only when a model lacks some there
         todo = []
         for record in records:
             key = _record_key(record)
-            missing = [(device, mode, precision) for device, pairs in targets.items() for mode, precision in pairs
-                       if (key, mode, precision) not in done[device]]
+            missing = []
+            for device, pairs in targets.items():
+                if key in complete[device]:
+                    continue
+                if device not in done:
+                    done[device] = store.done(device, versions[device])
+                missing += [(device, mode, precision) for mode, precision in pairs
+                            if (key, mode, precision) not in done[device]]
             if missing:
                 todo.append((record, key, missing))
         if not todo:
             return
         store.prune(versions)
         ctx = FitContext(self.reg, self.devices, self.measurements)
+        every = {(entry.id, mode.name): frozenset(p for p in PRECISIONS if p in mode.peak_tflops)
+                 for entry in self.devices for mode in entry.power_modes}
         for start in range(0, len(todo), FIT_CHUNK):
             computed: dict[str, list] = {}
             for record, key, missing in todo[start:start + FIT_CHUNK]:
                 _check(generation)  # at most one model's fits (tens of ms) after a cancel
-                rows = [row for device, mode, precision in missing
+                rows = [row for device, mode, precision in _calls(missing, every)
                         for row in fit_record(ctx, record, hw=device, mode=mode, precision=precision, top=0)]
                 for row in rows:
                     if row.hardware in versions:
@@ -220,6 +294,23 @@ class Registered:
                 store.put(device, versions[device], items)
             if progress is not None:
                 progress(min(start + FIT_CHUNK, len(todo)), len(todo))
+
+
+def _calls(missing: list[tuple[str, str, str]], every: dict[tuple[str, str], frozenset[str]]) \
+        -> list[tuple[str, str, str | None]]:
+    """The ``fit_record`` calls that compute ``missing`` (device, mode, precision): one call per device x mode when
+    every precision it states a peak for is missing (``precision=None``: those precisions, the same rows), else one
+    per precision."""
+    by_mode: dict[tuple[str, str], list[str]] = {}
+    for device, mode, precision in missing:
+        by_mode.setdefault((device, mode), []).append(precision)
+    out: list[tuple[str, str, str | None]] = []
+    for (device, mode), precisions in by_mode.items():
+        if len(precisions) > 1 and frozenset(precisions) == every.get((device, mode)):
+            out.append((device, mode, None))
+        else:
+            out += [(device, mode, p) for p in precisions]
+    return out
 
 
 _generation = [0]  # bumped by cancel_fits: a computation started under an older number stops
@@ -240,21 +331,44 @@ def _check(generation: int) -> None:
 
 
 _KEYS: dict[int, tuple[Any, str]] = {}  # id(record) -> (record, key): a record's digest, once per record object
+_PROPS: dict[int, tuple[Any, dict]] = {}  # id(record) -> (record, its Model node properties)
 
 
 def _record_key(record) -> str:
-    """The digest of a model's record: everything a fit reads of it (``services.fit_store``'s model key)."""
+    """The digest of a model's record: everything a fit reads of it (``services.fit_store``'s model key): the sha256
+    of its JSON (pydantic's, fields in declaration order)."""
     found = _KEYS.get(id(record))
     if found is None or found[0] is not record:
         if len(_KEYS) > 200_000:
             _KEYS.clear()
-        found = _KEYS[id(record)] = (record, _digest(record.model_dump(mode="json")))
+        found = _KEYS[id(record)] = (record, hashlib.sha256(record.model_dump_json().encode()).hexdigest())
+    return found[1]
+
+
+def _model_properties(record) -> dict:
+    """``ask.graph.model_properties`` of a record, once per record object (the vocabulary and every question's plan
+    read them; the store keeps the same record objects while the registry file is unchanged). Not to be changed."""
+    found = _PROPS.get(id(record))
+    if found is None or found[0] is not record:
+        if len(_PROPS) > 200_000:
+            _PROPS.clear()
+        found = _PROPS[id(record)] = (record, model_properties(record))
     return found[1]
 
 
 def load_graph(db, *, scope: Scope = WHOLE):
     """The registry graph (networkx MultiDiGraph) of ``ask.graph``; ``scope``: see ``build_graph``."""
     return Registered.read(db).graph(scope)
+
+
+def open_fit_store(reg):
+    """The fit-edge store of a registry: the team's shared table on a PostgreSQL registry (``data.pg.edges``, the
+    same interface), else the SQLite file beside the TinyDB registry (``fit_cache_path``)."""
+    if is_server_registry(reg):
+        from embodied_tui.data.pg.edges import PgFitStore
+
+        return PgFitStore(reg.url, FitEdge)
+    return FitStore(fit_cache_path(reg))
 
 
 def fit_cache_path(db) -> Path:
@@ -273,7 +387,8 @@ def _code_signature() -> list:
 
 
 def vocabulary(graph) -> Vocabulary:
-    """The names a question may use, read from the graph's nodes."""
+    """The names a question may use, read from the graph's nodes (``vocabulary_of`` reads them from the registry
+    without building a graph; both give the same names)."""
     models, families, tasks, types, pipelines = set(), set(), set(), set(), set()
     devices: dict[str, dict[str, Any]] = {}
     for _, data in graph.nodes(data=True):
@@ -286,12 +401,72 @@ def vocabulary(graph) -> Vocabulary:
         elif PIPELINE in labels:
             pipelines.add(data["name"])
         elif HARDWARE in labels:
-            d = devices.setdefault(data["device"], {"name": data["name"], "vendor": data.get("vendor") or "",
-                                                    "type": data.get("type") or "", "modes": [],
-                                                    "aliases": tuple(data.get("aliases") or ()),
-                                                    "host": data.get("host")})
-            d["modes"].append(data["power_mode"])
+            _add_device(devices, data)
+    return _vocabulary(models, families, tasks, types, devices, pipelines)
+
+
+def _add_device(devices: dict[str, dict[str, Any]], data: dict) -> None:
+    d = devices.setdefault(data["device"], {"name": data["name"], "vendor": data.get("vendor") or "",
+                                            "type": data.get("type") or "", "modes": [],
+                                            "aliases": tuple(data.get("aliases") or ()), "host": data.get("host")})
+    d["modes"].append(data["power_mode"])
+
+
+def _vocabulary(models, families, tasks, types, devices: dict[str, dict[str, Any]], pipelines) -> Vocabulary:
     terms = tuple(DeviceTerm(id=i, name=d["name"], vendor=d["vendor"], type=d["type"], aliases=d["aliases"],
                              modes=tuple(d["modes"]), host=d["host"]) for i, d in sorted(devices.items()))
     return Vocabulary(models=tuple(sorted(models)), families=tuple(sorted(families)), tasks=tuple(sorted(tasks)),
                       types=tuple(sorted(types)), devices=terms, pipelines=tuple(sorted(pipelines)))
+
+
+_SIZES = ("params", "macs", "weight_bytes")  # the Model node properties 'lighter than <model>' compares
+_MODEL_NAMES: dict[Path, tuple[list, tuple]] = {}  # registry path -> (the records read, their names)
+_MODEL_NAMES_LOCK = threading.Lock()
+
+
+def _model_names(src: "Registered") -> tuple:
+    """(models, families, tasks, types, sizes, tags) of the registry's records, as the graph's Model nodes hold them;
+    kept per registry while its records are the same objects (the store keeps the records it read until the file
+    changes: ``data.store``), so the app's next question does not go through 10,000 records again."""
+    path = src.reg.path
+    with _MODEL_NAMES_LOCK:
+        hit = _MODEL_NAMES.get(path)
+    if hit is not None and len(hit[0]) == len(src.records) and all(a is b for a, b in zip(hit[0], src.records)):
+        return hit[1]
+    models, families, tasks, types, sizes, tags = set(), set(), set(), set(), {}, {}
+    for record in src.records:
+        props = _model_properties(record)
+        if not props["name"]:
+            continue
+        models.add(props["name"])
+        for bucket, key in ((families, "family"), (tasks, "task"), (types, "type")):
+            if props.get(key) and props[key] != "unknown":
+                bucket.add(props[key])
+        sizes[props["name"]] = {f"m.{key}": props.get(key) for key in _SIZES}
+        if getattr(record, "tags", None):
+            tags[record.name] = dict(record.tags)
+    found = (models, families, tasks, types, sizes, tags)
+    with _MODEL_NAMES_LOCK:
+        _MODEL_NAMES.clear()  # one registry at a time: memory stays one registry's names
+        _MODEL_NAMES[path] = (list(src.records), found)
+    return found
+
+
+def vocabulary_of(src: "Registered") -> Vocabulary:
+    """The names a question may use (models, families, tasks, types, devices and their modes, pipelines) with each
+    model's sizes and tags, read from the registry without building a graph: the same as ``vocabulary`` of the graph
+    of every model and device (tests/test_ask_scale.py checks it), plus ``sizes`` (params, MACs, weight bytes of each
+    Model node) and ``tags`` (each record's tags)."""
+    models, families, tasks, types, sizes, tags = _model_names(src)
+    devices: dict[str, dict[str, Any]] = {}
+    seen: set[tuple[str, str]] = set()
+    for entry in src.devices:
+        for mode in entry.power_modes:
+            props = hardware_properties(entry, mode)
+            if (props["device"], props["power_mode"]) in seen:  # one Hardware node per device x mode
+                continue
+            seen.add((props["device"], props["power_mode"]))
+            _add_device(devices, props)
+    pipelines = {p.name for p in src.pipelines}
+    vocab = _vocabulary(models, families, tasks, types, devices, pipelines)
+    return replace(vocab, sizes=sizes, tags=tags)
