@@ -483,3 +483,22 @@ def test_fit_edge_cache_answers_as_the_sqlite_one(pg_url, tmp_path):
     assert [s.done("orin", "v1") for s in stores] == [set(), set()]
     assert [len(list(s.rows("thor", "v1"))) for s in stores] == [1, 1]
     stores[0].close()
+
+
+def test_ask_on_postgresql_answers_as_on_tinydb_and_fills_the_shared_edge_cache(pg_url, tmp_path):
+    """The same models on both backends: ``ask`` gives the same rows, and on PostgreSQL the fit rows it computed are
+    in the server's edge tables (shared by every client), not in a file beside anything."""
+    from embodied_tui.services.ask import ask
+
+    tiny, pg = Registry(tmp_path / "r.json"), open_registry(pg_url)
+    for reg in (tiny, pg):
+        for i in range(1, 6):
+            reg.add(analysis(i), f"m{i}")
+    question = "models under 1 ms on the orin nano 8gb at 15W in fp16"
+    answers = [ask(reg, question) for reg in (tiny, pg)]
+    assert answers[0]["rows"] and answers[0]["rows"] == answers[1]["rows"]
+    tables = [t for (t,) in sql(pg_url, "SELECT tablename FROM pg_tables WHERE tablename LIKE 'fit_edges_%'")]
+    assert tables and sum(sql(pg_url, f"SELECT count(*) FROM {t}")[0][0] for t in tables) > 0
+    again = ask(open_registry(pg_url), question)  # a second client reads them back: the same answer
+    assert again["rows"] == answers[1]["rows"]
+    assert not list(tmp_path.glob("*.edges.sqlite*"))[1:]  # only the TinyDB registry's own store

@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from embodied_tui.data.pg.connect import is_url as is_server_url
-from embodied_tui.data.pg.registry import PgRegistry
 from embodied_tui.data.records import Analysis, ModelDetails, ModelRecord
 from embodied_tui.data.store import Registry
 
@@ -61,8 +61,17 @@ def open_registry(db: Any = None) -> Any:
         if is_server_url(env):
             db = env
     if is_server_url(db):
+        from embodied_tui.data.pg.registry import PgRegistry  # imported only for a server: ~0.1 s of app startup
+
         return PgRegistry(str(db))
     return Registry(db)
+
+
+def is_server_registry(reg: Any) -> bool:
+    """Whether ``reg`` is a PostgreSQL registry (``data.pg.registry.PgRegistry``), without importing that module
+    when no server registry was ever opened (it costs app startup ~0.1 s)."""
+    module = sys.modules.get("embodied_tui.data.pg.registry")
+    return module is not None and isinstance(reg, module.PgRegistry)
 
 
 def candidates(reg: Any, *, latest_only: bool = True, filter: str | None = None) -> list[ModelRecord]:
@@ -70,6 +79,6 @@ def candidates(reg: Any, *, latest_only: bool = True, filter: str | None = None)
     a backend that pushes filters down to its database (PostgreSQL) returns fewer than all; the caller still tests
     each record with ``filters.compile_filter`` (the one definition of a match), so every backend gives the same
     result."""
-    if filter and isinstance(reg, PgRegistry):
+    if filter and is_server_registry(reg):
         return reg.list_models(latest_only, filter=filter)
     return reg.list_models(latest_only)

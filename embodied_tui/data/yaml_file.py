@@ -14,12 +14,16 @@ import yaml
 
 from embodied_tui.errors import UserError
 
+# libyaml's safe loader when PyYAML was built with it: the same data and the same safety (no tags that build Python
+# objects), ~20x faster on the catalog (0.2 s -> 0.01 s of every CLI start)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def parse_yaml(text: str, label: str) -> Any:
-    """``yaml.safe_load(text)`` (no tags that build Python objects); a syntax error raises ``LABEL: line N: problem``
-    (``LABEL: not valid YAML`` where PyYAML gives neither)."""
+    """``yaml.safe_load(text)`` (no tags that build Python objects; libyaml's when available); a syntax error raises
+    ``LABEL: line N: problem`` (``LABEL: not valid YAML`` where PyYAML gives neither)."""
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}:" if mark is not None else ""
