@@ -15,7 +15,7 @@ from embodied_tui.screens.detail import DetailScreen
 from embodied_tui.screens.fit import FitScreen
 from embodied_tui.screens.registry import RegistryScreen
 from embodied_tui.screens.widgets.model_table import ModelTable
-from embodied_tui.screens.widgets.roofline_plot import RooflinePlot, decade_ticks, roofline_chart
+from embodied_tui.screens.widgets.roofline_plot import RooflinePlot, decade_ticks, rate_unit, roofline_chart
 from embodied_tui.services.fit import add_measurement, fit_rows
 
 SIZE = (80, 24)
@@ -145,7 +145,7 @@ async def test_select_a_row_and_the_roofline_redraws(registry):
         # the roof bends at the ridge point, at the peak
         assert (math.log10(full.ridge_point), math.log10(full.peak_tflops * 1e3)) in [
             pytest.approx(p) for p in zip(chart.roof_x, chart.roof_y)]
-        assert "GFLOP/s" in str(plot.render())
+        assert f"attainable {rate_unit(rows[1].precision)}" in str(plot.render())
         caption = static_text(screen.query_one("#roofline-caption", Static))
         assert f"row 2/{len(rows)}" in caption and f"{full.bound}-bound" in caption
 
@@ -153,7 +153,7 @@ async def test_select_a_row_and_the_roofline_redraws(registry):
         await until(pilot, lambda: screen.charted == key(rows[2]))
         await settle(pilot)
         assert plot.chart.title == f"{rows[2].hardware} {rows[2].power_mode} {rows[2].precision}"
-        assert "GFLOP/s" in str(plot.render())
+        assert f"attainable {rate_unit(rows[2].precision)}" in str(plot.render())
         await pilot.press("1")
         assert screen.query_one(TabbedContent).active == "fit-table-pane" and screen.table.cursor_row == 2
 

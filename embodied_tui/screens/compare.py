@@ -1,12 +1,12 @@
-"""2 to 4 models side by side: totals, shapes, family and type, layer-type counts.
+"""2 to 4 models side by side: totals, shapes, family and type, MACs per kind and the layer census.
 
-In each numeric row the largest value reads "▲" and the smallest "▼" (styled too, but readable without colour);
-`d` hides rows whose values are all equal.
+The rows and whether the models differ on each come from ``services.compare`` (exact numbers where the short forms
+agree, the census on shared layer kinds). In each numeric row the largest value reads "▲" and the smallest "▼" (styled
+too, but readable without colour); `d` hides rows whose values are all equal, `n` shows the census under each format's
+own layer names. A census row marked "*" is shown but not compared: torch formats count modules and ONNX counts graph
+nodes, which agree only for layers with MACs (one ReLU module run twice is two Relu nodes).
 """
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -16,83 +16,51 @@ from textual.widgets import Footer, Static
 
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelRecord
+from embodied_tui.screens.glyphs import ascii_only, ellipsis
 from embodied_tui.screens.widgets.compare_table import CompareTable
+from embodied_tui.services.compare import CompareRow, Comparison, compare
 
 UP, DOWN = "▲", "▼"
+ASCII_UP, ASCII_DOWN = "^", "v"  # where screens.glyphs.ascii_only() (TERM=linux: a Jetson's console)
 CELL_WIDTH = 15  # text cells are clipped so 3 models fit 80 columns (4 scroll sideways, the labels stay)
 LABEL_WIDTH = 18
+NOT_COMPARED = " *"  # label mark of a census row the formats count differently (module vs ONNX node)
 
 
-@dataclass(frozen=True)
-class CompareRow:
-    label: str
-    cells: tuple[str, ...]
-    values: tuple[object, ...]  # what "same" is judged on; numbers for numeric rows
-    numeric: bool
-
-    @property
-    def differs(self) -> bool:
-        return len(set(self.values)) > 1
-
-    def extremes(self) -> tuple[set[int], set[int]]:
-        """Columns holding the largest and the smallest known value (empty when all equal or not numeric)."""
-        if not self.numeric or not self.differs:
-            return set(), set()
-        known = [v for v in self.values if v is not None]
-        if len(set(known)) < 2:
-            return set(), set()
-        hi, lo = max(known), min(known)
-        return ({i for i, v in enumerate(self.values) if v == hi}, {i for i, v in enumerate(self.values) if v == lo})
+def label_cell(row: CompareRow) -> Text:
+    """The row's label, bold; a row shown but not compared ends in NOT_COMPARED (kept when the label is clipped)."""
+    if row.comparable:
+        return Text(clip(row.label, LABEL_WIDTH), style="bold")
+    return Text(f"{clip(row.label, LABEL_WIDTH - len(NOT_COMPARED))}{NOT_COMPARED}", style="bold")
 
 
-def _numeric(label: str, records: list[ModelRecord], get: Callable[[ModelRecord], int | None],
-             show: Callable[[int | None], str]) -> CompareRow:
-    values = tuple(get(r) for r in records)
-    return CompareRow(label, tuple(show(v) for v in values), values, True)
+def clip(text: str, width: int) -> str:
+    """``units.clip`` with the terminal's ellipsis (``~`` where ASCII only)."""
+    return text if len(text) <= width else fmt.clip(text, width)[:-1] + ellipsis()
 
 
-def _text(label: str, records: list[ModelRecord], get: Callable[[ModelRecord], str]) -> CompareRow:
-    values = tuple(fmt.safe_text(get(r)) for r in records)
-    return CompareRow(label, values, values, False)
-
-
-def compare_rows(records: list[ModelRecord]) -> list[CompareRow]:
-    rows = [
-        _text("family", records, lambda r: r.architecture.family),
-        _text("type", records, lambda r: r.architecture.type),
-        _text("format", records, lambda r: fmt.clip(r.format, CELL_WIDTH)),
-        _numeric("params", records, lambda r: r.params, fmt.count),
-        _numeric("MACs", records, lambda r: r.macs, fmt.count),
-        _numeric("FLOPs", records, lambda r: r.flops, fmt.count),
-        _numeric("other FLOPs", records, lambda r: r.other_flops, fmt.count),
-        _numeric("weights", records, lambda r: r.weight_bytes, fmt.nbytes),
-        _numeric("activations", records, lambda r: r.activation_bytes, fmt.nbytes),
-        _numeric("file size", records, lambda r: r.size_bytes, fmt.nbytes),
-        _text("dtype", records, lambda r: r.dtype),
-        _text("inputs", records, lambda r: fmt.clip(fmt.shapes(r.input_shapes, r.input_symbols), CELL_WIDTH)),
-        _text("input source", records, lambda r: r.input_shape_source),
-        _text("outputs", records, lambda r: fmt.clip(fmt.shapes(r.output_shapes), CELL_WIDTH)),
-    ]
-    layer_types: dict[str, int] = {}
-    for record in records:
-        for layer, n in record.layers.items():
-            layer_types[layer] = layer_types.get(layer, 0) + n
-    for layer in sorted(layer_types, key=lambda t: (-layer_types[t], t)):
-        rows.append(_numeric(f"# {fmt.safe_text(layer)}", records, lambda r, t=layer: r.layers.get(t, 0), str))
-    return rows
+def markers() -> tuple[str, str]:
+    """The marks of the largest and the smallest value: ▲ ▼, or ^ v on an ASCII-only terminal."""
+    return (ASCII_UP, ASCII_DOWN) if ascii_only() else (UP, DOWN)
 
 
 def styled_cells(row: CompareRow) -> list[Text]:
     high, low = row.extremes()
+    up, down = markers()
+    justify = "right" if row.numeric else "left"
     cells = []
-    for i, cell in enumerate(row.cells):
+    shown = list(row.cells)
+    if not row.numeric:  # clipped, unless clipping would make different values read the same
+        clipped = [clip(cell, CELL_WIDTH) for cell in shown]
+        shown = clipped if len(set(clipped)) == len(set(shown)) else shown
+    for i, cell in enumerate(shown):
         if i in high:
-            cells.append(Text(f"{cell} {UP}", style="bold", justify="right" if row.numeric else "left"))
+            cells.append(Text(f"{cell} {up}", style="bold", justify=justify))
         elif i in low:
-            cells.append(Text(f"{cell} {DOWN}", style="dim", justify="right" if row.numeric else "left"))
+            cells.append(Text(f"{cell} {down}", style="dim", justify=justify))
         else:
             pad = "  " if row.numeric and (high or low) else ""
-            cells.append(Text(f"{cell}{pad}", justify="right" if row.numeric else "left"))
+            cells.append(Text(f"{cell}{pad}", style="" if row.comparable else "dim", justify=justify))
     return cells
 
 
@@ -101,43 +69,62 @@ class CompareScreen(Screen):
     BINDINGS = [
         Binding("escape,q", "app.back", "Back", id="compare.back"),
         Binding("d", "toggle_differences", "Differences only", id="compare.differences"),
+        Binding("n", "toggle_names", "Raw names", id="compare.raw_names"),
     ]
 
     def __init__(self, records: list[ModelRecord]) -> None:
         super().__init__()
         self.records = records
-        self.rows = compare_rows(records)
+        self.comparison: Comparison = compare(records)
         self.differences_only = False
 
+    @property
+    def rows(self) -> tuple[CompareRow, ...]:
+        return self.comparison.rows
+
     def compose(self) -> ComposeResult:
-        yield Static(f"Comparing {len(self.records)} models: {UP} largest, {DOWN} smallest", id="compare-title")
+        yield Static(self.title_text(), id="compare-title")
         yield CompareTable(cursor_type="row", id="compare-table")
         yield Static("", id="status")
         yield Footer(compact=True)
+
+    def title_text(self) -> str:
+        other = "kinds" if self.comparison.raw_names else "raw names"
+        up, down = markers()
+        return f"{len(self.records)} models: {up} largest {down} smallest | {self.comparison.census_note} (n: {other})"
 
     def on_mount(self) -> None:
         table = self.query_one(CompareTable)
         table.fixed_columns = 1
         table.add_column("", key="label")
         for i, record in enumerate(self.records):
-            table.add_column(Text(f"{fmt.clip(fmt.safe_text(record.name), CELL_WIDTH - 3)} v{record.version}"),
+            table.add_column(Text(f"{clip(fmt.safe_text(record.name), CELL_WIDTH - 3)} v{record.version}"),
                              key=f"m{i}")
         self.refresh_rows()
         table.focus()
 
     def visible_rows(self) -> list[CompareRow]:
-        return [row for row in self.rows if row.differs] if self.differences_only else self.rows
+        return self.comparison.visible(self.differences_only)
 
     def refresh_rows(self) -> None:
         table = self.query_one(CompareTable)
+        cursor = table.cursor_row
         table.clear()
         for row in self.visible_rows():
-            table.add_row(Text(fmt.clip(row.label, LABEL_WIDTH), style="bold"), *styled_cells(row), key=row.label)
-        same = sum(not row.differs for row in self.rows)
-        mode = "differences only (d: show all)" if self.differences_only else "all rows (d: differences only)"
-        self.query_one("#status", Static).update(
-            f"{len(self.visible_rows())} of {len(self.rows)} rows | {same} equal | {mode}")
+            table.add_row(label_cell(row), *styled_cells(row), key=row.label)
+        if table.row_count:
+            table.move_cursor(row=min(cursor, table.row_count - 1))
+        c = self.comparison
+        rows = (f"differences only: {len(self.visible_rows())} of {len(self.rows)} rows" if self.differences_only
+                else f"all {len(self.rows)} rows")
+        counts = f"{c.equal} equal" + (f", {c.not_compared}* not compared (module vs node)" if c.not_compared else "")
+        self.query_one("#status", Static).update(f"{rows} | {counts}")
+        self.query_one("#compare-title", Static).update(self.title_text())
 
     def action_toggle_differences(self) -> None:
         self.differences_only = not self.differences_only
+        self.refresh_rows()
+
+    def action_toggle_names(self) -> None:
+        self.comparison = compare(self.records, raw_names=not self.comparison.raw_names)
         self.refresh_rows()
