@@ -205,9 +205,10 @@ def parse_dtype(text: str, what: str) -> str:
     return name
 
 
-def parse_shapes(text: str | None) -> list[list[int]] | None:
+def parse_shapes(text: str | None, what: str = "--input-shape") -> list[list[int]] | None:
     """'1,3,224,224' or '1,3,224,224;1,10' or '1x3x224x224' -> [[1,3,224,224], ...]. A shape may end in ':dtype'
-    ('1,128:int64') to state that input's dtype."""
+    ('1,128:int64') to state that input's dtype. ``what`` names the field in errors (the CLI's flag, the app's
+    field)."""
     if not text:
         return None
     shapes = []
@@ -215,16 +216,16 @@ def parse_shapes(text: str | None) -> list[list[int]] | None:
         if not part:
             continue
         part, colon, dtype_text = part.partition(":")
-        dtype = parse_dtype(dtype_text, f"--input-shape '{text}'") if colon else None
+        dtype = parse_dtype(dtype_text, f"{what} '{text}'") if colon else None
         try:
             dims = [int(d) for d in part.replace("x", ",").split(",") if d]
         except ValueError:
-            raise AnalysisError(f"bad --input-shape '{text}': use comma-separated integers like 1,3,224,224 "
+            raise AnalysisError(f"bad {what} '{text}': use comma-separated integers like 1,3,224,224 "
                                 "(separate several inputs with ';'; state a dtype with ':int64')") from None
         if not dims or any(d <= 0 for d in dims):
-            raise AnalysisError(f"bad --input-shape '{text}': every dimension must be a positive integer")
+            raise AnalysisError(f"bad {what} '{text}': every dimension must be a positive integer")
         shapes.append(InputShape(dims, dtype))
-    check_shapes(shapes, f"--input-shape '{text}'")
+    check_shapes(shapes, f"{what} '{text}'")
     return shapes or None
 
 

@@ -1,13 +1,13 @@
-"""Register a model: a dialog that analyses the file in a separate process, with progress and cancel.
+"""Register a model: a dialog that registers through ``services.models.register`` (the CLI's own verb) in a separate
+process, with progress and cancel.
 
-The analysis (which imports torch) runs in a spawned child process driven from a thread worker; `escape` during an
-analysis terminates the child and leaves the registry untouched; a second `escape` closes the dialog. Errors are shown
-in the dialog. On success the analysis is stored (``services.models.add_analysis``) and the dialog returns the record.
+The fields are read by ``services.registration.read_form`` (the default name, the name rule, tags as the CLI's
+``--tag`` values, the path's quick checks) before any process starts. The registration (which imports torch to
+analyse) runs in a spawned child process driven from a thread worker; `escape` during it terminates the child and
+leaves the registry untouched; a second `escape` closes the dialog. Errors are one line in the dialog. On success the
+dialog returns the record.
 """
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -19,37 +19,35 @@ from textual.widgets import Checkbox, Input, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
 from embodied_tui import units as fmt
-from embodied_tui.data.names import check_name
-from embodied_tui.data.records import Analysis, ModelRecord
+from embodied_tui.data.records import ModelRecord
 from embodied_tui.errors import UserError
+from embodied_tui.screens.form_keys import FIELD_KEYS
 from embodied_tui.screens.widgets.path_input import PathInput
 from embodied_tui.screens.widgets.text_checkbox import TextCheckbox
-from embodied_tui.services.models import add_analysis, parse_input_shapes, parse_tags
+from embodied_tui.services.registration import RegisterRequest, read_form
 from embodied_tui.services.worker import Cancelled, ProcessJob
 
-ANALYZE = "embodied_tui.services.models:analyze"  # run in the child process only
-
-
-def _check_model_folder(path: Path) -> None:
-    """A directory is registered when it holds a Hugging Face model (config.json and/or safetensors weights, read by
-    ``analysis.hf.folder.find``: headers and JSON only, no torch); otherwise its one-line reason is the error."""
-    from embodied_tui.analysis.hf.folder import find  # imported on use: the app starts without it
-
-    if find(path) is None:
-        raise UserError(f"{path} is a directory without a Hugging Face model: pick a model file inside it")
+REGISTER = "embodied_tui.services.models:register"  # the CLI's verb, run in the child process only
+STATUS_LINES = {  # services.models.register's status -> the line the app shows
+    "added": "registered {name} v{version}",
+    "new_version": "registered {name} v{version}: a new version (the bytes differ from the last one)",
+    "unchanged": "{name} v{version} is already registered with these bytes; nothing changed",
+    "repaired": "repaired the details of {name} v{version}",
+}
 
 
 class RegisterDialog(ModalScreen[ModelRecord | None]):
     HELP_TITLE = "Register a model"
     BINDINGS = [
         Binding("escape", "cancel", "Cancel / close", id="register.cancel"),
+        *FIELD_KEYS,
     ]
 
     def __init__(self, path: str = "") -> None:
         super().__init__()
         self.initial_path = path
         self.job: ProcessJob | None = None
-        self.request: dict | None = None
+        self.request: RegisterRequest | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="register-box") as box:
@@ -60,13 +58,16 @@ class RegisterDialog(ModalScreen[ModelRecord | None]):
                                 id="path", compact=True)
             with Horizontal(classes="field"):
                 yield Label("name ", classes="field-label")
-                yield Input(placeholder="default: the file name", id="name", compact=True)
+                yield Input(placeholder="default: the file name up to its first dot", id="name", compact=True)
             with Horizontal(classes="field"):
                 yield Label("shape", classes="field-label")
                 yield Input(placeholder="optional: 1,3,224,224 (';' between inputs)", id="shape", compact=True)
             with Horizontal(classes="field"):
                 yield Label("tags ", classes="field-label")
-                yield Input(placeholder="optional: robot site=lab", id="tags", compact=True)
+                yield Input(placeholder='optional: robot site=lab note="two words"', id="tags", compact=True)
+            with Horizontal(classes="field"):
+                yield Label("about", classes="field-label")
+                yield Input(placeholder="optional: a description", id="description", compact=True)
             yield TextCheckbox("trust code (full pickles run code from the file)", id="trust", compact=True)
             yield Static("", id="register-error")
             with Horizontal(id="register-progress"):
@@ -104,24 +105,13 @@ class RegisterDialog(ModalScreen[ModelRecord | None]):
         event.stop()
         self.action_submit()
 
-    def validate_request(self) -> dict:
-        """Check the fields here (no analysis yet); raise UserError with one line."""
-        raw_path = self.query_one("#path", Input).value.strip()
-        if not raw_path:
-            raise UserError("type the path of a model file")
-        path = Path(os.path.expanduser(raw_path))
-        if not path.exists():
-            raise UserError(f"no such file: {raw_path}")
-        if path.is_dir():
-            _check_model_folder(path)
-        if not os.access(path, os.R_OK):
-            raise UserError(f"cannot read {raw_path}: permission denied")
-        shape_text = self.query_one("#shape", Input).value.strip()
-        shape = parse_input_shapes([shape_text]) if shape_text else None
-        tags = parse_tags(self.query_one("#tags", Input).value.split())
-        name = check_name(self.query_one("#name", Input).value.strip() or path.stem)
-        return {"path": str(path.resolve()), "name": name, "input_shape": shape, "tags": tags,
-                "trust_code": self.query_one("#trust", Checkbox).value}
+    def validate_request(self) -> RegisterRequest:
+        """The fields as a checked request (``services.registration.read_form``); UserError with one line."""
+        def field(name: str) -> str:
+            return self.query_one(f"#{name}", Input).value
+
+        return read_form(field("path"), name=field("name"), shape=field("shape"), tags=field("tags"),
+                         description=field("description"), trust_code=self.query_one("#trust", Checkbox).value)
 
     def action_submit(self) -> None:
         if self.running:
@@ -132,14 +122,12 @@ class RegisterDialog(ModalScreen[ModelRecord | None]):
             self.show_error(str(exc))
             return
         self.show_error(None)
-        request = self.request
-        self.job = ProcessJob(ANALYZE, (request["path"],),
-                              {"input_shape": request["input_shape"], "trust_code": request["trust_code"]})
+        self.job = ProcessJob(REGISTER, (self.request.path,), {**self.request.kwargs(), "db": self.app.registry})
         self._set_running(True)
         self.analyse(self.job)
 
     @work(thread=True, exclusive=True, group="analysis", exit_on_error=False)
-    def analyse(self, job: ProcessJob) -> Analysis:
+    def analyse(self, job: ProcessJob) -> tuple[ModelRecord, str]:
         return job.run(on_progress=lambda args, kwargs: self.app.call_from_thread(self._progress, *args))
 
     def _progress(self, stage: str = "", fraction: float = 0.0, *_) -> None:
@@ -163,22 +151,12 @@ class RegisterDialog(ModalScreen[ModelRecord | None]):
                 self.show_error(f"analysis failed: {type(error).__name__}: {error}")
             self.query_one("#path", Input).focus()
             return
-        self._store(event.worker.result)
+        self._registered(event.worker.result)
 
-    def _store(self, analysis: Analysis) -> None:
-        request = self.request or {}
-        try:
-            record, status = add_analysis(analysis, name=request["name"], tags=request["tags"], db=self.app.registry)
-        except UserError as exc:
-            self.show_error(str(exc))
-            return
-        if status == "repaired":
-            self.notify(fmt.safe_text(f"repaired the details of {record.name} v{record.version}"), markup=False)
-        elif status == "unchanged":
-            self.notify(fmt.safe_text(f"{record.name} v{record.version} is already registered with these bytes"),
-                        markup=False)
-        else:
-            self.notify(fmt.safe_text(f"registered {record.name} v{record.version}"), markup=False)
+    def _registered(self, result: tuple[ModelRecord, str]) -> None:
+        record, status = result
+        line = STATUS_LINES.get(status, "registered {name} v{version}")
+        self.notify(fmt.safe_text(line.format(name=record.name, version=record.version)), markup=False)
         self.dismiss(record)
 
     # ---------------------------------------------------------------------------------------- cancel

@@ -145,12 +145,16 @@ def test_aotinductor_archive_is_refused(benign, tmp_path):
 
 
 def test_the_apps_register_dialog_job_refuses_too(benign, tmp_path):
-    """The dialog runs ``services.models.analyze`` in a spawned child (``ProcessJob``): same loader, same refusal."""
-    from embodied_tui.screens.register import ANALYZE
+    """The dialog runs the CLI's ``services.models.register`` in a spawned child (``ProcessJob``): same loader, same
+    refusal, and the registry is not created."""
+    from embodied_tui.data.store import Registry
+    from embodied_tui.screens.register import REGISTER
     from embodied_tui.services.worker import ProcessJob
 
     marker = tmp_path / "ran"
     path = hostile_pt2("sample_inputs", benign, tmp_path / "s.pt2", marker)
+    db = tmp_path / "reg" / "registry.json"
     with pytest.raises(AnalysisError, match="sample_inputs"):
-        ProcessJob(ANALYZE, (str(path),), {"input_shape": None, "trust_code": False}).run()
-    assert not marker.exists()
+        ProcessJob(REGISTER, (str(path),), {"name": "s", "input_shape": None, "trust_code": False,
+                                            "db": Registry(db)}).run()
+    assert not marker.exists() and not db.exists()
