@@ -10,11 +10,11 @@ import warnings
 
 import click
 
-from embodied_tui.commands import ask, demo, fit, hw, measure, measurement, model, pipeline, query
+from embodied_tui.commands import ask, demo, fit, hw, measure, measurement, model, pipeline, query, settings
 from embodied_tui.units import safe_text
 
 # command modules, in help order; imported statically so a missing one fails loudly instead of vanishing
-_COMMAND_MODULES = (model, demo, hw, fit, pipeline, measure, measurement, ask, query)
+_COMMAND_MODULES = (model, demo, hw, fit, pipeline, measure, measurement, ask, query, settings)
 
 
 def _warning_printer(previous):
@@ -46,15 +46,30 @@ class _Main(click.Group):
 @click.group(cls=_Main, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db", type=click.Path(), envvar="EMBODIED_AI_DB",  # the registry refuses non-files in one line
               help="Registry file (default: $EMBODIED_AI_DB or the user data dir).")
+@click.option("--target", "target", metavar="DEVICE[/MODE[/PRECISION]]",
+              help="Open the app with this fit target pinned (kept in the registry): the table shows each model's "
+                   "ms and fps there. 'none' forgets it.")
 @click.version_option(package_name="embodied-ai")
 @click.pass_context
-def main(ctx: click.Context, db: str | None) -> None:
+def main(ctx: click.Context, db: str | None, target: str | None) -> None:
     """What your neural network is and where it will run. With no command, opens the app."""
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
+    if target is not None and ctx.invoked_subcommand is not None:
+        from embodied_tui.errors import UserError
+
+        raise UserError(f"--target pins the app's target: give it without a command (`embodied-ai --target "
+                        f"{target}`), or use --hw/--mode/--precision with `{ctx.invoked_subcommand}`")
     if ctx.invoked_subcommand is None:
         from embodied_tui.app import run_app
 
+        if target is not None:
+            from embodied_tui.services import target as targets
+
+            if target.strip().lower() == "none":
+                targets.unpin(db)
+            else:
+                targets.pin(db, target)  # checked against the catalog and the registry's devices: one line if wrong
         run_app(db)
 
 

@@ -10,19 +10,36 @@ from embodied_tui.screens.ask import AskScreen, is_cypher
 from embodied_tui.screens.registry import RegistryScreen
 from embodied_tui.screens.widgets.answer_table import AnswerTable
 from embodied_tui.services.ask import ask, query
+from embodied_tui.services.target import device_short_names
 
 SIZE = (80, 24)
 QUESTION = "models under 1 ms on a raspberry pi 5 please banana"
 
 
 def shown(screen: AskScreen) -> tuple[list[str], list[list[str]]]:
+    """The answer as the table shows it, with the columns the terminal is too narrow for put back from the status
+    line's 'hidden: ...' names (so a hidden column must be named there, and every shown cell must be whole)."""
     table = screen.query_one(AnswerTable)
     columns = [str(c.label) for c in table.ordered_columns]
-    return columns, [[str(cell) for cell in table.get_row(row.key)] for row in table.ordered_rows]
+    hidden = list(table.column_layout.hidden)
+    if hidden:
+        assert f"hidden: {', '.join(hidden)}" in static_text(screen.query_one("#status", Static))
+    return columns + hidden, [[str(cell) for cell in table.get_row(row.key)] for row in table.ordered_rows]
 
 
-def expected(answer: dict) -> tuple[list[str], list[list[str]]]:
-    return answer["columns"], [[fmt.cell(v) for v in row] for row in answer["rows"]]
+def expected(answer: dict, screen: AskScreen) -> tuple[list[str], list[list[str]]]:
+    """The service's answer, cut to the columns the table shows (in the answer's order, hidden ones last), device ids
+    in a column the narrow terminal abbreviates written as their catalog short names."""
+    layout = screen.query_one(AnswerTable).column_layout
+    hidden = set(layout.hidden)
+    keep = [i for i, c in enumerate(answer["columns"]) if c not in hidden]
+    columns = [answer["columns"][i] for i in keep] + [c for c in answer["columns"] if c in hidden]
+    short = device_short_names(screen.app.registry)
+
+    def cell(i: int, value) -> str:
+        text = fmt.cell(value)
+        return short.get(text, text) if f"c{i}" in layout.abbreviated else text
+    return columns, [[cell(i, row[i]) for i in keep] for row in answer["rows"]]
 
 
 def error_text(screen: AskScreen) -> str:
@@ -46,7 +63,7 @@ async def test_ask_a_question_then_edit_the_cypher_and_run_it_again(registry):
         screen = app.screen
         assert isinstance(screen, AskScreen) and app.focused is screen.query_one("#question", Input)
         await ask_here(pilot, QUESTION)
-        assert shown(screen) == expected(answer)
+        assert shown(screen) == expected(answer, screen)
         editor = screen.query_one("#cypher", TextArea)
         assert editor.text == answer["cypher"]
         info = static_text(screen.query_one("#ask-info", Static))
@@ -61,7 +78,7 @@ async def test_ask_a_question_then_edit_the_cypher_and_run_it_again(registry):
         await pilot.press("ctrl+r")
         await settle(pilot)
         rerun = query(registry, edited)
-        assert len(rerun["rows"]) == 2 and shown(screen) == expected(rerun)
+        assert len(rerun["rows"]) == 2 and shown(screen) == expected(rerun, screen)
         assert not screen.query_one("#ask-info", Static).display  # plain Cypher: nothing was parsed
         await pilot.press("escape")
         assert isinstance(app.screen, RegistryScreen)
@@ -77,12 +94,12 @@ async def test_cypher_typed_as_the_question_and_a_bad_one_inline(registry):
         await pilot.press("a")
         screen = app.screen
         await ask_here(pilot, cypher)
-        assert shown(screen) == expected(good)
+        assert shown(screen) == expected(good, screen)
         assert screen.query_one("#cypher", TextArea).text == cypher
         # a bad query: one line inline, the last answer stays, nothing crashes
         await ask_here(pilot, "MATCH (m:Model RETURN m.name")
         assert "Cypher" in error_text(screen) and "column" in error_text(screen)
-        assert shown(screen) == expected(good)
+        assert shown(screen) == expected(good, screen)
         assert "the last answer is still shown" in static_text(screen.query_one("#status", Static))
         # fixed in the editor: the error goes away
         screen.query_one("#cypher", TextArea).load_text("MATCH (m:Model) RETURN m.name LIMIT 1")

@@ -33,6 +33,11 @@ def demo(ctx: click.Context, directory: Path | None, db_here: str | None) -> Non
                  f"{record.architecture.family}")
     added = sum(1 for _, s in results if s != "unchanged")
     say(out, f"{added} registered, {len(results) - added} already there, in {svc.registry(db).path}")
+    from embodied_tui.services import target
+
+    pinned = target.pinned(svc.registry(db))
+    if pinned is not None:
+        say(out, f"target: {pinned.spec()} pinned for the app's ms column")
 
 
 COMMANDS = [demo]

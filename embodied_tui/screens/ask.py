@@ -23,7 +23,8 @@ from textual.worker import Worker, WorkerState
 
 from embodied_tui import units as fmt
 from embodied_tui.errors import UserError
-from embodied_tui.screens.widgets.answer_table import AnswerTable
+from embodied_tui.screens.widgets.answer_table import AnswerTable, show_answer
+from embodied_tui.services.target import device_short_names
 
 PROGRESS_S = 0.25  # how often the status line reads the worker's progress
 PLACEHOLDER = "a question (fastest models on a jetson at 15 W) or Cypher (MATCH ...)"
@@ -56,12 +57,15 @@ class AskScreen(Screen):
         Binding("escape", "cancel_or_back", "Cancel/Back", id="ask.back"),
         Binding("ctrl+r,f5", "run_cypher", "Run Cypher", id="ask.run_cypher"),
         Binding("ctrl+l", "focus_question", "Question", id="ask.question"),
+        Binding("ctrl+o", "edit_cypher", "Editor", id="ask.edit_cypher"),
     ]
 
     def __init__(self, question: str = "") -> None:
         super().__init__()
         self.initial_question = question
         self.result: dict | None = None  # the last answer shown
+        self._status = ""  # the last answer's status line, before the hidden columns
+        self._short: dict[str, str] | None = None
         self.error: str | None = None
         self.busy: str | None = None  # what the running worker does ("asking", "running the Cypher"), else None
         self.progress: tuple[int, int] | None = None  # fits computed / to compute, written by the worker thread
@@ -109,6 +113,35 @@ class AskScreen(Screen):
 
     def action_focus_question(self) -> None:
         self.query_one("#question", Input).focus()
+
+    def action_edit_cypher(self) -> None:
+        """Edit the Cypher box in $VISUAL/$EDITOR (``services.editor``): the app hands the terminal over while the
+        editor runs, then the edited text replaces the box's (ctrl+r runs it)."""
+        from textual.app import SuspendNotSupported
+
+        from embodied_tui.services.editor import edit_text
+
+        box = self.query_one("#cypher", TextArea)
+        try:
+            if self.app.is_headless:  # no terminal to hand over (tests): the editor runs as it is
+                text, editor = edit_text(box.text, suffix=".cypher")
+            else:
+                with self.app.suspend():
+                    text, editor = edit_text(box.text, suffix=".cypher")
+        except SuspendNotSupported:
+            self.notify("this terminal cannot be handed to an editor: edit the Cypher in the box", severity="warning",
+                        markup=False)
+            return
+        except UserError as exc:
+            self.notify(fmt.safe_text(str(exc)), severity="error", markup=False)
+            return
+        text = text.rstrip("\n")
+        if text == box.text:
+            self.notify(fmt.safe_text(f"{editor}: the Cypher is unchanged"), markup=False)
+            return
+        box.text = text
+        box.focus()
+        self.notify(fmt.safe_text(f"{editor}: the Cypher was edited; ctrl+r runs it"), markup=False)
 
     def start(self, verb: str, text: str) -> None:
         _cancel_queries()  # a replaced question's work is stopped, not left to run out its budget
@@ -179,11 +212,9 @@ class AskScreen(Screen):
         self.show_error(None)
         self.result = result
         table = self.query_one(AnswerTable)
-        table.clear(columns=True)
-        for column in result["columns"]:
-            table.add_column(_t(column))
-        for row in result["rows"]:  # cells as Text: an answer's strings are registry text, never markup
-            table.add_row(*(Text(fmt.cell(value)) for value in row))
+        # cells as plain strings laid out as Text: an answer's strings are registry text, never markup
+        show_answer(table, [fmt.safe_text(c) for c in result["columns"]],
+                    [[fmt.cell(value) for value in row] for row in result["rows"]], self.short_names())
         editor = self.query_one("#cypher", TextArea)
         cypher = fmt.safe_text(result["cypher"], newlines=True)
         if editor.text != cypher:
@@ -201,7 +232,22 @@ class AskScreen(Screen):
             text = f"count {count} | " + text
         source = result.get("source")
         text += f" | answered by the {source}" if source else " | Cypher"
-        self.query_one("#status", Static).update(_t(text))
+        self._status = text
+        self._show_status()
+
+    def short_names(self) -> dict[str, str]:
+        """Device id -> short name (services.target), read once per screen: answer columns of device ids use them
+        when the terminal is narrow."""
+        if self._short is None:
+            self._short = device_short_names(self.app.registry)
+        return self._short
+
+    @on(AnswerTable.LayoutChanged)
+    def _show_status(self) -> None:
+        """The answer's status line, naming the columns the terminal is too narrow for."""
+        hidden = self.query_one(AnswerTable).hidden_text()
+        text = self._status
+        self.query_one("#status", Static).update(_t(f"{text} | {hidden}" if hidden else text))
 
 
 def _t(text: str) -> Text:

@@ -1,4 +1,4 @@
-"""Command palette providers: "Open model...", "Compare with...", "Fit on hardware...", "Sort by...".
+"""Command palette providers: "Open model...", "Compare with...", "Fit on hardware...", "Sort by...", "Set target...".
 
 Registries hold thousands of models, and Textual's fuzzy matcher tries every way the query's letters fit a text (and
 the palette builds a list entry for every hit): scoring every model on every key press took seconds at 10,000 names.
@@ -178,3 +178,44 @@ class SortByProvider(Provider):
         async for text, command in self._hits():
             if "reversed" not in text:
                 yield DiscoveryHit(text, command, text=text, help="registry table order")
+
+
+class SetTargetProvider(Provider):
+    """"Set target: DEVICE/MODE/PRECISION": pin the registry table's target (``services.target``); every device of
+    the catalog and the registry, each power mode and precision, or the device or mode left open (the fastest of
+    them). "Set target: none" goes back to the fastest of any device."""
+
+    async def startup(self) -> None:
+        from embodied_tui.services import target as targets
+
+        try:
+            db = self.app.registry
+            self.short = targets.device_short_names(db)
+            self.choices = targets.choices(db)
+            self.names = {e.id: e.name for e in targets.all_devices(db)}
+        except UserError:
+            self.short, self.choices, self.names = {}, [], {}
+
+    def _hits(self):
+        yield "Set target: none (fastest of any device)", None, "forget the pinned target"
+        for choice in self.choices:
+            open_parts = " (fastest mode and precision)" if choice.mode is None else (
+                " (fastest precision)" if choice.precision is None else "")
+            text = f"Set target: {fmt.safe_text(choice.label(self.short))}"
+            yield text, choice.spec(), fmt.safe_text(f"{self.names.get(choice.device, choice.device)}{open_parts}")
+
+    def _run(self, spec: str | None) -> None:
+        self.app.registry_screen.set_target(spec)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, spec, help_text in self._hits():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, highlight(matcher, text), partial(self._run, spec), text=text,
+                          help=escape(help_text))
+
+    async def discover(self) -> Hits:
+        for text, spec, help_text in self._hits():
+            if spec is None or "/" not in spec:  # none, and each device with its mode and precision open
+                yield DiscoveryHit(Content(text), partial(self._run, spec), text=text, help=escape(help_text))

@@ -20,6 +20,8 @@ import yaml
 
 from embodied_tui import units as fmt
 from embodied_tui.perf.fit_row import FitRow
+from embodied_tui.services.aliases import resolve
+from embodied_tui.services.columns import ALWAYS, WHOLE, ColumnDef, headers, laid_out, plan
 from embodied_tui.units import safe_text
 
 TOP_TYPES = 3
@@ -40,6 +42,27 @@ class Section:
     title: str
     lines: list[str] = field(default_factory=list)
     table: tuple[list[str], list[list[str]]] | None = None
+    # how the table's columns give way in a narrow terminal (``services.columns``), one per column; None: as is
+    columns: tuple[ColumnDef, ...] | None = None
+
+
+# The card's tables in a terminal (``to_markdown(width=...)``): (rank: hidden largest first, ALWAYS never; numeric;
+# least width of a text column). Device, mode and precision always show, the device by its short name where needed.
+_COLUMN_RANKS: dict[str, tuple[int, bool, int]] = {
+    "layer": (ALWAYS, False, 12), "type": (3, False, WHOLE), "MACs": (1, True, 0), "share": (2, True, 0),
+    "output": (4, True, 0),
+    "device": (ALWAYS, False, WHOLE), "mode": (ALWAYS, False, WHOLE), "precision": (ALWAYS, False, WHOLE),
+    "predicted ms": (1, True, 0), "interval ms": (5, True, 0), "roofline ms": (6, True, 0),
+    "measured ms": (4, True, 0), "fps": (2, True, 0), "bound": (3, False, WHOLE), "fits": (7, False, WHOLE),
+    "calibration": (8, False, 8), "basis": (9, False, WHOLE),
+}
+TABLE_PADDING = 3  # cells a column of a rich-rendered Markdown table takes beside its text: padding and rule
+TABLE_EDGE = 2  # and the table as a whole
+
+
+def _column_defs(columns: list[str], short: dict[str, str] | None = None) -> tuple[ColumnDef, ...]:
+    return tuple(ColumnDef(c, c, *_COLUMN_RANKS.get(c, (1, False, 8)), short=short if c == "device" else None)
+                 for c in columns)
 
 
 @dataclass
@@ -62,14 +85,23 @@ class Card:
                 out += [""] + _plain_table(*s.table)
         return "\n".join(out) + "\n"
 
-    def to_markdown(self, level: int = 1) -> str:
+    def to_markdown(self, level: int = 1, width: int | None = None, ellipsis: str = "…", dash: str = "—") -> str:
+        """Markdown; with ``width`` (a terminal's cells), each table's columns are laid out to fit it
+        (``services.columns``: numbers whole or hidden, devices abbreviated first, text cut with ``ellipsis``) and a
+        line under the table names the hidden ones."""
         h = "#" * level
         out = [f"{h} {safe_text(self.name)} v{self.version}"]
         for s in self.sections:
             out += ["", f"{h}# {s.title}", ""]
             out += [f"- {safe_text(line)}" for line in s.lines]
             if s.table:
-                out += [""] + _markdown_table(*s.table)
+                columns, rows = s.table
+                note = ""
+                if width is not None:
+                    columns, rows, note = _fitted_table(s, width, ellipsis, dash)
+                out += [""] + _markdown_table(columns, rows)
+                if note:
+                    out += ["", f"*{note}*"]
         return "\n".join(out) + "\n"
 
     def to_huggingface(self) -> str:
@@ -88,6 +120,17 @@ def _plain_table(columns: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(columns)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return [line(columns), line(["-" * w for w in widths])] + [line(r) for r in rows]
+
+
+def _fitted_table(section: Section, width: int, ellipsis: str, dash: str
+                  ) -> tuple[list[str], list[list[str]], str]:
+    """A section's table laid out in ``width`` cells: its shown headers, rows and the 'hidden: ...' note."""
+    columns, rows = section.table
+    defs = section.columns or _column_defs(columns)
+    # module paths lose their backticks here: a cut `path…` would leave one open and garble the rest of the row
+    rows = [[safe_text(c[1:-1] if len(c) > 1 and c[0] == c[-1] == "`" else c) for c in r] for r in rows]
+    out = plan(defs, rows, width - TABLE_EDGE, TABLE_PADDING)
+    return headers(defs, out, ellipsis), [laid_out(defs, r, out, ellipsis) for r in rows], out.hidden_text(dash)
 
 
 def _markdown_table(columns: list[str], rows: list[list[str]]) -> list[str]:
@@ -235,7 +278,7 @@ def _device(r: FitRow) -> str:
     return r.hardware_name or r.hardware
 
 
-def _where_it_runs(fits: list[FitRow]) -> Section:
+def _where_it_runs(fits: list[FitRow], short: dict[str, str] | None = None) -> Section:
     predicted = [r for r in fits if r.predicted_latency_ms is not None]
     if not fits:
         return Section("Where it runs", ["No fit rows: the model has no MAC count, so no latency is predicted."])
@@ -288,9 +331,10 @@ def _where_it_runs(fits: list[FitRow]) -> Section:
              fmt.significant(r.fps, plain=True, missing="-"), r.bound or "-",
              {True: "yes", False: "NO", None: "?"}[r.fits_memory],
              r.calibration or "-", r.basis or "-"] for r in shown]
-    return Section("Where it runs", lines, (["device", "mode", "precision", "predicted ms", "interval ms",
-                                             "roofline ms", "measured ms", "fps", "bound", "fits", "calibration",
-                                             "basis"], rows))
+    columns = ["device", "mode", "precision", "predicted ms", "interval ms", "roofline ms", "measured ms", "fps",
+               "bound", "fits", "calibration", "basis"]
+    names = {safe_text(_device(r)): short[r.hardware] for r in shown if short and r.hardware in short}
+    return Section("Where it runs", lines, (columns, rows), _column_defs(columns, names))
 
 
 def _interval(r: FitRow) -> str:
@@ -345,14 +389,16 @@ def _front_matter(record: Any) -> dict[str, Any]:
     return front
 
 
-def build_card(record: Any, details: Any, fits: list[FitRow], generation: Section | None = None) -> Card:
+def build_card(record: Any, details: Any, fits: list[FitRow], generation: Section | None = None,
+               short: dict[str, str] | None = None) -> Card:
     """The card of ``record`` (a ModelRecord) with its ``details`` (ModelDetails or None) and its fit rows;
-    ``generation``: a decoder transformer's generation section (``generation_section``)."""
+    ``generation``: a decoder transformer's generation section (``generation_section``); ``short``: device id ->
+    short name, for the device column of a narrow terminal (``to_markdown(width=...)``)."""
     sections = [_what_it_is(record, details), _size_and_cost(record)]
     macs = _where_macs_go(record, details)
     if macs is not None:
         sections.append(macs)
-    sections.append(_where_it_runs(list(fits)))
+    sections.append(_where_it_runs(list(fits), short))
     if generation is not None:
         sections.append(generation)
     sections.append(_caveats(record))
@@ -363,12 +409,13 @@ def model_card(db, name: str, version: int | None = None) -> Card:
     """The grounded model card of a registered model: its record, details and fit rows on every device."""
     from embodied_tui.services.fit import fit_rows
     from embodied_tui.services.hardware import registry
+    from embodied_tui.services.target import device_short_names
 
     reg = registry(db)
-    record = reg.get(name, version)
+    record = resolve(reg, name, version)  # NAME, NAME@3 or NAME@alias
     details = reg.details(record)
     fits = fit_rows(reg, record.name, version=record.version) if record.macs is not None else []
-    return build_card(record, details, fits, generation_section(reg, record, fits))
+    return build_card(record, details, fits, generation_section(reg, record, fits), device_short_names(reg))
 
 
 def generation_section(reg: Any, record: Any, fits: list[FitRow]) -> Section | None:

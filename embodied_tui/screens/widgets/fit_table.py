@@ -1,8 +1,9 @@
-"""The fit table: one row per device x power mode x precision, keyed ``hardware|mode|precision``."""
+"""The fit table: one row per device x power mode x precision, keyed ``hardware|mode|precision``; columns sized to
+the terminal (``LaidOutTable``)."""
 from __future__ import annotations
 
 from embodied_tui.perf.fit_row import FitRow
-from embodied_tui.screens.widgets.vim_table import VimTable
+from embodied_tui.screens.widgets.laid_out_table import LaidOutTable
 
 
 def fit_key(row: FitRow) -> str:
@@ -10,5 +11,5 @@ def fit_key(row: FitRow) -> str:
     return f"{row.hardware}|{row.power_mode}|{row.precision}"
 
 
-class FitTable(VimTable):
+class FitTable(LaidOutTable):
     HELP_TITLE = "Fit table"

@@ -6,9 +6,13 @@ one tuple of strings per row, sizes columns from string lengths and renders visi
 
 Keys: up/down (j/k hidden), pageup/pagedown, home/end (g/G hidden), enter posts ``ModelTable.Selected``.
 
-The "best fit" column is filled lazily: painting a row whose best fit is unknown posts ``ModelTable.FitsWanted``
-(at most one until the owner calls ``fits_wanted_seen``); the owner computes the rows of ``visible_keys()`` and sets
-them with ``set_best_fit``. Until then the cell reads "—".
+The target columns ("ms @ target", "fps", "note": ``services.target``) are filled lazily: painting a row whose cell
+is unknown posts ``ModelTable.FitsWanted`` (at most one until the owner calls ``fits_wanted_seen``); the owner computes
+the rows of ``visible_keys()`` and sets them with ``set_best_fit``. Until then the cells read "—".
+
+Columns are sized to the widget's width by ``services.columns.layout``: numbers (params, GMACs, input shape, ms, fps)
+are shown whole or their column is hidden; text is cut with an ellipsis ('~' on an ASCII terminal, ``glyphs``);
+``hidden_text()`` names the hidden columns and ``ModelTable.LayoutChanged`` is posted when they change (a resize).
 """
 from __future__ import annotations
 
@@ -26,6 +30,9 @@ from textual.strip import Strip
 
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelRecord
+from embodied_tui.screens.glyphs import ascii_only, ellipsis
+from embodied_tui.services.columns import ALWAYS, WHOLE, Column, Layout, cut, layout
+from embodied_tui.services.target import TargetCell
 
 # (key, header); the key names the column
 COLUMNS = (
@@ -37,18 +44,25 @@ COLUMNS = (
     ("params", "params"),
     ("gmacs", "GMACs"),
     ("input", "input"),
-    ("fit", "best fit"),
+    ("fit", "ms"),
+    ("fps", "fps"),
+    ("note", "on"),
     ("format", "format"),
     ("tags", "tags"),
 )
 COLUMN_INDEX = {key: i for i, (key, _) in enumerate(COLUMNS)}
-RIGHT_ALIGNED = frozenset({"version", "params", "gmacs"})
+RIGHT_ALIGNED = frozenset({"version", "params", "gmacs", "fit", "fps"})
 MARK = "*"
 NAME_WIDTH = 28
 TAGS_WIDTH = 20
-INPUT_WIDTH = 24
-FIT_WIDTH = 52
+NOTE_WIDTH = 40
 PADDING = 1  # cells each side of a column
+# column -> (rank: dropped largest first, ALWAYS never; numeric: never cut; least: narrowest a text column is cut to)
+RANKS: dict[str, tuple[int, bool, int]] = {
+    "mark": (ALWAYS, True, 0), "name": (ALWAYS, False, 16), "version": (7, True, 0), "family": (5, False, 6),
+    "type": (8, False, WHOLE), "params": (2, True, 0), "gmacs": (3, True, 0), "input": (6, True, 0), "fit": (1, True, 0),
+    "fps": (4, True, 0), "note": (9, False, 8), "format": (10, False, WHOLE), "tags": (11, False, 6),
+}
 
 
 def record_key(record: ModelRecord) -> str:
@@ -67,23 +81,31 @@ def text_widths(record: ModelRecord) -> tuple[int, ...]:
             len(fmt.shapes(record.input_shapes, record.input_symbols)))
 
 
-def row_cells(record: ModelRecord, marked: bool, best_fit: str = fmt.NA) -> tuple[str, ...]:
-    """The cells of a record's row, as painted: registry text escaped (``units.safe_text``); the table paints them
-    as plain segments, so no markup is read either."""
+def target_cells(cell: TargetCell | None) -> tuple[str, str, str]:
+    """The ms, fps and note cells of a target cell ("—" while unknown)."""
+    if cell is None:
+        return fmt.NA, fmt.NA, ""
+    return fmt.ms(cell.ms), fmt.significant(cell.fps), fmt.safe_text(cell.note)
+
+
+def row_cells(record: ModelRecord, marked: bool, best_fit: TargetCell | None = None) -> tuple[str, ...]:
+    """The cells of a record's row, before the layout cuts text to its column: registry text escaped
+    (``units.safe_text``); the table paints them as plain segments, so no markup is read either."""
     arch = record.architecture
     safe = fmt.safe_text
+    mark = ellipsis()
     return (
         MARK if marked else " ",
-        fmt.clip(safe(record.name), NAME_WIDTH),
+        cut(safe(record.name), NAME_WIDTH, mark),
         str(record.version),
         safe(arch.family),
         safe(arch.type),
         fmt.count(record.params),
         fmt.gmacs(record.macs),
-        fmt.clip(fmt.shapes(record.input_shapes, record.input_symbols), INPUT_WIDTH),
-        fmt.clip(safe(best_fit), FIT_WIDTH),
+        fmt.shapes(record.input_shapes, record.input_symbols),
+        *target_cells(best_fit),
         safe(record.format),
-        fmt.clip(fmt.tags(record.tags), TAGS_WIDTH),
+        cut(fmt.tags(record.tags), TAGS_WIDTH, mark),
     )
 
 
@@ -92,7 +114,7 @@ class ModelTable(ScrollView, can_focus=True):
 
     HELP_TITLE = "Model table"
     BINDINGS = [
-        Binding("enter", "select", "Open model", show=False),
+        Binding("enter", "select", "Open", show=True),
         Binding("up,k", "cursor(-1)", "Up", show=False),
         Binding("down,j", "cursor(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
@@ -133,6 +155,17 @@ class ModelTable(ScrollView, can_focus=True):
         def control(self) -> "ModelTable":
             return self.table
 
+    class LayoutChanged(Message):
+        """The columns hidden by the layout changed (a resize, new rows): the owner may say so in its status line."""
+
+        def __init__(self, table: "ModelTable") -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> "ModelTable":
+            return self.table
+
     class FitsWanted(Message):
         """A row without a best fit was painted: the owner may compute those of ``visible_keys()``."""
 
@@ -151,13 +184,14 @@ class ModelTable(ScrollView, can_focus=True):
         self._rows: list[ModelRecord] = []
         self._cells: dict[int, list[str]] = {}  # row -> cells, made when first painted
         self._marked: set[str] = set()
-        self._best_fit: dict[str, str] = {}
-        self._widths: list[int] = [cell_len(header) for _, header in COLUMNS]
-        # What a row needs of its record, made once per record (a filter shows the same records again and again):
-        # id(record) -> (record, key, text_widths). The entry holds the record, so the id cannot be reused while it
-        # is there; a new record under a known key (a reload) replaces the old entry.
-        self._known: dict[int, tuple[ModelRecord, str, tuple[int, ...]]] = {}
-        self._known_ids: dict[str, int] = {}  # key -> id of the record in _known
+        self._best_fit: dict[str, TargetCell] = {}
+        self._ideal: dict[str, int] = {key: cell_len(header) for key, header in COLUMNS}
+        self._headers: dict[str, str] = dict(COLUMNS)
+        self._layout: Layout = Layout(widths=dict(self._ideal))
+        # What a row needs of its record, made once per record content (a filter shows the same records again and
+        # again; a reload of the registry reads equal records as new objects): key -> (record, key, text_widths),
+        # reused while the stored record equals the row's.
+        self._known: dict[str, tuple[ModelRecord, str, tuple[int, ...]]] = {}
         self._index: dict[str, int] = {}
         self._fits_wanted_posted = False
 
@@ -166,7 +200,7 @@ class ModelTable(ScrollView, can_focus=True):
     def row_count(self) -> int:
         return len(self.keys)
 
-    def show(self, records: Iterable[ModelRecord], marked: set[str], best_fit: dict[str, str] | None = None,
+    def show(self, records: Iterable[ModelRecord], marked: set[str], best_fit: dict[str, TargetCell] | None = None,
              keep_cursor: bool = True) -> None:
         """Replace the rows, keeping the cursor on the same record where it is still shown."""
         current = self.current_key() if keep_cursor else None
@@ -178,8 +212,8 @@ class ModelTable(ScrollView, can_focus=True):
         self._marked = set(marked)
         self._best_fit = dict(best_fit or {})
         self._cells = {}
-        self._widths = self._measure([entry[2] for entry in entries])
-        self.virtual_size = Size(sum(self._widths) + 2 * PADDING * len(COLUMNS), len(self._rows) + 1)
+        self._ideal = self._measure([entry[2] for entry in entries])
+        self._relayout()
         row = self._index.get(current, 0) if current is not None else 0
         self.cursor_row = min(row, max(len(self.keys) - 1, 0))
         self.refresh()
@@ -187,58 +221,109 @@ class ModelTable(ScrollView, can_focus=True):
     def _entries(self, rows: list[ModelRecord]) -> list[tuple[ModelRecord, str, tuple[int, ...]]]:
         """(record, key, text_widths) of each row, made for records not seen before."""
         known = self._known
-        entries = [known.get(id(r)) for r in rows]
-        if None in entries:
-            for i, r in enumerate(rows):
-                if entries[i] is None:
-                    key = record_key(r)
-                    known.pop(self._known_ids.get(key, None), None)  # the record this one replaces, if any
-                    self._known_ids[key] = id(r)
-                    entries[i] = known[id(r)] = (r, key, text_widths(r))
+        entries = []
+        for r in rows:
+            key = record_key(r)
+            entry = known.get(key)
+            if entry is None or (entry[0] is not r and entry[0] != r):
+                entry = known[key] = (r, key, text_widths(r))
+            entries.append(entry)
         return entries
 
-    def _measure(self, measured: list[tuple[int, ...]]) -> list[int]:
-        """Column widths from the rows' ``text_widths`` (cells are formatted only when painted): counts format to at
-        most 5 cells ('999k', '1.23M', '1000k') and GMACs to at most 6 ('<0.001'); clipped columns stop at their
+    def _measure(self, measured: list[tuple[int, ...]]) -> dict[str, int]:
+        """Ideal column widths from the rows' ``text_widths`` (cells are formatted only when painted): counts format
+        to at most 5 cells ('999k', '1.23M', '1000k') and GMACs to at most 6 ('<0.001'); names and tags stop at their
         cap."""
         columns = zip(*measured) if measured else [()] * 7
         name, version, family, kind, form, tags, inputs = (max(c, default=0) for c in columns)
         found = {
             "mark": 1, "name": min(name, NAME_WIDTH), "version": len(str(version)), "family": family, "type": kind,
-            "params": 5, "gmacs": 6, "input": min(inputs, INPUT_WIDTH), "format": form,
-            "tags": min(tags, TAGS_WIDTH), "fit": self._fit_width(),
+            "params": 5, "gmacs": 6, "input": inputs, "format": form, "tags": min(tags, TAGS_WIDTH),
+            **self._target_widths(),
         }
-        return [max(cell_len(header), found[key]) for key, header in COLUMNS]
+        return {key: max(cell_len(self._headers[key]) if key != "fit" else 2, found[key]) for key, _ in COLUMNS}
 
-    def _fit_width(self) -> int:
-        """The widest best-fit cell of the rows shown (not of every one known: the width must not depend on which
-        fits happened to be computed before a filter hid their rows)."""
+    def _target_widths(self) -> dict[str, int]:
+        """The widest ms, fps and note cells of the rows shown (not of every one known: the width must not depend on
+        which fits happened to be computed before a filter hid their rows)."""
         best = self._best_fit
-        if not best:
-            return 1
-        return min(max([1, *(len(fmt.safe_text(best[k])) for k in self.keys if k in best)]), FIT_WIDTH)
+        cells = [target_cells(best[k]) for k in self.keys if k in best] or [target_cells(None)]
+        ms, fps, note = (max(cell_len(c) for c in column) for column in zip(*cells))
+        return {"fit": ms, "fps": fps, "note": min(note, NOTE_WIDTH)}
+
+    def _relayout(self) -> None:
+        """Lay the columns out in the widget's width (``services.columns.layout``); say so when the hidden ones
+        change. The "ms @ target" header abbreviates to "ms" (its cells are never cut): ``layout_note`` then names
+        the target."""
+        available = self.scrollable_content_region.width or self.size.width or 80
+        columns = []
+        for key, _ in COLUMNS:
+            rank, numeric, least = RANKS[key]
+            header = self._headers[key]
+            ideal = self._ideal[key]
+            short = None
+            if key == "fit" and cell_len(header) > ideal:
+                ideal, short = cell_len(header), ideal
+            columns.append(Column(key, header, ideal, rank=rank, numeric=numeric, least=least, short=short))
+        old = self._layout.hidden
+        self._layout = layout(columns, available, 2 * PADDING)
+        self.virtual_size = Size(self._layout.total(2 * PADDING), len(self._rows) + 1)
+        if self._layout.hidden != old:
+            self.post_message(self.LayoutChanged(self))
+        self.refresh()
+
+    @property
+    def column_layout(self) -> Layout:
+        return self._layout
+
+    def hidden_text(self) -> str:
+        """'hidden: fps, tags — widen the terminal', or '' when every column shows."""
+        return self._layout.hidden_text("-" if ascii_only() else "—")
+
+    def layout_note(self) -> str:
+        """What the narrow layout leaves out, for the status line: the target of an "ms" header shortened from
+        "ms @ TARGET", and the hidden columns."""
+        parts = [self._headers["fit"]] if "fit" in self._layout.abbreviated else []
+        return " | ".join(parts + ([self.hidden_text()] if self._layout.hidden else []))
+
+    def _header(self, key: str) -> str:
+        return "ms" if key == "fit" and key in self._layout.abbreviated else self._headers[key]
+
+    def set_target_header(self, ms_header: str, note_header: str) -> None:
+        """The headers of the target's ms column ('ms @ orin-nano-8gb/15W/int8') and of its note column."""
+        self._headers["fit"] = ms_header
+        self._headers["note"] = note_header
+        self._ideal["note"] = max(self._ideal["note"], cell_len(note_header))
+        self._relayout()
 
     def _row_cells(self, row: int) -> list[str]:
         cells = self._cells.get(row)
         if cells is None:
             key = self.keys[row]
             cells = self._cells[row] = list(row_cells(self._rows[row], key in self._marked,
-                                                      self._best_fit.get(key, fmt.NA)))
+                                                      self._best_fit.get(key)))
         return cells
 
-    def set_best_fit(self, key: str, text: str) -> None:
-        """Fill the best-fit cell of ``key`` (kept when the rows are replaced only if the owner passes it again)."""
-        self._best_fit[key] = text
+    def set_best_fit(self, key: str, cell: TargetCell) -> None:
+        """Fill the target cells of ``key`` (kept when the rows are replaced only if the owner passes them again)."""
+        self._best_fit[key] = cell
         row = self._index.get(key)
         if row is None:
             return
         self._cells.pop(row, None)
-        column = COLUMN_INDEX["fit"]
-        width = min(len(fmt.safe_text(text)), FIT_WIDTH)
-        if width > self._widths[column]:
-            self._widths[column] = width
-            self.virtual_size = Size(sum(self._widths) + 2 * PADDING * len(COLUMNS), len(self._rows) + 1)
+        wider = {k: w for k, w in zip(("fit", "fps", "note"), (cell_len(c) for c in target_cells(cell)))
+                 if min(w, NOTE_WIDTH) > self._ideal[k]}
+        if wider:
+            self._ideal.update({k: min(w, NOTE_WIDTH) for k, w in wider.items()})
+            self._relayout()
         self.refresh()
+
+    def forget_best_fits(self) -> None:
+        """Drop every target cell (the target changed): the rows on screen ask again when painted."""
+        self._best_fit = {}
+        self._cells = {}
+        self._ideal.update(self._target_widths())
+        self._relayout()
 
     def has_best_fit(self, key: str) -> bool:
         return key in self._best_fit
@@ -322,14 +407,23 @@ class ModelTable(ScrollView, can_focus=True):
                 self.action_select()
 
     def on_resize(self) -> None:
+        self._relayout()
         self.watch_cursor_row(self.cursor_row)
 
     # ------------------------------------------------------------------------------------------ painting
     def _line_text(self, cells: list[str]) -> str:
+        """A row (or the header) with the shown columns at their widths; text wider than its column is cut with an
+        ellipsis (the layout never makes a numeric column narrower than its cells)."""
         parts = []
-        for (key, _), width, text in zip(COLUMNS, self._widths, cells):
-            text = text if len(text) <= width else fmt.clip(text, width)
-            body = text.rjust(width) if key in RIGHT_ALIGNED else text.ljust(width)
+        widths = self._layout.widths
+        mark = ellipsis()
+        for (key, _), text in zip(COLUMNS, cells):
+            width = widths.get(key)
+            if width is None:
+                continue
+            text = cut(text, width, mark)
+            pad = width - cell_len(text)
+            body = " " * pad + text if key in RIGHT_ALIGNED else text + " " * pad
             parts.append(" " * PADDING + body + " " * PADDING)
         return "".join(parts)
 
@@ -338,7 +432,7 @@ class ModelTable(ScrollView, can_focus=True):
         scroll_x = round(self.scroll_x)
         base = self.rich_style
         if y == 0:
-            text = self._line_text([header for _, header in COLUMNS])
+            text = self._line_text([self._header(key) for key, _ in COLUMNS])
             style = base + self.get_component_rich_style("model-table--header")
         else:
             row = round(self.scroll_y) + y - 1
