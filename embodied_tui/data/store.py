@@ -434,6 +434,20 @@ class Registry:
     def __repr__(self) -> str:
         return f"Registry({str(self.path)!r})"
 
+    def change_marker(self) -> tuple:
+        """A value that changes whenever the registry is written, by this process or another: the stat signature of
+        the registry file (device, inode, size, mtime and ctime in ns: every write replaces the file atomically, so
+        its inode changes even within one mtime tick) and of the details folder (a details file restored without a
+        registry change). Two ``stat`` calls, nothing read or parsed: cheap enough to poll from a UI timer. Equal
+        values mean nothing changed; ``None`` in a place means that path does not exist (or cannot be stat'ed)."""
+        def signature(path: Path) -> tuple | None:
+            try:
+                return _signature(os.stat(path))
+            except OSError:
+                return None
+
+        return signature(self.path), signature(self.details_dir)
+
     # ---------------------------------------------------------------------------------------- reading
     def _not_a_file(self, kind: str) -> RegistryError:
         via = f" (where the link {self.link} points)" if self.link else ""

@@ -22,11 +22,22 @@ from textual.worker import Worker, WorkerState
 
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelRecord
-from embodied_tui.errors import UserError
+from embodied_tui.errors import NotFound, UserError
 from embodied_tui.perf.fit_row import BASIS_MARK, FitRow
 from embodied_tui.screens.tab_keys import TabKeys
+from embodied_tui.screens.widgets.context_bar import ContextBar
 from embodied_tui.screens.widgets.fit_table import FitTable, fit_key
-from embodied_tui.screens.widgets.roofline_plot import RooflinePlot, roofline_chart
+from embodied_tui.screens.widgets.laid_out_table import LaidOutTable
+from embodied_tui.screens.widgets.roofline_plot import (
+    ChartLimits,
+    RooflinePlot,
+    chart_limits,
+    rate_unit,
+    roofline_chart,
+    work_unit,
+)
+from embodied_tui.services.columns import ALWAYS, WHOLE, ColumnDef
+from embodied_tui.services.context import removed_text
 
 TABS = ("fit-table-pane", "fit-chart-pane")
 CHART_DELAY = 0.1  # s: j/k held down on the chart redraws once the cursor rests
@@ -38,7 +49,7 @@ COLUMNS: tuple[tuple[str, Callable[[FitRow], str]], ...] = (
     ("prec", lambda r: fmt.safe_text(r.precision)),
     ("W", lambda r: fmt.number(r.power_w)),
     ("pred ms", lambda r: fmt.ms(r.predicted_latency_ms)),
-    ("range", lambda r: r.interval_text()),
+    ("range ms", lambda r: r.interval_text()),
     ("b", lambda r: BASIS_MARK.get(r.basis or "", "")),
     ("meas ms", lambda r: fmt.ms(r.measured_latency_ms)),
     ("roof ms", lambda r: fmt.ms(r.roofline_latency_ms)),
@@ -46,7 +57,20 @@ COLUMNS: tuple[tuple[str, Callable[[FitRow], str]], ...] = (
     ("bound", lambda r: fmt.safe_text(r.bound or fmt.NA)),
     ("mem", lambda r: fmt.yes_no(r.fits_memory)),
 )
-RIGHT = frozenset({"W", "pred ms", "range", "meas ms", "roof ms", "fps"})
+RIGHT = frozenset({"W", "pred ms", "range ms", "meas ms", "roof ms", "fps"})
+# header -> (rank: hidden largest first, ALWAYS never; least width of a text column). device, mode and precision are
+# always shown (the device abbreviated to its short name first); then predicted ms, fps, bound ...
+RANKS: dict[str, tuple[int, int]] = {
+    "device": (ALWAYS, WHOLE), "mode": (ALWAYS, WHOLE), "prec": (ALWAYS, WHOLE), "W": (7, 0), "pred ms": (1, 0),
+    "range ms": (5, 0), "b": (8, WHOLE), "meas ms": (4, 0), "roof ms": (6, 0), "fps": (2, 0), "bound": (3, WHOLE),
+    "mem": (9, WHOLE),
+}
+
+
+def column_defs(short: dict[str, str]) -> list[ColumnDef]:
+    """The fit table's columns for ``services.columns``: device ids abbreviate to ``short`` (catalog short names)."""
+    return [ColumnDef(header, header, rank=RANKS[header][0], numeric=header in RIGHT, least=RANKS[header][1],
+                      short=short if header == "device" else None) for header, _ in COLUMNS]
 
 # sort name -> the value of a fit row it sorts on; `s` cycles in this order. Unknown values stay last either way.
 SORTS: dict[str, Callable[[FitRow], Any]] = {
@@ -93,16 +117,19 @@ def calibration_text(row: FitRow) -> str:
     return f"calibration {row.calibration}: {fmt.calibration_numbers(row)}"
 
 
-def caption(row: FitRow, index: int, total: int, layers_not_drawn: int) -> str:
+def caption(row: FitRow, index: int, total: int, layers_not_drawn: int, fixed_over: int | None = None) -> str:
     """Three lines under the chart: the roof and the model in numbers (from the fit row), the calibration behind the
-    prediction, and where the cursor is."""
+    prediction, and where the cursor is with the row's predicted latency and bound (``fixed_over``: the number of
+    rows the axes were fixed over)."""
     peak = row.peak_tflops
     bw = row.bandwidth_gbps
-    numbers = [f"peak {fmt.significant(None if peak is None else peak * 1e3)} GFLOP/s",
+    numbers = [f"peak {fmt.significant(None if peak is None else peak * 1e3)} {rate_unit(row.precision)}",
                f"BW {fmt.significant(bw)} GB/s" if bw is not None else "no DRAM: compute roof only",
-               f"ridge {fmt.significant(row.ridge_point)} FLOP/B",
-               f"model {fmt.significant(row.arithmetic_intensity)} FLOP/B"]
-    place = [f"row {index}/{total} (j/k)", f"{row.bound or fmt.NA}-bound"]
+               f"ridge {fmt.significant(row.ridge_point)} {work_unit(row.precision)}/B",
+               f"model {fmt.significant(row.arithmetic_intensity)} {work_unit(row.precision)}/B"]
+    place = [f"row {index}/{total} (j/k)", f"pred {fmt.ms(row.predicted_latency_ms)} ms", f"{row.bound or fmt.NA}-bound"]
+    if fixed_over:
+        place.append(f"axes fixed over {fixed_over} rows")
     if layers_not_drawn:
         place.append(f"{layers_not_drawn} layers without MACs not drawn")
     return " | ".join(numbers) + "\n" + calibration_text(row) + "\n" + " | ".join(place)
@@ -121,7 +148,7 @@ class FitScreen(TabKeys, Screen):
         Binding("slash", "filter", "Filter", id="fit.filter"),
         Binding("s", "sort", "Sort", id="fit.sort"),
         Binding("S", "reverse", "Reverse", show=False, id="fit.reverse"),
-        Binding("j,down", "row(1)", "Next row", show=False, id="fit.next_row"),
+        Binding("j,down", "row(1)", "Row", key_display="j/k", id="fit.next_row"),
         Binding("k,up", "row(-1)", "Previous row", show=False, id="fit.prev_row"),
     ]
 
@@ -137,9 +164,14 @@ class FitScreen(TabKeys, Screen):
         self.layer_rows: dict[str, FitRow] = {}  # row key -> the row with its per-layer rows
         self.charted: str | None = None  # row key the chart shows
         self._chart_timer: Timer | None = None
+        self.short_names: dict[str, str] = {}  # device id -> short name, for a narrow table (load_rows)
+        self.limits: ChartLimits | None = None  # the chart's axes, fixed over every row (load_limits)
+        self.limits_state = "none"  # none | loading | done
+        self.removed = False  # the model was removed from the registry while this screen was open
 
     def compose(self) -> ComposeResult:
         record = self.record
+        yield ContextBar()
         yield Static(_text(f"Fit: {record.name} v{record.version} | {fmt.gmacs(record.macs)} GMACs | "
                            f"device x power mode x precision"), id="fit-title")
         with TabbedContent(initial="fit-table-pane", id="fit-tabs"):
@@ -161,8 +193,6 @@ class FitScreen(TabKeys, Screen):
     def on_mount(self) -> None:
         table = self.table
         table.fixed_columns = 1
-        for header, _ in COLUMNS:
-            table.add_column(header, key=header)
         table.loading = True
         self.query_one("#fit-error").display = False
         self.query_one("#fit-filter-bar").display = False
@@ -182,8 +212,11 @@ class FitScreen(TabKeys, Screen):
     @work(thread=True, exclusive=True, group="fit-rows", exit_on_error=False)
     def load_rows(self) -> list[FitRow]:
         from embodied_tui.services.fit import fit_rows
+        from embodied_tui.services.target import device_short_names
 
-        return fit_rows(self.app.registry, self.record.name, version=self.record.version)
+        rows = fit_rows(self.app.registry, self.record.name, version=self.record.version)
+        self.short_names = device_short_names(self.app.registry)
+        return rows
 
     @work(thread=True, exclusive=True, group="fit-layers", exit_on_error=False)
     def load_layers(self, row: FitRow) -> FitRow:
@@ -193,13 +226,25 @@ class FitScreen(TabKeys, Screen):
                         precision=row.precision, version=self.record.version, with_layers=True)
         return rows[0]
 
+    @work(thread=True, exclusive=True, group="fit-limits", exit_on_error=False)
+    def load_limits(self) -> tuple[ChartLimits | None, list[FitRow]]:
+        """The chart's axis limits over every row of the table, computed once from the rows with their layers (kept:
+        j/k then draw at once), so stepping through the rows keeps the axes."""
+        from embodied_tui.services.fit import fit_rows
+
+        rows = fit_rows(self.app.registry, self.record.name, version=self.record.version, with_layers=True)
+        return chart_limits(rows), rows
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
             return
         group, worker = event.worker.group, event.worker
         if group == "fit-rows":
             self.table.loading = False
-            if event.state == WorkerState.ERROR:
+            if event.state == WorkerState.ERROR and isinstance(worker.error, NotFound):
+                self.show_removed()  # removed between the key and this read: say so, not the CLI's hint
+                self.show_error(UserError("no rows: the model is no longer in the registry"))
+            elif event.state == WorkerState.ERROR:
                 self.show_error(worker.error)
             else:
                 self.rows = worker.result
@@ -213,6 +258,12 @@ class FitScreen(TabKeys, Screen):
                 return
             row = worker.result
             self.layer_rows[fit_key(row)] = row
+            self.draw_chart()
+        elif group == "fit-limits":
+            self.limits_state = "done"  # on error: each row on its own axes
+            if event.state == WorkerState.SUCCESS:
+                self.limits, rows = worker.result
+                self.layer_rows.update((fit_key(row), row) for row in rows)
             self.draw_chart()
 
     def show_error(self, error: BaseException | None) -> None:
@@ -229,10 +280,7 @@ class FitScreen(TabKeys, Screen):
         table = self.table
         current = self.current_row()
         self.shown = sort_rows(filter_rows(self.rows, self.filter_text), self.sort_key, self.reverse)
-        table.clear()
-        for row in self.shown:
-            cells = row_cells(row)
-            table.add_row(*(_cell(text, header) for (header, _), text in zip(COLUMNS, cells)), key=fit_key(row))
+        table.show(column_defs(self.short_names), [(fit_key(row), row_cells(row)) for row in self.shown])
         if current is not None and fit_key(current) in {fit_key(r) for r in self.shown}:
             table.move_cursor(row=table.get_row_index(fit_key(current)))
         self.update_status()
@@ -254,7 +302,14 @@ class FitScreen(TabKeys, Screen):
             text = f"{len(self.shown)} of {len(self.rows)} rows | sort: {self.sort_key} {arrow}"
             if self.filter_text.strip():
                 text += f" | filter: {self.filter_text.strip()} (escape clears)"
+            if self.table.hidden_text():
+                text += f" | {self.table.hidden_text()}"
         self.query_one("#status", Static).update(_text(text))
+
+    @on(LaidOutTable.LayoutChanged, "#fit-table")
+    def _layout_changed(self, event: LaidOutTable.LayoutChanged) -> None:
+        event.stop()
+        self.update_status()
 
     @on(FitTable.RowHighlighted, "#fit-table")
     def _highlighted(self, event: FitTable.RowHighlighted) -> None:
@@ -284,7 +339,11 @@ class FitScreen(TabKeys, Screen):
         self.table.focus()
 
     def action_back(self) -> None:
-        """escape: clear the filter first (while one is set or typed), then leave."""
+        """escape: from the chart, back to the table; there, clear the filter first (while one is set or typed), then
+        leave."""
+        if self.chart_visible:
+            self.action_tab("fit-table-pane")
+            return
         filter_input = self.query_one("#fit-filter", Input)
         if self.query_one("#fit-filter-bar").display:
             self.query_one("#fit-filter-bar").display = False
@@ -310,6 +369,8 @@ class FitScreen(TabKeys, Screen):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if event.pane.id == "fit-table-pane" and self.table.display:
             self.table.focus()
+            # j/k on the chart moved the cursor while the table was hidden: bring its row into view now
+            self.call_after_refresh(self.table.move_cursor, row=self.table.cursor_row)
         elif event.pane.id == "fit-chart-pane":
             self.set_focus(None)  # j/k reach the screen: they step through the table's rows
             self.schedule_chart()
@@ -340,29 +401,45 @@ class FitScreen(TabKeys, Screen):
             return
         key = fit_key(row)
         full = self.layer_rows.get(key)
-        if full is None:
+        if self.chart_visible and self.limits_state == "none":  # the axes, once for every row
+            self.limits_state = "loading"
+            self.load_limits()
+        if full is None and self.chart_visible:
+            self.load_layers(row)
+        if full is None or self.limits_state != "done":
             if self.chart_visible:
                 self.plot.loading = True
-                self.load_layers(row)
             return
-        chart = roofline_chart(full, full.layers)
+        self.plot.loading = False
+        chart = roofline_chart(full, full.layers, self.limits)
         self.plot.plot(chart)
         self.charted = key
         index = self.shown.index(row) + 1
+        fixed = self.limits.rows if self.limits is not None else None
         caption_widget.update(_text(f"row {index} of {len(self.shown)}: {chart.reason}" if chart.reason
-                                    else caption(full, index, len(self.shown), chart.layers_not_drawn)))
+                                    else caption(full, index, len(self.shown), chart.layers_not_drawn, fixed)))
 
     def current_record(self) -> ModelRecord:
         return self.record
+
+    def crumbs(self) -> list[str]:
+        return [self.record.name, "Fit", "Roofline" if self.chart_visible else "Table"]
+
+    def removed_line(self) -> str:
+        """The line the title shows once the model was removed elsewhere ('' while it is registered)."""
+        return removed_text(self.record) if self.removed else ""
+
+    def show_removed(self) -> None:
+        """The model was removed by another process: say so in the title line; the rows shown stay readable."""
+        self.removed = True
+        title = self.query_one("#fit-title", Static)
+        title.update(_text(self.removed_line()))
+        title.add_class("removed")
 
 
 def _text(text: str) -> Text:
     """Text for a Static: escaped (fit rows carry device YAML and registry text), never read as markup."""
     return Text(fmt.safe_text(text, newlines=True))
-
-
-def _cell(text: str, header: str) -> Text:
-    return Text(text, justify="right" if header in RIGHT else "left")
 
 
 def _message(error: BaseException | None) -> str:

@@ -1,8 +1,10 @@
 """The registry screen: every registered model in a table; filter, sort, mark, open, compare, register, fit.
 
-The "best fit" column holds each model's fastest predicted device x power mode x precision (``services.fit``). It is
-computed in a thread worker for the rows on screen only, when they are first painted, and kept in memory for the
-session (a reload of the registry forgets it); "—" until known.
+The target columns hold each model's predicted latency (ms) and fps on the pinned target (``services.target``: set
+from the palette, "Set target...", or `embodied-ai --target`), or, with none pinned, its fastest row over every device
+(labelled "fastest"). They are computed in a thread worker for the rows on screen only, when they are first painted
+(for every row shown while the table is sorted by target), and kept in memory for the session (a reload of the
+registry or a new target forgets them); "—" until known.
 """
 from __future__ import annotations
 
@@ -20,8 +22,10 @@ from embodied_tui import units as fmt
 from embodied_tui.data import filters
 from embodied_tui.data.records import ModelRecord
 from embodied_tui.errors import UserError
-from embodied_tui.perf.fit_row import FitRow
+from embodied_tui.screens.record_actions import RecordActions, record_keys
+from embodied_tui.screens.widgets.context_bar import ContextBar
 from embodied_tui.screens.widgets.model_table import ModelTable, record_key
+from embodied_tui.services import target as targets
 
 MAX_COMPARE = 4
 # records; below this the table follows every key. Filter + sort + table rebuild read cached values (see
@@ -41,20 +45,8 @@ SORTS: dict[str, str] = {
     "type": "type",
     "format": "format",
     "registered": "registered_at",
+    targets.SORT: "name",  # by name, then by the target's ms (``targets.sort_by_ms``) once every row's is known
 }
-
-
-def fastest(rows: list[FitRow]) -> FitRow | None:
-    """The fit row with the lowest predicted latency (None when no row has a prediction)."""
-    known = [r for r in rows if r.predicted_latency_ms is not None]
-    return min(known, key=lambda r: r.predicted_latency_ms) if known else None
-
-
-def best_fit_text(row: FitRow | None) -> str:
-    """'0.0312 ms nvidia-h100-sxm/700W/fp16'; 'no prediction' when no device has one."""
-    if row is None:
-        return "no prediction"
-    return f"{fmt.ms(row.predicted_latency_ms)} ms {row.hardware}/{row.power_mode}/{row.precision}"
 
 
 def sort_expression(key: str, reverse: bool) -> str:
@@ -63,7 +55,7 @@ def sort_expression(key: str, reverse: bool) -> str:
     return ("-" if reverse else "") + SORTS[key]
 
 
-class RegistryScreen(Screen):
+class RegistryScreen(RecordActions, Screen):
     HELP_TITLE = "Registry"
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="registry.filter"),
@@ -72,10 +64,14 @@ class RegistryScreen(Screen):
         Binding("space", "mark", "Mark", id="registry.mark"),
         Binding("c", "compare", "Compare", id="registry.compare"),
         Binding("r", "register", "Register", id="registry.register"),
-        Binding("f", "fit", "Fit", show=False, id="registry.fit"),
+        Binding("f", "fit", "Fit", id="registry.fit"),
         Binding("A", "all_versions", "All versions", show=False, id="registry.all_versions"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="registry.clear_filter"),
         Binding("q", "app.quit", "Quit", show=False, id="registry.quit"),
+        Binding("ctrl+r", "refresh_registry", "Refresh", show=False, id="registry.refresh"),
+        *record_keys("registry"),
+        Binding("M", "clear_marks", "Clear marks", show=False, id="registry.clear_marks"),
+        Binding("ctrl+e", "export", "Export rows (CSV/JSON)", show=False, id="registry.export"),
     ]
 
     def __init__(self) -> None:
@@ -89,14 +85,17 @@ class RegistryScreen(Screen):
         self.filter_text = ""
         self.all_versions = False
         self.load_error: str | None = None
+        self.reading = False  # a large registry is being read in a worker (the table is empty until it is)
         self._last_good: set[int] | None = None  # positions (in all_records) of the last filter that parsed
         self._filter_timer: Timer | None = None
-        self.best_fit: dict[str, str] = {}  # record key -> best-fit cell, computed for rows shown so far
+        self.best_fit: dict[str, targets.TargetCell] = {}  # record key -> target cell, for rows shown so far
         self._best_fit_pending: set[str] = set()  # keys the latest best-fit worker was asked for
         self._best_fit_worker: Worker | None = None
         self._best_fit_timer: Timer | None = None
+        self._target_generation = 0  # bumped by a new target: cells of an older one are dropped
 
     def compose(self) -> ComposeResult:
+        yield ContextBar()
         yield ModelTable(id="models")
         with Horizontal(id="filter-bar"):
             yield Label("/", id="filter-prompt")
@@ -106,8 +105,21 @@ class RegistryScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.reload()
+        if self.app.reads_in_background():  # a large registry: the first frame first, the rows when read
+            self.reading = True
+            self.update_status()
+            self.app.refresh_registry()
+        else:
+            self.reload()
         self.query_one(ModelTable).focus()
+
+    def crumbs(self) -> list[str]:
+        return ["Registry"]
+
+    def action_refresh_registry(self) -> None:
+        """ctrl+r: read the registry again now (it is also watched: changes show within about a second)."""
+        self.app.refresh_registry()
+        self.notify("registry read again", timeout=2)
 
     # ------------------------------------------------------------------------------------------- data
     @property
@@ -116,12 +128,22 @@ class RegistryScreen(Screen):
 
     def reload(self, select: ModelRecord | None = None) -> None:
         """Read the registry again and repaint the table; keep (or move) the cursor."""
+        self.show_records(*self.read_records(), select=select)
+
+    def read_records(self) -> tuple[list[ModelRecord], str | None]:
+        """The records the table lists (latest versions, or every version after `A`) and, when the registry could not
+        be read, why. Reads only: the app's registry watcher calls it from a thread worker."""
         try:
-            self.all_records = self.app.registry.list_models(latest_only=not self.all_versions)
-            self.load_error = None
+            return self.app.registry.list_models(latest_only=not self.all_versions), None
         except UserError as exc:
-            self.all_records = []
-            self.load_error = str(exc)
+            return [], str(exc)
+
+    def show_records(self, records: list[ModelRecord], error: str | None, select: ModelRecord | None = None) -> None:
+        """Show records read from the registry: the filter, the sort, the cursor (on the same model while it is
+        listed) and the marks (of models still listed) are kept."""
+        self.all_records = records
+        self.load_error = error
+        self.reading = False
         self._index = filters.RecordIndex(self.all_records)
         self._last_good = None
         self.best_fit = {}
@@ -145,6 +167,12 @@ class RegistryScreen(Screen):
         self._last_good = matched
         self._show_filter_error(error)
         self.shown = self._index.select(matched, sort_expression(self.sort_key, self.reverse))
+        if self.sort_key == targets.SORT:
+            order = targets.sort_by_ms([record_key(r) for r in self.shown], self.best_fit, self.reverse)
+            by_key = {record_key(r): r for r in self.shown}
+            self.shown = [by_key[k] for k in order]
+            if len(self.best_fit) < len(order) and any(k not in self.best_fit for k in order):
+                self.call_after_refresh(self._start_best_fits)  # every shown row's cell, then sorted again
         self.table.show(self.shown, set(self.marked), self.best_fit)
         self.update_status()
 
@@ -162,9 +190,13 @@ class RegistryScreen(Screen):
         parts.append(f"sort: {self.sort_key} {arrow}")
         if self.filter_text.strip():
             parts.append("filtered (escape clears)")
+        if self.table.layout_note():
+            parts.append(self.table.layout_note())
         text = " | ".join(parts)
         if self.load_error:
             text = f"error: {self.load_error}"
+        elif self.reading:
+            text = "reading the registry ..."
         elif not self.all_records:
             text += " | press r to register a model file, or run `embodied-ai demo`"
         self.query_one("#status", Static).update(Text(fmt.safe_text(text)))
@@ -268,6 +300,40 @@ class RegistryScreen(Screen):
         if record is not None:
             self.app.open_fit(record)
 
+    # ------------------------------------------------------------------------------------------- doing things
+    def records_changed(self, select: ModelRecord | None = None, removed: ModelRecord | None = None) -> None:
+        """An edit or a removal from this screen or the detail screen: read the registry again."""
+        self.reload(select=select)
+
+    def target_cells(self) -> dict:
+        return self.best_fit
+
+    def action_clear_marks(self) -> None:
+        count = len(self.marked)
+        self.marked = {}
+        self.refresh_rows()
+        self.notify(f"cleared {count} mark{'s' * (count != 1)}" if count else "no marks to clear", markup=False)
+
+    def action_export(self) -> None:
+        """Write the rows shown (filter and sort applied) to a CSV or JSON file (``services.export``)."""
+        from embodied_tui.screens.export import ExportDialog
+        from embodied_tui.services.export import default_path, write_records
+
+        records, cells = list(self.shown), dict(self.best_fit)
+        if not records:
+            self.notify("nothing to export: no rows are shown", severity="warning", markup=False)
+            return
+        what = f"{len(records)} row{'s' * (len(records) != 1)} as shown" + (
+            f" (filter: {self.filter_text.strip()})" if self.filter_text.strip() else "")
+
+        def done(path) -> None:
+            if path is not None:
+                self.notify(fmt.safe_text(f"exported {what} to {path}"), markup=False)
+
+        self.app.push_screen(ExportDialog(f"{what}; CSV: exact numbers, JSON: whole records", default_path("models"),
+                                          lambda path, overwrite: write_records(path, records, cells,
+                                                                                overwrite=overwrite)), done)
+
     # ------------------------------------------------------------------------------------------- best fit
     @on(ModelTable.FitsWanted, "#models")
     def _fits_wanted(self, event: ModelTable.FitsWanted) -> None:
@@ -279,6 +345,11 @@ class RegistryScreen(Screen):
             self._best_fit_timer.stop()
         self._best_fit_timer = self.set_timer(BEST_FIT_DELAY, self._start_best_fits)
 
+    @on(ModelTable.LayoutChanged, "#models")
+    def _layout_changed(self, event: ModelTable.LayoutChanged) -> None:
+        event.stop()
+        self.update_status()
+
     @property
     def shows_table(self) -> bool:
         """On top, or under dialogs only (help, register)."""
@@ -289,12 +360,42 @@ class RegistryScreen(Screen):
                 return False
         return False
 
+    def set_target(self, spec: str | None) -> None:
+        """Pin ``spec`` (DEVICE[/MODE[/PRECISION]]) as the target, or forget it (None), then recompute the column."""
+        self.pin_target(spec)
+
+    @work(thread=True, exclusive=True, group="set-target", exit_on_error=False)
+    def pin_target(self, spec: str | None) -> None:
+        """Store the target in the registry's settings (a registry write: off the UI thread)."""
+        db = self.app.registry
+        try:
+            pinned = targets.pin(db, spec) if spec is not None else None
+            if spec is None:
+                targets.unpin(db)
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, fmt.safe_text(str(exc)), severity="error", markup=False)
+            return
+        what = pinned.spec() if pinned else "none: the fastest of any device"
+        self.app.call_from_thread(self.notify, fmt.safe_text(f"target: {what}"), markup=False)
+        self.app.call_from_thread(self.retarget)
+
+    def retarget(self) -> None:
+        """The pinned target changed: forget every target cell; the rows on screen are computed again."""
+        self._target_generation += 1
+        self.best_fit = {}
+        self._best_fit_pending = set()
+        self.table.forget_best_fits()
+        if self._best_fit_worker is not None:
+            self._best_fit_worker.cancel()
+        self._start_best_fits()
+
     def _start_best_fits(self) -> None:
         self._best_fit_timer = None
         if not self.shows_table:  # covered by detail, fit...: the table asks again when it is painted next
             return
         table = self.table
-        keys = [k for k in table.visible_keys() if k not in self.best_fit]
+        wanted = table.keys if self.sort_key == targets.SORT else table.visible_keys()  # a sort needs every row
+        keys = [k for k in wanted if k not in self.best_fit]
         running = self._best_fit_worker is not None and not self._best_fit_worker.is_finished
         if not keys or (running and set(keys) <= self._best_fit_pending):
             return
@@ -303,35 +404,37 @@ class RegistryScreen(Screen):
 
     @work(thread=True, exclusive=True, group="best-fit", exit_on_error=False)
     def compute_best_fits(self, records: list[ModelRecord]) -> None:
-        """Fit each record on every device (one read of devices and measurements for all) and post its best row."""
-        from embodied_tui.services.fit import FitContext, fit_record
-
+        """The target cell of each record (``services.target.cells``: one read of devices and measurements for all),
+        posted one by one; the column headers first."""
         worker = get_current_worker()
-        ctx, failed = None, "error"
+        generation = self._target_generation
+        db = self.app.registry
         try:
-            ctx = FitContext.open(self.app.registry)
-        except Exception as exc:  # noqa: BLE001 - say so in the cells rather than leave them unknown
-            failed = _error_cell(exc)
-        for record in records:
+            pinned = targets.pinned(db)
+            headers = targets.headers(pinned, targets.device_short_names(db))
+        except UserError as exc:
+            pinned, headers = None, ("ms fastest", f"error: {exc}")
+        self.app.call_from_thread(self._set_target_headers, generation, headers)
+        for record, cell in targets.cells(db, records, pinned, lambda: worker.is_cancelled):
             if worker.is_cancelled:
                 return
-            if ctx is None:
-                text = failed
-            elif record.macs is None:
-                text = "no MACs"
-            else:
-                try:
-                    text = best_fit_text(fastest(fit_record(ctx, record)))
-                except Exception as exc:  # noqa: BLE001 - one bad record must not stop the column
-                    text = _error_cell(exc)
-            self.app.call_from_thread(self._set_best_fit, record_key(record), text)
+            self.app.call_from_thread(self._set_target_cell, generation, record_key(record), cell)
+        self.app.call_from_thread(self._target_cells_done, generation)
 
-    def _set_best_fit(self, key: str, text: str) -> None:
-        self.best_fit[key] = text
+    def _set_target_headers(self, generation: int, headers: tuple[str, str]) -> None:
+        if generation == self._target_generation:
+            self.table.set_target_header(*headers)
+
+    def _set_target_cell(self, generation: int, key: str, cell: targets.TargetCell) -> None:
+        if generation == self._target_generation:  # not a cell of a target since replaced
+            self._set_best_fit(key, cell)
+
+    def _target_cells_done(self, generation: int) -> None:
+        """Sorted by target: once every shown row has its cell, sort them (the cursor stays on its record)."""
+        if generation == self._target_generation and self.sort_key == targets.SORT:
+            self.refresh_rows()
+
+    def _set_best_fit(self, key: str, cell: targets.TargetCell) -> None:
+        self.best_fit[key] = cell
         self._best_fit_pending.discard(key)
-        self.table.set_best_fit(key, text)
-
-
-def _error_cell(exc: BaseException) -> str:
-    """A best-fit cell for a failure: the one-line message of a UserError, else the exception's type."""
-    return f"error: {exc}" if isinstance(exc, UserError) else f"error: {type(exc).__name__}"
+        self.table.set_best_fit(key, cell)
