@@ -33,6 +33,10 @@ Then, on a registry of ``--query-models`` (default 200) models, with the fit cac
 Every child runs this tree's package (``PYTHONPATH``). The edge store's rows are keyed by the code's file mtimes
 (``services.graph``): run it on a tree nobody edits meanwhile (a snapshot), or "again" recomputes.
 
+``--distinct`` makes every copy a distinct model for the fit (``build``): copies of one model share their fit rows
+(computed once per record content, ``services.graph``), which flatters a registry of copies; ``--questions 3,4``
+asks only those of ``SCALE_QUESTIONS``.
+
 ``--only-query`` skips the first part (its "before" timings recompute every fit and are slow at 200 models).
 
 Medians of ``--repeat`` runs (cold and invalidated loads are run once each). Wall-clock on a shared machine: compare
@@ -113,7 +117,7 @@ def _run_child(cmd: list[str], env: dict) -> tuple[float, float, str]:
     return wall, peak, said
 
 
-def scale_section(sizes: list[int], repeat: int) -> None:
+def scale_section(sizes: list[int], repeat: int, distinct: bool = False, questions: list[str] | None = None) -> None:
     """First (cold edge store) and repeated questions on registries of each size, app path and CLI, each in a fresh
     process, with each process's peak RSS."""
     from embodied_tui.services.graph import fit_cache_path
@@ -127,10 +131,10 @@ def scale_section(sizes: list[int], repeat: int) -> None:
         folder = Path(tempfile.mkdtemp(prefix="embodied-ai-ask-scale-"))
         loads = []
         try:
-            reg, _ = build(folder, n)
+            reg, _ = build(folder, n, distinct)
             store = fit_cache_path(reg)
             env = dict(os.environ, EMBODIED_AI_DB=str(reg.path))
-            for q in SCALE_QUESTIONS:
+            for q in questions or SCALE_QUESTIONS:
                 _forget(store)
                 _, app_peak, out = _run_child([sys.executable, __file__, "--app-child", str(reg.path), q,
                                                str(repeat)], env)
@@ -164,8 +168,15 @@ def _high_water(pid: int) -> float:
     return 0.0
 
 
-def build(folder: Path, n: int):
-    """A registry of ``n`` models: the fixture's models copied under distinct names, with its measurements."""
+def build(folder: Path, n: int, distinct: bool = False):
+    """A registry of ``n`` models: the fixture's models copied under distinct names, with its measurements.
+
+    ``distinct``: every copy after the first of each model is made a different model for the fit (another sha256,
+    params, MACs and weight bytes: its own record content, its details looked up on their own), so no two copies
+    share fit rows (``services.graph`` computes the rows of identical contents once); a real registry of distinct
+    models costs what this one does."""
+    import hashlib
+
     from ask_fixture import registry_fixture
 
     from embodied_tui.data.store import Registry
@@ -176,7 +187,13 @@ def build(folder: Path, n: int):
     items = []
     for i in range(n):
         record, identity, details = entries[i % len(entries)]
-        items.append((record.model_copy(update={"name": f"{record.name}_{i:03d}"}), identity, details))
+        update: dict = {"name": f"{record.name}_{i:03d}"}
+        if distinct and i >= len(entries):
+            update.update(sha256=hashlib.sha256(f"{record.sha256}/{i}".encode()).hexdigest(),
+                          params=record.params + i, macs=record.macs + i if record.macs is not None else None,
+                          weight_bytes=record.weight_bytes + i)
+            identity = hashlib.sha256(f"{identity}/{i}".encode()).hexdigest()
+        items.append((record.model_copy(update=update), identity, details))
     for start in range(0, len(items), 2000):  # a few writes, not one per model
         reg.put_many(items[start:start + 2000])
     names = [record.name for record, _, _ in entries]
@@ -251,12 +268,17 @@ def main() -> int:
                         help="models in the registry of the fit and query timings (default 200)")
     parser.add_argument("--only-query", action="store_true", help="only the fit and query timings")
     parser.add_argument("--scale", help="registry sizes for first/repeated questions, e.g. 10,1000,10000")
+    parser.add_argument("--distinct", action="store_true",
+                        help="with --scale: every copy a distinct model (no two share fit rows; see build)")
+    parser.add_argument("--questions", help="with --scale: which SCALE_QUESTIONS (1-based, e.g. 3,4; default all)")
     if sys.argv[1:2] == ["--app-child"]:
         _child(sys.argv[2:])
         return 0
     args = parser.parse_args()
     if args.scale:
-        scale_section([int(n) for n in args.scale.split(",")], args.repeat)
+        picked = [SCALE_QUESTIONS[int(i) - 1] for i in args.questions.split(",")] if args.questions else None
+        print(f"registry: the fixture's 7 models copied; {'each copy a distinct model' if args.distinct else 'copies share content (their fit rows are computed once per content)'}")
+        scale_section([int(n) for n in args.scale.split(",")], args.repeat, args.distinct, picked)
         return 0
     if args.only_query:
         query_section(args.query_models, args.repeat)

@@ -132,15 +132,23 @@ SLOW = "fastest model on a jetson"  # on a registry of many models with an empty
 
 
 def big_registry(folder, n: int = 400):
-    """The fixture's models copied under ``n`` names (distinct records: each is fitted on its own), no fit store."""
+    """The fixture's models copied under ``n`` names, each with its own file hash (distinct content: copies of one
+    content are fitted once, so each must be fitted on its own here), no fit store."""
+    import hashlib
+
     from ask_fixture import registry_fixture
 
     from embodied_tui.data.store import Registry
 
     entries = Registry(registry_fixture().db).entries()
     reg = Registry(folder / "registry.json")
-    reg.put_many([(record.model_copy(update={"name": f"{record.name}_{i:03d}"}), identity, details)
-                  for i in range(n) for record, identity, details in (entries[i % len(entries)],)])
+    copies = []
+    for i in range(n):
+        record, identity, details = entries[i % len(entries)]
+        sha = hashlib.sha256(f"{record.sha256} copy {i}".encode()).hexdigest()
+        copies.append((record.model_copy(update={"name": f"{record.name}_{i:03d}", "sha256": sha}), f"{identity}-{i}",
+                       details))
+    reg.put_many(copies)
     return reg
 
 

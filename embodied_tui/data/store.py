@@ -48,7 +48,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -151,6 +151,9 @@ class _View:
 
     models: list[_Doc]
     tables: dict[str, dict[str, dict[str, Any]]]
+    # (name, version, sha256) -> the first such document, built on first use (a fit over 10,000 models asks for
+    # every model's details: a scan each was quadratic, 28 s at 10,000 distinct models)
+    by_key: dict[tuple[str, int, str], _Doc] = field(default_factory=dict, compare=False)
 
 
 _EMPTY = _View(models=[], tables={})
@@ -324,8 +327,7 @@ def _parse(raw: bytes) -> _View:
 
 
 def _corrupt_message(path: Path, why: str) -> str:
-    return (f"registry {path} is unreadable: {why}; fix or move the file aside (it was not changed), "
-            f"or pass another --db")
+    return f"registry {path} is unreadable: {why}; fix or move the file aside (it was not changed)"
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -451,8 +453,9 @@ class Registry:
     # ---------------------------------------------------------------------------------------- reading
     def _not_a_file(self, kind: str) -> RegistryError:
         via = f" (where the link {self.link} points)" if self.link else ""
-        return RegistryError(f"registry path {self.path}{via} is {kind}, not a registry file; pass a file path with "
-                             f"--db or EMBODIED_AI_DB (it was not opened or changed)")
+        return RegistryError(f"registry path {self.path}{via} is {kind}, not a registry file",
+                             hint="pass a file path with --db or EMBODIED_AI_DB (it was not opened or changed)",
+                             app_hint="open a registry file instead (it was not opened or changed)")
 
     def _check_path(self) -> bool:
         """Whether the registry file exists; RegistryError when the path is something else than a regular file (a
@@ -462,7 +465,8 @@ class Registry:
         except (FileNotFoundError, NotADirectoryError):  # nothing there yet (writing says if it cannot be made)
             return False
         except OSError as exc:
-            raise RegistryError(f"cannot read registry {self.path}: {exc.strerror or exc}; pass another --db") from None
+            raise RegistryError(f"cannot read registry {self.path}: {exc.strerror or exc}",
+                                hint="pass another --db") from None
         kind = not_regular(st.st_mode)
         if kind:
             raise self._not_a_file(kind)
@@ -477,7 +481,8 @@ class Registry:
         except (FileNotFoundError, NotADirectoryError):
             return _EMPTY, b""
         except OSError as exc:
-            raise RegistryError(f"cannot read registry {self.path}: {exc.strerror or exc}; pass another --db") from None
+            raise RegistryError(f"cannot read registry {self.path}: {exc.strerror or exc}",
+                                hint="pass another --db") from None
         with os.fdopen(fd, "rb") as f:
             st = os.fstat(f.fileno())
             kind = not_regular(st.st_mode)
@@ -497,7 +502,8 @@ class Registry:
         try:
             view = _parse(raw)
         except _Corrupt as exc:
-            raise RegistryError(_corrupt_message(self.path, str(exc))) from None
+            raise RegistryError(_corrupt_message(self.path, str(exc)), hint="or pass another --db",
+                                hint_sep=", ") from None
         with _cache_lock:
             _cache[self.path] = (sig, view)
         return view, raw
@@ -532,8 +538,8 @@ class Registry:
         return sorted((d.record for d in self._docs() if d.record.name == name), key=lambda r: r.version)
 
     def _not_found(self, name: str) -> NotFound:
-        return NotFound(f"no model named {name!r} in {self.path}{_suggest(name, self.names())}; "
-                        f"see `embodied-ai model list`")
+        return NotFound(f"no model named {name!r} in {self.path}{_suggest(name, self.names())}",
+                        hint="see `embodied-ai model list`")
 
     def get(self, name: str, version: int | None = None) -> ModelRecord:
         """One version of a model (the latest when ``version`` is None); NotFound with close names otherwise."""
@@ -549,11 +555,12 @@ class Registry:
         raise NotFound(f"model {name!r} has no version {version} (versions: {have})")
 
     def _doc_of(self, record: ModelRecord) -> _Doc | None:
-        for doc in self._docs():
-            rec = doc.record
-            if rec.name == record.name and rec.version == record.version and rec.sha256 == record.sha256:
-                return doc
-        return None
+        view = self._view()
+        index = view.by_key
+        if not index and view.models:
+            for doc in view.models:
+                index.setdefault((doc.record.name, doc.record.version, doc.record.sha256), doc)
+        return index.get((record.name, record.version, record.sha256))
 
     def identity(self, record: ModelRecord) -> str | None:
         """The stored identity of this record (file hash, folded with its external data's hashes), or None."""
@@ -570,10 +577,11 @@ class Registry:
         details, problem = self._load_details(doc.details)
         if problem is None:
             return details
-        message = self._details_message(record, doc.details, problem)
+        message, hint = self._details_parts(record, doc.details, problem)
         if strict:
-            raise RegistryError(message)
-        warn(message)
+            raise RegistryError(message, hint=hint, hint_sep=", ",
+                                app_hint="register the same model file again (r) to restore them")
+        warn(f"{message}, {hint}")
         return None
 
     def details_problem(self, record: ModelRecord) -> str | None:
@@ -612,6 +620,10 @@ class Registry:
             return None, f"is invalid at {_first_error(exc)}"
 
     def _details_message(self, record: ModelRecord, digest: str, problem: str) -> str:
+        return ", ".join(self._details_parts(record, digest, problem))
+
+    def _details_parts(self, record: ModelRecord, digest: str, problem: str) -> tuple[str, str]:
+        """The message (what is wrong) and the CLI's hint (the command line that restores the details)."""
         db = ""
         try:
             if Path(os.path.realpath(default_path().absolute())) != self.path:
@@ -619,7 +631,7 @@ class Registry:
         except (OSError, RuntimeError, ImportError):  # no user data dir: say the path
             db = f" --db {shlex.quote(str(self.link or self.path))}"
         return (f"model details file {self._details_path(digest)} of {record.name} v{record.version} {problem}; "
-                f"its census and per-layer costs are unavailable until you register the same model file again, "
+                f"its census and per-layer costs are unavailable until you register the same model file again",
                 f"which restores them: embodied-ai{db} model register {shlex.quote(record.path)} "
                 f"--name {shlex.quote(record.name)}")
 
@@ -669,8 +681,8 @@ class Registry:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RegistryError(f"cannot create the registry directory {self.path.parent}: {exc.strerror or exc}; "
-                                f"pass a writable --db PATH or set EMBODIED_AI_DB") from None
+            raise RegistryError(f"cannot create the registry directory {self.path.parent}: {exc.strerror or exc}",
+                                hint="pass a writable --db PATH or set EMBODIED_AI_DB") from None
         from filelock import FileLock, Timeout
 
         lock = FileLock(str(self.lock_path), timeout=LOCK_TIMEOUT_S)
@@ -680,8 +692,8 @@ class Registry:
             raise RegistryError(f"registry {self.path} is still locked by another process after {LOCK_TIMEOUT_S:.0f} s "
                                 f"({self.lock_path}); try again") from None
         except OSError as exc:
-            raise RegistryError(f"cannot lock registry {self.path}: {exc.strerror or exc}; "
-                                f"pass a writable --db PATH") from None
+            raise RegistryError(f"cannot lock registry {self.path}: {exc.strerror or exc}",
+                                hint="pass a writable --db PATH") from None
         try:
             _, raw = self._read(want_raw=True)  # RegistryError on a corrupt file, before anything is written
             data = json.loads(raw) if raw.strip() else {}
@@ -693,8 +705,9 @@ class Registry:
             try:
                 storage.commit()
             except OSError as exc:
-                raise RegistryError(f"cannot write registry {self.path}: {exc.strerror or exc}; "
-                                    f"pass a writable --db PATH (the old file was kept)") from None
+                raise RegistryError(f"cannot write registry {self.path}: {exc.strerror or exc}",
+                                    hint="pass a writable --db PATH (the old file was kept)",
+                                    app_hint="the old file was kept") from None
         finally:
             lock.release()
 
@@ -709,8 +722,8 @@ class Registry:
                 self.details_dir.mkdir(parents=True, exist_ok=True)
                 atomic_write(path, payload)
             except OSError as exc:
-                raise RegistryError(f"cannot write model details to {self.details_dir}: {exc.strerror or exc}; "
-                                    f"pass a writable --db PATH") from None
+                raise RegistryError(f"cannot write model details to {self.details_dir}: {exc.strerror or exc}",
+                                    hint="pass a writable --db PATH") from None
         return digest
 
     def _details_intact(self, digest: str) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field, replace
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
 
@@ -51,11 +51,13 @@ from embodied_tui.perf.roofline import (
     target_of,
     work_totals,
 )
+from embodied_tui.perf.roofline_many import EDGE_FIELDS, LayerArrays, edge_numbers, supported
 from embodied_tui.services.aliases import resolve
 from embodied_tui.services.fit_llm import check_tokens, decoder_tower, generation_precisions, generation_row
 from embodied_tui.services.hardware import all_devices, registry
 
 MEASUREMENTS = "measurements"
+DETAILS_KEPT = 256  # models whose per-layer costs a FitContext keeps (FitContext.layer_costs)
 
 
 # ---------------------------------------------------------------------------------------------------- devices
@@ -168,10 +170,12 @@ class FitContext:
     entries: list[HardwareEntry]
     measurements: list[Measurement]
     efficiencies: dict[tuple, Efficiency] = field(default_factory=dict)
-    details: dict[str, list] = field(default_factory=dict)
+    details: dict[tuple[str, str], list] = field(default_factory=dict)  # (sha256, input shapes) -> layer costs
     asked: dict[tuple, Efficiency] = field(default_factory=dict)  # (device, mode, precision, runtime) -> efficiency
     works: dict[tuple, tuple] = field(default_factory=dict)  # (precision, fusion) -> model_work of ``worked``
     worked: ModelRecord | None = None  # the one record whose work ``works`` holds (the last one fitted)
+    targets: dict[tuple, tuple] = field(default_factory=dict)  # (device, mode, precision) -> target_for's answer
+    arrays: dict[tuple, LayerArrays] = field(default_factory=dict)  # (precision, fusion) -> ``works`` as arrays
 
     @classmethod
     def open(cls, db) -> "FitContext":
@@ -179,16 +183,29 @@ class FitContext:
         return cls(reg, devices(reg), list_measurements(reg))
 
     def target(self, entry: HardwareEntry, mode: PowerMode, precision: str) -> tuple[Target | None, str | None]:
-        return target_for(entry, mode, precision)
+        """``target_for``, made once per device x mode x precision (it depends on nothing else; a Target is
+        frozen)."""
+        key = (entry.id, mode.name, precision)
+        found = self.targets.get(key)
+        if found is None or found[0] is not entry or found[1] is not mode:
+            found = self.targets[key] = (entry, mode, target_for(entry, mode, precision))
+        return found[2]
 
     def entry(self, hw_id: str) -> HardwareEntry | None:
         return next((e for e in self.entries if e.id == hw_id), None)
 
     def layer_costs(self, record: ModelRecord) -> list:
-        if record.sha256 not in self.details:
+        """The record's per-layer costs, read once per analysis (file content and the input shapes it was analysed
+        at: one file registered at two --input-shape values has two sets of layer costs); the last ``DETAILS_KEPT``
+        are kept, so a fit over 10,000 models holds a few models' layers, not the registry's."""
+        key = (record.sha256, repr(record.input_shapes))
+        found = self.details.get(key)
+        if found is None:
             details = self.reg.details(record, strict=False)  # gone or damaged: a warning, the totals' fallback
-            self.details[record.sha256] = details.layer_costs if details else []
-        return self.details[record.sha256]
+            if len(self.details) >= DETAILS_KEPT:
+                del self.details[next(iter(self.details))]
+            found = self.details[key] = details.layer_costs if details else []
+        return found
 
     def work(self, record: ModelRecord, precision: str, fusion: str) -> tuple:
         """``model_work`` of ``record`` at precision x fusion (with its ``work_totals``), computed once while the same record is fitted: the
@@ -196,12 +213,21 @@ class FitContext:
         device. Only the last record's work is kept (memory stays one model's layers, not the registry's)."""
         if self.worked is not record:
             self.works.clear()
+            self.arrays.clear()
             self.worked = record
         key = (precision, fusion)
         if key not in self.works:
             work, notes = model_work(record, self.layer_costs(record), precision, fusion)
             self.works[key] = (work, notes, work_totals(work))
         return self.works[key]
+
+    def work_arrays(self, record: ModelRecord, precision: str, fusion: str) -> tuple[LayerArrays, tuple]:
+        """``work`` as numpy columns (``perf.roofline_many``) with its totals, kept like ``works``."""
+        work, _notes, totals = self.work(record, precision, fusion)
+        key = (precision, fusion)
+        if key not in self.arrays:
+            self.arrays[key] = LayerArrays(work)
+        return self.arrays[key], totals
 
     def record_of(self, m: Measurement) -> ModelRecord | None:
         versions = self.reg.versions(m.model)
@@ -367,6 +393,55 @@ def fit_record(ctx: FitContext, record: ModelRecord, *, hw: str | None = None, m
                     measured_over_predicted=None if meas is None or not pred else round(meas / pred, 4)))
     rows.sort(key=_sort_key)
     return rows
+
+
+def fit_edges(ctx: FitContext, record: ModelRecord, calls: Iterable[tuple[str, str, str | None]],
+              make: Callable[..., Any]) -> list:
+    """The graph's edges (``make(**fields)``, ``ask.graph.FitEdge``) of ``fit_record(ctx, record, hw=, mode=,
+    precision=, top=0)`` for each (device, mode, precision) call, in the same order (each call's rows fastest
+    first), with the same numbers to the last bit: the targets of one precision x fusion are fitted together over a
+    (targets x layers) array (``perf.roofline_many``), the rest (a target with a cache level, one stating no peak)
+    by ``fit_record`` itself. ``record`` must have MACs."""
+    mine = ctx.of_model(record)
+    prefer = f"{default_runtime(record.format)}-cpu"
+    out: list = []
+    groups: dict[tuple[str, str], list] = {}  # (precision, fusion) -> [(slot, target, eff)]
+    for device, mode, precision in calls:
+        for entry, modes in _select(ctx, device, mode):
+            for pm in modes:
+                for prec in [precision] if precision else [p for p in PRECISIONS if p in pm.peak_tflops]:
+                    target, _ = ctx.target(entry, pm, prec)
+                    if target is None or not supported(target):
+                        out.append([make(**_edge_fields(row)) for row in fit_record(
+                            ctx, record, hw=entry.id, mode=pm.name, precision=prec, top=0)])
+                        continue
+                    eff = ctx.efficiency(entry, pm.name, prec, None, prefer)
+                    groups.setdefault((prec, fusion_for(eff.runtime)), []).append((len(out), target, eff))
+                    out.append(None)
+        out.append("end")  # each call's rows are sorted on their own, as fit_record sorts them
+    for (prec, fusion), items in groups.items():
+        arrays, totals = ctx.work_arrays(record, prec, fusion)
+        numbers = edge_numbers(record, arrays, totals, prec, [t for _, t, _ in items], [e for _, _, e in items])
+        for (slot, target, eff), fields in zip(items, numbers):
+            meas = None
+            if mine:
+                meas, _, _ = ctx.measured(record, target.hardware, target.power_mode, prec, eff.runtime, mine)
+            out[slot] = [make(model=record.name, hardware=target.hardware, precision=prec,
+                              power_mode=target.power_mode, measured_latency_ms=meas, **fields)]
+    edges: list = []
+    call: list = []
+    for item in out:
+        if item == "end":
+            edges += sorted(call, key=_sort_key)
+            call = []
+        else:
+            call += item
+    return edges
+
+
+def _edge_fields(row: FitRow) -> dict:
+    return {name: getattr(row, name) for name in ("model", "hardware", "precision", "power_mode",
+                                                  "measured_latency_ms", *EDGE_FIELDS)}
 
 
 def _generation_rows(ctx: FitContext, record: ModelRecord, tokens: tuple[int, int], *, hw: str | None,

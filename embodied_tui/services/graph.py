@@ -14,7 +14,7 @@ reads what it needs. A store that cannot be opened is replaced by an in-memory o
 
 **Cancelling.** ``cancel_fits()`` (``services.ask.cancel_queries`` calls it) stops every fit computation running now
 before its next model (what was computed is stored in chunks of ``FIT_CHUNK`` models): the call raises
-``ask.budget.Cancelled``. ``progress(done, total)`` is called after each chunk computed.
+``ask.budget.Cancelled``. ``progress(done, total)`` is called before the first chunk and after each chunk computed.
 """
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ from embodied_tui.services.fit_store import FitStore
 from embodied_tui.services.hardware import registry
 
 FIT_CACHE_FORMAT = 4  # 4: model keys from pydantic JSON; 3: keyed rows in SQLite; 2: JSON files
-FIT_CHUNK = 64  # models computed and stored at a time (cancelling is checked before each model)
+SHARED_CONTENTS = 512  # distinct model contents whose edges one computation keeps for copies (then forgets)
+FIT_CHUNK = 1024  # models computed and stored at a time (cancelling is checked before each model)
 _PACKAGE = Path(__file__).resolve().parents[1]
 _CODE = ("analysis", "data", "perf", "services")  # the modules whose code a fit row depends on
 
@@ -254,11 +255,16 @@ class Registered:
                          versions: dict[str, str], progress: Callable[[int, int], None] | None,
                          generation: int) -> None:
         """Compute and store the row of every (record, device, mode, precision) of ``targets`` (device id -> [(mode,
-        precision)]) the store lacks, ``FIT_CHUNK`` models at a time, one target at a time (a row costs about the
-        same, about 0.1 ms, whether one target or every device is fitted: no row is computed that is not asked).
-        A model's work at a precision is computed once for all its targets (``FitContext.work``), and no per-layer
-        rows are made (``top=0``): an edge stores only ``ROW_KEYS``."""
-        from embodied_tui.services.fit import FitContext, fit_record
+        precision)]) the store lacks, ``FIT_CHUNK`` models at a time (one SQLite transaction per device and chunk:
+        the writes, not the fits, are most of a cold question's time).
+
+        A model's edges come from ``services.fit.fit_edges``: its work at a precision is computed once for all its
+        targets (``FitContext.work``), the targets of one precision x fusion are fitted together over a numpy array
+        (``perf.roofline_many``, the same numbers as ``fit_record(top=0)`` to the last bit), and no per-layer rows are
+        made (an edge stores only ``ROW_KEYS``). Models with the same content (``_content_key``: the record less its
+        name, version, registration time, tags, description and lineage) and no measurements of their own have the
+        same rows but for the model name: they are computed once per content and copied under each name."""
+        from embodied_tui.services.fit import FitContext, fit_edges
 
         complete = {device: store.complete(device, versions[device], pairs) for device, pairs in targets.items()}
         done: dict[str, set] = {}  # device -> its stored marks, read only when a model lacks some there
@@ -281,15 +287,29 @@ class Registered:
         ctx = FitContext(self.reg, self.devices, self.measurements)
         every = {(entry.id, mode.name): frozenset(p for p in PRECISIONS if p in mode.peak_tflops)
                  for entry in self.devices for mode in entry.power_modes}
+        shared: dict[tuple, list[FitEdge]] = {}  # (content, calls) -> the edges of a model with that content
+        if progress is not None:
+            progress(0, len(todo))  # the app says "computing fits" from the start, not after the first chunk
         for start in range(0, len(todo), FIT_CHUNK):
             computed: dict[str, list] = {}
             for record, key, missing in todo[start:start + FIT_CHUNK]:
-                _check(generation)  # at most one model's fits (tens of ms) after a cancel
-                rows = [row for device, mode, precision in _calls(missing, every)
-                        for row in fit_record(ctx, record, hw=device, mode=mode, precision=precision, top=0)]
+                _check(generation)  # at most one model's fits (a few ms) after a cancel
+                calls = _calls(missing, every)
+                if ctx.of_model(record):  # its own measurements are on its rows: fitted on its own
+                    rows = fit_edges(ctx, record, calls, FitEdge)
+                else:
+                    same = (_content_key(record), tuple(calls))
+                    rows = shared.get(same)
+                    if rows is None:
+                        if len(shared) >= SHARED_CONTENTS:
+                            shared.clear()
+                        rows = shared[same] = fit_edges(ctx, record, calls, FitEdge)
+                    elif rows and rows[0].model != record.name:
+                        name = (record.name,)
+                        rows = [FitEdge._make(name + row[1:]) for row in rows]
                 for row in rows:
                     if row.hardware in versions:
-                        computed.setdefault(row.hardware, []).append((key, FitEdge.of(row)))
+                        computed.setdefault(row.hardware, []).append((key, row))
             for device, items in computed.items():
                 store.put(device, versions[device], items)
             if progress is not None:
@@ -331,6 +351,7 @@ def _check(generation: int) -> None:
 
 
 _KEYS: dict[int, tuple[Any, str]] = {}  # id(record) -> (record, key): a record's digest, once per record object
+_CONTENT: dict[int, tuple[Any, str]] = {}  # id(record) -> (record, _content_key)
 _PROPS: dict[int, tuple[Any, dict]] = {}  # id(record) -> (record, its Model node properties)
 
 
@@ -342,6 +363,22 @@ def _record_key(record) -> str:
         if len(_KEYS) > 200_000:
             _KEYS.clear()
         found = _KEYS[id(record)] = (record, hashlib.sha256(record.model_dump_json().encode()).hexdigest())
+    return found[1]
+
+
+_REGISTRATION = frozenset({"name", "version", "registered_at", "tags", "description", "lineage"})
+
+
+def _content_key(record) -> str:
+    """The digest of what a fit reads of a record: its JSON less the registration (name, version, time, tags,
+    description, lineage). Two records with the same content key and no measurements of their own have the same fit
+    rows but for the model name (the per-layer costs are read by the record's sha256, which the key holds)."""
+    found = _CONTENT.get(id(record))
+    if found is None or found[0] is not record:
+        if len(_CONTENT) > 200_000:
+            _CONTENT.clear()
+        text = record.model_dump_json(exclude=set(_REGISTRATION))
+        found = _CONTENT[id(record)] = (record, hashlib.sha256(text.encode()).hexdigest())
     return found[1]
 
 
