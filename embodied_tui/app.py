@@ -6,7 +6,9 @@ the README's key table: ctrl+q quits, q/escape go back, ?/f1 help, ctrl+p palett
 
 The app keeps up with the registry: every ``WATCH_S`` a timer compares the registry's ``change_marker()`` (a stat of
 its file, or a server's change counter: nothing read or parsed on the UI thread) with the last one seen; when it moved,
-the records are read again in a thread worker and the table is refreshed with its cursor, marks and filter kept, and
+the records are read again in a thread worker (a registry file over ``LARGE_REGISTRY_BYTES``: in a child process that
+sends back only the records that changed and the target cells of the rows on screen, ``services.live_read``, so no
+parse of the whole file holds the screen) and the table is refreshed with its cursor, marks and filter kept, and
 a detail or fit screen whose model was removed says so. Thread workers run on daemon threads
 (``screens.daemon_executor``), so quitting never waits for one. Every screen has a header line
 (``screens.widgets.context_bar``): where you are and which registry is open. ``NO_COLOR`` removes every colour code
@@ -66,6 +68,7 @@ class EmbodiedApp(App[None]):
         self._marker: object = None
         self.executor = DaemonExecutor()  # the thread workers' threads (on_load)
         self._marker = self._change_marker()  # before the first read: a write during that read is seen next
+        self._live_known: dict = {}  # digest -> record of a large registry's records (``services.live_read``)
         if self.no_color:  # NO_COLOR: no colour codes at all, not Textual's greys
             from embodied_tui.screens.no_color import strip_colors
 
@@ -127,10 +130,12 @@ class EmbodiedApp(App[None]):
         """Read the registry again in a worker; the table and the open screens follow when it is read."""
         screen = self.registry_screen
         watched = [s for s in self.screen_stack[1:] if callable(getattr(s, "current_record", None))]
-        self._read_registry(screen, [(s, s.current_record()) for s in watched])
+        self._read_registry(screen, [(s, s.current_record()) for s in watched], screen.cells_wanted_after_read())
 
     @work(thread=True, exclusive=True, group="registry-watch", exit_on_error=False)
-    def _read_registry(self, screen: RegistryScreen, open_records: list) -> tuple:
+    def _read_registry(self, screen: RegistryScreen, open_records: list, cells_wanted: tuple) -> tuple:
+        if screen.all_records and self.reads_in_background():  # a large file read again: the changes only
+            return self._read_changes(screen, open_records, cells_wanted)
         records, error = screen.read_records()
         gone = []
         for other, record in open_records:
@@ -142,13 +147,33 @@ class EmbodiedApp(App[None]):
                 continue  # unreadable now: the table says why
             if not any(v.version == record.version and v.sha256 == record.sha256 for v in versions):
                 gone.append(other)
-        return records, error, gone
+        return records, error, gone, None
+
+    def _read_changes(self, screen: RegistryScreen, open_records: list, cells_wanted: tuple) -> tuple:
+        """Read a large registry file again in a child process (``services.live_read``: parsing 19 MB here would
+        hold the interpreter's lock, and so the screen, for up to a second): records whose content did not change
+        keep their objects, so the table redoes nothing for them; the target cells of the rows on screen come with
+        them (``cells_wanted``: the screen's target generation and row keys), computed there too."""
+        from embodied_tui.services import live_read
+
+        if not self._live_known:  # the records shown were read here: their digests, once (short calls each)
+            self._live_known = {live_read.digest(r): r for r in screen.all_records}
+        probes = [(other, record) for other, record in open_records if record is not None]
+        generation, keys = cells_wanted
+        result = live_read.read(str(self.registry.path), not screen.all_versions, self._live_known,
+                                [(r.name, r.version, r.sha256) for _, r in probes], keys)
+        if result.error is None:
+            self._live_known = result.known
+        cells = (generation, result.headers, result.cells) if result.headers else None
+        return result.records, result.error, [probes[i][0] for i in result.gone], cells
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "registry-watch" or event.state != WorkerState.SUCCESS:
             return
-        records, error, gone = event.worker.result
+        records, error, gone, cells = event.worker.result
         self.registry_screen.show_records(records, error)
+        if cells is not None:  # the target cells of the rows on screen, computed with the read
+            self.registry_screen.show_target_cells(*cells)
         for screen in gone:
             if screen in self.screen_stack and callable(getattr(screen, "show_removed", None)):
                 screen.show_removed()

@@ -211,8 +211,9 @@ async def test_each_dialog_shows_all_its_lines(registry, size):
 
 @sync
 async def test_a_refused_removal_shows_the_services_line(registry):
-    """An alias pointing at the version: `services.models.remove` refuses; the app shows that line as it is and the
-    registry keeps the version."""
+    """An alias pointing at the version: `services.models.remove` refuses; the app shows that line without the CLI's
+    advice (``errors.app_message``: no `--force`, no command line) and the registry keeps the version."""
+    from embodied_tui.errors import app_message
     from embodied_tui.services import aliases
     from embodied_tui.services.models import remove
 
@@ -223,7 +224,8 @@ async def test_a_refused_removal_shows_the_services_line(registry):
     async with app.run_test(size=(80, 24)) as pilot:
         await on_row(pilot, "small_vit@1")
         await pilot.press("d", "y")
-        assert str(refused.value) in notices(app)
+        assert app_message(refused.value) in notices(app)
+        assert "--force" in str(refused.value) and not any("--force" in n for n in notices(app))
     assert registry.get("small_vit").version == 1
 
 

@@ -82,3 +82,21 @@ def test_importing_the_app_module_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout) == []
+
+
+def test_the_first_frame_imports_no_catalog_yaml_nor_fit_rows():
+    """Issue 16: the first frame costs little more than an empty Textual app's. Importing the app leaves out what only
+    the target column needs, computed after the first frame (``services.target``: the device catalog, PyYAML, the
+    roofline's fit rows). Checked in a fresh interpreter."""
+    code = ("import sys, json, embodied_tui.app; print(json.dumps(sorted(m for m in sys.modules if m in "
+            "('yaml', 'embodied_tui.services.target', 'embodied_tui.data.hardware', 'embodied_tui.perf.fit_row'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_the_registry_screens_target_sort_is_the_services():
+    """The registry screen names the target sort without importing ``services.target``: the two names agree."""
+    from embodied_tui.screens.registry import SORTS, TARGET_SORT
+    from embodied_tui.services.target import SORT
+
+    assert TARGET_SORT == SORT and SORT in SORTS

@@ -146,3 +146,87 @@ async def test_fit_opened_on_a_model_removed_before_the_watcher_saw_it(registry,
         line = app.screen.removed_line()
         assert "small_vit v1" in line and "removed" in line
         assert "embodied-ai" not in static_text(app.screen.query_one("#status"))
+
+
+# ------------------------------------------------------------------------------------ a large registry, read again
+def test_live_read_sends_only_the_records_that_changed(registry):
+    """``services.live_read`` (the child process the app reads a large registry with): the records it returns are
+    ``list_models``'s, unchanged ones are the objects the caller already held, only the changed record's JSON came
+    over, and a removed version's probe is reported gone."""
+    from embodied_tui.services import live_read
+
+    before = registry.list_models()
+    known = {live_read.digest(r): r for r in before}
+    other = Registry(registry.path)
+    other.update("detector", tags={"checked": "yes"})
+    resnet_v1 = other.get("resnet_tiny", 1)
+    other.remove("resnet_tiny", 1)
+    probes = [("resnet_tiny", 1, resnet_v1.sha256), ("mlp_policy", 1, other.get("mlp_policy").sha256)]
+
+    result = live_read.read(str(registry.path), True, known, probes)
+    assert result.error is None
+    assert result.records == Registry(registry.path).list_models()
+    assert result.sent == 1  # the detector's new tags: the only record whose content changed
+    by_name = {r.name: r for r in result.records}
+    assert by_name["detector"].tags == {**before[[r.name for r in before].index("detector")].tags, "checked": "yes"}
+    unchanged = [r for r in before if r.name != "detector"]  # resnet_tiny's latest is v2, untouched
+    assert all(any(r is s for s in result.records) for r in unchanged)
+    assert result.gone == [0]
+
+    every = live_read.read(str(registry.path), False, {}, [])
+    assert every.records == Registry(registry.path).list_models(latest_only=False)
+    assert every.sent == len(every.records)
+
+
+def test_live_read_of_a_broken_registry_says_so_without_cli_flags(registry):
+    from embodied_tui.services import live_read
+
+    registry.path.write_text("{not json")
+    result = live_read.read(str(registry.path), True, {}, [])
+    assert result.records == [] and "unreadable" in result.error
+    assert "--db" not in result.error and "\n" not in result.error
+
+
+@sync
+async def test_a_large_registry_is_read_again_off_the_ui_thread_keeping_unchanged_rows(registry, monkeypatch):
+    """A registry file over ``LARGE_REGISTRY_BYTES`` (here every file: the threshold is set to 0) is read again in a
+    child process: the table follows a write made elsewhere, the records that did not change keep their objects (the
+    table re-measures nothing for them), and the target cells of the rows on screen come with the read."""
+    from embodied_tui.screens import registry as registry_screen
+
+    monkeypatch.setattr(app_module, "LARGE_REGISTRY_BYTES", 0)
+    monkeypatch.setattr(registry_screen, "BEST_FIT_DELAY", 3600.0)  # cells on screen come with the read, or not at all
+    app = EmbodiedApp(registry=registry)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.registry_screen
+        assert app.reads_in_background() and len(screen.all_records) == 6
+        before = {r.name: r for r in screen.all_records}
+        Registry(registry.path).update("detector", tags={"checked": "yes"})
+        for _ in range(CLI_STEPS):
+            await pilot.pause(0.05)
+            if "checked=yes" in screen.table.cell("detector@1", "tags"):
+                break
+        assert "checked=yes" in screen.table.cell("detector@1", "tags")
+        after = {r.name: r for r in screen.all_records}
+        assert set(after) == set(before)
+        assert all(after[name] is before[name] for name in before if name != "detector")
+        assert after["detector"] is not before["detector"]
+        table = screen.table
+        assert table.visible_keys() and all(table.has_best_fit(k) for k in table.visible_keys())
+
+
+def test_live_read_computes_the_target_cells_of_the_rows_asked_as_the_screen_does(registry):
+    """The cells a read brings (so the app need not parse the registry again to fill the rows on screen) are those
+    ``services.target.cells`` computes in this process, under the same headers."""
+    from embodied_tui.services import live_read
+    from embodied_tui.services import target as targets
+
+    records = registry.list_models()
+    keys = [f"{r.name}@{r.version}" for r in records[:3]]
+    result = live_read.read(str(registry.path), True, {}, [], keys)
+    pinned = targets.pinned(registry)
+    assert result.headers == targets.headers(pinned, targets.device_short_names(registry))
+    expected = {f"{r.name}@{r.version}": cell for r, cell in targets.cells(registry, records[:3], pinned)}
+    assert result.cells == expected and len(expected) == 3
+    assert live_read.read(str(registry.path), True, {}, []).cells == {}  # none asked: none computed

@@ -87,4 +87,31 @@ async def test_pipeline_screen_from_the_palette_and_empty(tmp_path):
         await run_command(pilot, "Pipelines")
         await settle(pilot)
         assert isinstance(app.screen, PipelineScreen)
-        assert "pipeline register SPEC" in _report(app.screen)
+        text = _report(app.screen)
+        assert "No pipelines stored" in text and "examples/pipelines/" in text
+        assert "embodied-ai" not in text and "`" not in text and "--" not in text  # no CLI command inside the app
+
+
+@sync
+async def test_pipeline_report_scrolls_with_j_and_k(tmp_path):
+    """The report pane scrolls a line with j/k, to its end with G, once focused (80x16: the report is taller than
+    its pane)."""
+    reg = _registry(tmp_path)
+    app = EmbodiedApp(registry=reg)
+    async with app.run_test(size=(80, 16)) as pilot:
+        await pilot.press("p")
+        await settle(pilot)
+        box = app.screen.query_one("#pl-report-box")
+        assert box.max_scroll_y > 1  # the report does not fit: there is something to scroll
+        box.focus()
+        await pilot.pause()
+        await pilot.press("j", "j")
+        await pilot.pause()
+        assert box.scroll_y == 2
+        await pilot.press("k")
+        await pilot.pause()
+        assert box.scroll_y == 1
+        await pilot.press("G")
+        await pilot.pause()
+        assert box.scroll_y == box.max_scroll_y
+        assert app.screen.selected().name == "openvla-7b"  # the keys scrolled the pane, not the list

@@ -61,12 +61,14 @@ def driver(keys: list[str]):
 
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("screen", SCREENS)
-def test_screen(snap_compare, tmp_path, screen, size):
+def test_screen(snap_compare, tmp_path, monkeypatch, screen, size):
+    monkeypatch.chdir(tmp_path)  # the header names the registry relative to here: 'registry.json', the same every run
     app = EmbodiedApp(registry=fixed_registry(tmp_path / "registry.json"))
     assert snap_compare(app, run_before=driver(SCREENS[screen]), terminal_size=SIZES[size])
 
 
 def test_registry_without_colour(snap_compare, tmp_path, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.chdir(tmp_path)
     app = EmbodiedApp(registry=fixed_registry(tmp_path / "registry.json"))
     assert snap_compare(app, run_before=driver(["space", "j"]), terminal_size=(80, 24))

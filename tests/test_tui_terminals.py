@@ -118,3 +118,53 @@ async def test_linux_console_gets_ascii_only(registry, linux_console, size):
         assert "+--" in seen["help"] or "+-" in seen["help"]  # the help box's ASCII border
         assert "- detector" in seen["census"] and "| + backbone" in seen["census"]  # ASCII guides and marks
         assert "detector v1" in seen["card"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@sync
+async def test_linux_console_gets_ascii_in_tables_charts_compare_and_pipelines(registry, linux_console, size,
+                                                                                monkeypatch, tmp_path):
+    """Every screen with numbers that can be unknown: the registry table while its target cells are not yet computed
+    ("-" where a Unicode terminal reads an em dash), the MACs/type bars (plotext), the File tab, the fit table and
+    roofline, compare, and the pipeline screen (its empty state and a fitted pipeline)."""
+    from pathlib import Path
+
+    from embodied_tui.screens import registry as registry_screen
+    from embodied_tui.services.pipelines import register
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "pipelines"
+    register(registry.path, examples / "pi05.yaml")
+    monkeypatch.setattr(registry_screen, "BEST_FIT_DELAY", 3600.0)  # the target cells stay unknown ("—" or "-")
+    app = EmbodiedApp(registry=registry)
+    seen = {}
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        table = app.registry_screen.table
+        assert not any(table.has_best_fit(k) for k in table.visible_keys())
+        seen["registry with unknown cells"] = visible_text(terminal_output(app))
+        await pilot.press("space", "space", "c")
+        await settle(pilot)
+        seen["compare"] = visible_text(terminal_output(app))
+        await pilot.press("escape")
+        table.move_to("detector@1")
+        await pilot.press("enter")
+        await settle(pilot)
+        for tab, name in (("4", "MACs/type"), ("5", "file")):
+            await pilot.press(tab)
+            await settle(pilot)
+            seen[name] = visible_text(terminal_output(app))
+        await pilot.press("f")
+        await settle(pilot)
+        seen["fit table"] = visible_text(terminal_output(app))
+        await pilot.press("2")
+        await settle(pilot)
+        seen["roofline"] = visible_text(terminal_output(app))
+        while len(app.screen_stack) > 1:
+            await pilot.press("escape")
+            await pilot.pause()
+        await pilot.press("p")
+        await settle(pilot)
+        seen["pipeline"] = visible_text(terminal_output(app))
+    assert "-" in seen["registry with unknown cells"]
+    assert {name: sorted({c for c in text if not c.isascii()}) for name, text in seen.items()
+            if not text.isascii()} == {}

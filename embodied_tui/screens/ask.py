@@ -22,7 +22,7 @@ from textual.widgets import Footer, Input, Label, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from embodied_tui import units as fmt
-from embodied_tui.errors import UserError
+from embodied_tui.errors import UserError, app_message
 from embodied_tui.screens.widgets.answer_table import AnswerTable, show_answer
 from embodied_tui.services.target import device_short_names
 
@@ -133,7 +133,7 @@ class AskScreen(Screen):
                         markup=False)
             return
         except UserError as exc:
-            self.notify(fmt.safe_text(str(exc)), severity="error", markup=False)
+            self.notify(fmt.safe_text(app_message(exc)), severity="error", markup=False)
             return
         text = text.rstrip("\n")
         if text == box.text:

@@ -19,8 +19,8 @@ from textual.worker import Worker, WorkerState
 
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelDetails, ModelRecord
-from embodied_tui.errors import NotFound, UserError
-from embodied_tui.screens.glyphs import ascii_only, ellipsis
+from embodied_tui.errors import NotFound, UserError, app_message
+from embodied_tui.screens.glyphs import ascii_only, ellipsis, shown
 from embodied_tui.screens.record_actions import RecordActions, record_keys
 from embodied_tui.screens.tab_keys import TabKeys
 from embodied_tui.screens.widgets.card_view import render_card
@@ -46,8 +46,9 @@ def _box() -> box.Box:
 
 
 def _t(text: str, **kwargs) -> Text:
-    """Registry or file text (or ours with it) as a Text: escaped (``units.safe_text``), never read as markup."""
-    return Text(fmt.safe_text(text), **kwargs)
+    """Registry or file text (or ours with it) as a Text: escaped (``units.safe_text``), never read as markup; an
+    unknown number's '—' as this terminal shows it (``glyphs.shown``)."""
+    return Text(shown(fmt.safe_text(text)), **kwargs)
 
 
 def title_line(record: ModelRecord) -> str:
@@ -229,7 +230,7 @@ class DetailScreen(RecordActions, TabKeys, Screen):
             details = self.app.registry.details(self.record)
             versions = self.app.registry.versions(self.record.name) or [self.record]
         except UserError as exc:
-            return None, [self.record], str(exc)
+            return None, [self.record], app_message(exc)
         return details, versions, None
 
     def show_details(self, details: ModelDetails | None, versions: list[ModelRecord], error: str | None) -> None:

@@ -13,7 +13,7 @@ from textual.widgets import Input, Label, Static
 
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelRecord
-from embodied_tui.errors import UserError
+from embodied_tui.errors import UserError, app_message
 from embodied_tui.screens.form_keys import FIELD_KEYS
 from embodied_tui.screens.widgets.text_checkbox import TextCheckbox
 from embodied_tui.services.models import update
@@ -83,7 +83,7 @@ class EditDialog(ModalScreen[list[ModelRecord] | None]):
             changed = update(record.name, **request.kwargs(), version=record.version if only else None,
                              db=self.app.registry)
         except UserError as exc:
-            self.show_error(str(exc))
+            self.show_error(app_message(exc))
             return
         latest = changed[-1]
         what = f"v{record.version}" if only else f"{len(changed)} version{'s' * (len(changed) != 1)}"

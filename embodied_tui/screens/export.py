@@ -18,7 +18,7 @@ from textual.widgets import Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from embodied_tui import units as fmt
-from embodied_tui.errors import UserError
+from embodied_tui.errors import UserError, app_message
 from embodied_tui.screens.form_keys import FIELD_KEYS
 from embodied_tui.screens.widgets.path_input import PathInput
 from embodied_tui.services.export import target_path
@@ -83,7 +83,7 @@ class ExportDialog(ModalScreen[Path | None]):
                 self.show_error(f"{path} exists already: press enter again to replace it, or type another name")
                 return
         except UserError as exc:
-            self.show_error(str(exc))
+            self.show_error(app_message(exc))
             return
         self.show_error(None)
         self.query_one("#path", Input).disabled = True

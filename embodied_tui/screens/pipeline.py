@@ -3,7 +3,8 @@ the chosen device x power mode x precision, each stage's time with a text bar of
 total against the period the rate needs, the rate and memory verdicts and the ranked changes that would meet the rate.
 
 Everything comes from ``services.pipelines`` (the list and devices, then ``fit_stored``) in thread workers; this
-screen only shows it. Keys: j/k move in the list (the fit follows), d/D next/previous device, m next power mode, x
+screen only shows it. Keys: j/k move in the list (the fit follows; in the report pane, reached with tab, j/k/g/G scroll
+it), d/D next/previous device, m next power mode, x
 next precision, escape back.
 """
 from __future__ import annotations
@@ -12,13 +13,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from embodied_tui import units as fmt
-from embodied_tui.errors import UserError
+from embodied_tui.errors import UserError, app_message
+from embodied_tui.screens.widgets.vim_scroll import VimScroll
 from embodied_tui.screens.widgets.vim_table import VimTable
 
 PRECISIONS = (None, "fp16", "bf16", "int8", "int4", "fp32")  # None: the pipeline's own (the spec's, else fp16)
@@ -57,7 +58,7 @@ class PipelineScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Static("", id="pl-title")
         yield PipelineList(cursor_type="row", zebra_stripes=False, id="pl-list")
-        with VerticalScroll(id="pl-report-box"):
+        with VimScroll(id="pl-report-box"):  # tab to it: j/k scroll the report
             yield Static("", id="pl-report")
         yield Static("", id="pl-status")
         yield Footer(compact=True)
@@ -125,8 +126,9 @@ class PipelineScreen(Screen):
             self.table.focus()
             if not self.pipelines:
                 self.query_one("#pl-report", Static).update(_text(
-                    "No pipelines stored. Store one with `embodied-ai pipeline register SPEC` (a YAML spec; see "
-                    "examples/pipelines/)."))
+                    "No pipelines stored in this registry yet. A pipeline lists a robot's model stages and the "
+                    "control rate they must meet (a YAML spec, as in examples/pipelines/); once one is stored, its "
+                    "per-stage time on each device shows here."))
             self.refit()
         elif worker.group == "pipeline-fit":
             if event.state == WorkerState.ERROR:
@@ -137,7 +139,7 @@ class PipelineScreen(Screen):
             self.update_status()
 
     def show_error(self, error: BaseException | None) -> None:
-        self.error = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+        self.error = app_message(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
         self.query_one("#pl-report", Static).update(_text(f"error: {self.error}"))
         self.update_status()
 

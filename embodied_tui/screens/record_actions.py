@@ -19,7 +19,7 @@ from textual.binding import Binding
 
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelRecord
-from embodied_tui.errors import UserError
+from embodied_tui.errors import UserError, app_message
 
 
 def record_keys(prefix: str) -> list[Binding]:
@@ -66,7 +66,7 @@ class RecordActions:
         try:
             versions = len(self.app.registry.versions(record.name)) or 1
         except UserError as exc:
-            self.notify(fmt.safe_text(str(exc)), severity="error", markup=False)
+            self.notify(fmt.safe_text(app_message(exc)), severity="error", markup=False)
             return
 
         def done(changed: list[ModelRecord] | None) -> None:
@@ -86,7 +86,7 @@ class RecordActions:
         try:
             versions = self.app.registry.versions(record.name) or [record]
         except UserError as exc:
-            self.notify(fmt.safe_text(str(exc)), severity="error", markup=False)
+            self.notify(fmt.safe_text(app_message(exc)), severity="error", markup=False)
             return
         name, where = record.name, self.app.registry.path
         if len(versions) > 1:
@@ -111,7 +111,7 @@ class RecordActions:
         try:
             count = remove(record.name, record.version if one_version else None, self.app.registry)
         except UserError as exc:  # a refusal (an alias points at it, it is gone already): its own line
-            self.notify(fmt.safe_text(str(exc)), severity="error", markup=False)
+            self.notify(fmt.safe_text(app_message(exc)), severity="error", markup=False)
             return
         what = f"v{record.version} of {record.name}" if one_version else \
             f"{record.name} ({count} version{'s' * (count != 1)})"

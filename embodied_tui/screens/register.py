@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState
 
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelRecord
-from embodied_tui.errors import UserError
+from embodied_tui.errors import UserError, app_message
 from embodied_tui.screens.form_keys import FIELD_KEYS
 from embodied_tui.screens.widgets.path_input import PathInput
 from embodied_tui.screens.widgets.text_checkbox import TextCheckbox
@@ -119,7 +119,7 @@ class RegisterDialog(ModalScreen[ModelRecord | None]):
         try:
             self.request = self.validate_request()
         except UserError as exc:
-            self.show_error(str(exc))
+            self.show_error(app_message(exc))
             return
         self.show_error(None)
         self.job = ProcessJob(REGISTER, (self.request.path,), {**self.request.kwargs(), "db": self.app.registry})

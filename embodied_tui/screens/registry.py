@@ -8,6 +8,8 @@ registry or a new target forgets them); "—" until known.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,11 +23,13 @@ from textual.worker import Worker, get_current_worker
 from embodied_tui import units as fmt
 from embodied_tui.data import filters
 from embodied_tui.data.records import ModelRecord
-from embodied_tui.errors import UserError
+from embodied_tui.errors import UserError, app_message
 from embodied_tui.screens.record_actions import RecordActions, record_keys
 from embodied_tui.screens.widgets.context_bar import ContextBar
 from embodied_tui.screens.widgets.model_table import ModelTable, record_key
-from embodied_tui.services import target as targets
+
+if TYPE_CHECKING:
+    from embodied_tui.services import target as targets
 
 MAX_COMPARE = 4
 # records; below this the table follows every key. Filter + sort + table rebuild read cached values (see
@@ -34,6 +38,15 @@ MAX_COMPARE = 4
 DEBOUNCE_FROM = 10_001
 DEBOUNCE_SECONDS = 0.15
 BEST_FIT_DELAY = 0.2  # s the table must rest before the best fits of the rows on screen are computed
+# ``services.target.SORT`` (a test checks they agree): that module (device catalog, YAML, roofline rows) is imported
+# when a target cell is first computed, after the first frame, not with this screen
+TARGET_SORT = "target"
+
+
+def _targets():
+    from embodied_tui.services import target
+
+    return target
 
 
 # sort name shown -> field of the filter language; `s` cycles through them in this order
@@ -45,7 +58,7 @@ SORTS: dict[str, str] = {
     "type": "type",
     "format": "format",
     "registered": "registered_at",
-    targets.SORT: "name",  # by name, then by the target's ms (``targets.sort_by_ms``) once every row's is known
+    TARGET_SORT: "name",  # by name, then by the target's ms (``services.target.sort_by_ms``) once every row's is known
 }
 
 
@@ -136,7 +149,7 @@ class RegistryScreen(RecordActions, Screen):
         try:
             return self.app.registry.list_models(latest_only=not self.all_versions), None
         except UserError as exc:
-            return [], str(exc)
+            return [], app_message(exc)
 
     def show_records(self, records: list[ModelRecord], error: str | None, select: ModelRecord | None = None) -> None:
         """Show records read from the registry: the filter, the sort, the cursor (on the same model while it is
@@ -147,8 +160,9 @@ class RegistryScreen(RecordActions, Screen):
         self._index = filters.RecordIndex(self.all_records)
         self._last_good = None
         self.best_fit = {}
-        known = {record_key(r): r for r in self.all_records}
-        self.marked = {k: known[k] for k in self.marked if k in known}
+        if self.marked:  # marks of models still listed (no pass over 10,000 records when nothing is marked)
+            known = {record_key(r): r for r in self.all_records}
+            self.marked = {k: known[k] for k in self.marked if k in known}
         self.refresh_rows()
         if select is not None:
             self.table.move_to(record_key(select))
@@ -162,13 +176,13 @@ class RegistryScreen(RecordActions, Screen):
             try:
                 matched = self._index.matches(self.filter_text)
             except UserError as exc:
-                error = str(exc)
+                error = app_message(exc)
                 matched = self._last_good
         self._last_good = matched
         self._show_filter_error(error)
         self.shown = self._index.select(matched, sort_expression(self.sort_key, self.reverse))
-        if self.sort_key == targets.SORT:
-            order = targets.sort_by_ms([record_key(r) for r in self.shown], self.best_fit, self.reverse)
+        if self.sort_key == TARGET_SORT:
+            order = _targets().sort_by_ms([record_key(r) for r in self.shown], self.best_fit, self.reverse)
             by_key = {record_key(r): r for r in self.shown}
             self.shown = [by_key[k] for k in order]
             if len(self.best_fit) < len(order) and any(k not in self.best_fit for k in order):
@@ -369,9 +383,9 @@ class RegistryScreen(RecordActions, Screen):
         """Store the target in the registry's settings (a registry write: off the UI thread)."""
         db = self.app.registry
         try:
-            pinned = targets.pin(db, spec) if spec is not None else None
+            pinned = _targets().pin(db, spec) if spec is not None else None
             if spec is None:
-                targets.unpin(db)
+                _targets().unpin(db)
         except UserError as exc:
             self.app.call_from_thread(self.notify, fmt.safe_text(str(exc)), severity="error", markup=False)
             return
@@ -394,7 +408,7 @@ class RegistryScreen(RecordActions, Screen):
         if not self.shows_table:  # covered by detail, fit...: the table asks again when it is painted next
             return
         table = self.table
-        wanted = table.keys if self.sort_key == targets.SORT else table.visible_keys()  # a sort needs every row
+        wanted = table.keys if self.sort_key == TARGET_SORT else table.visible_keys()  # a sort needs every row
         keys = [k for k in wanted if k not in self.best_fit]
         running = self._best_fit_worker is not None and not self._best_fit_worker.is_finished
         if not keys or (running and set(keys) <= self._best_fit_pending):
@@ -410,16 +424,29 @@ class RegistryScreen(RecordActions, Screen):
         generation = self._target_generation
         db = self.app.registry
         try:
-            pinned = targets.pinned(db)
-            headers = targets.headers(pinned, targets.device_short_names(db))
+            pinned = _targets().pinned(db)
+            headers = _targets().headers(pinned, _targets().device_short_names(db))
         except UserError as exc:
-            pinned, headers = None, ("ms fastest", f"error: {exc}")
+            pinned, headers = None, ("ms fastest", f"error: {app_message(exc)}")
         self.app.call_from_thread(self._set_target_headers, generation, headers)
-        for record, cell in targets.cells(db, records, pinned, lambda: worker.is_cancelled):
+        for record, cell in _targets().cells(db, records, pinned, lambda: worker.is_cancelled):
             if worker.is_cancelled:
                 return
             self.app.call_from_thread(self._set_target_cell, generation, record_key(record), cell)
         self.app.call_from_thread(self._target_cells_done, generation)
+
+    def cells_wanted_after_read(self) -> tuple[int, list[str]]:
+        """What a read of the registry may compute with it (``services.live_read``): the target generation and the
+        keys of the rows on screen without a cell (none while sorted by target: that sort needs every row's)."""
+        if self.sort_key == TARGET_SORT or not self.is_mounted:
+            return self._target_generation, []
+        return self._target_generation, self.table.visible_keys()
+
+    def show_target_cells(self, generation: int, headers: tuple[str, str], cells: dict) -> None:
+        """Target cells computed with a read of the registry (after ``show_records``): shown as the worker's are."""
+        self._set_target_headers(generation, headers)
+        for key, cell in cells.items():
+            self._set_target_cell(generation, key, cell)
 
     def _set_target_headers(self, generation: int, headers: tuple[str, str]) -> None:
         if generation == self._target_generation:
@@ -431,7 +458,7 @@ class RegistryScreen(RecordActions, Screen):
 
     def _target_cells_done(self, generation: int) -> None:
         """Sorted by target: once every shown row has its cell, sort them (the cursor stays on its record)."""
-        if generation == self._target_generation and self.sort_key == targets.SORT:
+        if generation == self._target_generation and self.sort_key == TARGET_SORT:
             self.refresh_rows()
 
     def _set_best_fit(self, key: str, cell: targets.TargetCell) -> None:

@@ -193,7 +193,9 @@ def guard_removal(db: Registry | str | Path | None, name: str, versions: Iterabl
         return []
     if not force:
         what = ", ".join(f"{e.alias} -> v{e.version}" for e in hit)
-        raise UserError(f"model {name!r} is still aliased ({what}): move the alias{'es' * (len(hit) > 1)} with "
-                        f"`embodied-ai model alias set`, or pass --force to remove the alias"
-                        f"{'es' * (len(hit) > 1)} with the version; nothing was removed")
+        plural = "es" * (len(hit) > 1)
+        raise UserError(f"model {name!r} is still aliased ({what})", hint_sep=": ",
+                        hint=f"move the alias{plural} with `embodied-ai model alias set`, or pass --force to remove "
+                             f"the alias{plural} with the version; nothing was removed",
+                        app_hint=f"nothing was removed; move or remove the alias{plural} first")
     return [remove_alias(db, name, e.alias, reason=f"v{e.version} removed with --force") for e in hit]

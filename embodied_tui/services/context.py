@@ -5,6 +5,8 @@ Pure functions on plain values (no textual): the app builds the crumbs from its 
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 SEPARATOR = " > "
 
 
@@ -16,7 +18,20 @@ def registry_location(registry) -> str:
         from embodied_tui.data.pg.connect import shown
 
         return shown(str(url))
-    return str(getattr(registry, "path", registry))
+    return short_path(Path(str(getattr(registry, "path", registry))))
+
+
+def short_path(path: Path) -> str:
+    """A file path as a user would type it: relative to the current folder when inside it, else with ``~`` for the
+    home folder, else absolute."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        pass
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except (ValueError, RuntimeError):
+        return str(path)
 
 
 def breadcrumb(crumbs: list[str]) -> str:

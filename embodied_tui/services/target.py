@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from embodied_tui.data.hardware import PRECISIONS, HardwareEntry, find_device
 from embodied_tui.data.records import ModelRecord
-from embodied_tui.errors import NotFound, UserError
+from embodied_tui.errors import NotFound, UserError, app_message
 from embodied_tui.perf.fit_row import FitRow
 from embodied_tui.services import settings
 from embodied_tui.services.columns import short_names
@@ -159,7 +159,7 @@ def cells(db, records: Iterable[ModelRecord], target: Pinned | None, cancelled=l
         ctx = FitContext.open(db)
     except UserError as exc:
         for record in records:
-            yield record, TargetCell(None, None, f"error: {exc}")
+            yield record, TargetCell(None, None, f"error: {app_message(exc)}")
         return
     for record in records:
         if cancelled():
@@ -172,7 +172,7 @@ def cells(db, records: Iterable[ModelRecord], target: Pinned | None, cancelled=l
                               mode=None if target is None else target.mode,
                               precision=None if target is None else target.precision, top=0)
         except UserError as exc:
-            yield record, TargetCell(None, None, f"error: {exc}")
+            yield record, TargetCell(None, None, f"error: {app_message(exc)}")
             continue
         yield record, cell_of(rows, target, short)
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.message import Message
 
+from embodied_tui.screens import glyphs
 from embodied_tui.screens.glyphs import ascii_only, ellipsis
 from embodied_tui.screens.widgets.vim_table import VimTable
 from embodied_tui.services.columns import ColumnDef, Layout, headers, laid_out, plan
@@ -63,7 +64,7 @@ class LaidOutTable(VimTable):
                             width=out.widths[d.key])
         for key, cells in self.full_rows:
             texts = laid_out(self.defs, cells, out, mark)
-            self.add_row(*(Text(t, justify="right" if d.numeric else "left", no_wrap=True, overflow="crop")
+            self.add_row(*(Text(glyphs.shown(t), justify="right" if d.numeric else "left", no_wrap=True, overflow="crop")
                            for d, t in zip(shown, texts)), key=key)
         if current is not None and current in {key for key, _ in self.full_rows}:
             self.move_cursor(row=self.get_row_index(current))

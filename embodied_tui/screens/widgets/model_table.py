@@ -17,6 +17,7 @@ are shown whole or their column is hidden; text is cut with an ellipsis ('~' on 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -30,9 +31,11 @@ from textual.strip import Strip
 
 from embodied_tui import units as fmt
 from embodied_tui.data.records import ModelRecord
-from embodied_tui.screens.glyphs import ascii_only, ellipsis
+from embodied_tui.screens.glyphs import ascii_only, ellipsis, shown
 from embodied_tui.services.columns import ALWAYS, WHOLE, Column, Layout, cut, layout
-from embodied_tui.services.target import TargetCell
+
+if TYPE_CHECKING:
+    from embodied_tui.services.target import TargetCell
 
 # (key, header); the key names the column
 COLUMNS = (
@@ -192,6 +195,7 @@ class ModelTable(ScrollView, can_focus=True):
         # again; a reload of the registry reads equal records as new objects): key -> (record, key, text_widths),
         # reused while the stored record equals the row's.
         self._known: dict[str, tuple[ModelRecord, str, tuple[int, ...]]] = {}
+        self._known_ids: dict[int, tuple[ModelRecord, str, tuple[int, ...]]] = {}  # id(record) -> its _known entry
         self._index: dict[str, int] = {}
         self._fits_wanted_posted = False
 
@@ -221,13 +225,21 @@ class ModelTable(ScrollView, can_focus=True):
     def _entries(self, rows: list[ModelRecord]) -> list[tuple[ModelRecord, str, tuple[int, ...]]]:
         """(record, key, text_widths) of each row, made for records not seen before."""
         known = self._known
+        by_id = self._known_ids  # the same record objects again (a filter, a reload that kept them): no key made
         entries = []
         for r in rows:
+            entry = by_id.get(id(r))
+            if entry is not None and entry[0] is r:
+                entries.append(entry)
+                continue
             key = record_key(r)
             entry = known.get(key)
             if entry is None or (entry[0] is not r and entry[0] != r):
                 entry = known[key] = (r, key, text_widths(r))
+            by_id[id(r)] = entry
             entries.append(entry)
+        if len(by_id) > 2 * len(known):  # ids of records no longer held: start again
+            self._known_ids = {id(e[0]): e for e in known.values()}
         return entries
 
     def _measure(self, measured: list[tuple[int, ...]]) -> dict[str, int]:
@@ -425,7 +437,7 @@ class ModelTable(ScrollView, can_focus=True):
             pad = width - cell_len(text)
             body = " " * pad + text if key in RIGHT_ALIGNED else text + " " * pad
             parts.append(" " * PADDING + body + " " * PADDING)
-        return "".join(parts)
+        return shown("".join(parts))  # '—' (unknown) as '-' on an ASCII console
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width

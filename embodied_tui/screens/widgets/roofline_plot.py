@@ -29,14 +29,11 @@ from textual_plotext import PlotextPlot
 from embodied_tui import units as fmt
 from embodied_tui.data.hardware import INTEGER_PRECISIONS
 from embodied_tui.perf.fit_row import FitRow, LayerFit
-from embodied_tui.screens.glyphs import ascii_only
+from embodied_tui.screens.glyphs import ascii_only, ascii_plot
 
 LAYER_MARKER = "o"
 MODEL_MARKER = "M"
 ROOF_MARKER, ASCII_ROOF_MARKER = "braille", "."
-# plotext draws its frame, axes and ticks with box-drawing characters; on an ASCII console they become these
-ASCII_FRAME = str.maketrans({"─": "-", "│": "|", "┼": "+", "┬": "+", "┴": "+", "├": "+", "┤": "+", "┌": "+",
-                             "┐": "+", "└": "+", "┘": "+", "…": "~"})
 TITLE_MARGIN = 12  # cells of the widget's width plotext's centred title cannot use (y tick labels, frame); a longer
 # title is dropped whole, so it is clipped to fit
 MAX_TICKS = 7
@@ -225,5 +222,5 @@ class RooflinePlot(PlotextPlot):
         text = super().render()
         if not ascii_only() or not isinstance(text, Text):
             return text
-        return Text(text.plain.translate(ASCII_FRAME), style=text.style, justify=text.justify,
+        return Text(ascii_plot(text.plain), style=text.style, justify=text.justify,
                     no_wrap=text.no_wrap, end=text.end, spans=list(text.spans))

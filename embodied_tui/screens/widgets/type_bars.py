@@ -1,12 +1,15 @@
-"""MACs by layer type: a horizontal plotext bar chart (largest at the top) of the model's per-layer costs."""
+"""MACs by layer type: a horizontal plotext bar chart (largest at the top) of the model's per-layer costs. Where
+``screens.glyphs.ascii_only()`` (TERM=linux) its frame and bars are drawn in ASCII ('-', '|', '+', '#')."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.text import Text
 from textual_plotext import PlotextPlot
 
 from embodied_tui import units as fmt
 from embodied_tui.data.records import LayerCost
+from embodied_tui.screens.glyphs import ascii_only, ascii_plot
 
 MAX_BARS = 10
 UNIT_WORDS = {"": "count", "k": "thousands", "M": "millions", "G": "billions", "T": "trillions"}
@@ -41,3 +44,11 @@ class TypeBars(PlotextPlot):
             plt.bar(names, values, orientation="horizontal", width=0.6)
         plt.title(f"MACs by layer type ({UNIT_WORDS[unit]})")
         self.refresh()
+
+    def render(self):
+        """plotext's drawing; frame and bars in ASCII where the terminal has no box-drawing or block glyphs."""
+        text = super().render()
+        if not ascii_only() or not isinstance(text, Text):
+            return text
+        return Text(ascii_plot(text.plain), style=text.style, justify=text.justify, no_wrap=text.no_wrap,
+                    end=text.end, spans=list(text.spans))
