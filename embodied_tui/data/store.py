@@ -34,7 +34,6 @@ Records returned by ``list_models``/``get``/``versions`` are shared with the rea
 """
 from __future__ import annotations
 
-import difflib
 import errno
 import gc
 import hashlib
@@ -59,6 +58,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document
 
 from embodied_tui.data import fast_records
+from embodied_tui.data.lookup import RecordLookup, next_version
 from embodied_tui.data.names import check_description, check_name, check_tags
 from embodied_tui.data.records import MAX_VERSION, PATTERN_RULES, Analysis, ModelDetails, ModelRecord, read_as
 from embodied_tui.errors import NotFound, RegistryError
@@ -413,15 +413,8 @@ class AtomicJSONStorage(Storage):
         self.dirty = False
 
 
-def _suggest(name: str, names: list[str]) -> str:
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-    low = name.lower()
-    close += [n for n in names if low and low in n.lower() and n not in close][: 3 - len(close)]
-    return f" (did you mean {', '.join(close)}?)" if close else ""
-
-
 # ------------------------------------------------------------------------------------------------ the registry
-class Registry:
+class Registry(RecordLookup):
     """The model registry file and its helpers. Cheap to create; reads are cached per process until the file changes."""
 
     def __init__(self, path: str | Path | None = None):
@@ -537,23 +530,6 @@ class Registry:
         """All versions of ``name``, oldest first (empty if there is no such model)."""
         return sorted((d.record for d in self._docs() if d.record.name == name), key=lambda r: r.version)
 
-    def _not_found(self, name: str) -> NotFound:
-        return NotFound(f"no model named {name!r} in {self.path}{_suggest(name, self.names())}",
-                        hint="see `embodied-ai model list`")
-
-    def get(self, name: str, version: int | None = None) -> ModelRecord:
-        """One version of a model (the latest when ``version`` is None); NotFound with close names otherwise."""
-        found = self.versions(name)
-        if not found:
-            raise self._not_found(name)
-        if version is None:
-            return found[-1]
-        for rec in found:
-            if rec.version == version:
-                return rec
-        have = ", ".join(str(r.version) for r in found)
-        raise NotFound(f"model {name!r} has no version {version} (versions: {have})")
-
     def _doc_of(self, record: ModelRecord) -> _Doc | None:
         view = self._view()
         index = view.by_key
@@ -562,36 +538,14 @@ class Registry:
                 index.setdefault((doc.record.name, doc.record.version, doc.record.sha256), doc)
         return index.get((record.name, record.version, record.sha256))
 
+    def _details_digest(self, record: ModelRecord) -> str | None:
+        doc = self._doc_of(record)
+        return None if doc is None else doc.details
+
     def identity(self, record: ModelRecord) -> str | None:
         """The stored identity of this record (file hash, folded with its external data's hashes), or None."""
         doc = self._doc_of(record)
         return None if doc is None else doc.identity
-
-    def details(self, record: ModelRecord, *, strict: bool = True) -> ModelDetails | None:
-        """The census tree and per-layer costs of a registered record; None when none were stored. When they were
-        stored but the file is gone or damaged: RegistryError saying how to restore them, or, with ``strict=False``,
-        a ``RegistryWarning`` with that line and None (for commands that can go on without them)."""
-        doc = self._doc_of(record)
-        if doc is None or doc.details is None:
-            return None
-        details, problem = self._load_details(doc.details)
-        if problem is None:
-            return details
-        message, hint = self._details_parts(record, doc.details, problem)
-        if strict:
-            raise RegistryError(message, hint=hint, hint_sep=", ",
-                                app_hint="register the same model file again (r) to restore them")
-        warn(f"{message}, {hint}")
-        return None
-
-    def details_problem(self, record: ModelRecord) -> str | None:
-        """Why the stored details of ``record`` cannot be read (one line with the fix), or None when they can (or
-        when none were stored)."""
-        doc = self._doc_of(record)
-        if doc is None or doc.details is None:
-            return None
-        _, problem = self._load_details(doc.details)
-        return None if problem is None else self._details_message(record, doc.details, problem)
 
     def _details_path(self, digest: str) -> Path:
         return self.details_dir / f"{digest}.json"
@@ -619,9 +573,6 @@ class Registry:
         except ValidationError as exc:
             return None, f"is invalid at {_first_error(exc)}"
 
-    def _details_message(self, record: ModelRecord, digest: str, problem: str) -> str:
-        return ", ".join(self._details_parts(record, digest, problem))
-
     def _details_parts(self, record: ModelRecord, digest: str, problem: str) -> tuple[str, str]:
         """The message (what is wrong) and the CLI's hint (the command line that restores the details)."""
         db = ""
@@ -634,14 +585,6 @@ class Registry:
                 f"its census and per-layer costs are unavailable until you register the same model file again",
                 f"which restores them: embodied-ai{db} model register {shlex.quote(record.path)} "
                 f"--name {shlex.quote(record.name)}")
-
-    def entries(self, names: set[str] | None = None) -> list[tuple[ModelRecord, str, ModelDetails | None]]:
-        """(record, identity, details) of every version of ``names`` (all models when None); RegistryError when a
-        version's stored details are missing or damaged (``export_entries`` leaves it out instead)."""
-        found, skipped = self.export_entries(names)
-        if skipped:
-            raise RegistryError(skipped[0])
-        return found
 
     def export_entries(self, names: set[str] | None = None
                        ) -> tuple[list[tuple[ModelRecord, str, ModelDetails | None]], list[str]]:
@@ -783,12 +726,7 @@ class Registry:
                         self._drop_unreferenced({old}, db)
                     return record, "repaired"
             prev = mine[-1]["record"] if mine else None
-            merged = dict(prev["tags"]) if prev else {}
-            merged.update(tags or {})
-            desc = description if description is not None else (prev["description"] if prev else "")
-            record, details = ModelRecord.from_analysis(
-                analysis, name=name, version=(prev["version"] + 1) if prev else 1, registered_at=now_iso(),
-                tags=merged, description=desc)
+            record, details = next_version(analysis, name, prev, tags, description)
             digest = self._write_details(details)
             table.insert({"record": record.model_dump(mode="json"), "identity": identity, "details": digest})
         return record, ("new_version" if prev else "added")

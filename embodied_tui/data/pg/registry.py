@@ -31,11 +31,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from embodied_tui.data import fast_records
+from embodied_tui.data.lookup import RecordLookup, next_version
 from embodied_tui.data.names import check_description, check_name, check_tags
 from embodied_tui.data.pg import tables
 from embodied_tui.data.pg.connect import check_url, connection, read, server_error, shown, transaction
 from embodied_tui.data.records import MAX_VERSION, Analysis, ModelDetails, ModelRecord, read_as
-from embodied_tui.data.store import Registry, _first_error, _suggest, identity_for, identity_of, now_iso, warn
+from embodied_tui.data.store import Registry, _first_error, identity_for, identity_of
 from embodied_tui.errors import NotFound, RegistryError
 from embodied_tui.hashing import sha256_file
 
@@ -118,15 +119,14 @@ def _set_latest(cur: Any, names: list[str]) -> None:
                 " 0) WHERE n.name = ANY(%s)", (sorted(set(names)),))
 
 
-class PgRegistry:
+class PgRegistry(RecordLookup):
     """The model registry in a PostgreSQL database (see the module docstring). Cheap to create: it connects on first
     use, once per process and thread."""
 
     def __init__(self, url: str):
         self.url = url.strip()
         check_url(self.url)
-        self.path = ServerPath(shown(self.url))
-        self.location = str(self.path)
+        self.path = ServerPath(shown(self.url))  # ``location`` (RecordLookup): this, the URL without its password
 
     def __repr__(self) -> str:
         return f"PgRegistry({self.location!r})"
@@ -226,23 +226,6 @@ class PgRegistry:
         """All versions of ``name``, oldest first (empty if there is no such model)."""
         return [d[0] for d in self._rows_of(name)]
 
-    def _not_found(self, name: str) -> NotFound:
-        return NotFound(f"no model named {name!r} in {self.location}{_suggest(name, self.names())}; "
-                        f"see `embodied-ai model list`")
-
-    def get(self, name: str, version: int | None = None) -> ModelRecord:
-        """One version of a model (the latest when ``version`` is None); NotFound with close names otherwise."""
-        found = self.versions(name)
-        if not found:
-            raise self._not_found(name)
-        if version is None:
-            return found[-1]
-        for rec in found:
-            if rec.version == version:
-                return rec
-        have = ", ".join(str(r.version) for r in found)
-        raise NotFound(f"model {name!r} has no version {version} (versions: {have})")
-
     def _doc_of(self, record: ModelRecord) -> tuple[ModelRecord, str, str | None] | None:
         rows = read(self.url, f"{_SELECT} WHERE name = %s AND version = %s AND sha256 = %s",
                     (record.name, record.version, record.sha256))
@@ -269,39 +252,16 @@ class PgRegistry:
         except ValidationError as exc:
             return None, f"is invalid at {_first_error(exc)}"
 
-    def _details_message(self, record: ModelRecord, digest: str, problem: str) -> str:
+    def _details_digest(self, record: ModelRecord) -> str | None:
+        doc = self._doc_of(record)
+        return None if doc is None else doc[2]
+
+    def _details_parts(self, record: ModelRecord, digest: str, problem: str) -> tuple[str, str]:
+        """The message (what is wrong) and the CLI's hint (the command line that restores the details)."""
         return (f"model details {digest[:12]} of {record.name} v{record.version} in {self.location} {problem}; its "
-                f"census and per-layer costs are unavailable until you register the same model file again, which "
-                f"restores them: embodied-ai --db {shlex.quote(self.location)} model register "
+                f"census and per-layer costs are unavailable until you register the same model file again",
+                f"which restores them: embodied-ai --db {shlex.quote(self.location)} model register "
                 f"{shlex.quote(record.path)} --name {shlex.quote(record.name)}")
-
-    def details(self, record: ModelRecord, *, strict: bool = True) -> ModelDetails | None:
-        """As ``Registry.details``: None when none were stored; a missing or damaged row is RegistryError, or with
-        ``strict=False`` a warning and None."""
-        doc = self._doc_of(record)
-        if doc is None or doc[2] is None:
-            return None
-        details, problem = self._load_details(doc[2])
-        if problem is None:
-            return details
-        message = self._details_message(record, doc[2], problem)
-        if strict:
-            raise RegistryError(message)
-        warn(message)
-        return None
-
-    def details_problem(self, record: ModelRecord) -> str | None:
-        doc = self._doc_of(record)
-        if doc is None or doc[2] is None:
-            return None
-        _, problem = self._load_details(doc[2])
-        return None if problem is None else self._details_message(record, doc[2], problem)
-
-    def entries(self, names: set[str] | None = None) -> list[tuple[ModelRecord, str, ModelDetails | None]]:
-        found, skipped = self.export_entries(names)
-        if skipped:
-            raise RegistryError(skipped[0])
-        return found
 
     def export_entries(self, names: set[str] | None = None
                        ) -> tuple[list[tuple[ModelRecord, str, ModelDetails | None]], list[str]]:
@@ -396,12 +356,7 @@ class PgRegistry:
                         self._drop_unreferenced(cur, {old})
                     return record, "repaired"
             prev = mine[-1]["record"] if mine else None
-            merged = dict(prev["tags"]) if prev else {}
-            merged.update(tags or {})
-            desc = description if description is not None else (prev["description"] if prev else "")
-            record, details = ModelRecord.from_analysis(
-                analysis, name=name, version=(prev["version"] + 1) if prev else 1, registered_at=now_iso(),
-                tags=merged, description=desc)
+            record, details = next_version(analysis, name, prev, tags, description)
             digest = self._write_details(cur, self._payload(details))
             cur.execute(_INSERT, _row(record.model_dump(mode="json"), record, identity, digest))
             _set_latest(cur, [name])
