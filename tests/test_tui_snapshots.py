@@ -44,6 +44,7 @@ SCREENS = {
 def driver(keys: list[str]):
     """Press ``keys``; a key "=TEXT" sets the focused input to TEXT at once (typing each key is slow)."""
     async def run_before(pilot) -> None:
+        await settle(pilot)  # the first screen's own work (target cells, layout) is done before any key
         for key in keys:
             if key.startswith("=") and len(key) > 1:
                 pilot.app.focused.value = key[1:]
