@@ -35,13 +35,16 @@ def rows_of(answer: dict) -> tuple:
 
 
 def stored(db) -> list[tuple]:
-    """(model_key, device, mode, precision) of every target the store holds."""
+    """(model_key, device, mode, precision) of every target the store holds (services.fit_store's layout: the
+    digests behind its integer ids), sorted by device, version, model key, mode and precision."""
     from embodied_tui.services.graph import fit_cache_path
 
     if not fit_cache_path(db).exists():
         return []
     with sqlite3.connect(fit_cache_path(db)) as store:
-        return store.execute("SELECT model_key, device, mode, precision FROM done").fetchall()
+        return store.execute("SELECT k.key, v.device, e.power_mode, e.precision FROM edges e "
+                             "JOIN keys k USING (key_id) JOIN versions v USING (version_id) "
+                             "ORDER BY v.device, v.version, k.key, e.power_mode, e.precision").fetchall()
 
 
 @pytest.mark.parametrize("question", PLANNED)

@@ -168,7 +168,7 @@ def stored_models(db) -> int:
     from embodied_tui.services.graph import fit_cache_path
 
     with sqlite3.connect(fit_cache_path(db)) as store:
-        return store.execute("SELECT COUNT(DISTINCT model_key) FROM done").fetchone()[0]
+        return store.execute("SELECT COUNT(DISTINCT key_id) FROM edges").fetchone()[0]  # one id per model key
 
 
 def latencies(graph, model: str) -> set:
@@ -534,6 +534,6 @@ def test_a_raw_query_fits_only_the_devices_and_precisions_its_where_clause_allow
     assert (answer["columns"], answer["rows"]) == run_cypher(graph, text)  # the whole graph's rows, in order
     assert answer["rows"]
     with sqlite3.connect(fit_cache_path(db)) as store:
-        targets = store.execute("SELECT device, precision FROM done").fetchall()
+        targets = store.execute("SELECT v.device, e.precision FROM edges e JOIN versions v USING (version_id)").fetchall()
     assert set(targets) == {("jetson-orin-nano-8gb", "fp16")}  # nothing else fitted
     assert len(targets) == len(fit_all(Registry(db), hw="jetson-orin-nano-8gb", precision="fp16"))

@@ -161,7 +161,7 @@ def fitted_models(reg) -> int:
     if not fit_cache_path(reg).exists():
         return 0
     with sqlite3.connect(fit_cache_path(reg)) as store:
-        return store.execute("SELECT COUNT(DISTINCT model_key) FROM done").fetchone()[0]
+        return store.execute("SELECT COUNT(DISTINCT key_id) FROM edges").fetchone()[0]  # one id per model key
 
 
 async def until(pilot, condition, rounds: int = 4000) -> None:

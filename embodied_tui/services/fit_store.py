@@ -10,12 +10,33 @@ that device, and nothing else: ``services.fit.FitContext._efficiency`` reads onl
 So adding a model computes only its rows, adding a measurement on one device recomputes only that device's rows, and
 a changed catalog or code recomputes what it touches when it is next asked about.
 
+**Layout.** The two 64-hex digests are stored once each: ``keys`` maps a model key to a small integer (``key_id``,
+never reused: a key stays, a few dozen bytes, after its rows are pruned) and ``versions`` a (device id, device
+version) to one (``version_id``). ``edges`` holds ``version_id``, ``key_id`` and the ``ROW_KEYS`` columns, with a
+unique index on (``version_id``, ``key_id``, ``power_mode``, ``precision``): that index is also the record of what
+is stored (``done`` and ``complete`` read it, not the rows, and the keys they name), so a new model's rows are
+appended at the end of the index rather than inserted at a random 64-hex place of it and of a second table of marks.
+Every digest lookup happens in the same statement or transaction as the rows it names, so two processes sharing a
+store never mix ids.
+
+**Cost** (2 shared cores; wall-clock on a busy machine, so read the ratios). The store alone
+(``benchmarks/fit_store_speed.py``: 10,000 models x 69 targets, 690,000 rows put 1,024 models per device per
+transaction as ``services.graph`` does): 14.0 s and a 448 MB file with the previous layout (format 3: 64-hex digests
+in every row and a second ``done`` table, each written at random places of its index) -> 4.0 s and 117 MB with this
+one; ``complete`` 0.33 -> 0.21 s; ``done`` (0.9 s) and streaming every row (3.2 -> 2.8 s) about as before; a larger
+page cache does not help. A first question at 10,000 models (``benchmarks/ask_speed.py --scale 10000 --questions
+3,4``, app path / CLI): "how many models run under 1 ms on the orin nano?" (7,144 rows) 13.1 / 13.8 s -> 6.4 / 6.7 s,
+asked again 1.6 / 3.1 s -> 1.1 / 2.4 s; with ``--distinct`` (every copy its own fit) 53.9 / 55.2 s -> 41.8 / 42.0 s.
+Peak RSS is unchanged (app 300-390 MB, CLI 190-290 MB: the registry and the graph, not the store).
+
 **Granularity.** A question computes only the (model, device, mode, precision) targets it can match
 (``services.fit.fit_record(hw=, mode=, precision=)``: about 0.1 ms a row once a model's work is shared by its targets
-(``FitContext.work``); measured 3,600 -> 9,100 rows/s on 300 models x 6 Jetsons, 2 shared cores) and marks each done in the ``done`` table. Rows of
-device versions no longer current stay until ``prune`` removes them (when something is computed).
+(``FitContext.work``); measured 3,600 -> 9,100 rows/s on 300 models x 6 Jetsons, 2 shared cores); each ``put`` is
+one transaction. Rows of device versions no longer current stay until ``prune`` removes them (when something is
+computed).
 
-A store that cannot be opened or written is replaced by an in-memory one: the cache only saves time.
+A store that cannot be opened or written is replaced by an in-memory one, and a store written by another layout
+(``STORE_FORMAT``, the columns) is emptied and rebuilt on open, never misread: the cache only saves time.
 
 **Public API** (what ``services.graph`` calls; another backend, a team registry's, offers the same):
 ``FitStore(path)``, ``close()``; ``complete(device, version, targets)`` -> the model keys stored for every (mode,
@@ -33,16 +54,20 @@ from typing import Container, Iterable, Iterator
 
 from embodied_tui.ask.graph import ROW_KEYS, FitEdge
 
-STORE_FORMAT = "3"
+STORE_FORMAT = "4"  # 4: integer ids for model keys and device versions, no done table; 3: 64-hex keys in every row
+_FORMAT = STORE_FORMAT + ":" + ", ".join(ROW_KEYS)
 _COLUMNS = ", ".join(ROW_KEYS)
 _BOOLS = [i for i, key in enumerate(ROW_KEYS) if "bool" in str(FitEdge.__annotations__[key])]
+_TABLES = ("edges", "done", "keys", "versions")  # every table a layout of this store has had (but meta)
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
-    "CREATE TABLE IF NOT EXISTS done (model_key TEXT, device TEXT, version TEXT, mode TEXT, precision TEXT, "
-    "PRIMARY KEY (device, version, model_key, mode, precision)) WITHOUT ROWID",
-    f"CREATE TABLE IF NOT EXISTS edges (model_key TEXT, device TEXT, version TEXT, {_COLUMNS})",
-    "CREATE UNIQUE INDEX IF NOT EXISTS edges_key ON edges (device, version, model_key, power_mode, precision)",
+    "CREATE TABLE IF NOT EXISTS keys (key_id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE)",
+    "CREATE TABLE IF NOT EXISTS versions (version_id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, "
+    "version TEXT NOT NULL, UNIQUE (device, version))",
+    f"CREATE TABLE IF NOT EXISTS edges (version_id INTEGER NOT NULL, key_id INTEGER NOT NULL, {_COLUMNS})",
+    "CREATE UNIQUE INDEX IF NOT EXISTS edges_key ON edges (version_id, key_id, power_mode, precision)",
 )
+_VERSION = "(SELECT version_id FROM versions WHERE device = ? AND version = ?)"  # one statement: one snapshot
+_OPS = ("<", "<=", ">", ">=", "=", "IN")
 
 
 class FitStore:
@@ -59,14 +84,16 @@ class FitStore:
                 db = sqlite3.connect(target, timeout=30, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL" if target != ":memory:" else "PRAGMA journal_mode=MEMORY")
                 db.execute("PRAGMA synchronous=NORMAL")
-                for statement in _SCHEMA:
-                    db.execute(statement)
-                found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
-                if found is None or found[0] != STORE_FORMAT + ":" + _COLUMNS:
-                    db.execute("DELETE FROM edges")
-                    db.execute("DELETE FROM done")
-                    db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (STORE_FORMAT + ":" + _COLUMNS,))
-                db.commit()
+                db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+                if _format(db) != _FORMAT:
+                    db.execute("BEGIN IMMEDIATE")  # one process rebuilds; another waits, then finds it done
+                    if _format(db) != _FORMAT:
+                        for table in _TABLES:
+                            db.execute(f"DROP TABLE IF EXISTS {table}")
+                        for statement in _SCHEMA:
+                            db.execute(statement)
+                        db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (_FORMAT,))
+                    db.commit()
                 return db
             except sqlite3.Error:
                 continue
@@ -78,20 +105,21 @@ class FitStore:
     def done(self, device: str, version: str) -> set[tuple[str, str, str]]:
         """The (model key, mode, precision) whose row on ``device`` at ``version`` is stored."""
         try:
-            cursor = self.db.execute("SELECT model_key, mode, precision FROM done WHERE device = ? AND version = ?",
-                                     (device, version))
+            cursor = self.db.execute("SELECT k.key, e.power_mode, e.precision FROM edges e JOIN keys k USING (key_id) "
+                                     f"WHERE e.version_id = {_VERSION}", (device, version))
             return set(cursor)
         except sqlite3.Error:
             return set()
 
     def complete(self, device: str, version: str, targets: list[tuple[str, str]]) -> set[str]:
         """The model keys whose rows on ``device`` at ``version`` are stored for every (mode, precision) of
-        ``targets``: counted by SQLite, so a question over 10,000 models x 47 targets reads 10,000 keys, not 470,000
-        marks (``done`` then tells, for the others only, which targets are missing)."""
+        ``targets``: counted by SQLite on the edges' index, so a question over 10,000 models x 47 targets reads
+        10,000 keys, not 470,000 marks (``done`` then tells, for the others only, which targets are missing)."""
         if not targets:
             return set()
-        sql = ("SELECT model_key FROM done WHERE device = ? AND version = ? AND (mode, precision) IN (VALUES "
-               + ", ".join("(?, ?)" for _ in targets) + ") GROUP BY model_key HAVING COUNT(*) = ?")
+        sql = (f"SELECT k.key FROM (SELECT key_id FROM edges WHERE version_id = {_VERSION} AND (power_mode, precision) "
+               "IN (VALUES " + ", ".join("(?, ?)" for _ in targets) + ") GROUP BY key_id HAVING COUNT(*) = ?) "
+               "JOIN keys k USING (key_id)")
         try:
             cursor = self.db.execute(sql, [device, version, *(v for pair in targets for v in pair),
                                            len(set(targets))])
@@ -100,16 +128,26 @@ class FitStore:
             return set()
 
     def put(self, device: str, version: str, computed: Iterable[tuple[str, FitEdge]]) -> None:
-        """Store each (model key, row) on ``device`` at ``version`` and mark its target done; a target already stored
-        (by another process meanwhile) is left as it is: no row is stored twice."""
-        marks = ", ".join("?" * (len(ROW_KEYS) + 3))
+        """Store each (model key, row) on ``device`` at ``version``, in one transaction; a target already stored (by
+        another process meanwhile) is left as it is: no row is stored twice."""
         computed = list(computed)
+        if not computed:
+            return
+        marks = ", ".join("?" * (len(ROW_KEYS) + 2))
         try:
             with self.db:
-                self.db.executemany("INSERT OR IGNORE INTO done VALUES (?, ?, ?, ?, ?)",
-                                    [(key, device, version, row.power_mode, row.precision) for key, row in computed])
-                self.db.executemany(f"INSERT OR IGNORE INTO edges VALUES ({marks})",
-                                    [(key, device, version, *row) for key, row in computed])
+                db = self.db
+                db.execute("INSERT OR IGNORE INTO versions (device, version) VALUES (?, ?)", (device, version))
+                (version_id,) = db.execute(_VERSION[1:-1], (device, version)).fetchone()
+                wanted = list(dict.fromkeys(key for key, _ in computed))
+                db.executemany("INSERT OR IGNORE INTO keys (key) VALUES (?)", [(key,) for key in wanted])
+                ids: dict[str, int] = {}
+                for start in range(0, len(wanted), 500):  # under SQLite's limit on bound values
+                    chunk = wanted[start:start + 500]
+                    ids.update((key, i) for i, key in db.execute(
+                        f"SELECT key_id, key FROM keys WHERE key IN ({', '.join('?' * len(chunk))})", chunk))
+                db.executemany(f"INSERT OR IGNORE INTO edges VALUES ({marks})",
+                               [(version_id, ids[key], *row) for key, row in computed])
         except sqlite3.Error:
             pass
 
@@ -120,19 +158,20 @@ class FitStore:
         """(model key, row) of the stored rows on ``device`` at ``version``, streamed: of the model keys in ``keys``,
         the (mode, precision) in ``targets`` and meeting each (column, op, value) of ``where`` only, when given. A key
         in ``skip`` (read as the rows stream: it may grow meanwhile) is passed over before its row is made."""
-        sql = f"SELECT model_key, {_COLUMNS} FROM edges WHERE device = ? AND version = ?"
+        columns = ", ".join("e." + key for key in ROW_KEYS)
+        sql = f"SELECT k.key, {columns} FROM edges e JOIN keys k USING (key_id) WHERE e.version_id = {_VERSION}"
         args: list = [device, version]
         if targets is not None:
-            sql += " AND (power_mode, precision) IN (VALUES " + ", ".join("(?, ?)" for _ in targets) + ")"
+            sql += " AND (e.power_mode, e.precision) IN (VALUES " + ", ".join("(?, ?)" for _ in targets) + ")"
             args += [v for pair in targets for v in pair]
         for column, op, value in where:
-            if column not in ROW_KEYS or op not in ("<", "<=", ">", ">=", "=", "IN"):
+            if column not in ROW_KEYS or op not in _OPS:
                 continue
             if op == "IN":
-                sql += f" AND {column} IN ({', '.join('?' for _ in value)})"
+                sql += f" AND e.{column} IN ({', '.join('?' for _ in value)})"
                 args += list(value)
             else:
-                sql += f" AND {column} {op} ?"
+                sql += f" AND e.{column} {op} ?"
                 args.append(value)
         try:
             cursor = self.db.execute(sql, args)
@@ -151,9 +190,13 @@ class FitStore:
         """Forget the rows of every device whose version is not ``versions[device]`` (and of devices not listed)."""
         try:
             with self.db:
-                for table in ("edges", "done"):
-                    stale = self.db.execute(f"SELECT DISTINCT device, version FROM {table}").fetchall()
-                    self.db.executemany(f"DELETE FROM {table} WHERE device = ? AND version = ?",
-                                        [(d, v) for d, v in stale if versions.get(d) != v])
+                stale = [(i,) for i, device, version in self.db.execute("SELECT version_id, device, version FROM versions")
+                         if versions.get(device) != version]
+                self.db.executemany("DELETE FROM edges WHERE version_id = ?", stale)
+                self.db.executemany("DELETE FROM versions WHERE version_id = ?", stale)
         except sqlite3.Error:
             pass
+
+def _format(db: sqlite3.Connection) -> str | None:
+    found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+    return found[0] if found else None

@@ -1,0 +1,113 @@
+"""The SQLite fit-edge store (services.fit_store): rows come back exactly as put, each 64-hex digest is stored once
+(behind an integer id), a store of an older layout is rebuilt rather than misread, and processes writing one store
+at once never attach a row to another model's key."""
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import sqlite3
+
+from embodied_tui.ask.graph import ROW_KEYS, FitEdge
+from embodied_tui.services.fit_store import FitStore
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def edge(model: str, device: str, mode: str, precision: str, ms: float | None, fits: bool | None) -> FitEdge:
+    return FitEdge(model, device, ms, None if ms is None else ms / 2, None, "memory", 12.5, 30.0, precision, mode,
+                   15.0, fits, float("inf") if ms == 0 else (1000 / ms if ms else None), None, "default", 1e6, None)
+
+
+def test_rows_come_back_as_put_and_a_target_is_stored_once(tmp_path):
+    a, b = digest("a"), digest("b")
+    rows = [(a, edge("a", "orin", "15W", "fp16", 2.0, True)), (a, edge("a", "orin", "30W", "fp16", 1.0, False)),
+            (b, edge("b", "orin", "15W", "int8", None, None)), (b, edge("b", "orin", "15W", "fp16", 0.0, True))]
+    store = FitStore(tmp_path / "edges.sqlite")
+    store.put("orin", "v1", rows)
+    store.put("orin", "v1", [(a, edge("a", "orin", "15W", "fp16", 99.0, True))])  # stored already: kept as it was
+    store.put("orin", "v2", [(a, edge("a", "orin", "15W", "fp16", 5.0, True))])  # another version: its own row
+    got = sorted(store.rows("orin", "v1"), key=repr)
+    assert got == sorted(rows, key=repr)
+    assert all(type(x) is type(y) for (_, r), (_, s) in zip(got, sorted(rows, key=repr)) for x, y in zip(r, s))
+    assert store.done("orin", "v1") == {(a, "15W", "fp16"), (a, "30W", "fp16"), (b, "15W", "int8"), (b, "15W", "fp16")}
+    assert store.complete("orin", "v1", [("15W", "fp16"), ("30W", "fp16")]) == {a}
+    assert store.complete("orin", "v1", [("15W", "fp16"), ("15W", "fp16")]) == {a, b}  # a target named twice counts once
+    assert [r.predicted_latency_ms for _, r in store.rows("orin", "v2")] == [5.0]
+    assert list(store.rows("orin", "v3")) == [] and store.done("thor", "v1") == set()
+    store.close()
+
+    with sqlite3.connect(tmp_path / "edges.sqlite") as db:  # 2 model keys and 2 device versions: each digest once
+        assert db.execute("SELECT COUNT(*) FROM keys").fetchone()[0] == 2
+        assert db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 2
+        assert db.execute("SELECT COUNT(*) FROM edges").fetchone()[0] == len(rows) + 1
+        columns = [c[1] for c in db.execute("PRAGMA table_info(edges)")]
+        assert columns == ["version_id", "key_id", *ROW_KEYS]  # no digest in a row
+
+    again = FitStore(tmp_path / "edges.sqlite")  # reopened: kept, not rebuilt
+    assert sorted(again.rows("orin", "v1"), key=repr) == sorted(rows, key=repr)
+    again.prune({"orin": "v2"})
+    assert again.done("orin", "v1") == set() and len(list(again.rows("orin", "v2"))) == 1
+    again.close()
+
+
+def test_a_store_of_the_previous_layout_is_rebuilt_not_misread(tmp_path):
+    """Format 3 (64-hex keys in every row and a ``done`` table), written here as that code wrote it."""
+    path = tmp_path / "edges.sqlite"
+    columns = ", ".join(ROW_KEYS)
+    key, version = digest("a"), digest("v1")
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        db.execute("CREATE TABLE done (model_key TEXT, device TEXT, version TEXT, mode TEXT, precision TEXT, "
+                   "PRIMARY KEY (device, version, model_key, mode, precision)) WITHOUT ROWID")
+        db.execute(f"CREATE TABLE edges (model_key TEXT, device TEXT, version TEXT, {columns})")
+        db.execute("INSERT INTO meta VALUES ('format', ?)", ("3:" + columns,))
+        db.execute("INSERT INTO done VALUES (?, 'orin', ?, '15W', 'fp16')", (key, version))
+        db.execute(f"INSERT INTO edges VALUES ({', '.join('?' * (len(ROW_KEYS) + 3))})",
+                   (key, "orin", version, *edge("a", "orin", "15W", "fp16", 2.0, True)))
+    db.close()
+    store = FitStore(path)
+    assert store.path == path  # the file itself, not the in-memory stand-in
+    assert store.done("orin", version) == set() and list(store.rows("orin", version)) == []
+    row = edge("a", "orin", "15W", "fp16", 3.0, True)
+    store.put("orin", version, [(key, row)])
+    assert list(store.rows("orin", version)) == [(key, row)]
+    store.close()
+    with sqlite3.connect(path) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    db.close()
+    assert "done" not in tables and {"keys", "versions", "edges"} <= tables
+
+
+def _writer(path: str, me: int, keys: list[str], rounds: int) -> None:
+    """One process's puts: every row's model name is ``name(key)``, so a row read under another key shows."""
+    store = FitStore(path)
+    for r in range(rounds):
+        for device in ("orin", "thor"):
+            store.put(device, "v1", [(k, edge(f"name-{k[:8]}", device, f"{me}-{r}", "fp16", 1.0 + me, True))
+                                     for k in keys])
+    store.close()
+
+
+def test_processes_writing_at_once_never_mix_model_keys(tmp_path):
+    path = str(tmp_path / "edges.sqlite")
+    keys = [digest(str(i)) for i in range(60)]
+    FitStore(path).close()
+    context = multiprocessing.get_context("spawn")
+    # overlapping key sets, in different orders: each process meets keys the other has just given ids
+    workers = [context.Process(target=_writer, args=(path, me, mine, 5))
+               for me, mine in enumerate([keys[:40], keys[20:][::-1], keys[::3]])]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+        assert w.exitcode == 0
+    store = FitStore(path)
+    for device in ("orin", "thor"):
+        got = list(store.rows(device, "v1"))
+        assert {(key, row.power_mode) for key, row in got} == {
+            (k, f"{me}-{r}") for me, mine in enumerate([keys[:40], keys[20:][::-1], keys[::3]]) for k in mine
+            for r in range(5)}
+        assert all(row.model == f"name-{key[:8]}" for key, row in got)  # each row under its own key
+    store.close()
