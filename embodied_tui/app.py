@@ -74,10 +74,10 @@ class EmbodiedApp(App[None]):
 
             strip_colors(self._filters)
         self.ascii = ascii_only()
-        if self.ascii:  # TERM=linux and the like: ASCII borders (app.tcss), scroll bars and key names
-            from embodied_tui.screens.ascii_mode import use_ascii_glyphs
+        from embodied_tui.screens.ascii_mode import use_ascii_glyphs
 
-            use_ascii_glyphs()
+        use_ascii_glyphs(self.ascii)  # process-wide glyphs: set either way, so no earlier app's choice lingers
+        if self.ascii:  # TERM=linux and the like: ASCII borders (app.tcss), scroll bars and key names
             self.add_class("-ascii")
 
     def get_key_display(self, binding: Binding) -> str:

@@ -55,6 +55,11 @@ def driver(keys: list[str]):
         await settle(pilot)
         for editor in pilot.app.screen.query("Input, TextArea"):
             editor.cursor_blink = False  # a steady cursor: the waits above must not land on a blink
+        # scroll bars are placed by a later layout pass: ask for that pass and wait for it
+        await pilot.wait_for_scheduled_animations()
+        pilot.app.screen.refresh(layout=True)
+        await pilot.pause()
+        await settle(pilot)  # a repaint may ask for cells (the target column's): wait for them too
         await pilot.pause()
 
     return run_before

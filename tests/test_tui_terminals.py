@@ -168,3 +168,22 @@ async def test_linux_console_gets_ascii_in_tables_charts_compare_and_pipelines(r
     assert "-" in seen["registry with unknown cells"]
     assert {name: sorted({c for c in text if not c.isascii()}) for name, text in seen.items()
             if not text.isascii()} == {}
+
+
+@sync
+async def test_an_app_started_after_one_on_a_linux_console_draws_unicode_again(registry, monkeypatch):
+    """Scroll-bar and tree glyphs are class attributes of Textual's widgets: an app opened on TERM=linux set them to
+    ASCII for the whole process, and the next app (another test; a second app in one process) drew ASCII too."""
+    from textual.scrollbar import ScrollBar, ScrollBarRender
+    from textual.widgets import Tree
+
+    unicode = ScrollBar.renderer, Tree.ICON_NODE
+    monkeypatch.delenv("EMBODIED_AI_ASCII", raising=False)
+    monkeypatch.setenv("TERM", "linux")
+    async with EmbodiedApp(registry=registry).run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert ScrollBar.renderer is not ScrollBarRender and Tree.ICON_NODE.isascii()
+    monkeypatch.setenv("TERM", "xterm-256color")
+    async with EmbodiedApp(registry=registry).run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert (ScrollBar.renderer, Tree.ICON_NODE) == unicode

@@ -20,13 +20,22 @@ class AsciiScrollBarRender(ScrollBarRender):
     HORIZONTAL_BARS: ClassVar[list[str]] = [" "] * 8
 
 
-def use_ascii_glyphs() -> None:
-    """Every scroll bar and tree of this process drawn with ASCII (set once, when the app starts on such a
-    terminal)."""
+# Textual's own glyphs, kept so that an app started later in the same process on a Unicode terminal gets them back
+_UNICODE = (ScrollBar.renderer, Tree.ICON_NODE, Tree.ICON_NODE_EXPANDED, dict(Tree.LINES))
+
+
+def use_ascii_glyphs(on: bool = True) -> None:
+    """Every scroll bar and tree of this process drawn with ASCII (``on``), or with Textual's own glyphs again: these
+    are class attributes, so the app sets them each time it starts, either way (an app opened on TERM=linux must not
+    leave ASCII scroll bars to the next one in the process)."""
+    if not on:
+        ScrollBar.renderer, Tree.ICON_NODE, Tree.ICON_NODE_EXPANDED, lines = _UNICODE
+        Tree.LINES = dict(lines)
+        return
     ScrollBar.renderer = AsciiScrollBarRender
     Tree.ICON_NODE = "+ "
     Tree.ICON_NODE_EXPANDED = "- "
-    Tree.LINES = {**Tree.LINES, "default": TREE_LINES, "bold": TREE_LINES, "double": TREE_LINES}
+    Tree.LINES = {**_UNICODE[3], "default": TREE_LINES, "bold": TREE_LINES, "double": TREE_LINES}
 
 
 def ascii_key(display: str, key: str) -> str:
