@@ -21,7 +21,6 @@ identity -> manifest pointers.
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import re
@@ -32,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from embodied_tui.data.records import SHA256_PATTERN
+from embodied_tui.data.store import fsync_dir
 from embodied_tui.errors import UserError
 
 _CHUNK = 1 << 20
@@ -135,7 +135,7 @@ class DirStore:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.chmod(tmp, 0o444)
                 os.replace(tmp, final)
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent, strict=True)
             return digest
         except OSError as exc:
             raise self._fail("cannot write", exc, "choose a writable --store DIR") from None
@@ -275,20 +275,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
 
 
 def open_store(location: str | Path) -> DirStore:

@@ -39,6 +39,23 @@ def next_version(analysis: Analysis, name: str, prev: dict[str, Any] | None, tag
                                      registered_at=now_iso(), tags=merged, description=desc)
 
 
+def edited_record(stored: dict[str, Any], tags: dict[str, str] | None, untag: list[str] | tuple[str, ...],
+                  description: str | None) -> tuple[dict[str, Any], ModelRecord]:
+    """A stored record (plain dict) with ``untag`` removed, ``tags`` set and ``description`` replaced when given (tags
+    and description already checked): the dict to store (keys a newer embodied-ai wrote are kept) and its record."""
+    from embodied_tui.data.records import read_as
+
+    rec = dict(stored)
+    new_tags = dict(rec["tags"])
+    for key in untag:
+        new_tags.pop(key, None)
+    new_tags.update(tags or {})
+    rec["tags"] = new_tags
+    if description is not None:
+        rec["description"] = description
+    return rec, read_as(ModelRecord, rec)
+
+
 class RecordLookup:
     """Model lookups and stored-details reads shared by the registry backends (see the module docstring)."""
 

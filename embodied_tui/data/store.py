@@ -58,7 +58,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document
 
 from embodied_tui.data import fast_records
-from embodied_tui.data.lookup import RecordLookup, next_version
+from embodied_tui.data.lookup import RecordLookup, edited_record, next_version
 from embodied_tui.data.names import check_description, check_name, check_tags
 from embodied_tui.data.records import MAX_VERSION, PATTERN_RULES, Analysis, ModelDetails, ModelRecord, read_as
 from embodied_tui.errors import NotFound, RegistryError
@@ -330,15 +330,18 @@ def _corrupt_message(path: Path, why: str) -> str:
     return f"registry {path} is unreadable: {why}; fix or move the file aside (it was not changed)"
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path, *, strict: bool = False) -> None:
+    """Flush a directory's entries (a rename into it) to disk. A directory that cannot be opened is skipped; a failed
+    fsync is ignored, or with ``strict`` raised unless the file system cannot fsync directories (EINVAL, EBADF)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
         return
     try:
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError as exc:
+        if strict and exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise
     finally:
         os.close(fd)
 
@@ -386,7 +389,7 @@ def atomic_write(path: Path, payload: bytes) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 # ------------------------------------------------------------------------------------------------ TinyDB storage
@@ -766,15 +769,7 @@ class Registry(RecordLookup):
             tags, description = check_tags(tags), check_description(description)
             out = []
             for doc in docs:
-                rec = dict(doc["record"])  # the stored keys, those of a newer embodied-ai included, are kept
-                new_tags = dict(rec["tags"])
-                for key in untag:
-                    new_tags.pop(key, None)
-                new_tags.update(tags or {})
-                rec["tags"] = new_tags
-                if description is not None:
-                    rec["description"] = description
-                record = read_as(ModelRecord, rec)
+                rec, record = edited_record(doc["record"], tags, untag, description)
                 table.update({"record": rec}, doc_ids=[doc.doc_id])
                 out.append(record)
         return sorted(out, key=lambda r: r.version)

@@ -31,7 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from embodied_tui.data import fast_records
-from embodied_tui.data.lookup import RecordLookup, next_version
+from embodied_tui.data.lookup import RecordLookup, edited_record, next_version
 from embodied_tui.data.names import check_description, check_name, check_tags
 from embodied_tui.data.pg import tables
 from embodied_tui.data.pg.connect import check_url, connection, read, server_error, shown, transaction
@@ -400,15 +400,7 @@ class PgRegistry(RecordLookup):
             new_tags_in, desc = check_tags(tags), check_description(description)
             out = []
             for doc in docs:
-                rec = dict(doc["record"])  # stored keys, those of a newer embodied-ai included, are kept
-                new_tags = dict(rec["tags"])
-                for key in untag:
-                    new_tags.pop(key, None)
-                new_tags.update(new_tags_in or {})
-                rec["tags"] = new_tags
-                if desc is not None:
-                    rec["description"] = desc
-                record = read_as(ModelRecord, rec)
+                rec, record = edited_record(doc["record"], new_tags_in, untag, desc)
                 cur.execute("DELETE FROM models WHERE name = %s AND version = %s", (name, doc["version"]))
                 cur.execute(_INSERT, _row(rec, record, doc["identity"], doc["details"]))
                 out.append(record)
