@@ -123,7 +123,7 @@ def _corrected(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     said: list[str] = []
     for _ in range(MAX_CORRECTIONS + 1):
         parsed = _read(text, vocabulary)
-        fixes = [(w, close_names(w, vocabulary)) for w in parsed.unparsed]
+        fixes = [(w, close_names(w, vocabulary)) for w in dict.fromkeys(parsed.unparsed)]  # each word once
         one = next(((w, c[0]) for w, c in fixes if len(c) == 1), None)
         if one is None or len(said) >= MAX_CORRECTIONS:
             break
@@ -131,7 +131,7 @@ def _corrected(text: str, vocabulary: Vocabulary) -> StructuredQuery:
         text = re.sub(rf"(?<![\w]){re.escape(wrong)}(?![\w])", right.replace("\\", ""), text, count=1)
         said.append(f"'{wrong}' read as '{right}' (the one close name)")
     reasons = list(parsed.reasons)
-    for word in parsed.unparsed:
+    for word in dict.fromkeys(parsed.unparsed):
         close = close_names(word, vocabulary)
         if len(close) > 1:
             reasons.append(f"'{word}' is close to several names ({', '.join(close)}): say which")

@@ -34,12 +34,22 @@ class QuestionText:
     reasons: list[str] = dc_field(default_factory=list)  # why a phrase that carries meaning cannot be answered
     relative: Relative | None = None  # 'faster than <model>' with no number (vocab.read_comparison)
 
+    def __post_init__(self) -> None:
+        # the text with what was read blanked out, kept up to date by ``take``: rebuilding it per match made reading
+        # a long question of repeated names quadratic in Python steps
+        self._chars = [c if f else "\x00" for c, f in zip(self.low, self.free)]
+        self._masked: str | None = None
+
     def masked(self) -> str:
-        return "".join(c if f else "\x00" for c, f in zip(self.low, self.free))
+        if self._masked is None:
+            self._masked = "".join(self._chars)
+        return self._masked
 
     def take(self, start: int, end: int) -> str:
-        for i in range(start, end):
-            self.free[i] = False
+        span = range(len(self.free))[start:end]  # the positions the slice names, never past the text's end
+        self.free[start:end] = [False] * len(span)
+        self._chars[start:end] = ["\x00"] * len(span)
+        self._masked = None
         return self.raw[start:end].strip()
 
     def finditer(self, pattern: str):

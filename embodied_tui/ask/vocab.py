@@ -119,32 +119,40 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
     # that are all device tokens ('x x x ...', 'gpus gpus ...') was tried from every start to every end, cubic
     longest = max(len(re.findall(r"[a-z0-9]+(?:[-.][a-z0-9]+)*", text_.lower()))
                   for d in vocab.devices for text_ in (d.id, d.name, f"{d.vendor} {d.name}", *d.aliases))
+    # each word is read once: its tokens, whether all are device tokens, whether it anchors a phrase
+    word_toks = [toks(w[2]) for w in words]
+    usable = [bool(t) and all(x in known for x in t) and w[2] not in STOPWORDS for w, t in zip(words, word_toks)]
+    anchors = [anchor(w[2]) for w in words]
+    exact_names = {d.term.id: ("".join(tokens(d.term.id)), "".join(tokens(d.term.name))) for d in devices}
     i = 0
     while i < len(words):
         best = None
+        spoken: list[str] = []
+        anchored = False
         for j in range(i + 1, min(len(words), i + longest + 2) + 1):
             if j > i + 1 and text[words[j - 2][1]:words[j - 1][0]].strip():  # words must be adjacent
                 break
-            phrase = [t for w in words[i:j] for t in toks(w[2])]
-            if not phrase or any(t not in known for t in phrase) or any(w[2] in STOPWORDS for w in words[i:j]):
+            if not usable[j - 1]:
                 break
-            if not any(anchor(w[2]) for w in words[i:j]):
+            spoken += word_toks[j - 1]
+            anchored = anchored or anchors[j - 1]
+            if not anchored:
                 continue
-            hits = [d for d in devices if set(phrase) <= d.every]
-            typed = [t for t in phrase if t in TYPE_TOKENS]
+            hits = [d for d in devices if set(spoken) <= d.every]
+            typed = [t for t in spoken if t in TYPE_TOKENS]
             if typed:  # 'nvidia gpus' is a vendor and a type; 'orin nano cpu' is a device's name
                 hits = [d for d in hits if set(typed) <= d.primary]
             if not hits:
                 break
-            primary = [d for d in hits if set(phrase) <= d.primary]
-            said = "".join(phrase)  # a device named exactly ('hailo-8') is that device, not every one containing it
-            exact = [d for d in hits if said in ("".join(tokens(d.term.id)), "".join(tokens(d.term.name)))]
+            primary = [d for d in hits if set(spoken) <= d.primary]
+            said = "".join(spoken)  # a device named exactly ('hailo-8') is that device, not every one containing it
+            exact = [d for d in hits if said in exact_names[d.term.id]]
             best = (j, exact or primary or hits)
         if best is None:
             i += 1
             continue
         j, hits = best
-        hits = _without_pairs_of(hits, {t for w in words[i:j] for t in toks(w[2])})
+        hits = _without_pairs_of(hits, {t for k in range(i, j) for t in word_toks[k]})
         negated, start = st.negated_before(words[i][0])
         phrase = st.take(start, words[j - 1][1])
         ids = sorted(d.term.id for d in hits)
@@ -289,8 +297,16 @@ def leftovers(st: QuestionText, vocab: Vocabulary) -> list[str]:
              + [t for d in vocab.devices for t in tokens(f"{d.name} {' '.join(d.aliases)}")
                 if len(t) >= 3 and t not in GENERIC_DEVICE_WORDS]
              + list(CORRECTABLE_WORDS))
+    known = sorted(set(terms))
+    # a word much longer than every term cannot be 0.75 like one (the ratio is at most 2 * shorter / (sum of both)):
+    # skipping those, and reading each distinct word once, keeps a long question of one long word linear
+    reach = max((len(t) for t in known), default=0) * (2 / 0.75 - 1)
+    close_to: dict[str, list[str]] = {}
     for word in words:
-        close = difflib.get_close_matches(word.lower(), sorted(set(terms)), n=1, cutoff=0.75)
+        low = word.lower()
+        if low not in close_to:
+            close_to[low] = (difflib.get_close_matches(low, known, n=1, cutoff=0.75) if len(low) <= reach else [])
+        close = close_to[low]
         if close:
             st.notes.append(f"'{word}' was not understood (did you mean '{close[0]}'?)")
         elif re.fullmatch(r"[\d.,]+", word):

@@ -87,9 +87,7 @@ LIMITED = {
 def test_a_query_past_a_static_limit_is_refused_at_once(db, text, words):
     from embodied_tui.services.ask import query
 
-    start = time.monotonic()
-    raises_one_line(lambda: query(db, text), QueryLimitError, words)
-    assert time.monotonic() - start < 2
+    raises_one_line(lambda: query(db, text), QueryLimitError, words)  # the static check's error: nothing ran
 
 
 def test_the_limits_leave_ordinary_queries_alone(db, graph):
