@@ -170,6 +170,8 @@ class EmbodiedApp(App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "registry-watch" or event.state != WorkerState.SUCCESS:
             return
+        if not self.screen_stack or not self.is_running:  # a read that finished as the app was closing
+            return
         records, error, gone, cells = event.worker.result
         self.registry_screen.show_records(records, error)
         if cells is not None:  # the target cells of the rows on screen, computed with the read

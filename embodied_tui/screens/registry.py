@@ -362,7 +362,8 @@ class RegistryScreen(RecordActions, Screen):
     @on(ModelTable.LayoutChanged, "#models")
     def _layout_changed(self, event: ModelTable.LayoutChanged) -> None:
         event.stop()
-        self.update_status()
+        if self.is_attached and self.query("#status"):  # not while the screen is being taken down
+            self.update_status()
 
     @property
     def shows_table(self) -> bool:
@@ -438,9 +439,10 @@ class RegistryScreen(RecordActions, Screen):
     def cells_wanted_after_read(self) -> tuple[int, list[str]]:
         """What a read of the registry may compute with it (``services.live_read``): the target generation and the
         keys of the rows on screen without a cell (none while sorted by target: that sort needs every row's)."""
-        if self.sort_key == TARGET_SORT or not self.is_mounted:
+        tables = self.query(ModelTable)  # none while the screen is still being built or already taken down
+        if self.sort_key == TARGET_SORT or not self.is_mounted or not tables:
             return self._target_generation, []
-        return self._target_generation, self.table.visible_keys()
+        return self._target_generation, tables.first().visible_keys()
 
     def show_target_cells(self, generation: int, headers: tuple[str, str], cells: dict) -> None:
         """Target cells computed with a read of the registry (after ``show_records``): shown as the worker's are."""

@@ -159,7 +159,8 @@ class ModelTable(ScrollView, can_focus=True):
             return self.table
 
     class LayoutChanged(Message):
-        """The columns hidden by the layout changed (a resize, new rows): the owner may say so in its status line."""
+        """What the layout leaves out changed (hidden columns after a resize or new rows, or the target an abbreviated
+        "ms" header stands for): the owner may say so in its status line."""
 
         def __init__(self, table: "ModelTable") -> None:
             super().__init__()
@@ -277,10 +278,10 @@ class ModelTable(ScrollView, can_focus=True):
             if key == "fit" and cell_len(header) > ideal:
                 ideal, short = cell_len(header), ideal
             columns.append(Column(key, header, ideal, rank=rank, numeric=numeric, least=least, short=short))
-        old = self._layout.hidden
+        old = self.layout_note()
         self._layout = layout(columns, available, 2 * PADDING)
         self.virtual_size = Size(self._layout.total(2 * PADDING), len(self._rows) + 1)
-        if self._layout.hidden != old:
+        if self.layout_note() != old:  # hidden columns, or the target an abbreviated "ms" header stands for
             self.post_message(self.LayoutChanged(self))
         self.refresh()
 
