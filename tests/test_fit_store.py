@@ -111,3 +111,32 @@ def test_processes_writing_at_once_never_mix_model_keys(tmp_path):
             for r in range(5)}
         assert all(row.model == f"name-{key[:8]}" for key, row in got)  # each row under its own key
     store.close()
+
+
+def test_a_format_4_store_gains_the_latency_index_in_place_and_reads_in_order(tmp_path):
+    """The latency index (ordered and range reads without a sort) is added to a store written before it, which keeps
+    its rows; rows come back sorted by the store, without those lacking the value."""
+    path = tmp_path / "edges.sqlite"
+    a, b, c = digest("a"), digest("b"), digest("c")
+    store = FitStore(path)
+    store.put("orin", "v1", [(a, edge("a", "orin", "15W", "fp16", 2.0, True)),
+                             (b, edge("b", "orin", "15W", "fp16", None, None)),
+                             (c, edge("c", "orin", "15W", "fp16", 0.5, True)),
+                             (c, edge("c", "orin", "30W", "fp16", 0.25, True))])
+    store.close()
+    with sqlite3.connect(path) as db:  # as a store written before the index
+        db.execute("DROP INDEX edges_latency")
+    store = FitStore(path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'edges_latency'").fetchone()[0] == 1
+        plan = " ".join(str(r) for r in db.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM edges WHERE version_id = 1 ORDER BY predicted_latency_ms"))
+        assert "edges_latency" in plan and "TEMP B-TREE" not in plan  # read in index order, no sort
+    ordered = [(k, r.power_mode, r.predicted_latency_ms) for k, r in store.rows(
+        "orin", "v1", order=[("predicted_latency_ms", False)])]
+    assert ordered == [(c, "30W", 0.25), (c, "15W", 0.5), (a, "15W", 2.0)]
+    backwards = [r.predicted_latency_ms for _, r in store.rows("orin", "v1", order=[("predicted_latency_ms", True)])]
+    assert backwards == [2.0, 0.5, 0.25]
+    one = list(store.rows("orin", "v1", one_per_key=True))
+    assert sorted(k for k, _ in one) == sorted([a, b, c])
+    store.close()

@@ -473,6 +473,17 @@ def test_fit_edge_cache_answers_as_the_sqlite_one(pg_url, tmp_path):
     for query in queries:
         answers = [sorted(s.rows("orin", "v1", **query), key=repr) for s in stores]
         assert answers[0] == answers[1], query
+    # sorted by the store: rows without the value left out, the same order on both (no ties among these rows)
+    for order in ([("predicted_latency_ms", False)], [("predicted_latency_ms", True)], [("fps", True)]):
+        answers = [[r.predicted_latency_ms for _, r in s.rows("orin", "v1", order=order)] for s in stores]
+        assert answers[0] == answers[1] == sorted([2.0, 1.0, 0.0], reverse=order[0][1] != (order[0][0] == "fps")), order
+    # one row of each model key, meeting the conditions
+    for where in ([], [("predicted_latency_ms", "<", 1.5)]):
+        answers = [list(s.rows("orin", "v1", where=where, one_per_key=True)) for s in stores]
+        for answer in answers:
+            keys = [k for k, _ in answer]
+            assert len(keys) == len(set(keys)) and set(keys) == {k for k, _ in stores[0].rows("orin", "v1", where=where)}
+            assert all((k, r) in rows for k, r in answer)
     assert stores[0].done("orin", "v1") == stores[1].done("orin", "v1") == {
         ("k1", "15W", "fp16"), ("k1", "30W", "fp16"), ("k2", "15W", "int8"), ("k2", "15W", "fp16")}
     for targets in ([("15W", "fp16")], [("15W", "fp16"), ("30W", "fp16")], [("15W", "int8"), ("15W", "fp16")], []):

@@ -200,6 +200,7 @@ class Scope:
     edge_tests: tuple[tuple[frozenset[str], Callable[[dict, str], bool]], ...] = ()
     precisions: frozenset[str] | None = None  # the precisions a Model's RUNS_ON edge may have (None: any)
     edge_where: tuple[tuple[str, str, Any], ...] = ()  # (fit row column, op, value) every kept edge meets (SQL-safe)
+    edge_where_whole: bool = False  # ``edge_where`` says all the edge tests say: a stored row that meets it is kept
 
     def has(self, label: str) -> bool:
         return self.labels is None or label in self.labels

@@ -236,7 +236,9 @@ def plan(parsed: StructuredQuery) -> tuple[Scope, Top | None]:
                   edge_tests=((frozenset({RUNS_ON}), joined(tests[RUNS_ON])),) if RUNS_ON in tests else (),
                   precisions=frozenset(map(str, parsed.selections()["r.precision"]))
                   if "r.precision" in parsed.selections() else None,
-                  edge_where=tuple(w for c in parsed.conditions for w in (_stored(c),) if w is not None))
+                  edge_where=tuple(w for c in parsed.conditions for w in (_stored(c),) if w is not None),
+                  edge_where_whole=not any(o.field.startswith("r.") for o in parsed.order_by) and all(
+                      _stored(c) is not None for c in parsed.conditions if c.field.startswith("r.")))
     top = None
     if parsed.relative is not None:  # 'faster than <model>' is not among the tests: every kept edge is walked
         return scope, None

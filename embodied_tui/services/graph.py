@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import typing
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -141,7 +142,8 @@ class Registered:
         with self._stream(records, scope, progress, generation, props, mprops if top is not None else None) \
                 as stream:
             kept = cut(((top.key(mprops[i], hardware, edge) if top is not None else None, (i, row))
-                        for i, row, hardware, edge in stream(top if top is not None and top.distinct else None)),
+                        for i, row, hardware, edge in stream(top if top is not None and top.distinct else None,
+                                                             ranked=top)),
                        top)
         kept.sort(key=lambda item: (item[0], _sort_key(item[1])))
         return [row for _, row in kept]
@@ -192,7 +194,7 @@ class Registered:
                     if precision in mode.peak_tflops and (scope.precisions is None or precision in scope.precisions):
                         targets.setdefault(entry.id, []).append((mode.name, precision))
         if not targets:
-            yield lambda distinct=None: iter(())
+            yield lambda distinct=None, ranked=None: iter(())
             return
         versions = self.device_versions()
         keys = {_record_key(r): i for i, r in enumerate(records)}
@@ -202,33 +204,48 @@ class Registered:
         try:
             self._compute_missing(store, records, targets, versions, progress, generation)
 
-            def stream(distinct: Top | None = None):
+            def stream(distinct: Top | None = None, ranked: Top | None = None):
+                """``ranked`` (a Top whose keys are stored columns, ``_stored_order``): each device's rows are read
+                in that order, and reading a device stops after its first ``limit`` kept rows (ties at the last place
+                included): the question's first rows are among those of all devices."""
                 seen: set = set()
                 seen_keys: set[str] = set()  # a model counted already: the store passes over its other rows
                 variable, prop = distinct.distinct if distinct is not None and mprops is not None else (None, None)
-                for n, (key, row) in enumerate(
-                        item for device, pairs in targets.items()
-                        for item in store.rows(device, versions[device], keys, pairs, scope.edge_where,
-                                               skip=seen_keys)):
-                    if n % 20_000 == 0:
-                        _check(generation)
-                    hardware = nodes.get((row.hardware, row.power_mode))
-                    if hardware is None:
-                        continue
-                    i = keys[key]
-                    if variable is not None:
-                        value = {"m": mprops.get(i), "h": hardware}.get(variable) or {}
-                        value = value.get(prop)
-                        if value is not None and value in seen:
+                order = _stored_order(ranked) or ()
+                n = 0
+                for device, pairs in targets.items():
+                    taken = 0
+                    last = None  # the key of this device's limit-th kept row
+                    for key, row in store.rows(device, versions[device], keys, pairs, scope.edge_where,
+                                               skip=seen_keys, order=order,
+                                               one_per_key=variable == "m" and scope.edge_where_whole):
+                        n += 1
+                        if n % 20_000 == 0:
+                            _check(generation)
+                        hardware = nodes.get((row.hardware, row.power_mode))
+                        if hardware is None:
                             continue
-                    edge = edge_properties(row, hardware)
-                    if not scope.keeps_edge(RUNS_ON, edge):
-                        continue
-                    if variable is not None and value is not None:
-                        seen.add(value)
-                        if variable == "m":
-                            seen_keys.add(key)
-                    yield i, row, hardware, edge
+                        i = keys[key]
+                        if variable is not None:
+                            value = {"m": mprops.get(i), "h": hardware}.get(variable) or {}
+                            value = value.get(prop)
+                            if value is not None and value in seen:
+                                continue
+                        edge = edge_properties(row, hardware)
+                        if not scope.keeps_edge(RUNS_ON, edge):
+                            continue
+                        if variable is not None and value is not None:
+                            seen.add(value)
+                            if variable == "m":
+                                seen_keys.add(key)
+                        if order:
+                            rank = ranked.key(mprops[i], hardware, edge)
+                            if last is not None and rank is not None and rank > last:
+                                break  # the rows come sorted: every later one ranks lower still
+                            taken += 1
+                            if taken == ranked.limit:
+                                last = rank
+                        yield i, row, hardware, edge
 
             yield stream
         finally:
@@ -333,6 +350,23 @@ def _calls(missing: list[tuple[str, str, str]], every: dict[tuple[str, str], fro
     return out
 
 
+def _stored_order(top: Top | None) -> list[tuple[str, bool]] | None:
+    """A top-k's ORDER BY as (fit row column, descending), when every key is a number stored in the fit row (so the
+    store sorts rows as the query does: ``r.latency_ms`` is ``predicted_latency_ms``); else None."""
+    if top is None or top.distinct is not None or not top.keys or top.limit < 1:
+        return None
+    out = []
+    for variable, prop, descending in top.keys:
+        column = {"latency_ms": "predicted_latency_ms"}.get(prop, prop)
+        if variable != "r" or column not in _NUMBER_COLUMNS:
+            return None
+        out.append((column, descending))
+    return out
+
+
+_NUMBER_COLUMNS = frozenset(  # the fit row's numeric columns (not the names, texts or booleans)
+    name for name, kind in typing.get_type_hints(FitEdge).items() if set(typing.get_args(kind) or (kind,)) & {int, float}
+    and bool not in (typing.get_args(kind) or (kind,)))
 _generation = [0]  # bumped by cancel_fits: a computation started under an older number stops
 _generation_lock = threading.Lock()
 

@@ -20,7 +20,7 @@ and ``rows`` yields nothing more, as ``fit_store`` does with an SQLite error. Th
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Sequence
 from typing import Any
 
 from embodied_tui.data.pg.connect import connection
@@ -123,16 +123,21 @@ class PgFitStore:
 
     def rows(self, device: str, version: str, keys: dict[str, object] | None = None,
              targets: list[tuple[str, str]] | None = None,
-             where: Iterable[tuple[str, str, object]] = (), skip: Container[str] = ()) -> Iterator[tuple[str, Any]]:
+             where: Iterable[tuple[str, str, object]] = (), skip: Container[str] = (),
+             order: Sequence[tuple[str, bool]] = (), one_per_key: bool = False) -> Iterator[tuple[str, Any]]:
         """(model key, row) of the stored rows on ``device`` at ``version``, streamed: of the model keys in ``keys``,
         the (mode, precision) in ``targets`` and meeting each (column, op, value) of ``where`` only, when given. A key
-        in ``skip`` (read as the rows stream: it may grow meanwhile) is passed over before its row is made."""
+        in ``skip`` (read as the rows stream: it may grow meanwhile) is passed over before its row is made.
+        ``order``: (column, descending) pairs: rows with a value in each, sorted by them (by the server).
+        ``one_per_key``: one row of each model key (any one: for a count of models whose conditions are all in
+        ``where``)."""
         if not self._ok:
             return
         import psycopg
 
         quoted = ", ".join(f'"{c}"' for c in self.columns)
-        sql = f"SELECT model_key, {quoted} FROM {self.edges} WHERE device = %s AND version = %s"
+        sql = (f"SELECT {'DISTINCT ON (model_key) ' if one_per_key else ''}model_key, {quoted} FROM {self.edges} "
+               "WHERE device = %s AND version = %s")
         args: list = [device, version]
         if keys is not None:
             sql += " AND model_key = ANY(%s)"
@@ -151,6 +156,11 @@ class PgFitStore:
             else:
                 sql += f' AND "{column}" {op} %s'
                 args.append(value)
+        order = [(column, desc) for column, desc in order if column in self.columns]
+        for column, _ in order:
+            sql += f' AND "{column}" IS NOT NULL'
+        if order and not one_per_key:
+            sql += " ORDER BY " + ", ".join(f'"{column}"{" DESC" if desc else ""}' for column, desc in order)
         make = self.row_type
         try:
             with connection(self.url).cursor() as cur:
