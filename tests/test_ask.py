@@ -250,6 +250,20 @@ def test_a_misspelt_name_close_to_one_name_is_corrected_and_said(vocab):
     assert "30" in q.unparsed and any("no unit" in n for n in q.notes)
 
 
+def test_a_unit_restating_what_was_asked_is_read_and_one_that_adds_a_measure_is_not(vocab):
+    for text, field in [("any models over one billion multiply-accumulates? I mean MACs", "m.macs"),
+                        ("models under 5M params, I mean parameters", "m.params"),
+                        ("fastest models on the pi 5, in ms", "r.latency_ms")]:
+        q = parse_question(text, vocab)
+        assert q.understood, (text, q.unparsed)
+        assert any(f"restates {field}" in n for n in q.notes), q.notes
+    q = parse_question("models with over 1M params and MACs", vocab)  # MACs with no number: not asked about yet
+    assert q.unparsed == ["MACs"] and not q.understood
+    q = parse_question("models with parameters", vocab)  # a known word nothing reads here: never 'did you mean' it
+    assert q.unparsed == ["parameters"] and "'parameters' was not understood here" in q.notes
+    assert not any("did you mean 'parameters'" in n for n in q.notes)
+
+
 def test_assumptions_are_stated(vocab):
     q = parse_question("detectors at 30 fps on the pi 5", vocab)
     assert any("at least 30 fps" in n for n in q.notes)

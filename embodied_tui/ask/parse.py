@@ -66,7 +66,15 @@ from embodied_tui.ask.phrases import (
     read_superlatives,
     subject_of,
 )
-from embodied_tui.ask.quantities import AMOUNT, CMP_RE, RATES, hardware_op, read_bare_quantities, read_thresholds
+from embodied_tui.ask.quantities import (
+    AMOUNT,
+    CMP_RE,
+    RATES,
+    hardware_op,
+    read_bare_quantities,
+    read_restated_units,
+    read_thresholds,
+)
 from embodied_tui.ask.query import FIELDS, MAX_CONDITIONS, Condition, Order, Reading, StructuredQuery
 from embodied_tui.ask.text import QuestionText
 from embodied_tui.ask.tool import query_from_spec, tool_schema
@@ -168,6 +176,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     read_flags(st)
     read_asked_measures(st)
     read_bare_quantities(st, tuple(f for f in FIELDS if f not in RATES))
+    read_restated_units(st)
     unparsed = st.ignored + leftovers(st, vocabulary)
 
     conditions = merge(st.conditions)

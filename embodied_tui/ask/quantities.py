@@ -205,3 +205,19 @@ def read_bare_quantities(st: QuestionText, fields: tuple[str, ...]) -> None:
             qty = st.raw[m.start("num"):m.end()].strip()
             st.ignored.append(qty)
             st.notes.append(f"'{qty}' has no comparison (under, over, at least ...): ignored")
+
+
+def read_restated_units(st: QuestionText) -> None:
+    """A unit or measure word left over that names a field the question already asks about ('over one billion
+    multiply-accumulates? I mean MACs', '5M params, I mean parameters') restates it: taken, with a note, rather than
+    left as a word not understood. A unit of a field not asked about stays a leftover (it carries meaning)."""
+    asked = {c.field for c in st.conditions} | {field for field, _, _ in st.order}
+    units = [(pattern, field) for pattern, field, _ in _PLAIN_UNITS] + list(_MULT_UNITS)
+    for pattern, field in units:
+        if field not in asked:
+            continue
+        for m in list(st.finditer(pattern)):
+            if m.end() - m.start() < 2:  # 's', 'w', 'j', 'b': too short to be a restatement
+                continue
+            phrase = st.take(m.start(), m.end())
+            st.notes.append(f"'{phrase}' restates {field}, already asked about")

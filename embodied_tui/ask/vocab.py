@@ -307,7 +307,9 @@ def leftovers(st: QuestionText, vocab: Vocabulary) -> list[str]:
         if low not in close_to:
             close_to[low] = (difflib.get_close_matches(low, known, n=1, cutoff=0.75) if len(low) <= reach else [])
         close = close_to[low]
-        if close:
+        if close and close[0] == low:  # a known word, but nothing here reads it in this place
+            st.notes.append(f"'{word}' was not understood here")
+        elif close:
             st.notes.append(f"'{word}' was not understood (did you mean '{close[0]}'?)")
         elif re.fullmatch(r"[\d.,]+", word):
             st.notes.append(f"'{word}' has no unit (ms, fps, W, MB, M params, GMACs ...): ignored")

@@ -74,7 +74,7 @@ def determined(parsed: StructuredQuery) -> bool:
         return True
     if parsed.reasons or any(re.search(r"\d", w) for w in parsed.unparsed):
         return False
-    if any("did you mean" in n for n in parsed.notes):
+    if any("did you mean" in n or n.endswith("was not understood here") for n in parsed.notes):
         return False
     return bool(parsed.conditions or parsed.order_by or parsed.count or parsed.compare)
 
