@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 from textual.widgets import Static
-from tui_fixtures import run_command, settle, static_text, sync, until
+from tui_fixtures import run_command, settle, static_text, sync, until, watcher_caught_up
 
 from embodied_tui import units as fmt
 from embodied_tui.app import EmbodiedApp
@@ -167,10 +167,15 @@ async def test_palette_sets_the_target_and_the_column_follows(registry):
         await until(pilot, lambda: targets.pinned(registry) is not None)
         assert targets.pinned(registry).spec() == ORIN
         await until(pilot, lambda: "ms @ orin-nano-8gb/15W/int8" in painted(table)[0])
+        # pinning wrote the registry: once the app's watcher has read it again (which shows the records afresh and
+        # asks for their cells again), every row's cell is computed
+        await until(pilot, lambda: watcher_caught_up(app))
+        await settle(pilot)  # its read has been shown: the cells asked for again are then awaited below
         await until(pilot, lambda: all(table.has_best_fit(k) for k in table.keys))
         await settle(pilot)
         for key in table.keys:
-            assert table.cell(key, "fit") == fmt.ms(predicted(registry, table.records[key].name, ORIN))
+            assert table.cell(key, "fit") == fmt.ms(predicted(registry, table.records[key].name, ORIN)), \
+                table.cell(key, "note")
         await run_command(pilot, "Set target: none (fastest of any device)")
         await until(pilot, lambda: targets.pinned(registry) is None)
         await until(pilot, lambda: "ms fastest" in painted(table)[0])

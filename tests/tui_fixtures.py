@@ -124,6 +124,12 @@ async def until(pilot, condition) -> None:
     raise AssertionError("condition never became true")
 
 
+def watcher_caught_up(app) -> bool:
+    """Whether the app's registry watcher has seen the registry's last write (its read of it may still run: settle
+    waits for that)."""
+    return app._marker == app.registry.change_marker()  # noqa: SLF001 (the watcher's own record of what it saw)
+
+
 async def settle(pilot, rounds: int = 50) -> None:
     """Wait until the app's workers are done and what they posted back has been handled (a wait, not a timing
     assertion): fits, answers and cards run in thread workers."""

@@ -242,12 +242,12 @@ def plan(parsed: StructuredQuery) -> tuple[Scope, Top | None]:
     top = None
     if parsed.relative is not None:  # 'faster than <model>' is not among the tests: every kept edge is walked
         return scope, None
+    order = parsed.order_items()  # the asked ordering, then the fields that name a row: one order, fewer ties
     if parsed.joins() and parsed.limit is not None and not parsed.count and parsed.order_by and all(
-            o.field.split(".")[0] in _LABELS and o.field in FIELDS
-            and (FIELDS[o.field][0] == "number" or (FIELDS[o.field][0] == "text" and not o.descending))
-            for o in parsed.order_by):
-        top = Top(tuple((o.field.split(".")[0], o.field.split(".", 1)[1], o.descending) for o in parsed.order_by),
-                  parsed.limit)
+            f.split(".")[0] in _LABELS and f in FIELDS
+            and (FIELDS[f][0] == "number" or (FIELDS[f][0] == "text" and not descending))
+            for f, descending in order):
+        top = Top(tuple((f.split(".")[0], f.split(".", 1)[1], descending) for f, descending in order), parsed.limit)
     elif parsed.joins() and parsed.count:  # RETURN DISTINCT <subject's name>: one edge per subject gives every row
         column = parsed.columns()[0]
         if column.split(".")[0] in ("m", "h") and len(parsed.columns()) == 1:

@@ -78,6 +78,16 @@ _SUBJECT_COLUMNS = {
                                   "p.rate_hz", "r.meets_rate", "r.fits_memory"],
 }
 
+# the returned fields that tell one row from another, by (subject, joined): the last keys of every ORDER BY
+_IDENTITY = {
+    ("model", True): ["m.name", "h.device", "h.power_mode", "r.precision"],
+    ("hardware", True): ["h.device", "h.power_mode", "r.precision", "m.name"],
+    ("model", False): ["m.name"],
+    ("hardware", False): ["h.device", "h.power_mode"],
+    ("pipeline", True): ["p.name", "h.device", "h.power_mode", "r.precision"],
+    ("pipeline-hardware", True): ["h.device", "h.power_mode", "p.name", "r.precision"],
+}
+
 
 def is_text(field: str) -> bool:
     return FIELDS[field][0] == "text"
@@ -285,6 +295,20 @@ class StructuredQuery(BaseModel):
             return ["r.latency_ms ASC"]
         return ["m.name ASC"] if self.subject == "model" else ["h.device ASC", "h.power_w ASC"]
 
+    def order_items(self) -> list[tuple[str, bool]]:
+        """The ORDER BY as (field, descending): the question's ordering (else ``default_order``), then the returned
+        fields that name a row (``_IDENTITY``) not ordered yet, ascending, so that rows tied on the asked ordering
+        ('fastest' among copies of one model) come out in one order whichever engine walks the graph, and 'the 5
+        fastest' are always the same 5. A count's DISTINCT names are their own order."""
+        if self.count:
+            return [(self.columns()[0], False)]
+        asked = [(o.field, o.descending) for o in self.order_by] or [
+            (text.split()[0], text.split()[1] == "DESC") for text in self.default_order()]
+        key = "pipeline-hardware" if self.subject == "hardware" and self.about_pipelines() else self.subject
+        returned = set(self.columns())
+        ordered = {f for f, _ in asked}
+        return asked + [(f, False) for f in _IDENTITY[(key, self.joins())] if f in returned and f not in ordered]
+
     def to_cypher(self) -> str:
         """The Cypher query: MATCH pattern, WHERE conditions (ANDed; ordered fields must not be null), RETURN columns
         (DISTINCT subject names for a count), ORDER BY (latency, or the name, when the question gives none), LIMIT."""
@@ -300,8 +324,7 @@ class StructuredQuery(BaseModel):
             parts.append("WHERE " + " AND ".join(where))
         parts.append(("RETURN DISTINCT " if self.count else "RETURN ") + ", ".join(self.columns()))
         # a count returns DISTINCT names, which grand-cypher orders only by what is returned
-        order = self.default_order() if self.count else [o.cypher() for o in self.order_by] or self.default_order()
-        parts.append("ORDER BY " + ", ".join(order))
+        parts.append("ORDER BY " + ", ".join(f"{f} {'DESC' if d else 'ASC'}" for f, d in self.order_items()))
         if self.limit is not None and not self.count:
             parts.append(f"LIMIT {self.limit}")
         return "\n".join(parts)

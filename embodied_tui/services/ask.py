@@ -49,7 +49,7 @@ from embodied_tui.ask.budget import cancel_all, env_number
 from embodied_tui.ask.graph import HARDWARE, MODEL, CypherError, check_query, parse_cypher, query_scope, run_cypher
 from embodied_tui.ask.parse import MAX_QUESTION_CHARS, StructuredQuery, Vocabulary, parse_question
 from embodied_tui.ask.pipeline_graph import PIPELINE
-from embodied_tui.ask.plan import plan
+from embodied_tui.ask.plan import plan, where_decider
 from embodied_tui.ask.query import Condition, Order, Threshold
 from embodied_tui.ask.tool import query_from_response, tool_request
 from embodied_tui.ask.verdict import comparison, refusal, verdicts
@@ -143,6 +143,11 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
             if values is not None:
                 return _answer(question, parsed, None, "llm" if llm else "parser",
                                result=(parsed.columns(), [[v] for v in values]))
+        elif parsed.joins() and not parsed.count and (decide := where_decider(parsed)) is not None:
+            rows = src.decided_rows(scope, top, decide, parsed.columns(), parsed.order_items(), parsed.limit,
+                                    progress=progress)  # the rows without a graph, where every row is decided
+            if rows is not None:
+                return _answer(question, parsed, None, "llm" if llm else "parser", result=(parsed.columns(), rows))
         graph = src.graph(scope, fits=parsed.joins(), top=top, edges_only=parsed.joins() and not parsed.about_pipelines(),
                           progress=progress)
     return _answer(question, parsed, graph, "llm" if llm else "parser")
