@@ -56,9 +56,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, NamedTuple
 
-import networkx as nx
+if TYPE_CHECKING:  # networkx is imported where a graph is built: a question answered without one never loads it
+    import networkx as nx
 
 from embodied_tui.ask.pipeline_graph import PIPELINE, PipelineFits, add_pipelines
 from embodied_tui.errors import UserError
@@ -256,6 +257,8 @@ def build_graph(records: Iterable[Any], devices: Iterable[Any], fit_rows: Iterab
 
     ``pipelines``: stored pipelines (``data.pipeline_store.StoredPipeline``), added last with their RUNS_ON edges
     from ``pipeline_fits`` and USES edges (``ask.pipeline_graph``)."""
+    import networkx as nx
+
     g = nx.MultiDiGraph()
     for record in records if scope.has(MODEL) else ():
         props = model_properties(record)
