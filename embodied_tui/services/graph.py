@@ -393,10 +393,18 @@ def _stored_order(top: Top | None) -> list[tuple[str, bool]] | None:
     out = []
     for variable, prop, descending in top.keys:
         column = {"latency_ms": "predicted_latency_ms"}.get(prop, prop)
-        if variable != "r" or column not in _NUMBER_COLUMNS:
+        if variable == "r" and column in _NUMBER_COLUMNS:
+            out.append((column, descending))
+        elif out and not descending and (variable, prop) in _NAME_COLUMNS:  # a row's names, breaking ties
+            out.append((_NAME_COLUMNS[(variable, prop)], False))
+        else:
             break
-        out.append((column, descending))
     return out or None
+
+
+# the fields that name a row, as the fit row stores them (texts: sorted by code point, as Python sorts them)
+_NAME_COLUMNS = {("m", "name"): "model", ("h", "device"): "hardware", ("h", "power_mode"): "power_mode",
+                 ("r", "precision"): "precision"}
 
 
 _NUMBER_COLUMNS = frozenset(  # the fit row's numeric columns (not the names, texts or booleans)

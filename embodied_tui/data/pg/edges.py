@@ -27,6 +27,7 @@ from embodied_tui.data.pg.connect import connection
 
 _LOCK = 0x65646765  # advisory lock key for creating the tables ("edge")
 _OPS = ("<", "<=", ">", ">=", "=", "IN")
+_TEXT = ("model", "hardware", "power_mode", "precision")  # sorted by code point (COLLATE "C"), as Python sorts
 
 
 def _sql_type(annotation: Any) -> str:
@@ -160,7 +161,8 @@ class PgFitStore:
         for column, _ in order:
             sql += f' AND "{column}" IS NOT NULL'
         if order and not one_per_key:
-            sql += " ORDER BY " + ", ".join(f'"{column}"{" DESC" if desc else ""}' for column, desc in order)
+            sql += " ORDER BY " + ", ".join(f'"{column}" COLLATE "C"{" DESC" if desc else ""}' if column in _TEXT
+                                            else f'"{column}"{" DESC" if desc else ""}' for column, desc in order)
         make = self.row_type
         try:
             with connection(self.url).cursor() as cur:
