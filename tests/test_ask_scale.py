@@ -27,6 +27,10 @@ PLANNED = [
     "fastest device for small_vit",
     "cheapest energy for mlp_policy",
     "which models fit in memory on the hailo-8?",
+    # models alone, answered from the records without a graph (services.graph.decided_model_rows)
+    "the 2 largest models by MACs",
+    "models lighter than resnet_tiny",
+    "smallest models by parameter count",
 ]
 
 

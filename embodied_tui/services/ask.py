@@ -148,6 +148,13 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
                                     progress=progress)  # the rows without a graph, where every row is decided
             if rows is not None:
                 return _answer(question, parsed, None, "llm" if llm else "parser", result=(parsed.columns(), rows))
+        elif parsed.pattern() == "(m:Model)" and (decide := where_decider(parsed)) is not None:
+            rows = src.decided_model_rows(scope, decide, parsed.columns(), parsed.order_items(),
+                                          None if parsed.count else parsed.limit)
+            if rows is not None:  # models alone, decided on each: no graph either (a count: DISTINCT, sorted)
+                if parsed.count:
+                    rows = [row for i, row in enumerate(rows) if i == 0 or row != rows[i - 1]]
+                return _answer(question, parsed, None, "llm" if llm else "parser", result=(parsed.columns(), rows))
         graph = src.graph(scope, fits=parsed.joins(), top=top, edges_only=parsed.joins() and not parsed.about_pipelines(),
                           progress=progress)
     return _answer(question, parsed, graph, "llm" if llm else "parser")

@@ -171,15 +171,23 @@ class Registered:
                     return None
                 if said:
                     kept.append({"m": mprops[i], "h": hardware, "r": edge})
-        for name, descending in reversed(order):  # stable sorts, the last key first: the first key decides
-            variable, prop = name.split(".", 1)
-            values = [row[variable].get(prop) for row in kept]
-            numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-            if not (numbers or all(isinstance(v, str) for v in values)):
+        return _projected(kept, columns, order, limit)
+
+    def decided_model_rows(self, scope: Scope, decide: Callable[[dict, dict, dict], bool | None],
+                           columns: list[str], order: list[tuple[str, bool]], limit: int | None) -> list[list] | None:
+        """``decided_rows`` of a question on models alone (``MATCH (m:Model)``): the Model properties of the records
+        the scope keeps, without a graph. None where a row cannot be decided."""
+        records, props = self._kept_models(scope)
+        if not scope.has(MODEL):
+            return None
+        kept = []
+        for record in records:
+            said = decide(props[id(record)], {}, {})
+            if said is None:
                 return None
-            kept.sort(key=lambda row: row[variable][prop], reverse=descending)
-        wanted = [name.split(".", 1) for name in columns]
-        return [[row[variable].get(prop) for variable, prop in wanted] for row in kept[:limit]]
+            if said:
+                kept.append({"m": props[id(record)]})
+        return _projected(kept, columns, order, limit)
 
     def distinct_values(self, records: list, scope: Scope, top: Top,
                         progress: Callable[[int, int], None] | None = None,
@@ -382,6 +390,22 @@ def _calls(missing: list[tuple[str, str, str]], every: dict[tuple[str, str], fro
         else:
             out += [(device, mode, p) for p in precisions]
     return out
+
+
+def _projected(kept: list[dict[str, dict]], columns: list[str], order: list[tuple[str, bool]],
+               limit: int | None) -> list[list] | None:
+    """Rows ({variable: properties}) sorted by ``order`` ((field, descending): stable sorts, the last key first, so
+    the first key decides), cut to ``limit``, as the values of ``columns``; None where a sort key is missing or of
+    mixed types in some row (Cypher's ordering of those is grand-cypher's to say)."""
+    for name, descending in reversed(order):
+        variable, prop = name.split(".", 1)
+        values = [row[variable].get(prop) for row in kept]
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if not (numbers or all(isinstance(v, str) for v in values)):
+            return None
+        kept.sort(key=lambda row: row[variable][prop], reverse=descending)
+    wanted = [name.split(".", 1) for name in columns]
+    return [[row[variable].get(prop) for variable, prop in wanted] for row in kept[:limit]]
 
 
 def _stored_order(top: Top | None) -> list[tuple[str, bool]] | None:
