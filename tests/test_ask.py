@@ -26,7 +26,7 @@ ALL_PHRASINGS = [(q["q"], q) for q in QUESTIONS] + [(p, q) for q in QUESTIONS fo
 
 @pytest.fixture(scope="module")
 def vocab(graph):
-    from embodied_tui.services.graph import vocabulary
+    from embodied_tui.services.vocabulary import vocabulary
 
     return vocabulary(graph)
 
@@ -152,7 +152,7 @@ def test_answer_equals_the_fit_rows_filtered_by_hand(entry, fx, graph):
     from embodied_tui.services.ask import ask
 
     answer = ask(fx.db, entry["q"], graph=graph)
-    parsed = parse_question(entry["q"], __import__("embodied_tui.services.graph", fromlist=["x"]).vocabulary(graph))
+    parsed = parse_question(entry["q"], __import__("embodied_tui.services.vocabulary", fromlist=["x"]).vocabulary(graph))
     assert answer["cypher"] == parsed.to_cypher()  # the Cypher shown is the one that ran
     if any(re.search(r"\d", w) for w in entry.get("unparsed", [])):  # a quantity it could not use: no table
         assert answer["refused"] and answer["rows"] == [] and not answer["understood"]

@@ -158,7 +158,8 @@ def test_a_limited_question_keeps_only_the_edges_of_its_first_rows(fx):
     from embodied_tui.ask.graph import RUNS_ON
     from embodied_tui.ask.parse import parse_question
     from embodied_tui.ask.plan import plan
-    from embodied_tui.services.graph import Registered, vocabulary
+    from embodied_tui.services.graph import Registered
+    from embodied_tui.services.vocabulary import vocabulary
 
     src = Registered.read(fx.db)
     parsed = parse_question("the 3 fastest models on a jetson at 15 W in fp16", vocabulary(src.graph(fits=False)))
@@ -191,7 +192,8 @@ def test_a_count_decided_by_the_planner_equals_the_cypher_on_the_whole_graph(fx,
     from embodied_tui.ask.parse import parse_question
     from embodied_tui.ask.plan import plan
     from embodied_tui.services.ask import ask
-    from embodied_tui.services.graph import Registered, vocabulary_of
+    from embodied_tui.services.graph import Registered
+    from embodied_tui.services.vocabulary import vocabulary_of
 
     src = Registered.read(fx.db)
     parsed = parse_question(question, vocabulary_of(src))
@@ -209,7 +211,8 @@ def test_a_count_decided_by_the_planner_equals_the_cypher_on_the_whole_graph(fx,
 def test_a_count_the_planner_cannot_decide_is_left_to_the_cypher(fx):
     from embodied_tui.ask.parse import parse_question
     from embodied_tui.ask.plan import plan, where_decider
-    from embodied_tui.services.graph import Registered, vocabulary_of
+    from embodied_tui.services.graph import Registered
+    from embodied_tui.services.vocabulary import vocabulary_of
 
     src = Registered.read(fx.db)
     parsed = parse_question("how many models run under 1 ms on a jetson?", vocabulary_of(src))
@@ -229,7 +232,8 @@ def test_a_count_the_planner_cannot_decide_is_left_to_the_cypher(fx):
 def test_the_vocabulary_read_from_the_registry_equals_the_graphs(tmp_path):
     from embodied_tui.ask.graph import MODEL
     from embodied_tui.data.store import Registry
-    from embodied_tui.services.graph import Registered, vocabulary, vocabulary_of
+    from embodied_tui.services.graph import Registered
+    from embodied_tui.services.vocabulary import vocabulary, vocabulary_of
 
     db = copy_registry(tmp_path)
     Registry(db).update("small_vit", tags={"robot": "", "site": "lab"})

@@ -110,7 +110,7 @@ def _question_pieces(vocab):
 
 @pytest.fixture(scope="module")
 def vocab(graph):
-    from embodied_tui.services.graph import vocabulary
+    from embodied_tui.services.vocabulary import vocabulary
 
     return vocabulary(graph)
 

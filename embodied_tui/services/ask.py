@@ -54,7 +54,8 @@ from embodied_tui.ask.query import Condition, Order, Threshold
 from embodied_tui.ask.tool import query_from_response, tool_request
 from embodied_tui.ask.verdict import comparison, refusal, verdicts
 from embodied_tui.errors import UserError
-from embodied_tui.services.graph import Registered, cancel_fits, load_graph, vocabulary, vocabulary_of
+from embodied_tui.services.graph import Registered, cancel_fits, load_graph
+from embodied_tui.services.vocabulary import vocabulary, vocabulary_of
 
 LLM_URL_ENV = "EMBODIED_AI_LLM_URL"
 LLM_MODEL_ENV = "EMBODIED_AI_LLM_MODEL"

@@ -1,5 +1,6 @@
 """The registry as a graph: models (latest versions), every device x power mode, their fit rows and the stored
-measurements, laid out by ``ask.graph.build_graph``; and the names a question may use (``vocabulary``).
+measurements, laid out by ``ask.graph.build_graph``; or, where every row of a question is decided, its rows without a
+graph (``Registered.decided_rows``). The names a question may use are ``services.vocabulary``'s.
 
 **Plan before computing.** ``Registered.graph(scope, top=)`` keeps the models and device x modes the scope keeps (a
 question's conditions: ``ask.plan``; a raw query's WHERE clause: ``ask.graph.query_scope``) *before* any fit row is
@@ -23,7 +24,7 @@ import json
 import threading
 import typing
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,8 +41,7 @@ from embodied_tui.ask.graph import (
     hardware_properties,
     model_properties,
 )
-from embodied_tui.ask.parse import DeviceTerm, Vocabulary
-from embodied_tui.ask.pipeline_graph import PIPELINE, PipelineEdge
+from embodied_tui.ask.pipeline_graph import PipelineEdge
 from embodied_tui.ask.plan import Top, cut
 from embodied_tui.data.backend import is_server_registry
 from embodied_tui.data.store import Registry
@@ -118,7 +118,7 @@ class Registered:
 
     def _kept_models(self, scope: Scope) -> tuple[list, dict[int, dict]]:
         """The records whose Model node the scope keeps, and id(record) -> Model node properties."""
-        props = {id(r): _model_properties(r) for r in self.records} if scope.has(MODEL) else {}
+        props = {id(r): model_node_properties(r) for r in self.records} if scope.has(MODEL) else {}
         return [r for r in self.records if id(r) in props and scope.keeps(MODEL, props[id(r)])], props
 
     def count(self, scope: Scope, top: Top, progress: Callable[[int, int], None] | None = None) -> list | None:
@@ -240,7 +240,7 @@ class Registered:
         versions = self.device_versions()
         keys = {_record_key(r): i for i, r in enumerate(records)}
         if mprops is not None:
-            mprops.update({i: (props or {}).get(id(r)) or _model_properties(r) for i, r in enumerate(records)})
+            mprops.update({i: (props or {}).get(id(r)) or model_node_properties(r) for i, r in enumerate(records)})
         store = open_fit_store(self.reg)
         try:
             self._compute_missing(store, records, targets, versions, progress, generation)
@@ -483,7 +483,7 @@ def _content_key(record) -> str:
     return found[1]
 
 
-def _model_properties(record) -> dict:
+def model_node_properties(record) -> dict:
     """``ask.graph.model_properties`` of a record, once per record object (the vocabulary and every question's plan
     read them; the store keeps the same record objects while the registry file is unchanged). Not to be changed."""
     found = _PROPS.get(id(record))
@@ -522,89 +522,3 @@ def _digest(data: Any) -> str:
 def _code_signature() -> list:
     files = sorted(p for part in _CODE for p in (_PACKAGE / part).glob("*.py"))
     return [(p.name, st.st_size, st.st_mtime_ns) for p in files for st in (p.stat(),)]
-
-
-def vocabulary(graph) -> Vocabulary:
-    """The names a question may use, read from the graph's nodes (``vocabulary_of`` reads them from the registry
-    without building a graph; both give the same names)."""
-    models, families, tasks, types, pipelines = set(), set(), set(), set(), set()
-    devices: dict[str, dict[str, Any]] = {}
-    for _, data in graph.nodes(data=True):
-        labels = data.get("__labels__", set())
-        if MODEL in labels:
-            models.add(data["name"])
-            for bucket, key in ((families, "family"), (tasks, "task"), (types, "type")):
-                if data.get(key) and data[key] != "unknown":
-                    bucket.add(data[key])
-        elif PIPELINE in labels:
-            pipelines.add(data["name"])
-        elif HARDWARE in labels:
-            _add_device(devices, data)
-    return _vocabulary(models, families, tasks, types, devices, pipelines)
-
-
-def _add_device(devices: dict[str, dict[str, Any]], data: dict) -> None:
-    d = devices.setdefault(data["device"], {"name": data["name"], "vendor": data.get("vendor") or "",
-                                            "type": data.get("type") or "", "modes": [],
-                                            "aliases": tuple(data.get("aliases") or ()), "host": data.get("host")})
-    d["modes"].append(data["power_mode"])
-
-
-def _vocabulary(models, families, tasks, types, devices: dict[str, dict[str, Any]], pipelines) -> Vocabulary:
-    terms = tuple(DeviceTerm(id=i, name=d["name"], vendor=d["vendor"], type=d["type"], aliases=d["aliases"],
-                             modes=tuple(d["modes"]), host=d["host"]) for i, d in sorted(devices.items()))
-    return Vocabulary(models=tuple(sorted(models)), families=tuple(sorted(families)), tasks=tuple(sorted(tasks)),
-                      types=tuple(sorted(types)), devices=terms, pipelines=tuple(sorted(pipelines)))
-
-
-_SIZES = ("params", "macs", "weight_bytes")  # the Model node properties 'lighter than <model>' compares
-_MODEL_NAMES: dict[Path, tuple[list, tuple]] = {}  # registry path -> (the records read, their names)
-_MODEL_NAMES_LOCK = threading.Lock()
-
-
-def _model_names(src: "Registered") -> tuple:
-    """(models, families, tasks, types, sizes, tags) of the registry's records, as the graph's Model nodes hold them;
-    kept per registry while its records are the same objects (the store keeps the records it read until the file
-    changes: ``data.store``), so the app's next question does not go through 10,000 records again."""
-    path = src.reg.path
-    with _MODEL_NAMES_LOCK:
-        hit = _MODEL_NAMES.get(path)
-    if hit is not None and len(hit[0]) == len(src.records) and all(a is b for a, b in zip(hit[0], src.records)):
-        return hit[1]
-    models, families, tasks, types, sizes, tags = set(), set(), set(), set(), {}, {}
-    for record in src.records:
-        props = _model_properties(record)
-        if not props["name"]:
-            continue
-        models.add(props["name"])
-        for bucket, key in ((families, "family"), (tasks, "task"), (types, "type")):
-            if props.get(key) and props[key] != "unknown":
-                bucket.add(props[key])
-        sizes[props["name"]] = {f"m.{key}": props.get(key) for key in _SIZES}
-        if getattr(record, "tags", None):
-            tags[record.name] = dict(record.tags)
-    found = (models, families, tasks, types, sizes, tags)
-    with _MODEL_NAMES_LOCK:
-        _MODEL_NAMES.clear()  # one registry at a time: memory stays one registry's names
-        _MODEL_NAMES[path] = (list(src.records), found)
-    return found
-
-
-def vocabulary_of(src: "Registered") -> Vocabulary:
-    """The names a question may use (models, families, tasks, types, devices and their modes, pipelines) with each
-    model's sizes and tags, read from the registry without building a graph: the same as ``vocabulary`` of the graph
-    of every model and device (tests/test_ask_scale.py checks it), plus ``sizes`` (params, MACs, weight bytes of each
-    Model node) and ``tags`` (each record's tags)."""
-    models, families, tasks, types, sizes, tags = _model_names(src)
-    devices: dict[str, dict[str, Any]] = {}
-    seen: set[tuple[str, str]] = set()
-    for entry in src.devices:
-        for mode in entry.power_modes:
-            props = hardware_properties(entry, mode)
-            if (props["device"], props["power_mode"]) in seen:  # one Hardware node per device x mode
-                continue
-            seen.add((props["device"], props["power_mode"]))
-            _add_device(devices, props)
-    pipelines = {p.name for p in src.pipelines}
-    vocab = _vocabulary(models, families, tasks, types, devices, pipelines)
-    return replace(vocab, sizes=sizes, tags=tags)
