@@ -96,7 +96,7 @@ def detect(path: Path) -> Detected:
                 raise AnalysisError(f"{path}: a safetensors header of {n} bytes, over the format's limit of "
                                     f"{SAFETENSORS_HEADER_LIMIT} bytes; the file is corrupt or not safetensors")
             return Detected("safetensors")
-    if head[:1] == b"\x80":  # pickle protocol 2+ (legacy torch.save)
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):  # PROTO 2-5 (legacy torch.save)
         return Detected("torch_pickle", "legacy torch.save")
     if _looks_like_onnx(path, size):
         return Detected("onnx")
