@@ -41,10 +41,25 @@ SCREENS = {
 }
 
 
+async def first_screen_done(pilot) -> None:
+    """The registry table's target cells of the rows on screen are computed and shown (a timer starts their worker
+    after the first paint, so waiting for workers alone could come before it; the cells set the "ms" header's
+    text), and everything they caused has settled."""
+    await settle(pilot)
+    tables = pilot.app.screen.query("ModelTable")
+    if tables:
+        table = tables.first()
+        for _ in range(500):
+            if all(table.has_best_fit(k) for k in table.visible_keys()):
+                break
+            await pilot.pause(0.02)
+        await settle(pilot)
+
+
 def driver(keys: list[str]):
     """Press ``keys``; a key "=TEXT" sets the focused input to TEXT at once (typing each key is slow)."""
     async def run_before(pilot) -> None:
-        await settle(pilot)  # the first screen's own work (target cells, layout) is done before any key
+        await first_screen_done(pilot)  # the first screen's own work (target cells, layout) is done before any key
         for key in keys:
             if key.startswith("=") and len(key) > 1:
                 pilot.app.focused.value = key[1:]
