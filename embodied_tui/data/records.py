@@ -66,7 +66,7 @@ class _Strict(BaseModel):
     (JSON has neither). Reading what a newer embodied-ai wrote goes through ``read_as``, which drops unknown keys
     first."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, defer_build=True)
 
 
 class Architecture(_Strict):
