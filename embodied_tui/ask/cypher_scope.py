@@ -25,7 +25,7 @@ from typing import Any
 
 import networkx as nx
 
-from embodied_tui.ask.graph import ROW_KEYS, RUNS_ON, WHOLE, FitEdge, Scope
+from embodied_tui.ask.graph import NUMBER_COLUMNS, RUNS_ON, TEXT_COLUMNS, WHOLE, Scope, row_column
 from embodied_tui.data.fast_records import fastpath_enabled
 
 _Test = Callable[[dict, str], bool]
@@ -190,9 +190,6 @@ def _scope(ex: Any) -> Scope:
                  edge_where=tuple(sql))
 
 
-_KINDS = {k: str(getattr(a, "__forward_arg__", a)) for k, a in FitEdge.__annotations__.items() if k in ROW_KEYS[2:]}
-_NUMERIC_COLUMNS = frozenset(k for k, kind in _KINDS.items() if kind in ("float", "float | None"))
-_TEXT_COLUMNS = frozenset(k for k, kind in _KINDS.items() if kind in ("str", "str | None"))
 _SQL_OPERATORS = {"==": "=", "=": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">=", "in": "IN"}
 
 
@@ -210,14 +207,13 @@ def _pushed(condition: Any) -> tuple[str, str, Any] | None:
     op = _SQL_OPERATORS.get(str(getattr(condition._operator, "_operator", "")))
     if not isinstance(left, AttributeRef) or isinstance(right, (AttributeRef, bool)) or op is None:
         return None
-    attribute = str(left.attribute)
-    column = {"latency_ms": "predicted_latency_ms"}.get(attribute, attribute)
+    column = row_column(f"r.{left.attribute}")
     number = isinstance(right, (int, float)) and not isinstance(right, bool) and right == right  # not NaN
-    if column in _NUMERIC_COLUMNS and number and op != "IN" and abs(right) != float("inf"):
+    if column in NUMBER_COLUMNS and number and op != "IN" and abs(right) != float("inf"):
         return column, op, right
-    if column in _TEXT_COLUMNS and op == "=" and isinstance(right, str):
+    if column in TEXT_COLUMNS and op == "=" and isinstance(right, str):
         return column, op, right
-    if column in _TEXT_COLUMNS and op == "IN" and isinstance(right, (list, tuple)) and right \
+    if column in TEXT_COLUMNS and op == "IN" and isinstance(right, (list, tuple)) and right \
             and all(isinstance(v, str) for v in right):
         return column, op, tuple(right)
     return None

@@ -100,6 +100,23 @@ class FitEdge(NamedTuple):
 
 ROW_KEYS = FitEdge._fields  # the fit row fields the graph reads: rows cut down to these build the same graph
 _EDGE_KEYS = ROW_KEYS[2:]  # RUNS_ON edge properties copied from a fit row
+_KINDS = {k: str(getattr(a, "__forward_arg__", a)) for k, a in FitEdge.__annotations__.items()}  # 'float | None'
+NUMBER_COLUMNS = frozenset(k for k, kind in _KINDS.items() if kind in ("float", "float | None"))
+TEXT_COLUMNS = frozenset(k for k, kind in _KINDS.items() if kind in ("str", "str | None"))
+BOOL_COLUMNS = frozenset(k for k, kind in _KINDS.items() if kind in ("bool", "bool | None"))
+_NAME_COLUMNS = {"m.name": "model", "h.device": "hardware", "h.power_mode": "power_mode"}
+
+
+def row_column(field: str) -> str | None:
+    """The fit row column that holds a query's ``field`` on a Model -RUNS_ON-> Hardware row: ``r.latency_ms`` is
+    ``predicted_latency_ms`` (``edge_properties``), another RUNS_ON property its own column, and the row's model
+    name, device and power mode (``m.name``, ``h.device``, ``h.power_mode``) theirs; None for any other field."""
+    if field in _NAME_COLUMNS:
+        return _NAME_COLUMNS[field]
+    variable, _, prop = field.partition(".")
+    if variable != "r":
+        return None
+    return "predicted_latency_ms" if prop == "latency_ms" else prop if prop in _EDGE_KEYS else None
 
 
 class CypherError(UserError):

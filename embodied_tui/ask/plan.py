@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any, Callable, Iterable
 
-from embodied_tui.ask.graph import HARDWARE, MODEL, ROW_KEYS, RUNS_ON, Scope, keep_scope
+from embodied_tui.ask.graph import HARDWARE, MODEL, RUNS_ON, Scope, keep_scope, row_column
 from embodied_tui.ask.query import FIELDS, StructuredQuery, literal
 
 _LABELS = {"m": MODEL, "h": HARDWARE, "r": RUNS_ON}
@@ -192,10 +192,8 @@ def _first(kept: list, limit: int) -> list:
 def _stored(c) -> tuple[str, str, Any] | None:
     """A condition on a RUNS_ON field as (fit row column, op, value) that SQL reads as Cypher does (a comparison with
     null is false), or None: negated conditions, booleans and computed fields are left to the edge tests."""
-    if c.negate or not c.field.startswith("r."):
-        return None
-    column = {"latency_ms": "predicted_latency_ms"}.get(c.field[2:], c.field[2:])
-    if column not in ROW_KEYS or column in ("model", "hardware"):
+    column = row_column(c.field) if c.field.startswith("r.") and not c.negate else None
+    if column is None:
         return None
     try:
         value = _stated(c.value)
@@ -228,6 +226,8 @@ def plan(parsed: StructuredQuery) -> tuple[Scope, Top | None]:
         if variable in _LABELS:
             tests.setdefault(_LABELS[variable], []).append(condition_test(o.field, "IS NOT NULL", None, False))
 
+    stored = [(c, _stored(c)) for c in parsed.conditions]  # each condition as the fit store's SQL reads it, or None
+
     def joined(fns: list) -> Callable[[dict, str], bool]:
         return lambda props, _label, fns=tuple(fns): all(fn(props) for fn in fns)
 
@@ -236,9 +236,9 @@ def plan(parsed: StructuredQuery) -> tuple[Scope, Top | None]:
                   edge_tests=((frozenset({RUNS_ON}), joined(tests[RUNS_ON])),) if RUNS_ON in tests else (),
                   precisions=frozenset(map(str, parsed.selections()["r.precision"]))
                   if "r.precision" in parsed.selections() else None,
-                  edge_where=tuple(w for c in parsed.conditions for w in (_stored(c),) if w is not None),
+                  edge_where=tuple(w for _, w in stored if w is not None),
                   edge_where_whole=not any(o.field.startswith("r.") for o in parsed.order_by) and all(
-                      _stored(c) is not None for c in parsed.conditions if c.field.startswith("r.")))
+                      w is not None for c, w in stored if c.field.startswith("r.")))
     top = None
     if parsed.relative is not None:  # 'faster than <model>' is not among the tests: every kept edge is walked
         return scope, None

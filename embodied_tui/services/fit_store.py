@@ -52,12 +52,12 @@ import sqlite3
 from pathlib import Path
 from typing import Container, Iterable, Iterator, Sequence
 
-from embodied_tui.ask.graph import ROW_KEYS, FitEdge
+from embodied_tui.ask.graph import BOOL_COLUMNS, ROW_KEYS, FitEdge
 
 STORE_FORMAT = "4"  # 4: integer ids for model keys and device versions, no done table; 3: 64-hex keys in every row
 _FORMAT = STORE_FORMAT + ":" + ", ".join(ROW_KEYS)
 _COLUMNS = ", ".join(ROW_KEYS)
-_BOOLS = [i for i, key in enumerate(ROW_KEYS) if "bool" in str(FitEdge.__annotations__[key])]
+_BOOLS = [i for i, key in enumerate(ROW_KEYS) if key in BOOL_COLUMNS]
 _TABLES = ("edges", "done", "keys", "versions")  # every table a layout of this store has had (but meta)
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS keys (key_id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE)",

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import typing
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +30,10 @@ from typing import Any, Callable
 from embodied_tui.ask.graph import (
     HARDWARE,
     MODEL,
+    NUMBER_COLUMNS,
     ROW_KEYS,
     RUNS_ON,
+    TEXT_COLUMNS,
     WHOLE,
     FitEdge,
     Scope,
@@ -40,6 +41,7 @@ from embodied_tui.ask.graph import (
     edge_properties,
     hardware_properties,
     model_properties,
+    row_column,
 )
 from embodied_tui.ask.pipeline_graph import PipelineEdge
 from embodied_tui.ask.plan import Top, cut
@@ -416,24 +418,16 @@ def _stored_order(top: Top | None) -> list[tuple[str, bool]] | None:
         return None
     out = []
     for variable, prop, descending in top.keys:
-        column = {"latency_ms": "predicted_latency_ms"}.get(prop, prop)
-        if variable == "r" and column in _NUMBER_COLUMNS:
+        column = row_column(f"{variable}.{prop}")
+        if column in NUMBER_COLUMNS:
             out.append((column, descending))
-        elif out and not descending and (variable, prop) in _NAME_COLUMNS:  # a row's names, breaking ties
-            out.append((_NAME_COLUMNS[(variable, prop)], False))
+        elif out and not descending and column in TEXT_COLUMNS:  # a row's names, breaking ties (by code point)
+            out.append((column, False))
         else:
             break
     return out or None
 
 
-# the fields that name a row, as the fit row stores them (texts: sorted by code point, as Python sorts them)
-_NAME_COLUMNS = {("m", "name"): "model", ("h", "device"): "hardware", ("h", "power_mode"): "power_mode",
-                 ("r", "precision"): "precision"}
-
-
-_NUMBER_COLUMNS = frozenset(  # the fit row's numeric columns (not the names, texts or booleans)
-    name for name, kind in typing.get_type_hints(FitEdge).items() if set(typing.get_args(kind) or (kind,)) & {int, float}
-    and bool not in (typing.get_args(kind) or (kind,)))
 _generation = [0]  # bumped by cancel_fits: a computation started under an older number stops
 _generation_lock = threading.Lock()
 

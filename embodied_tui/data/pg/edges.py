@@ -27,7 +27,6 @@ from embodied_tui.data.pg.connect import connection
 
 _LOCK = 0x65646765  # advisory lock key for creating the tables ("edge")
 _OPS = ("<", "<=", ">", ">=", "=", "IN")
-_TEXT = ("model", "hardware", "power_mode", "precision")  # sorted by code point (COLLATE "C"), as Python sorts
 
 
 def _sql_type(annotation: Any) -> str:
@@ -160,9 +159,10 @@ class PgFitStore:
         order = [(column, desc) for column, desc in order if column in self.columns]
         for column, _ in order:
             sql += f' AND "{column}" IS NOT NULL'
-        if order and not one_per_key:
-            sql += " ORDER BY " + ", ".join(f'"{column}" COLLATE "C"{" DESC" if desc else ""}' if column in _TEXT
-                                            else f'"{column}"{" DESC" if desc else ""}' for column, desc in order)
+        if order and not one_per_key:  # texts by code point (COLLATE "C"), as Python sorts them
+            collate = {c: ' COLLATE "C"' for c, kind in zip(self.columns, self.types) if kind == "text"}
+            sql += " ORDER BY " + ", ".join(f'"{column}"{collate.get(column, "")}{" DESC" if desc else ""}'
+                                            for column, desc in order)
         make = self.row_type
         try:
             with connection(self.url).cursor() as cur:
