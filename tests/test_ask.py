@@ -685,6 +685,8 @@ def test_tags_and_tag_values_can_be_asked_about(tmp_path):
         assert result.exit_code == 0, result.output
     cases = {"which models carry the robot tag?": {"resnet_tiny", "lstm_policy"},
              "models tagged robot": {"resnet_tiny", "lstm_policy"},
+             "which models are robot-tagged?": {"resnet_tiny", "lstm_policy"},
+             "lab tagged models": {"resnet_tiny"},
              "what's deployed at the lab site?": {"resnet_tiny"},
              "models with tags.site = hq": {"small_vit"},
              "which models are not tagged robot": {"mobilenet_tiny", "small_vit", "mlp_policy", "yolo_style_detector",
@@ -770,3 +772,17 @@ def test_a_misspelt_name_close_to_several_is_refused_not_widened():
     q = parse_question("fastest model: resnet_aaa", vocab)  # one close name: corrected, and said
     assert q.understood and q.conditions[0].value == "resnet_aa"
     assert "'resnet_aaa' read as 'resnet_aa' (the one close name)" in q.notes
+
+
+def test_a_misspelt_dashed_name_is_corrected_whole():
+    """'yolo-styel': 'yolo' alone is a family, so the reader takes it and leaves '-styel'; the correction is of the
+    whole dashed token, never the family (which would widen the answer to every yolo)."""
+    from embodied_tui.ask.vocab import Vocabulary
+
+    vocab = Vocabulary(models=("yolo-style", "yolo-big"), families=("yolo",))
+    q = parse_question("is yolo-styel a detector?", vocab)
+    assert q.understood, q.reasons
+    assert [c.cypher() for c in q.conditions if c.field == "m.name"] == ['m.name = "yolo-style"']
+    assert "'yolo-styel' read as 'yolo-style' (the one close name)" in q.notes
+    q = parse_question("params of yolo-bgi", vocab)
+    assert [c.cypher() for c in q.conditions if c.field == "m.name"] == ['m.name = "yolo-big"']

@@ -131,7 +131,7 @@ def _corrected(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     said: list[str] = []
     for _ in range(MAX_CORRECTIONS + 1):
         parsed = _read(text, vocabulary)
-        fixes = [(w, close_names(w, vocabulary)) for w in dict.fromkeys(parsed.unparsed)]  # each word once
+        fixes = [_fix(w, text, vocabulary) for w in dict.fromkeys(parsed.unparsed)]  # each word once
         one = next(((w, c[0]) for w, c in fixes if len(c) == 1), None)
         if one is None or len(said) >= MAX_CORRECTIONS:
             break
@@ -144,6 +144,17 @@ def _corrected(text: str, vocabulary: Vocabulary) -> StructuredQuery:
         if len(close) > 1:
             reasons.append(f"'{word}' is close to several names ({', '.join(close)}): say which")
     return parsed.model_copy(update={"notes": said + parsed.notes, "reasons": reasons})
+
+
+def _fix(word: str, text: str, vocabulary: Vocabulary) -> tuple[str, list[str]]:
+    """(the word to correct, the names close to it): the whole dashed or underscored token the word was left of
+    ('yolo-styel', where 'yolo' was read as a family and '-styel' left) when that token is close to exactly one name,
+    else the word itself."""
+    whole = re.search(rf"(?<![\w.-])[\w.-]*{re.escape(word)}[\w.-]*", text)
+    token = whole.group(0).strip(".-_") if whole else word
+    if token != word and len(close := close_names(token, vocabulary)) == 1:
+        return token, close
+    return word, close_names(word, vocabulary)
 
 
 def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:

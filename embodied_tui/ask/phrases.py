@@ -66,7 +66,9 @@ def read_flags(st: QuestionText) -> None:
     for m in list(st.finditer(r"(?:with\s+(?:a\s+)?)?(?:measured|benchmarked|measurements?)(?:\s+latency)?")):
         negated, start = st.negated_before(m.start())  # 'no measured latency', 'without measurements'
         st.add(Condition(field="r.measured_latency_ms", op="IS NOT NULL", negate=negated), st.take(start, m.end()))
-    for m in list(st.finditer(r"how\s+many|(?:the\s+)?number\s+of|count(?:\s+(?:of|the|all))*")):
+    for m in list(st.finditer(r"how\s+many(?!\s+(?:fps|frames|milliseconds|ms|watts|mj|millijoules|joules|"
+                              r"inferences|times\s+(?:faster|slower|quicker)))|(?:the\s+)?number\s+of|"
+                              r"count(?:\s+(?:of|the|all))*")):
         st.count = True
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="count the distinct answers"))
     for m in list(st.finditer(r"(?:in\s+)?real[- ]?time")):
@@ -321,3 +323,20 @@ def read_asked_measures(st: QuestionText) -> None:
         for m in list(st.finditer(pattern)):
             st.add(Condition(field=fld, op="IS NOT NULL"), st.take(m.start(), m.end()))
             st.subject_votes.append((m.start(), "hardware"))
+    # a fit row's measure asked for ('the fps of X on Y', 'how many fps does X get', 'energy per inference ... in
+    # mJ'): that column on each row (``IS NOT NULL``); thresholds and superlatives on them were read before
+    for pattern, fld in _ASKED_EDGE_MEASURES:
+        for m in list(st.finditer(pattern)):
+            phrase = st.take(m.start(), m.end())
+            if any(c.field == fld for c in st.conditions) or any(o[0] == fld for o in st.order):
+                st.readings.append(Reading(phrase=phrase, meaning=f"the measure is {fld}"))  # 'energy under 5 mJ'
+            else:
+                st.add(Condition(field=fld, op="IS NOT NULL"), phrase)
+
+
+_ASKED_EDGE_MEASURES = [
+    (r"(?:how\s+many\s+|the\s+|its\s+)?(?:fps|frames?\s+per\s+second|frame[\s-]*rates?|throughput)", "r.fps"),
+    (r"(?:how\s+much\s+|the\s+|its\s+)?energy(?:[\s-]+(?:per|each|for\s+(?:one|each|an?))[\s-]+"
+     r"(?:inference|frame|run|image|forward\s+pass))?(?:\s+(?:in|as)\s+(?:mj|millijoules?|joules?))?|"
+     r"(?:in|as)\s+(?:mj|millijoules?)", "r.energy_mj"),
+]

@@ -170,7 +170,8 @@ def read_thresholds(st: QuestionText) -> None:
     for m in list(st.finditer(rf"(?:{_CMP_RE})\s*(?:(?:a|an|the)\s+)?{QTY}")):
         fld, value = quantity(m)
         op = _resolve_op(_cmp_op(m), fld, m)
-        st.add(Condition(field=fld, op=op, value=clean(value)), st.take(m.start(), m.end()))
+        negated, start = st.negated_before(m.start())  # 'does not run under 1 ms', 'not over 5 M params'
+        st.add(Condition(field=fld, op=op, value=clean(value), negate=negated), st.take(start, m.end()))
     for m in list(st.finditer(rf"{QTY}\s*(?:(?P<le>{_SUFFIX_LE})|(?P<ge>{_SUFFIX_GE})|(?P<plus>\+))")):
         fld, value = quantity(m)
         op = "<=" if m.group("le") else ">="

@@ -402,6 +402,13 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
                                                               f"{', '.join(names)}"))
         st.subject_votes.append((m.start(), "model"))
 
+    # 'robot-tagged', 'lab tagged': a known tag (or tag value) right before 'tagged'
+    known = sorted(keys | {v for _, v in pairs if v}, key=len, reverse=True)
+    for m in list(st.finditer(rf"(?<![a-z0-9_.-])(?P<t>{'|'.join(re.escape(t) for t in known)})[\s-]+tagged"
+                              rf"(?![a-z0-9_-])")):
+        tag = m.group("t")
+        key = tag if tag in keys else next(k for k, v in sorted(pairs) if v == tag)
+        add(m, key, None if tag in keys else tag)
     word = r"[a-z0-9_.-]+"
     explicit = (rf"(?:tagged|with\s+(?:the\s+)?tags?|carry(?:ing)?\s+(?:the\s+)?tags?|tags?)\s+(?:as\s+)?"
                 rf"(?P<a>{word})(?:\s*=\s*(?P<av>{word}))?|(?:the\s+|a\s+)?(?P<b>{word})[\s-]+tags?(?!\s*=)")

@@ -8,7 +8,8 @@ from __future__ import annotations
 PRECISIONS: list[tuple[str, str]] = [
     (r"fp32|float32|full[- ]precision|single[- ]precision", "fp32"),
     (r"tf32|tensorfloat(?:-?32)?", "tf32"),
-    (r"fp16|float16|half[- ]precision|half", "fp16"),
+    (r"fp16|float16|half[- ]precision|half(?!\s+an?\s+(?:thousand|million|billion|trillion|milli|micro|second|"
+     r"mega|giga|kilo|meg|gig|watt|joule))", "fp16"),  # 'half a billion MACs' is a number
     (r"bf16|bfloat16", "bf16"),
     (r"int8|int-8|8[- ]bit(?: integers?)?|quanti[sz]ed", "int8"),
     (r"int4|int-4|4[- ]bit(?: integers?)?", "int4"),
@@ -80,7 +81,7 @@ SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": mem
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
                  "ten": 10, "twenty": 20}
 NEGATION = (r"(?:not|except(?:\s+for)?|excluding|exclude|other\s+than|apart\s+from|besides|without|no|but\s+not|"
-            r"aren't|isn't|arent|isnt|non|never)")
+            r"aren't|isn't|arent|isnt|non|never|don't|doesn't|dont|doesnt|cannot|can't|won't)")
 MODEL_WORDS = r"models?|networks?|nets?|architectures?|ones?"
 HW_WORDS = (r"devices?|hardware|boards?|chips?|accelerators?|targets?|platforms?|where|(?:power\s+)?modes|"
             r"specs?|specifications")
