@@ -727,6 +727,46 @@ def test_a_comparison_of_two_models_states_the_verdict_and_the_ratio(fx, graph):
     assert vs.startswith(f"mobilenet_tiny is faster than resnet_tiny on {len(ratios) - wins} of {len(ratios)} ")
 
 
+def test_a_size_comparison_of_two_models_states_the_verdict_and_the_ratio(fx):
+    """'is A bigger than B', 'does A have fewer MACs than B': both models' own rows, the verdict and the ratio,
+    computed again here from the records' exact counts; no row of where they run."""
+    from embodied_tui.services.ask import ask
+
+    params = {r.name: r.params for r in fx.records}
+    macs = {r.name: r.macs for r in fx.records}
+    for question, a, b, sizes, more, what in (
+            ("is yolo_style_detector bigger than unet_small?", "yolo_style_detector", "unet_small", params, True,
+             "parameters"),
+            ("is mobilenet_tiny lighter than resnet_tiny", "mobilenet_tiny", "resnet_tiny", params, False, "parameters"),
+            ("does resnet_tiny have fewer MACs than small_vit?", "resnet_tiny", "small_vit", macs, False, "MACs")):
+        answer = ask(fx.db, question)
+        assert answer["understood"] and answer["columns"][0] == "m.name", answer
+        assert sorted(row[0] for row in answer["rows"]) == sorted([a, b])  # the two models' own rows
+        holds = sizes[a] > sizes[b] if more else sizes[a] < sizes[b]
+        big, small = (a, b) if sizes[a] > sizes[b] else (b, a)
+        assert answer["answer"] == [
+            f"{'yes' if holds else 'no'}: {a} has {sizes[a]:,} {what}, {b} {sizes[b]:,}: {big} has "
+            f"{fmt.number(sizes[big] / sizes[small])}x as many {what} as {small}"], question
+    how = ask(fx.db, "how much bigger is unet_small than mlp_policy")["answer"]
+    assert len(how) == 1 and not how[0].startswith(("yes", "no")) and "unet_small has" in how[0]
+    # one model named: still a threshold at its size, every other model compared with it
+    answer = ask(fx.db, "which models are bigger than unet_small")
+    assert {row[0] for row in answer["rows"]} == {n for n, p in params.items() if p > params["unet_small"]}
+
+
+def test_a_model_property_asked_of_a_named_model_gives_its_own_row(fx):
+    from embodied_tui.services.ask import ask
+
+    for question in ("how many params does small_vit have", "what family is small_vit", "how many MACs does "
+                     "small_vit need", "what is the parameter count of small_vit"):
+        answer = ask(fx.db, question)
+        assert answer["understood"] and answer["count"] is None, (question, answer["reasons"])
+        assert answer["columns"][:4] == ["m.name", "m.family", "m.task", "m.params"], question
+        record = next(r for r in fx.records if r.name == "small_vit")
+        arch = record.architecture
+        assert answer["rows"] == [["small_vit", arch.family, arch.task, record.params, record.macs]], question
+
+
 def test_how_much_faster_on_one_device_than_another(fx, graph):
     from embodied_tui.services.ask import ask
 

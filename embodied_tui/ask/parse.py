@@ -37,9 +37,13 @@ What it understands (units are converted to the graph's fields, see ``embodied_t
   power mode and precision: ``query.Relative``, resolved by ``services.ask``; refused without a device); tags (``the robot tag``, ``tagged robot``, ``at the lab site``, ``tags.site = lab``: the models carrying
   them, from the registry);
 - comparisons (``is A faster than B on X``, ``A vs B``, ``how much faster is A on X than on Y``): ``compare`` holds
-  the two sides and ``ask.verdict.comparison`` states the verdict and the ratio;
-- a word not understood that is close to exactly one known name is corrected, and the notes say so; close to several,
-  the question is refused with them (``reasons``); ``understood`` is false while a meaning-carrying word is unread.
+  the two sides and ``ask.verdict.comparison`` states the verdict and the ratio; ``is A bigger than B``, ``does A
+  have fewer MACs than B`` compare two models' sizes (their own rows, the registry's counts);
+- a measure asked of what is named: ``how many params does X have``, ``what family is X`` (X's row);
+  ``the fps of X on Y``, ``energy per inference ... in mJ`` (that column on each fit row);
+- a word not understood that is close to exactly one known name is corrected, and the notes say so (a dashed or
+  underscored name whole: ``yolo-styel``); close to several, the question is refused with them (``reasons``);
+  ``understood`` is false while a meaning-carrying word is unread.
 
 ``StructuredQuery.to_cypher()`` is the exact query ``services.ask`` runs on the graph.
 
@@ -177,7 +181,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     read_power_modes(st, vocabulary)
     read_bare_quantities(st, RATES)
     read_devices(st, vocabulary)
-    compare = read_comparison(st)
+    compare = read_comparison(st, vocabulary)
     read_superlatives(st)
     read_measures(st)
     st.read_entities(DEVICE_TYPES, "h.type", "hardware")

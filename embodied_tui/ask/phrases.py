@@ -67,7 +67,8 @@ def read_flags(st: QuestionText) -> None:
         negated, start = st.negated_before(m.start())  # 'no measured latency', 'without measurements'
         st.add(Condition(field="r.measured_latency_ms", op="IS NOT NULL", negate=negated), st.take(start, m.end()))
     for m in list(st.finditer(r"how\s+many(?!\s+(?:fps|frames|milliseconds|ms|watts|mj|millijoules|joules|"
-                              r"inferences|times\s+(?:faster|slower|quicker)))|(?:the\s+)?number\s+of|"
+                              r"inferences|times\s+(?:faster|slower|quicker|bigger|larger|smaller|heavier|lighter)|"
+                              r"param(?:eter)?s|weights|g?macs|g?flops|multiply))|(?:the\s+)?number\s+of|"
                               r"count(?:\s+(?:of|the|all))*")):
         st.count = True
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="count the distinct answers"))
@@ -228,6 +229,8 @@ def read_measures(st: QuestionText) -> None:
             st.readings.append(Reading(phrase=phrase, meaning=f"the measure is {fld}"))
     for m in list(st.finditer(r"param(?:eter)?s?[\s-]+counts?|weights?[\s-]+counts?|g?macs?[\s-]+counts?")):
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="a measure (not a count of answers)"))
+        if not st.order:  # 'the parameter count of X': X's own row
+            st.subject_votes.append((m.start(), "model"))
 
 
 # ------------------------------------------------------------------------------------------------ hardware measures
@@ -323,6 +326,13 @@ def read_asked_measures(st: QuestionText) -> None:
         for m in list(st.finditer(pattern)):
             st.add(Condition(field=fld, op="IS NOT NULL"), st.take(m.start(), m.end()))
             st.subject_votes.append((m.start(), "hardware"))
+    # a model's own measure or property asked for, of a model named ('how many params does X have', 'what family
+    # is X', 'the MACs of X'): the model's row (those are its columns), not where it runs
+    named = any(c.field == "m.name" and not c.negate for c in st.conditions)
+    for pattern, fld in _ASKED_MODEL_MEASURES if named else ():
+        for m in list(st.finditer(pattern)):
+            st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning=f"the measure is {fld}"))
+            st.subject_votes.append((m.start(), "model"))
     # a fit row's measure asked for ('the fps of X on Y', 'how many fps does X get', 'energy per inference ... in
     # mJ'): that column on each row (``IS NOT NULL``); thresholds and superlatives on them were read before
     for pattern, fld in _ASKED_EDGE_MEASURES:
@@ -334,6 +344,12 @@ def read_asked_measures(st: QuestionText) -> None:
                 st.add(Condition(field=fld, op="IS NOT NULL"), phrase)
 
 
+_ASKED_MODEL_MEASURES = [
+    (r"(?:how\s+many\s+|the\s+|its\s+)?(?:param(?:eter)?s|weights)(?:[\s-]+counts?)?", "m.params"),
+    (r"(?:how\s+many\s+|the\s+|its\s+)?(?:g?macs|g?flops|multiply[\s-]+accumulates)(?:[\s-]+counts?)?", "m.macs"),
+    (r"(?:what|which)\s+(?:model\s+)?(?:family|architecture)|(?:the\s+|its\s+)?(?:model\s+)?family", "m.family"),
+    (r"(?:what|which)\s+task|(?:the\s+|its\s+)task", "m.task"),
+]
 _ASKED_EDGE_MEASURES = [
     (r"(?:how\s+many\s+|the\s+|its\s+)?(?:fps|frames?\s+per\s+second|frame[\s-]*rates?|throughput)", "r.fps"),
     (r"(?:how\s+much\s+|the\s+|its\s+)?energy(?:[\s-]+(?:per|each|for\s+(?:one|each|an?))[\s-]+"

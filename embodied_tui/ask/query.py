@@ -172,6 +172,11 @@ class Comparison(BaseModel):
     labels: list[str] = Field(min_length=2, max_length=2)  # each side as the question named it
     phrase: str = ""
     yes_no: bool = False  # 'is A faster than B?': the answer starts with yes or no
+    # 'is A bigger than B', 'does A have more MACs than B': two models' sizes (the registry's, read with the
+    # question: ``values``, one per side), ``more`` whether the question asks if the first has more
+    measure: Literal["r.latency_ms", "m.params", "m.macs"] = "r.latency_ms"
+    values: list[float | None] = Field(default_factory=list, max_length=2)
+    more: bool = True
 
 
 class Threshold(BaseModel):

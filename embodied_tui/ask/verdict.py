@@ -68,6 +68,8 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
     one. Two models: each device x power mode x precision where both have a time is one pairing; the verdict counts
     the pairings where the first model is faster, with the ratios' range and median. Two device groups: for each
     model and precision, each side at its fastest device and mode (named), and their ratio."""
+    if compare.measure != "r.latency_ms":
+        return size_comparison(compare)
     if not all(c in columns for c in COMPARED):
         return []
     idx = {c: columns.index(c) for c in COMPARED}
@@ -121,6 +123,29 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
         return [f"cannot compare: no model has a predicted latency on both {a_label} and {b_label} at one precision"]
     more = len(out) - MAX_SENTENCES
     return out[:MAX_SENTENCES] + ([f"... and {more} more"] if more > 0 else [])
+
+
+_SIZE_WORDS = {"m.params": "parameters", "m.macs": "MACs"}
+
+
+def size_comparison(compare) -> list[str]:
+    """Two models' sizes (``compare.values``, the registry's exact counts) in words: whether the first has more (or
+    fewer) of them, both counts, and the ratio (the larger over the smaller)."""
+    (a,), (b,) = compare.sides
+    what = _SIZE_WORDS[compare.measure]
+    va, vb = (compare.values + [None, None])[:2]
+    if va is None or vb is None:
+        unknown = ", ".join(n for n, v in ((a, va), (b, vb)) if v is None)
+        return [f"cannot compare: the {what} of {unknown} not known"]
+    holds = va > vb if compare.more else va < vb
+    verdict = ("yes: " if holds else "no: ") if compare.yes_no else ""
+    counts = f"{a} has {fmt.exact(va)} {what}, {b} {fmt.exact(vb)}"
+    if va == vb:
+        return [f"{verdict}{counts}: the same"]
+    ratio = max(va, vb) / min(va, vb) if min(va, vb) > 0 else None
+    how = f"{_times(ratio)} " if ratio is not None else ""
+    big, small = (a, b) if va > vb else (b, a)
+    return [f"{verdict}{counts}: {big} has {how}as many {what} as {small}"]
 
 
 def refusal(parsed) -> str | None:

@@ -351,8 +351,8 @@ def read_relative(st: QuestionText, vocab: Vocabulary) -> None:
     for pattern, fld, op in _RELATIVE:
         for m in list(st.finditer(rf"(?:{pattern})\s+than(?=\s)")):
             found = _name_after(st, m.end(), keys)
-            if found is None:
-                continue
+            if found is None or (_YES_NO.match(st.low) and _name_before(st, m.start(), keys)):
+                continue  # 'is A bigger than B?': two models compared (read_comparison), not a threshold
             name, end = found
             phrase = st.take(m.start(), end)
             value = (vocab.sizes.get(name) or {}).get(fld)
@@ -362,6 +362,16 @@ def read_relative(st: QuestionText, vocab: Vocabulary) -> None:
                 continue
             st.add(Condition(field=fld, op=op, value=value), phrase)
             st.notes.append(f"'{phrase}' read as {fld} {op} {value:,.0f} ({name}'s own)")
+
+
+_YES_NO = re.compile(r"\s*(?:is|are|does|do|has|have|will|would|can|could)\b")
+
+
+def _name_before(st: QuestionText, start: int, keys: dict[str, str]) -> bool:
+    """Whether a model name (spaced, dashed or dotted as people write it) is written before ``start``."""
+    words = re.findall(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*", st.masked()[:start])
+    return any("".join(t for w in words[i:i + n] for t in tokens(w)) in keys
+               for i in range(len(words)) for n in range(1, 5))
 
 
 def _tag_text(key: str, value: str) -> str:
@@ -459,7 +469,21 @@ _COMPARE = (r"(?:how\s+much\s+|how\s+many\s+times\s+)?(?P<w>faster|slower|quicke
             r"compared?\s+(?:to|with)|compare|against|(?:which|who)\s+is\s+(?:faster|quicker|slower)")
 
 
-def read_comparison(st: QuestionText) -> Comparison | None:
+def _size_comparison(st: QuestionText, names: list[str], vocab: Vocabulary) -> Comparison | None:
+    """'is A bigger than B', 'does A have more MACs than B', 'how much lighter is A than B': two models named,
+    compared on their size (params or MACs, ``_RELATIVE``'s words)."""
+    for pattern, fld, op in _RELATIVE:
+        for m in list(st.finditer(rf"(?:how\s+much\s+|how\s+many\s+times\s+)?(?:{pattern})(?:\s+than)?")):
+            phrase = st.take(m.start(), m.end())
+            st.readings.append(Reading(phrase=phrase, meaning=f"compare {names[0]} with {names[1]} on {fld}"))
+            st.subject_votes.append((m.start(), "model"))  # their own rows, not where they run
+            return Comparison(field="m.name", sides=[[names[0]], [names[1]]], labels=names, phrase=phrase,
+                              yes_no=bool(_YES_NO.match(st.low)), measure=fld, more=op == ">",
+                              values=[(vocab.sizes.get(n) or {}).get(fld) for n in names])
+    return None
+
+
+def read_comparison(st: QuestionText, vocab: Vocabulary | None = None) -> Comparison | None:
     """'is A faster than B (on X)', 'A vs B on X', 'compare A and B', 'how much faster is A on X than on Y': two
     models named (not negated), or else two device phrases, compared on predicted latency. The comparison word is
     taken only when there are two sides; else it stays unread (and the question says it was not understood)."""
@@ -468,6 +492,8 @@ def read_comparison(st: QuestionText) -> Comparison | None:
     said = {r.meaning: st.low.find(r.phrase.lower()) for r in st.readings}
     names = list(dict.fromkeys(str(c.value) for c in sorted(models, key=lambda c: said.get(c.cypher(), 0))))
     devices = sorted(devices, key=lambda c: said.get(c.cypher(), 0))
+    if len(names) == 2 and vocab is not None and (sized := _size_comparison(st, names, vocab)) is not None:
+        return sized
     for m in list(st.finditer(_COMPARE)):
         phrase = st.take(m.start(), m.end())
         if len(names) == 2:
