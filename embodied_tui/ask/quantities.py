@@ -16,7 +16,7 @@ PER_JOULE = "r.energy_mj"  # the field a rate per watt is read into (inverted: s
 _PER_JOULE_UNIT = (r"(?:fps|frames?\s+per\s+second|inferences?\s+per\s+second)\s*(?:per|/)\s*(?:watt|w)|"
                    r"(?:frames?|inferences?)\s+per\s+joule")
 
-NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?|\.\d+)"
+NUM = r"(?:\d{1,3}(?:,\d{3})+|(?:\d+(?:\.\d+)?|\.\d+)(?:e[+-]?\d{1,2}(?![\d.]))?)"  # '1e6 params' too
 # 'a billion MACs', 'one million params', 'less than a millisecond', 'five million weights': a number word, only
 # where a multiplier or a unit follows (never 'a' alone)
 _WORD_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -53,6 +53,14 @@ _MULT_UNITS: list[tuple[str, str]] = [
 QTY = (rf"(?P<num>{AMOUNT})\s*(?:(?P<unit>{'|'.join(u for u, _, _ in _PLAIN_UNITS)})"
        rf"|(?P<mult>{_MULT_RE})?\s*-?\s*(?P<munit>{'|'.join(u for u, _ in _MULT_UNITS)}))(?![a-z0-9])")
 
+_SUFFIX_LE = r"or\s+(?:less|fewer|lower|under|below|smaller|faster|better|so)"
+_SUFFIX_GE = r"or\s+(?:more|greater|higher|above|over|larger|bigger)"
+# '30+ fps', '1,000,000+ params', '1M+ params', '2.5e8 or more MACs': the comparison between number and unit (a
+# multiplier with a plain unit, '5k or more ms', is no quantity: skipped)
+QTY_INFIX = (rf"(?P<num>{AMOUNT})\s*(?P<mult>{_MULT_RE})?\s*(?:(?P<plus>\+)|(?P<le>{_SUFFIX_LE})|(?P<ge>{_SUFFIX_GE}))"
+             rf"\s*(?:(?P<unit>{'|'.join(u for u, _, _ in _PLAIN_UNITS)})|(?P<munit>{'|'.join(u for u, _ in _MULT_UNITS)}))"
+             rf"(?![a-z0-9])")
+
 _CMP_WORDS: list[tuple[str, str]] = [
     (r"no more than|not more than|no larger than|no bigger than|no higher than|no longer than|at most|up to|"
      r"at or (?:below|under)|within|maximum of|max(?:imum)?|<=|≤|=<", "<="),
@@ -67,8 +75,6 @@ _CMP_WORDS: list[tuple[str, str]] = [
     (r"exactly|equal to|==|=", "="),
 ]
 _CMP_RE = "|".join(f"(?P<c{i}>{words})" for i, (words, _) in enumerate(_CMP_WORDS))
-_SUFFIX_LE = r"or\s+(?:less|fewer|lower|under|below|smaller|faster|better|so)"
-_SUFFIX_GE = r"or\s+(?:more|greater|higher|above|over|larger|bigger)"
 _HIGHER_IS_BETTER = {"r.fps", "r.memory_headroom_bytes"}
 # fields whose bare quantities are read first: 'at 30 fps' is a rate, '30 M params' needs a comparison
 RATES = ("r.latency_ms", "r.energy_mj", "r.fps", "h.power_w")
@@ -173,13 +179,16 @@ def read_thresholds(st: QuestionText) -> None:
         op = _resolve_op(_cmp_op(m), fld, m)
         negated, start = st.negated_before(m.start())  # 'does not run under 1 ms', 'not over 5 M params'
         st.add(Condition(field=fld, op=op, value=clean(value), negate=negated), st.take(start, m.end()))
-    for m in list(st.finditer(rf"{QTY}\s*(?:(?P<le>{_SUFFIX_LE})|(?P<ge>{_SUFFIX_GE})|(?P<plus>\+))")):
-        fld, value = quantity(m)
-        op = "<=" if m.group("le") else ">="
-        if m.group("le") and fld in _HIGHER_IS_BETTER and re.search(r"faster|better", m.group("le")):
-            op = ">="
-        op = _resolve_op(op, fld, m)
-        st.add(Condition(field=fld, op=op, value=clean(value)), st.take(m.start(), m.end()))
+    for pattern in (rf"{QTY}\s*(?:(?P<le>{_SUFFIX_LE})|(?P<ge>{_SUFFIX_GE})|(?P<plus>\+))", QTY_INFIX):
+        for m in list(st.finditer(pattern)):
+            if m.group("unit") is not None and m.group("mult"):
+                continue
+            fld, value = quantity(m)
+            op = "<=" if m.group("le") else ">="
+            if m.group("le") and fld in _HIGHER_IS_BETTER and re.search(r"faster|better", m.group("le")):
+                op = ">="
+            op = _resolve_op(op, fld, m)
+            st.add(Condition(field=fld, op=op, value=clean(value)), st.take(m.start(), m.end()))
 
 
 def read_bare_quantities(st: QuestionText, fields: tuple[str, ...]) -> None:
