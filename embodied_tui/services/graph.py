@@ -329,6 +329,9 @@ class Registered:
 
         complete = {device: store.complete(device, versions[device], pairs) for device, pairs in targets.items()}
         done: dict[str, set] = {}  # device -> its stored marks, read only when a model lacks some there
+        begun: dict[str, set] = {}  # device -> the model keys with some of its marks (the others lack every pair)
+        every_pair = {device: [(device, mode, precision) for mode, precision in pairs]
+                      for device, pairs in targets.items()}
         todo = []
         for record in records:
             key = _record_key(record)
@@ -338,8 +341,12 @@ class Registered:
                     continue
                 if device not in done:
                     done[device] = store.done(device, versions[device])
-                missing += [(device, mode, precision) for mode, precision in pairs
-                            if (key, mode, precision) not in done[device]]
+                    begun[device] = {k for k, _, _ in done[device]}
+                if key not in begun[device]:  # nothing stored: every pair (the list shared, not rebuilt)
+                    missing += every_pair[device]
+                else:
+                    missing += [(device, mode, precision) for mode, precision in pairs
+                                if (key, mode, precision) not in done[device]]
             if missing:
                 todo.append((record, key, missing))
         if not todo:
@@ -349,13 +356,17 @@ class Registered:
         every = {(entry.id, mode.name): frozenset(p for p in PRECISIONS if p in mode.peak_tflops)
                  for entry in self.devices for mode in entry.power_modes}
         shared: dict[tuple, list[FitEdge]] = {}  # (content, calls) -> the edges of a model with that content
+        planned: dict[tuple, list] = {}  # missing targets -> their fit calls (most models miss the same ones)
         if progress is not None:
             progress(0, len(todo))  # the app says "computing fits" from the start, not after the first chunk
         for start in range(0, len(todo), FIT_CHUNK):
             computed: dict[str, list] = {}
             for record, key, missing in todo[start:start + FIT_CHUNK]:
                 _check(generation)  # at most one model's fits (a few ms) after a cancel
-                calls = _calls(missing, every)
+                wanted = tuple(missing)
+                calls = planned.get(wanted)
+                if calls is None:
+                    calls = planned[wanted] = _calls(missing, every)
                 if ctx.of_model(record):  # its own measurements are on its rows: fitted on its own
                     rows = fit_edges(ctx, record, calls, FitEdge)
                 else:
