@@ -45,9 +45,9 @@ import stat
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -145,15 +145,30 @@ class _Doc:
     details: str | None
 
 
-@dataclass(frozen=True, slots=True)
 class _View:
-    """What one read of the file gives: the model documents in file order and the generic tables."""
+    """What one read of the file gives: the model documents in file order and the generic tables. A view primed
+    from a summary (``Registry.prime``) holds the tables only and parses the file for its models when first asked."""
 
-    models: list[_Doc]
-    tables: dict[str, dict[str, dict[str, Any]]]
-    # (name, version, sha256) -> the first such document, built on first use (a fit over 10,000 models asks for
-    # every model's details: a scan each was quadratic, 28 s at 10,000 distinct models)
-    by_key: dict[tuple[str, int, str], _Doc] = field(default_factory=dict, compare=False)
+    __slots__ = ("_models", "_load", "tables", "by_key")
+
+    def __init__(self, models: list[_Doc] | None = None, tables: dict[str, dict[str, dict[str, Any]]] | None = None,
+                 load: Callable[[], list[_Doc]] | None = None) -> None:
+        self._models = models
+        self._load = load
+        self.tables = tables if tables is not None else {}
+        # (name, version, sha256) -> the first such document, built on first use (a fit over 10,000 models asks for
+        # every model's details: a scan each was quadratic, 28 s at 10,000 distinct models)
+        self.by_key: dict[tuple[str, int, str], _Doc] = {}
+
+    @property
+    def models(self) -> list[_Doc]:
+        if self._models is None:
+            self._models = self._load() if self._load is not None else []
+        return self._models
+
+    @property
+    def parsed(self) -> bool:
+        return self._models is not None
 
 
 _EMPTY = _View(models=[], tables={})
@@ -506,6 +521,42 @@ class Registry(RecordLookup):
 
     def _view(self) -> _View:
         return self._read()[0]
+
+    # ---------------------------------------------------------------------------------------- summaries
+    def parsed_state(self) -> tuple[tuple, dict[str, dict[str, Any]]] | None:
+        """(stat signature, generic tables) of the file as this process last parsed it whole, while the file is
+        still that one; None otherwise (``services.summary`` saves a summary of that parse)."""
+        with _cache_lock:
+            hit = _cache.get(self.path)
+        if hit is None or not hit[1].parsed or self.signature() != hit[0]:
+            return None
+        return hit[0], hit[1].tables
+
+    def signature(self) -> tuple | None:
+        """The registry file's stat signature (device, inode, size, mtime, ctime), or None where there is none."""
+        try:
+            return _signature(os.stat(self.path))
+        except OSError:
+            return None
+
+    def prime(self, sig: tuple, tables: dict[str, dict[str, dict[str, Any]]]) -> bool:
+        """Read the file's generic tables from a summary of it (``services.summary``) while its signature is still
+        ``sig``: the models are parsed only when something asks for them. False (nothing primed) when the file is
+        no longer that one."""
+        if self.signature() != sig:
+            return False
+        with _cache_lock:
+            hit = _cache.get(self.path)
+            if hit is not None and hit[0] == sig:
+                return True
+            _cache[self.path] = (sig, _View(tables=tables, load=self._parsed_models))
+        return True
+
+    def _parsed_models(self) -> list[_Doc]:
+        """The models of a primed view: the file read and parsed now (and cached whole)."""
+        with _cache_lock:
+            _cache.pop(self.path, None)
+        return self._view().models
 
     def _docs(self) -> list[_Doc]:
         return self._view().models

@@ -35,7 +35,6 @@ UserError line.
 """
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
@@ -265,6 +264,8 @@ def _post(endpoint: str, payload: bytes, headers: dict[str, str], seconds: float
     """POST ``payload`` and return the response body: connect, send and read all within ``seconds`` in total (a
     watchdog shuts the socket down at the deadline, so a server that drips a byte at a time cannot hold us), at most
     ``LLM_MAX_BYTES``. UserError (one line) for anything else than a 2xx answer in time."""
+    import http.client  # here: a question without --llm does not pay for http, ssl and email (~50 ms)
+
     parts = urllib.parse.urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UserError(f"${LLM_URL_ENV} must be an http:// or https:// URL, got {endpoint!r}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from pydantic import ValidationError
 
@@ -51,10 +51,12 @@ from embodied_tui.perf.roofline import (
     target_of,
     work_totals,
 )
-from embodied_tui.perf.roofline_many import EDGE_FIELDS, LayerArrays, edge_numbers, supported
 from embodied_tui.services.aliases import resolve
 from embodied_tui.services.fit_llm import check_tokens, decoder_tower, generation_precisions, generation_row
 from embodied_tui.services.hardware import all_devices, registry
+
+if TYPE_CHECKING:
+    from embodied_tui.perf.roofline_many import LayerArrays
 
 MEASUREMENTS = "measurements"
 DETAILS_KEPT = 256  # models whose per-layer costs a FitContext keeps (FitContext.layer_costs)
@@ -226,6 +228,8 @@ class FitContext:
         work, _notes, totals = self.work(record, precision, fusion)
         key = (precision, fusion)
         if key not in self.arrays:
+            from embodied_tui.perf.roofline_many import LayerArrays  # numpy: only where fits are computed
+
             self.arrays[key] = LayerArrays(work)
         return self.arrays[key], totals
 
@@ -402,6 +406,8 @@ def fit_edges(ctx: FitContext, record: ModelRecord, calls: Iterable[tuple[str, s
     first), with the same numbers to the last bit: the targets of one precision x fusion are fitted together over a
     (targets x layers) array (``perf.roofline_many``), the rest (a target with a cache level, one stating no peak)
     by ``fit_record`` itself. ``record`` must have MACs."""
+    from embodied_tui.perf.roofline_many import edge_numbers, supported  # numpy: only where fits are computed
+
     mine = ctx.of_model(record)
     prefer = f"{default_runtime(record.format)}-cpu"
     out: list = []
@@ -440,6 +446,8 @@ def fit_edges(ctx: FitContext, record: ModelRecord, calls: Iterable[tuple[str, s
 
 
 def _edge_fields(row: FitRow) -> dict:
+    from embodied_tui.perf.roofline_many import EDGE_FIELDS
+
     return {name: getattr(row, name) for name in ("model", "hardware", "precision", "power_mode",
                                                   "measured_latency_ms", *EDGE_FIELDS)}
 

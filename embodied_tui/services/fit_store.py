@@ -43,8 +43,9 @@ A store that cannot be opened or written is replaced by an in-memory one, and a 
 precision) of ``targets``; ``done(device, version)`` -> every stored (model key, mode, precision); ``put(device,
 version, [(model key, FitEdge)])``; ``rows(device, version, keys=, targets=, where=, skip=)`` -> (model key,
 FitEdge) streamed, ``where`` being (column, op, value) with op in ``<, <=, >, >=, =, IN`` on ``ROW_KEYS`` columns,
-read as Cypher reads them (a comparison with null is false); ``prune(versions)``. Nothing else of SQLite leaves
-this module.
+read as Cypher reads them (a comparison with null is false); ``prune(versions)``; ``summary(key)`` and
+``put_summary(key, body)`` (the registry's summary for questions, ``services.summary``: TinyDB registries only).
+Nothing else of SQLite leaves this module.
 """
 from __future__ import annotations
 
@@ -69,7 +70,9 @@ _SCHEMA = (
 # the fastest/slowest first rows and latency ranges are read from this index, not sorted: 'the 3 slowest on the orin
 # nano' at 10,000 models spent 0.48 s sorting 200,000 rows, 0.01-0.07 s with it (it costs ~10% more to write). Added
 # to format 4 stores in place on open (a no-op once there; 0.7 s for 470,000 rows the first time)
-_INDEXES = ("CREATE INDEX IF NOT EXISTS edges_latency ON edges (version_id, predicted_latency_ms)",)
+_INDEXES = ("CREATE INDEX IF NOT EXISTS edges_latency ON edges (version_id, predicted_latency_ms)",
+            # the registry's summary for questions (``services.summary``): one row, the latest registry file's
+            "CREATE TABLE IF NOT EXISTS summary (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
 _VERSION = "(SELECT version_id FROM versions WHERE device = ? AND version = ?)"  # one statement: one snapshot
 _OPS = ("<", "<=", ">", ">=", "=", "IN")
 
@@ -204,6 +207,23 @@ class FitStore:
                     yield key, FitEdge(*row)
         except sqlite3.Error:
             return
+
+    def summary(self, key: str) -> str | None:
+        """The registry summary stored under ``key`` (``services.summary``), or None."""
+        try:
+            found = self.db.execute("SELECT body FROM summary WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error:
+            return None
+        return found[0] if found else None
+
+    def put_summary(self, key: str, body: str) -> None:
+        """Keep ``body`` as the one registry summary, under ``key``."""
+        try:
+            with self.db:
+                self.db.execute("DELETE FROM summary")
+                self.db.execute("INSERT INTO summary VALUES (?, ?)", (key, body))
+        except sqlite3.Error:
+            pass
 
     def prune(self, versions: dict[str, str]) -> None:
         """Forget the rows of every device whose version is not ``versions[device]`` (and of devices not listed)."""

@@ -50,6 +50,7 @@ from embodied_tui.data.store import Registry
 from embodied_tui.perf.roofline import PRECISIONS
 from embodied_tui.services.fit_store import FitStore
 from embodied_tui.services.hardware import registry
+from embodied_tui.services.summary import SummaryRecord
 
 FIT_CACHE_FORMAT = 4  # 4: model keys from pydantic JSON; 3: keyed rows in SQLite; 2: JSON files
 SHARED_CONTENTS = 512  # distinct model contents whose edges one computation keeps for copies (then forgets)
@@ -63,18 +64,40 @@ class Registered:
     """What the graph is built from, read once."""
 
     reg: Registry
-    records: list  # ModelRecord, latest versions
+    records: list  # ModelRecord, latest versions (or their services.summary.SummaryRecord)
     devices: list  # HardwareEntry
     measurements: list  # Measurement
     pipelines: list = field(default_factory=list)  # StoredPipeline, latest versions
+    measured: dict | None = None  # model name -> its versions' JSON, of the measured models (from a summary)
 
     @classmethod
     def read(cls, db) -> "Registered":
+        """The registry's latest records, devices, measurements and pipelines: from its summary while the file is
+        the one summarised (``services.summary``: nothing parsed), else parsed (and summarised for the next
+        process)."""
         from embodied_tui.data.pipeline_store import latest
+        from embodied_tui.services import summary
         from embodied_tui.services.fit import devices, list_measurements
 
         reg = registry(db)
-        return cls(reg, reg.list_models(), devices(reg), list_measurements(reg), latest(reg, strict=False))
+        server = is_server_registry(reg)
+        if not server and (src := summary.read(reg)) is not None:
+            return src
+        src = cls(reg, reg.list_models(), devices(reg), list_measurements(reg), latest(reg, strict=False))
+        if not server:
+            summary.save(src)
+        return src
+
+    def whole(self, records: list) -> list:
+        """``records`` as whole ModelRecords: a summary's records are read from the registry (parsed now, once);
+        one no longer there is left out."""
+        from embodied_tui.services.summary import SummaryRecord
+
+        if not any(type(r) is SummaryRecord for r in records):
+            return records
+        latest = {(r.name, r.version): r for r in self.reg.list_models()}
+        return [r if type(r) is not SummaryRecord else latest[(r.name, r.version)] for r in records
+                if type(r) is not SummaryRecord or (r.name, r.version) in latest]
 
     def pipeline_fits(self, names: list[str], pairs: list[tuple[str, str]]) -> list[PipelineEdge]:
         """The RUNS_ON edges of the stored pipelines ``names`` on each (device, mode) of ``pairs``, at each
@@ -109,6 +132,8 @@ class Registered:
         whose only pattern is Model -RUNS_ON-> Hardware)."""
         generation = _generation[0]
         records, props = self._kept_models(scope)
+        records = self.whole(records)  # the graph's Model nodes are made from whole records
+        props = {id(r): model_node_properties(r) for r in records} if props else props
         rows = []
         if fits and scope.has_edge(RUNS_ON, MODEL, HARDWARE):
             rows = self.fit_edges(records, scope, top, progress, generation, props)
@@ -301,6 +326,13 @@ class Registered:
         by_device: dict[str, list] = {}
         for m in self.measurements:
             by_device.setdefault(m.hardware, []).append(m)
+        versions = self.measured if self.measured is not None else {}
+
+        def measured_versions(name: str) -> list:
+            if name not in versions:
+                versions[name] = [r.model_dump(mode="json") for r in self.reg.versions(name)]
+            return versions[name]
+
         out = {}
         for entry in self.devices:
             mine = by_device.get(entry.id, [])
@@ -308,7 +340,7 @@ class Registered:
             out[entry.id] = _digest({
                 "format": FIT_CACHE_FORMAT, "code": code, "columns": ROW_KEYS, "device": entry.model_dump(mode="json"),
                 "measurements": [m.model_dump(mode="json") for m in mine],
-                "measured_versions": {n: [r.model_dump(mode="json") for r in self.reg.versions(n)] for n in measured},
+                "measured_versions": {n: measured_versions(n) for n in measured},
             })
         return out
 
@@ -351,6 +383,12 @@ class Registered:
                 todo.append((record, key, missing))
         if not todo:
             return
+        wholes = self.whole([record for record, _, _ in todo])  # a summary's records: their fits need all of them
+        if len(wholes) != len(todo):
+            from embodied_tui.errors import RegistryError
+
+            raise RegistryError(f"registry {self.reg.path} changed while it was read; ask again")
+        todo = [(whole, key, missing) for whole, (_, key, missing) in zip(wholes, todo)]
         store.prune(versions)
         ctx = FitContext(self.reg, self.devices, self.measurements)
         every = {(entry.id, mode.name): frozenset(p for p in PRECISIONS if p in mode.peak_tflops)
@@ -463,7 +501,9 @@ _PROPS: dict[int, tuple[Any, dict]] = {}  # id(record) -> (record, its Model nod
 
 def _record_key(record) -> str:
     """The digest of a model's record: everything a fit reads of it (``services.fit_store``'s model key): the sha256
-    of its JSON (pydantic's, fields in declaration order)."""
+    of its JSON (pydantic's, fields in declaration order). A summary's record carries it."""
+    if type(record) is SummaryRecord:
+        return record.key
     found = _KEYS.get(id(record))
     if found is None or found[0] is not record:
         if len(_KEYS) > 200_000:
@@ -490,7 +530,10 @@ def _content_key(record) -> str:
 
 def model_node_properties(record) -> dict:
     """``ask.graph.model_properties`` of a record, once per record object (the vocabulary and every question's plan
-    read them; the store keeps the same record objects while the registry file is unchanged). Not to be changed."""
+    read them; the store keeps the same record objects while the registry file is unchanged). Not to be changed.
+    A summary's record carries them."""
+    if type(record) is SummaryRecord:
+        return record.props
     found = _PROPS.get(id(record))
     if found is None or found[0] is not record:
         if len(_PROPS) > 200_000:

@@ -1,0 +1,111 @@
+"""The registry summary for questions (services.summary): a question read through it answers exactly as one that
+parses the registry, never from a stale summary, and a damaged summary only costs the parse."""
+from __future__ import annotations
+
+import sqlite3
+
+from click.testing import CliRunner
+
+from embodied_tui.cli import main
+from embodied_tui.data import store
+from embodied_tui.services.ask import ask
+from embodied_tui.services.graph import Registered, fit_cache_path
+from embodied_tui.services.summary import SummaryRecord
+
+QUESTIONS = [
+    "fastest model on the raspberry pi 5",  # rows decided without a graph
+    "which models have fewer than 200k params?",  # models alone
+    "how many models run under 1 ms on the orin nano?",  # a count
+    "the 3 slowest models on the orin nano in fp16",  # top-k from the store's order
+    "which models are faster than resnet_tiny on the pi 5?",  # a relative threshold: a graph of whole records
+    "is resnet_tiny faster than mobilenet_tiny on the AGX Orin?",  # a comparison
+    "which devices have more than 100 TOPS",  # hardware alone
+    "models with a measured latency",
+]
+
+
+def _forget_parse(db) -> None:
+    """What a new process holds of the registry: nothing (the store's parse is kept per process)."""
+    store._cache.pop(Registered.read(db).reg.path, None)
+
+
+def _answers(db) -> list[tuple]:
+    out = []
+    for question in QUESTIONS:
+        a = ask(db, question)
+        out.append((question, a["understood"], a["columns"], a["rows"], a["answer"], a["cypher"]))
+    return out
+
+
+def test_a_summary_answers_exactly_as_the_parsed_registry(tmp_path):
+    from ask_fixture import copy_registry
+
+    db = copy_registry(tmp_path)
+    parsed = _answers(db)  # parses the registry, fills the fit store, writes the summary
+    _forget_parse(db)
+    src = Registered.read(db)
+    assert all(type(r) is SummaryRecord for r in src.records)
+    assert not store._cache[src.reg.path][1].parsed  # the tables were primed from the summary, the models not read
+    summarised = []
+    for question in QUESTIONS:  # each as a new process asks it: from the summary
+        _forget_parse(db)
+        a = ask(db, question)
+        summarised.append((question, a["understood"], a["columns"], a["rows"], a["answer"], a["cypher"]))
+    assert summarised == parsed
+    # what the fit store's device versions digest (the measured models' records) is the same from either
+    _forget_parse(db)
+    from_summary = Registered.read(db)
+    assert from_summary.measured  # the fixture has measurements: their models' versions are in the summary
+    versions = from_summary.device_versions()
+    store._cache.pop(from_summary.reg.path, None)
+    whole = Registered(from_summary.reg, from_summary.reg.list_models(), from_summary.devices,
+                       from_summary.measurements, from_summary.pipelines)
+    assert whole.device_versions() == versions
+
+
+def test_a_changed_registry_is_never_answered_from_the_old_summary(tmp_path):
+    from ask_fixture import copy_registry
+
+    db = copy_registry(tmp_path)
+    question = "which models carry the robot tag?"
+    assert not ask(db, question)["rows"]
+    result = CliRunner().invoke(main, ["--db", str(db), "model", "update", "resnet_tiny", "--tag", "robot"])
+    assert result.exit_code == 0, result.output
+    _forget_parse(db)
+    a = ask(db, question)
+    assert a["understood"] and [row[0] for row in a["rows"]] == ["resnet_tiny"], a["reasons"]
+    # the same again from the new summary
+    _forget_parse(db)
+    assert all(type(r) is SummaryRecord for r in Registered.read(db).records)
+    _forget_parse(db)
+    assert [row[0] for row in ask(db, question)["rows"]] == ["resnet_tiny"]
+
+
+def test_a_cold_question_through_a_summary_computes_fits_from_whole_records(tmp_path):
+    from ask_fixture import copy_registry
+
+    db = copy_registry(tmp_path)
+    question = "which models run under 5 ms on the orin nano in int8?"
+    expected = ask(db, question)["rows"]
+    with sqlite3.connect(fit_cache_path(db)) as cache:  # the fits gone, the summary kept
+        cache.execute("DELETE FROM edges")
+        assert cache.execute("SELECT COUNT(*) FROM summary").fetchone() == (1,)
+    _forget_parse(db)
+    assert ask(db, question)["rows"] == expected and expected
+
+
+def test_a_damaged_summary_costs_only_the_parse(tmp_path):
+    from ask_fixture import copy_registry
+
+    db = copy_registry(tmp_path)
+    expected = ask(db, QUESTIONS[0])["rows"]
+    for body in ('{"records": [[1, 2]]', '{"records": [["a", 1, "k", 5, {}]], "tables": {}, "measured": {}}',
+                 '{"records": [], "tables": {"measurements": [1]}, "measured": {}}', '[]'):
+        with sqlite3.connect(fit_cache_path(db)) as cache:
+            cache.execute("UPDATE summary SET body = ?", (body,))
+        _forget_parse(db)
+        assert not any(type(r) is SummaryRecord for r in Registered.read(db).records), body
+        with sqlite3.connect(fit_cache_path(db)) as cache:
+            cache.execute("UPDATE summary SET body = ?", (body,))
+        _forget_parse(db)
+        assert ask(db, QUESTIONS[0])["rows"] == expected, body
