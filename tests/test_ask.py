@@ -826,3 +826,17 @@ def test_a_misspelt_dashed_name_is_corrected_whole():
     assert "'yolo-styel' read as 'yolo-style' (the one close name)" in q.notes
     q = parse_question("params of yolo-bgi", vocab)
     assert [c.cypher() for c in q.conditions if c.field == "m.name"] == ['m.name = "yolo-big"']
+
+
+def test_a_request_to_change_something_is_refused_with_where_to_do_it(fx):
+    """ask reads the registry: 'delete all models' is refused in words (no rows, the registry as it was), never read
+    as 'list all models'."""
+    from embodied_tui.services.ask import ask
+
+    before = fx.db.read_bytes()
+    for question in ("delete all models", "please remove resnet_tiny", "how do I register a model?",
+                     "can you quantize yolo_style_detector to int8", "Drop the registry"):
+        answer = ask(fx.db, question)
+        assert answer["refused"] and answer["rows"] == [] and not answer["understood"], question
+        assert "ask only answers questions about the registry" in answer["reasons"][0], question
+    assert fx.db.read_bytes() == before

@@ -64,6 +64,7 @@ from embodied_tui.ask.phrases import (
     ordering,
     read_asked_measures,
     read_bounds,
+    read_commands,
     read_flags,
     read_hardware_measures,
     read_measures,
@@ -170,6 +171,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
         low = "".join(c.lower() if len(c.lower()) == 1 else c for c in raw)
     st = QuestionText(raw=raw, low=low, free=[True] * len(raw))
 
+    read_commands(st)
     read_pipeline_names(st, vocabulary)
     read_tags(st, vocabulary)
     read_relative(st, vocabulary)

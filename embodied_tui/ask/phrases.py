@@ -44,6 +44,31 @@ def read_superlatives(st: QuestionText) -> None:
             _limit(st, m.group("n"), st.take(m.start(), m.end()))
     for m in list(st.finditer(rf"top\s+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})")):
         _limit(st, m.group("n"), st.take(m.start(), m.end()))
+    for m in list(st.finditer(r"(?:the\s+)?(?:best|optimal|ideal)(?:\s+(?:choice|option|pick|fit))?")):
+        if st.order:  # 'best' with a measure named ('best fps per watt') was read above
+            continue
+        phrase = st.take(m.start(), m.end())  # 'which device is best for X', 'the best model on the pi 5'
+        st.order.append(("r.latency_ms", False, phrase))
+        st.notes.append(f"'{phrase}' read as fastest (the lowest predicted latency); say 'most efficient' for the "
+                        f"least energy per inference")
+
+
+_COMMANDS = (r"delete|remove|drop|erase|wipe|purge|rename|register|add|update|edit|modify|insert|upload|download|"
+             r"install|train|retrain|fine[\s-]?tune|quanti[sz]e|prune|convert|export|import|overwrite|replace|"
+             r"reset|clear")
+
+
+def read_commands(st: QuestionText) -> None:
+    """A request to change something ('delete all models', 'how do I register a model?'): ask only reads the
+    registry, so it is refused with the command that does it, before anything else is read."""
+    lead = r"(?:please\s+|(?:can|could|would)\s+you\s+|(?:how\s+(?:do|can|should)\s+(?:i|we)|how\s+to|i\s+want\s+to|" \
+           r"i'd\s+like\s+to|help\s+me|let's|lets)\s+)*"
+    m = re.match(rf"\s*{lead}(?P<verb>{_COMMANDS})(?![a-z])", st.low)
+    if m is not None:
+        verb = m.group("verb")
+        st.take(m.start("verb"), m.end("verb"))
+        st.reasons.append(f"'{verb}' asks for a change or a command; ask only answers questions about the registry: "
+                          f"see `embodied-ai --help` (model register/remove/update, hw, measurement ...)")
 
 
 def read_bounds(st: QuestionText) -> None:
@@ -73,9 +98,11 @@ def read_flags(st: QuestionText) -> None:
         st.count = True
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="count the distinct answers"))
     for m in list(st.finditer(r"(?:in\s+)?real[- ]?time")):
-        phrase = st.take(m.start(), m.end())
-        st.add(Condition(field="r.fps", op=">=", value=30), phrase)
-        st.notes.append(f"'{phrase}' read as at least 30 fps (say '60 fps' for another rate)")
+        negated, start = st.negated_before(m.start())  # "can't run in real time"
+        phrase = st.take(start, m.end())
+        st.add(Condition(field="r.fps", op=">=", value=30, negate=negated), phrase)
+        st.notes.append(f"'{phrase}' read as {'below' if negated else 'at least'} 30 fps (say '60 fps' for another "
+                        f"rate)")
     for pattern, kind, meaning in ((HW_WORDS, "hardware", "list devices x power modes"),
                                    (MODEL_WORDS, "model", "list models")):
         for m in list(st.finditer(pattern)):
@@ -231,6 +258,14 @@ def read_measures(st: QuestionText) -> None:
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="a measure (not a count of answers)"))
         if not st.order:  # 'the parameter count of X': X's own row
             st.subject_votes.append((m.start(), "model"))
+    for m in list(st.finditer(r"(?:in\s+)?(?P<d>descending|decreasing|desc|largest\s+first|biggest\s+first|"
+                              r"highest\s+first)|(?:in\s+)?(?P<a>ascending|increasing|asc|smallest\s+first|"
+                              r"lowest\s+first)(?:\s+order)?")):
+        if not st.order:
+            continue
+        fld, _desc, said = st.order[-1]  # 'sort the models by size descending': that order, that way
+        phrase = st.take(m.start(), m.end())
+        st.order[-1] = (fld, m.group("d") is not None, f"{said} {phrase}")
 
 
 # ------------------------------------------------------------------------------------------------ hardware measures
@@ -335,6 +370,8 @@ def read_asked_measures(st: QuestionText) -> None:
             st.subject_votes.append((m.start(), "model"))
     # a fit row's measure asked for ('the fps of X on Y', 'how many fps does X get', 'energy per inference ... in
     # mJ'): that column on each row (``IS NOT NULL``); thresholds and superlatives on them were read before
+    for m in list(st.finditer(r"how\s+(?:long|fast|quick(?:ly)?|slow)")):  # 'how long does X take on Y'
+        st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="the measure is r.latency_ms"))
     for pattern, fld in _ASKED_EDGE_MEASURES:
         for m in list(st.finditer(pattern)):
             phrase = st.take(m.start(), m.end())

@@ -68,8 +68,8 @@ _CMP_WORDS: list[tuple[str, str]] = [
      ">="),
     (r"less than|lower than|fewer than|smaller than|shorter than|lighter than|cheaper than|under|below|beneath|sub|"
      r"<", "<"),
-    (r"more than|greater than|higher than|larger than|bigger than|heavier than|longer than|over|above|exceeding|>",
-     ">"),
+    (r"more than|greater than|higher than|larger than|bigger than|heavier than|longer than|over|above|exceeding|"
+     r"exceeds?|beyond|>", ">"),
     (r"faster than|quicker than|better than", "better"),
     (r"slower than|worse than", "worse"),
     (r"exactly|equal to|==|=", "="),

@@ -70,8 +70,8 @@ class QuestionText:
     def negated_before(self, start: int) -> tuple[bool, int]:
         """Whether a negation word directly precedes ``start`` (fillers allowed), and where it starts."""
         before = self.masked()[:start]
-        m = re.search(rf"(?<![a-z0-9_])(?:{NEGATION}\s+|non-)(?:(?:on|in|for|the|a|an|any|run\w*|take|takes|need|needs|get|gets)\s+)*$",
-                      before)
+        fillers = r"on|in|for|the|a|an|any|run\w*|take|takes|need|needs|get|gets"
+        m = re.search(rf"(?<![a-z0-9_])(?:{NEGATION}\s+|non-)(?:(?:{fillers})\s+)*$", before)
         return (True, m.start()) if m else (False, start)
 
     def add(self, cond: Condition, phrase: str) -> None:
