@@ -592,6 +592,16 @@ def test_which_devices_can_run_a_pipeline_at_a_rate(pipeline_db, cli):
     assert all(": yes, it holds 5 Hz" in s for s in answer["answer"][:10])
 
 
+def test_the_word_pipelines_asks_about_every_stored_pipeline(pipeline_db, cli):
+    nano = {"jetson-orin-nano-4gb", "jetson-orin-nano-8gb", "jetson-orin-nano-8gb-super", "jetson-orin-nano-cpu"}
+    answer = _ask(cli, "which pipelines run on the orin nano at its control rate?")
+    assert answer["understood"] and answer["unparsed"] == [], answer["reasons"]
+    expected = {(spec.removesuffix(".yaml"), *key) for spec in ("pi05.yaml", "openvla-7b.yaml")
+                for key, (fit, _) in _fits(pipeline_db, spec).items() if key[0] in nano}
+    assert {(row[0], row[1], row[2]) for row in answer["rows"]} == expected and expected
+    assert {row[0] for row in _ask(cli, "list pipelines")["rows"]} == {"pi05", "openvla-7b"}
+
+
 def test_fastest_device_for_a_pipeline(pipeline_db, cli):
     answer = _ask(cli, "fastest device for pi05")
     fits = _fits(pipeline_db, "pi05.yaml")

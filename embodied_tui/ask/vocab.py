@@ -241,6 +241,28 @@ def pipeline_patterns(names: tuple[str, ...]) -> list[tuple[str, str]]:
 def read_pipeline_names(st: QuestionText, vocab: Vocabulary) -> None:
     """Stored pipeline names (``p.name = ...``), read first: 'pi0.5' holds a number the thresholds would take."""
     st.read_entities(pipeline_patterns(vocab.pipelines), "p.name")
+    for m in list(st.finditer(r"(?:the\s+|all\s+|every\s+|our\s+|stored\s+)*(?:pipelines|policy\s+pipelines)")):
+        phrase = st.take(m.start(), m.end())  # 'which pipelines run on the orin nano', 'list pipelines'
+        if not vocab.pipelines:
+            st.reasons.append(f"'{phrase}': no pipeline is stored (add one with `embodied-ai pipeline register "
+                              f"SPEC`)")
+            continue
+        names = sorted(vocab.pipelines)
+        negated, _ = st.negated_before(m.start())
+        if negated:
+            continue
+        if len(names) > MAX_IN_VALUES:
+            st.reasons.append(f"'{phrase}': {len(names):,} pipelines are stored, more than one question can name; "
+                              f"name one, or list them with `embodied-ai pipeline list`")
+            continue
+        st.conditions.append(Condition(field="p.name", op="IN" if len(names) > 1 else "=",
+                                       value=names if len(names) > 1 else names[0]))
+        st.readings.append(Reading(phrase=phrase, meaning=f"every stored pipeline: {', '.join(names)}"))
+    for m in list(st.finditer(r"(?:at\s+)?(?:its|their|the)\s+(?:own\s+)?control\s+(?:rate|frequency|loop)")):
+        st.readings.append(Reading(phrase=st.take(m.start(), m.end()),  # no rate asked: the pipeline's own
+                                   meaning="the pipeline's own rate (p.rate_hz)"))
+    for m in list(st.finditer(r"(?:a\s+|the\s+|one\s+)?control\s+(?:period|step|cycle|tick)")):
+        st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="the measure is r.total_ms"))
 
 
 def read_families(st: QuestionText, vocab: Vocabulary) -> None:
