@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from embodied_tui.data.hardware import PRECISIONS as hardware_precisions
+from embodied_tui.data.records import LayerCost
 from embodied_tui.perf.fit_row import FitRow, LayerFit
 
 # bytes per element at each precision (tf32 is stored as fp32; int4 packs two per byte)
@@ -266,8 +267,14 @@ def layer_work(layer_costs: Iterable, precision: str, fusion: str = "none") -> l
     out = []
     chain_out = None  # elements the current MAC layer + fused epilogue keeps in registers
     for cost in layer_costs:
-        macs, kind = _get(cost, "macs"), str(_get(cost, "type", ""))
-        weights, reads, writes = _get(cost, "weight_elems"), _get(cost, "read_elems"), _get(cost, "write_elems")
+        if type(cost) is LayerCost:  # its fields are always there (a count is 0, never None): read directly
+            macs, kind, weights = cost.macs, cost.type, cost.weight_elems
+            reads, writes, name, other, launches = (cost.read_elems, cost.write_elems, cost.name, cost.other_flops,
+                                                    cost.launches)
+        else:
+            macs, kind = _get(cost, "macs"), str(_get(cost, "type", ""))
+            weights, reads, writes = _get(cost, "weight_elems"), _get(cost, "read_elems"), _get(cost, "write_elems")
+            name, other, launches = str(_get(cost, "name", "")), _get(cost, "other_flops"), _get(cost, "launches", 1)
         fused = False
         acts = reads + writes
         if macs > 0:
@@ -278,9 +285,9 @@ def layer_work(layer_costs: Iterable, precision: str, fusion: str = "none") -> l
             chain_out = max(chain_out, writes)
         else:
             chain_out = None
-        out.append(LayerWork(str(_get(cost, "name", "")), kind, 2.0 * macs, float(_get(cost, "other_flops")),
-                             weights * bpe, acts * bpe, (weights + reads + writes) * bpe, fused,
-                             float(writes) if macs > 0 else 0.0, int(_get(cost, "launches", 1) or 1)))
+        out.append(LayerWork(name, kind, 2.0 * macs, float(other), weights * bpe, acts * bpe,
+                             (weights + reads + writes) * bpe, fused, float(writes) if macs > 0 else 0.0,
+                             int(launches or 1)))
     return out
 
 
