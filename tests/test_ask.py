@@ -697,6 +697,7 @@ def test_tags_and_tag_values_can_be_asked_about(tmp_path):
              "models tagged robot": {"resnet_tiny", "lstm_policy"},
              "which models are robot-tagged?": {"resnet_tiny", "lstm_policy"},
              "lab tagged models": {"resnet_tiny"},
+             "robot models that aren't policies": {"resnet_tiny"},
              "what's deployed at the lab site?": {"resnet_tiny"},
              "models with tags.site = hq": {"small_vit"},
              "which models are not tagged robot": {"mobilenet_tiny", "small_vit", "mlp_policy", "yolo_style_detector",

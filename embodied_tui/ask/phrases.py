@@ -342,6 +342,13 @@ def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) ->
         phrase = st.take(m.start(), m.end())
         st.order.append(("h.memory_bytes", not re.fullmatch(_LESS, m.group("dir")), phrase))
         st.subject_votes.append((m.start(), "hardware"))
+    head = (rf"(?:(?:with|has|have|having|leaves?|leaving)\s+)?(?P<cmp>{cmp_re})\s*(?P<num>{num_re})\s*"
+            rf"(?P<mu>gb|gib|mb|mib|kb|kib)(?:\s+of)?\s+(?:(?:free\s+)?(?:memory|ram)\s+)?"
+            rf"(?:headroom|left(?:\s+over)?|free|spare|to\s+spare|slack)")
+    for m in list(st.finditer(head)):  # 'at least 1 GB of memory headroom': what the model leaves (a fit row's)
+        scale = {"gb": 1e9, "gib": 2.0 ** 30, "mb": 1e6, "mib": 2.0 ** 20, "kb": 1e3, "kib": 2.0 ** 10}[m.group("mu")]
+        st.add(Condition(field="r.memory_headroom_bytes", op=to_op(m),
+                         value=float(m.group("num").replace(",", "")) * scale), st.take(m.start(), m.end()))
     mem = (rf"(?:(?:with|has|have|having)\s+)?(?P<cmp>{cmp_re})\s*(?P<num>{num_re})\s*(?P<mu>gb|gib|mb|mib|tb)"
            rf"(?:\s+of)?\s+(?:device\s+|onboard\s+)?(?:memory|ram|vram|dram)")
     for m in list(st.finditer(mem)):
@@ -388,6 +395,8 @@ _ASKED_MODEL_MEASURES = [
     (r"(?:what|which)\s+task|(?:the\s+|its\s+)task", "m.task"),
 ]
 _ASKED_EDGE_MEASURES = [
+    (r"(?:how\s+much\s+|the\s+|its\s+)?(?:memory\s+)?(?:headroom|room\s+to\s+spare|memory\s+left(?:\s+over)?)",
+     "r.memory_headroom_bytes"),
     (r"(?:how\s+many\s+|the\s+|its\s+)?(?:fps|frames?\s+per\s+second|frame[\s-]*rates?|throughput)", "r.fps"),
     (r"(?:how\s+much\s+|the\s+|its\s+)?energy(?:[\s-]+(?:per|each|for\s+(?:one|each|an?))[\s-]+"
      r"(?:inference|frame|run|image|forward\s+pass))?(?:\s+(?:in|as)\s+(?:mj|millijoules?|joules?))?|"

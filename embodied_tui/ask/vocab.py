@@ -277,7 +277,7 @@ def read_families(st: QuestionText, vocab: Vocabulary) -> None:
 
 CORRECTABLE_WORDS = ("fastest", "slowest", "smallest", "largest", "cheapest", "headroom", "detectors",
                      "classifiers", "segmentation", "policies", "params", "parameters", "memory", "measured",
-                     "transformers", "latency", "bandwidth", "devices", "models")
+                     "transformers", "latency", "bandwidth", "devices", "models", "model", "device")
 CORRECTION_CUTOFF = 0.8  # difflib ratio at which a word not understood is taken for a misspelt name
 
 
@@ -434,10 +434,10 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
                                                               f"{', '.join(names)}"))
         st.subject_votes.append((m.start(), "model"))
 
-    # 'robot-tagged', 'lab tagged': a known tag (or tag value) right before 'tagged'
+    # 'robot-tagged', 'lab tagged', 'robot models': a known tag (or tag value) right before 'tagged' or a model word
     known = sorted(keys | {v for _, v in pairs if v}, key=len, reverse=True)
-    for m in list(st.finditer(rf"(?<![a-z0-9_.-])(?P<t>{'|'.join(re.escape(t) for t in known)})[\s-]+tagged"
-                              rf"(?![a-z0-9_-])")):
+    for m in list(st.finditer(rf"(?<![a-z0-9_.-])(?P<t>{'|'.join(re.escape(t) for t in known)})(?:[\s-]+tagged"
+                              rf"(?![a-z0-9_-])|(?=\s+(?:models?|networks?|nets?|ones)(?![a-z])))")):
         tag = m.group("t")
         key = tag if tag in keys else next(k for k, v in sorted(pairs) if v == tag)
         add(m, key, None if tag in keys else tag)

@@ -13,6 +13,8 @@ PRECISIONS: list[tuple[str, str]] = [
     (r"bf16|bfloat16", "bf16"),
     (r"int8|int-8|8[- ]bit(?: integers?)?|quanti[sz]ed", "int8"),
     (r"int4|int-4|4[- ]bit(?: integers?)?", "int4"),
+    (r"fp8|float8|fp-8", "fp8"),
+    (r"fp4|float4|nvfp4|fp-4", "fp4"),
 ]
 
 TASK_WORDS: list[tuple[str, str]] = [
@@ -61,9 +63,10 @@ SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": mem
     (r"(?:worst|lowest|least)[\s-]+(?:fps|frames?|inferences?)[\s-]*(?:per|/)[\s-]*(?:watt|w|joule)|"
      r"(?:most|highest|largest)[\s-]+energy(?:[\s-]+per[\s-]+inference)?|least[\s-]+efficient",
      "r.energy_mj", True),
-    (r"(?:fewest|least|lowest|smallest)[\s-]+(?:g?macs|g?flops|compute)|(?:cheapest|lightest)[\s-]+compute",
-     "m.macs", False),
-    (r"(?:most|highest|largest)[\s-]+(?:g?macs|g?flops|compute)|heaviest[\s-]+compute", "m.macs", True),
+    (r"(?:(?:fewest|least|lowest|smallest)[\s-]+(?:g?macs|g?flops|compute)|(?:cheapest|lightest)[\s-]+compute)"
+     r"(?:[\s-]+(?:hungry|heavy|intensive|demanding|bound))?", "m.macs", False),
+    (r"(?:(?:most|highest|largest)[\s-]+(?:g?macs|g?flops|compute)|heaviest[\s-]+compute)"
+     r"(?:[\s-]+(?:hungry|heavy|intensive|demanding))?", "m.macs", True),
     (r"most[\s-]+(?:memory[\s-]+)?(?:headroom|room|spare[\s-]+memory|free[\s-]+memory|slack)", "headroom", True),
     (r"(?:least|lowest|smallest)[\s-]+(?:memory[\s-]+)?(?:headroom|room|slack)", "headroom", False),
     (r"(?:lowest|least|smallest|shortest|best|minimum|min)[\s-]+(?:predicted[\s-]+)?latency|fastest|quickest|"
@@ -98,7 +101,7 @@ modes power precision setting settings config configs configuration configuratio
 have has having under over among across same also just only really very fine ok okay need needs want wants like
 hold holds holding sustain sustains work works working handle handles handling support supports supported deploy deployed deploying use using used
 frame frames image images second per budget rate result results answer model-wise here now still yet
-registry catalog catalogue database zoo collection rank ranked ranking sort sorted order ordered
+registry catalog catalogue database zoo collection weigh weighs weighing enough rank ranked ranking sort sorted order ordered
 compare comparing versus vs single way ways kind kinds type types take takes taking reach reaches reaching hit hits
 achieve achieves manage manages draw draws drawing consume consumes consuming sustain sustains uses available
 exist exists anything something everything anyone stuff thing things range bracket band much gives give
