@@ -280,6 +280,7 @@ class Registered:
                 seen_keys: set[str] = set()  # a model counted already: the store passes over its other rows
                 variable, prop = distinct.distinct if distinct is not None and mprops is not None else (None, None)
                 order = _stored_order(ranked) or ()
+                whole = scope.edge_where_whole and bool(scope.edge_where)
                 n = 0
                 for device, pairs in targets.items():
                     taken = 0
@@ -300,7 +301,7 @@ class Registered:
                             if value is not None and value in seen:
                                 continue
                         edge = edge_properties(row, hardware)
-                        if not scope.keeps_edge(RUNS_ON, edge):
+                        if not whole and not scope.keeps_edge(RUNS_ON, edge):  # whole: the SQL applied the tests
                             continue
                         if variable is not None and value is not None:
                             seen.add(value)
