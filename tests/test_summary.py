@@ -109,3 +109,39 @@ def test_a_damaged_summary_costs_only_the_parse(tmp_path):
             cache.execute("UPDATE summary SET body = ?", (body,))
         _forget_parse(db)
         assert ask(db, QUESTIONS[0])["rows"] == expected, body
+
+
+def test_a_record_changed_after_its_summary_was_read_is_never_taken_for_it(tmp_path):
+    """The file changes between reading its summary and needing whole records (a fit to compute): a record that is
+    no longer as summarised is left out (and a cold question says to ask again), never fitted under the old key."""
+    from ask_fixture import copy_registry
+
+    from embodied_tui.errors import RegistryError
+
+    db = copy_registry(tmp_path)
+    ask(db, QUESTIONS[0])
+    _forget_parse(db)
+    src = Registered.read(db)
+    assert all(type(r) is SummaryRecord for r in src.records)
+    result = CliRunner().invoke(main, ["--db", str(db), "model", "update", "resnet_tiny", "--tag", "robot"])
+    assert result.exit_code == 0, result.output
+    names = [r.name for r in src.whole(src.records)]
+    assert "resnet_tiny" not in names and len(names) == len(src.records) - 1
+    with sqlite3.connect(fit_cache_path(db)) as cache:
+        cache.execute("DELETE FROM edges")
+    try:
+        src.decided_rows(*_planned(src, "which models run under 5 ms on the pi 5?"))
+    except RegistryError as exc:
+        assert "changed while it was read; ask again" in str(exc)
+    else:
+        raise AssertionError("a cold question on a changed registry was answered from the old summary")
+
+
+def _planned(src, question):
+    from embodied_tui.ask.parse import parse_question
+    from embodied_tui.ask.plan import plan, where_decider
+    from embodied_tui.services.vocabulary import vocabulary_of
+
+    parsed = parse_question(question, vocabulary_of(src))
+    scope, top = plan(parsed)
+    return scope, top, where_decider(parsed), parsed.columns(), parsed.order_items(), parsed.limit

@@ -90,14 +90,18 @@ class Registered:
 
     def whole(self, records: list) -> list:
         """``records`` as whole ModelRecords: a summary's records are read from the registry (parsed now, once);
-        one no longer there is left out."""
-        from embodied_tui.services.summary import SummaryRecord
-
+        one no longer there as it was summarised (another key: the file changed since) is left out."""
         if not any(type(r) is SummaryRecord for r in records):
             return records
         latest = {(r.name, r.version): r for r in self.reg.list_models()}
-        return [r if type(r) is not SummaryRecord else latest[(r.name, r.version)] for r in records
-                if type(r) is not SummaryRecord or (r.name, r.version) in latest]
+        out = []
+        for r in records:
+            if type(r) is SummaryRecord:
+                found = latest.get((r.name, r.version))
+                r = found if found is not None and _record_key(found) == r.key else None
+            if r is not None:
+                out.append(r)
+        return out
 
     def pipeline_fits(self, names: list[str], pairs: list[tuple[str, str]]) -> list[PipelineEdge]:
         """The RUNS_ON edges of the stored pipelines ``names`` on each (device, mode) of ``pairs``, at each
@@ -131,9 +135,10 @@ class Registered:
         the edges among a LIMIT's first rows; ``edges_only``: leave out the models without a kept edge (for a query
         whose only pattern is Model -RUNS_ON-> Hardware)."""
         generation = _generation[0]
-        records, props = self._kept_models(scope)
-        records = self.whole(records)  # the graph's Model nodes are made from whole records
-        props = {id(r): model_node_properties(r) for r in records} if props else props
+        kept, props = self._kept_models(scope)
+        records = self.whole(kept)  # the graph's Model nodes are made from whole records
+        if records is not kept:
+            props = {id(r): model_node_properties(r) for r in records}
         rows = []
         if fits and scope.has_edge(RUNS_ON, MODEL, HARDWARE):
             rows = self.fit_edges(records, scope, top, progress, generation, props)
