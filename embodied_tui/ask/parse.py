@@ -77,6 +77,7 @@ from embodied_tui.ask.quantities import (
     RATES,
     hardware_op,
     read_bare_quantities,
+    read_display_units,
     read_restated_units,
     read_thresholds,
 )
@@ -194,6 +195,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     read_asked_measures(st)
     read_bare_quantities(st, tuple(f for f in FIELDS if f not in RATES))
     read_restated_units(st)
+    read_display_units(st)
     unparsed = st.ignored + leftovers(st, vocabulary)
 
     conditions = merge(st.conditions)

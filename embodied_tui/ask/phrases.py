@@ -337,6 +337,15 @@ def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) ->
         st.add(Condition(field="h.memory_bandwidth_gbps", op=to_op(m),
                          value=float(m.group("num").replace(",", "")) * scale), phrase)
         st.subject_votes.append((m.start(), "hardware"))
+    about_models = re.search(rf"(?<![a-z])(?:{MODEL_WORDS}|detectors?|classifiers?|policies|segmenters?)(?![a-z])",
+                             st.low)
+    if about_models and not re.search(rf"(?<![a-z])(?:{HW_WORDS}|gpus?|npus?|tpus?|socs?)(?![a-z])", st.low):
+        for m in list(st.finditer(rf"(?:uses?|using|needs?|needing|takes?|with)?\s*(?:the\s+)?(?P<dir>{_MORE}|{_LESS})"
+                                  rf"\s+(?:memory|ram)(?:\s+(?:footprint|use|usage))?(?![\s-]+(?:headroom|bound))")):
+            phrase = st.take(m.start(), m.end())  # 'which model uses the least memory': a model's, not a device's
+            st.order.append(("m.weight_bytes", not re.fullmatch(_LESS, m.group("dir")), phrase))
+            st.notes.append(f"'{phrase.strip()}' read as the weights' size (m.weight_bytes); a device's memory is "
+                            f"h.memory_bytes, what is left on one r.memory_headroom_bytes")
     for m in list(st.finditer(rf"(?P<dir>{_MORE}|{_LESS})\s+(?:device\s+|onboard\s+|on-board\s+)?"
                               rf"(?:memory|ram|vram|dram)(?!\s*(?:[\s-]+(?:headroom|room|left|free|slack|bound)))")):
         phrase = st.take(m.start(), m.end())
@@ -363,7 +372,9 @@ def read_asked_measures(st: QuestionText) -> None:
     """A device measure asked for, with no threshold or superlative ('the memory bandwidth of the orin nano', 'how
     much memory does the AGX have'): the devices' rows with that column (``IS NOT NULL``). Read after 'fits in
     memory' and 'memory-bound' have been taken."""
-    for pattern, fld in ((r"(?:the\s+|its\s+)?(?:memory\s+|dram\s+)?bandwidth", "h.memory_bandwidth_gbps"),
+    for pattern, fld in ((r"how\s+many\s+watts|how\s+much\s+power|(?:the\s+|its\s+)?power\s+(?:draw|consumption|budget)",
+                          "h.power_w"),
+                         (r"(?:the\s+|its\s+)?(?:memory\s+|dram\s+)?bandwidth", "h.memory_bandwidth_gbps"),
                          (r"(?:how\s+much\s+|the\s+|its\s+)?(?:device\s+)?(?:memory|ram|vram|dram)", "h.memory_bytes")):
         for m in list(st.finditer(pattern)):
             st.add(Condition(field=fld, op="IS NOT NULL"), st.take(m.start(), m.end()))

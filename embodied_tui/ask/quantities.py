@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from embodied_tui.ask.query import Condition
+from embodied_tui.ask.query import Condition, Reading
 from embodied_tui.ask.text import QuestionText
 
 PER_JOULE = "r.energy_mj"  # the field a rate per watt is read into (inverted: see ``per_joule``)
@@ -216,6 +216,17 @@ def read_bare_quantities(st: QuestionText, fields: tuple[str, ...]) -> None:
             qty = st.raw[m.start("num"):m.end()].strip()
             st.ignored.append(qty)
             st.notes.append(f"'{qty}' has no comparison (under, over, at least ...): ignored")
+
+
+def read_display_units(st: QuestionText) -> None:
+    """'how much memory does the pi 5 have in GB', 'the smallest model in KB': a unit to show a byte count in, when
+    the question asks about one (the answer's columns hold bytes; the table shows them readably)."""
+    asked = {c.field for c in st.conditions} | {field for field, _, _ in st.order}
+    if not any(f.endswith("_bytes") for f in asked):
+        return
+    for m in list(st.finditer(r"(?:in|as)\s+(?:gb|gib|mb|mib|kb|kib|tb|gigabytes|megabytes|kilobytes|bytes)"
+                              r"(?![a-z0-9])")):
+        st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="the unit to show (counts are bytes)"))
 
 
 def read_restated_units(st: QuestionText) -> None:
