@@ -851,3 +851,23 @@ def test_a_request_to_change_something_is_refused_with_where_to_do_it(fx):
         assert answer["refused"] and answer["rows"] == [] and not answer["understood"], question
         assert "ask only answers questions about the registry" in answer["reasons"][0], question
     assert fx.db.read_bytes() == before
+
+
+def test_what_ask_holds_no_data_on_is_refused_not_answered_with_other_rows(fx):
+    """Accuracy, prices, training data, who/when, and a device that is not in the catalog: no row could answer these,
+    and dropping the word would have printed every row of what remains (a model's 190 fits, every device)."""
+    from embodied_tui.services.ask import ask
+
+    for question, said in (("what's the accuracy of resnet_tiny on imagenet?", "ask holds no data on accuracy"),
+                           ("which model has the best mAP", "ask holds no data on accuracy"),
+                           ("how much does a jetson orin nano cost", "ask holds no data on accuracy"),
+                           ("how many fps does small_vit get on an iphone", "'iphone': no device or model"),
+                           ("which models run on the moon", "'moon': no device or model"),
+                           ("who registered resnet_tiny", "not who or when"),
+                           ("when was small_vit added", "not who or when")):
+        answer = ask(fx.db, question)
+        assert answer["refused"] and answer["rows"] == [] and not answer["understood"], question
+        assert said in answer["reasons"][0], (question, answer["reasons"])
+    # a word not understood elsewhere still leaves the rest answered, said first
+    answer = ask(fx.db, "fastest model for my drone on the pi 5")
+    assert not answer["refused"] and answer["rows"] and answer["answer"][0].startswith("not understood: 'drone'")

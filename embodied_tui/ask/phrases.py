@@ -63,6 +63,11 @@ def read_commands(st: QuestionText) -> None:
     registry, so it is refused with the command that does it, before anything else is read."""
     lead = r"(?:please\s+|(?:can|could|would)\s+you\s+|(?:how\s+(?:do|can|should)\s+(?:i|we)|how\s+to|i\s+want\s+to|" \
            r"i'd\s+like\s+to|help\s+me|let's|lets)\s+)*"
+    who = re.match(r"\s*(?P<w>who|whom|whose|when|why)(?![a-z'])", st.low)
+    if who is not None:  # 'who registered X', 'when was X added': a registration's lineage, not a fit
+        st.take(who.start("w"), who.end("w"))
+        st.reasons.append(f"'{who.group('w')}': ask answers what runs where and how fast, not who or when; a "
+                          f"model's registration (who, host, when) is in `embodied-ai model show NAME`")
     m = re.match(rf"\s*{lead}(?P<verb>{_COMMANDS})(?![a-z])", st.low)
     if m is not None:
         verb = m.group("verb")

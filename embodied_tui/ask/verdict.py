@@ -153,6 +153,6 @@ def refusal(parsed) -> str | None:
     if parsed.understood:
         return None
     said = [n for n in parsed.notes if any(f"'{w}'" in n for w in parsed.unparsed)]
-    unexplained = [w for w in parsed.unparsed if not any(f"'{w}'" in n for n in said)]
+    unexplained = [w for w in parsed.unparsed if not any(f"'{w}'" in n for n in said + list(parsed.reasons))]
     parts = list(parsed.reasons) + said + [f"'{w}' was not understood" for w in unexplained]
     return "not understood: " + "; ".join(dict.fromkeys(parts))

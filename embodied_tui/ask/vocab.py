@@ -306,6 +306,35 @@ def close_names(word: str, vocab: Vocabulary) -> list[str]:
     return [n for r, n in scored if r >= max(CORRECTION_CUTOFF, best - 0.05)][:3]
 
 
+_ON = re.compile(r"(?<![a-z])(?:on|onto)\s+(?:an?|the|my|our|your|some)?\s*$")
+_MEASURE_BEFORE = re.compile(r"(?<![a-z])(?:best|highest|lowest|top|worst|most|least|max(?:imum)?|"
+                             r"min(?:imum)?|better|worse)\s+$")
+_OF_AFTER = re.compile(r"\s+of\s")
+# what ask holds no data on: asked about, the question is refused, whatever else it names
+_OUT_OF_SCOPE = re.compile(r"accuracy|accurate|precision@\w+|recall|map(?:50)?(?:-95)?|miou|iou|top-?[15]|f1|bleu|"
+                           r"perplexity|cost|costs|price|prices|priced|dollars?|usd|eur|trained|training|dataset|"
+                           r"datasets|imagenet|coco|license|licence|author|authors")
+
+
+def _unknown_target_or_measure(st: QuestionText, word: str, start: int, end: int) -> None:
+    """A word not understood where a device goes ('on an iphone', when no device is named) or where the measure asked
+    goes ('the accuracy of X', 'the best mAP'), or a measure ask holds no data on (accuracy, datasets, prices): the
+    rest of the question cannot answer it (dropping it would silently widen the answer), so it is a reason to refuse,
+    said in words."""
+    if re.fullmatch(r"[\d.,+-]+", word):
+        return
+    before, after = st.low[:start], st.low[end:]
+    if _OUT_OF_SCOPE.fullmatch(word.lower()):
+        st.reasons.append(f"'{word}': ask holds no data on accuracy, training data or prices; it answers latency, "
+                          f"fps, energy, memory, power, params, MACs, FLOPs and weight bytes")
+    elif _ON.search(before) and not any(c.field.startswith("h.") for c in st.conditions):  # no device named
+        st.reasons.append(f"'{word}': no device or model of that name here (devices: `embodied-ai hw list`; models: "
+                          f"`embodied-ai model list`)")
+    elif _MEASURE_BEFORE.search(before) or (_OF_AFTER.match(after) and re.search(r"(?:what|which|how)", before)):
+        st.reasons.append(f"'{word}' is not a measure ask knows: it answers latency, fps, energy, memory, power, "
+                          f"params, MACs, FLOPs and weight bytes, not accuracy or price")
+
+
 def leftovers(st: QuestionText, vocab: Vocabulary) -> list[str]:
     """The words no reader took (stopwords aside), each with a note: the closest known name ('did you mean'), or that
     a bare number has no unit."""
@@ -315,6 +344,7 @@ def leftovers(st: QuestionText, vocab: Vocabulary) -> list[str]:
         if not word or word in STOPWORDS or not re.search(r"[a-z0-9]", word):
             continue
         words.append(st.raw[m.start():m.end()].strip(".'\"?!,;:"))
+        _unknown_target_or_measure(st, words[-1], m.start(), m.end())
     terms = (list(vocab.models) + list(vocab.pipelines) + list(vocab.families) + list(KNOWN_FAMILIES) + list(vocab.tasks)
              + [t for d in vocab.devices for t in tokens(f"{d.name} {' '.join(d.aliases)}")
                 if len(t) >= 3 and t not in GENERIC_DEVICE_WORDS]

@@ -101,7 +101,7 @@ modes power precision setting settings config configs configuration configuratio
 have has having under over among across same also just only really very fine ok okay need needs want wants like
 hold holds holding sustain sustains work works working handle handles handling support supports supported deploy deployed deploying use using used
 frame frames image images second per budget rate result results answer model-wise here now still yet
-registry catalog catalogue database zoo collection disk registered stored total altogether overall weigh weighs weighing enough rank ranked ranking sort sorted order ordered
+registry catalog catalogue database zoo collection good well suitable decent great nice disk registered stored total altogether overall weigh weighs weighing enough rank ranked ranking sort sorted order ordered
 compare comparing versus vs single way ways kind kinds type types take takes taking reach reaches reaching hit hits
 achieve achieves manage manages draw draws drawing consume consumes consuming sustain sustains uses available
 exist exists anything something everything anyone stuff thing things range bracket band much gives give
