@@ -22,7 +22,7 @@ def read_superlatives(st: QuestionText) -> None:
         for m in list(st.finditer(pattern)):
             start, end = m.start(), m.end()
             text = st.masked()
-            before = re.search(rf"(?:top|the|best)?\s*(?P<n>\d+|{'|'.join(NUMBER_WORDS)})\s+$", text[:start])
+            before = re.search(rf"(?:top|the|best)?[\s-]*(?P<n>\d+|{'|'.join(NUMBER_WORDS)})[\s-]+$", text[:start])
             after = re.match(rf"\s+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})(?![a-z0-9])(?!\s*(?:ms|fps|w|mb|gb)\b)",
                              text[end:])
             n = before or after
@@ -42,7 +42,7 @@ def read_superlatives(st: QuestionText) -> None:
         nouns = "|".join(sorted(PLURAL_NOUNS))
         for m in list(st.finditer(rf"(?:the|first)\s+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})(?=\s+(?:{nouns}))")):
             _limit(st, m.group("n"), st.take(m.start(), m.end()))
-    for m in list(st.finditer(rf"top\s+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})")):
+    for m in list(st.finditer(rf"top[\s-]+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})")):
         _limit(st, m.group("n"), st.take(m.start(), m.end()))
     for m in list(st.finditer(r"(?:the\s+)?(?:best|optimal|ideal)(?:\s+(?:choice|option|pick|fit))?")):
         if st.order:  # 'best' with a measure named ('best fps per watt') was read above
@@ -237,9 +237,13 @@ _MEASURE_WORDS = [
     (r"energy(?:[\s-]+per[\s-]+inference)?|(?:fps|frames?|inferences?)[\s-]*(?:per|/)[\s-]*(?:watt|w|joule)|"
      r"(?:energy[\s-]+)?efficiency", "r.energy_mj"),
     (r"fps|frame[\s-]*rate|throughput", "r.latency_ms"),
+    (r"(?:memory[\s-]+)?bandwidth", "h.memory_bandwidth_gbps"),
+    (r"power(?:[\s-]+(?:draw|budget|consumption))?|watts?", "h.power_w"),
+    (r"(?:device[\s-]+)?(?:memory|ram)", "h.memory_bytes"),
 ]
 # 'top 3 by X' / 'sorted by X' with no superlative: the better end first (least energy, latency; most params, MACs)
-_TOP_FIRST = {"m.params": True, "m.macs": True, "m.weight_bytes": True, "r.latency_ms": False, "r.energy_mj": False}
+_TOP_FIRST = {"m.params": True, "m.macs": True, "m.weight_bytes": True, "r.latency_ms": False, "r.energy_mj": False,
+              "h.memory_bandwidth_gbps": True, "h.power_w": False, "h.memory_bytes": True}
 
 
 def read_measures(st: QuestionText) -> None:
@@ -247,7 +251,8 @@ def read_measures(st: QuestionText) -> None:
     before 'count' can mean 'how many'. After 'by', it names what a superlative orders by (the superlative's
     direction kept); 'parameter count' alone is just the measure."""
     for pattern, fld in _MEASURE_WORDS:
-        for m in list(st.finditer(rf"(?:in\s+terms\s+of|by|on|in)\s+(?:the\s+)?(?:{pattern})")):
+        prefix = r"in\s+terms\s+of|by" if fld.startswith("h.") else r"in\s+terms\s+of|by|on|in"  # not 'in memory'
+        for m in list(st.finditer(rf"(?:{prefix})\s+(?:the\s+)?(?:{pattern})(?![a-z])")):
             phrase = st.take(m.start(), m.end())
             size_fields = ("m.params", "m.macs", "m.weight_bytes")
             if not st.order:  # 'top 3 by fps per watt', 'sorted by latency'
@@ -370,6 +375,14 @@ def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) ->
         phrase = st.take(m.start(), m.end())
         st.add(Condition(field="h.memory_bytes", op=to_op(m),
                          value=float(m.group("num").replace(",", "")) * scale), phrase)
+        st.subject_votes.append((m.start(), "hardware"))
+    for m in list(st.finditer(rf"(?:with|has|have|having)\s+(?P<num>{num_re})\s*(?P<mu>gb|gib|tb)(?:\s+of)?\s+"
+                              rf"(?:device\s+|onboard\s+)?(?:memory|ram|vram|dram)")):
+        scale = {"gb": 1e9, "gib": 2.0 ** 30, "tb": 1e12}[m.group("mu")]  # 'which socs have 64 GB of memory'
+        phrase = st.take(m.start(), m.end())
+        st.add(Condition(field="h.memory_bytes", op=">=", value=float(m.group("num").replace(",", "")) * scale),
+               phrase)
+        st.notes.append(f"'{phrase}' read as at least that much (a '64 GB' module reports a little less)")
         st.subject_votes.append((m.start(), "hardware"))
 
 
