@@ -418,12 +418,15 @@ def read_asked_measures(st: QuestionText) -> None:
 
 
 _ASKED_MODEL_MEASURES = [
+    (r"how\s+(?:big|large|heavy|small|light)", "m.params"),
     (r"(?:how\s+many\s+|the\s+|its\s+)?(?:param(?:eter)?s|weights)(?:[\s-]+counts?)?", "m.params"),
     (r"(?:how\s+many\s+|the\s+|its\s+)?(?:g?macs|g?flops|multiply[\s-]+accumulates)(?:[\s-]+counts?)?", "m.macs"),
     (r"(?:what|which)\s+(?:model\s+)?(?:family|architecture)|(?:the\s+|its\s+)?(?:model\s+)?family", "m.family"),
     (r"(?:what|which)\s+task|(?:the\s+|its\s+)task", "m.task"),
 ]
 _ASKED_EDGE_MEASURES = [
+    (r"(?:the\s+)?(?:fps|frames?|inferences?)\s*(?:per|/)\s*(?:watt|w|joule)|(?:the\s+|its\s+)?(?:energy\s+)?efficiency",
+     "r.energy_mj"),  # fps per watt = 1000 / energy per inference: the energy column says it
     (r"(?:how\s+much\s+|the\s+|its\s+)?(?:memory\s+)?(?:headroom|room\s+to\s+spare|memory\s+left(?:\s+over)?)",
      "r.memory_headroom_bytes"),
     (r"(?:how\s+many\s+|the\s+|its\s+)?(?:fps|frames?\s+per\s+second|frame[\s-]*rates?|throughput)", "r.fps"),
