@@ -328,7 +328,7 @@ class Registered:
 
     def device_versions(self) -> dict[str, str]:
         """Device id -> the digest of what its fit rows depend on besides the model (``services.fit_store``)."""
-        code = _code_signature()
+        code = code_signature()
         by_device: dict[str, list] = {}
         for m in self.measurements:
             by_device.setdefault(m.hardware, []).append(m)
@@ -573,6 +573,8 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _code_signature() -> list:
-    files = sorted(p for part in _CODE for p in (_PACKAGE / part).glob("*.py"))
+def code_signature(parts: tuple[str, ...] = _CODE) -> list:
+    """(file name, size, mtime) of every module of the package folders ``parts``: what derived data is keyed by, so
+    that editing that code recomputes it (the fit store's device versions; ``services.summary``'s key)."""
+    files = sorted(p for part in parts for p in (_PACKAGE / part).glob("*.py"))
     return [(p.name, st.st_size, st.st_mtime_ns) for p in files for st in (p.stat(),)]

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from embodied_tui.services.graph import Registered
 
 SUMMARY_FORMAT = 1
-_PACKAGE = Path(__file__).resolve().parents[1]
 _CODE = ("analysis", "ask", "data", "perf", "services")  # what the properties, keys and tables are read by
+_SAVED: dict[Path, tuple] = {}  # registry path -> the file signature this process summarised or found summarised
 
 
 class SummaryRecord:
@@ -45,9 +45,9 @@ class SummaryRecord:
 
 
 def _key(sig: tuple) -> str:
-    files = sorted(p for part in _CODE for p in (_PACKAGE / part).glob("*.py"))
-    code = [(p.name, st.st_size, st.st_mtime_ns) for p in files for st in (p.stat(),)]
-    return hashlib.sha256(json.dumps([SUMMARY_FORMAT, list(sig), code]).encode()).hexdigest()
+    from embodied_tui.services.graph import code_signature
+
+    return hashlib.sha256(json.dumps([SUMMARY_FORMAT, list(sig), code_signature(_CODE)]).encode()).hexdigest()
 
 
 def read(reg) -> "Registered | None":
@@ -94,13 +94,14 @@ def save(src: "Registered") -> None:
     from embodied_tui.services.graph import _record_key, model_node_properties, open_fit_store
 
     state = src.reg.parsed_state()
-    if state is None:
-        return
+    if state is None or _SAVED.get(src.reg.path) == state[0]:
+        return  # changed since, or summarised (or found stored) by this process already: the app asks often
     sig, tables = state
     key = _key(sig)
     store = open_fit_store(src.reg)
     try:
         if store.summary(key) is not None:
+            _SAVED[src.reg.path] = sig
             return
         measured = {name: [r.model_dump(mode="json") for r in src.reg.versions(name)]
                     for name in sorted({m.model for m in src.measurements})}
@@ -109,5 +110,6 @@ def save(src: "Registered") -> None:
         if (src.reg.parsed_state() or (None,))[0] != sig:
             return  # written meanwhile: the next read summarises the new file
         store.put_summary(key, json.dumps({"records": records, "tables": tables, "measured": measured}))
+        _SAVED[src.reg.path] = sig
     finally:
         store.close()
