@@ -70,9 +70,9 @@ _SCHEMA = (
 # the fastest/slowest first rows and latency ranges are read from this index, not sorted: 'the 3 slowest on the orin
 # nano' at 10,000 models spent 0.48 s sorting 200,000 rows, 0.01-0.07 s with it (it costs ~10% more to write). Added
 # to format 4 stores in place on open (a no-op once there; 0.7 s for 470,000 rows the first time)
-_INDEXES = ("CREATE INDEX IF NOT EXISTS edges_latency ON edges (version_id, predicted_latency_ms)",
-            # the registry's summary for questions (``services.summary``): one row, the latest registry file's
-            "CREATE TABLE IF NOT EXISTS summary (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
+_ADDED = ("CREATE INDEX IF NOT EXISTS edges_latency ON edges (version_id, predicted_latency_ms)",
+          # the registry's summary for questions (``services.summary``): one row, the latest registry file's
+          "CREATE TABLE IF NOT EXISTS summary (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
 _VERSION = "(SELECT version_id FROM versions WHERE device = ? AND version = ?)"  # one statement: one snapshot
 _OPS = ("<", "<=", ">", ">=", "=", "IN")
 
@@ -101,7 +101,7 @@ class FitStore:
                             db.execute(statement)
                         db.execute("INSERT OR REPLACE INTO meta VALUES ('format', ?)", (_FORMAT,))
                     db.commit()
-                for statement in _INDEXES:
+                for statement in _ADDED:
                     try:
                         db.execute(statement)
                     except sqlite3.Error:  # a store this process may only read: read it without
@@ -174,29 +174,31 @@ class FitStore:
         question reads its first rows and stops). ``one_per_key``: one row of each model key (any one: for a count of
         models whose conditions are all in ``where``)."""
         columns = ", ".join("e." + key for key in ROW_KEYS)
-        sql = f"SELECT k.key, {columns} FROM edges e JOIN keys k USING (key_id) WHERE e.version_id = {_VERSION}"
+        tests = [f"e.version_id = {_VERSION}"]
         args: list = [device, version]
         if targets is not None:
-            sql += " AND (e.power_mode, e.precision) IN (VALUES " + ", ".join("(?, ?)" for _ in targets) + ")"
+            tests.append("(e.power_mode, e.precision) IN (VALUES " + ", ".join("(?, ?)" for _ in targets) + ")")
             args += [v for pair in targets for v in pair]
         for column, op, value in where:
             if column not in ROW_KEYS or op not in _OPS:
                 continue
             if op == "IN":
-                sql += f" AND e.{column} IN ({', '.join('?' for _ in value)})"
+                tests.append(f"e.{column} IN ({', '.join('?' for _ in value)})")
                 args += list(value)
             else:
-                sql += f" AND e.{column} {op} ?"
+                tests.append(f"e.{column} {op} ?")
                 args.append(value)
         order = [(column, desc) for column, desc in order if column in ROW_KEYS]
-        for column, _ in order:
-            sql += f" AND e.{column} IS NOT NULL"
+        tests += [f"e.{column} IS NOT NULL" for column, _ in order]
+        kept = " AND ".join(tests)
+        sql = f"SELECT k.key, {columns} FROM edges e JOIN keys k USING (key_id) WHERE "
         if one_per_key:  # the first row of each key, grouped on (rowid, key) alone: a GROUP BY of whole rows
             # sorted every column of ~57,000 rows per device at 10,000 models (0.35 s; this way 0.08 s)
-            sql = (f"SELECT k.key, {columns} FROM edges e JOIN keys k USING (key_id) WHERE e.rowid IN "
-                   f"(SELECT MIN(e.rowid) FROM edges e WHERE {sql.split(' WHERE ', 1)[1]} GROUP BY e.key_id)")
-        elif order:
-            sql += " ORDER BY " + ", ".join(f"e.{column}{' DESC' if desc else ''}" for column, desc in order)
+            sql += f"e.rowid IN (SELECT MIN(e.rowid) FROM edges e WHERE {kept} GROUP BY e.key_id)"
+        else:
+            sql += kept
+            if order:
+                sql += " ORDER BY " + ", ".join(f"e.{column}{' DESC' if desc else ''}" for column, desc in order)
         try:
             cursor = self.db.execute(sql, args)
             for item in cursor:
