@@ -180,6 +180,14 @@ def _signature(st: os.stat_result) -> tuple:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
+def _path_signature(path: Path) -> tuple | None:
+    """``_signature`` of what is at ``path``; None where nothing is (or it cannot be stat'ed)."""
+    try:
+        return _signature(os.stat(path))
+    except OSError:
+        return None
+
+
 class _Corrupt(Exception):
     pass
 
@@ -453,13 +461,7 @@ class Registry(RecordLookup):
         its inode changes even within one mtime tick) and of the details folder (a details file restored without a
         registry change). Two ``stat`` calls, nothing read or parsed: cheap enough to poll from a UI timer. Equal
         values mean nothing changed; ``None`` in a place means that path does not exist (or cannot be stat'ed)."""
-        def signature(path: Path) -> tuple | None:
-            try:
-                return _signature(os.stat(path))
-            except OSError:
-                return None
-
-        return signature(self.path), signature(self.details_dir)
+        return _path_signature(self.path), _path_signature(self.details_dir)
 
     # ---------------------------------------------------------------------------------------- reading
     def _not_a_file(self, kind: str) -> RegistryError:
@@ -534,10 +536,7 @@ class Registry(RecordLookup):
 
     def signature(self) -> tuple | None:
         """The registry file's stat signature (device, inode, size, mtime, ctime), or None where there is none."""
-        try:
-            return _signature(os.stat(self.path))
-        except OSError:
-            return None
+        return _path_signature(self.path)
 
     def prime(self, sig: tuple, tables: dict[str, dict[str, dict[str, Any]]]) -> bool:
         """Read the file's generic tables from a summary of it (``services.summary``) while its signature is still
