@@ -8,7 +8,7 @@ import re
 
 from embodied_tui.ask.query import PIPELINE_EDGE, PIPELINE_FIELD, Condition, Order, Reading, is_text
 from embodied_tui.ask.text import QuestionText
-from embodied_tui.ask.words import HW_WORDS, MODEL_WORDS, NUMBER_WORDS, PLURAL_NOUNS, SUPERLATIVES
+from embodied_tui.ask.words import HW_WORDS, MODEL_WORDS, NUMBER_WORDS, PER_WATT, PLURAL_NOUNS, SUPERLATIVES
 
 
 def _limit(st: QuestionText, word: str, phrase: str) -> None:
@@ -234,7 +234,7 @@ _MEASURE_WORDS = [
     (r"g?macs?(?:[\s-]+count)?|compute|g?flops?(?:[\s-]+count)?|number[\s-]+of[\s-]+macs", "m.macs"),
     (r"weight[\s-]+bytes|(?:file|disk|weight)[\s-]+size|bytes|megabytes|mb", "m.weight_bytes"),
     (r"latency|speed|time", "r.latency_ms"),
-    (r"energy(?:[\s-]+per[\s-]+inference)?|(?:fps|frames?|inferences?)[\s-]*(?:per|/)[\s-]*(?:watt|w|joule)|"
+    (rf"energy(?:[\s-]+per[\s-]+inference)?|{PER_WATT}|"
      r"(?:energy[\s-]+)?efficiency", "r.energy_mj"),
     (r"fps|frame[\s-]*rate|throughput", "r.latency_ms"),
     (r"(?:memory[\s-]+)?bandwidth", "h.memory_bandwidth_gbps"),
@@ -292,6 +292,9 @@ def _prec(text: str | None, unit: str) -> tuple[str, bool]:
     if text:
         return _PREC_NAMES.get(text, text), False
     return ("int8" if unit.startswith("top") else "fp16"), True
+
+
+_BYTES = {"kb": 1e3, "kib": 2.0 ** 10, "mb": 1e6, "mib": 2.0 ** 20, "gb": 1e9, "gib": 2.0 ** 30, "tb": 1e12}
 
 
 def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) -> None:
@@ -365,23 +368,21 @@ def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) ->
             rf"(?P<mu>gb|gib|mb|mib|kb|kib)(?:\s+of)?\s+(?:(?:free\s+)?(?:memory|ram)\s+)?"
             rf"(?:headroom|left(?:\s+over)?|free|spare|to\s+spare|slack)")
     for m in list(st.finditer(head)):  # 'at least 1 GB of memory headroom': what the model leaves (a fit row's)
-        scale = {"gb": 1e9, "gib": 2.0 ** 30, "mb": 1e6, "mib": 2.0 ** 20, "kb": 1e3, "kib": 2.0 ** 10}[m.group("mu")]
         st.add(Condition(field="r.memory_headroom_bytes", op=to_op(m),
-                         value=float(m.group("num").replace(",", "")) * scale), st.take(m.start(), m.end()))
+                         value=float(m.group("num").replace(",", "")) * _BYTES[m.group("mu")]),
+               st.take(m.start(), m.end()))
     mem = (rf"(?:(?:with|has|have|having)\s+)?(?P<cmp>{cmp_re})\s*(?P<num>{num_re})\s*(?P<mu>gb|gib|mb|mib|tb)"
            rf"(?:\s+of)?\s+(?:device\s+|onboard\s+)?(?:memory|ram|vram|dram)")
     for m in list(st.finditer(mem)):
-        scale = {"gb": 1e9, "gib": 2.0 ** 30, "mb": 1e6, "mib": 2.0 ** 20, "tb": 1e12}[m.group("mu")]
         phrase = st.take(m.start(), m.end())
         st.add(Condition(field="h.memory_bytes", op=to_op(m),
-                         value=float(m.group("num").replace(",", "")) * scale), phrase)
+                         value=float(m.group("num").replace(",", "")) * _BYTES[m.group("mu")]), phrase)
         st.subject_votes.append((m.start(), "hardware"))
     for m in list(st.finditer(rf"(?:with|has|have|having)\s+(?P<num>{num_re})\s*(?P<mu>gb|gib|tb)(?:\s+of)?\s+"
                               rf"(?:device\s+|onboard\s+)?(?:memory|ram|vram|dram)")):
-        scale = {"gb": 1e9, "gib": 2.0 ** 30, "tb": 1e12}[m.group("mu")]  # 'which socs have 64 GB of memory'
-        phrase = st.take(m.start(), m.end())
-        st.add(Condition(field="h.memory_bytes", op=">=", value=float(m.group("num").replace(",", "")) * scale),
-               phrase)
+        phrase = st.take(m.start(), m.end())  # 'which socs have 64 GB of memory'
+        st.add(Condition(field="h.memory_bytes", op=">=",
+                         value=float(m.group("num").replace(",", "")) * _BYTES[m.group("mu")]), phrase)
         st.notes.append(f"'{phrase}' read as at least that much (a '64 GB' module reports a little less)")
         st.subject_votes.append((m.start(), "hardware"))
 
@@ -425,8 +426,7 @@ _ASKED_MODEL_MEASURES = [
     (r"(?:what|which)\s+task|(?:the\s+|its\s+)task", "m.task"),
 ]
 _ASKED_EDGE_MEASURES = [
-    (r"(?:the\s+)?(?:fps|frames?|inferences?)\s*(?:per|/)\s*(?:watt|w|joule)|(?:the\s+|its\s+)?(?:energy\s+)?efficiency",
-     "r.energy_mj"),  # fps per watt = 1000 / energy per inference: the energy column says it
+    (rf"(?:the\s+)?{PER_WATT}|(?:the\s+|its\s+)?(?:energy\s+)?efficiency", "r.energy_mj"),  # the energy column
     (r"(?:how\s+much\s+|the\s+|its\s+)?(?:memory\s+)?(?:headroom|room\s+to\s+spare|memory\s+left(?:\s+over)?)",
      "r.memory_headroom_bytes"),
     (r"(?:how\s+many\s+|the\s+|its\s+)?(?:fps|frames?\s+per\s+second|frame[\s-]*rates?|throughput)", "r.fps"),

@@ -52,15 +52,17 @@ DEVICE_TYPES: list[tuple[str, str]] = [
     (r"tpus?", "tpu"),
     (r"socs?|systems?[- ]on[- ](?:a[- ])?chips?", "soc"),
 ]
+# fps per watt = frames per joule = 1000 / energy per inference in mJ (read as r.energy_mj wherever it is named)
+PER_WATT = r"(?:fps|frames?|inferences?)[\s-]*(?:per|/)[\s-]*(?:watt|w|joule)"
 SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": memory or latency slack), descending
     (r"(?:cheapest|lowest|least|smallest|minimum|best)[\s-]+(?:in[\s-]+)?(?:energy|joules)"
      r"(?:[\s-]+per[\s-]+inference)?|most[\s-]+energy[- ]efficient|most[\s-]+efficient|"
      r"cheapest[\s-]+in[\s-]+energy|cheapest|"
-     # fps per watt = frames per joule = 1000 / energy per inference in mJ: the most of it is the least energy
-     r"(?:best|highest|most|max(?:imum)?|top|greatest)[\s-]+(?:fps|frames?|inferences?)[\s-]*(?:per|/)[\s-]*"
-     r"(?:watt|w|joule)|(?:best|highest|most)[\s-]+(?:energy|power)[\s-]+efficiency|"
+     # the most fps per watt is the least energy
+     rf"(?:best|highest|most|max(?:imum)?|top|greatest)[\s-]+{PER_WATT}|"
+     r"(?:best|highest|most)[\s-]+(?:energy|power)[\s-]+efficiency|"
      r"(?:lowest|least|smallest|minimum)[\s-]+(?:mj|millijoules)(?:[\s-]+per[\s-]+inference)?", "r.energy_mj", False),
-    (r"(?:worst|lowest|least)[\s-]+(?:fps|frames?|inferences?)[\s-]*(?:per|/)[\s-]*(?:watt|w|joule)|"
+    (rf"(?:worst|lowest|least)[\s-]+{PER_WATT}|"
      r"(?:most|highest|largest)[\s-]+energy(?:[\s-]+per[\s-]+inference)?|least[\s-]+efficient",
      "r.energy_mj", True),
     (r"(?:(?:fewest|least|lowest|smallest)[\s-]+(?:g?macs|g?flops|compute)|(?:cheapest|lightest)[\s-]+compute)"
