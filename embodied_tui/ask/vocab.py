@@ -156,9 +156,7 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
         negated, start = st.negated_before(words[i][0])
         phrase = st.take(start, words[j - 1][1])
         ids = sorted(d.term.id for d in hits)
-        cond = Condition(field="h.device", op="IN" if len(ids) > 1 else "=", value=ids if len(ids) > 1 else ids[0],
-                         negate=negated)
-        st.add(cond, phrase)
+        st.add(one_of("h.device", ids, negated), phrase)
         i = j
 
 
@@ -221,6 +219,13 @@ def read_model_names(st: QuestionText, vocab: Vocabulary) -> None:
         i += n
 
 
+def one_of(field: str, values: list[str], negate: bool = False) -> Condition:
+    """``field = value`` for one value, ``field IN [...]`` for several (a device phrase's ids, a tag's models, every
+    stored pipeline)."""
+    return Condition(field=field, op="IN" if len(values) > 1 else "=",
+                     value=values if len(values) > 1 else values[0], negate=negate)
+
+
 def pipeline_patterns(names: tuple[str, ...]) -> list[tuple[str, str]]:
     """Each stored pipeline name as a pattern, longest first: its letters and digits with any one of space, '_', '.'
     or '-' allowed between them ('pi05' ~ 'pi0.5', 'pi 05'), and its leading word when no other pipeline shares it
@@ -255,8 +260,7 @@ def read_pipeline_names(st: QuestionText, vocab: Vocabulary) -> None:
             st.reasons.append(f"'{phrase}': {len(names):,} pipelines are stored, more than one question can name; "
                               f"name one, or list them with `embodied-ai pipeline list`")
             continue
-        st.conditions.append(Condition(field="p.name", op="IN" if len(names) > 1 else "=",
-                                       value=names if len(names) > 1 else names[0]))
+        st.conditions.append(one_of("p.name", names))
         st.readings.append(Reading(phrase=phrase, meaning=f"every stored pipeline: {', '.join(names)}"))
     for m in list(st.finditer(r"(?:at\s+)?(?:its|their|the)\s+(?:own\s+)?control\s+(?:rate|frequency|loop)")):
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()),  # no rate asked: the pipeline's own
@@ -458,8 +462,7 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
             st.reasons.append(f"'{phrase}': {len(names):,} models have the tag {said}, more than one question can "
                               f"name; list them with `embodied-ai model list --filter 'tags = {said}'`")
         else:
-            st.conditions.append(Condition(field="m.name", op="IN" if len(names) > 1 else "=",
-                                           value=names if len(names) > 1 else names[0], negate=negated))
+            st.conditions.append(one_of("m.name", names, negated))
             st.readings.append(Reading(phrase=phrase, meaning=f"{'NOT ' if negated else ''}tag {said}: "
                                                               f"{', '.join(names)}"))
         st.subject_votes.append((m.start(), "model"))
@@ -564,6 +567,6 @@ def read_comparison(st: QuestionText, vocab: Vocabulary | None = None) -> Compar
                               f"how much faster is A on X than on Y)")
             return None
         st.readings.append(Reading(phrase=phrase, meaning=f"compare {labels[0]} with {labels[1]} on r.latency_ms"))
-        yes_no = bool(re.match(r"\s*(?:is|are|does|do|will|would|can|could)\b", st.low))
+        yes_no = bool(_YES_NO.match(st.low))
         return Comparison(field=field, sides=sides, labels=labels, phrase=phrase, yes_no=yes_no)
     return None

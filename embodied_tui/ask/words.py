@@ -101,9 +101,10 @@ when show list give gives find tell all any some each every both either by per f
 fast quick speed latency latencies time times inference inferences predicted prediction estimated expected mode
 modes power precision setting settings config configs configuration configurations option options one ones
 have has having under over among across same also just only really very fine ok okay need needs want wants like
-hold holds holding sustain sustains work works working handle handles handling support supports supported deploy deployed deploying use using used
+hold holds holding work works working handle handles handling support supports supported deploy deployed deploying use using used
 frame frames image images second per budget rate result results answer model-wise here now still yet
-registry catalog catalogue database zoo collection good well suitable decent great nice disk registered stored total altogether overall weigh weighs weighing enough rank ranked ranking sort sorted order ordered
+registry catalog catalogue database zoo collection good well suitable decent great nice disk registered stored
+total altogether overall weigh weighs weighing enough rank ranked ranking sort sorted order ordered
 compare comparing versus vs single way ways kind kinds type types take takes taking reach reaches reaching hit hits
 achieve achieves manage manages draw draws drawing consume consumes consuming sustain sustains uses available
 exist exists anything something everything anyone stuff thing things range bracket band much gives give

@@ -123,6 +123,7 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
     ``progress(done, total)``: called as fit rows are computed (``services.graph``)."""
     if not isinstance(question, str) or not question.strip() or len(question) > MAX_QUESTION_CHARS:
         parse_question(question, Vocabulary())  # the one-line error (empty, too long), before any work
+    source = "llm" if llm else "parser"
     src = None
     if graph is None:
         src = Registered.read(db)
@@ -133,7 +134,7 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
     if parsed.relative is not None and parsed.relative.thresholds is None and determined(parsed):
         parsed = _with_thresholds(parsed, src, graph)
     if src is not None and not determined(parsed):  # refused: nothing is computed, the names graph answers nothing
-        return _answer(question, parsed, None, "llm" if llm else "parser")
+        return _answer(question, parsed, None, source)
     if src is not None:  # plan first (ask.plan): only the fits the question can see, none for models or devices alone
         scope, top = plan(parsed)
         if parsed.about_pipelines():  # the pipelines' edges only: no model fits to read
@@ -141,23 +142,23 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
         elif parsed.count and parsed.joins() and top is not None and top.decide is not None:
             values = src.count(scope, top, progress=progress)  # the distinct names, where every row is decided
             if values is not None:
-                return _answer(question, parsed, None, "llm" if llm else "parser",
+                return _answer(question, parsed, None, source,
                                result=(parsed.columns(), [[v] for v in values]))
         elif parsed.joins() and not parsed.count and (decide := where_decider(parsed)) is not None:
             rows = src.decided_rows(scope, top, decide, parsed.columns(), parsed.order_items(), parsed.limit,
                                     progress=progress)  # the rows without a graph, where every row is decided
             if rows is not None:
-                return _answer(question, parsed, None, "llm" if llm else "parser", result=(parsed.columns(), rows))
+                return _answer(question, parsed, None, source, result=(parsed.columns(), rows))
         elif parsed.pattern() == "(m:Model)" and (decide := where_decider(parsed)) is not None:
             rows = src.decided_model_rows(scope, decide, parsed.columns(), parsed.order_items(),
                                           None if parsed.count else parsed.limit)
             if rows is not None:  # models alone, decided on each: no graph either (a count: DISTINCT, sorted)
                 if parsed.count:
                     rows = [row for i, row in enumerate(rows) if i == 0 or row != rows[i - 1]]
-                return _answer(question, parsed, None, "llm" if llm else "parser", result=(parsed.columns(), rows))
+                return _answer(question, parsed, None, source, result=(parsed.columns(), rows))
         graph = src.graph(scope, fits=parsed.joins(), top=top, edges_only=parsed.joins() and not parsed.about_pipelines(),
                           progress=progress)
-    return _answer(question, parsed, graph, "llm" if llm else "parser")
+    return _answer(question, parsed, graph, source)
 
 
 def _fits_limits(parsed: StructuredQuery) -> bool:
