@@ -68,7 +68,7 @@ class Registered:
     devices: list  # HardwareEntry
     measurements: list  # Measurement
     pipelines: list = field(default_factory=list)  # StoredPipeline, latest versions
-    measured: dict | None = None  # model name -> its versions' JSON, of the measured models (from a summary)
+    measured: dict | None = None  # model name -> its versions' JSON, of measured models (a summary's, or read once)
 
     @classmethod
     def read(cls, db) -> "Registered":
@@ -326,19 +326,21 @@ class Registered:
         finally:
             store.close()
 
+    def measured_versions(self, name: str) -> list[dict]:
+        """The JSON of every version of the measured model ``name`` (what a device version digests): from the
+        summary when read from one, else from the registry (once)."""
+        if self.measured is None:
+            self.measured = {}
+        if name not in self.measured:
+            self.measured[name] = [r.model_dump(mode="json") for r in self.reg.versions(name)]
+        return self.measured[name]
+
     def device_versions(self) -> dict[str, str]:
         """Device id -> the digest of what its fit rows depend on besides the model (``services.fit_store``)."""
         code = code_signature()
         by_device: dict[str, list] = {}
         for m in self.measurements:
             by_device.setdefault(m.hardware, []).append(m)
-        versions = self.measured if self.measured is not None else {}
-
-        def measured_versions(name: str) -> list:
-            if name not in versions:
-                versions[name] = [r.model_dump(mode="json") for r in self.reg.versions(name)]
-            return versions[name]
-
         out = {}
         for entry in self.devices:
             mine = by_device.get(entry.id, [])
@@ -346,7 +348,7 @@ class Registered:
             out[entry.id] = _digest({
                 "format": FIT_CACHE_FORMAT, "code": code, "columns": ROW_KEYS, "device": entry.model_dump(mode="json"),
                 "measurements": [m.model_dump(mode="json") for m in mine],
-                "measured_versions": {n: measured_versions(n) for n in measured},
+                "measured_versions": {n: self.measured_versions(n) for n in measured},
             })
         return out
 

@@ -103,8 +103,7 @@ def save(src: "Registered") -> None:
         if store.summary(key) is not None:
             _SAVED[src.reg.path] = sig
             return
-        measured = {name: [r.model_dump(mode="json") for r in src.reg.versions(name)]
-                    for name in sorted({m.model for m in src.measurements})}
+        measured = {name: src.measured_versions(name) for name in sorted({m.model for m in src.measurements})}
         records = [[r.name, r.version, _record_key(r), model_node_properties(r), dict(r.tags or {})]
                    for r in src.records]
         if (src.reg.parsed_state() or (None,))[0] != sig:
