@@ -82,7 +82,7 @@ def _headroom(entry, mode, row):
 def _model_env(rec) -> dict:
     a = rec.architecture
     return {"m.name": rec.name, "m.family": a.family, "m.type": a.type, "m.task": a.task, "m.params": rec.params,
-            "m.macs": rec.macs, "m.flops": rec.flops, "m.weight_bytes": rec.weight_bytes}
+            "m.macs": rec.macs, "m.flops": rec.flops, "m.weight_bytes": rec.weight_bytes, "m.format": rec.format}
 
 
 def _hw_env(entry, mode) -> dict:
@@ -701,7 +701,9 @@ def test_tags_and_tag_values_can_be_asked_about(tmp_path):
              "what's deployed at the lab site?": {"resnet_tiny"},
              "models with tags.site = hq": {"small_vit"},
              "which models are not tagged robot": {"mobilenet_tiny", "small_vit", "mlp_policy", "yolo_style_detector",
-                                                    "unet_small"}}
+                                                    "unet_small"},
+             "models tagged robot but not lab": {"lstm_policy"},
+             "robot models that are not hq": {"resnet_tiny", "lstm_policy"}}
     for question, names in cases.items():
         data = _ask_json(db, question)
         assert data["understood"] and not data["refused"], (question, data["answer"])
@@ -871,3 +873,60 @@ def test_what_ask_holds_no_data_on_is_refused_not_answered_with_other_rows(fx):
     # a word not understood elsewhere still leaves the rest answered, said first
     answer = ask(fx.db, "fastest model for my drone on the pi 5")
     assert not answer["refused"] and answer["rows"] and answer["answer"][0].startswith("not understood: 'drone'")
+
+
+def test_a_yes_no_question_starts_with_yes_or_no(fx, graph):
+    """'does X fit ...', 'are there models under ...': yes with the rows that match, or no with the conditions none
+    met; the rows by hand from the fixture's fit rows and records."""
+    from embodied_tui.services.ask import ask
+
+    fits = [r for r in fx.rows if r.model == "mlp_policy" and r.hardware == "raspberry-pi-5" and r.fits_memory]
+    answer = ask(fx.db, "does mlp_policy fit in memory on the pi 5?", graph=graph)
+    assert answer["answer"] == [f"yes: {len(fits)} row{'s' if len(fits) != 1 else ''} match"
+                                f"{'es' if len(fits) == 1 else ''} (mlp_policy)"] and fits
+    smallest = min(r.params for r in fx.records)
+    answer = ask(fx.db, f"are there any models with fewer than {smallest} params?", graph=graph)
+    assert answer["rows"] == [] and answer["answer"] == [f"no: no row matches m.params < {smallest}"]
+    detectors = sorted(r.name for r in fx.records if r.architecture.task == "detection")
+    answer = ask(fx.db, "do we have any detectors?", graph=graph)
+    assert detectors and answer["answer"][0].startswith("yes: ") and ", ".join(detectors) in answer["answer"][0]
+    listed = ask(fx.db, "which models are detectors", graph=graph)  # not a yes/no question: no verdict
+    assert listed["answer"] == [] and listed["rows"] == answer["rows"]
+
+
+def test_is_x_the_fastest_checks_x_against_the_first_row(fx, graph):
+    """'is X the fastest model on Y?' answers the superlative without X's condition, then compares its first row with
+    X: yes for the model that is fastest by hand, no (naming it) for another."""
+    from embodied_tui.services.ask import ask
+
+    pi5 = [r for r in fx.rows if r.hardware == "raspberry-pi-5" and r.predicted_latency_ms is not None]
+    best = min(pi5, key=lambda r: (r.predicted_latency_ms, r.model)).model
+    other = next(r.name for r in fx.records if r.name != best and r.macs is not None)
+    yes = ask(fx.db, f"is {best} the fastest model on the pi 5?", graph=graph)
+    assert yes["answer"][0].startswith(f"yes: {best} is first") and yes["rows"][0][0] == best
+    no = ask(fx.db, f"is {other} the fastest model on the pi 5?", graph=graph)
+    assert no["answer"][0].startswith(f"no: {best} is first") and no["answer"][0].endswith(f"not {other}")
+    assert 'm.name' not in no["cypher"].split("RETURN")[0]  # the claim is not a condition
+    biggest = max(fx.records, key=lambda r: r.params).name
+    assert ask(fx.db, f"is {biggest} the largest model?", graph=graph)["answer"][0].startswith("yes: ")
+
+
+def test_a_count_per_group_gives_each_groups_count(fx):
+    """'how many models per family / task / format', 'how many devices per type / vendor': one row per value with the
+    number of subjects, counted here from the records and the catalog; a split the count cannot make is refused."""
+    from embodied_tui.services.ask import ask
+
+    for question, values, field in (
+            ("how many models per family", [r.architecture.family for r in fx.records], "m.family"),
+            ("count models by task", [r.architecture.task for r in fx.records], "m.task"),
+            ("number of models of each format", [r.format for r in fx.records], "m.format"),
+            ("how many devices per type", [d.type for d in fx.devices], "h.type"),
+            ("how many devices by vendor", [d.vendor for d in fx.devices], "h.vendor")):
+        answer = ask(fx.db, question)
+        want = Counter(values)
+        assert answer["understood"] and answer["columns"] == [field, "count"], (question, answer["reasons"])
+        assert {v: n for v, n in answer["rows"]} == dict(want), question
+        assert [n for _, n in answer["rows"]] == sorted(want.values(), reverse=True)
+        assert answer["count"] == len(values) and answer["query"]["group_by"] == field
+    refused = ask(fx.db, "how many models per device")
+    assert refused["refused"] and "'per device'" in refused["reasons"][0]

@@ -66,6 +66,7 @@ from embodied_tui.ask.phrases import (
     read_bounds,
     read_commands,
     read_flags,
+    read_group,
     read_hardware_measures,
     read_measures,
     read_superlatives,
@@ -78,6 +79,7 @@ from embodied_tui.ask.quantities import (
     hardware_op,
     read_bare_quantities,
     read_display_units,
+    read_measure_first,
     read_restated_units,
     read_thresholds,
 )
@@ -98,7 +100,7 @@ from embodied_tui.ask.vocab import (
     read_relative,
     read_tags,
 )
-from embodied_tui.ask.words import DEVICE_TYPES, PRECISIONS, TASK_WORDS, TYPE_WORDS
+from embodied_tui.ask.words import DEVICE_TYPES, FORMAT_WORDS, PRECISIONS, TASK_WORDS, TYPE_WORDS
 from embodied_tui.errors import UserError
 
 MAX_QUESTION_CHARS = 2_000  # a question past this is refused: reading is about linear, but nobody asks in 2 pages
@@ -181,6 +183,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     st.read_entities(PRECISIONS, "r.precision")
     read_bounds(st)
     read_thresholds(st)
+    read_measure_first(st)
     read_power_modes(st, vocabulary)
     read_bare_quantities(st, RATES)
     read_devices(st, vocabulary)
@@ -191,6 +194,8 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     st.read_entities(TASK_WORDS, "m.task", "model")
     read_families(st, vocabulary)
     st.read_entities(TYPE_WORDS, "m.type", "model")
+    st.read_entities(FORMAT_WORDS, "m.format", "model")
+    read_group(st)
     read_flags(st)
     read_asked_measures(st)
     read_bare_quantities(st, tuple(f for f in FIELDS if f not in RATES))
@@ -208,8 +213,27 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     if any(c.field == "p.name" for c in conditions):
         conditions, order, asked = as_pipeline_question(st, conditions, order)
         subject = "hardware" if st.subject_votes and min(st.subject_votes)[1] == "hardware" else "pipeline"
+    group_by = st.group_by if st.count else None
+    if st.group_by is not None and not st.count:
+        st.reasons.append(f"'{st.group_by}': only a count ('how many ...') is split into groups")
+    if group_by is not None and subject == "hardware" and group_by == "m.type":
+        group_by = "h.type"  # 'how many devices per type'
+        st.readings[:] = [r.model_copy(update={"meaning": "counted per h.type"}) if r.meaning == "counted per m.type"
+                          else r for r in st.readings]
+    if group_by is not None and group_by[0] != {"model": "m", "hardware": "h"}.get(subject):
+        st.reasons.append(f"a count of {subject}s cannot be split by {group_by}")
+        group_by = None
+    claim = None
+    names = [c for c in conditions if c.field == "m.name" and c.op == "=" and not c.negate]
+    if st.yes_no and order and limit == 1 and compare is None and st.relative is None and len(names) == 1:
+        claim = str(names[0].value)  # 'is X the fastest model on Y?': the fastest is found, then compared with X
+        conditions = [c for c in conditions if c is not names[0]]
+        subject = subject_of(st, conditions)
+        st.readings[:] = [r.model_copy(update={"meaning": f"the verdict: is {claim} the first row?"})
+                          if r.meaning == names[0].cypher() else r for r in st.readings]
     lowered = raw.lower()
     readings = sorted(st.readings, key=lambda r: lowered.find(r.phrase.lower()))  # in the question's order
     return StructuredQuery(subject=subject, conditions=conditions, order_by=order, limit=limit, count=st.count,
                            asked_rate_hz=asked, readings=readings, unparsed=unparsed, notes=st.notes,
-                           compare=compare, reasons=st.reasons, relative=st.relative)
+                           compare=compare, reasons=st.reasons, relative=st.relative,
+                           yes_no=st.yes_no and compare is None and asked is None, claim=claim, group_by=group_by)

@@ -84,6 +84,34 @@ def read_bounds(st: QuestionText) -> None:
         st.add(Condition(field="r.bound", op="=", value=value, negate=negated), st.take(start, m.end()))
 
 
+# 'how many models per family', 'count devices by type': a count split by one field of the subject
+GROUPS: list[tuple[str, str]] = [
+    (r"(?:architecture\s+)?famil(?:y|ies)", "m.family"),
+    (r"tasks?", "m.task"),
+    (r"(?:architecture\s+|model\s+)?types?|architectures?", "m.type"),
+    (r"(?:file\s+)?formats?", "m.format"),
+    (r"device\s+types?|kinds?\s+of\s+devices?", "h.type"),
+    (r"vendors?|makers?|manufacturers?", "h.vendor"),
+]
+
+
+def read_group(st: QuestionText) -> None:
+    """In a count: 'per family', 'by task', 'for each type', 'grouped by format' (``StructuredQuery.group_by``);
+    'type' is the device's type in a question counting devices ('how many devices per type')."""
+    if not re.search(r"how\s+many|number\s+of|count", st.low):  # read before read_flags takes the count words
+        return
+    lead = r"(?:per|by|for\s+each|in\s+each|of\s+each|each|grouped\s+by|broken\s+down\s+by|split\s+by)"
+    for pattern, fld in GROUPS:
+        for m in list(st.finditer(rf"{lead}\s+(?:the\s+)?(?:{pattern})")):
+            if st.group_by is None:
+                st.group_by = fld
+                st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning=f"counted per {fld}"))
+    other = r"devices?|hardware|boards?|targets?|precisions?|(?:power\s+)?modes?|models?|sizes?|names?"
+    for m in list(st.finditer(rf"{lead}\s+(?:the\s+)?(?:{other})")):
+        st.reasons.append(f"'{st.take(m.start(), m.end())}': a count is split only by family, task, type or format "
+                          f"(models), or by type or vendor (devices)")
+
+
 def read_flags(st: QuestionText) -> None:
     """fits in memory (or not), measured, how many, real-time, and the subject words (models, devices ...)."""
     neg_fit = (r"(?:does\s+not|doesn't|do\s+not|don't|won't|will\s+not|cannot|can't|not)\s+fit(?:s|ting)?"
@@ -146,6 +174,10 @@ def subject_of(st: QuestionText, conditions: list[Condition]) -> str:
     with none, a question naming a model but no device asks where it runs."""
     if st.subject_votes:
         return min(st.subject_votes)[1]
+    if st.count and conditions and all(c.field.startswith("h.") for c in conditions) and not st.order:
+        return "hardware"  # 'how many jetsons do we have': devices counted, not the models on them
+    if st.yes_no and conditions and all(c.field.startswith("m.") for c in conditions) and not st.order:
+        return "model"  # 'does X have more than 1M params?': X's own numbers, not where it runs
     has_model_name = any(c.field == "m.name" and not c.negate for c in conditions)
     has_device = any(c.field.startswith("h.") for c in conditions)
     return "hardware" if has_model_name and not has_device else "model"
@@ -178,9 +210,6 @@ def ordering(st: QuestionText, conditions: list[Condition]) -> tuple[list[Order]
     return order, limit
 
 
-_YES_NO = re.compile(r"\s*(?:can|could|does|do|will|would|is|are)\b")
-
-
 def as_pipeline_question(st: QuestionText, conditions: list[Condition], order: list[Order]) \
         -> tuple[list[Condition], list[Order], float | None]:
     """A question naming a stored pipeline, on the (p:Pipeline)-[r:RUNS_ON]->(h:Hardware) edges: latency reads as
@@ -190,7 +219,7 @@ def as_pipeline_question(st: QuestionText, conditions: list[Condition], order: l
     not run out of memory (unknown memory kept). Model fields and model-only edge fields do not apply: dropped, with
     a note."""
     out, asked = [], None
-    yes_no = bool(_YES_NO.match(st.low))
+    yes_no = st.yes_no
     for c in conditions:
         fld = PIPELINE_FIELD.get(c.field, c.field)
         if fld.startswith("m.") or (fld.startswith("r.") and fld not in PIPELINE_EDGE):

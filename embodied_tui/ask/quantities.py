@@ -153,11 +153,13 @@ def hardware_op(m: re.Match) -> str:
 def read_thresholds(st: QuestionText) -> None:
     """Comparisons with a number and a unit: 'under 30 ms', '30 fps or more', 'between 1 and 5 M params'."""
     for m in list(st.finditer(rf"(?:(?:between|from)\s+(?P<lo>{AMOUNT})(?P<lorest>\s*[a-z]+(?:\s+[a-z]+)?)?\s+"
-                              rf"(?:and|to|-)|(?P<lo2>{NUM})\s*(?:to|-)(?=\s*{NUM}))\s*{QTY}"
+                              rf"(?:and|to|-)|(?P<lo2>{NUM})(?P<lo2mult>{_MULT_RE})?\s*(?:to|-)(?=\s*{NUM}))\s*{QTY}"
                               rf"(?:\s+(?:range|bracket|band))?")):
         if m.group("lo") is None:  # '1 to 10 million parameters': the unit is the upper bound's
             fld, hi = quantity(m)
             lo = number(m.group("lo2")) * (hi / number(m.group("num")) if number(m.group("num")) else 1.0)
+            if m.group("lo2mult") and m.group("munit"):  # '50k-200k params': the lower bound's own multiplier
+                lo = number(m.group("lo2")) * _MULT[m.group("lo2mult")]
             if per_joule(m):
                 lo = 1000.0 / number(m.group("lo2")) if number(m.group("lo2")) else float("inf")
             lo, hi = min(lo, hi), max(lo, hi)
@@ -189,6 +191,47 @@ def read_thresholds(st: QuestionText) -> None:
                 op = ">="
             op = _resolve_op(op, fld, m)
             st.add(Condition(field=fld, op=op, value=clean(value)), st.take(m.start(), m.end()))
+
+
+# 'MACs over 500 million', 'param count between 50k and 200k', 'parameter count is below 100k', 'MACs > 5e8': the
+# measure named first, then the comparison and a bare number (a multiplier at most); counts only (a time or a size in
+# bytes takes its unit, read above)
+_MEASURE_FIRST: list[tuple[str, str]] = [
+    (r"param(?:eter)?s?(?:\s+counts?)?|weights?\s+counts?|(?:number|count)\s+of\s+(?:param(?:eter)?s|weights)",
+     "m.params"),
+    (r"(?:g|m)?macs?(?:\s+counts?)?|multiply[\s-]+accumulates?|mult[\s-]+adds?|(?:number|count)\s+of\s+macs",
+     "m.macs"),
+    (r"(?:g|m)?flops?(?:\s+counts?)?", "m.flops"),
+]
+_LINK = r"(?:(?:is|are|of|be|being|that\s+(?:is|are)|which\s+(?:is|are))\s+)*"
+_BARE = rf"(?P<num>{AMOUNT})\s*(?P<mult>{_MULT_RE})?"
+
+
+def _bare_value(num: str, mult: str | None, measure: str) -> float:
+    """A bare number after a measure word: '500 million', '100k', '5e8'; 'GMACs over 1' is 1 G."""
+    scale = _MULT.get((mult or "").lower(), 1.0)
+    if not mult and re.match(r"[gm](?=macs?|flops?)", measure):
+        scale = _MULT[measure[0]]
+    return number(num) * scale
+
+
+def read_measure_first(st: QuestionText) -> None:
+    """A count measure named before its comparison ('models whose MACs exceed 500 million', 'param count between
+    50k and 200k'): what ``read_thresholds`` leaves, as the number then has no unit of its own."""
+    for words, fld in _MEASURE_FIRST:
+        pattern = (rf"(?P<measure>{words})\s+{_LINK}(?:(?:between|from)\s+(?P<lo>{AMOUNT})\s*(?P<lomult>{_MULT_RE})?"
+                   rf"\s*(?:and|to|-)\s*|(?:{_CMP_RE})\s*){_BARE}(?:\s*(?:{words}))?")
+        for m in list(st.finditer(pattern)):
+            measure = re.sub(r"\s+", " ", m.group("measure"))
+            hi = _bare_value(m.group("num"), m.group("mult"), measure)
+            if m.group("lo") is not None:
+                lo = _bare_value(m.group("lo"), m.group("lomult") or m.group("mult"), measure)
+                phrase = st.take(m.start(), m.end())
+                st.add(Condition(field=fld, op=">=", value=clean(min(lo, hi))), phrase)
+                st.add(Condition(field=fld, op="<=", value=clean(max(lo, hi))), phrase)
+                continue
+            op = _resolve_op(_cmp_op(m), fld)
+            st.add(Condition(field=fld, op=op, value=clean(hi)), st.take(m.start(), m.end()))
 
 
 def read_bare_quantities(st: QuestionText, fields: tuple[str, ...]) -> None:

@@ -39,6 +39,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "m.family": ("text", "architecture family"),
     "m.type": ("text", "architecture type: cnn, transformer, rnn, mlp, hybrid"),
     "m.task": ("text", "task: classification, detection, segmentation, policy ..."),
+    "m.format": ("text", "file format: onnx, torchscript, exported_program, state_dict, safetensors ..."),
     "m.params": ("number", "parameters"),
     "m.macs": ("number", "multiply-accumulates per inference"),
     "m.flops": ("number", "FLOPs per inference (2 x MACs)"),
@@ -250,6 +251,12 @@ class StructuredQuery(BaseModel):
     compare: Comparison | None = None  # "is A faster than B on X", "A vs B", "how much faster on X than on Y"
     reasons: list[str] = Field(default_factory=list)  # why a meaning-carrying word was not understood
     relative: Relative | None = None  # 'faster than resnet18' (on the same target): ANDed with the conditions
+    # 'does X fit on Y?', 'are there models under 10k params?': the answer starts with yes or no (``ask.verdict``);
+    # 'is X the fastest model on Y?': ``claim`` X, left out of the conditions, is checked against the first row
+    yes_no: bool = False
+    claim: str | None = None
+    # 'how many models per family': with ``count``, the subjects counted per value of this field (``group_counts``)
+    group_by: Literal["m.family", "m.task", "m.type", "m.format", "h.type", "h.vendor"] | None = None
 
     @property
     def understood(self) -> bool:
@@ -281,7 +288,8 @@ class StructuredQuery(BaseModel):
 
     def columns(self) -> list[str]:
         if self.count:
-            return [{"model": "m.name", "hardware": "h.device", "pipeline": "p.name"}[self.subject]]
+            key = {"model": "m.name", "hardware": "h.device", "pipeline": "p.name"}[self.subject]
+            return [key] + ([self.group_by] if self.group_by and self.group_by[0] == key[0] else [])
         joined = self.joins()
         key = "pipeline-hardware" if self.subject == "hardware" and self.about_pipelines() else self.subject
         cols = list(_SUBJECT_COLUMNS[(key, joined)])
@@ -306,7 +314,7 @@ class StructuredQuery(BaseModel):
         ('fastest' among copies of one model) come out in one order whichever engine walks the graph, and 'the 5
         fastest' are always the same 5. A count's DISTINCT names are their own order."""
         if self.count:
-            return [(self.columns()[0], False)]
+            return [(c, False) for c in reversed(self.columns())]  # grouped: by the group's value, then the name
         asked = [(o.field, o.descending) for o in self.order_by] or [
             (text.split()[0], text.split()[1] == "DESC") for text in self.default_order()]
         key = "pipeline-hardware" if self.subject == "hardware" and self.about_pipelines() else self.subject
@@ -337,6 +345,8 @@ class StructuredQuery(BaseModel):
     def spec(self) -> dict[str, Any]:
         """The part that decides the rows (no readings/notes): what a tool call returns and tests compare."""
         spec = self.model_dump(mode="json", include=set(SPEC_KEYS))
+        if self.group_by is not None and self.count:  # as relative: only when asked
+            spec["group_by"] = self.group_by
         if self.relative is not None:  # only when asked: the other answers' JSON stays as it was
             spec["relative"] = self.relative.model_dump(mode="json", exclude={"phrase", "thresholds"})
         return spec

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 
 from embodied_tui.ask.query import Condition, Reading, Relative
-from embodied_tui.ask.words import NEGATION
+from embodied_tui.ask.words import NEGATION, YES_NO
 
 
 @dataclass
@@ -29,6 +29,7 @@ class QuestionText:
     limit_phrase: str = ""
     plural_superlative: bool = False
     count: bool = False
+    group_by: str | None = None  # a count split by this field ('how many models per family')
     subject_votes: list[tuple[int, str]] = dc_field(default_factory=list)  # (position, "model"/"hardware")
     ignored: list[str] = dc_field(default_factory=list)  # phrases recognised but not usable
     reasons: list[str] = dc_field(default_factory=list)  # why a phrase that carries meaning cannot be answered
@@ -39,6 +40,11 @@ class QuestionText:
         # a long question of repeated names quadratic in Python steps
         self._chars = [c if f else "\x00" for c, f in zip(self.low, self.free)]
         self._masked: str | None = None
+
+    @property
+    def yes_no(self) -> bool:
+        """The question asks yes or no ('is ...', 'does ...', 'can ...')."""
+        return re.match(YES_NO, self.low) is not None
 
     def masked(self) -> str:
         if self._masked is None:

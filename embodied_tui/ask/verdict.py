@@ -156,3 +156,46 @@ def refusal(parsed) -> str | None:
     unexplained = [w for w in parsed.unparsed if not any(f"'{w}'" in n for n in said + list(parsed.reasons))]
     parts = list(parsed.reasons) + said + [f"'{w}' was not understood" for w in unexplained]
     return "not understood: " + "; ".join(dict.fromkeys(parts))
+
+
+# ------------------------------------------------------------------------------------------------ yes or no
+
+MAX_NAMED = 5
+
+
+def yes_no(parsed, columns: list[str], rows: list[list[Any]]) -> str:
+    """The first words of the answer to a yes/no question: whether any row matches (and which subjects), or, for
+    'is X the fastest ...' (``parsed.claim``), whether X is the first row."""
+    key = columns[0] if columns else None
+    if parsed.claim is not None:
+        if not rows or key is None:
+            return f"no: no row matches the question, so {parsed.claim} is not first"
+        first = dict(zip(columns, rows[0]))
+        top = first.get("m.name", first.get(key))
+        measure = parsed.order_by[0].field if parsed.order_by else None
+        value = first.get(measure) if measure else None
+        said = f" ({measure} {fmt.number(value)})" if isinstance(value, (int, float)) else ""
+        if top == parsed.claim:
+            return f"yes: {parsed.claim} is first{said}"
+        return f"no: {top} is first{said}, not {parsed.claim}"
+    if not rows:
+        where = " AND ".join(c.cypher() for c in parsed.conditions)
+        return f"no: no row matches{f' {where}' if where else ''}"
+    names = list(dict.fromkeys(str(row[0]) for row in rows))
+    shown = ", ".join(names[:MAX_NAMED]) + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
+    return f"yes: {len(rows)} row{'s' if len(rows) != 1 else ''} match{'es' if len(rows) == 1 else ''} ({shown})"
+
+
+def group_counts(group_by: str, columns: list[str], rows: list[list[Any]]) -> tuple[list[str], list[list[Any]], str]:
+    """A grouped count's (name, group value) rows as (columns, rows, sentence): one row per value with how many
+    subjects have it, most first (a value no subject states is 'unknown')."""
+    at = columns.index(group_by)
+    counts: dict[str, set] = {}
+    for row in rows:
+        value = row[at] if row[at] is not None else "unknown"
+        counts.setdefault(str(value), set()).add(row[0])
+    table = sorted(([value, len(names)] for value, names in counts.items()), key=lambda r: (-r[1], r[0]))
+    total = len({row[0] for row in rows})
+    said = ", ".join(f"{value} {n}" for value, n in table[:MAX_SENTENCES])
+    more = f" and {len(table) - MAX_SENTENCES} more" if len(table) > MAX_SENTENCES else ""
+    return [group_by, "count"], table, f"{total} in all, per {group_by}: {said}{more}"

@@ -157,7 +157,17 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
         phrase = st.take(start, words[j - 1][1])
         ids = sorted(d.term.id for d in hits)
         st.add(one_of("h.device", ids, negated), phrase)
+        # 'list the jetsons', 'how many orins': a plural device word not after 'on'/'for' ... lists the devices
+        plural = tokens(words[j - 1][2])[-1:] != word_toks[j - 1][-1:]
+        before = re.findall(r"[a-z']+", text[:words[i][0]])[-1:]
+        if plural and not (before and before[0] in _PLACE_WORDS):
+            st.subject_votes.append((words[i][0], "hardware"))
         i = j
+
+
+# the words before a device that make it where models run ('on jetsons'), not what the answer lists
+_PLACE_WORDS = frozenset({"on", "for", "with", "in", "at", "to", "across", "onto", "than", "vs", "versus", "using",
+                          "over", "from", "between", "and", "or"})
 
 
 def _without_pairs_of(hits: list, phrase: set[str]) -> list:
@@ -407,7 +417,7 @@ def read_relative(st: QuestionText, vocab: Vocabulary) -> None:
     for pattern, fld, op in _RELATIVE:
         for m in list(st.finditer(rf"(?:{pattern})\s+than(?=\s)")):
             found = _name_after(st, m.end(), keys)
-            if found is None or (_YES_NO.match(st.low) and _name_before(st, m.start(), keys)):
+            if found is None or (st.yes_no and _name_before(st, m.start(), keys)):
                 continue  # 'is A bigger than B?': two models compared (read_comparison), not a threshold
             name, end = found
             phrase = st.take(m.start(), end)
@@ -420,7 +430,6 @@ def read_relative(st: QuestionText, vocab: Vocabulary) -> None:
             st.notes.append(f"'{phrase}' read as {fld} {op} {value:,.0f} ({name}'s own)")
 
 
-_YES_NO = re.compile(r"\s*(?:is|are|does|do|has|have|will|would|can|could)\b")
 
 
 def _name_before(st: QuestionText, start: int, keys: dict[str, str]) -> bool:
@@ -486,6 +495,12 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
         if tag.startswith("tags."):
             tag = tag[5:]
         add(m, tag, val if val is not None else None)
+    # 'tagged demo but not robot', 'demo models, not robot ones': a known tag right after a negation
+    for m in list(st.finditer(rf"(?P<t>{'|'.join(re.escape(t) for t in known)})(?:\s+(?:tags?|ones))?")):
+        if st.negated_before(m.start())[0]:
+            tag = m.group("t")
+            key = tag if tag in keys else next(k for k, v in sorted(pairs) if v == tag)
+            add(m, key, None if tag in keys else tag)
     for key in sorted(keys, key=len, reverse=True):
         kp = re.escape(key)
         vals = "|".join(re.escape(v) for v in sorted((v for k, v in pairs if k == key and v), key=len, reverse=True))
@@ -533,7 +548,7 @@ def _size_comparison(st: QuestionText, names: list[str], vocab: Vocabulary) -> C
             st.readings.append(Reading(phrase=phrase, meaning=f"compare {names[0]} with {names[1]} on {fld}"))
             st.subject_votes.append((m.start(), "model"))  # their own rows, not where they run
             return Comparison(field="m.name", sides=[[names[0]], [names[1]]], labels=names, phrase=phrase,
-                              yes_no=bool(_YES_NO.match(st.low)), measure=fld, more=op == ">",
+                              yes_no=bool(st.yes_no), measure=fld, more=op == ">",
                               values=[(vocab.sizes.get(n) or {}).get(fld) for n in names])
     return None
 
@@ -567,6 +582,6 @@ def read_comparison(st: QuestionText, vocab: Vocabulary | None = None) -> Compar
                               f"how much faster is A on X than on Y)")
             return None
         st.readings.append(Reading(phrase=phrase, meaning=f"compare {labels[0]} with {labels[1]} on r.latency_ms"))
-        yes_no = bool(_YES_NO.match(st.low))
+        yes_no = bool(st.yes_no)
         return Comparison(field=field, sides=sides, labels=labels, phrase=phrase, yes_no=yes_no)
     return None

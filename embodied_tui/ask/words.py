@@ -31,6 +31,16 @@ TYPE_WORDS: list[tuple[str, str]] = [
     (r"rnns?|recurrent(?:\s+(?:networks?|models?|nets?))?", "rnn"),
     (r"hybrids?", "hybrid"),
 ]
+# the file format a model was registered from (``data.records.FORMATS``): 'onnx models', 'detectors that aren't onnx'
+FORMAT_WORDS: list[tuple[str, str]] = [
+    (r"onnx(?:\s+(?:format|files?|exports?))?", "onnx"),
+    (r"torch\s*script(?:\s+(?:format|files?))?|jit[\s-]+(?:traced|scripted)", "torchscript"),
+    (r"exported[\s_]programs?|torch\.export(?:ed)?|pt2(?:\s+files?)?", "exported_program"),
+    (r"state[\s_]dicts?", "state_dict"),
+    (r"safetensors?(?:\s+(?:format|files?))?", "safetensors"),
+    (r"pickled|pickles?", "pickle"),
+    (r"(?:hugging\s*face|hf)\s+configs?", "hf_config"),
+]
 # the words people use for a family -> the family name the analyser writes (analysis/patterns/rules.py)
 FAMILY_ALIASES: dict[str, str] = {
     "vision transformer": "vit", "deit": "vit", "u-net": "unet", "u net": "unet", "effnet": "efficientnet",
@@ -52,6 +62,8 @@ DEVICE_TYPES: list[tuple[str, str]] = [
     (r"tpus?", "tpu"),
     (r"socs?|systems?[- ]on[- ](?:a[- ])?chips?", "soc"),
 ]
+# a question answered yes or no: 'is A faster than B', 'does X fit', 'can X run under 5 ms on Y'
+YES_NO = r"\s*(?:is|are|does|do|has|have|will|would|can|could)\b"
 # fps per watt = frames per joule = 1000 / energy per inference in mJ (read as r.energy_mj wherever it is named)
 PER_WATT = r"(?:fps|frames?|inferences?)[\s-]*(?:per|/)[\s-]*(?:watt|w|joule)"
 SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": memory or latency slack), descending
@@ -109,7 +121,7 @@ compare comparing versus vs single way ways kind kinds type types take takes tak
 achieve achieves manage manages draw draws drawing consume consumes consuming sustain sustains uses available
 exist exists anything something everything anyone stuff thing things range bracket band much gives give
 carry carries carrying our ours whats lot lots bit ever first sorted order ordered energy but though while whereas offer offers offering provide provides
-weights whose mean means
+weights whose mean means wat wht wich whcih whats hw u ur pls plz thx thanks hey hi hello
 """.split())
 GENERIC_DEVICE_WORDS = {"model", "models", "gb", "tb", "mb", "x", "b", "m", "cpu", "gpu", "tpu", "npu", "soc",
                         "usb", "pcie", "original", "firmware", "jetpack", "super", "core", "sxm", "accelerator",

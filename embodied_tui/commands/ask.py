@@ -97,7 +97,9 @@ def ask(ctx: click.Context, question: str, llm: bool, as_json: bool, limit: int)
     print_answer(result["columns"], shown, LABELS)
     n = len(rows)
     what = "model" if result["query"]["subject"] == "model" else "device"
-    summary = (f"{n:,} {what}{'s' if n != 1 else ''}" if result["count"] is not None else
+    counted = result["count"] if result["count"] is not None else n  # a grouped count: the rows are its groups
+    summary = (f"{counted:,} {what}{'s' if counted != 1 else ''}" + (f" in {n:,} groups" if counted != n else "")
+               if result["count"] is not None else
                f"{n:,} row{'s' if n != 1 else ''}")
     if len(shown) < n:  # the answer is every row: only the printing stops
         summary += f" (showing the first {len(shown):,}; --limit 0 for all, --json for every row)"

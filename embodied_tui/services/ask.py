@@ -51,7 +51,7 @@ from embodied_tui.ask.pipeline_graph import PIPELINE
 from embodied_tui.ask.plan import plan, where_decider
 from embodied_tui.ask.query import Condition, Order, Threshold
 from embodied_tui.ask.tool import query_from_response, tool_request
-from embodied_tui.ask.verdict import comparison, refusal, verdicts
+from embodied_tui.ask.verdict import comparison, group_counts, refusal, verdicts, yes_no
 from embodied_tui.errors import UserError
 from embodied_tui.services.graph import Registered, cancel_fits, load_graph
 from embodied_tui.services.vocabulary import vocabulary, vocabulary_of
@@ -101,6 +101,12 @@ def _answer(question: str, parsed: StructuredQuery, graph, source: str,
                                      if refused else "; the rows below answer the rest of the question"))
     if parsed.compare is not None and not refused:  # the verdict and the ratio in words (ask.verdict)
         out["answer"] += comparison(parsed.compare, columns, rows)
+    if parsed.group_by is not None and parsed.count and not refused:  # 'how many models per family'
+        out["columns"], out["rows"], said = group_counts(parsed.group_by, columns, rows)
+        out["count"] = len({row[0] for row in rows})  # the subjects counted, not the groups
+        out["answer"].append(said)
+    if parsed.yes_no and not refused and not parsed.count and not parsed.about_pipelines():
+        out["answer"].append(yes_no(parsed, columns, rows))  # 'does X fit on Y?': yes or no first (ask.verdict)
     if parsed.about_pipelines():  # a pipeline question: the verdict in words (ask.verdict)
         out["asked_rate_hz"] = parsed.asked_rate_hz
         if not refused:
@@ -139,7 +145,7 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
         scope, top = plan(parsed)
         if parsed.about_pipelines():  # the pipelines' edges only: no model fits to read
             scope = replace(scope, labels=frozenset({PIPELINE, HARDWARE}))
-        elif parsed.count and parsed.joins() and top is not None and top.decide is not None:
+        elif parsed.count and parsed.joins() and top is not None and top.decide is not None and not parsed.group_by:
             values = src.count(scope, top, progress=progress)  # the distinct names, where every row is decided
             if values is not None:
                 return _answer(question, parsed, None, source,
