@@ -35,18 +35,24 @@ EDGE_FIELDS = ("predicted_latency_ms", "roofline_latency_ms", "bound", "arithmet
 
 
 class LayerArrays:
-    """A model's per-layer work (``roofline.model_work``) as numpy columns, made once per precision x fusion."""
+    """A model's per-layer work (``roofline.model_work``) as numpy columns, made once per precision x fusion: from its
+    ``LayerWork`` list (``of``) or straight from its layer columns (``perf.layer_columns``)."""
 
-    __slots__ = ("flops_pad", "cuda_core", "other", "two_out", "weight_bytes", "bytes", "n_ops")
+    __slots__ = ("flops_pad", "cuda_core", "other", "two_out", "bytes", "n_ops")
 
-    def __init__(self, work: Sequence[LayerWork]) -> None:
-        self.flops_pad = np.array([w.flops * w.pad for w in work], dtype=float)
-        self.cuda_core = np.array([w.cuda_core for w in work], dtype=bool)
-        self.other = np.array([w.other_flops for w in work], dtype=float)
-        self.two_out = np.array([2.0 * w.out_elems for w in work], dtype=float)
-        self.weight_bytes = np.array([w.weight_bytes for w in work], dtype=float)
-        self.bytes = np.array([w.bytes for w in work], dtype=float)
-        self.n_ops = sum(w.launches for w in work if not w.fused)
+    def __init__(self, flops_pad: np.ndarray, cuda_core: np.ndarray, other: np.ndarray, two_out: np.ndarray,
+                 traffic: np.ndarray, n_ops: int) -> None:
+        self.flops_pad, self.cuda_core, self.other, self.two_out, self.bytes, self.n_ops = (
+            flops_pad, cuda_core, other, two_out, traffic, n_ops)
+
+    @classmethod
+    def of(cls, work: Sequence[LayerWork]) -> "LayerArrays":
+        return cls(np.array([w.flops * w.pad for w in work], dtype=float),
+                   np.array([w.cuda_core for w in work], dtype=bool),
+                   np.array([w.other_flops for w in work], dtype=float),
+                   np.array([2.0 * w.out_elems for w in work], dtype=float),
+                   np.array([w.bytes for w in work], dtype=float),
+                   sum(w.launches for w in work if not w.fused))
 
 
 def supported(target: Target) -> bool:
@@ -55,87 +61,143 @@ def supported(target: Target) -> bool:
 
 
 def _running_total(start: np.ndarray, terms: np.ndarray) -> np.ndarray:
-    """``start[t] + terms[t, 0] + terms[t, 1] + ...`` summed left to right, as ``fit_model``'s loops do."""
-    return np.cumsum(np.concatenate([start[:, None], terms], axis=1), axis=1)[:, -1]
+    """``start[...] + terms[..., 0] + terms[..., 1] + ...`` summed left to right, as ``fit_model``'s loops do."""
+    return np.cumsum(np.concatenate([start[..., None], terms], axis=-1), axis=-1)[..., -1]
 
 
 def _left_sum(terms: np.ndarray) -> np.ndarray:
-    """Python's ``sum`` of each row, left to right (an empty row: 0)."""
-    if terms.shape[1] == 0:
-        return np.zeros(terms.shape[0])
-    return np.cumsum(terms, axis=1)[:, -1]
+    """Python's ``sum`` over the last axis, left to right (every row has at least one term)."""
+    return np.cumsum(terms, axis=-1)[..., -1]
 
 
-def edge_numbers(record, arrays: LayerArrays, totals: tuple[float, float, float, float], precision: str,
-                 targets: Sequence[Target], effs: Sequence[Efficiency]) -> list[dict]:
-    """``EDGE_FIELDS`` of ``fit_model(record, ..., target, eff)`` for each (target, eff) pair (all at ``precision``,
-    all ``supported``, and the work ``arrays`` made at the fusion each eff's runtime implies). ``totals``:
-    ``work_totals`` of that work. The record must have MACs."""
-    peak = np.array([t.peak_flops for t in targets], dtype=float)
-    other_rate = np.array([t.other_rate for t in targets], dtype=float)
-    vector = np.minimum(peak, other_rate)
-    eta_c = np.array([e.eta_compute for e in effs], dtype=float)
-    eta_m = np.array([e.eta_memory for e in effs], dtype=float)
-    k_half = np.array([e.macs_per_output_half for e in effs], dtype=float)
+ELEMENTS = 1 << 19  # targets x models x layers computed at once: each temporary array a few MB
+
+
+class _Targets:
+    """The (target, eff) pairs' numbers as arrays: (T, 1, 1) against a (1, models, layers) array, (T, 1) against a
+    (1, models) one."""
+
+    def __init__(self, targets: Sequence[Target], effs: Sequence[Efficiency]) -> None:
+        def col(values, dtype=float):
+            return np.array(values, dtype=dtype)[:, None]
+
+        self.targets, self.effs = targets, effs
+        self.peak = col([t.peak_flops for t in targets])
+        self.other_rate = col([t.other_rate for t in targets])
+        self.vector = np.minimum(self.peak, self.other_rate)
+        self.has_dram = col([t.bandwidth is not None for t in targets], bool)
+        self.bandwidth = col([t.bandwidth if t.bandwidth is not None else 1.0 for t in targets])
+        self.eta_c = col([e.eta_compute for e in effs])
+        self.eta_m = col([e.eta_memory for e in effs])
+        self.k_half = col([e.macs_per_output_half for e in effs])
+        self.overhead_ms = col([e.overhead_ms for e in effs])
+        self.op_ms = col([e.op_overhead_ms for e in effs])
+        self.onchip = col([t.onchip_memory_bytes or 0 for t in targets])  # layer_times' streaming term
+        self.excess = col([t.bandwidth is None and t.onchip_memory_bytes is not None for t in targets], bool)
+        self.host_io = col([t.host_io for t in targets], bool)
+        self.link = col([t.host_link_bytes_per_s or 0.0 for t in targets])
+        self.ridge = [_round(t.ridge_point) for t in targets]
+
+
+def edge_numbers(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[tuple[float, float, float, float]],
+                 precision: str, targets: Sequence[Target], effs: Sequence[Efficiency]) -> list[list[dict]]:
+    """``EDGE_FIELDS`` of ``fit_model(record, ..., target, eff)`` for each record x each (target, eff) pair:
+    ``out[record][pair]``. Each record comes with its work at ``precision`` and the fusion the effs' runtime implies
+    (``arrays``) and ``work_totals`` of that work (``totals``); the pairs are all at ``precision`` and ``supported``.
+    Every record must have MACs.
+
+    Computed over (pairs x records x layers) arrays, ``ELEMENTS`` at most at a time: records of similar layer counts
+    together (sorted by it), each padded with zero layers at the end (``x + 0.0 == x``: the running sums are those of
+    the record alone)."""
+    pairs = _Targets(targets, effs)
+    order = sorted(range(len(records)), key=lambda i: len(arrays[i].bytes))
+    out: list[list[dict]] = [[] for _ in records]
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and len(targets) * (end + 1 - start) * len(arrays[order[end]].bytes) <= ELEMENTS:
+            end += 1
+        some = order[start:end]
+        for i, numbers in zip(some, _numbers([records[i] for i in some], [arrays[i] for i in some],
+                                             [totals[i] for i in some], precision, pairs)):
+            out[i] = numbers
+        start = end
+    return out
+
+
+def _stacked(arrays: Sequence[LayerArrays], name: str, width: int, dtype=float) -> np.ndarray:
+    """One column of each record's work, a (1, records, width) array padded with zeros (False)."""
+    out = np.zeros((len(arrays), width), dtype=dtype)
+    for i, a in enumerate(arrays):
+        column = getattr(a, name)
+        out[i, :len(column)] = column
+    return out[None]
+
+
+def _numbers(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[tuple], precision: str,
+             p: _Targets) -> list[list[dict]]:
+    width = max(len(a.bytes) for a in arrays)
+    peak = p.peak[:, :, None]
 
     # layer_times
-    denom = np.where(arrays.cuda_core[None, :], vector[:, None], peak[:, None])
-    tc = arrays.flops_pad[None, :] / denom + arrays.other[None, :] / other_rate[:, None]
-    tk = arrays.two_out[None, :] / peak[:, None]
-    has_dram = np.array([t.bandwidth is not None for t in targets], dtype=bool)
-    bandwidth = np.array([t.bandwidth if t.bandwidth is not None else 1.0 for t in targets], dtype=float)
-    tm = np.where(has_dram[:, None], arrays.bytes[None, :] / bandwidth[:, None], 0.0)
+    denom = np.where(_stacked(arrays, "cuda_core", width, bool), p.vector[:, :, None], peak)
+    tc = _stacked(arrays, "flops_pad", width) / denom + _stacked(arrays, "other", width) / p.other_rate[:, :, None]
+    tk = _stacked(arrays, "two_out", width) / peak
+    tm = np.where(p.has_dram[:, :, None], _stacked(arrays, "bytes", width) / p.bandwidth[:, :, None], 0.0)
 
-    weight_bytes = scaled_bytes(record, "weight_bytes", precision) or 0.0
-    activation = scaled_bytes(record, "activation_bytes", precision)
-    io = io_bytes_of(record, precision)
-    stream_s: list[float | None] = []
-    for t in targets:  # layer_times' streaming term
-        excess = 0.0
-        if t.bandwidth is None and t.onchip_memory_bytes is not None:
-            excess = max(0.0, weight_bytes - t.onchip_memory_bytes)
-        stream = excess + ((io or 0.0) if t.host_io else 0.0)
-        link = t.host_link_bytes_per_s
-        stream_s.append(0.0 if stream == 0 else None if not link else stream / link)
+    weight_bytes = [scaled_bytes(r, "weight_bytes", precision) or 0.0 for r in records]
+    activation = [scaled_bytes(r, "activation_bytes", precision) for r in records]
+    io = np.array([io_bytes_of(r, precision) or 0.0 for r in records])[None, :]
+    excess = np.where(p.excess, np.maximum(0.0, np.array(weight_bytes)[None, :] - p.onchip), 0.0)
+    stream = excess + np.where(p.host_io, io, 0.0)
+    known = (stream == 0) | (p.link != 0)
+    stream_s = np.where(stream == 0, 0.0, stream / np.where(p.link != 0, p.link, 1.0))
 
     # layer_seconds, and the sums of fit_model
-    c = (tc + k_half[:, None] * tk) / eta_c[:, None]
-    m = tm / eta_m[:, None]
+    c = (tc + p.k_half[:, :, None] * tk) / p.eta_c[:, :, None]
+    m = tm / p.eta_m[:, :, None]
     t_roof = np.maximum(c, m)
     compute_bound = c >= m
-    overhead = np.array([(e.overhead_ms + arrays.n_ops * e.op_overhead_ms) / 1e3 for e in effs], dtype=float)
-    known = np.array([s is not None for s in stream_s], dtype=bool)
-    stream = np.array([s if s is not None else 0.0 for s in stream_s], dtype=float)
-    pred = _running_total(overhead + stream / eta_m, t_roof)
-    pure = _running_total(0.0 + stream, np.maximum(tc + 0.0 * tk, tm))
-    pure_compute = _left_sum(tc)
-    t_comp = _left_sum(np.where(compute_bound, t_roof, 0.0))
-    t_mem = _left_sum(np.where(compute_bound, 0.0, t_roof))
+    n_ops = np.array([a.n_ops for a in arrays], dtype=float)[None, :]
+    overhead = (p.overhead_ms + n_ops * p.op_ms) / 1e3
+    pred = _running_total(overhead + stream_s / p.eta_m, t_roof).tolist()
+    pure = _running_total(0.0 + stream_s, np.maximum(tc + 0.0 * tk, tm)).tolist()
+    pure_compute = _left_sum(tc).tolist()
+    t_comp = _left_sum(np.where(compute_bound, t_roof, 0.0)).tolist()
+    t_mem = _left_sum(np.where(compute_bound, 0.0, t_roof)).tolist()
+    known, stream_s, overhead = known.tolist(), stream_s.tolist(), overhead.tolist()
 
-    flops, _other, unfused, _traffic = totals
-    intensity = flops / unfused if unfused > 0 else None
     out = []
-    for i, (t, e) in enumerate(zip(targets, effs)):
-        if t.bandwidth is None:
-            fits, _ = _onchip_fit(t, weight_bytes)
-        elif t.memory_bytes is None:
-            fits = None
-        else:
-            fits = weight_bytes + (activation or 0.0) <= t.memory_bytes
-        if known[i]:
-            p, pure_ms = float(pred[i]), float(pure[i]) * 1e3
-            t_link = float(stream[i]) / e.eta_memory
-        else:
-            p, pure_ms, t_link = None, float(pure_compute[i]) * 1e3, None
-        parts = {"overhead": float(overhead[i]), "compute": float(t_comp[i]), "memory": float(t_mem[i]),
-                 "host-link": math.inf if not known[i] else t_link or 0.0}
-        pred_ms = None if p is None else p * 1e3
-        out.append({
-            "predicted_latency_ms": _round(pred_ms), "roofline_latency_ms": _round(pure_ms),
-            "bound": max(parts, key=lambda k: parts[k]), "arithmetic_intensity": _round(intensity),
-            "ridge_point": _round(t.ridge_point), "power_w": t.power_w, "fits_memory": fits,
-            "fps": None if not pred_ms else _round(1e3 / pred_ms),
-            "energy_mj": None if pred_ms is None or t.power_w is None else _round(t.power_w * pred_ms),
-            "calibration": e.calibration, "weight_bytes": weight_bytes, "activation_bytes": activation,
-        })
+    for k, r in enumerate(records):
+        flops, _other, unfused, _traffic = totals[k]
+        intensity = _round(flops / unfused if unfused > 0 else None)
+        wb, act = weight_bytes[k], activation[k]
+        row = []
+        for i, (t, e) in enumerate(zip(p.targets, p.effs)):
+            if t.bandwidth is None:
+                fits, _ = _onchip_fit(t, wb)
+            elif t.memory_bytes is None:
+                fits = None
+            else:
+                fits = wb + (act or 0.0) <= t.memory_bytes
+            if known[i][k]:
+                pred_ms, pure_ms = pred[i][k] * 1e3, pure[i][k] * 1e3
+                link = stream_s[i][k] / e.eta_memory or 0.0
+            else:
+                pred_ms, pure_ms, link = None, pure_compute[i][k] * 1e3, math.inf
+            bound, most = "overhead", overhead[i][k]  # max(parts, key=...): the first of the largest
+            if t_comp[i][k] > most:
+                bound, most = "compute", t_comp[i][k]
+            if t_mem[i][k] > most:
+                bound, most = "memory", t_mem[i][k]
+            if link > most:
+                bound = "host-link"
+            row.append({
+                "predicted_latency_ms": _round(pred_ms), "roofline_latency_ms": _round(pure_ms), "bound": bound,
+                "arithmetic_intensity": intensity, "ridge_point": p.ridge[i], "power_w": t.power_w,
+                "fits_memory": fits, "fps": None if not pred_ms else _round(1e3 / pred_ms),
+                "energy_mj": None if pred_ms is None or t.power_w is None else _round(t.power_w * pred_ms),
+                "calibration": e.calibration, "weight_bytes": wb, "activation_bytes": act,
+            })
+        out.append(row)
     return out

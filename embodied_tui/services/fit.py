@@ -57,6 +57,7 @@ from embodied_tui.services.hardware import all_devices, registry
 
 if TYPE_CHECKING:
     from embodied_tui.perf.roofline_many import LayerArrays
+    from embodied_tui.services.layer_store import LayerSource
 
 MEASUREMENTS = "measurements"
 DETAILS_KEPT = 256  # models whose per-layer costs a FitContext keeps (FitContext.layer_costs)
@@ -178,6 +179,7 @@ class FitContext:
     worked: ModelRecord | None = None  # the one record whose work ``works`` holds (the last one fitted)
     targets: dict[tuple, tuple] = field(default_factory=dict)  # (device, mode, precision) -> target_for's answer
     arrays: dict[tuple, LayerArrays] = field(default_factory=dict)  # (precision, fusion) -> ``works`` as arrays
+    layers: LayerSource | None = None  # the layer columns of details (services.layer_store); made when first asked
 
     @classmethod
     def open(cls, db) -> "FitContext":
@@ -224,13 +226,22 @@ class FitContext:
         return self.works[key]
 
     def work_arrays(self, record: ModelRecord, precision: str, fusion: str) -> tuple[LayerArrays, tuple]:
-        """``work`` as numpy columns (``perf.roofline_many``) with its totals, kept like ``works``."""
+        """``work`` as numpy columns (``perf.roofline_many``) with its totals: from the layer columns of the record's
+        details (``layers``: read from the fit store, or made from the parsed details once per content), else (no
+        details, or layer costs that cannot be encoded exactly) from ``work``, kept like ``works``."""
+        if self.layers is None:
+            from embodied_tui.services.layer_store import LayerSource  # numpy: only where fits are computed
+
+            self.layers = LayerSource(self.reg)
+        columns = self.layers.columns(record, self.layer_costs)
+        if columns is not None:
+            return columns.work_arrays(precision, fusion)
         work, _notes, totals = self.work(record, precision, fusion)
         key = (precision, fusion)
         if key not in self.arrays:
             from embodied_tui.perf.roofline_many import LayerArrays  # numpy: only where fits are computed
 
-            self.arrays[key] = LayerArrays(work)
+            self.arrays[key] = LayerArrays.of(work)
         return self.arrays[key], totals
 
     def record_of(self, m: Measurement) -> ModelRecord | None:
@@ -403,14 +414,35 @@ def fit_edges(ctx: FitContext, record: ModelRecord, calls: Iterable[tuple[str, s
               make: Callable[..., Any]) -> list:
     """The graph's edges (``make(**fields)``, ``ask.graph.FitEdge``) of ``fit_record(ctx, record, hw=, mode=,
     precision=, top=0)`` for each (device, mode, precision) call, in the same order (each call's rows fastest
-    first), with the same numbers to the last bit: the targets of one precision x fusion are fitted together over a
-    (targets x layers) array (``perf.roofline_many``), the rest (a target with a cache level, one stating no peak)
-    by ``fit_record`` itself. ``record`` must have MACs."""
+    first), with the same numbers to the last bit: ``fit_edges_many`` of the one record. ``record`` must have MACs."""
+    return fit_edges_many(ctx, [record], calls, make)[0]
+
+
+_END = object()  # the end of a call's slots: its rows are sorted on their own, as fit_record sorts them
+
+
+def fit_edges_many(ctx: FitContext, records: list[ModelRecord], calls: Iterable[tuple[str, str, str | None]],
+                   make: Callable[..., Any]) -> list[list]:
+    """``fit_edges`` of each record (all with MACs) on the same calls: the targets of one precision x fusion are
+    fitted together, for every record at once, over (targets x records x layers) arrays (``perf.roofline_many``),
+    each record's work made from its layer columns (``FitContext.work_arrays``); the rest (a target with a cache
+    level, one stating no peak) by ``fit_record`` itself, record by record."""
+    calls = list(calls)
+    out: list[list] = [[] for _ in records]
+    by_runtime: dict[str, list[int]] = {}  # the runtime each record's own measurements are filed under
+    for i, record in enumerate(records):
+        by_runtime.setdefault(f"{default_runtime(record.format)}-cpu", []).append(i)
+    for prefer, picked in by_runtime.items():
+        for i, edges in zip(picked, _fit_edges(ctx, [records[i] for i in picked], calls, make, prefer)):
+            out[i] = edges
+    return out
+
+
+def _fit_edges(ctx: FitContext, records: list[ModelRecord], calls: list[tuple[str, str, str | None]],
+               make: Callable[..., Any], prefer: str) -> list[list]:
     from embodied_tui.perf.roofline_many import edge_numbers, supported  # numpy: only where fits are computed
 
-    mine = ctx.of_model(record)
-    prefer = f"{default_runtime(record.format)}-cpu"
-    out: list = []
+    slots: list = []  # per target: None (fitted in a group), (device, mode, precision) for fit_record, or _END
     groups: dict[tuple[str, str], list] = {}  # (precision, fusion) -> [(slot, target, eff)]
     for device, mode, precision in calls:
         for entry, modes in _select(ctx, device, mode):
@@ -418,31 +450,41 @@ def fit_edges(ctx: FitContext, record: ModelRecord, calls: Iterable[tuple[str, s
                 for prec in [precision] if precision else [p for p in PRECISIONS if p in pm.peak_tflops]:
                     target, _ = ctx.target(entry, pm, prec)
                     if target is None or not supported(target):
-                        out.append([make(**_edge_fields(row)) for row in fit_record(
-                            ctx, record, hw=entry.id, mode=pm.name, precision=prec, top=0)])
+                        slots.append((entry.id, pm.name, prec))
                         continue
                     eff = ctx.efficiency(entry, pm.name, prec, None, prefer)
-                    groups.setdefault((prec, fusion_for(eff.runtime)), []).append((len(out), target, eff))
-                    out.append(None)
-        out.append("end")  # each call's rows are sorted on their own, as fit_record sorts them
+                    groups.setdefault((prec, fusion_for(eff.runtime)), []).append((len(slots), target, eff))
+                    slots.append(None)
+        slots.append(_END)
+    mine = [ctx.of_model(record) for record in records]
+    filled: list[dict[int, Any]] = [{} for _ in records]  # per record: slot -> its edge
     for (prec, fusion), items in groups.items():
-        arrays, totals = ctx.work_arrays(record, prec, fusion)
-        numbers = edge_numbers(record, arrays, totals, prec, [t for _, t, _ in items], [e for _, _, e in items])
-        for (slot, target, eff), fields in zip(items, numbers):
-            meas = None
-            if mine:
-                meas, _, _ = ctx.measured(record, target.hardware, target.power_mode, prec, eff.runtime, mine)
-            out[slot] = [make(model=record.name, hardware=target.hardware, precision=prec,
-                              power_mode=target.power_mode, measured_latency_ms=meas, **fields)]
-    edges: list = []
-    call: list = []
-    for item in out:
-        if item == "end":
-            edges += sorted(call, key=_sort_key)
-            call = []
-        else:
-            call += item
-    return edges
+        works = [ctx.work_arrays(record, prec, fusion) for record in records]
+        numbers = edge_numbers(records, [a for a, _ in works], [t for _, t in works], prec,
+                               [t for _, t, _ in items], [e for _, _, e in items])
+        for k, record in enumerate(records):
+            for (slot, target, eff), fields in zip(items, numbers[k]):
+                meas = None
+                if mine[k]:
+                    meas, _, _ = ctx.measured(record, target.hardware, target.power_mode, prec, eff.runtime, mine[k])
+                filled[k][slot] = make(model=record.name, hardware=target.hardware, precision=prec,
+                                       power_mode=target.power_mode, measured_latency_ms=meas, **fields)
+    out = []
+    for k, record in enumerate(records):
+        edges: list = []
+        call: list = []
+        for slot, item in enumerate(slots):
+            if item is _END:
+                edges += sorted(call, key=_sort_key)
+                call = []
+            elif item is None:
+                call.append(filled[k][slot])
+            else:
+                hw, mode, prec = item
+                call += [make(**_edge_fields(row)) for row in fit_record(ctx, record, hw=hw, mode=mode,
+                                                                         precision=prec, top=0)]
+        out.append(edges)
+    return out
 
 
 def _edge_fields(row: FitRow) -> dict:

@@ -44,11 +44,14 @@ precision) of ``targets``; ``done(device, version)`` -> every stored (model key,
 version, [(model key, FitEdge)])``; ``rows(device, version, keys=, targets=, where=, skip=)`` -> (model key,
 FitEdge) streamed, ``where`` being (column, op, value) with op in ``<, <=, >, >=, =, IN`` on ``ROW_KEYS`` columns,
 read as Cypher reads them (a comparison with null is false); ``prune(versions)``; ``summary(key)`` and
-``put_summary(key, body)`` (the registry's summary for questions, ``services.summary``: TinyDB registries only).
+``put_summary(key, body)`` (the registry's summary for questions, ``services.summary``: TinyDB registries only);
+``layer_columns(version, digests)`` and ``put_layer_columns(version, rows)`` (each details file's per-layer columns,
+``services.layer_store``: this store only; another backend may lack them, and fits then parse the details).
 Nothing else of SQLite leaves this module.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Container, Iterable, Iterator, Sequence
@@ -59,7 +62,7 @@ STORE_FORMAT = "4"  # 4: integer ids for model keys and device versions, no done
 _FORMAT = STORE_FORMAT + ":" + ", ".join(ROW_KEYS)
 _COLUMNS = ", ".join(ROW_KEYS)
 _BOOLS = [i for i, key in enumerate(ROW_KEYS) if key in BOOL_COLUMNS]
-_TABLES = ("edges", "done", "keys", "versions")  # every table a layout of this store has had (but meta)
+_TABLES = ("edges", "done", "keys", "versions", "layers")  # every table a layout of this store has had (but meta)
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS keys (key_id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE)",
     "CREATE TABLE IF NOT EXISTS versions (version_id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, "
@@ -72,7 +75,10 @@ _SCHEMA = (
 # to format 4 stores in place on open (a no-op once there; 0.7 s for 470,000 rows the first time)
 _ADDED = ("CREATE INDEX IF NOT EXISTS edges_latency ON edges (version_id, predicted_latency_ms)",
           # the registry's summary for questions (``services.summary``): one row, the latest registry file's
-          "CREATE TABLE IF NOT EXISTS summary (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
+          "CREATE TABLE IF NOT EXISTS summary (key TEXT PRIMARY KEY, body TEXT NOT NULL)",
+          # each details file's per-layer columns (``services.layer_store``), by its content digest
+          "CREATE TABLE IF NOT EXISTS layers (digest TEXT PRIMARY KEY, version TEXT NOT NULL, size INTEGER NOT NULL, "
+          "body BLOB NOT NULL)")
 _VERSION = "(SELECT version_id FROM versions WHERE device = ? AND version = ?)"  # one statement: one snapshot
 _OPS = ("<", "<=", ">", ">=", "=", "IN")
 
@@ -226,6 +232,28 @@ class FitStore:
             with self.db:
                 self.db.execute("DELETE FROM summary")
                 self.db.execute("INSERT INTO summary VALUES (?, ?)", (key, body))
+        except sqlite3.Error:
+            pass
+
+    def layer_columns(self, version: str, digests: list[str]) -> dict[str, tuple[int, bytes]]:
+        """(details file size, column bytes) stored at ``version`` for each of ``digests`` (details content digests,
+        ``services.layer_store``) that has them: one query, whatever the number of digests."""
+        try:
+            cursor = self.db.execute("SELECT digest, size, body FROM layers WHERE version = ? AND digest IN "
+                                     "(SELECT value FROM json_each(?))", (version, json.dumps(list(digests))))
+            return {digest: (size, body) for digest, size, body in cursor}
+        except sqlite3.Error:
+            return {}
+
+    def put_layer_columns(self, version: str, rows: Iterable[tuple[str, int, bytes]]) -> None:
+        """Store (digest, details file size, column bytes) rows at ``version``, replacing what a digest had."""
+        rows = list(rows)
+        if not rows:
+            return
+        try:
+            with self.db:
+                self.db.executemany("INSERT OR REPLACE INTO layers VALUES (?, ?, ?, ?)",
+                                    [(digest, version, size, body) for digest, size, body in rows])
         except sqlite3.Error:
             pass
 

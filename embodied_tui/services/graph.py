@@ -54,7 +54,8 @@ from embodied_tui.services.summary import SummaryRecord
 
 FIT_CACHE_FORMAT = 4  # 4: model keys from pydantic JSON; 3: keyed rows in SQLite; 2: JSON files
 SHARED_CONTENTS = 512  # distinct model contents whose edges one computation keeps for copies (then forgets)
-FIT_CHUNK = 1024  # models computed and stored at a time (cancelling is checked before each model)
+FIT_CHUNK = 1024  # models computed and stored at a time
+FIT_BATCH = 256  # models fitted together over one array (cancelling is checked before each batch)
 _PACKAGE = Path(__file__).resolve().parents[1]
 _CODE = ("analysis", "data", "perf", "services")  # the modules whose code a fit row depends on
 
@@ -359,13 +360,16 @@ class Registered:
         precision)]) the store lacks, ``FIT_CHUNK`` models at a time (one SQLite transaction per device and chunk:
         the writes, not the fits, are most of a cold question's time).
 
-        A model's edges come from ``services.fit.fit_edges``: its work at a precision is computed once for all its
-        targets (``FitContext.work``), the targets of one precision x fusion are fitted together over a numpy array
+        The models' edges come from ``services.fit.fit_edges_many``, ``FIT_BATCH`` models missing the same targets
+        at a time: their work at a precision x fusion is made from their layer columns (``services.layer_store``:
+        read from the store in one query per chunk, or made from the parsed details once per content and stored), the
+        targets of one precision x fusion are fitted for all of them together over a numpy array
         (``perf.roofline_many``, the same numbers as ``fit_record(top=0)`` to the last bit), and no per-layer rows are
         made (an edge stores only ``ROW_KEYS``). Models with the same content (``_content_key``: the record less its
         name, version, registration time, tags, description and lineage) and no measurements of their own have the
         same rows but for the model name: they are computed once per content and copied under each name."""
-        from embodied_tui.services.fit import FitContext, fit_edges
+        from embodied_tui.services.fit import FitContext, fit_edges_many
+        from embodied_tui.services.layer_store import LayerSource
 
         complete = {device: store.complete(device, versions[device], pairs) for device, pairs in targets.items()}
         done: dict[str, set] = {}  # device -> its stored marks, read only when a model lacks some there
@@ -398,7 +402,7 @@ class Registered:
             raise RegistryError(f"registry {self.reg.path} changed while it was read; ask again")
         todo = [(whole, key, missing) for whole, (_, key, missing) in zip(wholes, todo)]
         store.prune(versions)
-        ctx = FitContext(self.reg, self.devices, self.measurements)
+        ctx = FitContext(self.reg, self.devices, self.measurements, layers=LayerSource(self.reg, store))
         every = {(entry.id, mode.name): frozenset(p for p in PRECISIONS if p in mode.peak_tflops)
                  for entry in self.devices for mode in entry.power_modes}
         shared: dict[tuple, list[FitEdge]] = {}  # (content, calls) -> the edges of a model with that content
@@ -406,28 +410,45 @@ class Registered:
         if progress is not None:
             progress(0, len(todo))  # the app says "computing fits" from the start, not after the first chunk
         for start in range(0, len(todo), FIT_CHUNK):
-            computed: dict[str, list] = {}
-            for record, key, missing in todo[start:start + FIT_CHUNK]:
-                _check(generation)  # at most one model's fits (a few ms) after a cancel
+            chunk = todo[start:start + FIT_CHUNK]
+            _check(generation)
+            ctx.layers.prefetch(record for record, _, _ in chunk)  # the chunk's layer columns: one query
+            found: list = [None] * len(chunk)  # each model's edges, or the (content, calls) of the model it copies
+            batches: dict[tuple, list[int]] = {}  # calls -> the models fitted together on them
+            first: dict[tuple, int] = {}  # (content, calls) -> the model of this chunk computing it
+            for i, (record, _key, missing) in enumerate(chunk):
                 wanted = tuple(missing)
                 calls = planned.get(wanted)
                 if calls is None:
-                    calls = planned[wanted] = _calls(missing, every)
-                if ctx.of_model(record):  # its own measurements are on its rows: fitted on its own
-                    rows = fit_edges(ctx, record, calls, FitEdge)
-                else:
-                    same = (_content_key(record), tuple(calls))
-                    rows = shared.get(same)
-                    if rows is None:
-                        if len(shared) >= SHARED_CONTENTS:
-                            shared.clear()
-                        rows = shared[same] = fit_edges(ctx, record, calls, FitEdge)
-                    elif rows and rows[0].model != record.name:
-                        name = (record.name,)
-                        rows = [FitEdge._make(name + row[1:]) for row in rows]
+                    calls = planned[wanted] = tuple(_calls(missing, every))
+                if not ctx.of_model(record):  # its own measurements are on its rows: fitted on its own
+                    same = (_content_key(record), calls)
+                    if same in shared or same in first:  # a copy: edges of a model computed before, or soon
+                        found[i] = shared[same] if same in shared else same
+                        continue
+                    first[same] = i
+                batches.setdefault(calls, []).append(i)
+            for calls, picked in batches.items():
+                for at in range(0, len(picked), FIT_BATCH):
+                    _check(generation)  # at most FIT_BATCH models' fits after a cancel
+                    some = picked[at:at + FIT_BATCH]
+                    for i, rows in zip(some, fit_edges_many(ctx, [chunk[i][0] for i in some], calls, FitEdge)):
+                        found[i] = rows
+            for same, i in first.items():
+                if len(shared) >= SHARED_CONTENTS:
+                    shared.clear()
+                shared[same] = found[i]
+            computed: dict[str, list] = {}
+            for (record, key, _missing), rows in zip(chunk, found):
+                if type(rows) is tuple:
+                    rows = found[first[rows]]
+                if rows and rows[0].model != record.name:  # a copy: its original's edges under its own name
+                    name = (record.name,)
+                    rows = [FitEdge._make(name + row[1:]) for row in rows]
                 for row in rows:
                     if row.hardware in versions:
                         computed.setdefault(row.hardware, []).append((key, row))
+            ctx.layers.flush()
             for device, items in computed.items():
                 store.put(device, versions[device], items)
             if progress is not None:
