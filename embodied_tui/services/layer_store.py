@@ -123,10 +123,12 @@ def remember(reg, entries: Iterable[tuple[Any, Any]]) -> None:
         if is_server_registry(reg):
             return
         rows = []
+        seen: set[str] = set()
         for record, details in entries:
             digest = reg._details_digest(record)
-            if digest is None:
+            if digest is None or digest in seen:
                 continue
+            seen.add(digest)
             if details is None:
                 details = reg.details(record, strict=False)
             table = encode(details.layer_costs) if details is not None else None
