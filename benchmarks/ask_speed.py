@@ -37,6 +37,12 @@ Every child runs this tree's package (``PYTHONPATH``). The edge store's rows are
 (computed once per record content, ``services.graph``), which flatters a registry of copies; ``--questions 3,4``
 asks only those of ``SCALE_QUESTIONS``.
 
+``--distinct-details`` also gives every copy its own details file (a real registry of distinct models has one per
+model; ``--distinct`` alone shares the fixture's 7, and layer columns are made per details content). The registry is
+built as registration fills it (``services.layer_store.remember``: each details file's layer columns in the fit
+store), and "1st" empties the edge store but keeps those columns; ``--cold-layers`` empties them too (every details
+file is parsed by the first question).
+
 ``--only-query`` skips the first part (its "before" timings recompute every fit and are slow at 200 models).
 
 Medians of ``--repeat`` runs (cold and invalidated loads are run once each). Wall-clock on a shared machine: compare
@@ -117,7 +123,8 @@ def _run_child(cmd: list[str], env: dict) -> tuple[float, float, str]:
     return wall, peak, said
 
 
-def scale_section(sizes: list[int], repeat: int, distinct: bool = False, questions: list[str] | None = None) -> None:
+def scale_section(sizes: list[int], repeat: int, distinct: bool = False, questions: list[str] | None = None,
+                  layers: bool = False, details: bool = False) -> None:
     """First (cold edge store) and repeated questions on registries of each size, app path and CLI, each in a fresh
     process, with each process's peak RSS."""
     from embodied_tui.services.graph import fit_cache_path
@@ -131,16 +138,16 @@ def scale_section(sizes: list[int], repeat: int, distinct: bool = False, questio
         folder = Path(tempfile.mkdtemp(prefix="embodied-ai-ask-scale-"))
         loads = []
         try:
-            reg, _ = build(folder, n, distinct)
+            reg, _ = build(folder, n, distinct, details)
             store = fit_cache_path(reg)
             env = dict(os.environ, EMBODIED_AI_DB=str(reg.path))
             for q in questions or SCALE_QUESTIONS:
-                _forget(store)
+                _forget(store, layers)
                 _, app_peak, out = _run_child([sys.executable, __file__, "--app-child", str(reg.path), q,
                                                str(repeat)], env)
                 app = json.loads(out.strip().splitlines()[-1])
                 loads.append(app["load"])
-                _forget(store)
+                _forget(store, layers)
                 cli_first, peak1, _ = _run_child([sys.executable, "-m", "embodied_tui", "ask", q], env)
                 cli_again, peak2, _ = _run_child([sys.executable, "-m", "embodied_tui", "ask", q], env)
                 print(f"{n:>7} {q[:46]:46} {app['first']:7.2f}s {app['again']:6.2f}s {cli_first:7.2f}s "
@@ -151,8 +158,20 @@ def scale_section(sizes: list[int], repeat: int, distinct: bool = False, questio
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _forget(store: Path) -> None:
-    """An empty edge store: the next question computes every fit it reads."""
+def _forget(store: Path, layers: bool = False) -> None:
+    """An empty edge store: the next question computes every fit it reads. The layer columns registration stored
+    there (``services.layer_store``) stay, unless ``layers``: then the first fit of each details content parses it."""
+    if not layers and store.exists():
+        import sqlite3
+
+        db = sqlite3.connect(store)
+        for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            if table not in ("layers", "meta", "sqlite_sequence"):
+                db.execute(f"DELETE FROM {table}")
+        db.commit()
+        db.execute("VACUUM")
+        db.close()
+        return
     for p in store.parent.glob(store.name + "*"):
         p.unlink()
 
@@ -168,13 +187,15 @@ def _high_water(pid: int) -> float:
     return 0.0
 
 
-def build(folder: Path, n: int, distinct: bool = False):
+def build(folder: Path, n: int, distinct: bool = False, distinct_details: bool = False):
     """A registry of ``n`` models: the fixture's models copied under distinct names, with its measurements.
 
     ``distinct``: every copy after the first of each model is made a different model for the fit (another sha256,
     params, MACs and weight bytes: its own record content, its details looked up on their own), so no two copies
-    share fit rows (``services.graph`` computes the rows of identical contents once); a real registry of distinct
-    models costs what this one does."""
+    share fit rows (``services.graph`` computes the rows of identical contents once). Their details files are still
+    the fixture's 7 (stored by content), so layer columns are made once per content: ``distinct_details`` gives each
+    copy its own details file too (a layer renamed: the same numbers, another content), as a real registry of
+    distinct models has."""
     import hashlib
 
     from ask_fixture import registry_fixture
@@ -193,9 +214,18 @@ def build(folder: Path, n: int, distinct: bool = False):
                           params=record.params + i, macs=record.macs + i if record.macs is not None else None,
                           weight_bytes=record.weight_bytes + i)
             identity = hashlib.sha256(f"{identity}/{i}".encode()).hexdigest()
+            if distinct_details and details is not None and details.layer_costs:
+                costs = list(details.layer_costs)
+                costs[0] = costs[0].model_copy(update={"name": f"{costs[0].name}/{i}"})
+                details = details.model_copy(update={"layer_costs": costs})
         items.append((record.model_copy(update=update), identity, details))
+    from embodied_tui.services.layer_store import remember
+
     for start in range(0, len(items), 2000):  # a few writes, not one per model
         reg.put_many(items[start:start + 2000])
+        # what registration (services.models.add_analysis, import_bundle) does after storing models: their layer
+        # columns go to the fit store, so the first fit reads them in one query instead of parsing each details file
+        remember(reg, [(record, details) for record, _, details in items[start:start + 2000]])
     names = [record.name for record, _, _ in entries]
     for m in source.table_all("measurements"):  # on the first copy of the measured model
         reg.table_insert("measurements", {**m, "model": f"{m['model']}_{names.index(m['model']):03d}"})
@@ -270,6 +300,10 @@ def main() -> int:
     parser.add_argument("--scale", help="registry sizes for first/repeated questions, e.g. 10,1000,10000")
     parser.add_argument("--distinct", action="store_true",
                         help="with --scale: every copy a distinct model (no two share fit rows; see build)")
+    parser.add_argument("--distinct-details", action="store_true",
+                        help="with --distinct: every copy its own details file too (see build)")
+    parser.add_argument("--cold-layers", action="store_true",
+                        help="with --scale: the first question also finds no layer columns (every details parsed)")
     parser.add_argument("--questions", help="with --scale: which SCALE_QUESTIONS (1-based, e.g. 3,4; default all)")
     if sys.argv[1:2] == ["--app-child"]:
         _child(sys.argv[2:])
@@ -278,7 +312,8 @@ def main() -> int:
     if args.scale:
         picked = [SCALE_QUESTIONS[int(i) - 1] for i in args.questions.split(",")] if args.questions else None
         print(f"registry: the fixture's 7 models copied; {'each copy a distinct model' if args.distinct else 'copies share content (their fit rows are computed once per content)'}")
-        scale_section([int(n) for n in args.scale.split(",")], args.repeat, args.distinct, picked)
+        scale_section([int(n) for n in args.scale.split(",")], args.repeat, args.distinct, picked, args.cold_layers,
+                      args.distinct_details)
         return 0
     if args.only_query:
         query_section(args.query_models, args.repeat)

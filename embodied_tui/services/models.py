@@ -88,8 +88,15 @@ def register(path: str | Path, *, name: str, input_shape: list[list[int]] | None
 def add_analysis(analysis: Analysis, *, name: str, tags: dict[str, str] | None = None,
                  description: str | None = None, db: Registry | str | Path | None = None) -> tuple[ModelRecord, str]:
     """Store an analysis made elsewhere (the TUI analyses in a child process) under ``name``. Returns the record and
-    "added" | "new_version" | "unchanged", as ``register`` does."""
-    return registry(db).add(analysis, _checked_name(name), tags or {}, description)
+    "added" | "new_version" | "unchanged", as ``register`` does. A stored model's layer columns go to the fit store
+    (``services.layer_store.remember``: best effort, never failing the registration)."""
+    reg = registry(db)
+    record, status = reg.add(analysis, _checked_name(name), tags or {}, description)
+    if status != "unchanged":
+        from embodied_tui.services.layer_store import remember
+
+        remember(reg, [(record, None)])
+    return record, status
 
 
 def _checked_name(name: str | None) -> str:
@@ -307,7 +314,12 @@ def import_bundle(path: str | Path, db: Registry | str | Path | None = None) -> 
     that identity is "unchanged"; a taken version number is "renumbered" to the next free one. Nothing is written
     unless every record in the bundle is valid."""
     bundle = read_bundle(path)
-    return registry(db).put_many([(e.record, e.identity, e.details) for e in bundle.models])
+    reg = registry(db)
+    out = reg.put_many([(e.record, e.identity, e.details) for e in bundle.models])
+    from embodied_tui.services.layer_store import remember  # their layer columns (best effort, as registering)
+
+    remember(reg, [(record, e.details) for (record, status), e in zip(out, bundle.models) if status != "unchanged"])
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ demo
