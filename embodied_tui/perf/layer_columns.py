@@ -124,35 +124,45 @@ class LayerColumns:
 
     def work_arrays(self, precision: str, fusion: str) -> tuple[LayerArrays, tuple[float, float, float, float]]:
         """``LayerArrays(model_work(...))`` and ``work_totals`` of it, at precision x fusion."""
-        key = (precision, fusion)
-        found = self.made.get(key)
-        if found is None:
-            found = self.made[key] = (_trt if fusion == "tensorrt" else _plain)(self.table, precision, fusion)
-        return found
+        return work_arrays_many([self], precision, fusion)[0]
 
 
-def _left_sum(values: np.ndarray) -> float:
-    return float(np.cumsum(values)[-1])
+def work_arrays_many(models: Sequence[LayerColumns], precision: str, fusion: str) -> list[tuple[LayerArrays, tuple]]:
+    """``LayerColumns.work_arrays`` of each model: those not made yet computed together, over their tables one after
+    the other (the per-layer terms do not depend on the neighbouring model; the per-model sums are of integers a
+    float holds exactly, ``EXACT``, so any order of summing gives Python's left-to-right sums)."""
+    key = (precision, fusion)
+    todo = list({id(m): m for m in models if key not in m.made}.values())
+    if todo:
+        table = np.concatenate([m.table for m in todo]) if len(todo) > 1 else todo[0].table
+        starts = np.cumsum([0] + [len(m.table) for m in todo[:-1]])
+        columns = (_trt if fusion == "tensorrt" else _plain)(table, precision, fusion)
+        flops, pad, cuda_core, other, two_out, weight_bytes, act_bytes, unfused, launched = columns
+        traffic = weight_bytes + act_bytes
+        flops_pad = flops * pad
+        totals = np.add.reduceat(np.stack([flops, other, unfused, traffic], axis=1), starts, axis=0).tolist()
+        n_ops = np.add.reduceat(np.where(launched, table[:, LAUNCHES], 0), starts).tolist()
+        ends = [*starts[1:].tolist(), len(table)]
+        for m, start, end, sums, ops in zip(todo, starts.tolist(), ends, totals, n_ops):
+            part = slice(start, end)
+            m.made[key] = (LayerArrays(flops_pad[part], cuda_core[part], other[part], two_out[part], traffic[part],
+                                       int(ops)), tuple(sums))
+    return [m.made[key] for m in models]
 
 
-def _arrays(flops, pad, cuda_core, other, two_out, weight_bytes, act_bytes, unfused, n_ops):
-    traffic = weight_bytes + act_bytes
-    arrays = LayerArrays(flops * pad, cuda_core, other, two_out, traffic, n_ops)
-    return arrays, (_left_sum(flops), _left_sum(other), _left_sum(unfused), _left_sum(traffic))
-
-
-def _plain(table: np.ndarray, precision: str, fusion: str):
-    """``roofline.layer_work`` with fusion none or epilogue."""
+def _plain(table: np.ndarray, precision: str, fusion: str) -> tuple:
+    """``roofline.layer_work`` with fusion none or epilogue: per-layer (flops, pad, cuda_core, other, 2 x outputs,
+    weight bytes, activation bytes, unfused bytes, launched)."""
     macs, reads, writes = table[:, MACS], table[:, READS], table[:, WRITES]
     bpe = float(BYTES_PER_ELEMENT[precision])
     fused = table[:, EPI_ACTS] >= 0 if fusion == "epilogue" else np.zeros(len(table), dtype=bool)
     acts = np.where(fused, table[:, EPI_ACTS], reads + writes)
-    return _arrays(2.0 * macs, 1.0, np.zeros(len(table), dtype=bool), table[:, OTHER].astype(float),
-                   2.0 * np.where(macs > 0, writes, 0).astype(float), table[:, WEIGHTS] * bpe, acts * bpe,
-                   (table[:, WEIGHTS] + reads + writes) * bpe, int(table[~fused, LAUNCHES].sum()))
+    return (2.0 * macs, 1.0, np.zeros(len(table), dtype=bool), table[:, OTHER].astype(float),
+            2.0 * np.where(macs > 0, writes, 0).astype(float), table[:, WEIGHTS] * bpe, acts * bpe,
+            (table[:, WEIGHTS] + reads + writes) * bpe, ~fused)
 
 
-def _trt(table: np.ndarray, precision: str, _fusion: str):
+def _trt(table: np.ndarray, precision: str, _fusion: str) -> tuple:
     """``engine.engine_work``: kernels, tensor-core padding, CUDA-core layers and the low-precision mix."""
     macs, weights, reads, writes = table[:, MACS], table[:, WEIGHTS], table[:, READS], table[:, WRITES]
     kind, chans = table[:, TRT_KIND], table[:, CHANS]
@@ -173,9 +183,6 @@ def _trt(table: np.ndarray, precision: str, _fusion: str):
     gone = kind == TRT_ELIMINATED
     per = np.where(kind == TRT_KERNEL, io, low)
     acts = np.where(kind == TRT_EPILOGUE, table[:, TRT_ACTS], reads + writes)
-    kernels = mac | (kind == TRT_KERNEL)
-    return _arrays(np.where(mac, 2.0 * macs, 0.0), pad, cuda_core,
-                   np.where(gone, 0.0, table[:, OTHER].astype(float)),
-                   2.0 * np.where(tensor, writes, 0).astype(float), np.where(gone, 0.0, weights * per),
-                   np.where(gone, 0.0, acts * per), (weights + reads + writes) * low,
-                   int(table[kernels, LAUNCHES].sum()))
+    return (np.where(mac, 2.0 * macs, 0.0), pad, cuda_core, np.where(gone, 0.0, table[:, OTHER].astype(float)),
+            2.0 * np.where(tensor, writes, 0).astype(float), np.where(gone, 0.0, weights * per),
+            np.where(gone, 0.0, acts * per), (weights + reads + writes) * low, mac | (kind == TRT_KERNEL))

@@ -225,24 +225,29 @@ class FitContext:
             self.works[key] = (work, notes, work_totals(work))
         return self.works[key]
 
-    def work_arrays(self, record: ModelRecord, precision: str, fusion: str) -> tuple[LayerArrays, tuple]:
-        """``work`` as numpy columns (``perf.roofline_many``) with its totals: from the layer columns of the record's
-        details (``layers``: read from the fit store, or made from the parsed details once per content), else (no
-        details, or layer costs that cannot be encoded exactly) from ``work``, kept like ``works``."""
+    def work_arrays(self, records: list[ModelRecord], precision: str, fusion: str) -> list[tuple[LayerArrays, tuple]]:
+        """``work`` of each record as numpy columns (``perf.roofline_many``) with its totals: from the layer columns
+        of the record's details (``layers``: read from the fit store, or made from the parsed details once per
+        content; the records' work made together, ``perf.layer_columns.work_arrays_many``), else (no details, or
+        layer costs that cannot be encoded exactly) from ``work``, kept like ``works``."""
+        from embodied_tui.perf.layer_columns import work_arrays_many  # numpy: only where fits are computed
+        from embodied_tui.perf.roofline_many import LayerArrays
+        from embodied_tui.services.layer_store import LayerSource
+
         if self.layers is None:
-            from embodied_tui.services.layer_store import LayerSource  # numpy: only where fits are computed
-
             self.layers = LayerSource(self.reg)
-        columns = self.layers.columns(record, self.layer_costs)
-        if columns is not None:
-            return columns.work_arrays(precision, fusion)
-        work, _notes, totals = self.work(record, precision, fusion)
-        key = (precision, fusion)
-        if key not in self.arrays:
-            from embodied_tui.perf.roofline_many import LayerArrays  # numpy: only where fits are computed
-
-            self.arrays[key] = LayerArrays.of(work)
-        return self.arrays[key], totals
+        columns = [self.layers.columns(record, self.layer_costs) for record in records]
+        made = iter(work_arrays_many([c for c in columns if c is not None], precision, fusion))
+        out = []
+        for record, found in zip(records, columns):
+            if found is not None:
+                out.append(next(made))
+                continue
+            work, _notes, totals = self.work(record, precision, fusion)
+            if (precision, fusion) not in self.arrays:
+                self.arrays[(precision, fusion)] = LayerArrays.of(work)
+            out.append((self.arrays[(precision, fusion)], totals))
+        return out
 
     def record_of(self, m: Measurement) -> ModelRecord | None:
         versions = self.reg.versions(m.model)
@@ -459,7 +464,7 @@ def _fit_edges(ctx: FitContext, records: list[ModelRecord], calls: list[tuple[st
     mine = [ctx.of_model(record) for record in records]
     filled: list[dict[int, Any]] = [{} for _ in records]  # per record: slot -> its edge
     for (prec, fusion), items in groups.items():
-        works = [ctx.work_arrays(record, prec, fusion) for record in records]
+        works = ctx.work_arrays(records, prec, fusion)
         numbers = edge_numbers(records, [a for a, _ in works], [t for _, t in works], prec,
                                [t for _, t, _ in items], [e for _, _, e in items])
         for k, record in enumerate(records):

@@ -41,6 +41,7 @@ class LayerSource:
         self.asked: set[str] = set()  # digests looked up in the store already (found or not)
         self.pending: dict[str, tuple[int, bytes]] = {}  # made here, to be stored
         self.digests: dict[tuple, str | None] | None = None  # (name, version, sha256) -> details digest
+        self.folder: str | None = None  # of the details files
 
     def digest(self, record) -> str | None:
         """The digest of the record's details (None: none stored), from one index of the registry's documents (a
@@ -56,9 +57,14 @@ class LayerSource:
         return None if found is None else found(record)
 
     def _size(self, digest: str) -> int | None:
-        path_of = getattr(self.reg, "_details_path", None)
+        """The size of the details file (None: gone, or a registry without files)."""
+        if self.folder is None:
+            path_of = getattr(self.reg, "_details_path", None)
+            if path_of is None:
+                return None
+            self.folder = os.path.dirname(path_of(digest))  # <registry>.d, the folder of every details file
         try:
-            return None if path_of is None else os.stat(path_of(digest)).st_size
+            return os.stat(os.path.join(self.folder, digest + ".json")).st_size
         except OSError:
             return None
 
