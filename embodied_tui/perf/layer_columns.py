@@ -43,19 +43,14 @@ TRT_MAC, TRT_EPILOGUE, TRT_ELIMINATED, TRT_KERNEL = range(4)
 EXACT = 2 ** 48  # counts (and their sums over a model) below this stay exact in float64 after x 2, x 4 and sums
 
 
-def _counts(cost) -> tuple[int, int, int, int, int, int, str] | None:
-    """(macs, other_flops, weight, read, write elements, launches, type) as ``layer_work`` reads them; None where a
-    count is not an int (a dict's float: the caller keeps the Python path)."""
-    if type(cost) is LayerCost:
-        values = (cost.macs, cost.other_flops, cost.weight_elems, cost.read_elems, cost.write_elems)
-        launches, kind = cost.launches, cost.type
-    else:
-        values = tuple(engine._get(cost, key) for key in ("macs", "other_flops", "weight_elems", "read_elems",
-                                                            "write_elems"))
-        launches, kind = engine._get(cost, "launches", 1), str(engine._get(cost, "type", ""))
-    if not all(type(v) is int for v in values):
-        return None
-    return (*values, int(launches or 1), kind)
+def _counts(cost) -> tuple:
+    """(macs, other_flops, weight, read, write elements, launches, type) as ``layer_work`` reads them."""
+    if type(cost) is LayerCost:  # its fields are always there (a count is 0, never None)
+        return (cost.macs, cost.other_flops, cost.weight_elems, cost.read_elems, cost.write_elems,
+                int(cost.launches or 1), cost.type)
+    values = tuple(engine._get(cost, key) for key in ("macs", "other_flops", "weight_elems", "read_elems",
+                                                        "write_elems"))
+    return (*values, int(engine._get(cost, "launches", 1) or 1), str(engine._get(cost, "type", "")))
 
 
 def encode(layer_costs: Sequence) -> np.ndarray | None:
@@ -63,36 +58,34 @@ def encode(layer_costs: Sequence) -> np.ndarray | None:
     an integer or counts too large to stay exact (``EXACT``)."""
     rows = []
     epi_chain = trt_chain = None  # elements the current MAC layer (and its epilogue) keeps in registers
-    total = 0
     for cost in layer_costs:
-        counts = _counts(cost)
-        if counts is None:
-            return None
-        macs, other, weights, reads, writes, launches, kind = counts
-        total += abs(macs) + abs(other) + abs(weights) + abs(reads) + abs(writes) + abs(launches)
-        chans = engine.out_channels(engine._get(cost, "output_shape", None)) or 0
-        epi = -1  # roofline.layer_work(fusion="epilogue")
-        if macs > 0:
-            epi_chain = writes
-        elif epi_chain is not None and kind.lower() in POINTWISE:
-            epi = max(0, reads - epi_chain) + max(0, writes - epi_chain)
-            epi_chain = max(epi_chain, writes)
+        macs, other, weights, reads, writes, launches, kind = _counts(cost)
+        chans = epi = trt_acts = 0
+        if macs > 0:  # a MAC layer: both chains start at its output
+            chans = engine.out_channels(engine._get(cost, "output_shape", None)) or 0
+            epi_chain = trt_chain = writes
+            epi, trt = -1, TRT_MAC
         else:
-            epi_chain = None
-        trt_acts = 0  # engine.engine_work
-        if macs > 0:
-            trt_chain, trt = writes, TRT_MAC
-        elif trt_chain is not None and engine.is_pointwise(cost, POINTWISE):
-            trt_acts = max(0, reads - trt_chain) + max(0, writes - trt_chain)
-            trt_chain, trt = max(trt_chain, writes), TRT_EPILOGUE
-        elif engine.is_eliminated(cost):
-            trt = TRT_ELIMINATED
-        else:
-            trt_chain, trt = None, TRT_KERNEL
+            if epi_chain is not None and kind.lower() in POINTWISE:  # roofline.layer_work(fusion="epilogue")
+                epi = max(0, reads - epi_chain) + max(0, writes - epi_chain)
+                epi_chain = max(epi_chain, writes)
+            else:
+                epi, epi_chain = -1, None
+            if trt_chain is not None and engine.is_pointwise(cost, POINTWISE):  # engine.engine_work
+                trt_acts = max(0, reads - trt_chain) + max(0, writes - trt_chain)
+                trt_chain, trt = max(trt_chain, writes), TRT_EPILOGUE
+            elif engine.is_eliminated(cost):
+                trt = TRT_ELIMINATED
+            else:
+                trt_chain, trt = None, TRT_KERNEL
         rows.append((macs, other, weights, reads, writes, launches, chans, epi, trt, trt_acts))
-    if not rows or total >= EXACT or any(abs(row[CHANS]) >= EXACT for row in rows):
+    if not rows:
         return None
-    return np.array(rows, dtype=np.int64)
+    table = np.array(rows)
+    if table.dtype != np.int64 or np.abs(table[:, :CHANS]).sum(dtype=np.float64) >= EXACT \
+            or np.abs(table[:, CHANS]).max() >= EXACT:
+        return None  # a count that is not an integer (a float, or one beyond int64), or too large to stay exact
+    return table
 
 
 def to_bytes(table: np.ndarray) -> bytes:
