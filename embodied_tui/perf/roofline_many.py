@@ -1,5 +1,8 @@
-"""One model's roofline on many targets at once: the numbers of ``roofline.fit_model`` that a graph edge reads
-(``ask.graph.FitEdge``), computed with numpy over a (targets x layers) array instead of one Python loop per target.
+"""Many models' rooflines on many targets at once: the numbers of ``roofline.fit_model`` that a graph edge reads
+(``ask.graph.FitEdge``), computed with numpy over a (targets x models x layers) array instead of one Python loop per
+model and target (one model on many targets is the same computation with one model). Each model's layers are padded
+with zero layers at the end to the longest of its slab: every term of a zero layer is 0.0, and ``x + 0.0 == x``, so
+the running sums are the model's own.
 
 The same formula and the same floating-point operations in the same order as ``fit_model``, so every number is the
 same to the last bit (tests/test_fit_fast_path.py compares them on real models, every device x mode x precision):
@@ -8,7 +11,9 @@ same to the last bit (tests/test_fit_fast_path.py compares them on real models, 
   ``layer_times``/``layer_seconds`` on float64, operand for operand;
 - every sum over layers is ``numpy.cumsum`` (a running sum, left to right, as Python's ``sum`` and ``+=``), never
   ``numpy.sum`` (pairwise summation, which rounds differently);
-- the per-target scalars (weight streaming, memory fit, the model's bound, rounding) are the Python of ``fit_model``.
+- the per-(model, target) scalars: weight streaming is the same IEEE operations on arrays (``max(0, x)``, one sum,
+  one division); the memory fit, the model's bound (the first of the largest part, as ``max(parts, key=)``) and the
+  rounding (``_round``) are the Python of ``fit_model``, per edge.
 
 Targets with a cache level (``Target.cache_bytes``: the calibrated host) are not handled here (``supported``): their
 memory term depends on each layer's size, and the caller fits them one at a time with ``fit_model``.
