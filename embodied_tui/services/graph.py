@@ -14,7 +14,8 @@ rows, a measurement on one device recomputes only that device's rows (when next 
 reads what it needs. A store that cannot be opened is replaced by an in-memory one: it only saves time.
 
 **Cancelling.** ``cancel_fits()`` (``services.ask.cancel_queries`` calls it) stops every fit computation running now
-before its next model (what was computed is stored in chunks of ``FIT_CHUNK`` models): the call raises
+before its next batch of ``FIT_BATCH`` models, fitted together (what was computed is stored in chunks of
+``FIT_CHUNK`` models): the call raises
 ``ask.budget.Cancelled``. ``progress(done, total)`` is called before the first chunk and after each chunk computed.
 """
 from __future__ import annotations
@@ -421,7 +422,7 @@ class Registered:
                 calls = planned.get(wanted)
                 if calls is None:
                     calls = planned[wanted] = tuple(_calls(missing, every))
-                if not ctx.of_model(record):  # its own measurements are on its rows: fitted on its own
+                if not ctx.of_model(record):  # one with its own measurements has them on its rows: copied by none
                     same = (_content_key(record), calls)
                     if same in shared or same in first:  # a copy: edges of a model computed before, or soon
                         found[i] = shared[same] if same in shared else same
