@@ -233,7 +233,14 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
                           if r.meaning == names[0].cypher() else r for r in st.readings]
     lowered = raw.lower()
     readings = sorted(st.readings, key=lambda r: lowered.find(r.phrase.lower()))  # in the question's order
-    return StructuredQuery(subject=subject, conditions=conditions, order_by=order, limit=limit, count=st.count,
+    query = StructuredQuery(subject=subject, conditions=conditions, order_by=order, limit=limit, count=st.count,
                            asked_rate_hz=asked, readings=readings, unparsed=unparsed, notes=st.notes,
                            compare=compare, reasons=st.reasons, relative=st.relative,
                            yes_no=st.yes_no and compare is None and asked is None, claim=claim, group_by=group_by)
+    if limit is not None and limit > 1 and order and not st.count and compare is None and query.joins() \
+            and subject in ("model", "hardware"):  # 'the 3 fastest models on Y': three models, each at its best
+        what = "model" if subject == "model" else "device"
+        query.notes.append(f"one row per {what} (its first by {order[0].cypher()}): the first {limit} {what}s; the "
+                           f"Cypher below lists every row")
+        query = query.model_copy(update={"per_subject": True})
+    return query

@@ -40,11 +40,14 @@ def read_superlatives(st: QuestionText) -> None:
             st.order.append((fld, desc, phrase))
     if st.order and st.limit is None:  # 'the 2 models with the fewest MACs'
         nouns = "|".join(sorted(PLURAL_NOUNS))
-        for m in list(st.finditer(rf"(?:the|first)\s+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})(?=\s+(?:{nouns}))")):
+        # 'the 2 models with the fewest MACs', 'which three devices run X fastest'
+        for m in list(st.finditer(rf"(?:the|first|which|what|show(?:\s+me)?|list|give\s+me|name)\s+(?:the\s+)?"
+                                  rf"(?P<n>\d+|{'|'.join(NUMBER_WORDS)})(?=\s+(?:{nouns}))")):
             _limit(st, m.group("n"), st.take(m.start(), m.end()))
     for m in list(st.finditer(rf"top[\s-]+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})")):
         _limit(st, m.group("n"), st.take(m.start(), m.end()))
-    for m in list(st.finditer(r"(?:the\s+)?(?:best|optimal|ideal)(?:\s+(?:choice|option|pick|fit))?")):
+    for m in list(st.finditer(r"(?:the\s+)?(?:best|optimal|ideal)(?:\s+(?:choice|option|pick|fit))?|"
+                              r"recommend(?:ed|s)?|suggest(?:ed|s)?|(?:your\s+)?recommendations?")):
         if st.order:  # 'best' with a measure named ('best fps per watt') was read above
             continue
         phrase = st.take(m.start(), m.end())  # 'which device is best for X', 'the best model on the pi 5'
@@ -420,16 +423,26 @@ def read_asked_measures(st: QuestionText) -> None:
     """A device measure asked for, with no threshold or superlative ('the memory bandwidth of the orin nano', 'how
     much memory does the AGX have'): the devices' rows with that column (``IS NOT NULL``). Read after 'fits in
     memory' and 'memory-bound' have been taken."""
+    named = any(c.field == "m.name" and not c.negate for c in st.conditions)
+    # 'how much memory does X need', 'the memory footprint of X': the model's weights, not a device's memory
+    uses = r"(?=.*\b(?:need|needs|use|uses|require|requires|take|takes|consume|consumes|occupy|occupies)\b)"
+    for m in list(st.finditer(rf"how\s+much\s+(?:memory|ram|vram){uses}|(?:the\s+|its\s+)?(?:memory|ram)\s+"
+                              rf"(?:footprint|usage|use|requirements?)") if named else ()):
+        phrase = st.take(m.start(), m.end())
+        st.add(Condition(field="m.weight_bytes", op="IS NOT NULL"), phrase)
+        st.subject_votes.append((m.start(), "model"))
+        st.notes.append(f"'{phrase}' read as the model's weights (m.weight_bytes; activations are on its fit rows' "
+                        f"memory headroom); a device's memory is h.memory_bytes")
     for pattern, fld in ((r"how\s+many\s+watts|how\s+much\s+power|(?:the\s+|its\s+)?power\s+(?:draw|consumption|budget)",
                           "h.power_w"),
                          (r"(?:the\s+|its\s+)?(?:memory\s+|dram\s+)?bandwidth", "h.memory_bandwidth_gbps"),
                          (r"(?:how\s+much\s+|the\s+|its\s+)?(?:device\s+)?(?:memory|ram|vram|dram)", "h.memory_bytes")):
         for m in list(st.finditer(pattern)):
-            st.add(Condition(field=fld, op="IS NOT NULL"), st.take(m.start(), m.end()))
+            negated, start = st.negated_before(m.start())  # 'which devices have no dram': on-chip memory only
+            st.add(Condition(field=fld, op="IS NOT NULL", negate=negated), st.take(start, m.end()))
             st.subject_votes.append((m.start(), "hardware"))
     # a model's own measure or property asked for, of a model named ('how many params does X have', 'what family
     # is X', 'the MACs of X'): the model's row (those are its columns), not where it runs
-    named = any(c.field == "m.name" and not c.negate for c in st.conditions)
     for pattern, fld in _ASKED_MODEL_MEASURES if named else ():
         for m in list(st.finditer(pattern)):
             st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning=f"the measure is {fld}"))

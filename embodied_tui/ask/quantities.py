@@ -21,7 +21,8 @@ NUM = r"(?:\d{1,3}(?:,\d{3})+|(?:\d+(?:\.\d+)?|\.\d+)(?:e[+-]?\d{1,2}(?![\d.]))?
 # where a multiplier or a unit follows (never 'a' alone)
 _WORD_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
                  "eight": 8, "nine": 9, "ten": 10, "twenty": 20, "fifty": 50, "hundred": 100, "half a": 0.5}
-_NUM_WORD = (r"(?:half\s+a|an?|one|two|three|four|five|six|seven|eight|nine|ten|twenty|fifty|hundred)"
+_NUM_WORD = (r"(?:(?:an?|one|two|three|four|five|six|seven|eight|nine)\s+hundred|half\s+a|an?|one|two|three|four|five|"
+             r"six|seven|eight|nine|ten|twenty|fifty|hundred)"
              r"(?=\s+(?:thousand|million|billion|trillion|milliseconds?|microseconds?|seconds?|megabytes?|"
              r"gigabytes?|kilobytes?|megs?|gigs?|watts?|millijoules?|joules?)(?![a-z]))")
 AMOUNT = rf"(?:{NUM}|{_NUM_WORD})"
@@ -83,6 +84,8 @@ _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "=": "="}
 
 def number(text: str) -> float:
     word = re.sub(r"\s+", " ", text.strip().lower())
+    if word.endswith(" hundred") and word[:-8] in _WORD_NUMBERS:  # 'two hundred thousand'
+        return float(_WORD_NUMBERS[word[:-8]] * 100)
     if word in _WORD_NUMBERS:
         return float(_WORD_NUMBERS[word])
     return float(text.replace(",", ""))

@@ -255,6 +255,9 @@ class StructuredQuery(BaseModel):
     # 'is X the fastest model on Y?': ``claim`` X, left out of the conditions, is checked against the first row
     yes_no: bool = False
     claim: str | None = None
+    # 'the 3 fastest models on Y': one row per model (its first by the ordering), the first ``limit`` models; the
+    # query runs without LIMIT and ``first_per_subject`` keeps them (Cypher here has no per-group first row)
+    per_subject: bool = False
     # 'how many models per family': with ``count``, the subjects counted per value of this field (``group_counts``)
     group_by: Literal["m.family", "m.task", "m.type", "m.format", "h.type", "h.vendor"] | None = None
 
@@ -322,6 +325,24 @@ class StructuredQuery(BaseModel):
         ordered = {f for f, _ in asked}
         return asked + [(f, False) for f in _IDENTITY[(key, self.joins())] if f in returned and f not in ordered]
 
+    def subject_key(self) -> str:
+        """The column that names the subject: m.name, h.device or p.name."""
+        return {"model": "m.name", "hardware": "h.device", "pipeline": "p.name"}[self.subject]
+
+    def first_per_subject(self, columns: list[str], rows: list[list[Any]]) -> list[list[Any]]:
+        """``per_subject``: the first row of each subject (rows in the query's order), for the first ``limit``
+        subjects; the rows as they are otherwise."""
+        if not self.per_subject or self.subject_key() not in columns:
+            return rows
+        at, seen, out = columns.index(self.subject_key()), set(), []
+        for row in rows:
+            if row[at] not in seen:
+                seen.add(row[at])
+                out.append(row)
+                if self.limit is not None and len(out) == self.limit:
+                    break
+        return out
+
     def to_cypher(self) -> str:
         """The Cypher query: MATCH pattern, WHERE conditions (ANDed; ordered fields must not be null), RETURN columns
         (DISTINCT subject names for a count), ORDER BY (latency, or the name, when the question gives none), LIMIT."""
@@ -338,13 +359,15 @@ class StructuredQuery(BaseModel):
         parts.append(("RETURN DISTINCT " if self.count else "RETURN ") + ", ".join(self.columns()))
         # a count returns DISTINCT names, which grand-cypher orders only by what is returned
         parts.append("ORDER BY " + ", ".join(f"{f} {'DESC' if d else 'ASC'}" for f, d in self.order_items()))
-        if self.limit is not None and not self.count:
+        if self.limit is not None and not self.count and not self.per_subject:
             parts.append(f"LIMIT {self.limit}")
         return "\n".join(parts)
 
     def spec(self) -> dict[str, Any]:
         """The part that decides the rows (no readings/notes): what a tool call returns and tests compare."""
         spec = self.model_dump(mode="json", include=set(SPEC_KEYS))
+        if self.per_subject:  # as relative: only when it applies
+            spec["per_subject"] = True
         if self.group_by is not None and self.count:  # as relative: only when asked
             spec["group_by"] = self.group_by
         if self.relative is not None:  # only when asked: the other answers' JSON stays as it was

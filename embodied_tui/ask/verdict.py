@@ -112,17 +112,25 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
                 if slot[i] is None or r[idx["r.latency_ms"]] < slot[i][idx["r.latency_ms"]]:
                     slot[i] = r
     out = []
+    held = 0  # pairings where side A is what was asked (faster, or slower)
     for (model, prec), (ra, rb) in sorted(best.items()):
         if ra is None or rb is None or not ra[idx["r.latency_ms"]] or not rb[idx["r.latency_ms"]]:
             continue
         ta, tb = ra[idx["r.latency_ms"]], rb[idx["r.latency_ms"]]
+        held += ta > tb if slower else ta < tb
         out.append(f"{model} at {prec} is {_how(tb / ta)} on {a_label} ({fmt.ms(ta)} ms on {ra[idx['h.device']]} "
                    f"{ra[idx['h.power_mode']]}) than on {b_label} ({fmt.ms(tb)} ms on {rb[idx['h.device']]} "
                    f"{rb[idx['h.power_mode']]}); each side at its fastest device and mode")
     if not out:
         return [f"cannot compare: no model has a predicted latency on both {a_label} and {b_label} at one precision"]
     more = len(out) - MAX_SENTENCES
-    return out[:MAX_SENTENCES] + ([f"... and {more} more"] if more > 0 else [])
+    head = []
+    if compare.yes_no:  # 'is the t4 faster than the l4 for X?': yes, no or partly first
+        n = len(out)
+        verdict = "yes" if held == n else "no" if held == 0 else "partly"
+        head = [f"{verdict}: {a_label} is {'slower' if slower else 'faster'} than {b_label} for {held} of {n} model "
+                f"x precision pairings (predicted latency, each side at its fastest device and mode)"]
+    return head + out[:MAX_SENTENCES] + ([f"... and {more} more"] if more > 0 else [])
 
 
 _SIZE_WORDS = {"m.params": "parameters", "m.macs": "MACs"}

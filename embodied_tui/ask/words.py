@@ -98,7 +98,7 @@ SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": mem
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
                  "ten": 10, "twenty": 20}
 NEGATION = (r"(?:not|except(?:\s+for)?|excluding|exclude|other\s+than|apart\s+from|besides|without|no|but\s+not|"
-            r"aren't|isn't|arent|isnt|non|never|don't|doesn't|dont|doesnt|cannot|can't|won't)")
+            r"aren't|isn't|arent|isnt|non|never|neither|nor|don't|doesn't|dont|doesnt|cannot|can't|won't)")
 MODEL_WORDS = r"models?|networks?|nets?|architectures?|ones?"
 HW_WORDS = (r"devices?|hardware|boards?|chips?|accelerators?|targets?|platforms?|where|(?:power\s+)?modes|"
             r"specs?|specifications")
@@ -121,7 +121,7 @@ compare comparing versus vs single way ways kind kinds type types take takes tak
 achieve achieves manage manages draw draws drawing consume consumes consuming sustain sustains uses available
 exist exists anything something everything anyone stuff thing things range bracket band much gives give
 carry carries carrying our ours whats lot lots bit ever first sorted order ordered energy but though while whereas offer offers offering provide provides
-weights whose mean means wat wht wich whcih whats hw u ur pls plz thx thanks hey hi hello
+weights whose mean means leave leaves wat wht wich whcih whats hw u ur pls plz thx thanks hey hi hello
 """.split())
 GENERIC_DEVICE_WORDS = {"model", "models", "gb", "tb", "mb", "x", "b", "m", "cpu", "gpu", "tpu", "npu", "soc",
                         "usb", "pcie", "original", "firmware", "jetpack", "super", "core", "sxm", "accelerator",

@@ -89,6 +89,7 @@ def _answer(question: str, parsed: StructuredQuery, graph, source: str,
     cypher = parsed.to_cypher()
     refused = not determined(parsed)
     columns, rows = ([], []) if refused else result if result is not None else run_cypher(graph, cypher)
+    rows = parsed.first_per_subject(columns, rows)  # 'the 3 fastest models': each model's first row, 3 models
     lead = refusal(parsed)
     reasons = [lead.removeprefix("not understood: ")] if lead else []
     out = {"question": question, "source": source, "query": parsed.spec(), "cypher": cypher, "columns": columns,
@@ -151,7 +152,8 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
                 return _answer(question, parsed, None, source,
                                result=(parsed.columns(), [[v] for v in values]))
         elif parsed.joins() and not parsed.count and (decide := where_decider(parsed)) is not None:
-            rows = src.decided_rows(scope, top, decide, parsed.columns(), parsed.order_items(), parsed.limit,
+            rows = src.decided_rows(scope, top, decide, parsed.columns(), parsed.order_items(),
+                                    None if parsed.per_subject else parsed.limit,
                                     progress=progress)  # the rows without a graph, where every row is decided
             if rows is not None:
                 return _answer(question, parsed, None, source, result=(parsed.columns(), rows))
