@@ -76,7 +76,8 @@ ISSUE_15 = [
 def vocabulary(spec: dict) -> Vocabulary:
     v = spec["vocabulary"]
     devices = tuple(DeviceTerm(id=d.id, name=d.name, vendor=d.vendor, type=d.type, aliases=tuple(d.aliases),
-                               modes=tuple(m.name for m in d.power_modes), host=d.host)
+                               modes=tuple(m.name for m in d.power_modes), host=d.host,
+                               watts=tuple(m.power_w for m in d.power_modes))
                     for d in load_catalog())
     return Vocabulary(models=tuple(v["models"]), families=tuple(v["families"]), tasks=tuple(v["tasks"]),
                       types=tuple(v["types"]), devices=devices)

@@ -167,6 +167,7 @@ def hardware_properties(entry: Any, mode: Any) -> dict[str, Any]:
         "device": _get(entry, "id"), "name": _get(entry, "name"), "aliases": list(_get(entry, "aliases") or []),
         "vendor": _get(entry, "vendor"),
         "type": _get(entry, "type"), "power_mode": _get(mode, "name"), "power_w": _get(mode, "power_w"),
+        "device_mode": f"{_get(entry, 'id')}/{_get(mode, 'name')}",  # one device's mode ('its lowest power mode')
         "default_mode": _get(mode, "name") == _get(entry, "default_mode"),
         "memory_bytes": memory, "memory_gb": None if memory is None else memory / 1e9,
         "onchip_memory_bytes": _get(entry, "onchip_memory_bytes"),

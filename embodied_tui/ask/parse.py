@@ -94,11 +94,13 @@ from embodied_tui.ask.vocab import (
     read_comparison,
     read_devices,
     read_families,
+    read_mode_extremes,
     read_model_names,
     read_pipeline_names,
     read_power_modes,
     read_relative,
     read_tags,
+    resolve_mode_extremes,
 )
 from embodied_tui.ask.words import DEVICE_TYPES, FORMAT_WORDS, PRECISIONS, TASK_WORDS, TYPE_WORDS
 from embodied_tui.errors import UserError
@@ -184,9 +186,11 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     read_bounds(st)
     read_thresholds(st)
     read_measure_first(st)
+    read_mode_extremes(st)
     read_power_modes(st, vocabulary)
     read_bare_quantities(st, RATES)
     read_devices(st, vocabulary)
+    resolve_mode_extremes(st, vocabulary)
     compare = read_comparison(st, vocabulary)
     read_superlatives(st)
     read_measures(st)
@@ -240,7 +244,12 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     if limit is not None and limit > 1 and order and not st.count and compare is None and query.joins() \
             and subject in ("model", "hardware"):  # 'the 3 fastest models on Y': three models, each at its best
         what = "model" if subject == "model" else "device"
-        query.notes.append(f"one row per {what} (its first by {order[0].cypher()}): the first {limit} {what}s; the "
-                           f"Cypher below lists every row")
+        first = f"the {what} at place {limit}" if st.ordinal else f"the first {limit} {what}s"
+        query.notes.append(f"one row per {what} (its first by {order[0].cypher()}): {first}; the Cypher below lists "
+                           f"every row")
         query = query.model_copy(update={"per_subject": True})
+    if st.ordinal is not None:  # 'the second fastest': the row at that place of the ordering
+        query = query.model_copy(update={"ordinal": st.ordinal, "readings": [
+            r.model_copy(update={"meaning": f"the row at place {st.ordinal} of the ordering"})
+            if r.meaning == f"LIMIT {st.ordinal}" else r for r in query.readings]})
     return query

@@ -8,7 +8,7 @@ import re
 
 from embodied_tui.ask.query import PIPELINE_EDGE, PIPELINE_FIELD, Condition, Order, Reading, is_text
 from embodied_tui.ask.text import QuestionText
-from embodied_tui.ask.words import HW_WORDS, MODEL_WORDS, NUMBER_WORDS, PER_WATT, PLURAL_NOUNS, SUPERLATIVES
+from embodied_tui.ask.words import HW_WORDS, MODEL_WORDS, NUMBER_WORDS, ORDINALS, PER_WATT, PLURAL_NOUNS, SUPERLATIVES
 
 
 def _limit(st: QuestionText, word: str, phrase: str) -> None:
@@ -18,10 +18,18 @@ def _limit(st: QuestionText, word: str, phrase: str) -> None:
 
 def read_superlatives(st: QuestionText) -> None:
     """'fastest', 'smallest', 'cheapest in energy', 'most headroom' ... with 'top 3', '3 fastest', 'the 2 models'."""
+    ordinal = "|".join(sorted(ORDINALS, key=len, reverse=True))
     for pattern, fld, desc in SUPERLATIVES:
         for m in list(st.finditer(pattern)):
             start, end = m.start(), m.end()
             text = st.masked()
+            place = re.search(rf"(?:the\s+)?(?P<o>{ordinal})[\s-]+$", text[:start])  # 'the second fastest'
+            if place and st.ordinal is None:
+                st.ordinal = ORDINALS[place.group("o")]
+                phrase = st.take(place.start(), end)
+                _limit(st, str(st.ordinal), phrase)
+                st.order.append((fld, desc, phrase))
+                continue
             before = re.search(rf"(?:top|the|best)?[\s-]*(?P<n>\d+|{'|'.join(NUMBER_WORDS)})[\s-]+$", text[:start])
             after = re.match(rf"\s+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})(?![a-z0-9])(?!\s*(?:ms|fps|w|mb|gb)\b)",
                              text[end:])
@@ -44,7 +52,7 @@ def read_superlatives(st: QuestionText) -> None:
         for m in list(st.finditer(rf"(?:the|first|which|what|show(?:\s+me)?|list|give\s+me|name)\s+(?:the\s+)?"
                                   rf"(?P<n>\d+|{'|'.join(NUMBER_WORDS)})(?=\s+(?:{nouns}))")):
             _limit(st, m.group("n"), st.take(m.start(), m.end()))
-    for m in list(st.finditer(rf"top[\s-]+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})")):
+    for m in list(st.finditer(rf"(?:top|bottom)[\s-]+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})")):
         _limit(st, m.group("n"), st.take(m.start(), m.end()))
     for m in list(st.finditer(r"(?:the\s+)?(?:best|optimal|ideal)(?:\s+(?:choice|option|pick|fit))?|"
                               r"recommend(?:ed|s)?|suggest(?:ed|s)?|(?:your\s+)?recommendations?")):
@@ -272,10 +280,11 @@ _MEASURE_WORDS = [
     (r"(?:memory[\s-]+)?bandwidth", "h.memory_bandwidth_gbps"),
     (r"power(?:[\s-]+(?:draw|budget|consumption))?|watts?", "h.power_w"),
     (r"(?:device[\s-]+)?(?:memory|ram)", "h.memory_bytes"),
+    (r"(?:number[\s-]+of[\s-]+)?layers|layer[\s-]+count", "m.layers"),
 ]
 # 'top 3 by X' / 'sorted by X' with no superlative: the better end first (least energy, latency; most params, MACs)
 _TOP_FIRST = {"m.params": True, "m.macs": True, "m.weight_bytes": True, "r.latency_ms": False, "r.energy_mj": False,
-              "h.memory_bandwidth_gbps": True, "h.power_w": False, "h.memory_bytes": True}
+              "h.memory_bandwidth_gbps": True, "h.power_w": False, "h.memory_bytes": True, "m.layers": True}
 
 
 def read_measures(st: QuestionText) -> None:
@@ -289,6 +298,8 @@ def read_measures(st: QuestionText) -> None:
             size_fields = ("m.params", "m.macs", "m.weight_bytes")
             if not st.order:  # 'top 3 by fps per watt', 'sorted by latency'
                 desc = _TOP_FIRST[fld] if st.limit is not None else False
+                if st.limit_phrase.lower().startswith("bottom"):  # 'bottom 3 by params': the other end
+                    desc = not desc
                 st.order.append((fld, desc, phrase))
                 st.plural_superlative = st.limit is None
             for i, (old, desc, said) in enumerate(st.order):
@@ -296,6 +307,8 @@ def read_measures(st: QuestionText) -> None:
                     st.order[i] = (fld, desc, f"{said} {phrase}")
                     break
             st.readings.append(Reading(phrase=phrase, meaning=f"the measure is {fld}"))
+    for m in list(st.finditer(r"layers?[\s-]+counts?|(?:number|count)\s+of\s+layers")):  # no default column
+        st.add(Condition(field="m.layers", op="IS NOT NULL"), st.take(m.start(), m.end()))
     for m in list(st.finditer(r"param(?:eter)?s?[\s-]+counts?|weights?[\s-]+counts?|g?macs?[\s-]+counts?")):
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="a measure (not a count of answers)"))
         if not st.order:  # 'the parameter count of X': X's own row
@@ -441,9 +454,21 @@ def read_asked_measures(st: QuestionText) -> None:
             negated, start = st.negated_before(m.start())  # 'which devices have no dram': on-chip memory only
             st.add(Condition(field=fld, op="IS NOT NULL", negate=negated), st.take(start, m.end()))
             st.subject_votes.append((m.start(), "hardware"))
+    # 'list every model and its params', 'the largest model's MACs', 'models with their layer count': a column shown
+    for m in list(st.finditer(r"(?:(?:and|with)\s+(?:its|their)|'s|s')\s+(?P<w>param(?:eter)?s|param(?:eter)?\s+counts?|"
+                              r"g?macs|g?flops|famil(?:y|ies)|tasks?|types?|formats?|weights?|weight\s+bytes|"
+                              r"sizes?|layers|layer\s+counts?)")):
+        word = m.group("w")
+        fld = next((f for p, f in _SHOWN if re.fullmatch(p, word)), "m.params")
+        phrase = st.take(m.start(), m.end())
+        if fld in ("m.weight_bytes", "m.layers", "m.flops"):  # not among a model's default columns: asked for
+            st.add(Condition(field=fld, op="IS NOT NULL"), phrase)
+        else:
+            st.readings.append(Reading(phrase=phrase, meaning=f"the measure is {fld} (a column shown)"))
     # a model's own measure or property asked for, of a model named ('how many params does X have', 'what family
-    # is X', 'the MACs of X'): the model's row (those are its columns), not where it runs
-    for pattern, fld in _ASKED_MODEL_MEASURES if named else ():
+    # is X', 'the MACs of X') or picked ('how many params does the biggest model have'): the model's row (those are
+    # its columns), not where it runs
+    for pattern, fld in _ASKED_MODEL_MEASURES if named or st.order else ():
         for m in list(st.finditer(pattern)):
             st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning=f"the measure is {fld}"))
             st.subject_votes.append((m.start(), "model"))
@@ -460,6 +485,9 @@ def read_asked_measures(st: QuestionText) -> None:
                 st.add(Condition(field=fld, op="IS NOT NULL"), phrase)
 
 
+_SHOWN = [(r"param.*|sizes?", "m.params"), (r"g?macs", "m.macs"), (r"g?flops", "m.flops"),
+          (r"famil.*", "m.family"), (r"tasks?", "m.task"), (r"types?", "m.type"), (r"formats?", "m.format"),
+          (r"weights?|weight\s+bytes", "m.weight_bytes"), (r"layer.*", "m.layers")]
 _ASKED_MODEL_MEASURES = [
     (r"how\s+(?:big|large|heavy|small|light)", "m.params"),
     (r"(?:how\s+many\s+|the\s+|its\s+)?(?:param(?:eter)?s|weights)(?:[\s-]+counts?)?", "m.params"),
@@ -475,4 +503,6 @@ _ASKED_EDGE_MEASURES = [
     (r"(?:how\s+much\s+|the\s+|its\s+)?energy(?:[\s-]+(?:per|each|for\s+(?:one|each|an?))[\s-]+"
      r"(?:inference|frame|run|image|forward\s+pass))?(?:\s+(?:in|as)\s+(?:mj|millijoules?|joules?))?|"
      r"(?:in|as)\s+(?:mj|millijoules?)", "r.energy_mj"),
+    # 'what bottlenecks X on Y', 'what is X limited by': the bound column (compute, memory, overhead, host-link)
+    (r"bottleneck(?:s|ed)?|(?:limited|bound|held\s+back)\s+by|limiting\s+factor|what\s+limits", "r.bound"),
 ]

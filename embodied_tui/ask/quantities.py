@@ -50,6 +50,7 @@ _MULT_UNITS: list[tuple[str, str]] = [
     (r"macs?|multiply[\s-]+accumulates?|multiply[\s-]+adds?|mult[\s-]+adds?", "m.macs"),
     (r"flops?", "m.flops"),
     (r"b(?:ytes?)?(?:\s+of\s+weights?)?", "m.weight_bytes"),
+    (r"layers?", "m.layers"),
 ]
 QTY = (rf"(?P<num>{AMOUNT})\s*(?:(?P<unit>{'|'.join(u for u, _, _ in _PLAIN_UNITS)})"
        rf"|(?P<mult>{_MULT_RE})?\s*-?\s*(?P<munit>{'|'.join(u for u, _ in _MULT_UNITS)}))(?![a-z0-9])")
@@ -205,6 +206,7 @@ _MEASURE_FIRST: list[tuple[str, str]] = [
     (r"(?:g|m)?macs?(?:\s+counts?)?|multiply[\s-]+accumulates?|mult[\s-]+adds?|(?:number|count)\s+of\s+macs",
      "m.macs"),
     (r"(?:g|m)?flops?(?:\s+counts?)?", "m.flops"),
+    (r"layers?(?:\s+counts?)?|(?:number|count)\s+of\s+layers", "m.layers"),
 ]
 _LINK = r"(?:(?:is|are|of|be|being|that\s+(?:is|are)|which\s+(?:is|are))\s+)*"
 _BARE = rf"(?P<num>{AMOUNT})\s*(?P<mult>{_MULT_RE})?"

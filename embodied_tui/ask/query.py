@@ -29,6 +29,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "h.type": ("text", "gpu, soc, cpu, npu, tpu"),
     "h.vendor": ("text", "device vendor"),
     "h.power_mode": ("text", "power mode name"),
+    "h.device_mode": ("text", "device id/power mode name: one device's mode"),
     "h.power_w": ("number", "power budget of the mode, W"),
     "h.memory_bytes": ("number", "device memory (DRAM), bytes"),
     "h.memory_bandwidth_gbps": ("number", "memory bandwidth of the mode, GB/s (1e9 bytes/s)"),
@@ -44,6 +45,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "m.macs": ("number", "multiply-accumulates per inference"),
     "m.flops": ("number", "FLOPs per inference (2 x MACs)"),
     "m.weight_bytes": ("number", "weight bytes as stored"),
+    "m.layers": ("number", "layers the analyser counted (leaf modules, or graph nodes of an ONNX file)"),
     "p.name": ("text", "stored pipeline name"),
     "p.rate_hz": ("number", "control rate the pipeline must hold, Hz"),
     "r.total_ms": ("number", "pipeline time per control period on the device, ms (sum of stage ms / chunk)"),
@@ -258,6 +260,7 @@ class StructuredQuery(BaseModel):
     # 'the 3 fastest models on Y': one row per model (its first by the ordering), the first ``limit`` models; the
     # query runs without LIMIT and ``first_per_subject`` keeps them (Cypher here has no per-group first row)
     per_subject: bool = False
+    ordinal: int | None = Field(default=None, ge=2, le=MAX_LIMIT)  # 'the second fastest': only the row at that place
     # 'how many models per family': with ``count``, the subjects counted per value of this field (``group_counts``)
     group_by: Literal["m.family", "m.task", "m.type", "m.format", "h.type", "h.vendor"] | None = None
 
@@ -329,6 +332,14 @@ class StructuredQuery(BaseModel):
         """The column that names the subject: m.name, h.device or p.name."""
         return {"model": "m.name", "hardware": "h.device", "pipeline": "p.name"}[self.subject]
 
+    def kept_rows(self, columns: list[str], rows: list[list[Any]]) -> list[list[Any]]:
+        """The answer's rows of the query's: ``first_per_subject``, then, for an ``ordinal``, only the row at that
+        place (none when there are fewer)."""
+        rows = self.first_per_subject(columns, rows)
+        if self.ordinal is not None:
+            return rows[self.ordinal - 1:self.ordinal]
+        return rows
+
     def first_per_subject(self, columns: list[str], rows: list[list[Any]]) -> list[list[Any]]:
         """``per_subject``: the first row of each subject (rows in the query's order), for the first ``limit``
         subjects; the rows as they are otherwise."""
@@ -368,6 +379,8 @@ class StructuredQuery(BaseModel):
         spec = self.model_dump(mode="json", include=set(SPEC_KEYS))
         if self.per_subject:  # as relative: only when it applies
             spec["per_subject"] = True
+        if self.ordinal is not None:
+            spec["ordinal"] = self.ordinal
         if self.group_by is not None and self.count:  # as relative: only when asked
             spec["group_by"] = self.group_by
         if self.relative is not None:  # only when asked: the other answers' JSON stays as it was

@@ -28,6 +28,7 @@ class DeviceTerm:
     aliases: tuple[str, ...] = ()
     modes: tuple[str, ...] = ()
     host: str | None = None  # the device this accelerator is paired with ('raspberry-pi-5' for the Pi 5 + Hailo-8L)
+    watts: tuple[float | None, ...] = ()  # each mode's power budget, as ``modes``
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,44 @@ def name_pattern(name: str) -> str:
     """A name as a pattern that also matches it spaced, dashed or dotted: 'resnet_tiny' ~ 'resnet tiny'."""
     parts = tokens(name)
     return r"[\s_.-]?".join(re.escape(p) for p in parts) if parts else re.escape(name.lower())
+
+
+_EXTREME_MODE = (r"(?:(?:at|in|on)\s+)?(?:(?:its|their|the|a)\s+)?(?P<d>lowest|min(?:imum)?|least|smallest|low|highest|"
+                 r"max(?:imum)?|top|full|most|high)[\s-]+power(?:[\s-]+(?:mode|setting|profile|budget))?|"
+                 r"(?:at|on)\s+full\s+power")
+
+
+def read_mode_extremes(st: QuestionText) -> None:
+    """'in its lowest power mode', 'at full power': taken before mode names are read ('max power mode' is no mode
+    named 'max'); ``resolve_mode_extremes`` turns it into the modes once the devices are read."""
+    for m in list(st.finditer(_EXTREME_MODE)):
+        if re.search(r"mode|setting|profile|its|their|full", m.group(0)) and st.mode_extreme is None:
+            low = (m.group("d") or "full") in ("lowest", "min", "minimum", "least", "smallest", "low")
+            st.mode_extreme = ("lowest" if low else "highest", st.take(m.start(), m.end()))
+
+
+def resolve_mode_extremes(st: QuestionText, vocab: Vocabulary) -> None:
+    """Each named device's (or every device's) lowest- or highest-power mode (ties: each): ``h.device_mode IN
+    ['device/mode', ...]``."""
+    if st.mode_extreme is None:
+        return
+    which, phrase = st.mode_extreme
+    named = {v for c in st.conditions if c.field == "h.device" and not c.negate
+             for v in (c.value if isinstance(c.value, list) else [c.value])}
+    picked: set[str] = set()
+    for d in vocab.devices:
+        if named and d.id not in named:
+            continue
+        known = [(w, mode) for w, mode in zip(d.watts, d.modes) if w is not None]
+        if known:
+            best = (min if which == "lowest" else max)(w for w, _ in known)
+            picked |= {f"{d.id}/{mode}" for w, mode in known if w == best}
+    if not picked:
+        st.reasons.append(f"'{phrase}': no power mode with a stated power budget")
+        return
+    st.add(one_of("h.device_mode", sorted(picked)), phrase)
+    shown = ", ".join(sorted(picked)[:6]) + (f" and {len(picked) - 6} more" if len(picked) > 6 else "")
+    st.notes.append(f"'{phrase}' read as each device's {which}-power mode: {shown}")
 
 
 def read_power_modes(st: QuestionText, vocab: Vocabulary) -> None:
@@ -324,6 +363,7 @@ _ON = re.compile(r"(?<![a-z])(?:on|onto)\s+(?:an?|the|my|our|your|some)?\s*$")
 _MEASURE_BEFORE = re.compile(r"(?<![a-z])(?:best|highest|lowest|top|worst|most|least|max(?:imum)?|"
                              r"min(?:imum)?|better|worse)\s+$")
 _OF_AFTER = re.compile(r"\s+of\s")
+_AGGREGATES = frozenset({"average", "averages", "avg", "mean", "median", "sum", "aggregate", "aggregated"})
 # what ask holds no data on: asked about, the question is refused, whatever else it names
 _OUT_OF_SCOPE = re.compile(r"accuracy|accurate|precision@\w+|recall|map(?:50)?(?:-95)?|miou|iou|top-?[15]|f1|bleu|"
                            r"perplexity|cost|costs|price|prices|priced|dollars?|usd|eur|trained|training|dataset|"
@@ -338,7 +378,13 @@ def _unknown_target_or_measure(st: QuestionText, word: str, start: int, end: int
     if re.fullmatch(r"[\d.,+-]+", word):
         return
     before, after = st.low[:start], st.low[end:]
-    if _OUT_OF_SCOPE.fullmatch(word.lower()):
+    if word.lower() in _AGGREGATES:
+        st.reasons.append(f"'{word}': ask lists rows and counts them; it does not compute averages, medians or sums "
+                          f"(the rows it lists hold each value)")
+    elif word.lower() in ("watt", "watts", "w") and re.search(r"(?:tops|tflops|flops)\s+(?:per|/)\s*$", before):
+        st.reasons.append(f"'per {word}': peak per watt is not a stored measure; ask for the peak (TOPS) and the power "
+                          f"(W) apart, or 'most efficient' for a model's energy per inference")
+    elif _OUT_OF_SCOPE.fullmatch(word.lower()):
         st.reasons.append(f"'{word}': ask holds no data on accuracy, training data or prices; it answers latency, "
                           f"fps, energy, memory, power, params, MACs, FLOPs and weight bytes")
     elif _ON.search(before) and not any(c.field.startswith("h.") for c in st.conditions):  # no device named

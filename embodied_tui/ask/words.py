@@ -91,10 +91,15 @@ SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": mem
      "h.power_w", False),
     (r"(?:highest|most|largest)[\s-]+power(?:[\s-]+(?:draw|budget|consumption))?|most[\s-]+power[- ]hungry",
      "h.power_w", True),
+    (r"(?:most|highest[\s-]+number[\s-]+of|largest[\s-]+number[\s-]+of)[\s-]+layers|deepest", "m.layers", True),
+    (r"(?:fewest|least|lowest[\s-]+number[\s-]+of|smallest[\s-]+number[\s-]+of)[\s-]+layers|shallowest", "m.layers",
+     False),
     (r"smallest|tiniest|lightest|fewest[\s-]+param(?:eter)?s|least[\s-]+param(?:eter)?s|"
      r"lowest[\s-]+param(?:eter)?[\s-]+count", "m.params", False),
     (r"largest|biggest|heaviest|most[\s-]+param(?:eter)?s|highest[\s-]+param(?:eter)?[\s-]+count", "m.params", True),
 ]
+ORDINALS = {"second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "fifth": 5, "5th": 5, "sixth": 6,
+            "6th": 6, "seventh": 7, "7th": 7, "eighth": 8, "8th": 8, "ninth": 9, "9th": 9, "tenth": 10, "10th": 10}
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
                  "ten": 10, "twenty": 20}
 NEGATION = (r"(?:not|except(?:\s+for)?|excluding|exclude|other\s+than|apart\s+from|besides|without|no|but\s+not|"
@@ -121,7 +126,7 @@ compare comparing versus vs single way ways kind kinds type types take takes tak
 achieve achieves manage manages draw draws drawing consume consumes consuming sustain sustains uses available
 exist exists anything something everything anyone stuff thing things range bracket band much gives give
 carry carries carrying our ours whats lot lots bit ever first sorted order ordered energy but though while whereas offer offers offering provide provides
-weights whose mean means leave leaves wat wht wich whcih whats hw u ur pls plz thx thanks hey hi hello
+weights whose mean means leave leaves gimme lemme wat wht wich whcih whats hw u ur pls plz thx thanks hey hi hello
 """.split())
 GENERIC_DEVICE_WORDS = {"model", "models", "gb", "tb", "mb", "x", "b", "m", "cpu", "gpu", "tpu", "npu", "soc",
                         "usb", "pcie", "original", "firmware", "jetpack", "super", "core", "sxm", "accelerator",

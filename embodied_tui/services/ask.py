@@ -89,7 +89,7 @@ def _answer(question: str, parsed: StructuredQuery, graph, source: str,
     cypher = parsed.to_cypher()
     refused = not determined(parsed)
     columns, rows = ([], []) if refused else result if result is not None else run_cypher(graph, cypher)
-    rows = parsed.first_per_subject(columns, rows)  # 'the 3 fastest models': each model's first row, 3 models
+    rows = parsed.kept_rows(columns, rows)  # 'the 3 fastest models': each model's first row; 'the 2nd': one row
     lead = refusal(parsed)
     reasons = [lead.removeprefix("not understood: ")] if lead else []
     out = {"question": question, "source": source, "query": parsed.spec(), "cypher": cypher, "columns": columns,

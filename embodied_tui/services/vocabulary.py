@@ -40,13 +40,16 @@ def vocabulary(graph) -> Vocabulary:
 def _add_device(devices: dict[str, dict[str, Any]], data: dict) -> None:
     d = devices.setdefault(data["device"], {"name": data["name"], "vendor": data.get("vendor") or "",
                                             "type": data.get("type") or "", "modes": [],
-                                            "aliases": tuple(data.get("aliases") or ()), "host": data.get("host")})
+                                            "aliases": tuple(data.get("aliases") or ()), "host": data.get("host"),
+                                            "watts": []})
     d["modes"].append(data["power_mode"])
+    d["watts"].append(data.get("power_w"))
 
 
 def _vocabulary(models, families, tasks, types, devices: dict[str, dict[str, Any]], pipelines) -> Vocabulary:
     terms = tuple(DeviceTerm(id=i, name=d["name"], vendor=d["vendor"], type=d["type"], aliases=d["aliases"],
-                             modes=tuple(d["modes"]), host=d["host"]) for i, d in sorted(devices.items()))
+                             modes=tuple(d["modes"]), host=d["host"], watts=tuple(d["watts"]))
+                  for i, d in sorted(devices.items()))
     return Vocabulary(models=tuple(sorted(models)), families=tuple(sorted(families)), tasks=tuple(sorted(tasks)),
                       types=tuple(sorted(types)), devices=terms, pipelines=tuple(sorted(pipelines)))
 
