@@ -59,6 +59,7 @@ import re
 from pydantic import ValidationError
 
 from embodied_tui.ask.phrases import (
+    as_hardware_question,
     as_pipeline_question,
     merge,
     ordering,
@@ -212,6 +213,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
         raise UserError(f"the question asks for {len(conditions)} conditions (the limit is {MAX_CONDITIONS}): ask "
                         f"something simpler, or write the Cypher for `embodied-ai query`")
     subject = subject_of(st, conditions)
+    conditions, subject = as_hardware_question(st, conditions, subject)
     order, limit = ordering(st, conditions)
     asked = None
     if any(c.field == "p.name" for c in conditions):

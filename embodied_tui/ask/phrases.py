@@ -208,6 +208,9 @@ def ordering(st: QuestionText, conditions: list[Condition]) -> tuple[list[Order]
             else:
                 fld = "r.memory_headroom_bytes"
         item = Order(field=fld, descending=desc)
+        if fld == "h.peak_fp16_tflops" and not any(o.field == fld for o in order):
+            st.notes.append(f"'{phrase}' read as the {'highest' if desc else 'lowest'} fp16 peak (TFLOPS); a device "
+                            f"without one is left out")
         if item not in order:
             order.append(item)
             st.readings.append(Reading(phrase=phrase, meaning=f"ORDER BY {item.cypher()}"))
@@ -506,3 +509,50 @@ _ASKED_EDGE_MEASURES = [
     # 'what bottlenecks X on Y', 'what is X limited by': the bound column (compute, memory, overhead, host-link)
     (r"bottleneck(?:s|ed)?|(?:limited|bound|held\s+back)\s+by|limiting\s+factor|what\s+limits", "r.bound"),
 ]
+
+
+# ------------------------------------------------------------------------------------------------ devices alone
+
+_RUN_VERBS = re.compile(r"\b(?:runs?|running|ran|execute[sd]?|fits?|fitting|deploy(?:s|ed)?|inference|latency|fps|"
+                        r"fastest|slowest|quickest)\b")
+_HAS = re.compile(r"(?:have|has|having|with|offer|offers|support|supports|supporting|handle|handles|do|does)\s+$")
+
+
+def as_hardware_question(st: QuestionText, conditions: list[Condition], subject: str) -> tuple[list[Condition], str]:
+    """A question about devices alone, read on Hardware nodes rather than every model's fit rows:
+
+    - 'tell me about the orin nano super', 'what is the pi 5': only device conditions, no model and no run word: the
+      devices' rows;
+    - 'which devices support int4', 'which socs have fp8': a precision a listed device has: its peak at that precision
+      is stated (``NOT h.peak_<p>_tflops IS NULL``), not a fit row's precision;
+    - 'which boards have at least 8 GB': a size in bytes a listed device has is its memory (``h.memory_bytes``),
+      not a model's weights."""
+    if any(c.field.startswith(("m.", "p.")) and c.field != "m.weight_bytes" for c in conditions) or st.relative:
+        return conditions, subject
+    if subject == "model" and not st.subject_votes and not st.count and conditions \
+            and all(c.field.startswith("h.") for c in conditions) and all(f.startswith("h.") for f, _, _ in st.order) \
+            and not _RUN_VERBS.search(st.low):
+        if not st.order:
+            st.notes.append("devices alone named: their catalog rows (ask 'which models run on ...' for fit rows)")
+        return conditions, "hardware"
+    if subject != "hardware" or any(c.field.startswith("r.") and c.field != "r.precision" for c in conditions) \
+            or any(f.startswith(("r.", "m.")) for f, _, _ in st.order):
+        return conditions, subject
+    out = []
+    for c in conditions:
+        said = next((r.phrase for r in st.readings if r.meaning == c.cypher()), "")
+        at = st.low.find(said.lower()) if said else -1
+        owned = at >= 0 and _HAS.search(st.low[:at]) is not None
+        if c.field == "r.precision" and c.op == "=" and not c.negate and (owned or not _RUN_VERBS.search(st.low)):
+            c2 = Condition(field=f"h.peak_{c.value}_tflops", op="IS NOT NULL")
+            st.notes.append(f"'{said}' read as a device that states a {c.value} peak ({c2.cypher()})")
+        elif c.field == "m.weight_bytes" and owned:
+            c2 = c.model_copy(update={"field": "h.memory_bytes"})
+            st.notes.append(f"'{said}' read as the device's memory ({c2.cypher()}), not a model's weights")
+        else:
+            out.append(c)
+            continue
+        st.readings[:] = [r.model_copy(update={"meaning": c2.cypher()}) if r.meaning == c.cypher() else r
+                          for r in st.readings]
+        out.append(c2)
+    return out, subject

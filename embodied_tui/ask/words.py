@@ -91,6 +91,9 @@ SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": mem
      "h.power_w", False),
     (r"(?:highest|most|largest)[\s-]+power(?:[\s-]+(?:draw|budget|consumption))?|most[\s-]+power[- ]hungry",
      "h.power_w", True),
+    # 'the most powerful jetson': compute, not power draw (the fp16 peak: every GPU and SoC states one)
+    (r"most[\s-]+powerful|strongest|beefiest|most[\s-]+capable", "h.peak_fp16_tflops", True),
+    (r"least[\s-]+powerful|weakest|least[\s-]+capable", "h.peak_fp16_tflops", False),
     (r"(?:most|highest[\s-]+number[\s-]+of|largest[\s-]+number[\s-]+of)[\s-]+layers|deepest", "m.layers", True),
     (r"(?:fewest|least|lowest[\s-]+number[\s-]+of|smallest[\s-]+number[\s-]+of)[\s-]+layers|shallowest", "m.layers",
      False),
