@@ -163,6 +163,12 @@ def test_answer_equals_the_fit_rows_filtered_by_hand(entry, fx, graph):
     columns = answer["columns"]
     joined = "r." in answer["cypher"] or "RUNS_ON" in answer["cypher"]
     envs, order = expected_rows(fx, entry, columns, joined)
+    if answer["query"].get("every_device"):  # 'on both the pi 4 and the pi 5': models with a row on each
+        wanted = set(parsed.selections()["h.device"])
+        on: dict = {}
+        for env in envs:
+            on.setdefault(env["m.name"], set()).add(env["h.device"])
+        envs = [env for env in envs if wanted <= on[env["m.name"]]]
     got = [tuple(_norm(v) for v in row) for row in answer["rows"]]
     want = [tuple(_norm(env[c]) for c in columns) for env in envs]
     if entry.get("count"):
@@ -964,3 +970,27 @@ def test_averages_sums_and_peak_per_watt_are_refused_in_words(fx):
                            ("which device has the most int8 tops per watt", "peak per watt is not a stored measure")):
         answer = ask(fx.db, question)
         assert answer["refused"] and answer["rows"] == [] and said in answer["reasons"][0], (question, answer)
+
+
+def test_on_both_devices_keeps_only_models_with_a_row_on_each(fx, graph):
+    """'under T ms on both the pi 4 and the pi 5': a model under T on one of them only is left out; T is picked here
+    from the fit rows so that some model is (the answer then differs from 'on the pi 4 or the pi 5')."""
+    from embodied_tui.services.ask import ask
+
+    best: dict = {}
+    for row in fx.rows:
+        if row.hardware in ("raspberry-pi-4", "raspberry-pi-5") and row.predicted_latency_ms is not None:
+            key = (row.model, row.hardware)
+            best[key] = min(best.get(key, float("inf")), row.predicted_latency_ms)
+    models = {m for m, _ in best}
+    split = [(m, sorted((best[(m, "raspberry-pi-4")], best[(m, "raspberry-pi-5")]))) for m in models
+             if (m, "raspberry-pi-4") in best and (m, "raspberry-pi-5") in best]
+    lo, hi = next(pair for _, pair in split if pair[0] < pair[1])
+    t = round((lo + hi) / 2, 6)
+    both = {m for m in models if all(best.get((m, d), float("inf")) < t for d in ("raspberry-pi-4", "raspberry-pi-5"))}
+    either = {m for m in models if any(best.get((m, d), float("inf")) < t for d in ("raspberry-pi-4", "raspberry-pi-5"))}
+    assert both < either
+    answer = ask(fx.db, f"which models run under {t} ms on both the pi 4 and the pi 5", graph=graph)
+    assert answer["query"]["every_device"] and {row[0] for row in answer["rows"]} == both
+    answer = ask(fx.db, f"which models run under {t} ms on the pi 4 or the pi 5", graph=graph)
+    assert {row[0] for row in answer["rows"]} == either

@@ -250,6 +250,10 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
         query.notes.append(f"one row per {what} (its first by {order[0].cypher()}): {first}; the Cypher below lists "
                            f"every row")
         query = query.model_copy(update={"per_subject": True})
+    if st.every_device and query.joins() and not st.count and any(c.field == "h.device" for c in conditions):
+        query.notes.append("'every'/'both': only models with a row on each device named; the Cypher below lists rows "
+                           "on any of them")
+        query = query.model_copy(update={"every_device": True})
     if st.ordinal is not None:  # 'the second fastest': the row at that place of the ordering
         query = query.model_copy(update={"ordinal": st.ordinal, "readings": [
             r.model_copy(update={"meaning": f"the row at place {st.ordinal} of the ordering"})

@@ -260,7 +260,9 @@ class StructuredQuery(BaseModel):
     # 'the 3 fastest models on Y': one row per model (its first by the ordering), the first ``limit`` models; the
     # query runs without LIMIT and ``first_per_subject`` keeps them (Cypher here has no per-group first row)
     per_subject: bool = False
-    ordinal: int | None = Field(default=None, ge=2, le=MAX_LIMIT)  # 'the second fastest': only the row at that place
+    ordinal: int | None = Field(default=None, ge=2, le=MAX_LIMIT)
+    # 'models under 5 ms on every jetson': only models with a row on each device the conditions name
+    every_device: bool = False  # 'the second fastest': only the row at that place
     # 'how many models per family': with ``count``, the subjects counted per value of this field (``group_counts``)
     group_by: Literal["m.family", "m.task", "m.type", "m.format", "h.type", "h.vendor"] | None = None
 
@@ -335,6 +337,13 @@ class StructuredQuery(BaseModel):
     def kept_rows(self, columns: list[str], rows: list[list[Any]]) -> list[list[Any]]:
         """The answer's rows of the query's: ``first_per_subject``, then, for an ``ordinal``, only the row at that
         place (none when there are fewer)."""
+        if self.every_device and {"m.name", "h.device"} <= set(columns) and "h.device" in self.selections():
+            name, device = columns.index("m.name"), columns.index("h.device")
+            wanted = set(self.selections()["h.device"])
+            seen: dict = {}
+            for row in rows:
+                seen.setdefault(row[name], set()).add(row[device])
+            rows = [row for row in rows if wanted <= seen[row[name]]]
         rows = self.first_per_subject(columns, rows)
         if self.ordinal is not None:
             return rows[self.ordinal - 1:self.ordinal]
@@ -381,6 +390,8 @@ class StructuredQuery(BaseModel):
             spec["per_subject"] = True
         if self.ordinal is not None:
             spec["ordinal"] = self.ordinal
+        if self.every_device:
+            spec["every_device"] = True
         if self.group_by is not None and self.count:  # as relative: only when asked
             spec["group_by"] = self.group_by
         if self.relative is not None:  # only when asked: the other answers' JSON stays as it was

@@ -27,6 +27,7 @@ class QuestionText:
     order: list[tuple[str, bool, str]] = dc_field(default_factory=list)  # (field, desc, phrase)
     limit: int | None = None
     limit_phrase: str = ""
+    every_device: bool = False  # 'on every jetson', 'on both the pi 4 and the pi 5'
     mode_extreme: tuple[str, str] | None = None  # ('lowest' or 'highest', the phrase): 'in its lowest power mode'
     ordinal: int | None = None  # 'the second fastest': the answer is the row (or subject) at that place
     plural_superlative: bool = False

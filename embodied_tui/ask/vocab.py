@@ -193,8 +193,20 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
         j, hits = best
         hits = _without_pairs_of(hits, {t for k in range(i, j) for t in word_toks[k]})
         negated, start = st.negated_before(words[i][0])
+        # 'every jetson', 'both the pi 4 and the pi 5': a model must have a row on each (``every_device``)
+        if re.search(r"(?:every|each|all|both)\s+(?:of\s+)?(?:the\s+)?$", text[:words[i][0]]):
+            st.every_device = True
         phrase = st.take(start, words[j - 1][1])
         ids = sorted(d.term.id for d in hits)
+        if negated and re.match(r"(?:can\s*not|can't|cannot|won't|will\s+not|doesn't|does\s+not|don't|do\s+not)\s+"
+                                r"(?:run|work)", phrase.lower()):
+            # 'which models can't run on the coral': the device named, the models that do not fit its memory
+            st.add(one_of("h.device", ids), phrase)
+            st.add(Condition(field="r.fits_memory", op="=", value=False), phrase)
+            st.notes.append(f"'{phrase}' read as on {', '.join(ids)} without fitting its memory (every model has a "
+                            f"predicted latency everywhere)")
+            i = j
+            continue
         st.add(one_of("h.device", ids, negated), phrase)
         # 'list the jetsons', 'how many orins': a plural device word not after 'on'/'for' ... lists the devices
         plural = tokens(words[j - 1][2])[-1:] != word_toks[j - 1][-1:]
