@@ -128,10 +128,13 @@ async def test_ask_from_the_palette_and_from_detail(registry):
 
 # ------------------------------------------------------------------------------------------------ a slow question
 
-SLOW = "fastest model on a jetson"  # on a registry of many models with an empty fit store: fits for minutes
+SLOW = "fastest model on a jetson"  # on a registry of many models with an empty fit store: fits for seconds
 
 
-def big_registry(folder, n: int = 400):
+BIG = 3000  # models: a cold question over them fits for seconds (400 took ~1 s once fits were batched), time to cancel
+
+
+def big_registry(folder, n: int = BIG):
     """The fixture's models copied under ``n`` names, each with its own file hash (distinct content: copies of one
     content are fitted once, so each must be fitted on its own here), no fit store."""
     import hashlib
@@ -184,12 +187,12 @@ async def test_escape_cancels_a_slow_question_with_a_progress_line_then_goes_bac
         await pilot.press("enter")
         status = screen.query_one("#status", Static)
         await until(pilot, lambda: "computing fits:" in static_text(status))
-        assert "of 400 models" in static_text(status) and "escape cancels" in static_text(status)
+        assert f"of {BIG:,} models" in static_text(status) and "escape cancels" in static_text(status)
         await pilot.press("escape")
         assert isinstance(app.screen, AskScreen) and "cancelled" in static_text(status)
         await until(pilot, lambda: not any(w.is_running for w in app.workers))
         stopped_at = fitted_models(reg)
-        assert stopped_at < 400  # the fits stopped: not every model was computed
+        assert stopped_at < BIG  # the fits stopped: not every model was computed
         await pilot.pause(0.3)
         assert fitted_models(reg) == stopped_at and shown(screen) == ([], [])  # nothing runs on, nothing shown
         await pilot.press("escape")  # nothing running: back
@@ -208,7 +211,7 @@ async def test_ctrl_q_quits_mid_question(tmp_path):
         await pilot.press("ctrl+q")
     assert app.return_code == 0
     # the question's thread stopped with the app: the fits were not run to the end behind it
-    assert fitted_models(reg) < 400
+    assert fitted_models(reg) < BIG
 
 
 @sync

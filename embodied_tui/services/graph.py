@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,7 @@ from embodied_tui.services.summary import SummaryRecord
 FIT_CACHE_FORMAT = 4  # 4: model keys from pydantic JSON; 3: keyed rows in SQLite; 2: JSON files
 SHARED_CONTENTS = 512  # distinct model contents whose edges one computation keeps for copies (then forgets)
 FIT_CHUNK = 1024  # models computed and stored at a time
-FIT_BATCH = 256  # models fitted together over one array (cancelling is checked before each batch)
+FIT_BATCH = 64  # models fitted together over one array (cancelling is checked before each batch)
 _PACKAGE = Path(__file__).resolve().parents[1]
 _CODE = ("analysis", "data", "perf", "services")  # the modules whose code a fit row depends on
 
@@ -431,6 +432,7 @@ class Registered:
                 batches.setdefault(calls, []).append(i)
             for calls, picked in batches.items():
                 for at in range(0, len(picked), FIT_BATCH):
+                    time.sleep(0)  # the GIL to a waiting thread (the app's, with a cancel) between batches
                     _check(generation)  # at most FIT_BATCH models' fits after a cancel
                     some = picked[at:at + FIT_BATCH]
                     for i, rows in zip(some, fit_edges_many(ctx, [chunk[i][0] for i in some], calls, FitEdge)):
