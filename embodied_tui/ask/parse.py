@@ -168,6 +168,21 @@ def _fix(word: str, text: str, vocabulary: Vocabulary) -> tuple[str, list[str]]:
     return word, close_names(word, vocabulary)
 
 
+def _as_gib(st: QuestionText, c: Condition) -> Condition:
+    """A device's memory in whole GB is the GiB it is sold as ('8 GB' Orin Nano: 8 GiB = 8,589,934,592 bytes), so that
+    'exactly 8 GB' finds it and 'more than 16 GB' leaves the 16 GB ones out; said in a note."""
+    if c.field != "h.memory_bytes" or isinstance(c.value, bool) or not isinstance(c.value, (int, float)) \
+            or c.value <= 0 or c.value % 1e9:
+        return c
+    gib = int(c.value // 1e9) * 2 ** 30
+    st.notes.append(f"{c.value / 1e9:g} GB of device memory read as {c.value / 1e9:g} GiB ({gib:,} bytes), as devices "
+                    f"are sold")
+    new = c.model_copy(update={"value": gib})
+    st.readings[:] = [r.model_copy(update={"meaning": new.cypher()}) if r.meaning == c.cypher() else r
+                      for r in st.readings]
+    return new
+
+
 def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     # one space for any run of whitespace: the readers' patterns allow \s* in several places in a row, and a long run
     # between a number and a word made them backtrack (2,000 spaces after a '1': 45 s)
@@ -214,6 +229,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
                         f"something simpler, or write the Cypher for `embodied-ai query`")
     subject = subject_of(st, conditions)
     conditions, subject = as_hardware_question(st, conditions, subject)
+    conditions = [_as_gib(st, c) for c in conditions]
     order, limit = ordering(st, conditions)
     asked = None
     if any(c.field == "p.name" for c in conditions):

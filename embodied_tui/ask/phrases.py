@@ -548,7 +548,7 @@ def as_hardware_question(st: QuestionText, conditions: list[Condition], subject:
             st.notes.append(f"'{said}' read as a device that states a {c.value} peak ({c2.cypher()})")
         elif c.field == "m.weight_bytes" and owned:
             c2 = c.model_copy(update={"field": "h.memory_bytes"})
-            st.notes.append(f"'{said}' read as the device's memory ({c2.cypher()}), not a model's weights")
+            st.notes.append(f"'{said}' read as the device's memory (h.memory_bytes), not a model's weights")
         else:
             out.append(c)
             continue

@@ -71,15 +71,16 @@ def name_pattern(name: str) -> str:
 
 _EXTREME_MODE = (r"(?:(?:at|in|on)\s+)?(?:(?:its|their|the|a)\s+)?(?P<d>lowest|min(?:imum)?|least|smallest|low|highest|"
                  r"max(?:imum)?|top|full|most|high)[\s-]+power(?:[\s-]+(?:mode|setting|profile|budget))?|"
-                 r"(?:at|on)\s+full\s+power")
+                 r"(?:at|on)\s+full\s+power|(?:the\s+)?peak\s+power(?:\s+(?:draw|budget|consumption))?")
 
 
 def read_mode_extremes(st: QuestionText) -> None:
     """'in its lowest power mode', 'at full power': taken before mode names are read ('max power mode' is no mode
     named 'max'); ``resolve_mode_extremes`` turns it into the modes once the devices are read."""
     for m in list(st.finditer(_EXTREME_MODE)):
-        if re.search(r"mode|setting|profile|its|their|full", m.group(0)) and st.mode_extreme is None:
-            low = (m.group("d") or "full") in ("lowest", "min", "minimum", "least", "smallest", "low")
+        of = re.match(r"\s+of\b", st.low[m.end():]) is not None  # 'the max power of the orin nx': its top mode
+        if (re.search(r"mode|setting|profile|its|their|full|peak", m.group(0)) or of) and st.mode_extreme is None:
+            low = (m.group("d") or "max") in ("lowest", "min", "minimum", "least", "smallest", "low")
             st.mode_extreme = ("lowest" if low else "highest", st.take(m.start(), m.end()))
 
 
