@@ -895,7 +895,11 @@ def test_what_ask_holds_no_data_on_is_refused_not_answered_with_other_rows(fx):
                            ("how many fps does small_vit get on an iphone", "'iphone': no device or model"),
                            ("which models run on the moon", "'moon': no device or model"),
                            ("who registered resnet_tiny", "not who or when"),
-                           ("when was small_vit added", "not who or when")):
+                           ("when was small_vit added", "not who or when"),
+                           ("what's the weather on the orin nano", "'weather' is not a measure ask knows"),
+                           ("how hot does the orin nano get", "'hot' is not a measure ask knows"),
+                           ("is resnet_tiny better than small_vit", "'better': say which measure"),
+                           ("which is the best device under $500", "ask holds no data on prices")):
         answer = ask(fx.db, question)
         assert answer["refused"] and answer["rows"] == [] and not answer["understood"], question
         assert said in answer["reasons"][0], (question, answer["reasons"])
@@ -919,6 +923,9 @@ def test_a_yes_no_question_starts_with_yes_or_no(fx, graph):
     detectors = sorted(r.name for r in fx.records if r.architecture.task == "detection")
     answer = ask(fx.db, "do we have any detectors?", graph=graph)
     assert detectors and answer["answer"][0].startswith("yes: ") and ", ".join(detectors) in answer["answer"][0]
+    # a word not understood: the rows answer the rest, and no yes or no is claimed from them
+    partly = ask(fx.db, "do we have any detectors for my drone?", graph=graph)
+    assert partly["rows"] and not partly["understood"] and not any(a.startswith(("yes:", "no:")) for a in partly["answer"])
     listed = ask(fx.db, "which models are detectors", graph=graph)  # not a yes/no question: no verdict
     assert listed["answer"] == [] and listed["rows"] == answer["rows"]
 

@@ -502,7 +502,8 @@ _ASKED_EDGE_MEASURES = [
     (rf"(?:the\s+)?{PER_WATT}|(?:the\s+|its\s+)?(?:energy\s+)?efficiency", "r.energy_mj"),  # the energy column
     (r"(?:how\s+much\s+|the\s+|its\s+)?(?:memory\s+)?(?:headroom|room\s+to\s+spare|memory\s+left(?:\s+over)?)",
      "r.memory_headroom_bytes"),
-    (r"(?:how\s+many\s+|the\s+|its\s+)?(?:fps|frames?\s+per\s+second|frame[\s-]*rates?|throughput)", "r.fps"),
+    (r"(?:how\s+many\s+|the\s+|its\s+)?(?:fps|(?:frames?|inferences?|images?|predictions?)\s+(?:per|a)\s+second|"
+     r"frame[\s-]*rates?|throughput)", "r.fps"),
     (r"(?:how\s+much\s+|the\s+|its\s+)?energy(?:[\s-]+(?:per|each|for\s+(?:one|each|an?))[\s-]+"
      r"(?:inference|frame|run|image|forward\s+pass))?(?:\s+(?:in|as)\s+(?:mj|millijoules?|joules?))?|"
      r"(?:in|as)\s+(?:mj|millijoules?)", "r.energy_mj"),

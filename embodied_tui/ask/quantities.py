@@ -34,7 +34,8 @@ _PLAIN_UNITS: list[tuple[str, str, float]] = [
     # frames per joule = fps per watt = 1000 / (energy per inference in mJ): read as r.energy_mj, inverted
     (_PER_JOULE_UNIT, PER_JOULE, 1.0),
     (r"khz|kilohertz", "r.fps", 1e3),
-    (r"frames?\s+per\s+second|frames?/s|fps|hz|hertz", "r.fps", 1.0),
+    (r"(?:frames?|inferences?|images?|predictions?)\s+(?:per|a|/)\s*(?:second|sec|s)|frames?/s|fps|hz|hertz", "r.fps",
+     1.0),
     (r"millijoules?|mj", "r.energy_mj", 1.0),
     (r"joules?|j", "r.energy_mj", 1e3),
     (r"watts?|w", "h.power_w", 1.0),

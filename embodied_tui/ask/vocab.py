@@ -376,6 +376,9 @@ _ON = re.compile(r"(?<![a-z])(?:on|onto)\s+(?:an?|the|my|our|your|some)?\s*$")
 _MEASURE_BEFORE = re.compile(r"(?<![a-z])(?:best|highest|lowest|top|worst|most|least|max(?:imum)?|"
                              r"min(?:imum)?|better|worse)\s+$")
 _OF_AFTER = re.compile(r"\s+of\s")
+# 'what's the weather on X', 'how hot does X get': the word asked for is one ask does not hold
+_ASKED_SLOT = re.compile(r"(?:^|[^a-z])(?:(?:what|which)(?:'s|\s+is|\s+are|\s+was)\s+(?:the\s+|its\s+|their\s+)?|how\s+)$")
+_HOW_WORDS = ("fast", "slow", "quick", "quickly", "big", "large", "heavy", "small", "light", "long", "much", "many")
 _AGGREGATES = frozenset({"average", "averages", "avg", "mean", "median", "sum", "aggregate", "aggregated"})
 # what ask holds no data on: asked about, the question is refused, whatever else it names
 _OUT_OF_SCOPE = re.compile(r"accuracy|accurate|precision@\w+|recall|map(?:50)?(?:-95)?|miou|iou|top-?[15]|f1|bleu|"
@@ -391,7 +394,13 @@ def _unknown_target_or_measure(st: QuestionText, word: str, start: int, end: int
     if re.fullmatch(r"[\d.,+-]+", word):
         return
     before, after = st.low[:start], st.low[end:]
-    if word.lower() in _AGGREGATES:
+    if word.startswith(("$", "€", "£")):
+        st.reasons.append(f"'{word}': ask holds no data on prices; it answers latency, fps, energy, memory, power, "
+                          f"params, MACs, FLOPs and weight bytes")
+    elif word.lower() == "better" and not any(c.field.startswith("r.") for c in st.conditions):
+        st.reasons.append("'better': say which measure (faster, smaller, lighter, more efficient); ask holds no "
+                          "accuracy data")
+    elif word.lower() in _AGGREGATES:
         st.reasons.append(f"'{word}': ask lists rows and counts them; it does not compute averages, medians or sums "
                           f"(the rows it lists hold each value)")
     elif word.lower() in ("watt", "watts", "w") and re.search(r"(?:tops|tflops|flops)\s+(?:per|/)\s*$", before):
@@ -403,7 +412,8 @@ def _unknown_target_or_measure(st: QuestionText, word: str, start: int, end: int
     elif _ON.search(before) and not any(c.field.startswith("h.") for c in st.conditions):  # no device named
         st.reasons.append(f"'{word}': no device or model of that name here (devices: `embodied-ai hw list`; models: "
                           f"`embodied-ai model list`)")
-    elif _MEASURE_BEFORE.search(before) or (_OF_AFTER.match(after) and re.search(r"(?:what|which|how)", before)):
+    elif _MEASURE_BEFORE.search(before) or (_OF_AFTER.match(after) and re.search(r"(?:what|which|how)", before)) \
+            or (_ASKED_SLOT.search(before) and not difflib.get_close_matches(word.lower(), _HOW_WORDS, cutoff=0.7)):
         st.reasons.append(f"'{word}' is not a measure ask knows: it answers latency, fps, energy, memory, power, "
                           f"params, MACs, FLOPs and weight bytes, not accuracy or price")
 

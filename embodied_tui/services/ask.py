@@ -106,7 +106,7 @@ def _answer(question: str, parsed: StructuredQuery, graph, source: str,
         out["columns"], out["rows"], said = group_counts(parsed.group_by, columns, rows)
         out["count"] = len({row[0] for row in rows})  # the subjects counted, not the groups
         out["answer"].append(said)
-    if parsed.yes_no and not refused and not parsed.count and not parsed.about_pipelines():
+    if parsed.yes_no and parsed.understood and not parsed.count and not parsed.about_pipelines():
         out["answer"].append(yes_no(parsed, columns, rows))  # 'does X fit on Y?': yes or no first (ask.verdict)
     if parsed.about_pipelines():  # a pipeline question: the verdict in words (ask.verdict)
         out["asked_rate_hz"] = parsed.asked_rate_hz
