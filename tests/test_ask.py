@@ -783,8 +783,18 @@ def test_a_size_comparison_of_two_models_states_the_verdict_and_the_ratio(fx):
         assert answer["answer"] == [
             f"{'yes' if holds else 'no'}: {a} has {sizes[a]:,} {what}, {b} {sizes[b]:,}: {big} has "
             f"{fmt.number(sizes[big] / sizes[small])}x as many {what} as {small}"], question
+    between = ask(fx.db, "between mobilenet_tiny and resnet_tiny, which has fewer params?")
+    assert between["understood"] and between["answer"][0].startswith("mobilenet_tiny has "), between["answer"]
     how = ask(fx.db, "how much bigger is unet_small than mlp_policy")["answer"]
     assert len(how) == 1 and not how[0].startswith(("yes", "no")) and "unet_small has" in how[0]
+    # 'between A and B in size': a range from one's count to the other's, both ends kept
+    for question, sizes in (("models between mlp_policy and resnet_tiny in size", params),
+                            ("which models are between small_vit and unet_small in MACs", macs)):
+        a, b = re.findall(r"between (\w+) and (\w+)", question)[0]
+        lo, hi = sorted((sizes[a], sizes[b]))
+        answer = ask(fx.db, question)
+        assert answer["understood"], (question, answer["reasons"])
+        assert {row[0] for row in answer["rows"]} == {n for n, v in sizes.items() if lo <= v <= hi}, question
     # one model named: still a threshold at its size, every other model compared with it
     answer = ask(fx.db, "which models are bigger than unet_small")
     assert {row[0] for row in answer["rows"]} == {n for n, p in params.items() if p > params["unet_small"]}

@@ -497,6 +497,35 @@ def read_relative(st: QuestionText, vocab: Vocabulary) -> None:
                 continue
             st.add(Condition(field=fld, op=op, value=value), phrase)
             st.notes.append(f"'{phrase}' read as {fld} {op} {value:,.0f} ({name}'s own)")
+    _read_between_models(st, vocab, keys)
+
+
+def _read_between_models(st: QuestionText, vocab: Vocabulary, keys: dict[str, str]) -> None:
+    """'models between resnet18 and resnet50 in size': a range from one model's size to the other's (params, or MACs
+    when said), both ends kept. 'between A and B, which has fewer params' compares the two (``read_comparison``):
+    only the word 'between' is taken."""
+    for m in list(st.finditer(r"between|from")):
+        first = _name_after(st, m.end(), keys)
+        joined = first and re.match(r"\s+(?:and|to|&)\s+", st.masked()[first[1]:])
+        second = _name_after(st, first[1] + joined.end(), keys) if first and joined else None
+        if second is None:
+            continue
+        rest = st.low[second[1]:]
+        if re.match(r"\s*,?\s*(?:which|who|what)\b", rest):
+            st.take(m.start(), m.end())
+            continue
+        said = re.match(r"\s+(?:in|by)\s+(?:(?P<macs>macs|compute|flops)|size|param(?:eter)?s|parameter\s+count)\b",
+                        rest)
+        fld = "m.macs" if said and said.group("macs") else "m.params"
+        values = [(vocab.sizes.get(name) or {}).get(fld) for name in (first[0], second[0])]
+        phrase = st.take(m.start(), second[1] + (said.end() if said else 0))
+        if None in values:
+            st.reasons.append(f"'{phrase}': the {fld.split('.')[1]} of both models must be known")
+            continue
+        lo, hi = min(values), max(values)
+        st.add(Condition(field=fld, op=">=", value=lo), phrase)
+        st.add(Condition(field=fld, op="<=", value=hi), phrase)
+        st.notes.append(f"'{phrase}' read as {lo:,.0f} <= {fld} <= {hi:,.0f} (the two models' own)")
 
 
 
