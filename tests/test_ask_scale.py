@@ -172,9 +172,21 @@ def test_a_limited_question_keeps_only_the_edges_of_its_first_rows(fx):
     assert len(whole) > len(kept) >= 1
     first = min(d["latency_ms"] for d in whole)
     assert kept == sorted(d["latency_ms"] for d in whole if d["latency_ms"] <= first)  # the first row and ties
-    # 'the 3 fastest models' are 3 models, each at its fastest row: every model's edges are needed, none cut
+    # 'the 3 fastest models' are 3 models, each at its fastest row: the cut keeps those 3 models' first edges
     parsed = parse_question("the 3 fastest models on a jetson at 15 W in fp16", vocab)
-    assert parsed.limit == 3 and parsed.per_subject and plan(parsed)[1] is None
+    assert parsed.limit == 3 and parsed.per_subject
+    scope, top = plan(parsed)
+    assert top is not None and top.per == ("m", "name")
+    small = src.graph(scope, top=top, edges_only=True)
+    names = {d["id"]: d["name"] for _, d in small.nodes(data=True) if "name" in d and "id" in d}
+    whole = src.graph(scope)
+    best: dict = {}
+    for u, _, d in whole.edges(data=True):
+        if RUNS_ON in d["__labels__"]:
+            best[u] = min(best.get(u, float("inf")), d["latency_ms"])
+    first3 = sorted(best.values())[:3]
+    kept = sorted(d["latency_ms"] for *_, d in small.edges(data=True) if RUNS_ON in d["__labels__"])
+    assert kept == first3, (kept, first3, names)
 
 
 # counts the planner answers without building the graph: models and devices, conditions on every variable, negation

@@ -124,6 +124,9 @@ class Top:
     keys: tuple[tuple[str, str, bool], ...]
     limit: int
     distinct: tuple[str, str] | None = None  # (variable, property): keep one edge per value (a count's DISTINCT)
+    # (variable, property) of the subject ('the 3 fastest models': m.name): the first edge of each of the first
+    # ``limit`` subjects (``StructuredQuery.per_subject``); the key ends with the subject's value
+    per: tuple[str, str] | None = None
     # for a count: the WHERE clause on a row's (m, h, r) properties (``where_decider``), None where it cannot be read
     decide: Callable[[dict, dict, dict], bool | None] | None = dc_field(default=None, compare=False)
 
@@ -145,6 +148,11 @@ class Top:
             elif not isinstance(v, (int, float, str)):
                 return None
             out.append(v)
+        if self.per is not None:
+            subject = {"m": m, "h": h, "r": r}[self.per[0]].get(self.per[1])
+            if subject is None:
+                return None
+            out.append(subject)
         return tuple(out)
 
 
@@ -163,6 +171,16 @@ def cut(items: Iterable[tuple[tuple | None, Any]], top: Top | None) -> list[Any]
                 if key is not None:
                     seen.add(key)
         return out
+    if top.per is not None:  # each subject's first edge, for the first ``limit`` subjects (and ties)
+        best: dict = {}
+        always_kept: list[tuple[int, Any]] = []
+        for i, (key, item) in enumerate(items):
+            if key is None:
+                always_kept.append((i, item))
+            elif key[-1] not in best or key < best[key[-1]][0]:
+                best[key[-1]] = (key, i, item)
+        firsts = _first([(key[:-1], i, item) for key, i, item in best.values()], top.limit)
+        return [item for _, item in sorted([(i, item) for _, i, item in firsts] + always_kept, key=lambda t: t[0])]
     kept: list[tuple[tuple, int, Any]] = []
     always: list[tuple[int, Any]] = []
     bound = max(4 * top.limit, 1024)
@@ -243,12 +261,13 @@ def plan(parsed: StructuredQuery) -> tuple[Scope, Top | None]:
     if parsed.relative is not None:  # 'faster than <model>' is not among the tests: every kept edge is walked
         return scope, None
     order = parsed.order_items()  # the asked ordering, then the fields that name a row: one order, fewer ties
-    if parsed.joins() and parsed.limit is not None and not parsed.count and not parsed.per_subject \
-            and parsed.order_by and all(
+    if parsed.joins() and parsed.limit is not None and not parsed.count and parsed.order_by and all(
             f.split(".")[0] in _LABELS and f in FIELDS
             and (FIELDS[f][0] == "number" or (FIELDS[f][0] == "text" and not descending))
             for f, descending in order):
-        top = Top(tuple((f.split(".")[0], f.split(".", 1)[1], descending) for f, descending in order), parsed.limit)
+        per = tuple(parsed.subject_key().split(".", 1)) if parsed.per_subject else None
+        top = Top(tuple((f.split(".")[0], f.split(".", 1)[1], descending) for f, descending in order), parsed.limit,
+                  per=per)
     elif parsed.joins() and parsed.count:  # RETURN DISTINCT <subject's name>: one edge per subject gives every row
         column = parsed.columns()[0]
         if column.split(".")[0] in ("m", "h") and len(parsed.columns()) == 1:

@@ -292,7 +292,8 @@ class Registered:
                 n = 0
                 for device, pairs in targets.items():
                     taken = 0
-                    last = None  # the key of this device's limit-th kept row
+                    last = None  # the key of this device's limit-th kept row (of its limit-th subject: Top.per)
+                    subjects: set = set()
                     for key, row in store.rows(device, versions[device], keys, pairs, scope.edge_where,
                                                skip=seen_keys, order=order,
                                                one_per_key=variable == "m" and scope.edge_where_whole):
@@ -316,12 +317,16 @@ class Registered:
                             if variable == "m":
                                 seen_keys.add(key)
                         if order:  # sorted by the store on the first len(order) keys: compared on those
-                            rank = ranked.key(mprops[i], hardware, edge)
-                            rank = rank[:len(order)] if rank is not None else None
+                            full = ranked.key(mprops[i], hardware, edge)
+                            rank = full[:len(order)] if full is not None else None
                             if last is not None and rank is not None and rank > last:
                                 break  # every later row ranks lower still
-                            taken += 1
-                            if taken == ranked.limit:
+                            if ranked.per is None:
+                                taken += 1
+                            elif full is not None and full[-1] not in subjects:  # a subject's first row here
+                                subjects.add(full[-1])
+                                taken += 1
+                            if taken == ranked.limit and last is None:
                                 last = rank
                         yield i, row, hardware, edge
 
