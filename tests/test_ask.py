@@ -909,7 +909,9 @@ def test_what_ask_holds_no_data_on_is_refused_not_answered_with_other_rows(fx):
                            ("what's the weather on the orin nano", "'weather' is not a measure ask knows"),
                            ("how hot does the orin nano get", "'hot' is not a measure ask knows"),
                            ("is resnet_tiny better than small_vit", "'better': say which measure"),
-                           ("which is the best device under $500", "ask holds no data on prices")):
+                           ("which is the best device under $500", "ask holds no data on prices"),
+                           ("which models are memory bound on the pi 5 but compute bound on the orin nano",
+                            "each on its own device")):
         answer = ask(fx.db, question)
         assert answer["refused"] and answer["rows"] == [] and not answer["understood"], question
         assert said in answer["reasons"][0], (question, answer["reasons"])

@@ -168,6 +168,23 @@ def _fix(word: str, text: str, vocabulary: Vocabulary) -> tuple[str, list[str]]:
     return word, close_names(word, vocabulary)
 
 
+def _per_device_values(st: QuestionText) -> None:
+    """'memory bound on the pi 5 but compute bound on the orin nano': two values of one fit-row field, each meant for
+    its own device. One query's rows cannot say that (merged, it would read as either value on either device), so it
+    is a reason to refuse, said in words."""
+    if not re.search(r"\b(?:but|while|whereas|yet)\b", st.low):
+        return
+    devices = [c for c in st.conditions if c.field == "h.device" and not c.negate]
+    values: dict[str, set] = {}
+    for c in st.conditions:
+        if c.field.startswith("r.") and c.op == "=" and not c.negate and isinstance(c.value, str):
+            values.setdefault(c.field, set()).add(c.value)
+    for fld, said in values.items():
+        if len(said) > 1 and len(devices) > 1:
+            st.reasons.append(f"{' and '.join(sorted(said))} ({fld}) each on its own device: one question's rows "
+                              f"cannot pair a value with a device; ask about each device apart")
+
+
 def _as_gib(st: QuestionText, c: Condition) -> Condition:
     """A device's memory in whole GB is the GiB it is sold as ('8 GB' Orin Nano: 8 GiB = 8,589,934,592 bytes), so that
     'exactly 8 GB' finds it and 'more than 16 GB' leaves the 16 GB ones out; said in a note."""
@@ -223,6 +240,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     read_display_units(st)
     unparsed = st.ignored + leftovers(st, vocabulary)
 
+    _per_device_values(st)
     conditions = merge(st.conditions)
     if len(conditions) > MAX_CONDITIONS:
         raise UserError(f"the question asks for {len(conditions)} conditions (the limit is {MAX_CONDITIONS}): ask "

@@ -89,10 +89,14 @@ def read_commands(st: QuestionText) -> None:
 
 def read_bounds(st: QuestionText) -> None:
     """'memory-bound', 'compute bound': read before the words 'memory' and 'compute' mean anything else."""
-    for m in list(st.finditer(r"(?P<b>memory|compute|overhead|host[- ]link)[- ]bound")):
-        value = "host-link" if m.group("b").startswith("host") else m.group("b")
+    kinds = r"memory|compute|overhead|host[- ]link"
+    # 'memory or compute bound': both kinds, one 'bound'
+    for m in list(st.finditer(rf"(?P<b>{kinds})(?:-?\s*(?:or|and|/)\s*(?P<b2>{kinds}))?[- ]bound")):
         negated, start = st.negated_before(m.start())  # 'not memory bound'
-        st.add(Condition(field="r.bound", op="=", value=value, negate=negated), st.take(start, m.end()))
+        phrase = st.take(start, m.end())
+        for kind in filter(None, (m.group("b"), m.group("b2"))):
+            value = "host-link" if kind.startswith("host") else kind
+            st.add(Condition(field="r.bound", op="=", value=value, negate=negated), phrase)
 
 
 # 'how many models per family', 'count devices by type': a count split by one field of the subject
