@@ -81,6 +81,7 @@ from embodied_tui.ask.quantities import (
     read_bare_quantities,
     read_display_units,
     read_measure_first,
+    read_orders_of_magnitude,
     read_restated_units,
     read_thresholds,
 )
@@ -218,6 +219,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     st.read_entities(PRECISIONS, "r.precision")
     read_bounds(st)
     read_thresholds(st)
+    read_orders_of_magnitude(st)
     read_measure_first(st)
     read_mode_extremes(st)
     read_power_modes(st, vocabulary)

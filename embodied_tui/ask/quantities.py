@@ -181,7 +181,7 @@ def read_thresholds(st: QuestionText) -> None:
         phrase = st.take(m.start(), m.end())
         st.add(Condition(field=fld, op=">=", value=clean(lo)), phrase)
         st.add(Condition(field=fld, op="<=", value=clean(hi)), phrase)
-    for m in list(st.finditer(rf"(?:{_CMP_RE})\s*(?:(?:a|an|the)\s+)?{QTY}")):
+    for m in list(st.finditer(rf"(?:{_CMP_RE})[\s-]*(?:(?:a|an|the)\s+)?{QTY}")):  # 'sub-1M-parameter' too
         fld, value = quantity(m)
         op = _resolve_op(_cmp_op(m), fld, m)
         negated, start = st.negated_before(m.start())  # 'does not run under 1 ms', 'not over 5 M params'
@@ -219,6 +219,23 @@ def _bare_value(num: str, mult: str | None, measure: str) -> float:
     if not mult and re.match(r"[gm](?=macs?|flops?)", measure):
         scale = _MULT[measure[0]]
     return number(num) * scale
+
+
+_ORDERS = {"tens": 10.0, "hundreds": 100.0}
+
+
+def read_orders_of_magnitude(st: QuestionText) -> None:
+    """'params in the hundreds of thousands', 'tens of millions of MACs': [100k, 1M), [10M, 100M) of that count (the
+    measure named before or after; parameters when none is)."""
+    words = "|".join(w for w, _ in _MEASURE_FIRST)
+    for m in list(st.finditer(rf"(?:(?P<before>{words})\s+)?(?:(?:is|are|in)\s+)?(?:the\s+)?(?P<o>tens|hundreds)\s+of\s+"
+                              rf"(?P<u>thousands|millions|billions)(?:\s+of\s+(?P<after>{words}))?")):
+        said = m.group("before") or m.group("after") or "params"
+        fld = next(f for w, f in _MEASURE_FIRST if re.fullmatch(w, said))
+        lo = _ORDERS[m.group("o")] * _MULT[m.group("u")[:-1]]
+        phrase = st.take(m.start(), m.end())
+        st.add(Condition(field=fld, op=">=", value=clean(lo)), phrase)
+        st.add(Condition(field=fld, op="<", value=clean(lo * 10)), phrase)
 
 
 def read_measure_first(st: QuestionText) -> None:
