@@ -196,8 +196,7 @@ def _as_gib(st: QuestionText, c: Condition) -> Condition:
     st.notes.append(f"{c.value / 1e9:g} GB of device memory read as {c.value / 1e9:g} GiB ({gib:,} bytes), as devices "
                     f"are sold")
     new = c.model_copy(update={"value": gib})
-    st.readings[:] = [r.model_copy(update={"meaning": new.cypher()}) if r.meaning == c.cypher() else r
-                      for r in st.readings]
+    st.reread(c.cypher(), new.cypher())
     return new
 
 
@@ -260,8 +259,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
         st.reasons.append(f"'{st.group_by}': only a count ('how many ...') is split into groups")
     if group_by is not None and subject == "hardware" and group_by == "m.type":
         group_by = "h.type"  # 'how many devices per type'
-        st.readings[:] = [r.model_copy(update={"meaning": "counted per h.type"}) if r.meaning == "counted per m.type"
-                          else r for r in st.readings]
+        st.reread("counted per m.type", "counted per h.type")
     if group_by is not None and group_by[0] != {"model": "m", "hardware": "h"}.get(subject):
         st.reasons.append(f"a count of {subject}s cannot be split by {group_by}")
         group_by = None
@@ -271,14 +269,16 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
         claim = str(names[0].value)  # 'is X the fastest model on Y?': the fastest is found, then compared with X
         conditions = [c for c in conditions if c is not names[0]]
         subject = subject_of(st, conditions)
-        st.readings[:] = [r.model_copy(update={"meaning": f"the verdict: is {claim} the first row?"})
-                          if r.meaning == names[0].cypher() else r for r in st.readings]
+        st.reread(names[0].cypher(), f"the verdict: is {claim} the first row?")
+    if st.ordinal is not None:  # 'the second fastest': the row at that place of the ordering
+        st.reread(f"LIMIT {st.ordinal}", f"the row at place {st.ordinal} of the ordering")
     lowered = raw.lower()
     readings = sorted(st.readings, key=lambda r: lowered.find(r.phrase.lower()))  # in the question's order
     query = StructuredQuery(subject=subject, conditions=conditions, order_by=order, limit=limit, count=st.count,
                            asked_rate_hz=asked, readings=readings, unparsed=unparsed, notes=st.notes,
                            compare=compare, reasons=st.reasons, relative=st.relative,
-                           yes_no=st.yes_no and compare is None and asked is None, claim=claim, group_by=group_by)
+                           yes_no=st.yes_no and compare is None and asked is None, claim=claim, group_by=group_by,
+                           ordinal=st.ordinal)
     if limit is not None and limit > 1 and order and not st.count and compare is None and query.joins() \
             and subject in ("model", "hardware"):  # 'the 3 fastest models on Y': three models, each at its best
         what = "model" if subject == "model" else "device"
@@ -290,8 +290,4 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
         query.notes.append("'every'/'both': only models with a row on each device named; the Cypher below lists rows "
                            "on any of them")
         query = query.model_copy(update={"every_device": True})
-    if st.ordinal is not None:  # 'the second fastest': the row at that place of the ordering
-        query = query.model_copy(update={"ordinal": st.ordinal, "readings": [
-            r.model_copy(update={"meaning": f"the row at place {st.ordinal} of the ordering"})
-            if r.meaning == f"LIMIT {st.ordinal}" else r for r in query.readings]})
     return query

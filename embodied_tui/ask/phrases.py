@@ -250,12 +250,11 @@ def as_pipeline_question(st: QuestionText, conditions: list[Condition], order: l
             meaning = f"the verdict: does r.rate_hz reach {c.value}?"
         else:
             out.append(new)
-        st.readings[:] = [r.model_copy(update={"meaning": meaning}) if r.meaning == c.cypher() else r
-                          for r in st.readings]
+        st.reread(c.cypher(), meaning)
     for o in order:
         if o.field in PIPELINE_FIELD:
-            st.readings[:] = [r.model_copy(update={"meaning": r.meaning.replace(o.field, PIPELINE_FIELD[o.field])})
-                              if r.meaning == f"ORDER BY {o.cypher()}" else r for r in st.readings]
+            said = f"ORDER BY {o.cypher()}"
+            st.reread(said, said.replace(o.field, PIPELINE_FIELD[o.field]))
     order = [o.model_copy(update={"field": PIPELINE_FIELD.get(o.field, o.field)}) for o in order]
     # the threshold reader's note on a bare rate speaks of fps: a pipeline's rate is its control rate
     st.notes[:] = [n for n in st.notes if not (asked is not None and "has no comparison" in n and " fps" in n)]
@@ -557,7 +556,6 @@ def as_hardware_question(st: QuestionText, conditions: list[Condition], subject:
         else:
             out.append(c)
             continue
-        st.readings[:] = [r.model_copy(update={"meaning": c2.cypher()}) if r.meaning == c.cypher() else r
-                          for r in st.readings]
+        st.reread(c.cypher(), c2.cypher())
         out.append(c2)
     return out, subject

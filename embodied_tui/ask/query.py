@@ -260,9 +260,9 @@ class StructuredQuery(BaseModel):
     # 'the 3 fastest models on Y': one row per model (its first by the ordering), the first ``limit`` models; the
     # query runs without LIMIT and ``first_per_subject`` keeps them (Cypher here has no per-group first row)
     per_subject: bool = False
-    ordinal: int | None = Field(default=None, ge=2, le=MAX_LIMIT)
+    ordinal: int | None = Field(default=None, ge=2, le=MAX_LIMIT)  # 'the second fastest': only the row at that place
     # 'models under 5 ms on every jetson': only models with a row on each device the conditions name
-    every_device: bool = False  # 'the second fastest': only the row at that place
+    every_device: bool = False
     # 'how many models per family': with ``count``, the subjects counted per value of this field (``group_counts``)
     group_by: Literal["m.family", "m.task", "m.type", "m.format", "h.type", "h.vendor"] | None = None
 
@@ -296,7 +296,7 @@ class StructuredQuery(BaseModel):
 
     def columns(self) -> list[str]:
         if self.count:
-            key = {"model": "m.name", "hardware": "h.device", "pipeline": "p.name"}[self.subject]
+            key = self.subject_key()
             return [key] + ([self.group_by] if self.group_by and self.group_by[0] == key[0] else [])
         joined = self.joins()
         key = "pipeline-hardware" if self.subject == "hardware" and self.about_pipelines() else self.subject
@@ -335,8 +335,9 @@ class StructuredQuery(BaseModel):
         return {"model": "m.name", "hardware": "h.device", "pipeline": "p.name"}[self.subject]
 
     def kept_rows(self, columns: list[str], rows: list[list[Any]]) -> list[list[Any]]:
-        """The answer's rows of the query's: ``first_per_subject``, then, for an ``ordinal``, only the row at that
-        place (none when there are fewer)."""
+        """The answer's rows of the query's: for ``every_device``, those of models with a row on each device named;
+        then ``first_per_subject``; then, for an ``ordinal``, only the row at that place (none when there are
+        fewer)."""
         if self.every_device and {"m.name", "h.device"} <= set(columns) and "h.device" in self.selections():
             name, device = columns.index("m.name"), columns.index("h.device")
             wanted = set(self.selections()["h.device"])

@@ -83,6 +83,10 @@ class QuestionText:
         m = re.search(rf"(?<![a-z0-9_])(?:{NEGATION}\s+|non-)(?:(?:{fillers})\s+)*$", before)
         return (True, m.start()) if m else (False, start)
 
+    def reread(self, old: str, new: str) -> None:
+        """Each reading that meant ``old`` now means ``new`` (a condition a later step changed or dropped)."""
+        self.readings[:] = [r.model_copy(update={"meaning": new}) if r.meaning == old else r for r in self.readings]
+
     def add(self, cond: Condition, phrase: str) -> None:
         self.conditions.append(cond)
         self.readings.append(Reading(phrase=phrase, meaning=cond.cypher()))

@@ -194,9 +194,10 @@ def yes_no(parsed, columns: list[str], rows: list[list[Any]]) -> str:
     return f"yes: {len(rows)} row{'s' if len(rows) != 1 else ''} match{'es' if len(rows) == 1 else ''} ({shown})"
 
 
-def group_counts(group_by: str, columns: list[str], rows: list[list[Any]]) -> tuple[list[str], list[list[Any]], str]:
-    """A grouped count's (name, group value) rows as (columns, rows, sentence): one row per value with how many
-    subjects have it, most first (a value no subject states is 'unknown')."""
+def group_counts(group_by: str, columns: list[str], rows: list[list[Any]]) \
+        -> tuple[list[str], list[list[Any]], int, str]:
+    """A grouped count's (name, group value) rows as (columns, rows, subjects counted, sentence): one row per value
+    with how many subjects have it, most first (a value no subject states is 'unknown')."""
     at = columns.index(group_by)
     counts: dict[str, set] = {}
     for row in rows:
@@ -206,4 +207,4 @@ def group_counts(group_by: str, columns: list[str], rows: list[list[Any]]) -> tu
     total = len({row[0] for row in rows})
     said = ", ".join(f"{value} {n}" for value, n in table[:MAX_SENTENCES])
     more = f" and {len(table) - MAX_SENTENCES} more" if len(table) > MAX_SENTENCES else ""
-    return [group_by, "count"], table, f"{total} in all, per {group_by}: {said}{more}"
+    return [group_by, "count"], table, total, f"{total} in all, per {group_by}: {said}{more}"

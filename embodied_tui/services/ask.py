@@ -103,8 +103,7 @@ def _answer(question: str, parsed: StructuredQuery, graph, source: str,
     if parsed.compare is not None and not refused:  # the verdict and the ratio in words (ask.verdict)
         out["answer"] += comparison(parsed.compare, columns, rows)
     if parsed.group_by is not None and parsed.count and not refused:  # 'how many models per family'
-        out["columns"], out["rows"], said = group_counts(parsed.group_by, columns, rows)
-        out["count"] = len({row[0] for row in rows})  # the subjects counted, not the groups
+        out["columns"], out["rows"], out["count"], said = group_counts(parsed.group_by, columns, rows)
         out["answer"].append(said)
     if parsed.yes_no and parsed.understood and not parsed.count and not parsed.about_pipelines():
         out["answer"].append(yes_no(parsed, columns, rows))  # 'does X fit on Y?': yes or no first (ask.verdict)
