@@ -26,6 +26,8 @@ _NUM_WORD = (r"(?:(?:an?|one|two|three|four|five|six|seven|eight|nine)\s+hundred
              r"(?=\s+(?:thousand|million|billion|trillion|milliseconds?|microseconds?|seconds?|megabytes?|"
              r"gigabytes?|kilobytes?|megs?|gigs?|watts?|millijoules?|joules?)(?![a-z]))")
 AMOUNT = rf"(?:{NUM}|{_NUM_WORD})"
+# a number word with nothing after it: the lower bound of a range ('between five and 10 million MACs')
+_BARE_WORD = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|twenty|fifty|a\s+hundred|one\s+hundred|half\s+a)"
 # units that take no multiplier, longest first; value -> (field, factor)
 _PLAIN_UNITS: list[tuple[str, str, float]] = [
     (r"milliseconds?|millisecs?|msecs?|ms", "r.latency_ms", 1.0),
@@ -157,7 +159,7 @@ def hardware_op(m: re.Match) -> str:
 
 def read_thresholds(st: QuestionText) -> None:
     """Comparisons with a number and a unit: 'under 30 ms', '30 fps or more', 'between 1 and 5 M params'."""
-    for m in list(st.finditer(rf"(?:(?:between|from)\s+(?P<lo>{AMOUNT})(?P<lorest>\s*[a-z]+(?:\s+[a-z]+)?)?\s+"
+    for m in list(st.finditer(rf"(?:(?:between|from)\s+(?P<lo>{AMOUNT}|{_BARE_WORD})(?P<lorest>\s*[a-z]+(?:\s+[a-z]+)?)?\s+"
                               rf"(?:and|to|-)|(?P<lo2>{NUM})(?P<lo2mult>{_MULT_RE})?\s*(?:to|-)(?=\s*{NUM}))\s*{QTY}"
                               rf"(?:\s+(?:range|bracket|band))?")):
         if m.group("lo") is None:  # '1 to 10 million parameters': the unit is the upper bound's
@@ -173,10 +175,21 @@ def read_thresholds(st: QuestionText) -> None:
             st.add(Condition(field=fld, op="<=", value=clean(hi)), phrase)
             continue
         fld, hi = quantity(m)
-        own = re.fullmatch(QTY, m.group("lo") + (m.group("lorest") or ""))
-        if own is None or quantity(own)[0] != fld:  # '50 and 200k params': the unit of the upper bound
-            own = re.fullmatch(QTY, f"{m.group('lo')} {m.group('mult') or ''}{m.group('unit') or m.group('munit')}")
-        lo = quantity(own)[1] if own else number(m.group("lo"))
+        unit = m.group("unit") or m.group("munit")
+        lo = None
+        # the lower bound's own words ('5 ms and 2 s'), its multiplier with the upper bound's unit ('half a million
+        # and 2 million params'), or the upper bound's multiplier and unit ('50 and 200k params', 'five and 10
+        # million MACs')
+        rest = m.group("lorest") or ""
+        for said in (m.group("lo") + rest, f"{m.group('lo')}{rest} {unit}" if rest.strip() else "",
+                     f"{m.group('lo')} {m.group('mult') or ''} {unit}"):
+            own = re.fullmatch(QTY, re.sub(r"\s+", " ", said.strip()))
+            if own is not None and quantity(own)[0] == fld:
+                lo = quantity(own)[1]
+                break
+        if lo is None:  # a bare number: in the upper bound's unit
+            top = number(m.group("num"))
+            lo = number(m.group("lo")) * (hi / top if top else 1.0)
         lo, hi = min(lo, hi), max(lo, hi)  # a rate per watt's range is inverted in mJ
         phrase = st.take(m.start(), m.end())
         st.add(Condition(field=fld, op=">=", value=clean(lo)), phrase)
