@@ -708,6 +708,38 @@ def test_lighter_and_heavier_than_a_model(fx, graph):
     assert {row[0] for row in answer["rows"]} == {n for n, m in macs.items() if m < macs["unet_small"]}
 
 
+def test_input_shapes_and_activation_sizes_can_be_asked_about(fx, graph):
+    """'models taking 64x64 inputs' finds the records whose input shape holds 64, 64 side by side (checked on the
+    records' own shape lists); 'activations over N MB' compares the records' activation bytes, not their weights."""
+    from embodied_tui.services.ask import ask
+
+    def holds(record, dims):
+        return any(list(shape[i:i + len(dims)]) == dims for shape in record.input_shapes
+                   for i in range(len(shape) - len(dims) + 1))
+
+    for question, dims, negate in (("which models take 224x224 inputs?", [224, 224], False),
+                                   ("models with 3 x 224 x 224 input resolution", [3, 224, 224], False),
+                                   ("models not taking 224x224 images", [224, 224], True),
+                                   ("models with 32x32 input", [32, 32], False)):
+        answer = ask(fx.db, question, graph=graph)
+        assert answer["understood"], answer
+        want = {r.name for r in fx.records if holds(r, dims) != negate}
+        assert want and {row[0] for row in answer["rows"]} == want, question
+        assert "m.input_shape" in answer["columns"]
+    answer = ask(fx.db, "which models take 4321x4321 inputs?", graph=graph)
+    assert answer["understood"] and answer["rows"] == []  # a shape nobody takes: an empty answer, not a refusal
+    sizes = sorted(r.activation_bytes for r in fx.records if r.activation_bytes)
+    cut = (sizes[len(sizes) // 2] + sizes[len(sizes) // 2 - 1]) / 2 / 1e6  # between two models' sizes, in MB
+    for question, keep in ((f"which models have activations over {cut:.6f} MB?", lambda b: b > cut * 1e6),
+                           (f"models with at most {cut:.6f} MB of activations", lambda b: b <= cut * 1e6),
+                           (f"activation memory under {cut:.6f} megabytes", lambda b: b < cut * 1e6)):
+        answer = ask(fx.db, question, graph=graph)
+        assert answer["understood"], answer
+        assert {row[0] for row in answer["rows"]} == {r.name for r in fx.records
+                                                      if r.activation_bytes is not None and keep(r.activation_bytes)}
+        assert "m.weight_bytes" not in answer["cypher"], question
+
+
 def test_tags_and_tag_values_can_be_asked_about(tmp_path):
     from ask_fixture import copy_registry
 
@@ -813,6 +845,40 @@ def test_a_model_property_asked_of_a_named_model_gives_its_own_row(fx):
         assert answer["rows"] == [["small_vit", arch.family, arch.task, record.params, record.macs]], question
 
 
+def test_a_comparison_by_a_factor_counts_the_pairings_that_reach_it(fx, graph):
+    """'is A twice as fast as B', '3x faster than', 'twice as slow as': the pairings where the ratio reaches the
+    factor, counted here from the fit rows; the factor picked between two of the pairings' own ratios, so the
+    verdict is 'partly' unless every ratio is on one side of it (then each reading is checked the same way)."""
+    from embodied_tui.services.ask import ask
+
+    agx = {"jetson-agx-orin-32gb", "jetson-agx-orin-64gb"}
+    times: dict = {}
+    for row in fx.rows:
+        if row.hardware in agx and row.predicted_latency_ms:
+            times.setdefault((row.hardware, row.power_mode, row.precision), {})[row.model] = row.predicted_latency_ms
+    pairs = [(t["unet_small"], t["mlp_policy"]) for t in times.values() if {"unet_small", "mlp_policy"} <= t.keys()]
+    ratios = sorted(a / b for a, b in pairs)  # how many times faster mlp_policy is
+    factor = round((ratios[0] + ratios[-1]) / 2, 2)
+    held = sum(1 for a, b in pairs if a >= factor * b)
+    verdict = "yes" if held == len(pairs) else "no" if held == 0 else "partly"
+    answer = ask(fx.db, f"is mlp_policy {factor}x faster than unet_small on the agx orin?", graph=graph)
+    assert answer["understood"], answer
+    assert answer["answer"][0].startswith(f"{verdict}: mlp_policy is at least {fmt.number(factor)}x faster than "
+                                          f"unet_small on {held} of {len(pairs)} "), answer["answer"][0]
+    for question, side, f in (("is mlp_policy twice as fast as unet_small on the agx orin?", "faster", 2.0),
+                              ("is unet_small twice as slow as mlp_policy on the agx orin?", "slower", 2.0),
+                              ("is unet_small three times faster than mlp_policy on the agx orin?", "faster", 3.0)):
+        first = "unet_small" if question.startswith("is unet") else "mlp_policy"
+        if first == "mlp_policy":
+            held = sum(1 for a, b in pairs if a >= f * b)
+        else:
+            held = sum(1 for a, b in pairs if (a >= f * b if side == "slower" else b >= f * a))
+        verdict = "yes" if held == len(pairs) else "no" if held == 0 else "partly"
+        head = ask(fx.db, question, graph=graph)["answer"][0]
+        assert head.startswith(f"{verdict}: {first} is at least {fmt.number(f)}x {side} than "), (question, head)
+        assert f" on {held} of {len(pairs)} " in head, (question, head)
+
+
 def test_how_much_faster_on_one_device_than_another(fx, graph):
     from embodied_tui.services.ask import ask
 
@@ -831,6 +897,10 @@ def test_how_much_faster_on_one_device_than_another(fx, graph):
         ratio = best[("nano", prec)] / best[("nx", prec)]
         how = f"{fmt.number(ratio)}x faster" if ratio >= 1 else f"{fmt.number(1 / ratio)}x slower"
         assert f"is {how} on Orin NX ({fmt.ms(best[('nx', prec)])} ms" in line, line
+    for said in ("what's the speedup of resnet_tiny on the Orin NX over the Orin Nano?",
+                 "speedup of resnet_tiny on the Orin NX relative to the Orin Nano"):  # the same sentences
+        speedup = ask(fx.db, said, graph=graph)
+        assert speedup["understood"] and speedup["answer"] == answer["answer"], (said, speedup)
     # asked yes or no: the verdict first, over the precisions both sides have, counted here
     both = [p for (side, p) in best if side == "nx" and ("nano", p) in best]
     faster = sum(best[("nx", p)] < best[("nano", p)] for p in both)

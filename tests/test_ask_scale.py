@@ -258,7 +258,7 @@ def test_the_vocabulary_read_from_the_registry_equals_the_graphs(tmp_path):
     vocab = vocabulary_of(src)
     assert vocab == vocabulary(whole)  # models, families, tasks, types, devices and modes, pipelines
     assert dict(vocab.sizes) == {d["name"]: {"m.params": d["params"], "m.macs": d["macs"],
-                                             "m.weight_bytes": d["weight_bytes"]}
+                                             "m.weight_bytes": d["weight_bytes"], "m.input_shape": d["input_shape"]}
                                  for _, d in whole.nodes(data=True) if MODEL in d["__labels__"]}
     assert dict(vocab.tags) == {"small_vit": {"robot": "", "site": "lab"}}
     assert vocabulary_of(Registered.read(db)) is not vocab and vocabulary_of(Registered.read(db)) == vocab

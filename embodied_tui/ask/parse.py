@@ -78,6 +78,7 @@ from embodied_tui.ask.quantities import (
     CMP_RE,
     RATES,
     hardware_op,
+    read_activation_sizes,
     read_bare_quantities,
     read_display_units,
     read_measure_first,
@@ -96,6 +97,7 @@ from embodied_tui.ask.vocab import (
     read_comparison,
     read_devices,
     read_families,
+    read_input_shapes,
     read_mode_extremes,
     read_model_names,
     read_pipeline_names,
@@ -212,11 +214,13 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     read_commands(st)
     read_pipeline_names(st, vocabulary)
     read_tags(st, vocabulary)
+    read_input_shapes(st, vocabulary)
     read_relative(st, vocabulary)
     read_model_names(st, vocabulary)
     read_hardware_measures(st, CMP_RE, hardware_op, AMOUNT)
     st.read_entities(PRECISIONS, "r.precision")
     read_bounds(st)
+    read_activation_sizes(st)
     read_thresholds(st)
     read_orders_of_magnitude(st)
     read_measure_first(st)

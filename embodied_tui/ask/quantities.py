@@ -211,6 +211,25 @@ def read_thresholds(st: QuestionText) -> None:
             st.add(Condition(field=fld, op=op, value=clean(value)), st.take(m.start(), m.end()))
 
 
+_LINK = r"(?:(?:is|are|of|be|being|that\s+(?:is|are)|which\s+(?:is|are))\s+)*"
+_ACTIVATIONS = r"(?:peak\s+)?activations?(?:\s+(?:memory|bytes|sizes?|footprint))?"
+
+
+def read_activation_sizes(st: QuestionText) -> None:
+    """A size in bytes said of the activations ('activations over 10 MB', 'activation memory of at most 2 MB', 'more
+    than 5 MB of activations'): ``m.activation_bytes`` (read before ``read_thresholds``, which gives a bare size
+    to the weights)."""
+    for pattern in (rf"{_ACTIVATIONS}\s+{_LINK}(?:{_CMP_RE})\s*(?:(?:a|an|the)\s+)?{QTY}",
+                    rf"(?:{_CMP_RE})\s*(?:(?:a|an|the)\s+)?{QTY}\s+(?:of\s+|in\s+)?{_ACTIVATIONS}"):
+        for m in list(st.finditer(pattern)):
+            fld, value = quantity(m)
+            if fld != "m.weight_bytes":  # a size in bytes only
+                continue
+            negated, start = st.negated_before(m.start())
+            st.add(Condition(field="m.activation_bytes", op=_resolve_op(_cmp_op(m), fld), value=clean(value),
+                             negate=negated), st.take(start, m.end()))
+
+
 # 'MACs over 500 million', 'param count between 50k and 200k', 'parameter count is below 100k', 'MACs > 5e8': the
 # measure named first, then the comparison and a bare number (a multiplier at most); counts only (a time or a size in
 # bytes takes its unit, read above)
@@ -222,7 +241,6 @@ _MEASURE_FIRST: list[tuple[str, str]] = [
     (r"(?:g|m)?flops?(?:\s+counts?)?", "m.flops"),
     (r"layers?(?:\s+counts?)?|(?:number|count)\s+of\s+layers", "m.layers"),
 ]
-_LINK = r"(?:(?:is|are|of|be|being|that\s+(?:is|are)|which\s+(?:is|are))\s+)*"
 _BARE = rf"(?P<num>{AMOUNT})\s*(?P<mult>{_MULT_RE})?"
 
 

@@ -45,6 +45,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "m.macs": ("number", "multiply-accumulates per inference"),
     "m.flops": ("number", "FLOPs per inference (2 x MACs)"),
     "m.weight_bytes": ("number", "weight bytes as stored"),
+    "m.activation_bytes": ("number", "activation bytes as stored (the analyser's peak: the largest live tensors)"),
+    "m.input_shape": ("text", "input shapes as written, 'NxCxHxW' (several joined by ', ')"),
     "m.layers": ("number", "layers the analyser counted (leaf modules, or graph nodes of an ONNX file)"),
     "p.name": ("text", "stored pipeline name"),
     "p.rate_hz": ("number", "control rate the pipeline must hold, Hz"),
@@ -175,6 +177,9 @@ class Comparison(BaseModel):
     labels: list[str] = Field(min_length=2, max_length=2)  # each side as the question named it
     phrase: str = ""
     yes_no: bool = False  # 'is A faster than B?': the answer starts with yes or no
+    # 'is A twice as fast as B', '3x faster than': held where the ratio is at least this; 'slower' asks the other way
+    factor: float | None = Field(default=None, gt=0, le=1e6)
+    slower: bool = False
     # 'is A bigger than B', 'does A have more MACs than B': two models' sizes (the registry's, read with the
     # question: ``values``, one per side), ``more`` whether the question asks if the first has more
     measure: Literal["r.latency_ms", "m.params", "m.macs"] = "r.latency_ms"
@@ -302,8 +307,9 @@ class StructuredQuery(BaseModel):
         key = "pipeline-hardware" if self.subject == "hardware" and self.about_pipelines() else self.subject
         cols = list(_SUBJECT_COLUMNS[(key, joined)])
         extra = [c.field for c in self.conditions if c.op not in ("=", "IN")] + [o.field for o in self.order_by]
+        extra += [c.field for c in self.conditions if c.field == "m.input_shape"]  # a shape's condition names shapes
         for f in extra:
-            if f not in cols and not is_text(f) and (joined or f.split(".")[0] == cols[0][0]):
+            if f not in cols and (not is_text(f) or f == "m.input_shape") and (joined or f.split(".")[0] == cols[0][0]):
                 cols.append(f)
         return cols
 

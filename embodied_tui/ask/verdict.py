@@ -74,7 +74,8 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
         return []
     idx = {c: columns.index(c) for c in COMPARED}
     a_label, b_label = compare.labels
-    slower = "slower" in compare.phrase.lower()
+    slower = compare.slower
+    factor = compare.factor
     timed = [r for r in rows if r[idx["r.latency_ms"]] is not None]
     if compare.field == "m.name":
         a, b = compare.sides[0][0], compare.sides[1][0]
@@ -87,10 +88,14 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
             return [f"cannot compare: no device, power mode and precision has a predicted latency for both {a} and "
                     f"{b}"]
         ratios = sorted(tb / ta for _, ta, tb in pairs)
-        wins = sum(1 for x in ratios if x > 1)
-        held = len(ratios) - wins - sum(1 for x in ratios if x == 1) if slower else wins
+        if factor is not None:  # 'twice as fast': B's time at least factor x A's (slower: A's at least factor x B's)
+            held = sum(1 for _, ta, tb in pairs if (ta >= factor * tb if slower else tb >= factor * ta))
+        else:
+            wins = sum(1 for x in ratios if x > 1)
+            held = len(ratios) - wins - sum(1 for x in ratios if x == 1) if slower else wins
         n = len(ratios)
-        word = "slower" if slower else "faster"
+        word = ("slower" if slower else "faster") if factor is None else \
+            f"at least {_times(factor)} {'slower' if slower else 'faster'}"
         verdict = ("yes: " if held == n else "no: " if held == 0 else "partly: ") if compare.yes_no else ""
         med = statistics.median(ratios)
         head = (f"{verdict}{a} is {word} than {b} on {held} of {n} device x power mode x precision pairings "
@@ -117,7 +122,8 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
         if ra is None or rb is None or not ra[idx["r.latency_ms"]] or not rb[idx["r.latency_ms"]]:
             continue
         ta, tb = ra[idx["r.latency_ms"]], rb[idx["r.latency_ms"]]
-        held += ta > tb if slower else ta < tb
+        f = factor if factor is not None else 1.0
+        held += (ta >= f * tb if factor else ta > tb) if slower else (tb >= f * ta if factor else ta < tb)
         out.append(f"{model} at {prec} is {_how(tb / ta)} on {a_label} ({fmt.ms(ta)} ms on {ra[idx['h.device']]} "
                    f"{ra[idx['h.power_mode']]}) than on {b_label} ({fmt.ms(tb)} ms on {rb[idx['h.device']]} "
                    f"{rb[idx['h.power_mode']]}); each side at its fastest device and mode")
@@ -128,7 +134,8 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
     if compare.yes_no:  # 'is the t4 faster than the l4 for X?': yes, no or partly first
         n = len(out)
         verdict = "yes" if held == n else "no" if held == 0 else "partly"
-        head = [f"{verdict}: {a_label} is {'slower' if slower else 'faster'} than {b_label} for {held} of {n} model "
+        how = f"at least {_times(factor)} " if factor is not None else ""
+        head = [f"{verdict}: {a_label} is {how}{'slower' if slower else 'faster'} than {b_label} for {held} of {n} model "
                 f"x precision pairings (predicted latency, each side at its fastest device and mode)"]
     return head + out[:MAX_SENTENCES] + ([f"... and {more} more"] if more > 0 else [])
 

@@ -41,8 +41,8 @@ class Vocabulary:
     types: tuple[str, ...] = ()
     devices: tuple[DeviceTerm, ...] = ()
     pipelines: tuple[str, ...] = ()  # stored pipeline names
-    # model name -> its sizes ({"m.params": ..., "m.macs": ..., "m.weight_bytes": ...}; None where not known), for
-    # 'lighter than resnet50'; and model name -> its tags ({"robot": "", "site": "lab"}), for 'the robot tag'
+    # model name -> its sizes ({"m.params": ..., "m.macs": ..., "m.weight_bytes": ..., "m.input_shape": '1x3x224x224'};
+    # None where not known), for 'lighter than resnet50' and 'models taking 224x224 inputs'; and model name -> its tags ({"robot": "", "site": "lab"}), for 'the robot tag'
     sizes: Mapping[str, Mapping[str, float | None]] = dc_field(default_factory=dict, compare=False, hash=False)
     tags: Mapping[str, Mapping[str, str]] = dc_field(default_factory=dict, compare=False, hash=False)
 
@@ -246,6 +246,12 @@ def _name_index(models: tuple[str, ...]) -> tuple[dict[str, str], int]:
     return index, most
 
 
+# short forms people write inside a model's name, read as the word the name holds ('effnet b0' is efficientnet_b0,
+# 'rn50' resnet50); tried only where the name as written matches no model
+NAME_WORDS = {"effnet": "efficientnet", "effnetv2": "efficientnetv2", "rn": "resnet", "mnet": "mobilenet",
+              "mbnet": "mobilenet", "mobnet": "mobilenet", "sqznet": "squeezenet"}
+
+
 def read_model_names(st: QuestionText, vocab: Vocabulary) -> None:
     """Registered model names as people write them (``name_pattern``: spaced, dashed or dotted, 'resnet_tiny' ~
     'resnet tiny'), the longest run of words first ('yolo_style_detector' before 'yolo'), negatable:
@@ -269,6 +275,8 @@ def read_model_names(st: QuestionText, vocab: Vocabulary) -> None:
                 if end < len(text) and re.match(r"[a-z0-9_]", text[end]):
                     continue
                 name = index.get("".join(t for _, _, t in run))
+                if name is None and any(t in NAME_WORDS for _, _, t in run):  # 'effnet b0' ~ efficientnet_b0
+                    name = index.get("".join(NAME_WORDS.get(t, t) for _, _, t in run))
                 if name is not None:
                     found = (name, n, end)
                     break
@@ -633,8 +641,24 @@ def _relative(st: QuestionText, m: re.Match, phrase: str, name: str, models: lis
     st.subject_votes.append((m.start(), "model"))
 
 
-_COMPARE = (r"(?:how\s+much\s+|how\s+many\s+times\s+)?(?P<w>faster|slower|quicker)(?:\s+than)?|vs\.?|versus|"
-            r"compared?\s+(?:to|with)|compare|against|(?:which|who)\s+is\s+(?:faster|quicker|slower)")
+_FACTOR_WORDS = {"twice": 2.0, "two times": 2.0, "thrice": 3.0, "three times": 3.0, "four times": 4.0,
+                 "five times": 5.0, "ten times": 10.0}
+_COMPARE = (r"(?:at\s+least\s+)?(?P<f>twice|thrice|(?:two|three|four|five|ten)\s+times|\d+(?:\.\d+)?\s*(?:x|times))\s+"
+            r"(?:as\s+(?P<w2>fast|quick|slow)(?:\s+as)?|(?P<w3>faster|slower|quicker)(?:\s+than)?)|"
+            r"(?:how\s+much\s+|how\s+many\s+times\s+)?(?P<w>faster|slower|quicker)(?:\s+than)?|vs\.?|versus|"
+            r"compared?\s+(?:to|with)|compare|against|(?:which|who)\s+is\s+(?:faster|quicker|slower)|"
+            r"(?:the\s+)?(?P<speedup>speed[\s-]?ups?)(?:\s+(?:of|for))?")
+
+
+def _factor(m: re.Match) -> float | None:
+    """The factor a comparison asks about: 'twice as fast as' 2, '3x faster than' 3; None for a plain comparison."""
+    said = m.group("f")
+    if said is None:
+        return None
+    said = re.sub(r"\s+", " ", said.lower())
+    if said in _FACTOR_WORDS:
+        return _FACTOR_WORDS[said]
+    return float(re.match(r"\d+(?:\.\d+)?", said).group(0))
 
 
 def _size_comparison(st: QuestionText, names: list[str], vocab: Vocabulary) -> Comparison | None:
@@ -679,7 +703,50 @@ def read_comparison(st: QuestionText, vocab: Vocabulary | None = None) -> Compar
             st.reasons.append(f"'{phrase}' compares two models or two devices: name both (is A faster than B on X; "
                               f"how much faster is A on X than on Y)")
             return None
-        st.readings.append(Reading(phrase=phrase, meaning=f"compare {labels[0]} with {labels[1]} on r.latency_ms"))
+        factor = _factor(m)
+        if factor is not None and factor <= 0:
+            st.reasons.append(f"'{phrase}': a factor must be more than 0")
+            return None
+        if m.group("speedup"):  # 'the speedup of X on A over B': the second side after 'over'
+            for over in list(st.finditer(r"(?<![a-z])(?:over|relative\s+to|vs\.?)(?![a-z])")):
+                phrase += " " + st.take(over.start(), over.end())
+                break
+        slower = re.search(r"slow", m.group(0).lower()) is not None
+        said = f" by {clean(factor)}x or more" if factor is not None else ""
+        st.readings.append(Reading(phrase=phrase, meaning=f"compare {labels[0]} with {labels[1]} on r.latency_ms{said}"))
         yes_no = bool(st.yes_no)
-        return Comparison(field=field, sides=sides, labels=labels, phrase=phrase, yes_no=yes_no)
+        return Comparison(field=field, sides=sides, labels=labels, phrase=phrase, yes_no=yes_no, factor=factor,
+                          slower=slower)
     return None
+
+
+_SHAPE = r"(?P<dims>\d{1,5}(?:\s*[x×]\s*\d{1,5})+)"
+_SHAPE_WORDS = r"(?:input|image|frame|picture)s?(?:\s+(?:shapes?|sizes?|resolutions?|dimensions?))?|resolutions?|pixels?|px"
+
+
+def read_input_shapes(st: QuestionText, vocab: Vocabulary) -> None:
+    """'models taking 224x224 inputs', 'with 3x640x640 input', 'at 320 x 320 resolution': the models whose input
+    shape holds those dimensions in that order, side by side (``m.input_shape IN [...]``: the registry's shapes that
+    do, '1x3x224x224' and '1x224x224x3' for '224x224'), negatable. A shape no registered model takes is a condition
+    no row meets (``m.input_shape = '224x224'``: the answer is empty, not the question refused)."""
+    for m in list(st.finditer(rf"(?:(?:with|at|of|taking|takes?|accepting|accepts?|for|on)\s+(?:an?\s+|the\s+)?)?"
+                              rf"(?:(?:{_SHAPE_WORDS})\s+(?:of\s+|shape\s+|size\s+)?)?{_SHAPE}(?![\d.])"
+                              rf"(?:\s*(?:{_SHAPE_WORDS}))?")):
+        dims = re.findall(r"\d+", m.group("dims"))
+        words = re.sub(r"[\s\d×x]+", " ", m.group(0)).strip()
+        if not words and len(dims) < 2:
+            continue
+        negated, start = st.negated_before(m.start())
+        phrase = st.take(start, m.end())
+        wanted = "x" + "x".join(dims) + "x"
+        shapes = sorted({s for sizes in vocab.sizes.values() for s in [sizes.get("m.input_shape")]
+                         if isinstance(s, str) and s and any(wanted in f"x{one.strip()}x" for one in s.split(","))})
+        if len(shapes) > MAX_IN_VALUES:
+            st.reasons.append(f"'{phrase}': {len(shapes):,} input shapes hold {'x'.join(dims)}, more than one question "
+                              f"can name; list them with `embodied-ai model list`")
+            continue
+        # none registered: the shape itself, which no registered shape equals (one that did would hold it)
+        st.conditions.append(one_of("m.input_shape", shapes or ["x".join(dims)], negated))
+        st.readings.append(Reading(phrase=phrase, meaning=f"{'NOT ' if negated else ''}input shape holding "
+                                                          f"{'x'.join(dims)}: {', '.join(shapes) or 'none registered'}"))
+        st.subject_votes.append((m.start(), "model"))

@@ -54,7 +54,7 @@ from embodied_tui.ask.tool import query_from_response, tool_request
 from embodied_tui.ask.verdict import comparison, group_counts, refusal, verdicts, yes_no
 from embodied_tui.errors import UserError
 from embodied_tui.services.graph import Registered, cancel_fits, load_graph
-from embodied_tui.services.vocabulary import vocabulary, vocabulary_of
+from embodied_tui.services.vocabulary import model_sizes, vocabulary, vocabulary_of
 
 LLM_URL_ENV = "EMBODIED_AI_LLM_URL"
 LLM_MODEL_ENV = "EMBODIED_AI_LLM_MODEL"
@@ -115,10 +115,11 @@ def _answer(question: str, parsed: StructuredQuery, graph, source: str,
 
 
 def _with_sizes_and_tags(vocab: Vocabulary, graph, records) -> Vocabulary:
-    """The vocabulary of a given graph plus each model's sizes (from its Model node: 'lighter than resnet50') and
+    """The vocabulary of a given graph plus each model's sizes and input shape (from its Model node: 'lighter than
+    resnet50', 'taking 224x224 inputs') and
     tags (from its record: 'the robot tag')."""
-    sizes = {d["name"]: {"m.params": d.get("params"), "m.macs": d.get("macs"), "m.weight_bytes": d.get("weight_bytes")}
-             for _, d in graph.nodes(data=True) if MODEL in d.get("__labels__", ()) and d.get("name")}
+    sizes = {d["name"]: model_sizes(d) for _, d in graph.nodes(data=True)
+             if MODEL in d.get("__labels__", ()) and d.get("name")}
     tags = {r.name: dict(r.tags) for r in records or () if getattr(r, "tags", None)}
     return replace(vocab, sizes=sizes, tags=tags)
 

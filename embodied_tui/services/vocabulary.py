@@ -54,7 +54,15 @@ def _vocabulary(models, families, tasks, types, devices: dict[str, dict[str, Any
                       types=tuple(sorted(types)), devices=terms, pipelines=tuple(sorted(pipelines)))
 
 
-_SIZES = ("params", "macs", "weight_bytes")  # the Model node properties 'lighter than <model>' compares
+# the Model node properties 'lighter than <model>' compares, and its input shape ('models taking 224x224 inputs')
+_SIZES = ("params", "macs", "weight_bytes", "input_shape")
+
+
+def model_sizes(props: dict) -> dict[str, Any]:
+    """What ``Vocabulary.sizes`` holds of one Model node's properties: ``{"m.params": ..., "m.input_shape": ...}``."""
+    return {f"m.{key}": props.get(key) for key in _SIZES}
+
+
 _MODEL_NAMES: dict[Path, tuple[list, tuple]] = {}  # registry path -> (the records read, their names)
 _MODEL_NAMES_LOCK = threading.Lock()
 
@@ -77,7 +85,7 @@ def _model_names(src: "Registered") -> tuple:
         for bucket, key in ((families, "family"), (tasks, "task"), (types, "type")):
             if props.get(key) and props[key] != "unknown":
                 bucket.add(props[key])
-        sizes[props["name"]] = {f"m.{key}": props.get(key) for key in _SIZES}
+        sizes[props["name"]] = model_sizes(props)
         if getattr(record, "tags", None):
             tags[record.name] = dict(record.tags)
     found = (models, families, tasks, types, sizes, tags)
@@ -90,8 +98,8 @@ def _model_names(src: "Registered") -> tuple:
 def vocabulary_of(src: "Registered") -> Vocabulary:
     """The names a question may use (models, families, tasks, types, devices and their modes, pipelines) with each
     model's sizes and tags, read from the registry without building a graph: the same as ``vocabulary`` of the graph
-    of every model and device (tests/test_ask_scale.py checks it), plus ``sizes`` (params, MACs, weight bytes of each
-    Model node) and ``tags`` (each record's tags)."""
+    of every model and device (tests/test_ask_scale.py checks it), plus ``sizes`` (params, MACs, weight bytes and
+    input shape of each Model node) and ``tags`` (each record's tags)."""
     models, families, tasks, types, sizes, tags = _model_names(src)
     devices: dict[str, dict[str, Any]] = {}
     seen: set[tuple[str, str]] = set()
