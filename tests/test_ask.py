@@ -106,6 +106,7 @@ def universe(fx, joined: bool, subject: str) -> list[dict]:
                         "r.latency_ms": row.predicted_latency_ms, "r.fps": row.fps,
                         "r.energy_mj": row.energy_mj, "r.precision": row.precision, "r.bound": row.bound,
                         "r.fits_memory": row.fits_memory, "r.measured_latency_ms": row.measured_latency_ms,
+                        "r.weight_bytes": row.weight_bytes, "r.activation_bytes": row.activation_bytes,
                         "r.memory_headroom_bytes": _headroom(entry, mode, row)})
         return out
     if subject == "model":

@@ -202,6 +202,26 @@ def _as_gib(st: QuestionText, c: Condition) -> Condition:
     return new
 
 
+_AT_PRECISION = {"m.weight_bytes": "r.weight_bytes", "m.activation_bytes": "r.activation_bytes"}
+
+
+def _at_precision(st: QuestionText, conditions: list[Condition]) -> list[Condition]:
+    """'more than 1 MB of weights in fp16': a size in bytes asked with a precision is the size at that precision
+    (the fit row's ``r.weight_bytes``), not as stored (fp32 for most files)."""
+    if not any(c.field == "r.precision" and not c.negate for c in conditions):
+        return conditions
+    out = []
+    for c in conditions:
+        if c.field in _AT_PRECISION and c.op not in ("IS NOT NULL",):
+            moved = c.model_copy(update={"field": _AT_PRECISION[c.field]})
+            st.reread(c.cypher(), moved.cypher())
+            st.notes.append(f"{c.field} read at the precision asked: {moved.cypher()} (the bytes at that precision, "
+                            f"not as stored)")
+            c = moved
+        out.append(c)
+    return out
+
+
 def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     # one space for any run of whitespace: the readers' patterns allow \s* in several places in a row, and a long run
     # between a number and a word made them backtrack (2,000 spaces after a '1': 45 s)
@@ -253,6 +273,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     subject = subject_of(st, conditions)
     conditions, subject = as_hardware_question(st, conditions, subject)
     conditions = [_as_gib(st, c) for c in conditions]
+    conditions = _at_precision(st, conditions)
     order, limit = ordering(st, conditions)
     asked = None
     if any(c.field == "p.name" for c in conditions):

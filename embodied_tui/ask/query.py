@@ -24,6 +24,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "r.precision": ("text", "fp32, tf32, fp16, bf16, int8, int4"),
     "r.bound": ("text", "compute, memory, overhead or host-link"),
     "r.fits_memory": ("bool", "the model fits the device's memory"),
+    "r.weight_bytes": ("number", "weight bytes at the row's precision"),
+    "r.activation_bytes": ("number", "activation bytes at the row's precision"),
     "h.device": ("text", "device id"),
     "h.name": ("text", "device name"),
     "h.type": ("text", "gpu, soc, cpu, npu, tpu"),
