@@ -52,6 +52,23 @@ def test_rows_come_back_as_put_and_a_target_is_stored_once(tmp_path):
     again.close()
 
 
+def test_a_mark_names_its_set_at_its_device_version_and_goes_with_that_version(tmp_path):
+    store = FitStore(tmp_path / "edges.sqlite")
+    store.put("orin", "v1", [(digest("a"), edge("a", "orin", "15W", "fp16", 2.0, True))])
+    assert not store.marked("orin", "v1", "set-1")
+    store.mark("orin", "v1", "set-1")
+    store.mark("orin", "v1", "set-1")  # twice: one mark
+    assert store.marked("orin", "v1", "set-1")
+    assert not store.marked("orin", "v1", "set-2") and not store.marked("orin", "v2", "set-1")
+    assert not store.marked("thor", "v1", "set-1")
+    store.mark("thor", "v1", "set-1")  # a device with no rows yet: its version is made for the mark
+    store.prune({"orin": "v2", "thor": "v1"})  # orin's v1 rows go, and their mark with them
+    assert not store.marked("orin", "v1", "set-1") and store.marked("thor", "v1", "set-1")
+    store.close()
+    with sqlite3.connect(tmp_path / "edges.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM marks").fetchone()[0] == 1
+
+
 def test_a_store_of_the_previous_layout_is_rebuilt_not_misread(tmp_path):
     """Format 3 (64-hex keys in every row and a ``done`` table), written here as that code wrote it."""
     path = tmp_path / "edges.sqlite"

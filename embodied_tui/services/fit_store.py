@@ -40,8 +40,9 @@ A store that cannot be opened or written is replaced by an in-memory one, and a 
 
 **Public API** (what ``services.graph`` calls; another backend, a team registry's, offers the same):
 ``FitStore(path)``, ``close()``; ``complete(device, version, targets)`` -> the model keys stored for every (mode,
-precision) of ``targets``; ``done(device, version)`` -> every stored (model key, mode, precision); ``put(device,
-version, [(model key, FitEdge)])``; ``rows(device, version, keys=, targets=, where=, skip=)`` -> (model key,
+precision) of ``targets``; ``mark(device, version, digest)`` and ``marked(...)``: a set of model keys x targets the
+caller names by a digest is all stored (a repeated question skips ``complete``); ``done(device, version)`` -> every stored (model key, mode, precision); ``put(device,
+version, [(model key, FitEdge)])`` -> whether it was written; ``rows(device, version, keys=, targets=, where=, skip=)`` -> (model key,
 FitEdge) streamed, ``where`` being (column, op, value) with op in ``<, <=, >, >=, =, IN`` on ``ROW_KEYS`` columns,
 read as Cypher reads them (a comparison with null is false); ``prune(versions)``; ``summary(key)`` and
 ``put_summary(key, body)`` (the registry's summary for questions, ``services.summary``: TinyDB registries only);
@@ -62,7 +63,7 @@ STORE_FORMAT = "4"  # 4: integer ids for model keys and device versions, no done
 _FORMAT = STORE_FORMAT + ":" + ", ".join(ROW_KEYS)
 _COLUMNS = ", ".join(ROW_KEYS)
 _BOOLS = [i for i, key in enumerate(ROW_KEYS) if key in BOOL_COLUMNS]
-_TABLES = ("edges", "done", "keys", "versions", "layers")  # every table a layout of this store has had (but meta)
+_TABLES = ("edges", "done", "keys", "versions", "layers", "marks")  # every table a layout of this store has had (but meta)
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS keys (key_id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE)",
     "CREATE TABLE IF NOT EXISTS versions (version_id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, "
@@ -78,7 +79,10 @@ _ADDED = ("CREATE INDEX IF NOT EXISTS edges_latency ON edges (version_id, predic
           "CREATE TABLE IF NOT EXISTS summary (key TEXT PRIMARY KEY, body TEXT NOT NULL)",
           # each details file's per-layer columns (``services.layer_store``), by its content digest
           "CREATE TABLE IF NOT EXISTS layers (digest TEXT PRIMARY KEY, version TEXT NOT NULL, size INTEGER NOT NULL, "
-          "body BLOB NOT NULL)")
+          "body BLOB NOT NULL)",
+          # a set of (model keys x targets) whose rows are all stored at a device version (``marked``/``mark``)
+          "CREATE TABLE IF NOT EXISTS marks (version_id INTEGER NOT NULL, digest TEXT NOT NULL, "
+          "PRIMARY KEY (version_id, digest))")
 _VERSION = "(SELECT version_id FROM versions WHERE device = ? AND version = ?)"  # one statement: one snapshot
 _OPS = ("<", "<=", ">", ">=", "=", "IN")
 
@@ -145,12 +149,32 @@ class FitStore:
         except sqlite3.Error:
             return set()
 
-    def put(self, device: str, version: str, computed: Iterable[tuple[str, FitEdge]]) -> None:
+    def marked(self, device: str, version: str, digest: str) -> bool:
+        """Whether ``mark(device, version, digest)`` was called: every row of that set is stored (one lookup, where
+        ``complete`` counts the rows of every model key)."""
+        try:
+            return self.db.execute(f"SELECT 1 FROM marks WHERE version_id = {_VERSION} AND digest = ?",
+                                   (device, version, digest)).fetchone() is not None
+        except sqlite3.Error:
+            return False
+
+    def mark(self, device: str, version: str, digest: str) -> None:
+        """Note that every row of the set ``digest`` names (the caller's digest of its model keys and targets) is
+        stored on ``device`` at ``version``. Its rows go only with their version (``prune``), and the mark with them."""
+        try:
+            with self.db:
+                self.db.execute("INSERT OR IGNORE INTO versions (device, version) VALUES (?, ?)", (device, version))
+                self.db.execute(f"INSERT OR IGNORE INTO marks VALUES ({_VERSION}, ?)", (device, version, digest))
+        except sqlite3.Error:
+            pass
+
+    def put(self, device: str, version: str, computed: Iterable[tuple[str, FitEdge]]) -> bool:
         """Store each (model key, row) on ``device`` at ``version``, in one transaction; a target already stored (by
-        another process meanwhile) is left as it is: no row is stored twice."""
+        another process meanwhile) is left as it is: no row is stored twice. False when the store could not be
+        written (the rows are then computed again when next asked for)."""
         computed = list(computed)
         if not computed:
-            return
+            return True
         marks = ", ".join("?" * (len(ROW_KEYS) + 2))
         try:
             with self.db:
@@ -167,7 +191,8 @@ class FitStore:
                 db.executemany(f"INSERT OR IGNORE INTO edges VALUES ({marks})",
                                [(version_id, ids[key], *row) for key, row in computed])
         except sqlite3.Error:
-            pass
+            return False
+        return True
 
     def rows(self, device: str, version: str, keys: dict[str, object] | None = None,
              targets: list[tuple[str, str]] | None = None,
@@ -264,6 +289,7 @@ class FitStore:
                 stale = [(i,) for i, device, version in self.db.execute("SELECT version_id, device, version FROM versions")
                          if versions.get(device) != version]
                 self.db.executemany("DELETE FROM edges WHERE version_id = ?", stale)
+                self.db.executemany("DELETE FROM marks WHERE version_id = ?", stale)
                 self.db.executemany("DELETE FROM versions WHERE version_id = ?", stale)
         except sqlite3.Error:
             pass

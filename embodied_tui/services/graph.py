@@ -375,9 +375,11 @@ class Registered:
         made (an edge stores only ``ROW_KEYS``). Models with the same content (``_content_key``: the record less its
         name, version, registration time, tags, description and lineage) and no measurements of their own have the
         same rows but for the model name: they are computed once per content and copied under each name."""
-        from embodied_tui.services.fit import FitContext, fit_edges_many
-        from embodied_tui.services.layer_store import LayerSource
-
+        marks = _set_marks(store, records, targets)  # device -> the digest naming its (records x targets)
+        targets = {device: pairs for device, pairs in targets.items()
+                   if device not in marks or not store.marked(device, versions[device], marks[device])}
+        if not targets:  # a repeated question: each device's rows were all stored by an earlier one
+            return
         complete = {device: store.complete(device, versions[device], pairs) for device, pairs in targets.items()}
         done: dict[str, set] = {}  # device -> its stored marks, read only when a model lacks some there
         begun: dict[str, set] = {}  # device -> the model keys with some of its marks (the others lack every pair)
@@ -401,7 +403,12 @@ class Registered:
             if missing:
                 todo.append((record, key, missing))
         if not todo:
+            for device in targets.keys() & marks.keys():
+                store.mark(device, versions[device], marks[device])
             return
+        from embodied_tui.services.fit import FitContext, fit_edges_many  # numpy: only where fits are computed
+        from embodied_tui.services.layer_store import LayerSource
+
         wholes = self.whole([record for record, _, _ in todo])  # a summary's records: their fits need all of them
         if len(wholes) != len(todo):
             from embodied_tui.errors import RegistryError
@@ -458,9 +465,22 @@ class Registered:
                         computed.setdefault(row.hardware, []).append((key, row))
             ctx.layers.flush()
             for device, items in computed.items():
-                store.put(device, versions[device], items)
+                if store.put(device, versions[device], items) is False:
+                    marks.pop(device, None)  # not written: not all stored
             if progress is not None:
                 progress(min(start + FIT_CHUNK, len(todo)), len(todo))
+        for device in targets.keys() & marks.keys():
+            store.mark(device, versions[device], marks[device])
+
+
+def _set_marks(store, records: list, targets: dict[str, list[tuple[str, str]]]) -> dict[str, str]:
+    """Device -> a digest of (the records' keys, the device's targets): the set ``FitStore.mark`` notes as all
+    stored once computed, so the same question again reads one mark per device instead of counting every model's
+    rows (``complete``: 0.13 s for 10,000 models x 47 targets). Empty for a store without marks."""
+    if not hasattr(store, "marked"):
+        return {}
+    keys = hashlib.sha256("\n".join(sorted(_record_key(r) for r in records)).encode()).hexdigest()
+    return {device: _digest([keys, sorted(set(pairs))]) for device, pairs in targets.items()}
 
 
 def _calls(missing: list[tuple[str, str, str]], every: dict[tuple[str, str], frozenset[str]]) \
@@ -485,13 +505,17 @@ def _projected(kept: list[dict[str, dict]], columns: list[str], order: list[tupl
     """Rows ({variable: properties}) sorted by ``order`` ((field, descending): stable sorts, the last key first, so
     the first key decides), cut to ``limit``, as the values of ``columns``; None where a sort key is missing or of
     mixed types in some row (Cypher's ordering of those is grand-cypher's to say)."""
-    for name, descending in reversed(order):
-        variable, prop = name.split(".", 1)
+    keys = [(*name.split(".", 1), descending) for name, descending in order]
+    for variable, prop, _ in keys:
         values = [row[variable].get(prop) for row in kept]
         numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         if not (numbers or all(isinstance(v, str) for v in values)):
             return None
-        kept.sort(key=lambda row: row[variable][prop], reverse=descending)
+    if keys and len({descending for _, _, descending in keys}) == 1:  # one way: one sort on the tuple of keys
+        kept.sort(key=lambda row: tuple(row[variable][prop] for variable, prop, _ in keys), reverse=keys[0][2])
+    else:
+        for variable, prop, descending in reversed(keys):
+            kept.sort(key=lambda row: row[variable][prop], reverse=descending)
     wanted = [name.split(".", 1) for name in columns]
     return [[row[variable].get(prop) for variable, prop in wanted] for row in kept[:limit]]
 
