@@ -107,6 +107,7 @@ def universe(fx, joined: bool, subject: str) -> list[dict]:
                         "r.energy_mj": row.energy_mj, "r.precision": row.precision, "r.bound": row.bound,
                         "r.fits_memory": row.fits_memory, "r.measured_latency_ms": row.measured_latency_ms,
                         "r.weight_bytes": row.weight_bytes, "r.activation_bytes": row.activation_bytes,
+                        "r.arithmetic_intensity": row.arithmetic_intensity,
                         "r.memory_headroom_bytes": _headroom(entry, mode, row)})
         return out
     if subject == "model":
@@ -751,6 +752,7 @@ def test_tags_and_tag_values_can_be_asked_about(tmp_path):
         assert result.exit_code == 0, result.output
     cases = {"which models carry the robot tag?": {"resnet_tiny", "lstm_policy"},
              "models tagged robot": {"resnet_tiny", "lstm_policy"},
+             "list the models for robots": {"resnet_tiny", "lstm_policy"},
              "which models are robot-tagged?": {"resnet_tiny", "lstm_policy"},
              "lab tagged models": {"resnet_tiny"},
              "robot models that aren't policies": {"resnet_tiny"},

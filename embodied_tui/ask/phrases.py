@@ -443,6 +443,8 @@ def read_asked_measures(st: QuestionText) -> None:
     much memory does the AGX have'): the devices' rows with that column (``IS NOT NULL``). Read after 'fits in
     memory' and 'memory-bound' have been taken."""
     named = any(c.field == "m.name" and not c.negate for c in st.conditions)
+    for m in list(st.finditer(_INTENSITY)):
+        st.add(Condition(field="r.arithmetic_intensity", op="IS NOT NULL"), st.take(m.start(), m.end()))
     # 'how much memory does X need', 'the memory footprint of X': the model's weights, not a device's memory
     uses = r"(?=.*\b(?:need|needs|use|uses|require|requires|take|takes|consume|consumes|occupy|occupies)\b)"
     for m in list(st.finditer(rf"how\s+much\s+(?:memory|ram|vram){uses}|(?:the\s+|its\s+)?(?:memory|ram)\s+"
@@ -452,8 +454,8 @@ def read_asked_measures(st: QuestionText) -> None:
         st.subject_votes.append((m.start(), "model"))
         st.notes.append(f"'{phrase}' read as the model's weights (m.weight_bytes; activations are on its fit rows' "
                         f"memory headroom); a device's memory is h.memory_bytes")
-    for pattern, fld in ((r"how\s+many\s+watts|how\s+much\s+power|(?:the\s+|its\s+)?power\s+(?:draw|consumption|budget)",
-                          "h.power_w"),
+    for pattern, fld in ((r"how\s+many\s+watts|how\s+much\s+power|(?:the\s+|its\s+)?(?:power\s+(?:draw|consumption|"
+                          r"budget|rating)|tdp|wattage)", "h.power_w"),
                          (r"(?:the\s+|its\s+)?(?:memory\s+|dram\s+)?bandwidth", "h.memory_bandwidth_gbps"),
                          (r"(?:how\s+much\s+|the\s+|its\s+)?(?:device\s+)?(?:memory|ram|vram|dram)", "h.memory_bytes")):
         for m in list(st.finditer(pattern)):
@@ -513,6 +515,8 @@ _ASKED_EDGE_MEASURES = [
     # 'what bottlenecks X on Y', 'what is X limited by': the bound column (compute, memory, overhead, host-link)
     (r"bottleneck(?:s|ed)?|(?:limited|bound|held\s+back)\s+by|limiting\s+factor|what\s+limits", "r.bound"),
 ]
+# FLOPs per byte moved: where the model sits on the device's roofline (read before 'the FLOPs of X')
+_INTENSITY = r"(?:the\s+|its\s+)?(?:arithmetic|operational|compute)\s+intensity|flops?\s+(?:per|/)\s+byte"
 
 
 # ------------------------------------------------------------------------------------------------ devices alone

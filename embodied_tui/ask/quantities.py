@@ -240,6 +240,7 @@ _MEASURE_FIRST: list[tuple[str, str]] = [
      "m.macs"),
     (r"(?:g|m)?flops?(?:\s+counts?)?", "m.flops"),
     (r"layers?(?:\s+counts?)?|(?:number|count)\s+of\s+layers", "m.layers"),
+    (r"(?:arithmetic|operational)\s+intensity", "r.arithmetic_intensity"),  # FLOPs per byte: a bare number
 ]
 _BARE = rf"(?P<num>{AMOUNT})\s*(?P<mult>{_MULT_RE})?"
 

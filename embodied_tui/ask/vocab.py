@@ -584,9 +584,12 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
 
     # 'robot-tagged', 'lab tagged', 'robot models': a known tag (or tag value) right before 'tagged' or a model word
     known = sorted(keys | {v for _, v in pairs if v}, key=len, reverse=True)
-    for m in list(st.finditer(rf"(?<![a-z0-9_.-])(?P<t>{'|'.join(re.escape(t) for t in known)})(?:[\s-]+tagged"
-                              rf"(?![a-z0-9_-])|(?=\s+(?:models?|networks?|nets?|ones)(?![a-z])))")):
-        tag = m.group("t")
+    alternatives = '|'.join(re.escape(t) for t in known)
+    # ... or a tag in the plural after 'for' ('the best model for robots': the robot tag)
+    for m in list(st.finditer(rf"(?<![a-z0-9_.-])(?P<t>{alternatives})(?:[\s-]+tagged"
+                              rf"(?![a-z0-9_-])|(?=\s+(?:models?|networks?|nets?|ones)(?![a-z])))|"
+                              rf"(?:(?<=for )|(?<=for the ))(?P<p>{alternatives})s(?![a-z0-9_-])")):
+        tag = m.group("t") or m.group("p")
         key = tag if tag in keys else next(k for k, v in sorted(pairs) if v == tag)
         add(m, key, None if tag in keys else tag)
     word = r"[a-z0-9_.-]+"
