@@ -882,6 +882,30 @@ def test_a_comparison_by_a_factor_counts_the_pairings_that_reach_it(fx, graph):
         assert f" on {held} of {len(pairs)} " in head, (question, head)
 
 
+def test_two_precisions_compared_pair_each_model_device_and_mode(fx, graph):
+    """'is int8 faster than fp16 for X on Y': each model x device x power mode with both precisions is a pairing,
+    counted here from the fit rows."""
+    from embodied_tui.services.ask import ask
+
+    nx = {"jetson-orin-nx-8gb", "jetson-orin-nx-16gb"}
+    times: dict = {}
+    for row in fx.rows:
+        if row.hardware in nx and row.model == "resnet_tiny" and row.predicted_latency_ms:
+            times.setdefault((row.hardware, row.power_mode), {})[row.precision] = row.predicted_latency_ms
+    pairs = [(t["int8"], t["fp16"]) for t in times.values() if {"int8", "fp16"} <= t.keys()]
+    assert pairs
+    wins = sum(1 for i8, f16 in pairs if i8 < f16)
+    verdict = "yes" if wins == len(pairs) else "no" if wins == 0 else "partly"
+    for question in ("is int8 faster than fp16 for resnet_tiny on the orin nx?",
+                     "is resnet_tiny faster in int8 than in fp16 on the orin nx?"):
+        answer = ask(fx.db, question, graph=graph)
+        assert answer["understood"], answer
+        assert answer["answer"][0].startswith(f"{verdict}: int8 is faster than fp16 on {wins} of {len(pairs)} model x "
+                                              f"device x power mode pairings"), answer["answer"][0]
+    vs = ask(fx.db, "resnet_tiny fp16 vs int8 on the orin nx", graph=graph)["answer"][0]
+    assert vs.startswith(f"fp16 is faster than int8 on {sum(1 for i8, f16 in pairs if f16 < i8)} of {len(pairs)} ")
+
+
 def test_how_much_faster_on_one_device_than_another(fx, graph):
     from embodied_tui.services.ask import ask
 

@@ -174,7 +174,7 @@ class Comparison(BaseModel):
     sentences are ``ask.verdict.comparison``'s."""
 
     model_config = ConfigDict(extra="forbid")
-    field: Literal["m.name", "h.device"]
+    field: Literal["m.name", "h.device", "r.precision"]  # two models, two device groups, or two precisions
     sides: list[list[str]] = Field(min_length=2, max_length=2)
     labels: list[str] = Field(min_length=2, max_length=2)  # each side as the question named it
     phrase: str = ""

@@ -44,6 +44,8 @@ def verdicts(columns: list[str], rows: list[list[Any]], asked_rate_hz: float | N
 # ------------------------------------------------------------------------------------------------ comparisons
 
 COMPARED = ("m.name", "h.device", "h.power_mode", "r.precision", "r.latency_ms")
+# the columns a pairing of two models (or two precisions) shares: their times on one of these are compared
+_PAIRED_BY = {"m.name": ("h.device", "h.power_mode", "r.precision"), "r.precision": ("m.name", "h.device", "h.power_mode")}
 MAX_DETAILS = 5
 
 
@@ -65,7 +67,8 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
     """A comparison's answer in words (``query.Comparison``), first the verdict, then the figures it rests on.
 
     Convention: predicted latency (calibrated roofline, ``r.latency_ms``); a ratio is the slower time over the faster
-    one. Two models: each device x power mode x precision where both have a time is one pairing; the verdict counts
+    one. Two models: each device x power mode x precision where both have a time is one pairing (two precisions:
+    each model x device x power mode); the verdict counts
     the pairings where the first model is faster, with the ratios' range and median. Two device groups: for each
     model and precision, each side at its fastest device and mode (named), and their ratio."""
     if compare.measure != "r.latency_ms":
@@ -77,15 +80,17 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
     slower = compare.slower
     factor = compare.factor
     timed = [r for r in rows if r[idx["r.latency_ms"]] is not None]
-    if compare.field == "m.name":
+    if compare.field in _PAIRED_BY:  # two models, or two precisions: paired on the other identity columns
         a, b = compare.sides[0][0], compare.sides[1][0]
+        paired = _PAIRED_BY[compare.field]
         by_config: dict[tuple, dict[str, float]] = {}
         for r in timed:
-            key = (r[idx["h.device"]], r[idx["h.power_mode"]], r[idx["r.precision"]])
-            by_config.setdefault(key, {})[r[idx["m.name"]]] = r[idx["r.latency_ms"]]
+            key = tuple(r[idx[c]] for c in paired)
+            by_config.setdefault(key, {})[r[idx[compare.field]]] = r[idx["r.latency_ms"]]
         pairs = [(k, t[a], t[b]) for k, t in by_config.items() if a in t and b in t and t[a] > 0 and t[b] > 0]
         if not pairs:
-            return [f"cannot compare: no device, power mode and precision has a predicted latency for both {a} and "
+            what = "device, power mode and precision" if compare.field == "m.name" else "model, device and power mode"
+            return [f"cannot compare: no {what} has a predicted latency for both {a} and "
                     f"{b}"]
         ratios = sorted(tb / ta for _, ta, tb in pairs)
         if factor is not None:  # 'twice as fast': B's time at least factor x A's (slower: A's at least factor x B's)
@@ -98,12 +103,14 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
             f"at least {_times(factor)} {'slower' if slower else 'faster'}"
         verdict = ("yes: " if held == n else "no: " if held == 0 else "partly: ") if compare.yes_no else ""
         med = statistics.median(ratios)
-        head = (f"{verdict}{a} is {word} than {b} on {held} of {n} device x power mode x precision pairings "
+        what = "device x power mode x precision" if compare.field == "m.name" else "model x device x power mode"
+        head = (f"{verdict}{a} is {word} than {b} on {held} of {n} {what} pairings "
                 f"(predicted latency); median: {_faster(a, b, med)} (from {_how(ratios[0])} to {_how(ratios[-1])})")
         out = [head]
-        for (dev, mode, prec), ta, tb in sorted(pairs, key=lambda p: min(p[1], p[2]))[:MAX_DETAILS]:
-            out.append(f"{dev} ({mode}, {prec}): {a} {fmt.ms(ta)} ms, {b} {fmt.ms(tb)} ms: "
-                       f"{_faster(a, b, tb / ta)}")
+        for key, ta, tb in sorted(pairs, key=lambda p: min(p[1], p[2]))[:MAX_DETAILS]:
+            where = (f"{key[0]} ({key[1]}, {key[2]})" if compare.field == "m.name"
+                     else f"{key[0]} on {key[1]} ({key[2]})")
+            out.append(f"{where}: {a} {fmt.ms(ta)} ms, {b} {fmt.ms(tb)} ms: {_faster(a, b, tb / ta)}")
         if len(pairs) > MAX_DETAILS:
             out.append(f"... and {len(pairs) - MAX_DETAILS} more pairings (the rows below)")
         return out

@@ -679,14 +679,18 @@ def _size_comparison(st: QuestionText, names: list[str], vocab: Vocabulary) -> C
 
 
 def read_comparison(st: QuestionText, vocab: Vocabulary | None = None) -> Comparison | None:
-    """'is A faster than B (on X)', 'A vs B on X', 'compare A and B', 'how much faster is A on X than on Y': two
-    models named (not negated), or else two device phrases, compared on predicted latency. The comparison word is
+    """'is A faster than B (on X)', 'A vs B on X', 'compare A and B', 'how much faster is A on X than on Y', 'X in
+    int8 vs fp16': two models named (not negated), or else two device phrases, or else two precisions, compared on
+    predicted latency. The comparison word is
     taken only when there are two sides; else it stays unread (and the question says it was not understood)."""
     models = [c for c in st.conditions if c.field == "m.name" and not c.negate and c.op == "="]
     devices = [c for c in st.conditions if c.field == "h.device" and not c.negate]
     said = {r.meaning: st.low.find(r.phrase.lower()) for r in st.readings}
     names = list(dict.fromkeys(str(c.value) for c in sorted(models, key=lambda c: said.get(c.cypher(), 0))))
     devices = sorted(devices, key=lambda c: said.get(c.cypher(), 0))
+    precisions = list(dict.fromkeys(str(c.value) for c in sorted(
+        (c for c in st.conditions if c.field == "r.precision" and c.op == "=" and not c.negate),
+        key=lambda c: said.get(c.cypher(), 0))))
     if len(names) == 2 and vocab is not None and (sized := _size_comparison(st, names, vocab)) is not None:
         return sized
     for m in list(st.finditer(_COMPARE)):
@@ -699,6 +703,8 @@ def read_comparison(st: QuestionText, vocab: Vocabulary | None = None) -> Compar
             labels = [r.phrase for r in st.readings if r.meaning in (devices[0].cypher(), devices[1].cypher())][:2]
             if len(labels) < 2:
                 labels = [", ".join(s) for s in sides]
+        elif len(names) < 2 and len(precisions) == 2:  # 'is int8 faster than fp16 for X on Y', 'X int8 vs fp16'
+            sides, field, labels = [[precisions[0]], [precisions[1]]], "r.precision", precisions
         elif len(names) == 1 and "than" in phrase.lower():  # 'models faster than resnet50': on the same targets
             _relative(st, m, phrase, names[0], models, said)
             return None
