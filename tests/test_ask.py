@@ -1083,9 +1083,18 @@ def test_averages_sums_and_peak_per_watt_are_refused_in_words(fx):
 
     for question, said in (("average latency of resnet_tiny on jetsons", "does not compute averages"),
                            ("what's the median latency on the pi 5", "does not compute averages"),
-                           ("which device has the most int8 tops per watt", "peak per watt is not a stored measure")):
+                           ("which device has the most int8 tops per watt", "peak per watt is not a stored measure"),
+                           ("what's the mean latency on the pi 5?", "does not compute averages"),
+                           ("what's the total number of parameters across all models?", "or sums"),
+                           ("sum of MACs of all detectors", "or sums"),
+                           ("which model should I use?", "asks for a recommendation")):
         answer = ask(fx.db, question)
         assert answer["refused"] and answer["rows"] == [] and said in answer["reasons"][0], (question, answer)
+    # the same words where they are no average, sum or bare recommendation: answered
+    for question in ("how many models are there in total?", "which model should I use on the pi 5 under 1 ms?",
+                     "over one billion multiply-accumulates? I mean MACs"):
+        answer = ask(fx.db, question)
+        assert answer["understood"] and not answer["reasons"], (question, answer)
 
 
 def test_on_both_devices_keeps_only_models_with_a_row_on_each(fx, graph):

@@ -63,6 +63,7 @@ from embodied_tui.ask.phrases import (
     as_pipeline_question,
     merge,
     ordering,
+    read_aggregates,
     read_asked_measures,
     read_bounds,
     read_commands,
@@ -70,6 +71,7 @@ from embodied_tui.ask.phrases import (
     read_group,
     read_hardware_measures,
     read_measures,
+    read_recommendation,
     read_superlatives,
     subject_of,
 )
@@ -233,6 +235,8 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
 
     read_commands(st)
     read_pipeline_names(st, vocabulary)
+    read_aggregates(st)
+    recommend = read_recommendation(st)
     read_tags(st, vocabulary)
     read_input_shapes(st, vocabulary)
     read_relative(st, vocabulary)
@@ -275,6 +279,9 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     conditions = [_as_gib(st, c) for c in conditions]
     conditions = _at_precision(st, conditions)
     order, limit = ordering(st, conditions)
+    if recommend and not conditions and not order and compare is None:
+        st.reasons.append("'should I use' asks for a recommendation: say what for (a device, a latency or rate, a "
+                          "task, a size), e.g. 'the fastest detector on the orin nano under 20 ms'")
     asked = None
     if any(c.field == "p.name" for c in conditions):
         conditions, order, asked = as_pipeline_question(st, conditions, order)

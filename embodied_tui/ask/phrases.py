@@ -87,6 +87,38 @@ def read_commands(st: QuestionText) -> None:
                           f"see `embodied-ai --help` (model register/remove/update, hw, measurement ...)")
 
 
+_MEASURE_WORD = (r"latenc(?:y|ies)|param(?:eter)?s?|macs?|flops?|weights?|energy|fps|frame\s*rates?|power|memory|"
+                 r"sizes?|bytes|run\s*times?|times?")
+
+
+def read_aggregates(st: QuestionText) -> None:
+    """'the mean latency on the pi 5', 'the total number of parameters', 'the sum of MACs': an average or a sum over
+    rows, which ask does not compute: refused in words, the phrase taken (its measure word is not 'not understood').
+    A pipeline's total ('the total latency of pi05': its r.total_ms) is no sum over rows: left to the pipeline
+    readers. 'I mean' restates a word: not an average."""
+    if any(c.field == "p.name" for c in st.conditions):
+        return
+    for m in list(st.finditer(rf"(?<!i )(?:mean|average|avg|median|total|combined|cumulative|sum\s+of|sum)\s+"
+                              rf"(?:(?:number|count|amount)\s+of\s+)?(?:the\s+|all\s+(?:the\s+)?)?"
+                              rf"(?:{_MEASURE_WORD})(?![a-z])")):
+        phrase = st.take(m.start(), m.end())
+        st.reasons.append(f"'{phrase}': ask lists rows and counts them; it does not compute averages, medians or sums "
+                          f"(the rows it lists hold each value)")
+
+
+_RECOMMEND = r"(?:should|shall|could)\s+(?:i|we)\s+(?:use|pick|choose|deploy|run|go\s+with|get|buy)|recommend(?:ed)?"
+
+
+def read_recommendation(st: QuestionText) -> bool:
+    """'which model should I use?', 'what do you recommend?': True when asked (``refuse_bare_recommendation`` refuses
+    it when nothing says what for; with a device, a latency or a task it is a question like any other)."""
+    found = False
+    for m in list(st.finditer(_RECOMMEND)):
+        st.take(m.start(), m.end())
+        found = True
+    return found
+
+
 def read_bounds(st: QuestionText) -> None:
     """'memory-bound', 'compute bound': read before the words 'memory' and 'compute' mean anything else."""
     kinds = r"memory|compute|overhead|host[- ]link"
