@@ -951,6 +951,42 @@ def test_a_question_not_understood_says_so_first_and_shows_no_table(fx):
     assert data["refused"] and data["rows"] == [] and "compares latencies on one device" in data["reasons"][0]
 
 
+def test_close_names_are_every_name_within_the_cutoff_of_a_misspelt_word():
+    """``close_names`` rules names out by difflib's cheap bounds before their ratio: the names it gives are those a
+    ratio against every name gives (computed here one by one), on 2,000 model names and misspelt words."""
+    import difflib
+    import random
+
+    from embodied_tui.ask.parse import Vocabulary
+    from embodied_tui.ask.vocab import CORRECTION_CUTOFF, _names, close_names
+
+    rng = random.Random(3)
+    stems = ["resnet", "mobilenet", "efficientnet", "yolov8", "rtdetr", "convnext", "squeezenet", "regnet"]
+    models = tuple(sorted({f"{rng.choice(stems)}_{rng.choice(['tiny', 's', 'm', 'b0', 'x1'])}{rng.randrange(200)}"
+                           for _ in range(2000)}))
+    vocab = Vocabulary(models=models, families=("resnet", "yolo"), tasks=("detection",))
+    names = _names(vocab)[0]
+    words = []
+    for _ in range(60):
+        word = list(rng.choice(models))
+        for _ in range(rng.randrange(1, 3)):  # a letter dropped, swapped or changed
+            i = rng.randrange(len(word))
+            word[i] = rng.choice("abcdefghijklmnopqrstuvwxyz") if rng.random() < 0.5 else ""
+        words.append("".join(word))
+    words += ["fastst", "detectr", "mobilnet", "yolov8n", "resnt"]
+    found = 0
+    for word in words:
+        low = word.lower()
+        if len(low) < 4 or low in names:
+            continue
+        scored = sorted((-difflib.SequenceMatcher(None, low, n).ratio(), n) for n in names)
+        best = -scored[0][0]
+        want = [n for r, n in scored if -r >= max(CORRECTION_CUTOFF, best - 0.05)][:3]
+        assert close_names(word, vocab) == want, word
+        found += bool(want)
+    assert found >= 30  # most words are close to some name: the cut is tested, not only the empty answer
+
+
 def test_a_misspelt_name_close_to_several_is_refused_not_widened():
     from embodied_tui.ask.vocab import Vocabulary
 

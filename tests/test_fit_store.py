@@ -141,14 +141,20 @@ def test_a_format_4_store_gains_the_latency_index_in_place_and_reads_in_order(tm
                              (c, edge("c", "orin", "15W", "fp16", 0.5, True)),
                              (c, edge("c", "orin", "30W", "fp16", 0.25, True))])
     store.close()
-    with sqlite3.connect(path) as db:  # as a store written before the index
-        db.execute("DROP INDEX edges_latency")
+    with sqlite3.connect(path) as db:  # as a store written before the index, with the index it had then
+        db.execute("DROP INDEX edges_latency_key")
+        db.execute("CREATE INDEX edges_latency ON edges (version_id, predicted_latency_ms)")
     store = FitStore(path)
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'edges_latency'").fetchone()[0] == 1
+        names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "edges_latency_key" in names and "edges_latency" not in names  # replaced
         plan = " ".join(str(r) for r in db.execute(
             "EXPLAIN QUERY PLAN SELECT * FROM edges WHERE version_id = 1 ORDER BY predicted_latency_ms"))
-        assert "edges_latency" in plan and "TEMP B-TREE" not in plan  # read in index order, no sort
+        assert "edges_latency_key" in plan and "TEMP B-TREE" not in plan  # read in index order, no sort
+        plan = " ".join(str(r) for r in db.execute(  # a count's grouping by model: from the index alone
+            "EXPLAIN QUERY PLAN SELECT MIN(rowid) FROM edges WHERE version_id = 1 AND predicted_latency_ms < 1 "
+            "GROUP BY key_id"))
+        assert "COVERING INDEX edges_latency_key" in plan, plan
     ordered = [(k, r.power_mode, r.predicted_latency_ms) for k, r in store.rows(
         "orin", "v1", order=[("predicted_latency_ms", False)])]
     assert ordered == [(c, "30W", 0.25), (c, "15W", 0.5), (a, "15W", 2.0)]
