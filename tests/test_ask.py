@@ -1126,6 +1126,9 @@ def test_averages_sums_and_peak_per_watt_are_refused_in_words(fx):
                            ("which model should I use?", "asks for a recommendation")):
         answer = ask(fx.db, question)
         assert answer["refused"] and answer["rows"] == [] and said in answer["reasons"][0], (question, answer)
+    # a size word with no size: not guessed, and not corrected into a superlative ('large' is 0.83 of 'largest')
+    answer = ask(fx.db, "large models")
+    assert answer["refused"] and answer["unparsed"] == ["large"] and "LIMIT" not in answer["cypher"], answer
     # the same words where they are no average, sum or bare recommendation: answered
     for question in ("how many models are there in total?", "which model should I use on the pi 5 under 1 ms?",
                      "over one billion multiply-accumulates? I mean MACs"):

@@ -86,6 +86,7 @@ from embodied_tui.ask.quantities import (
     read_measure_first,
     read_orders_of_magnitude,
     read_restated_units,
+    read_size_adjectives,
     read_thresholds,
 )
 from embodied_tui.ask.query import FIELDS, MAX_CONDITIONS, Condition, Order, Reading, StructuredQuery
@@ -266,6 +267,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     read_asked_measures(st)
     read_bare_quantities(st, tuple(f for f in FIELDS if f not in RATES))
     read_restated_units(st)
+    read_size_adjectives(st)
     read_display_units(st)
     unparsed = st.ignored + leftovers(st, vocabulary)
 

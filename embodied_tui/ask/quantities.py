@@ -341,3 +341,22 @@ def read_restated_units(st: QuestionText) -> None:
                 continue
             phrase = st.take(m.start(), m.end())
             st.notes.append(f"'{phrase}' restates {field}, already asked about")
+
+
+_SIZE_WORDS = (r"tiny|small|smaller|little|light|lighter|lightweight|compact|heavy|heavier|big|bigger|large|larger|"
+               r"huge|massive")
+_SIZE_FIELDS = ("m.params", "m.macs", "m.flops", "m.weight_bytes")
+
+
+def read_size_adjectives(st: QuestionText) -> None:
+    """'tiny models (under 1M params)', 'heavy models over 50M params': a size word before the models, said with a
+    size threshold that defines it, restates it: taken with a note. Without one ('small models') it stays a word not
+    understood: how small is not guessed."""
+    if not any(c.field in _SIZE_FIELDS for c in st.conditions):
+        return
+    for m in list(st.finditer(_SIZE_WORDS)):
+        if not re.match(r"\s+(?:models?|nets?|networks?|ones|detectors?|classifiers?|segmenters?|policies)(?![a-z])",
+                        st.low[m.end():]):  # the noun read already: looked up in the question as written
+            continue
+        phrase = st.take(m.start(), m.end())
+        st.notes.append(f"'{phrase}' read as the size threshold the question states")

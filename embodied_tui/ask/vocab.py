@@ -353,6 +353,10 @@ CORRECTABLE_WORDS = ("fastest", "slowest", "smallest", "largest", "cheapest", "h
                      "classifiers", "segmentation", "policies", "params", "parameters", "memory", "measured",
                      "transformers", "latency", "bandwidth", "devices", "models", "model", "device")
 CORRECTION_CUTOFF = 0.8  # difflib ratio at which a word not understood is taken for a misspelt name
+# words spelt right that are close to a known one ('large' is 0.83 of 'largest'): never corrected into it (a
+# superlative would turn 'large detectors' into the one largest)
+_PLAIN_WORDS = frozenset({"large", "larger", "small", "smaller", "fast", "faster", "slow", "slower", "light",
+                          "lighter", "heavy", "heavier", "big", "bigger", "cheap", "cheaper"})
 
 
 _NAMES: list = [None, None, None]  # [the vocabulary, its names, their set]: the last one asked about
@@ -380,7 +384,7 @@ def close_names(word: str, vocab: Vocabulary) -> list[str]:
     if len(low) < 4 or not re.search(r"[a-z]", low) or re.search(r"\s", low) or re.fullmatch(r"[\d.,]+[a-z]?", low):
         return []
     names, known = _names(vocab)
-    if low in known:
+    if low in known or low in _PLAIN_WORDS:
         return []
     matcher = difflib.SequenceMatcher()
     matcher.set_seq1(low)  # as SequenceMatcher(None, low, name): the ratio is not symmetric in every case
