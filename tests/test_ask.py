@@ -1044,7 +1044,9 @@ def test_what_ask_holds_no_data_on_is_refused_not_answered_with_other_rows(fx):
                            ("is resnet_tiny better than small_vit", "'better': say which measure"),
                            ("which is the best device under $500", "ask holds no data on prices"),
                            ("which models are memory bound on the pi 5 but compute bound on the orin nano",
-                            "each on its own device")):
+                            "each on its own device"),
+                           ("models that don't fit on the coral usb but fit on the hailo-8", "each on its own device"),
+                           ("models that fit on the coral but not on the hailo-8", "beside another device")):
         answer = ask(fx.db, question)
         assert answer["refused"] and answer["rows"] == [] and not answer["understood"], question
         assert said in answer["reasons"][0], (question, answer["reasons"])

@@ -183,10 +183,21 @@ def _per_device_values(st: QuestionText) -> None:
     devices = [c for c in st.conditions if c.field == "h.device" and not c.negate]
     values: dict[str, set] = {}
     for c in st.conditions:
-        if c.field.startswith("r.") and c.op == "=" and not c.negate and isinstance(c.value, str):
-            values.setdefault(c.field, set()).add(c.value)
+        if c.field.startswith("r.") and c.op == "=" and not c.negate and isinstance(c.value, (str, bool)):
+            values.setdefault(c.field, set()).add(c.value)  # 'doesn't fit on A but fits on B': false and true
+    # 'fits on the coral but not on the hailo-8': a device left out that no named device holds reads as nothing left
+    # out (the rows are the coral's), while it was meant as the fit row's condition NOT met there
+    named = {v for c in devices for v in (c.value if isinstance(c.value, list) else [c.value])}
+    for c in st.conditions:
+        if c.field == "h.device" and c.negate and named and values:
+            apart = set(c.value if isinstance(c.value, list) else [c.value]) - named
+            if apart:
+                st.reasons.append(f"{c.cypher()} beside another device: one question's rows cannot say a model meets "
+                                  f"a condition on one device and not on another; ask about each device apart")
+                return
     for fld, said in values.items():
         if len(said) > 1 and len(devices) > 1:
+            said = {str(v).lower() if isinstance(v, bool) else v for v in said}
             st.reasons.append(f"{' and '.join(sorted(said))} ({fld}) each on its own device: one question's rows "
                               f"cannot pair a value with a device; ask about each device apart")
 
