@@ -64,9 +64,17 @@ def test_a_mark_names_its_set_at_its_device_version_and_goes_with_that_version(t
     store.mark("thor", "v1", "set-1")  # a device with no rows yet: its version is made for the mark
     store.prune({"orin": "v2", "thor": "v1"})  # orin's v1 rows go, and their mark with them
     assert not store.marked("orin", "v1", "set-1") and store.marked("thor", "v1", "set-1")
+    store.put("orin", "v2", [(digest(n), edge(n, "orin", "15W", "fp16", 2.0, True)) for n in "abc"])
+    store.mark("orin", "v2", "set-3")
+    assert store.marked("orin", "v2", "set-3")
     store.close()
     with sqlite3.connect(tmp_path / "edges.sqlite") as db:
-        assert db.execute("SELECT COUNT(*) FROM marks").fetchone()[0] == 1
+        assert db.execute("SELECT COUNT(*) FROM complete_sets").fetchone()[0] == 2
+        # rows deleted by another hand (an older embodied-ai pruning this version, an edit): the mark no longer holds
+        db.execute("DELETE FROM edges WHERE rowid IN (SELECT MAX(rowid) FROM edges)")
+    again = FitStore(tmp_path / "edges.sqlite")
+    assert not again.marked("orin", "v2", "set-3") and again.marked("thor", "v1", "set-1")
+    again.close()
 
 
 def test_a_store_of_the_previous_layout_is_rebuilt_not_misread(tmp_path):

@@ -181,7 +181,10 @@ def hardware_properties(entry: Any, mode: Any) -> dict[str, Any]:
 
 def edge_properties(row: FitEdge, hardware: dict) -> dict[str, Any]:
     """The properties of a fit row's RUNS_ON edge to the Hardware node with properties ``hardware``."""
-    props = dict(zip(_EDGE_KEYS, row[2:]))  # a FitEdge's fields after model and hardware, in order
+    if isinstance(row, tuple):  # a FitEdge: its fields after model and hardware, in order
+        props = dict(zip(_EDGE_KEYS, row[2:]))
+    else:  # a FitRow
+        props = {key: getattr(row, key) for key in _EDGE_KEYS}
     props["latency_ms"] = row.predicted_latency_ms
     props["memory_headroom_bytes"] = memory_headroom(row, hardware)
     return props

@@ -173,7 +173,7 @@ def read_flags(st: QuestionText) -> None:
         st.add(Condition(field="r.measured_latency_ms", op="IS NOT NULL", negate=negated), st.take(start, m.end()))
     for m in list(st.finditer(r"how\s+many(?!\s+(?:fps|frames|milliseconds|ms|watts|mj|millijoules|joules|"
                               r"inferences|times\s+(?:faster|slower|quicker|bigger|larger|smaller|heavier|lighter)|"
-                              r"param(?:eter)?s|weights|g?macs|g?flops|multiply))|(?:the\s+)?number\s+of|"
+                              r"param(?:eter)?s|weights|g?macs|[gt]?flops|multiply))|(?:the\s+)?number\s+of|"
                               r"count(?:\s+(?:of|the|all))*")):
         st.count = True
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="count the distinct answers"))
@@ -421,6 +421,13 @@ def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) ->
         fld = peak(m.group("p0") or m.group("p1") or m.group("p2"), m.group("u") or m.group("u2") or "tflops", phrase)
         st.add(Condition(field=fld, op="IS NOT NULL"), phrase)
         st.subject_votes.append((m.start(), "hardware"))
+    if not any(c.field == "m.name" and not c.negate for c in st.conditions):  # 'the tflops of X': X's own FLOPs
+        for m in list(st.finditer(rf"(?:how\s+many\s+|the\s+|its\s+)?{unit}")):  # 'how many TOPS does X have'
+            if re.search(r"\d\s*$", st.low[:m.start()]):  # a number's unit ('models over 1 TFLOPs'): read later
+                continue
+            phrase = st.take(m.start(), m.end())
+            st.add(Condition(field=peak(None, m.group("u"), phrase), op="IS NOT NULL"), phrase)
+            st.subject_votes.append((m.start(), "hardware"))
     for m in list(st.finditer(rf"(?P<dir>{_MORE}|{_LESS}|widest)\s+(?:memory\s+|dram\s+)?bandwidth")):
         phrase = st.take(m.start(), m.end())
         st.order.append(("h.memory_bandwidth_gbps", not re.fullmatch(_LESS, m.group("dir")), phrase))
@@ -531,7 +538,7 @@ _SHOWN = [(r"param.*|sizes?", "m.params"), (r"g?macs", "m.macs"), (r"g?flops", "
 _ASKED_MODEL_MEASURES = [
     (r"how\s+(?:big|large|heavy|small|light)", "m.params"),
     (r"(?:how\s+many\s+|the\s+|its\s+)?(?:param(?:eter)?s|weights)(?:[\s-]+counts?)?", "m.params"),
-    (r"(?:how\s+many\s+|the\s+|its\s+)?(?:g?macs|g?flops|multiply[\s-]+accumulates)(?:[\s-]+counts?)?", "m.macs"),
+    (r"(?:how\s+many\s+|the\s+|its\s+)?(?:g?macs|[gt]?flops|multiply[\s-]+accumulates)(?:[\s-]+counts?)?", "m.macs"),
     (r"(?:what|which)\s+(?:model\s+)?(?:family|architecture)|(?:the\s+|its\s+)?(?:model\s+)?family", "m.family"),
     (r"(?:what|which)\s+task|(?:the\s+|its\s+)task", "m.task"),
 ]

@@ -65,7 +65,7 @@ DEVICE_TYPES: list[tuple[str, str]] = [
 # a question answered yes or no: 'is A faster than B', 'does X fit', 'can X run under 5 ms on Y'
 YES_NO = r"\s*(?:is|are|does|do|has|have|will|would|can|could)\b"
 # fps per watt = frames per joule = 1000 / energy per inference in mJ (read as r.energy_mj wherever it is named)
-PER_WATT = r"(?:fps|frames?|inferences?)[\s-]*(?:per|/)[\s-]*(?:watt|w|joule)"
+PER_WATT = r"(?:fps|frames?|inferences?|perf(?:ormance)?)[\s-]*(?:per|/)[\s-]*(?:watt|w|joule)"
 SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": memory or latency slack), descending
     (r"(?:cheapest|lowest|least|smallest|minimum|best)[\s-]+(?:in[\s-]+)?(?:energy|joules)"
      r"(?:[\s-]+per[\s-]+inference)?|most[\s-]+energy[- ]efficient|most[\s-]+efficient|"
@@ -140,7 +140,7 @@ GENERIC_DEVICE_WORDS = {"model", "models", "gb", "tb", "mb", "x", "b", "m", "cpu
                         "usb", "pcie", "original", "firmware", "jetpack", "super", "core", "sxm", "accelerator",
                         "ai", "kit", "the", "a", "an", "and", "or", "of", "edge", "lpddr", "hbm",
                         "gddr", "dev", "developer", "typical", "default", "max", "with", "on", "in", "for", "to",
-                        "at", "is", "it"}
+                        "at", "is", "it", "tops", "tflops", "teraops", "peak"}  # a measure, not a device's name
 
 
 TYPE_TOKENS = {"gpu", "cpu", "npu", "tpu", "soc"}

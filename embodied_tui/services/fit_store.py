@@ -63,7 +63,7 @@ STORE_FORMAT = "4"  # 4: integer ids for model keys and device versions, no done
 _FORMAT = STORE_FORMAT + ":" + ", ".join(ROW_KEYS)
 _COLUMNS = ", ".join(ROW_KEYS)
 _BOOLS = [i for i, key in enumerate(ROW_KEYS) if key in BOOL_COLUMNS]
-_TABLES = ("edges", "done", "keys", "versions", "layers", "marks")  # every table a layout of this store has had (but meta)
+_TABLES = ("edges", "done", "keys", "versions", "layers", "complete_sets")  # every table a layout of this store has had (but meta)
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS keys (key_id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE)",
     "CREATE TABLE IF NOT EXISTS versions (version_id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, "
@@ -83,9 +83,10 @@ _ADDED = ("CREATE INDEX IF NOT EXISTS edges_latency_key ON edges (version_id, pr
           # each details file's per-layer columns (``services.layer_store``), by its content digest
           "CREATE TABLE IF NOT EXISTS layers (digest TEXT PRIMARY KEY, version TEXT NOT NULL, size INTEGER NOT NULL, "
           "body BLOB NOT NULL)",
-          # a set of (model keys x targets) whose rows are all stored at a device version (``marked``/``mark``)
-          "CREATE TABLE IF NOT EXISTS marks (version_id INTEGER NOT NULL, digest TEXT NOT NULL, "
-          "PRIMARY KEY (version_id, digest))")
+          # a set of (model keys x targets) whose rows are all stored at a device version (``marked``/``mark``),
+          # with how many rows that version held then
+          "CREATE TABLE IF NOT EXISTS complete_sets (version_id INTEGER NOT NULL, digest TEXT NOT NULL, "
+          "rows INTEGER NOT NULL, PRIMARY KEY (version_id, digest))")
 _VERSION = "(SELECT version_id FROM versions WHERE device = ? AND version = ?)"  # one statement: one snapshot
 _OPS = ("<", "<=", ">", ">=", "=", "IN")
 
@@ -153,21 +154,28 @@ class FitStore:
             return set()
 
     def marked(self, device: str, version: str, digest: str) -> bool:
-        """Whether ``mark(device, version, digest)`` was called: every row of that set is stored (one lookup, where
-        ``complete`` counts the rows of every model key)."""
+        """Whether ``mark(device, version, digest)`` was called and the version still holds as many rows as it did
+        then: every row of that set is stored (a count on the index, where ``complete`` groups the rows of every
+        model key). Rows deleted since by another hand (an older embodied-ai pruning this version as stale, an edit)
+        undo the mark."""
         try:
-            return self.db.execute(f"SELECT 1 FROM marks WHERE version_id = {_VERSION} AND digest = ?",
-                                   (device, version, digest)).fetchone() is not None
+            found = self.db.execute(
+                f"SELECT c.rows, (SELECT COUNT(*) FROM edges e WHERE e.version_id = c.version_id) FROM complete_sets c "
+                f"WHERE c.version_id = {_VERSION} AND c.digest = ?", (device, version, digest)).fetchone()
         except sqlite3.Error:
             return False
+        return found is not None and found[1] >= found[0]
 
     def mark(self, device: str, version: str, digest: str) -> None:
         """Note that every row of the set ``digest`` names (the caller's digest of its model keys and targets) is
-        stored on ``device`` at ``version``. Its rows go only with their version (``prune``), and the mark with them."""
+        stored on ``device`` at ``version``, with the version's row count now. Its rows go with their version
+        (``prune``), and the mark with them."""
         try:
             with self.db:
                 self.db.execute("INSERT OR IGNORE INTO versions (device, version) VALUES (?, ?)", (device, version))
-                self.db.execute(f"INSERT OR IGNORE INTO marks VALUES ({_VERSION}, ?)", (device, version, digest))
+                self.db.execute("INSERT OR REPLACE INTO complete_sets SELECT v.version_id, ?, (SELECT COUNT(*) FROM "
+                                "edges e WHERE e.version_id = v.version_id) FROM versions v WHERE v.device = ? AND "
+                                "v.version = ?", (digest, device, version))
         except sqlite3.Error:
             pass
 
@@ -292,7 +300,7 @@ class FitStore:
                 stale = [(i,) for i, device, version in self.db.execute("SELECT version_id, device, version FROM versions")
                          if versions.get(device) != version]
                 self.db.executemany("DELETE FROM edges WHERE version_id = ?", stale)
-                self.db.executemany("DELETE FROM marks WHERE version_id = ?", stale)
+                self.db.executemany("DELETE FROM complete_sets WHERE version_id = ?", stale)
                 self.db.executemany("DELETE FROM versions WHERE version_id = ?", stale)
         except sqlite3.Error:
             pass
