@@ -85,6 +85,7 @@ from embodied_tui.ask.quantities import (
     read_display_units,
     read_measure_first,
     read_orders_of_magnitude,
+    read_quantization_words,
     read_restated_units,
     read_size_adjectives,
     read_thresholds,
@@ -279,6 +280,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     read_bare_quantities(st, tuple(f for f in FIELDS if f not in RATES))
     read_restated_units(st)
     read_size_adjectives(st)
+    read_quantization_words(st)
     read_display_units(st)
     unparsed = st.ignored + leftovers(st, vocabulary)
 

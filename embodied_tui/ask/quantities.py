@@ -360,3 +360,12 @@ def read_size_adjectives(st: QuestionText) -> None:
             continue
         phrase = st.take(m.start(), m.end())
         st.notes.append(f"'{phrase}' read as the size threshold the question states")
+
+
+def read_quantization_words(st: QuestionText) -> None:
+    """'quantized to int8', 'int8 quantization': said with the precision it names, the word restates it (the fit rows
+    at that precision are the quantized model's)."""
+    if not any(c.field == "r.precision" and not c.negate for c in st.conditions):
+        return
+    for m in list(st.finditer(r"(?:quanti[sz](?:ed|able|ation|ing|e))(?:\s+(?:to|at|in|for))?")):
+        st.take(m.start(), m.end())

@@ -134,7 +134,7 @@ compare comparing versus vs single way ways kind kinds type types take takes tak
 achieve achieves manage manages draw draws drawing consume consumes consuming sustain sustains uses available
 exist exists anything something everything anyone stuff thing things range bracket band much gives give
 carry carries carrying our ours whats lot lots bit ever first sorted order ordered energy but though while whereas offer offers offering provide provides
-weights whose mean means leave leaves gimme lemme we've weve i've ive you've anywhere that's thats it's there's theres here's w/ r s wat wht wich whcih whats hw u ur pls plz thx thanks hey hi hello
+weights whose mean means leave leaves gimme lemme yo sup we've weve i've ive you've anywhere that's thats it's there's theres here's w/ r s wat wht wich whcih whats hw u ur pls plz thx thanks hey hi hello
 """.split())
 GENERIC_DEVICE_WORDS = {"model", "models", "gb", "tb", "mb", "x", "b", "m", "cpu", "gpu", "tpu", "npu", "soc",
                         "usb", "pcie", "original", "firmware", "jetpack", "super", "core", "sxm", "accelerator",
