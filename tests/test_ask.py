@@ -627,6 +627,23 @@ def test_the_word_pipelines_asks_about_every_stored_pipeline(pipeline_db, cli):
     assert {row[0] for row in _ask(cli, "list pipelines")["rows"]} == {"pi05", "openvla-7b"}
 
 
+def test_pipelines_that_meet_or_miss_their_own_rate(pipeline_db, cli):
+    """'which pipelines meet their rate on X' / 'don't hit their control rate': the fits that hold (or miss) each
+    pipeline's own rate, computed here with ``pipeline fit``; 'what control rate does X get' is its rows."""
+    agx = {"jetson-agx-orin-32gb", "jetson-agx-orin-64gb", "jetson-agx-thor"}
+    fits = {(spec.removesuffix(".yaml"), *key): fit for spec in ("pi05.yaml", "openvla-7b.yaml")
+            for key, (fit, _) in _fits(pipeline_db, spec).items() if key[0] in agx}
+    for question, held in (("which pipelines meet their rate on the agx?", True),
+                           ("which pipelines don't hit their control rate on the agx?", False)):
+        answer = _ask(cli, question)
+        assert answer["understood"] and answer["unparsed"] == [], (question, answer["reasons"])
+        expected = {key for key, fit in fits.items() if fit.meets_rate is held}
+        assert {(row[0], row[1], row[2]) for row in answer["rows"]} == expected and expected, question
+    answer = _ask(cli, "what control rate does pi05 get on the agx?")
+    assert answer["understood"] and {(row[0], row[1], row[2]) for row in answer["rows"]} == \
+        {key for key in fits if key[0] == "pi05"}
+
+
 def test_fastest_device_for_a_pipeline(pipeline_db, cli):
     answer = _ask(cli, "fastest device for pi05")
     fits = _fits(pipeline_db, "pi05.yaml")

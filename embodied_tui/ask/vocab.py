@@ -14,7 +14,7 @@ from typing import Mapping
 from embodied_tui.ask.quantities import NUM, clean, number
 from embodied_tui.ask.query import MAX_IN_VALUES, Comparison, Condition, Reading, Relative
 from embodied_tui.ask.text import QuestionText
-from embodied_tui.ask.words import FAMILY_ALIASES, GENERIC_DEVICE_WORDS, KNOWN_FAMILIES, STOPWORDS, TYPE_TOKENS
+from embodied_tui.ask.words import FAMILY_ALIASES, GENERIC_DEVICE_WORDS, KNOWN_FAMILIES, STOPWORDS, TYPE_TOKENS, YES_NO
 
 
 @dataclass(frozen=True)
@@ -332,11 +332,22 @@ def read_pipeline_names(st: QuestionText, vocab: Vocabulary) -> None:
             continue
         st.conditions.append(one_of("p.name", names))
         st.readings.append(Reading(phrase=phrase, meaning=f"every stored pipeline: {', '.join(names)}"))
+    if not any(c.field == "p.name" for c in st.conditions):
+        return
+    # 'which pipelines meet their rate', 'where does pi05 not hit its control rate': the device holds the pipeline's own
+    # rate (a yes/no question, 'does pi05 hold its rate on X', lists every row with its verdict instead)
+    held = (r"(?:meets?|meeting|hits?|hitting|holds?|holding|reach(?:es)?|reaching|makes?|making|keeps?\s+up\s+with)"
+            r"\s+(?:its|their|the)\s+(?:own\s+)?(?:control\s+)?(?:rates?|frequency|frequencies|loops?)")
+    for m in [] if re.match(YES_NO, st.low) else list(st.finditer(held)):
+        negated, start = st.negated_before(m.start())
+        st.add(Condition(field="r.meets_rate", op="=", value=not negated), st.take(start, m.end()))
     for m in list(st.finditer(r"(?:at\s+)?(?:its|their|the)\s+(?:own\s+)?control\s+(?:rate|frequency|loop)")):
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()),  # no rate asked: the pipeline's own
                                    meaning="the pipeline's own rate (p.rate_hz)"))
     for m in list(st.finditer(r"(?:a\s+|the\s+|one\s+)?control\s+(?:period|step|cycle|tick)")):
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="the measure is r.total_ms"))
+    for m in list(st.finditer(r"(?:the\s+|what\s+)?control\s+(?:rates?|frequency|frequencies|hz)")):
+        st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="the measure is r.rate_hz"))
 
 
 def read_families(st: QuestionText, vocab: Vocabulary) -> None:
