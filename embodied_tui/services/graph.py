@@ -260,15 +260,24 @@ class Registered:
         records = [r for r in records if r.macs is not None]
         nodes: dict[tuple[str, str], dict] = {}  # (device, mode) -> Hardware node properties, for kept modes
         targets: dict[str, list[tuple[str, str]]] = {}  # device -> the (mode, precision) an edge may be kept on
+        every_mode: set[str] = set()  # devices all of whose modes the scope keeps
         for entry in self.devices if scope.has(HARDWARE) and records else ():
+            kept_all = True
             for mode in entry.power_modes:
                 hprops = hardware_properties(entry, mode)
                 if not scope.keeps(HARDWARE, hprops):
+                    kept_all = False
                     continue
                 nodes[(entry.id, mode.name)] = hprops
                 for precision in PRECISIONS:  # as fit_record: the precisions the mode states a peak for
                     if precision in mode.peak_tflops and (scope.precisions is None or precision in scope.precisions):
                         targets.setdefault(entry.id, []).append((mode.name, precision))
+            if kept_all:
+                every_mode.add(entry.id)
+        # a device whose every mode is kept, at every precision (or at those an edge condition already asks for), has
+        # no stored row off its targets: its rows are read without naming them ('how many models run under 1 ms on
+        # the orin nano': 47 targets named made the count's grouping read every row, 0.52 -> 0.23 s)
+        unnamed = every_mode if scope.precisions is None or _asks_precisions(scope) else set()
         if not targets:
             yield lambda distinct=None, ranked=None: iter(())
             return
@@ -294,7 +303,8 @@ class Registered:
                     taken = 0
                     last = None  # the key of this device's limit-th kept row (of its limit-th subject: Top.per)
                     subjects: set = set()
-                    for key, row in store.rows(device, versions[device], keys, pairs, scope.edge_where,
+                    for key, row in store.rows(device, versions[device], keys,
+                                               None if device in unnamed else pairs, scope.edge_where,
                                                skip=seen_keys, order=order,
                                                one_per_key=variable == "m" and scope.edge_where_whole):
                         n += 1
@@ -481,6 +491,16 @@ def _set_marks(store, records: list, targets: dict[str, list[tuple[str, str]]]) 
         return {}
     keys = hashlib.sha256("\n".join(sorted(_record_key(r) for r in records)).encode()).hexdigest()
     return {device: _digest([keys, sorted(set(pairs))]) for device, pairs in targets.items()}
+
+
+def _asks_precisions(scope: Scope) -> bool:
+    """Whether the scope's edge conditions read by the store keep exactly its precisions (``r.precision = 'fp16'``
+    or ``IN [...]``), so that naming the targets would add nothing."""
+    for column, op, value in scope.edge_where:
+        if column == "precision" and ((op == "=" and {value} == set(scope.precisions))
+                                      or (op == "IN" and set(value) == set(scope.precisions))):
+            return True
+    return False
 
 
 def _calls(missing: list[tuple[str, str, str]], every: dict[tuple[str, str], frozenset[str]]) \
