@@ -526,13 +526,16 @@ def _projected(kept: list[dict[str, dict]], columns: list[str], order: list[tupl
     the first key decides), cut to ``limit``, as the values of ``columns``; None where a sort key is missing or of
     mixed types in some row (Cypher's ordering of those is grand-cypher's to say)."""
     keys = [(*name.split(".", 1), descending) for name, descending in order]
+    columns_of_keys = []
     for variable, prop, _ in keys:
         values = [row[variable].get(prop) for row in kept]
         numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         if not (numbers or all(isinstance(v, str) for v in values)):
             return None
-    if keys and len({descending for _, _, descending in keys}) == 1:  # one way: one sort on the tuple of keys
-        kept.sort(key=lambda row: tuple(row[variable][prop] for variable, prop, _ in keys), reverse=keys[0][2])
+        columns_of_keys.append(values)
+    if keys and len({descending for _, _, descending in keys}) == 1:  # one way: one stable sort on the keys' tuples
+        tuples = list(zip(*columns_of_keys))
+        kept = [kept[i] for i in sorted(range(len(kept)), key=tuples.__getitem__, reverse=keys[0][2])]
     else:
         for variable, prop, descending in reversed(keys):
             kept.sort(key=lambda row: row[variable][prop], reverse=descending)
