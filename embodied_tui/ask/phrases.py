@@ -463,8 +463,18 @@ def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) ->
                st.take(m.start(), m.end()))
     mem = (rf"(?:(?:with|has|have|having)\s+)?(?P<cmp>{cmp_re})\s*(?P<num>{num_re})\s*(?P<mu>gb|gib|mb|mib|tb)"
            rf"(?:\s+of)?\s+(?:device\s+|onboard\s+)?(?:memory|ram|vram|dram)")
+    # 'which models need more than 100 MB of memory': a model's need, its weights (as 'how much memory does X need')
+    needs = (about_models and not re.search(rf"(?<![a-z])(?:{HW_WORDS}|gpus?|npus?|tpus?|socs?)(?![a-z])", st.low)
+             and re.search(r"(?<![a-z])(?:needs?|needing|uses?|using|requires?|requiring|takes?|consumes?|occup(?:y|ies))"
+                           r"(?![a-z])", st.low))
     for m in list(st.finditer(mem)):
         phrase = st.take(m.start(), m.end())
+        if needs:
+            st.add(Condition(field="m.weight_bytes", op=to_op(m),
+                             value=float(m.group("num").replace(",", "")) * _BYTES[m.group("mu")]), phrase)
+            st.notes.append(f"'{phrase}' read as the model's weights (m.weight_bytes); a device's memory is "
+                            f"h.memory_bytes")
+            continue
         st.add(Condition(field="h.memory_bytes", op=to_op(m),
                          value=float(m.group("num").replace(",", "")) * _BYTES[m.group("mu")]), phrase)
         st.subject_votes.append((m.start(), "hardware"))

@@ -589,6 +589,16 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
     'at the lab site', 'site = lab'. A tag becomes the models that carry it (``m.name IN [...]``, resolved here from
     the registry's tags), negatable ('not tagged robot'). A tag no model carries, or one that more than
     ``query.MAX_IN_VALUES`` models carry, is a reason to refuse, said in words."""
+    for m in list(st.finditer(r"untagged|(?:with\s+)?no\s+tags?(?:\s+at\s+all)?|without\s+(?:any\s+)?tags?")):
+        tagged = sorted(set(vocab.tags) & set(vocab.models))  # 'untagged models': every model but those with tags
+        phrase = st.take(m.start(), m.end())
+        if not tagged:
+            st.readings.append(Reading(phrase=phrase, meaning="no model has tags: every model"))
+        elif len(tagged) > MAX_IN_VALUES:
+            st.reasons.append(f"'{phrase}': {len(tagged):,} models have tags, more than one question can name; list "
+                              f"them with `embodied-ai model list`")
+        else:
+            st.add(one_of("m.name", tagged, negate=True), phrase)
     if not vocab.tags:
         for m in list(st.finditer(r"tagged\s+[a-z0-9_.=-]+|[a-z0-9_-]+\s+tags?|tags?\s+[a-z0-9_.=-]+")):
             st.reasons.append(f"'{st.take(m.start(), m.end())}': no registered model has tags")
@@ -612,10 +622,13 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
             st.reasons.append(f"'{phrase}': {len(names):,} models have the tag {said}, more than one question can "
                               f"name; list them with `embodied-ai model list --filter 'tags = {said}'`")
         else:
-            st.conditions.append(one_of("m.name", names, negated))
+            added.append(one_of("m.name", names, negated))
+            st.conditions.append(added[-1])
             st.readings.append(Reading(phrase=phrase, meaning=f"{'NOT ' if negated else ''}tag {said}: "
                                                               f"{', '.join(names)}"))
         st.subject_votes.append((m.start(), "model"))
+
+    added: list[Condition] = []  # the tag conditions read, in turn ('tagged robot or demo' widens the last one)
 
     # 'robot-tagged', 'lab tagged', 'robot models': a known tag (or tag value) right before 'tagged' or a model word
     known = sorted(keys | {v for _, v in pairs if v}, key=len, reverse=True)
@@ -645,6 +658,26 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
             tag = m.group("t")
             key = tag if tag in keys else next(k for k, v in sorted(pairs) if v == tag)
             add(m, key, None if tag in keys else tag)
+    # 'tagged robot or demo': the models with either (with 'and', the two conditions hold together as read)
+    for m in list(st.finditer(rf"(?:or|and)\s+(?P<t>{alternatives})(?:\s*=\s*(?P<v>{word}))?(?:\s+tags?)?")):
+        if not added or added[-1].negate or not st.masked()[:m.start()].rstrip().endswith("\x00"):
+            continue  # only right after a tag read
+        tag = m.group("t")
+        key = tag if tag in keys else next(k for k, v in sorted(pairs) if v == tag)
+        value = m.group("v") if m.group("v") else (None if tag in keys else tag)
+        if st.low[m.start():m.start() + 2] == "or":
+            last = added[-1]
+            names = sorted(set(last.value if isinstance(last.value, list) else [last.value])
+                           | set(models_with(key, value)))
+            if len(names) <= MAX_IN_VALUES:
+                phrase = st.take(m.start(), m.end())
+                wider = one_of("m.name", names)
+                st.conditions[st.conditions.index(last)] = wider
+                added[-1] = wider
+                st.readings.append(Reading(phrase=phrase, meaning=f"or tag {_tag_text(key, value or '')}: "
+                                                                  f"{', '.join(names)}"))
+                continue
+        add(m, key, value)
     for key in sorted(keys, key=len, reverse=True):
         kp = re.escape(key)
         vals = "|".join(re.escape(v) for v in sorted((v for k, v in pairs if k == key and v), key=len, reverse=True))
