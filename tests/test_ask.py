@@ -927,6 +927,30 @@ def test_two_precisions_compared_pair_each_model_device_and_mode(fx, graph):
     assert vs.startswith(f"fp16 is faster than int8 on {sum(1 for i8, f16 in pairs if f16 < i8)} of {len(pairs)} ")
 
 
+def test_which_of_two_models_is_more_efficient_counts_energy_per_inference(fx, graph):
+    """'which is more efficient, A or B' / 'is B less efficient than A': energy per inference (FitRow.energy_mj) on
+    each device x mode x precision both have, counted here from the fit rows."""
+    from embodied_tui.services.ask import ask
+
+    nano = {"jetson-orin-nano-4gb", "jetson-orin-nano-8gb", "jetson-orin-nano-8gb-super", "jetson-orin-nano-cpu"}
+    energy: dict = {}
+    for row in fx.rows:
+        if row.hardware in nano and row.energy_mj:
+            energy.setdefault((row.hardware, row.power_mode, row.precision), {})[row.model] = row.energy_mj
+    pairs = [(e["small_vit"], e["resnet_tiny"]) for e in energy.values() if {"small_vit", "resnet_tiny"} <= e.keys()]
+    assert pairs
+    less = sum(1 for a, b in pairs if a < b)
+    answer = ask(fx.db, "which is more efficient on the orin nano, small_vit or resnet_tiny?", graph=graph)
+    assert answer["understood"], answer
+    assert answer["answer"][0].startswith(f"small_vit is more efficient than resnet_tiny on {less} of {len(pairs)} "),\
+        answer["answer"][0]
+    more = sum(1 for a, b in pairs if b > a)
+    verdict = "yes" if more == len(pairs) else "no" if more == 0 else "partly"
+    head = ask(fx.db, "is resnet_tiny less efficient than small_vit on the orin nano?", graph=graph)["answer"][0]
+    assert head.startswith(f"{verdict}: resnet_tiny is less efficient than small_vit on {more} of {len(pairs)} "), head
+    assert ask(fx.db, "efficient models", graph=graph)["refused"]  # 'efficient' is no misspelt 'efficientnet'
+
+
 def test_how_much_faster_on_one_device_than_another(fx, graph):
     from embodied_tui.services.ask import ask
 

@@ -184,7 +184,7 @@ class Comparison(BaseModel):
     slower: bool = False
     # 'is A bigger than B', 'does A have more MACs than B': two models' sizes (the registry's, read with the
     # question: ``values``, one per side), ``more`` whether the question asks if the first has more
-    measure: Literal["r.latency_ms", "m.params", "m.macs"] = "r.latency_ms"
+    measure: Literal["r.latency_ms", "r.energy_mj", "m.params", "m.macs"] = "r.latency_ms"  # energy: 'more efficient'
     values: list[float | None] = Field(default_factory=list, max_length=2)
     more: bool = True
 

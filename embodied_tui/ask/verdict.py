@@ -71,6 +71,8 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
     each model x device x power mode); the verdict counts
     the pairings where the first model is faster, with the ratios' range and median. Two device groups: for each
     model and precision, each side at its fastest device and mode (named), and their ratio."""
+    if compare.measure == "r.energy_mj":
+        return energy_comparison(compare, columns, rows)
     if compare.measure != "r.latency_ms":
         return size_comparison(compare)
     if not all(c in columns for c in COMPARED):
@@ -145,6 +147,43 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
         head = [f"{verdict}: {a_label} is {how}{'slower' if slower else 'faster'} than {b_label} for {held} of {n} model "
                 f"x precision pairings (predicted latency, each side at its fastest device and mode)"]
     return head + out[:MAX_SENTENCES] + ([f"... and {more} more"] if more > 0 else [])
+
+
+def energy_comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
+    """Two models compared on energy per inference (``r.energy_mj``: power_w x predicted latency): each device x
+    power mode x precision where both have one is a pairing; the verdict counts those where the first uses less
+    (or, asked 'less efficient', more), with the ratios' median and range (the larger energy over the smaller)."""
+    needed = ("m.name", "h.device", "h.power_mode", "r.precision", "r.energy_mj")
+    if not all(c in columns for c in needed):
+        return []
+    at = {c: columns.index(c) for c in needed}
+    a, b = compare.sides[0][0], compare.sides[1][0]
+    by_config: dict[tuple, dict[str, float]] = {}
+    for r in rows:
+        if r[at["r.energy_mj"]] is not None:
+            key = (r[at["h.device"]], r[at["h.power_mode"]], r[at["r.precision"]])
+            by_config.setdefault(key, {})[r[at["m.name"]]] = r[at["r.energy_mj"]]
+    pairs = [(k, e[a], e[b]) for k, e in by_config.items() if a in e and b in e and e[a] > 0 and e[b] > 0]
+    if not pairs:
+        return [f"cannot compare: no device, power mode and precision has an energy per inference for both {a} and {b}"]
+    ratios = sorted(eb / ea for _, ea, eb in pairs)  # > 1: a uses less
+    held = sum(1 for x in ratios if (x < 1 if compare.slower else x > 1))
+    n = len(ratios)
+    verdict = ("yes: " if held == n else "no: " if held == 0 else "partly: ") if compare.yes_no else ""
+
+    def uses(ratio: float) -> str:
+        return f"{_times(ratio)} less energy" if ratio >= 1 else f"{_times(1 / ratio)} more energy"
+
+    med = statistics.median(ratios)
+    out = [f"{verdict}{a} is {'less' if compare.slower else 'more'} efficient than {b} on {held} of {n} device x power "
+           f"mode x precision pairings (energy per inference, power x predicted latency); median: {a} uses "
+           f"{uses(med)} than {b} (from {uses(ratios[0])} to {uses(ratios[-1])})"]
+    for (dev, mode, prec), ea, eb in sorted(pairs, key=lambda p: min(p[1], p[2]))[:MAX_DETAILS]:
+        out.append(f"{dev} ({mode}, {prec}): {a} {fmt.number(ea)} mJ, {b} {fmt.number(eb)} mJ: {a} uses "
+                   f"{uses(eb / ea)}")
+    if len(pairs) > MAX_DETAILS:
+        out.append(f"... and {len(pairs) - MAX_DETAILS} more pairings (the rows below)")
+    return out
 
 
 _SIZE_WORDS = {"m.params": "parameters", "m.macs": "MACs"}

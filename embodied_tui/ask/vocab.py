@@ -366,7 +366,7 @@ CORRECTABLE_WORDS = ("fastest", "slowest", "smallest", "largest", "cheapest", "h
 CORRECTION_CUTOFF = 0.8  # difflib ratio at which a word not understood is taken for a misspelt name
 # words spelt right that are close to a known one ('large' is 0.83 of 'largest'): never corrected into it (a
 # superlative would turn 'large detectors' into the one largest)
-_PLAIN_WORDS = frozenset({"large", "larger", "small", "smaller", "fast", "faster", "slow", "slower", "light",
+_PLAIN_WORDS = frozenset({"efficient", "efficiently", "large", "larger", "small", "smaller", "fast", "faster", "slow", "slower", "light",
                           "lighter", "heavy", "heavier", "big", "bigger", "cheap", "cheaper"})
 
 
@@ -718,7 +718,7 @@ _COMPARE = (r"(?:at\s+least\s+)?(?P<f>twice|thrice|(?:two|three|four|five|ten)\s
             r"(?:as\s+(?P<w2>fast|quick|slow)(?:\s+as)?|(?P<w3>faster|slower|quicker)(?:\s+than)?)|"
             r"(?:how\s+much\s+|how\s+many\s+times\s+)?(?P<w>faster|slower|quicker)(?:\s+than)?|vs\.?|versus|"
             r"compared?\s+(?:to|with)|compare|against|(?:which|who)\s+is\s+(?:faster|quicker|slower)|"
-            r"(?:the\s+)?(?P<speedup>speed[\s-]?ups?)(?:\s+(?:of|for))?")
+            r"(?:the\s+)?(?P<speedup>speed[\s-]?ups?)(?:\s+(?:of|for))?|stacks?\s+up\s+(?:against|to|with)")
 
 
 def _factor(m: re.Match) -> float | None:
@@ -761,6 +761,15 @@ def read_comparison(st: QuestionText, vocab: Vocabulary | None = None) -> Compar
         key=lambda c: said.get(c.cypher(), 0))))
     if len(names) == 2 and vocab is not None and (sized := _size_comparison(st, names, vocab)) is not None:
         return sized
+    if len(names) == 2:  # 'which is more efficient, A or B', 'does A use less energy than B': energy per inference
+        for m in list(st.finditer(r"(?P<d>more|less)\s+(?:energy[\s-]+|power[\s-]+)?efficient(?:\s+than)?|"
+                                  r"(?:uses?|using|needs?|draws?)\s+(?P<d2>less|more)\s+energy(?:\s+than)?")):
+            phrase = st.take(m.start(), m.end())
+            worse = (m.group("d") or "") == "less" or (m.group("d2") or "") == "more"
+            st.add(Condition(field="r.energy_mj", op="IS NOT NULL"), phrase)
+            st.readings.append(Reading(phrase=phrase, meaning=f"compare {names[0]} with {names[1]} on r.energy_mj"))
+            return Comparison(field="m.name", sides=[[names[0]], [names[1]]], labels=names, phrase=phrase,
+                              yes_no=bool(st.yes_no), measure="r.energy_mj", slower=worse)
     for m in list(st.finditer(_COMPARE)):
         phrase = st.take(m.start(), m.end())
         if len(names) == 2:
