@@ -725,6 +725,15 @@ def test_lighter_and_heavier_than_a_model(fx, graph):
     macs = {r.name: r.macs for r in fx.records}
     answer = ask(fx.db, "models with fewer MACs than unet_small", graph=graph)
     assert {row[0] for row in answer["rows"]} == {n for n, m in macs.items() if m < macs["unet_small"]}
+    # the reference said once for two measures: 'more MACs than X but fewer params'
+    for question, ref, more_macs in (("which models have more MACs than small_vit but fewer params?", "small_vit", True),
+                                     ("models with fewer MACs than mobilenet_tiny and more params", "mobilenet_tiny",
+                                      False)):
+        answer = ask(fx.db, question, graph=graph)
+        assert answer["understood"], answer
+        want = {n for n in params if (macs[n] > macs[ref] and params[n] < params[ref] if more_macs
+                                      else macs[n] < macs[ref] and params[n] > params[ref])}
+        assert want and {row[0] for row in answer["rows"]} == want, question
 
 
 def test_input_shapes_and_activation_sizes_can_be_asked_about(fx, graph):

@@ -526,6 +526,7 @@ def read_relative(st: QuestionText, vocab: Vocabulary) -> None:
     size (params, or MACs), strict, so the model itself is not in the answer. Read before model names. A model whose
     size is not known cannot be compared: the question is refused with that reason."""
     keys = _name_keys(vocab)
+    referenced: list[str] = []
     for pattern, fld, op in _RELATIVE:
         for m in list(st.finditer(rf"(?:{pattern})\s+than(?=\s)")):
             found = _name_after(st, m.end(), keys)
@@ -540,6 +541,18 @@ def read_relative(st: QuestionText, vocab: Vocabulary) -> None:
                 continue
             st.add(Condition(field=fld, op=op, value=value), phrase)
             st.notes.append(f"'{phrase}' read as {fld} {op} {value:,.0f} ({name}'s own)")
+            referenced.append(name)
+    if len(set(referenced)) == 1:  # 'more MACs than resnet50 but fewer params': the same model, not named again
+        name = referenced[0]
+        for pattern, fld, op in _RELATIVE:
+            for m in list(st.finditer(rf"(?:but|and|yet|while)\s+(?:(?:with|has|have|having)\s+)?(?:{pattern})"
+                                      rf"(?!\s+than)")):
+                value = (vocab.sizes.get(name) or {}).get(fld)
+                if value is None:
+                    continue
+                phrase = st.take(m.start(), m.end())
+                st.add(Condition(field=fld, op=op, value=value), phrase)
+                st.notes.append(f"'{phrase}' read against {name} too: {fld} {op} {value:,.0f} ({name}'s own)")
     _read_between_models(st, vocab, keys)
 
 
