@@ -83,7 +83,8 @@ def _model_env(rec) -> dict:
     a = rec.architecture
     return {"m.name": rec.name, "m.family": a.family, "m.type": a.type, "m.task": a.task, "m.params": rec.params,
             "m.macs": rec.macs, "m.flops": rec.flops, "m.weight_bytes": rec.weight_bytes, "m.format": rec.format,
-            "m.layers": sum(rec.layers.values())}
+            "m.layers": sum(rec.layers.values()), "m.activation_bytes": rec.activation_bytes,
+            "m.input_shape": ", ".join("x".join(str(d) for d in s) for s in rec.input_shapes)}
 
 
 def _hw_env(entry, mode) -> dict:
@@ -1100,7 +1101,8 @@ def test_what_ask_holds_no_data_on_is_refused_not_answered_with_other_rows(fx):
                            ("which models are memory bound on the pi 5 but compute bound on the orin nano",
                             "each on its own device"),
                            ("models that don't fit on the coral usb but fit on the hailo-8", "each on its own device"),
-                           ("models that fit on the coral but not on the hailo-8", "beside another device")):
+                           ("models that fit on the coral but not on the hailo-8", "beside another device"),
+                           ("which devices can't run unet_small in under 10 ms?", "'can't run unet_small' with")):
         answer = ask(fx.db, question)
         assert answer["refused"] and answer["rows"] == [] and not answer["understood"], question
         assert said in answer["reasons"][0], (question, answer["reasons"])

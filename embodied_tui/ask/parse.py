@@ -237,6 +237,22 @@ def _at_precision(st: QuestionText, conditions: list[Condition]) -> list[Conditi
     return out
 
 
+_CANNOT = re.compile(r"(?<![a-z])(?:can't|cannot|can\s+not|won't|will\s+not|doesn't|does\s+not|don't|do\s+not)\s+"
+                     r"(?:run|do|hit|reach|manage|achieve|get|handle)\s")
+
+
+def _cannot_meet(st: QuestionText, conditions: list[Condition]) -> None:
+    """'which devices can't run X in under 10 ms': the negation read on the model would list every other model's fast
+    rows, and on the latency each slow mode of a device that has fast ones too; the devices where no mode and precision
+    meets it are not one query's rows. Refused in words, with the question that lists those that do."""
+    model = [c for c in conditions if c.field == "m.name" and c.negate and c.op == "="]
+    measured = [c for c in conditions if c.field in ("r.latency_ms", "r.fps", "r.energy_mj") and not c.negate]
+    if len(model) == 1 and measured and _CANNOT.search(st.low):
+        st.reasons.append(f"'can't run {model[0].value}' with {measured[0].cypher()}: the devices where no power mode "
+                          f"and precision meets it are not rows one question lists; ask which devices run "
+                          f"{model[0].value} so (those not listed cannot)")
+
+
 def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     # one space for any run of whitespace: the readers' patterns allow \s* in several places in a row, and a long run
     # between a number and a word made them backtrack (2,000 spaces after a '1': 45 s)
@@ -293,6 +309,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     conditions, subject = as_hardware_question(st, conditions, subject)
     conditions = [_as_gib(st, c) for c in conditions]
     conditions = _at_precision(st, conditions)
+    _cannot_meet(st, conditions)
     order, limit = ordering(st, conditions)
     if recommend and not conditions and not order and compare is None:
         st.reasons.append("'should I use' asks for a recommendation: say what for (a device, a latency or rate, a "

@@ -444,7 +444,8 @@ def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) ->
                              st.low)
     if about_models and not re.search(rf"(?<![a-z])(?:{HW_WORDS}|gpus?|npus?|tpus?|socs?)(?![a-z])", st.low):
         for m in list(st.finditer(rf"(?:uses?|using|needs?|needing|takes?|with)?\s*(?:the\s+)?(?P<dir>{_MORE}|{_LESS})"
-                                  rf"\s+(?:memory|ram)(?:\s+(?:footprint|use|usage))?(?![\s-]+(?:headroom|bound))")):
+                                  rf"\s+(?:memory|ram)(?:\s+(?:footprint|use|usage)|[\s-]+(?:hungry|intensive|heavy))?"
+                                  rf"(?![\s-]+(?:headroom|bound))")):
             phrase = st.take(m.start(), m.end())  # 'which model uses the least memory': a model's, not a device's
             st.order.append(("m.weight_bytes", not re.fullmatch(_LESS, m.group("dir")), phrase))
             st.notes.append(f"'{phrase.strip()}' read as the weights' size (m.weight_bytes); a device's memory is "

@@ -94,6 +94,10 @@ SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": mem
     # 'the most powerful jetson': compute, not power draw (the fp16 peak: every GPU and SoC states one)
     (r"most[\s-]+powerful|strongest|beefiest|most[\s-]+capable", "h.peak_fp16_tflops", True),
     (r"least[\s-]+powerful|weakest|least[\s-]+capable", "h.peak_fp16_tflops", False),
+    (r"(?:most|largest|biggest|highest|max(?:imum)?)[\s-]+(?:peak[\s-]+)?activations?(?:[\s-]+(?:memory|bytes|size))?",
+     "m.activation_bytes", True),
+    (r"(?:least|fewest|smallest|lowest|min(?:imum)?)[\s-]+(?:peak[\s-]+)?activations?(?:[\s-]+(?:memory|bytes|size))?",
+     "m.activation_bytes", False),
     (r"(?:highest|largest|most|greatest|max(?:imum)?)[\s-]+(?:arithmetic|operational)[\s-]+intensity",
      "r.arithmetic_intensity", True),
     (r"(?:lowest|smallest|least|min(?:imum)?)[\s-]+(?:arithmetic|operational)[\s-]+intensity",
