@@ -227,7 +227,7 @@ def _at_precision(st: QuestionText, conditions: list[Condition]) -> list[Conditi
         return conditions
     out = []
     for c in conditions:
-        if c.field in _AT_PRECISION and c.op not in ("IS NOT NULL",):
+        if c.field in _AT_PRECISION and c.op != "IS NOT NULL":
             moved = c.model_copy(update={"field": _AT_PRECISION[c.field]})
             st.reread(c.cypher(), moved.cypher())
             st.notes.append(f"{c.field} read at the precision asked: {moved.cypher()} (the bytes at that precision, "

@@ -110,8 +110,8 @@ _RECOMMEND = r"(?:should|shall|could)\s+(?:i|we)\s+(?:use|pick|choose|deploy|run
 
 
 def read_recommendation(st: QuestionText) -> bool:
-    """'which model should I use?', 'what do you recommend?': True when asked (``refuse_bare_recommendation`` refuses
-    it when nothing says what for; with a device, a latency or a task it is a question like any other)."""
+    """'which model should I use?', 'what do you recommend?': True when asked (``parse._read`` refuses it when nothing
+    says what for; with a device, a latency or a task it is a question like any other)."""
     found = False
     for m in list(st.finditer(_RECOMMEND)):
         st.take(m.start(), m.end())
@@ -442,7 +442,8 @@ def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) ->
         st.subject_votes.append((m.start(), "hardware"))
     about_models = re.search(rf"(?<![a-z])(?:{MODEL_WORDS}|detectors?|classifiers?|policies|segmenters?)(?![a-z])",
                              st.low)
-    if about_models and not re.search(rf"(?<![a-z])(?:{HW_WORDS}|gpus?|npus?|tpus?|socs?)(?![a-z])", st.low):
+    models_only = about_models and not re.search(rf"(?<![a-z])(?:{HW_WORDS}|gpus?|npus?|tpus?|socs?)(?![a-z])", st.low)
+    if models_only:
         for m in list(st.finditer(rf"(?:uses?|using|needs?|needing|takes?|with)?\s*(?:the\s+)?(?P<dir>{_MORE}|{_LESS})"
                                   rf"\s+(?:memory|ram)(?:\s+(?:footprint|use|usage)|[\s-]+(?:hungry|intensive|heavy))?"
                                   rf"(?![\s-]+(?:headroom|bound))")):
@@ -465,9 +466,8 @@ def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) ->
     mem = (rf"(?:(?:with|has|have|having)\s+)?(?P<cmp>{cmp_re})\s*(?P<num>{num_re})\s*(?P<mu>gb|gib|mb|mib|tb)"
            rf"(?:\s+of)?\s+(?:device\s+|onboard\s+)?(?:memory|ram|vram|dram)")
     # 'which models need more than 100 MB of memory': a model's need, its weights (as 'how much memory does X need')
-    needs = (about_models and not re.search(rf"(?<![a-z])(?:{HW_WORDS}|gpus?|npus?|tpus?|socs?)(?![a-z])", st.low)
-             and re.search(r"(?<![a-z])(?:needs?|needing|uses?|using|requires?|requiring|takes?|consumes?|occup(?:y|ies))"
-                           r"(?![a-z])", st.low))
+    needs = models_only and re.search(r"(?<![a-z])(?:needs?|needing|uses?|using|requires?|requiring|takes?|"
+                                      r"consumes?|occup(?:y|ies))(?![a-z])", st.low)
     for m in list(st.finditer(mem)):
         phrase = st.take(m.start(), m.end())
         if needs:

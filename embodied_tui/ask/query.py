@@ -73,6 +73,8 @@ MAX_TEXT_VALUE = 500  # characters of one text value
 MAX_LIMIT = 1_000_000
 MAX_NUMBER = 1e300  # a number past this has no meaning here (and a 401-digit int cannot become a float)
 
+# text fields a condition on adds as a column (an input shape's condition names the shapes, not the models' own)
+_SHOWN_TEXT = frozenset({"m.input_shape"})
 # the columns an answer lists: (subject, joined with RUNS_ON) -> columns
 _SUBJECT_COLUMNS = {
     ("model", True): ["m.name", "h.device", "h.power_mode", "r.precision", "r.latency_ms", "r.bound"],
@@ -308,10 +310,10 @@ class StructuredQuery(BaseModel):
         joined = self.joins()
         key = "pipeline-hardware" if self.subject == "hardware" and self.about_pipelines() else self.subject
         cols = list(_SUBJECT_COLUMNS[(key, joined)])
-        extra = [c.field for c in self.conditions if c.op not in ("=", "IN")] + [o.field for o in self.order_by]
-        extra += [c.field for c in self.conditions if c.field == "m.input_shape"]  # a shape's condition names shapes
+        extra = [c.field for c in self.conditions if c.op not in ("=", "IN") or c.field in _SHOWN_TEXT] + \
+            [o.field for o in self.order_by]
         for f in extra:
-            if f not in cols and (not is_text(f) or f == "m.input_shape") and (joined or f.split(".")[0] == cols[0][0]):
+            if f not in cols and (not is_text(f) or f in _SHOWN_TEXT) and (joined or f.split(".")[0] == cols[0][0]):
                 cols.append(f)
         return cols
 

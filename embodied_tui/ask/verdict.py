@@ -44,9 +44,27 @@ def verdicts(columns: list[str], rows: list[list[Any]], asked_rate_hz: float | N
 # ------------------------------------------------------------------------------------------------ comparisons
 
 COMPARED = ("m.name", "h.device", "h.power_mode", "r.precision", "r.latency_ms")
-# the columns a pairing of two models (or two precisions) shares: their times on one of these are compared
-_PAIRED_BY = {"m.name": ("h.device", "h.power_mode", "r.precision"), "r.precision": ("m.name", "h.device", "h.power_mode")}
+# the columns a pairing of two models (or two precisions) shares: their values on one of these are compared
+_PAIRED_BY = {"m.name": ("h.device", "h.power_mode", "r.precision"),
+              "r.precision": ("m.name", "h.device", "h.power_mode")}
 MAX_DETAILS = 5
+
+
+def _pairings(compare, columns: list[str], rows: list[list[Any]], column: str) -> list[tuple[tuple, float, float]]:
+    """(the shared identity columns, side A's value, side B's value) of ``column`` for each pairing of two models
+    (or two precisions: ``_PAIRED_BY``) where both sides have a value above 0."""
+    paired = _PAIRED_BY[compare.field]
+    at = {c: columns.index(c) for c in (*paired, compare.field, column)}
+    a, b = compare.sides[0][0], compare.sides[1][0]
+    by_config: dict[tuple, dict[str, float]] = {}
+    for r in rows:
+        if r[at[column]] is not None:
+            by_config.setdefault(tuple(r[at[c]] for c in paired), {})[r[at[compare.field]]] = r[at[column]]
+    return [(k, v[a], v[b]) for k, v in by_config.items() if a in v and b in v and v[a] > 0 and v[b] > 0]
+
+
+def _more_pairings(pairs: list) -> list[str]:
+    return [f"... and {len(pairs) - MAX_DETAILS} more pairings (the rows below)"] if len(pairs) > MAX_DETAILS else []
 
 
 def _times(ratio: float) -> str:
@@ -84,12 +102,7 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
     timed = [r for r in rows if r[idx["r.latency_ms"]] is not None]
     if compare.field in _PAIRED_BY:  # two models, or two precisions: paired on the other identity columns
         a, b = compare.sides[0][0], compare.sides[1][0]
-        paired = _PAIRED_BY[compare.field]
-        by_config: dict[tuple, dict[str, float]] = {}
-        for r in timed:
-            key = tuple(r[idx[c]] for c in paired)
-            by_config.setdefault(key, {})[r[idx[compare.field]]] = r[idx["r.latency_ms"]]
-        pairs = [(k, t[a], t[b]) for k, t in by_config.items() if a in t and b in t and t[a] > 0 and t[b] > 0]
+        pairs = _pairings(compare, columns, rows, "r.latency_ms")
         if not pairs:
             what = "device, power mode and precision" if compare.field == "m.name" else "model, device and power mode"
             return [f"cannot compare: no {what} has a predicted latency for both {a} and "
@@ -113,9 +126,7 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
             where = (f"{key[0]} ({key[1]}, {key[2]})" if compare.field == "m.name"
                      else f"{key[0]} on {key[1]} ({key[2]})")
             out.append(f"{where}: {a} {fmt.ms(ta)} ms, {b} {fmt.ms(tb)} ms: {_faster(a, b, tb / ta)}")
-        if len(pairs) > MAX_DETAILS:
-            out.append(f"... and {len(pairs) - MAX_DETAILS} more pairings (the rows below)")
-        return out
+        return out + _more_pairings(pairs)
     sides = [set(s) for s in compare.sides]
     best: dict[tuple[str, str], list] = {}
     for r in timed:
@@ -131,8 +142,7 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
         if ra is None or rb is None or not ra[idx["r.latency_ms"]] or not rb[idx["r.latency_ms"]]:
             continue
         ta, tb = ra[idx["r.latency_ms"]], rb[idx["r.latency_ms"]]
-        f = factor if factor is not None else 1.0
-        held += (ta >= f * tb if factor else ta > tb) if slower else (tb >= f * ta if factor else ta < tb)
+        held += (ta >= factor * tb if factor else ta > tb) if slower else (tb >= factor * ta if factor else ta < tb)
         out.append(f"{model} at {prec} is {_how(tb / ta)} on {a_label} ({fmt.ms(ta)} ms on {ra[idx['h.device']]} "
                    f"{ra[idx['h.power_mode']]}) than on {b_label} ({fmt.ms(tb)} ms on {rb[idx['h.device']]} "
                    f"{rb[idx['h.power_mode']]}); each side at its fastest device and mode")
@@ -153,17 +163,10 @@ def energy_comparison(compare, columns: list[str], rows: list[list[Any]]) -> lis
     """Two models compared on energy per inference (``r.energy_mj``: power_w x predicted latency): each device x
     power mode x precision where both have one is a pairing; the verdict counts those where the first uses less
     (or, asked 'less efficient', more), with the ratios' median and range (the larger energy over the smaller)."""
-    needed = ("m.name", "h.device", "h.power_mode", "r.precision", "r.energy_mj")
-    if not all(c in columns for c in needed):
+    if not all(c in columns for c in ("m.name", "h.device", "h.power_mode", "r.precision", "r.energy_mj")):
         return []
-    at = {c: columns.index(c) for c in needed}
     a, b = compare.sides[0][0], compare.sides[1][0]
-    by_config: dict[tuple, dict[str, float]] = {}
-    for r in rows:
-        if r[at["r.energy_mj"]] is not None:
-            key = (r[at["h.device"]], r[at["h.power_mode"]], r[at["r.precision"]])
-            by_config.setdefault(key, {})[r[at["m.name"]]] = r[at["r.energy_mj"]]
-    pairs = [(k, e[a], e[b]) for k, e in by_config.items() if a in e and b in e and e[a] > 0 and e[b] > 0]
+    pairs = _pairings(compare, columns, rows, "r.energy_mj")
     if not pairs:
         return [f"cannot compare: no device, power mode and precision has an energy per inference for both {a} and {b}"]
     ratios = sorted(eb / ea for _, ea, eb in pairs)  # > 1: a uses less
@@ -181,9 +184,7 @@ def energy_comparison(compare, columns: list[str], rows: list[list[Any]]) -> lis
     for (dev, mode, prec), ea, eb in sorted(pairs, key=lambda p: min(p[1], p[2]))[:MAX_DETAILS]:
         out.append(f"{dev} ({mode}, {prec}): {a} {fmt.number(ea)} mJ, {b} {fmt.number(eb)} mJ: {a} uses "
                    f"{uses(eb / ea)}")
-    if len(pairs) > MAX_DETAILS:
-        out.append(f"... and {len(pairs) - MAX_DETAILS} more pairings (the rows below)")
-    return out
+    return out + _more_pairings(pairs)
 
 
 _SIZE_WORDS = {"m.params": "parameters", "m.macs": "MACs"}

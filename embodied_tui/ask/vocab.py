@@ -811,8 +811,8 @@ def read_comparison(st: QuestionText, vocab: Vocabulary | None = None) -> Compar
                 phrase += " " + st.take(over.start(), over.end())
                 break
         slower = re.search(r"slow", m.group(0).lower()) is not None
-        said = f" by {clean(factor)}x or more" if factor is not None else ""
-        st.readings.append(Reading(phrase=phrase, meaning=f"compare {labels[0]} with {labels[1]} on r.latency_ms{said}"))
+        by = f" by {clean(factor)}x or more" if factor is not None else ""
+        st.readings.append(Reading(phrase=phrase, meaning=f"compare {labels[0]} with {labels[1]} on r.latency_ms{by}"))
         yes_no = bool(st.yes_no)
         return Comparison(field=field, sides=sides, labels=labels, phrase=phrase, yes_no=yes_no, factor=factor,
                           slower=slower)
@@ -831,10 +831,7 @@ def read_input_shapes(st: QuestionText, vocab: Vocabulary) -> None:
     for m in list(st.finditer(rf"(?:(?:with|at|of|taking|takes?|accepting|accepts?|for|on)\s+(?:an?\s+|the\s+)?)?"
                               rf"(?:(?:{_SHAPE_WORDS})\s+(?:of\s+|shape\s+|size\s+)?)?{_SHAPE}(?![\d.])"
                               rf"(?:\s*(?:{_SHAPE_WORDS}))?")):
-        dims = re.findall(r"\d+", m.group("dims"))
-        words = re.sub(r"[\s\d×x]+", " ", m.group(0)).strip()
-        if not words and len(dims) < 2:
-            continue
+        dims = re.findall(r"\d+", m.group("dims"))  # two or more: ``_SHAPE`` asks for an 'x'
         negated, start = st.negated_before(m.start())
         phrase = st.take(start, m.end())
         wanted = "x" + "x".join(dims) + "x"
