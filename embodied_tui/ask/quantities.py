@@ -159,8 +159,9 @@ def hardware_op(m: re.Match) -> str:
 
 def read_thresholds(st: QuestionText) -> None:
     """Comparisons with a number and a unit: 'under 30 ms', '30 fps or more', 'between 1 and 5 M params'."""
-    for m in list(st.finditer(rf"(?:(?:between|from)\s+(?P<lo>{AMOUNT}|{_BARE_WORD})(?P<lorest>\s*[a-z]+(?:\s+[a-z]+)?)?\s+"
-                              rf"(?:and|to|-)|(?P<lo2>{NUM})(?P<lo2mult>{_MULT_RE})?\s*(?:to|-)(?=\s*{NUM}))\s*{QTY}"
+    for m in list(st.finditer(rf"(?:(?:between|from)\s+(?P<lo>{AMOUNT}|{_BARE_WORD})"
+                              rf"(?P<lorest>\s*[a-z]+(?:\s+[a-z]+)?)?\s+(?:and|to|-)|"
+                              rf"(?P<lo2>{NUM})(?P<lo2mult>{_MULT_RE})?\s*(?:to|-)(?=\s*{NUM}))\s*{QTY}"
                               rf"(?:\s+(?:range|bracket|band))?")):
         if m.group("lo") is None:  # '1 to 10 million parameters': the unit is the upper bound's
             fld, hi = quantity(m)
@@ -260,8 +261,9 @@ def read_orders_of_magnitude(st: QuestionText) -> None:
     """'params in the hundreds of thousands', 'tens of millions of MACs': [100k, 1M), [10M, 100M) of that count (the
     measure named before or after; parameters when none is)."""
     words = "|".join(w for w, _ in _MEASURE_FIRST)
-    for m in list(st.finditer(rf"(?:(?P<before>{words})\s+)?(?:(?:is|are|in)\s+)?(?:the\s+)?(?P<o>tens|hundreds)\s+of\s+"
-                              rf"(?P<u>thousands|millions|billions)(?:\s+of\s+(?P<after>{words}))?")):
+    for m in list(st.finditer(rf"(?:(?P<before>{words})\s+)?(?:(?:is|are|in)\s+)?(?:the\s+)?"
+                              rf"(?P<o>tens|hundreds)\s+of\s+(?P<u>thousands|millions|billions)"
+                              rf"(?:\s+of\s+(?P<after>{words}))?")):
         said = m.group("before") or m.group("after") or "params"
         fld = next(f for w, f in _MEASURE_FIRST if re.fullmatch(w, said))
         lo = _ORDERS[m.group("o")] * _MULT[m.group("u")[:-1]]

@@ -154,8 +154,8 @@ def comparison(compare, columns: list[str], rows: list[list[Any]]) -> list[str]:
         n = len(out)
         verdict = "yes" if held == n else "no" if held == 0 else "partly"
         how = f"at least {_times(factor)} " if factor is not None else ""
-        head = [f"{verdict}: {a_label} is {how}{'slower' if slower else 'faster'} than {b_label} for {held} of {n} model "
-                f"x precision pairings (predicted latency, each side at its fastest device and mode)"]
+        head = [f"{verdict}: {a_label} is {how}{'slower' if slower else 'faster'} than {b_label} for {held} of {n} "
+                f"model x precision pairings (predicted latency, each side at its fastest device and mode)"]
     return head + out[:MAX_SENTENCES] + ([f"... and {more} more"] if more > 0 else [])
 
 
@@ -168,7 +168,8 @@ def energy_comparison(compare, columns: list[str], rows: list[list[Any]]) -> lis
     a, b = compare.sides[0][0], compare.sides[1][0]
     pairs = _pairings(compare, columns, rows, "r.energy_mj")
     if not pairs:
-        return [f"cannot compare: no device, power mode and precision has an energy per inference for both {a} and {b}"]
+        return [f"cannot compare: no device, power mode and precision has an energy per inference for both {a} and "
+                f"{b}"]
     ratios = sorted(eb / ea for _, ea, eb in pairs)  # > 1: a uses less
     held = sum(1 for x in ratios if (x < 1 if compare.slower else x > 1))
     n = len(ratios)

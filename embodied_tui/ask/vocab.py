@@ -42,7 +42,8 @@ class Vocabulary:
     devices: tuple[DeviceTerm, ...] = ()
     pipelines: tuple[str, ...] = ()  # stored pipeline names
     # model name -> its sizes ({"m.params": ..., "m.macs": ..., "m.weight_bytes": ..., "m.input_shape": '1x3x224x224'};
-    # None where not known), for 'lighter than resnet50' and 'models taking 224x224 inputs'; and model name -> its tags ({"robot": "", "site": "lab"}), for 'the robot tag'
+    # None where not known), for 'lighter than resnet50' and 'models taking 224x224 inputs'; and model name -> its
+    # tags ({"robot": "", "site": "lab"}), for 'the robot tag'
     sizes: Mapping[str, Mapping[str, float | None]] = dc_field(default_factory=dict, compare=False, hash=False)
     tags: Mapping[str, Mapping[str, str]] = dc_field(default_factory=dict, compare=False, hash=False)
 
@@ -366,8 +367,8 @@ CORRECTABLE_WORDS = ("fastest", "slowest", "smallest", "largest", "cheapest", "h
 CORRECTION_CUTOFF = 0.8  # difflib ratio at which a word not understood is taken for a misspelt name
 # words spelt right that are close to a known one ('large' is 0.83 of 'largest'): never corrected into it (a
 # superlative would turn 'large detectors' into the one largest)
-_PLAIN_WORDS = frozenset({"efficient", "efficiently", "large", "larger", "small", "smaller", "fast", "faster", "slow", "slower", "light",
-                          "lighter", "heavy", "heavier", "big", "bigger", "cheap", "cheaper"})
+_PLAIN_WORDS = frozenset({"efficient", "efficiently", "large", "larger", "small", "smaller", "fast", "faster", "slow",
+                          "slower", "light", "lighter", "heavy", "heavier", "big", "bigger", "cheap", "cheaper"})
 
 
 _NAMES: list = [None, None, None]  # [the vocabulary, its names, their set]: the last one asked about
@@ -378,10 +379,10 @@ def _names(vocab: Vocabulary) -> tuple[list[str], frozenset[str]]:
     generic), tasks; made once per vocabulary (a question corrects a word up to 3 times, each reading it again)."""
     if _NAMES[0] is vocab:
         return _NAMES[1], _NAMES[2]
+    device_words = [t for d in vocab.devices for t in tokens(f"{d.name} {' '.join(d.aliases)}")
+                    if len(t) >= 3 and t not in GENERIC_DEVICE_WORDS and t.isalpha()]
     names = sorted(set(list(vocab.models) + list(vocab.pipelines) + list(vocab.families) + list(KNOWN_FAMILIES)
-                       + list(vocab.tasks) + [t for d in vocab.devices for t in tokens(f"{d.name} {' '.join(d.aliases)}")
-                                              if len(t) >= 3 and t not in GENERIC_DEVICE_WORDS and t.isalpha()]
-                       + list(CORRECTABLE_WORDS)))
+                       + list(vocab.tasks) + device_words + list(CORRECTABLE_WORDS)))
     _NAMES[:] = [vocab, names, frozenset(names)]
     return names, _NAMES[2]
 
@@ -812,7 +813,8 @@ def read_comparison(st: QuestionText, vocab: Vocabulary | None = None) -> Compar
                 break
         slower = re.search(r"slow", m.group(0).lower()) is not None
         by = f" by {clean(factor)}x or more" if factor is not None else ""
-        st.readings.append(Reading(phrase=phrase, meaning=f"compare {labels[0]} with {labels[1]} on r.latency_ms{by}"))
+        st.readings.append(Reading(phrase=phrase,
+                                   meaning=f"compare {labels[0]} with {labels[1]} on r.latency_ms{by}"))
         yes_no = bool(st.yes_no)
         return Comparison(field=field, sides=sides, labels=labels, phrase=phrase, yes_no=yes_no, factor=factor,
                           slower=slower)
@@ -820,7 +822,8 @@ def read_comparison(st: QuestionText, vocab: Vocabulary | None = None) -> Compar
 
 
 _SHAPE = r"(?P<dims>\d{1,5}(?:\s*[x×]\s*\d{1,5})+)"
-_SHAPE_WORDS = r"(?:input|image|frame|picture)s?(?:\s+(?:shapes?|sizes?|resolutions?|dimensions?))?|resolutions?|pixels?|px"
+_SHAPE_WORDS = (r"(?:input|image|frame|picture)s?(?:\s+(?:shapes?|sizes?|resolutions?|dimensions?))?|resolutions?|"
+                r"pixels?|px")
 
 
 def read_input_shapes(st: QuestionText, vocab: Vocabulary) -> None:
@@ -843,6 +846,7 @@ def read_input_shapes(st: QuestionText, vocab: Vocabulary) -> None:
             continue
         # none registered: the shape itself, which no registered shape equals (one that did would hold it)
         st.conditions.append(one_of("m.input_shape", shapes or ["x".join(dims)], negated))
-        st.readings.append(Reading(phrase=phrase, meaning=f"{'NOT ' if negated else ''}input shape holding "
-                                                          f"{'x'.join(dims)}: {', '.join(shapes) or 'none registered'}"))
+        held = ", ".join(shapes) or "none registered"
+        st.readings.append(Reading(phrase=phrase,
+                                   meaning=f"{'NOT ' if negated else ''}input shape holding {'x'.join(dims)}: {held}"))
         st.subject_votes.append((m.start(), "model"))

@@ -108,7 +108,8 @@ SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": mem
     (r"smallest|tiniest|lightest|leanest|most[\s-]+(?:compact|lightweight)|fewest[\s-]+(?:param(?:eter)?s|weights)|"
      r"least[\s-]+weights|least[\s-]+param(?:eter)?s|"
      r"lowest[\s-]+param(?:eter)?[\s-]+count", "m.params", False),
-    (r"largest|biggest|heaviest|bulkiest|most[\s-]+(?:param(?:eter)?s|weights)|highest[\s-]+param(?:eter)?[\s-]+count", "m.params", True),
+    (r"largest|biggest|heaviest|bulkiest|most[\s-]+(?:param(?:eter)?s|weights)|highest[\s-]+param(?:eter)?[\s-]+count",
+     "m.params", True),
 ]
 ORDINALS = {"second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "fifth": 5, "5th": 5, "sixth": 6,
             "6th": 6, "seventh": 7, "7th": 7, "eighth": 8, "8th": 8, "ninth": 9, "9th": 9, "tenth": 10, "10th": 10}

@@ -41,13 +41,14 @@ A store that cannot be opened or written is replaced by an in-memory one, and a 
 **Public API** (what ``services.graph`` calls; another backend, a team registry's, offers the same):
 ``FitStore(path)``, ``close()``; ``complete(device, version, targets)`` -> the model keys stored for every (mode,
 precision) of ``targets``; ``mark(device, version, digest)`` and ``marked(...)``: a set of model keys x targets the
-caller names by a digest is all stored (a repeated question skips ``complete``); ``done(device, version)`` -> every stored (model key, mode, precision); ``put(device,
-version, [(model key, FitEdge)])`` -> whether it was written; ``rows(device, version, keys=, targets=, where=, skip=)`` -> (model key,
-FitEdge) streamed, ``where`` being (column, op, value) with op in ``<, <=, >, >=, =, IN`` on ``ROW_KEYS`` columns,
-read as Cypher reads them (a comparison with null is false); ``prune(versions)``; ``summary(key)`` and
-``put_summary(key, body)`` (the registry's summary for questions, ``services.summary``: TinyDB registries only);
-``layer_columns(version, digests)`` and ``put_layer_columns(version, rows)`` (each details file's per-layer columns,
-``services.layer_store``: this store only; another backend may lack them, and fits then parse the details).
+caller names by a digest is all stored (a repeated question skips ``complete``); ``done(device, version)`` -> every
+stored (model key, mode, precision); ``put(device, version, [(model key, FitEdge)])`` -> whether it was written;
+``rows(device, version, keys=, targets=, where=, skip=)`` -> (model key, FitEdge) streamed, ``where`` being (column,
+op, value) with op in ``<, <=, >, >=, =, IN`` on ``ROW_KEYS`` columns, read as Cypher reads them (a comparison with
+null is false); ``prune(versions)``; ``summary(key)`` and ``put_summary(key, body)`` (the registry's summary for
+questions, ``services.summary``: TinyDB registries only); ``layer_columns(version, digests)`` and
+``put_layer_columns(version, rows)`` (each details file's per-layer columns, ``services.layer_store``: this store
+only; another backend may lack them, and fits then parse the details).
 Nothing else of SQLite leaves this module.
 """
 from __future__ import annotations
@@ -63,7 +64,8 @@ STORE_FORMAT = "4"  # 4: integer ids for model keys and device versions, no done
 _FORMAT = STORE_FORMAT + ":" + ", ".join(ROW_KEYS)
 _COLUMNS = ", ".join(ROW_KEYS)
 _BOOLS = [i for i, key in enumerate(ROW_KEYS) if key in BOOL_COLUMNS]
-_TABLES = ("edges", "done", "keys", "versions", "layers", "complete_sets")  # every table a layout of this store has had (but meta)
+# every table a layout of this store has had (but meta)
+_TABLES = ("edges", "done", "keys", "versions", "layers", "complete_sets")
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS keys (key_id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE)",
     "CREATE TABLE IF NOT EXISTS versions (version_id INTEGER PRIMARY KEY AUTOINCREMENT, device TEXT NOT NULL, "
