@@ -5,10 +5,10 @@ either answers or says why in one line."""
 from __future__ import annotations
 
 import itertools
-import sqlite3
 
 import pytest
 from ask_fixture import copy_registry
+from store_probe import set_latency, stored_targets
 
 from embodied_tui.errors import UserError
 
@@ -39,16 +39,9 @@ def rows_of(answer: dict) -> tuple:
 
 
 def stored(db) -> list[tuple]:
-    """(model_key, device, mode, precision) of every target the store holds (services.fit_store's layout: the
-    digests behind its integer ids), sorted by device, version, model key, mode and precision."""
-    from embodied_tui.services.graph import fit_cache_path
-
-    if not fit_cache_path(db).exists():
-        return []
-    with sqlite3.connect(fit_cache_path(db)) as store:
-        return store.execute("SELECT k.key, v.device, e.power_mode, e.precision FROM edges e "
-                             "JOIN keys k USING (key_id) JOIN versions v USING (version_id) "
-                             "ORDER BY v.device, v.version, k.key, e.power_mode, e.precision").fetchall()
+    """(model_key, device, mode, precision) of every target the store holds, sorted by device, version, model key,
+    mode and precision."""
+    return stored_targets(db)
 
 
 @pytest.mark.parametrize("question", PLANNED)
@@ -85,15 +78,13 @@ def test_a_repeated_question_reads_the_store_and_one_more_model_computes_only_it
     from embodied_tui.data.store import Registry
     from embodied_tui.services.ask import ask
     from embodied_tui.services.fit import fit_all
-    from embodied_tui.services.graph import fit_cache_path
 
     db = copy_registry(tmp_path)
     reg = Registry(db)
     question = "which models run under 1000 ms on the raspberry pi 5?"
     first = ask(db, question)
     before = stored(db)
-    with sqlite3.connect(fit_cache_path(db)) as store:  # a value only the store can hold
-        store.execute("UPDATE edges SET predicted_latency_ms = 999.5 WHERE model = 'mlp_policy'")
+    set_latency(db, "mlp_policy", 999.5)  # a value only the store can hold
     again = ask(db, question)
     assert stored(db) == before  # nothing computed
     assert {row[4] for row in again["rows"] if row[0] == "mlp_policy"} == {999.5}

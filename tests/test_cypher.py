@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 from ask_fixture import copy_registry
 from click.testing import CliRunner
+from store_probe import stored_targets
 
 from embodied_tui.ask.graph import CypherError, build_graph, model_node_id, run_cypher
 from embodied_tui.cli import main
@@ -154,21 +155,15 @@ def fresh_graph(db):
 
 def poison(db, model: str) -> None:
     """Make the store say every latency of ``model`` is 12345 ms (so a graph showing it was read from the store)."""
-    import sqlite3
+    from store_probe import set_latency
 
-    from embodied_tui.services.graph import fit_cache_path
-
-    with sqlite3.connect(fit_cache_path(db)) as store:
-        store.execute("UPDATE edges SET predicted_latency_ms = 12345.0 WHERE model = ?", (model,))
+    set_latency(db, model, 12345.0)
 
 
 def stored_models(db) -> int:
-    import sqlite3
+    from store_probe import stored_models as held
 
-    from embodied_tui.services.graph import fit_cache_path
-
-    with sqlite3.connect(fit_cache_path(db)) as store:
-        return store.execute("SELECT COUNT(DISTINCT key_id) FROM edges").fetchone()[0]  # one id per model key
+    return held(db)
 
 
 def latencies(graph, model: str) -> set:
@@ -353,8 +348,8 @@ def test_query_scope_keeps_only_what_the_query_can_match(fx, graph, tmp_path):
     db = copy_registry(tmp_path)
     models = load_graph(db, scope=query_scope("MATCH (m:Model) WHERE m.params < 200000 RETURN m.name"))
     assert models.number_of_edges() == 0
+    assert stored_targets(db) == []
     with sqlite3.connect(fit_cache_path(db)) as store:
-        assert store.execute("SELECT COUNT(*) FROM edges").fetchone() == (0,)
         assert store.execute("SELECT COUNT(*) FROM summary").fetchone() == (1,)
     assert {d["name"] for _, d in models.nodes(data=True)} == {r.name for r in fx.records if r.params < 200_000}
     # what it cannot read safely runs on the whole graph
@@ -522,13 +517,10 @@ def test_an_engine_error_is_one_line_never_a_traceback(fx, graph):
 def test_a_raw_query_fits_only_the_devices_and_precisions_its_where_clause_allows(fx, graph, tmp_path):
     """`query` pushes h.device, r.precision and RUNS_ON comparisons down to the planner: only the fits of that device
     at that precision are computed, and the rows are the whole graph's."""
-    import sqlite3
-
     from embodied_tui.ask.graph import query_scope
     from embodied_tui.data.store import Registry
     from embodied_tui.services.ask import query
     from embodied_tui.services.fit import fit_all
-    from embodied_tui.services.graph import fit_cache_path
 
     text = ("MATCH (m:Model)-[f:RUNS_ON]->(h:Hardware) WHERE h.device = 'jetson-orin-nano-8gb' AND f.precision = 'fp16' "
             "AND f.latency_ms < 5 RETURN m.name, h.power_mode, f.latency_ms ORDER BY f.latency_ms")
@@ -539,7 +531,6 @@ def test_a_raw_query_fits_only_the_devices_and_precisions_its_where_clause_allow
     answer = query(db, text)
     assert (answer["columns"], answer["rows"]) == run_cypher(graph, text)  # the whole graph's rows, in order
     assert answer["rows"]
-    with sqlite3.connect(fit_cache_path(db)) as store:
-        targets = store.execute("SELECT v.device, e.precision FROM edges e JOIN versions v USING (version_id)").fetchall()
+    targets = [(device, precision) for _, device, _, precision in stored_targets(db)]
     assert set(targets) == {("jetson-orin-nano-8gb", "fp16")}  # nothing else fitted
     assert len(targets) == len(fit_all(Registry(db), hw="jetson-orin-nano-8gb", precision="fp16"))

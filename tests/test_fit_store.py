@@ -1,6 +1,7 @@
-"""The SQLite fit-edge store (services.fit_store): rows come back exactly as put, each 64-hex digest is stored once
-(behind an integer id), a store of an older layout is rebuilt rather than misread, and processes writing one store
-at once never attach a row to another model's key."""
+"""The SQLite fit-edge store (services.fit_store): rows come back exactly as put (every value with its type and
+bits, whatever the column holds), each 64-hex digest is stored once (behind an integer id), its filters, orders and
+one-row-per-model read as SQL over the rows would, a store of an older layout is rebuilt rather than misread, and
+processes writing one store at once never attach a row to another model's key."""
 from __future__ import annotations
 
 import hashlib
@@ -41,9 +42,9 @@ def test_rows_come_back_as_put_and_a_target_is_stored_once(tmp_path):
     with sqlite3.connect(tmp_path / "edges.sqlite") as db:  # 2 model keys and 2 device versions: each digest once
         assert db.execute("SELECT COUNT(*) FROM keys").fetchone()[0] == 2
         assert db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] == 2
-        assert db.execute("SELECT COUNT(*) FROM edges").fetchone()[0] == len(rows) + 1
-        columns = [c[1] for c in db.execute("PRAGMA table_info(edges)")]
-        assert columns == ["version_id", "key_id", *ROW_KEYS]  # no digest in a row
+        # one chunk per put that stored something (the second stored nothing), its rows counted
+        assert db.execute("SELECT COUNT(*), SUM(n) FROM chunks").fetchone() == (2, len(rows) + 1)
+        assert not any(a in str(h) for (h,) in db.execute("SELECT header FROM chunks"))  # no digest in a chunk
 
     again = FitStore(tmp_path / "edges.sqlite")  # reopened: kept, not rebuilt
     assert sorted(again.rows("orin", "v1"), key=repr) == sorted(rows, key=repr)
@@ -71,7 +72,7 @@ def test_a_mark_names_its_set_at_its_device_version_and_goes_with_that_version(t
     with sqlite3.connect(tmp_path / "edges.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM complete_sets").fetchone()[0] == 2
         # rows deleted by another hand (an older embodied-ai pruning this version, an edit): the mark no longer holds
-        db.execute("DELETE FROM edges WHERE rowid IN (SELECT MAX(rowid) FROM edges)")
+        db.execute("DELETE FROM chunks WHERE chunk_id IN (SELECT MAX(chunk_id) FROM chunks)")
     again = FitStore(tmp_path / "edges.sqlite")
     assert not again.marked("orin", "v2", "set-3") and again.marked("thor", "v1", "set-1")
     again.close()
@@ -102,7 +103,7 @@ def test_a_store_of_the_previous_layout_is_rebuilt_not_misread(tmp_path):
     with sqlite3.connect(path) as db:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     db.close()
-    assert "done" not in tables and {"keys", "versions", "edges"} <= tables
+    assert not {"done", "edges"} & tables and {"keys", "versions", "chunks"} <= tables
 
 
 def _writer(path: str, me: int, keys: list[str], rounds: int) -> None:
@@ -138,31 +139,25 @@ def test_processes_writing_at_once_never_mix_model_keys(tmp_path):
     store.close()
 
 
-def test_a_format_4_store_gains_the_latency_index_in_place_and_reads_in_order(tmp_path):
-    """The latency index (ordered and range reads without a sort) is added to a store written before it, which keeps
-    its rows; rows come back sorted by the store, without those lacking the value."""
+def test_a_format_4_store_is_rebuilt_and_reads_in_order(tmp_path):
+    """A store of the previous layout (one SQLite row per fit row) is emptied and rebuilt; rows come back sorted by
+    the columns asked for, without those lacking the value, and one per model key when asked."""
     path = tmp_path / "edges.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        db.execute(f"CREATE TABLE edges (version_id INTEGER, key_id INTEGER, {', '.join(ROW_KEYS)})")
+        db.execute("INSERT INTO meta VALUES ('format', ?)", ("4:" + ", ".join(ROW_KEYS),))
+    db.close()
     a, b, c = digest("a"), digest("b"), digest("c")
     store = FitStore(path)
     store.put("orin", "v1", [(a, edge("a", "orin", "15W", "fp16", 2.0, True)),
                              (b, edge("b", "orin", "15W", "fp16", None, None)),
-                             (c, edge("c", "orin", "15W", "fp16", 0.5, True)),
-                             (c, edge("c", "orin", "30W", "fp16", 0.25, True))])
+                             (c, edge("c", "orin", "15W", "fp16", 0.5, True))])
+    store.put("orin", "v1", [(c, edge("c", "orin", "30W", "fp16", 0.25, True))])  # a second chunk
     store.close()
-    with sqlite3.connect(path) as db:  # as a store written before the index, with the index it had then
-        db.execute("DROP INDEX edges_latency_key")
-        db.execute("CREATE INDEX edges_latency ON edges (version_id, predicted_latency_ms)")
-    store = FitStore(path)
     with sqlite3.connect(path) as db:
-        names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert "edges_latency_key" in names and "edges_latency" not in names  # replaced
-        plan = " ".join(str(r) for r in db.execute(
-            "EXPLAIN QUERY PLAN SELECT * FROM edges WHERE version_id = 1 ORDER BY predicted_latency_ms"))
-        assert "edges_latency_key" in plan and "TEMP B-TREE" not in plan  # read in index order, no sort
-        plan = " ".join(str(r) for r in db.execute(  # a count's grouping by model: from the index alone
-            "EXPLAIN QUERY PLAN SELECT MIN(rowid) FROM edges WHERE version_id = 1 AND predicted_latency_ms < 1 "
-            "GROUP BY key_id"))
-        assert "COVERING INDEX edges_latency_key" in plan, plan
+        assert "edges" not in {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    store = FitStore(path)
     ordered = [(k, r.power_mode, r.predicted_latency_ms) for k, r in store.rows(
         "orin", "v1", order=[("predicted_latency_ms", False)])]
     assert ordered == [(c, "30W", 0.25), (c, "15W", 0.5), (a, "15W", 2.0)]
@@ -170,4 +165,111 @@ def test_a_format_4_store_gains_the_latency_index_in_place_and_reads_in_order(tm
     assert backwards == [2.0, 0.5, 0.25]
     one = list(store.rows("orin", "v1", one_per_key=True))
     assert sorted(k for k, _ in one) == sorted([a, b, c])
+    assert [(k, r.power_mode) for k, r in one if k == c] == [(c, "15W")]  # the first stored of its rows
+    store.close()
+
+
+def _sql_rows(rows: list[tuple[str, FitEdge]], where: list, order: list, keys=None, targets=None,
+              one_per_key: bool = False) -> list:
+    """The same read as SQL over one table of the rows (an independent reading of ``FitStore.rows``): SQLite's
+    comparisons, its ORDER BY (ties by put order) and one row of each key (the first put)."""
+    db = sqlite3.connect(":memory:")
+    db.execute(f"CREATE TABLE r (seq INTEGER, key TEXT, {', '.join(ROW_KEYS)})")
+    db.executemany(f"INSERT INTO r VALUES ({', '.join('?' * (len(ROW_KEYS) + 2))})",
+                   [(i, k, *row) for i, (k, row) in enumerate(rows)])
+    tests, args = ["1"], []
+    for column, op, value in where:
+        if op == "IN":
+            tests.append(f"{column} IN ({', '.join('?' * len(value))})")
+            args += list(value)
+        else:
+            tests.append(f"{column} {op} ?")
+            args.append(value)
+    if keys is not None:
+        tests.append(f"key IN ({', '.join('?' * len(keys))})")
+        args += list(keys)
+    if targets is not None:
+        tests.append("(power_mode, precision) IN (VALUES " + ", ".join("(?, ?)" for _ in targets) + ")")
+        args += [v for pair in targets for v in pair]
+    tests += [f"{column} IS NOT NULL" for column, _ in order]
+    sql = f"SELECT seq FROM r WHERE {' AND '.join(tests)}"
+    if one_per_key:
+        sql = f"SELECT MIN(seq) FROM r WHERE {' AND '.join(tests)} GROUP BY key"
+    sql += " ORDER BY " + ", ".join([f"{c}{' DESC' if d else ''}" for c, d in order] + ["1"])
+    seqs = [s for (s,) in db.execute(sql, args)]
+    db.close()
+    return [rows[s] for s in seqs]
+
+
+def test_rows_filter_order_and_group_as_sql_over_the_rows_does(tmp_path):
+    """Many rows over three chunks (one of them past CHUNK_ROWS, so split), with nulls, ties and texts: every
+    where/keys/targets/order/one_per_key read equals SQLite's over one table of the same rows. Rows are put in key
+    order, as a question stores them, so ties come back in put order in both."""
+    import random
+
+    from embodied_tui.services import fit_store
+
+    rnd = random.Random(7)
+    keys = [digest(str(i)) for i in range(40)]
+    modes = ["7W", "15W", "MAXN"]
+    rows = []
+    for k, key in enumerate(keys):
+        for mode in modes:
+            for precision in ("fp16", "int8"):
+                ms = rnd.choice([None, 0.5, 1.0, 1.0, 2.5, rnd.random() * 10])
+                rows.append((key, edge(f"m{k}", "orin", mode, precision, ms, rnd.choice([True, False, None]))))
+    store = FitStore(tmp_path / "edges.sqlite")
+    old = fit_store.CHUNK_ROWS
+    fit_store.CHUNK_ROWS = 50  # the first put is split into chunks of 50 rows
+    try:
+        store.put("orin", "v1", rows[:120])
+    finally:
+        fit_store.CHUNK_ROWS = old
+    store.put("orin", "v1", rows[120:200])
+    store.put("orin", "v1", rows[200:])
+    reads = [
+        ([("predicted_latency_ms", "<", 1.0)], [], None, None, False),
+        ([("predicted_latency_ms", "<=", 1)], [("predicted_latency_ms", False)], None, None, False),
+        ([("predicted_latency_ms", ">=", 2.5), ("precision", "=", "int8")], [], None, None, False),
+        ([("power_mode", "IN", ("7W", "MAXN"))], [("predicted_latency_ms", True)], None, None, False),
+        ([("bound", "=", "compute")], [], None, None, False),  # no row has it
+        ([("predicted_latency_ms", "=", 1.0)], [], None, None, True),
+        ([], [("power_mode", False), ("predicted_latency_ms", True)], None, None, False),
+        ([], [], set(keys[5:15]), [("15W", "int8"), ("7W", "fp16")], False),
+        ([("predicted_latency_ms", "<", 3)], [], None, [("MAXN", "fp16")], True),
+    ]
+    for where, order, wanted, targets, one in reads:
+        got = list(store.rows("orin", "v1", {k: 0 for k in wanted} if wanted is not None else None, targets, where,
+                              order=order, one_per_key=one))
+        assert got == _sql_rows(rows, where, order, wanted, targets, one), (where, order, targets, one)
+    assert sum(1 for _ in store.rows("orin", "v1")) == len(rows)
+    skip: set[str] = set()
+    seen = []
+    for key, _row in store.rows("orin", "v1", skip=skip):  # a key added to skip while streaming is passed over
+        seen.append(key)
+        skip.add(key)
+    assert seen == keys
+    store.close()
+
+
+def test_every_value_comes_back_with_its_type_and_bits(tmp_path):
+    """A column of floats with nulls, of a float NaN of its own, of ints where floats are expected, of bools with
+    nulls, of texts with nulls, and of nulls only: each value comes back equal and of its type (NaN as NaN)."""
+    import math
+
+    a, b, c = digest("a"), digest("b"), digest("c")
+    rows = [(a, edge("a", "orin", "15W", "fp16", 0.1 + 0.2, True)),
+            (b, edge("b", "orin", "15W", "fp16", None, None)._replace(power_w=15, bound=None, fps=math.nan)),
+            (c, edge("c", "orin", "15W", "fp16", 5e-324, False)._replace(power_w=7.5, calibration="x" * 300))]
+    store = FitStore(tmp_path / "edges.sqlite")
+    store.put("orin", "v1", rows)
+    got = list(store.rows("orin", "v1"))
+    for (k, r), (key, row) in zip(got, rows):
+        assert k == key
+        for x, y in zip(r, row):
+            assert type(x) is type(y) and (x == y or (x != x and y != y)), (x, y)
+    # a NaN meets no comparison, as SQLite's NULL and Cypher's null do not
+    assert [k for k, _ in store.rows("orin", "v1", where=[("fps", ">", 0)])] == [a, c]
+    assert [k for k, _ in store.rows("orin", "v1", where=[("power_w", "=", 15)])] == [a, b]  # 15.0 and 15
+    assert [k for k, _ in store.rows("orin", "v1", where=[("predicted_latency_ms", "<", "x")])] == []
     store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from click.testing import CliRunner
+from store_probe import forget_rows
 
 from embodied_tui.cli import main
 from embodied_tui.data import store
@@ -87,8 +88,8 @@ def test_a_cold_question_through_a_summary_computes_fits_from_whole_records(tmp_
     db = copy_registry(tmp_path)
     question = "which models run under 5 ms on the orin nano in int8?"
     expected = ask(db, question)["rows"]
-    with sqlite3.connect(fit_cache_path(db)) as cache:  # the fits gone, the summary kept
-        cache.execute("DELETE FROM edges")
+    forget_rows(db)  # the fits gone, the summary kept
+    with sqlite3.connect(fit_cache_path(db)) as cache:
         assert cache.execute("SELECT COUNT(*) FROM summary").fetchone() == (1,)
     _forget_parse(db)
     assert ask(db, question)["rows"] == expected and expected
@@ -127,8 +128,7 @@ def test_a_record_changed_after_its_summary_was_read_is_never_taken_for_it(tmp_p
     assert result.exit_code == 0, result.output
     names = [r.name for r in src.whole(src.records)]
     assert "resnet_tiny" not in names and len(names) == len(src.records) - 1
-    with sqlite3.connect(fit_cache_path(db)) as cache:
-        cache.execute("DELETE FROM edges")
+    forget_rows(db)
     try:
         src.decided_rows(*_planned(src, "which models run under 5 ms on the pi 5?"))
     except RegistryError as exc:

@@ -157,14 +157,9 @@ def big_registry(folder, n: int = BIG):
 
 def fitted_models(reg) -> int:
     """How many models the fit store holds rows of (none when it was never written)."""
-    import sqlite3
+    from store_probe import stored_models
 
-    from embodied_tui.services.graph import fit_cache_path
-
-    if not fit_cache_path(reg).exists():
-        return 0
-    with sqlite3.connect(fit_cache_path(reg)) as store:
-        return store.execute("SELECT COUNT(DISTINCT key_id) FROM edges").fetchone()[0]  # one id per model key
+    return stored_models(reg)
 
 
 async def until(pilot, condition, rounds: int = 4000) -> None:

@@ -26,6 +26,8 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import groupby, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -374,8 +376,8 @@ class Registered:
                          versions: dict[str, str], progress: Callable[[int, int], None] | None,
                          generation: int) -> None:
         """Compute and store the row of every (record, device, mode, precision) of ``targets`` (device id -> [(mode,
-        precision)]) the store lacks, ``FIT_CHUNK`` models at a time (one SQLite transaction per device and chunk:
-        the writes, not the fits, are most of a cold question's time).
+        precision)]) the store lacks, ``FIT_CHUNK`` models at a time (one store transaction per device and chunk,
+        its rows handed over column by column: ``FitStore.put_columns``).
 
         The models' edges come from ``services.fit.fit_edges_many``, ``FIT_BATCH`` models missing the same targets
         at a time: their work at a precision x fusion is made from their layer columns (``services.layer_store``:
@@ -463,19 +465,29 @@ class Registered:
                 if len(shared) >= SHARED_CONTENTS:
                     shared.clear()
                 shared[same] = found[i]
-            computed: dict[str, list] = {}
+            # each device's rows of the chunk, column by column (``FitStore.put_columns``): a model's rows come device
+            # by device; a content's columns are made once and extended into every copy's, under the copy's name
+            computed: dict[str, tuple[list, list[list]]] = {}
+            columns_of: dict[int, list] = {}  # id(a content's rows) -> [(device, its columns)]
             for (record, key, _missing), rows in zip(chunk, found):
                 if type(rows) is tuple:
                     rows = found[first[rows]]
-                if rows and rows[0].model != record.name:  # a copy: its original's edges under its own name
-                    name = (record.name,)
-                    rows = [FitEdge._make(name + row[1:]) for row in rows]
-                for row in rows:
-                    if row.hardware in versions:
-                        computed.setdefault(row.hardware, []).append((key, row))
+                runs = columns_of.get(id(rows))
+                if runs is None:
+                    runs = columns_of[id(rows)] = [(device, list(zip(*run)))
+                                                   for device, run in groupby(rows, key=itemgetter(1))]
+                for device, columns in runs:
+                    if device not in versions:
+                        continue
+                    keys, gathered = computed.setdefault(device, ([], [[] for _ in ROW_KEYS]))
+                    n = len(columns[0])
+                    keys.extend(repeat(key, n))
+                    gathered[0].extend(repeat(record.name, n))  # the model column: this model's own name
+                    for into, column in zip(gathered[1:], columns[1:]):
+                        into.extend(column)
             ctx.layers.flush()
-            for device, items in computed.items():
-                if store.put(device, versions[device], items) is False:
+            for device, (keys, columns) in computed.items():
+                if store.put_columns(device, versions[device], keys, columns) is False:
                     marks.pop(device, None)  # not written: not all stored
             if progress is not None:
                 progress(min(start + FIT_CHUNK, len(todo)), len(todo))

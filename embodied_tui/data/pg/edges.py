@@ -1,5 +1,5 @@
 """The fit-edge cache on the PostgreSQL registry: the same public API as ``services.fit_store.FitStore`` (``done``,
-``complete``, ``put``, ``rows``, ``prune``, ``close``), in tables of the registry's database, so one team computes each fit row
+``complete``, ``put``, ``put_columns``, ``rows``, ``prune``, ``close``), in tables of the registry's database, so one team computes each fit row
 once and everyone's ``ask`` reads it.
 
 **Key.** As in ``fit_store``: (model key, device id, device version, power mode, precision), where the model key is the
@@ -109,17 +109,22 @@ class PgFitStore:
         import psycopg
 
         computed = list(computed)
+        mode, precision = self.columns.index("power_mode"), self.columns.index("precision")  # rows may be plain tuples
         quoted = ", ".join(f'"{c}"' for c in self.columns)
         marks = ", ".join(["%s"] * (len(self.columns) + 3))
         try:
             conn = connection(self.url)
             with conn.transaction(), conn.cursor() as cur:
                 cur.executemany(f"INSERT INTO {self.done_table} VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                                [(key, device, version, row.power_mode, row.precision) for key, row in computed])
+                                [(key, device, version, row[mode], row[precision]) for key, row in computed])
                 cur.executemany(f"INSERT INTO {self.edges} (model_key, device, version, {quoted}) VALUES ({marks}) "
                                 f"ON CONFLICT DO NOTHING", [(key, device, version, *row) for key, row in computed])
         except psycopg.Error:
             pass
+
+    def put_columns(self, device: str, version: str, keys: Sequence[str], columns: Sequence[Sequence]) -> None:
+        """``put`` of rows given column by column (``self.columns`` order), one model key per row."""
+        self.put(device, version, zip(keys, zip(*columns)))
 
     def rows(self, device: str, version: str, keys: dict[str, object] | None = None,
              targets: list[tuple[str, str]] | None = None,
