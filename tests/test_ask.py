@@ -1216,3 +1216,20 @@ def test_on_both_devices_keeps_only_models_with_a_row_on_each(fx, graph):
     assert answer["query"]["every_device"] and {row[0] for row in answer["rows"]} == both
     answer = ask(fx.db, f"which models run under {t} ms on the pi 4 or the pi 5", graph=graph)
     assert {row[0] for row in answer["rows"]} == either
+
+
+def test_a_device_without_a_peak_at_the_asked_precision_says_so(fx):
+    """'on the pi 5 in int8': the catalog's pi 5 states no int8 peak, so the empty answer says why; where a named
+    device states the precision (the orin nano's GPU entries state fp16, its CPU entry does not), no such note."""
+    from embodied_tui.data.store import Registry
+    from embodied_tui.services.ask import ask
+    from embodied_tui.services.fit import devices
+
+    stated = {entry.id: {p for mode in entry.power_modes for p in mode.peak_tflops} for entry in devices(Registry(fx.db))}
+    assert "int8" not in stated["raspberry-pi-5"]
+    answer = ask(fx.db, "what is the latency of mlp_policy on the pi 5 in int8?")
+    assert answer["understood"] and answer["rows"] == []
+    assert any(n.startswith("raspberry-pi-5 states no int8 peak") for n in answer["notes"]), answer["notes"]
+    answer = ask(fx.db, "which models run under 50 ms on the orin nano in fp16?")
+    assert "fp16" in stated["jetson-orin-nano-8gb"] and "fp16" not in stated["jetson-orin-nano-cpu"]
+    assert answer["rows"] and not any("states no" in n for n in answer["notes"])

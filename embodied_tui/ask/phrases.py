@@ -162,7 +162,9 @@ def read_group(st: QuestionText) -> None:
 def read_flags(st: QuestionText) -> None:
     """fits in memory (or not), measured, how many, real-time, and the subject words (models, devices ...)."""
     neg_fit = (r"(?:does\s+not|doesn't|do\s+not|don't|won't|will\s+not|cannot|can't|not)\s+fit(?:s|ting)?"
-               r"(?:\s+(?:in(?:to)?|within)\s+(?:the\s+)?(?:device(?:'s)?\s+)?memory)?")
+               r"(?:\s+(?:in(?:to)?|within)\s+(?:the\s+)?(?:device(?:'s)?\s+)?memory)?|"
+               # 'is X too big for the pi 5': does not fit its memory
+               r"too\s+(?:big|large|heavy|much\s+memory)(?:\s+to\s+(?:fit|run)(?:\s+(?:on|in(?:to)?))?)?")
     for m in list(st.finditer(neg_fit)):
         st.add(Condition(field="r.fits_memory", op="=", value=False), st.take(m.start(), m.end()))
     for m in list(st.finditer(r"fit(?:s|ting)?(?:\s+(?:in(?:to)?|within)\s+(?:the\s+)?(?:device(?:'s)?\s+)?"

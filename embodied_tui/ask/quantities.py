@@ -68,7 +68,8 @@ QTY_INFIX = (rf"(?P<num>{AMOUNT})\s*(?P<mult>{_MULT_RE})?\s*(?:(?P<plus>\+)|(?P<
 
 _CMP_WORDS: list[tuple[str, str]] = [
     (r"no more than|not more than|no larger than|no bigger than|no higher than|no longer than|at most|up to|"
-     r"at or (?:below|under)|within|maximum of|max(?:imum)?|<=|≤|=<", "<="),
+     r"at or (?:below|under)|within|maximum of|max(?:imum)?|<=|≤|=<|"
+     r"fit(?:s|ting)?\s+(?:in(?:to)?|within|under)", "<="),  # 'models that fit in 4 GB': at most
     (r"no less than|not less than|no fewer than|at least|at or (?:above|over)|minimum of|min(?:imum)?|>=|≥|=>",
      ">="),
     (r"less than|lower than|fewer than|smaller than|shorter than|lighter than|cheaper than|under|below|beneath|sub|"
@@ -199,7 +200,11 @@ def read_thresholds(st: QuestionText) -> None:
         fld, value = quantity(m)
         op = _resolve_op(_cmp_op(m), fld, m)
         negated, start = st.negated_before(m.start())  # 'does not run under 1 ms', 'not over 5 M params'
-        st.add(Condition(field=fld, op=op, value=clean(value), negate=negated), st.take(start, m.end()))
+        phrase = st.take(start, m.end())
+        st.add(Condition(field=fld, op=op, value=clean(value), negate=negated), phrase)
+        if fld == "m.weight_bytes" and re.match(r"(?:\w+\W+)?fit", phrase.lower()):
+            st.notes.append(f"'{phrase}' read as the weights at most that size (activations not counted; name a device "
+                            f"for the memory fit: weights and activations against its memory)")
     for pattern in (rf"{QTY}\s*(?:(?P<le>{_SUFFIX_LE})|(?P<ge>{_SUFFIX_GE})|(?P<plus>\+))", QTY_INFIX):
         for m in list(st.finditer(pattern)):
             if m.group("unit") is not None and m.group("mult"):

@@ -68,14 +68,15 @@ YES_NO = r"\s*(?:is|are|does|do|has|have|will|would|can|could)\b"
 PER_WATT = r"(?:fps|frames?|inferences?|perf(?:ormance)?)[\s-]*(?:per|/)[\s-]*(?:watt|w|joule)"
 SUPERLATIVES: list[tuple[str, str, bool]] = [  # pattern, field ("headroom": memory or latency slack), descending
     (r"(?:cheapest|lowest|least|smallest|minimum|best)[\s-]+(?:in[\s-]+)?(?:energy|joules)"
-     r"(?:[\s-]+per[\s-]+inference)?|most[\s-]+energy[- ]efficient|most[\s-]+efficient|"
+     r"(?:[\s-]+per[\s-]+inference)?|most[\s-]+(?:energy|power)[\s-]+efficient|most[\s-]+efficient|"
      r"cheapest[\s-]+in[\s-]+energy|cheapest|"
      # the most fps per watt is the least energy
      rf"(?:best|highest|most|max(?:imum)?|top|greatest)[\s-]+{PER_WATT}|"
      r"(?:best|highest|most)[\s-]+(?:energy|power)[\s-]+efficiency|"
      r"(?:lowest|least|smallest|minimum)[\s-]+(?:mj|millijoules)(?:[\s-]+per[\s-]+inference)?", "r.energy_mj", False),
     (rf"(?:worst|lowest|least)[\s-]+{PER_WATT}|"
-     r"(?:most|highest|largest)[\s-]+energy(?:[\s-]+per[\s-]+inference)?|least[\s-]+efficient",
+     r"(?:most|highest|largest)[\s-]+energy(?:[\s-]+per[\s-]+inference)?|"
+     r"least[\s-]+(?:(?:energy|power)[\s-]+)?efficient",
      "r.energy_mj", True),
     (r"(?:(?:fewest|least|lowest|smallest)[\s-]+(?:g?macs|g?flops|compute)|(?:cheapest|lightest)[\s-]+compute)"
      r"(?:[\s-]+(?:hungry|heavy|intensive|demanding|bound))?", "m.macs", False),

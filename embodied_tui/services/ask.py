@@ -142,6 +142,8 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
         parsed = _with_thresholds(parsed, src, graph)
     if src is not None and not determined(parsed):  # refused: nothing is computed, the names graph answers nothing
         return _answer(question, parsed, None, source)
+    if src is not None:
+        parsed = _without_precision_notes(parsed, src.devices)
     if src is not None:  # plan first (ask.plan): only the fits the question can see, none for models or devices alone
         scope, top = plan(parsed)
         if parsed.about_pipelines():  # the pipelines' edges only: no model fits to read
@@ -167,6 +169,31 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
         graph = src.graph(scope, fits=parsed.joins(), top=top, edges_only=parsed.joins() and not parsed.about_pipelines(),
                           progress=progress)
     return _answer(question, parsed, graph, source)
+
+
+def _without_precision_notes(parsed: StructuredQuery, devices: list) -> StructuredQuery:
+    """``parsed`` with a note for each device it names that states no peak at a precision it asks for ('mlp on the pi
+    5 in int8'): that device has no row at that precision, so its part of the answer is empty for that reason, not
+    because no model is fast enough."""
+    def named(fld: str) -> set[str]:
+        out: set[str] = set()
+        for c in parsed.conditions:
+            if c.field == fld and not c.negate and c.op in ("=", "IN"):
+                out |= set(c.value) if isinstance(c.value, list) else {c.value}
+        return out
+
+    asked, ids = named("r.precision"), named("h.device")
+    if not asked or not ids:
+        return parsed
+    stated = {p for entry in devices if entry.id in ids for mode in entry.power_modes for p in mode.peak_tflops}
+    lacking = sorted(asked - stated)  # stated by none of them ('orin nano' names its CPU entry too: fp32 only)
+    if not lacking or not stated:
+        return parsed
+    names = ", ".join(sorted(ids))
+    notes = [*parsed.notes, f"{names} {'states' if len(ids) == 1 else 'state'} no {'/'.join(lacking)} peak, so "
+                            f"{'it has' if len(ids) == 1 else 'they have'} no {'/'.join(lacking)} rows (precisions "
+                            f"stated: {', '.join(sorted(stated))})"]
+    return parsed.model_copy(update={"notes": notes})
 
 
 def _fits_limits(parsed: StructuredQuery) -> bool:
