@@ -11,9 +11,12 @@ same to the last bit (tests/test_fit_fast_path.py compares them on real models, 
   ``layer_times``/``layer_seconds`` on float64, operand for operand;
 - every sum over layers is ``numpy.cumsum`` (a running sum, left to right, as Python's ``sum`` and ``+=``), never
   ``numpy.sum`` (pairwise summation, which rounds differently);
-- the per-(model, target) scalars: weight streaming is the same IEEE operations on arrays (``max(0, x)``, one sum,
-  one division); the memory fit, the model's bound (the first of the largest part, as ``max(parts, key=)``) and the
-  rounding (``_round``) are the Python of ``fit_model``, per edge.
+- the per-(model, target) scalars are the same IEEE operations on (targets x models) arrays: weight streaming
+  (``max(0, x)``, one sum, one division), milliseconds (``x * 1e3``), fps (``1e3 / ms``), energy (``W * ms``), the
+  model's bound (the first of the largest part, as ``max(parts, key=)``: each part replaces it only where strictly
+  larger); the memory fit is the Python of ``fit_model`` (a float sum compared with the device's bytes); the rounding
+  is ``_round``'s own format (``'.6g'``), mapped over the values in C. The values go out as lists, one per field
+  (``edge_columns``), never as a dict per edge: a question at 10,000 models makes 470,000 edges.
 
 Targets with a cache level (``Target.cache_bytes``: the calibrated host) are not handled here (``supported``): their
 memory term depends on each layer's size, and the caller fits them one at a time with ``fit_model``.
@@ -21,6 +24,7 @@ memory term depends on each layer's size, and the caller fits them one at a time
 from __future__ import annotations
 
 import math
+from itertools import chain, repeat
 from typing import Sequence
 
 import numpy as np
@@ -61,7 +65,7 @@ class LayerArrays:
 
 
 def supported(target: Target) -> bool:
-    """Whether ``edge_numbers`` computes this target (not one with a cache level: ``fit_model`` does)."""
+    """Whether ``edge_columns`` computes this target (not one with a cache level: ``fit_model`` does)."""
     return not (target.bandwidth is not None and target.cache_bytes and target.cache_bandwidth)
 
 
@@ -104,30 +108,43 @@ class _Targets:
         self.ridge = [_round(t.ridge_point) for t in targets]
 
 
-def edge_numbers(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[tuple[float, float, float, float]],
-                 precision: str, targets: Sequence[Target], effs: Sequence[Efficiency]) -> list[list[dict]]:
-    """``EDGE_FIELDS`` of ``fit_model(record, ..., target, eff)`` for each record x each (target, eff) pair:
-    ``out[record][pair]``. Each record comes with its work at ``precision`` and the fusion the effs' runtime implies
-    (``arrays``) and ``work_totals`` of that work (``totals``); the pairs are all at ``precision`` and ``supported``.
-    Every record must have MACs.
+def edge_columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[tuple[float, float, float, float]],
+                 precision: str, targets: Sequence[Target], effs: Sequence[Efficiency]) -> list[tuple[list[int], dict]]:
+    """``EDGE_FIELDS`` of ``fit_model(record, ..., target, eff)`` for each record x each (target, eff) pair, in slabs:
+    (the slab's record indices, one list per field, target-major: the value of the slab's j-th record on pair i at
+    ``i * len(slab) + j``). Each record comes with its work at ``precision`` and the fusion the effs' runtime implies
+    (``arrays``) and ``work_totals`` of that work (``totals``); the pairs are all at ``precision`` and
+    ``supported``. Every record must have MACs.
 
     Computed over (pairs x records x layers) arrays, ``ELEMENTS`` at most at a time: records of similar layer counts
     together (sorted by it), each padded with zero layers at the end (``x + 0.0 == x``: the running sums are those of
     the record alone)."""
     pairs = _Targets(targets, effs)
     order = sorted(range(len(records)), key=lambda i: len(arrays[i].bytes))
-    out: list[list[dict]] = [[] for _ in records]
+    out = []
     start = 0
     while start < len(order):
         end = start + 1
         while end < len(order) and len(targets) * (end + 1 - start) * len(arrays[order[end]].bytes) <= ELEMENTS:
             end += 1
         some = order[start:end]
-        for i, numbers in zip(some, _numbers([records[i] for i in some], [arrays[i] for i in some],
-                                             [totals[i] for i in some], precision, pairs)):
-            out[i] = numbers
+        out.append((some, _columns([records[i] for i in some], [arrays[i] for i in some], [totals[i] for i in some],
+                                   precision, pairs)))
         start = end
     return out
+
+
+def _rounded(values: list, keep: list[bool] | None = None) -> list:
+    """``_round`` of each value (a float), None where ``keep`` says no: the same ``'.6g'`` format, mapped in C."""
+    out = list(map(float, map(format, values, repeat(".6g"))))
+    if keep is not None:
+        out = [v if k else None for v, k in zip(out, keep)]
+    return out
+
+
+def _by_target(values: Sequence, n: int) -> list:
+    """Each of a per-target list's values repeated for the ``n`` records (target-major)."""
+    return list(chain.from_iterable(repeat(v, n) for v in values))
 
 
 def _stacked(arrays: Sequence[LayerArrays], name: str, width: int, dtype=float) -> np.ndarray:
@@ -139,8 +156,9 @@ def _stacked(arrays: Sequence[LayerArrays], name: str, width: int, dtype=float) 
     return out[None]
 
 
-def _numbers(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[tuple], precision: str,
-             p: _Targets) -> list[list[dict]]:
+def _columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[tuple], precision: str,
+             p: _Targets) -> dict[str, list]:
+    """``edge_columns`` of one slab of records: one target-major list per field (pair i, record j at i * n + j)."""
     width = max(len(a.bytes) for a in arrays)
     peak = p.peak[:, :, None]
 
@@ -165,44 +183,57 @@ def _numbers(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[
     compute_bound = c >= m
     n_ops = np.array([a.n_ops for a in arrays], dtype=float)[None, :]
     overhead = (p.overhead_ms + n_ops * p.op_ms) / 1e3
-    pred = _running_total(overhead + stream_s / p.eta_m, t_roof).tolist()
-    pure = _running_total(0.0 + stream_s, np.maximum(tc + 0.0 * tk, tm)).tolist()
-    pure_compute = _left_sum(tc).tolist()
-    t_comp = _left_sum(np.where(compute_bound, t_roof, 0.0)).tolist()
-    t_mem = _left_sum(np.where(compute_bound, 0.0, t_roof)).tolist()
-    known, stream_s, overhead = known.tolist(), stream_s.tolist(), overhead.tolist()
+    pred = _running_total(overhead + stream_s / p.eta_m, t_roof)
+    pure = _running_total(0.0 + stream_s, np.maximum(tc + 0.0 * tk, tm))
+    pure_compute = _left_sum(tc)
+    t_comp = _left_sum(np.where(compute_bound, t_roof, 0.0))
+    t_mem = _left_sum(np.where(compute_bound, 0.0, t_roof))
 
-    out = []
-    for k, r in enumerate(records):
-        flops, _other, unfused, _traffic = totals[k]
-        intensity = _round(flops / unfused if unfused > 0 else None)
-        wb, act = weight_bytes[k], activation[k]
-        row = []
-        for i, (t, e) in enumerate(zip(p.targets, p.effs)):
-            if t.bandwidth is None:
-                fits, _ = _onchip_fit(t, wb)
-            elif t.memory_bytes is None:
-                fits = None
-            else:
-                fits = wb + (act or 0.0) <= t.memory_bytes
-            if known[i][k]:
-                pred_ms, pure_ms = pred[i][k] * 1e3, pure[i][k] * 1e3
-                link = stream_s[i][k] / e.eta_memory or 0.0
-            else:
-                pred_ms, pure_ms, link = None, pure_compute[i][k] * 1e3, math.inf
-            bound, most = "overhead", overhead[i][k]  # max(parts, key=...): the first of the largest
-            if t_comp[i][k] > most:
-                bound, most = "compute", t_comp[i][k]
-            if t_mem[i][k] > most:
-                bound, most = "memory", t_mem[i][k]
-            if link > most:
-                bound = "host-link"
-            row.append({
-                "predicted_latency_ms": _round(pred_ms), "roofline_latency_ms": _round(pure_ms), "bound": bound,
-                "arithmetic_intensity": intensity, "ridge_point": p.ridge[i], "power_w": t.power_w,
-                "fits_memory": fits, "fps": None if not pred_ms else _round(1e3 / pred_ms),
-                "energy_mj": None if pred_ms is None or t.power_w is None else _round(t.power_w * pred_ms),
-                "calibration": e.calibration, "weight_bytes": wb, "activation_bytes": act,
-            })
-        out.append(row)
-    return out
+    # the per-edge scalars of fit_model, as (targets x records) arrays of the same IEEE operations
+    pred_ms = pred * 1e3
+    pure_ms = np.where(known, pure * 1e3, pure_compute * 1e3)
+    link = np.where(known, stream_s / p.eta_m, math.inf)  # 'x / eta or 0.0' is x / eta for a finite x
+    bound = np.zeros(pred.shape, dtype=np.int8)  # max(parts, key=...): the first of the largest
+    most = np.broadcast_to(overhead, pred.shape)
+    for code, part in ((1, t_comp), (2, t_mem), (3, link)):
+        larger = part > most
+        bound[larger] = code
+        most = np.where(larger, part, most)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fps = 1e3 / pred_ms
+        energy = np.array([t.power_w if t.power_w is not None else math.nan for t in p.targets])[:, None] * pred_ms
+
+    # target-major flat lists (pair i, record j at i * n + j)
+    def flat(a: np.ndarray) -> list:
+        return a.ravel().tolist()
+
+    every = bool(known.all())
+    known_flat = None if every else flat(known)
+    with_fps = flat(known & (pred_ms != 0))
+    n = len(records)
+    has_power = _by_target([t.power_w is not None for t in p.targets], n)
+    fits = []
+    for t in p.targets:
+        if t.bandwidth is None:
+            fits += [_onchip_fit(t, wb)[0] for wb in weight_bytes]
+        elif t.memory_bytes is None:
+            fits += [None] * n
+        else:
+            fits += [wb + (act or 0.0) <= t.memory_bytes for wb, act in zip(weight_bytes, activation)]
+    intensity = [_round(flops / unfused if unfused > 0 else None) for flops, _other, unfused, _ in totals]
+    names = ("overhead", "compute", "memory", "host-link")
+    return {
+        "predicted_latency_ms": _rounded(flat(pred_ms), known_flat),
+        "roofline_latency_ms": _rounded(flat(pure_ms)),
+        "bound": [names[b] for b in flat(bound)],
+        "arithmetic_intensity": intensity * len(p.targets),
+        "ridge_point": _by_target(p.ridge, n),
+        "power_w": _by_target([t.power_w for t in p.targets], n),
+        "fits_memory": fits,
+        "fps": _rounded(flat(np.where(known & (pred_ms != 0), fps, 1.0)), with_fps),
+        "energy_mj": _rounded(flat(np.where(known & ~np.isnan(energy), energy, 1.0)),
+                              [k and h for k, h in zip(known_flat or repeat(True), has_power)]),
+        "calibration": _by_target([e.calibration for e in p.effs], n),
+        "weight_bytes": weight_bytes * len(p.targets),
+        "activation_bytes": activation * len(p.targets),
+    }

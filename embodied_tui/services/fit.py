@@ -22,7 +22,8 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from itertools import chain, repeat
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from pydantic import ValidationError
 
@@ -423,80 +424,122 @@ def fit_edges(ctx: FitContext, record: ModelRecord, calls: Iterable[tuple[str, s
     return fit_edges_many(ctx, [record], calls, make)[0]
 
 
-_END = object()  # the end of a call's slots: its rows are sorted on their own, as fit_record sorts them
+# what a graph edge reads of a fit row: the call's own fields and ``perf.roofline_many.EDGE_FIELDS`` (named here, so
+# importing this module does not import numpy)
+EDGE_ROW = ("model", "hardware", "precision", "power_mode", "measured_latency_ms", "predicted_latency_ms",
+            "roofline_latency_ms", "bound", "arithmetic_intensity", "ridge_point", "power_w", "fits_memory", "fps",
+            "energy_mj", "calibration", "weight_bytes", "activation_bytes")
 
 
 def fit_edges_many(ctx: FitContext, records: list[ModelRecord], calls: Iterable[tuple[str, str, str | None]],
                    make: Callable[..., Any]) -> list[list]:
-    """``fit_edges`` of each record (all with MACs) on the same calls: the targets of one precision x fusion are
-    fitted together, for every record at once, over (targets x records x layers) arrays (``perf.roofline_many``),
-    each record's work made from its layer columns (``FitContext.work_arrays``); the rest (a target with a cache
-    level, one stating no peak) by ``fit_record`` itself, record by record."""
+    """``fit_edges`` of each record (all with MACs) on the same calls: ``fit_columns_many``'s rows as
+    ``make(**fields)``, each call's rows fastest first, as ``fit_record`` sorts them."""
     calls = list(calls)
-    out: list[list] = [[] for _ in records]
+    by_call: list[list[list]] = [[[] for _ in calls] for _ in records]
+    for block in fit_columns_many(ctx, records, calls, EDGE_ROW):
+        n = len(block.records)
+        for j, k in enumerate(block.records):
+            rows = zip(*(column[j::n] for column in block.columns))
+            for call, values in zip(block.calls, rows):
+                by_call[k][call].append(make(**dict(zip(EDGE_ROW, values))))
+    return [[edge for rows in mine for edge in sorted(rows, key=_sort_key)] for mine in by_call]
+
+
+@dataclass
+class FitBlock:
+    """Fit rows of some records on some targets of one device, column by column (``fit_columns_many``): ``columns``
+    one list per field, target-major (target i, record j at ``i * len(records) + j``); ``records`` the records'
+    indices in the list fitted; ``calls`` each target's call index."""
+
+    device: str
+    records: list[int]
+    columns: list[list]
+    calls: list[int]
+
+    def of(self, j: int) -> list[list]:
+        """The columns of the j-th of ``records`` alone."""
+        n = len(self.records)
+        return [column[j::n] for column in self.columns]
+
+
+def fit_columns_many(ctx: FitContext, records: list[ModelRecord], calls: Iterable[tuple[str, str, str | None]],
+                     fields: Sequence[str]) -> list[FitBlock]:
+    """The rows of ``fit_record(ctx, record, hw=, mode=, precision=, top=0)`` of each record (all with MACs) on each
+    (device, mode, precision) call, as ``FitBlock``s: columns named by ``fields`` (of ``EDGE_ROW``: the graph passes
+    its ``FitEdge`` fields), every value the same to the last bit as ``fit_record``'s; a call's rows in any block and
+    order (``fit_edges_many`` sorts them).
+
+    The targets of one precision x fusion are fitted together, for every record at once, over (targets x records x
+    layers) arrays (``perf.roofline_many.edge_columns``), each record's work made from its layer columns
+    (``FitContext.work_arrays``), and their values handed over as lists, never as a row object or dict per edge (a
+    question at 10,000 models makes 470,000 of them); the rest (a target with a cache level, one stating no peak) by
+    ``fit_record`` itself, record by record."""
+    calls = list(calls)
+    out: list[FitBlock] = []
     by_runtime: dict[str, list[int]] = {}  # the runtime each record's own measurements are filed under
     for i, record in enumerate(records):
         by_runtime.setdefault(f"{default_runtime(record.format)}-cpu", []).append(i)
     for prefer, picked in by_runtime.items():
-        for i, edges in zip(picked, _fit_edges(ctx, [records[i] for i in picked], calls, make, prefer)):
-            out[i] = edges
+        for block in _fit_columns(ctx, [records[i] for i in picked], calls, fields, prefer):
+            block.records = [picked[j] for j in block.records]
+            out.append(block)
     return out
 
 
-def _fit_edges(ctx: FitContext, records: list[ModelRecord], calls: list[tuple[str, str, str | None]],
-               make: Callable[..., Any], prefer: str) -> list[list]:
-    from embodied_tui.perf.roofline_many import edge_numbers, supported  # numpy: only where fits are computed
+def _fit_columns(ctx: FitContext, records: list[ModelRecord], calls: list[tuple[str, str, str | None]],
+                 fields: Sequence[str], prefer: str) -> list[FitBlock]:
+    from embodied_tui.perf.roofline_many import edge_columns, supported  # numpy: only where fits are computed
 
-    slots: list = []  # per target: None (fitted in a group), (device, mode, precision) for fit_record, or _END
-    groups: dict[tuple[str, str], list] = {}  # (precision, fusion) -> [(slot, target, eff)]
-    for device, mode, precision in calls:
+    alone: list[tuple[int, str, str, str]] = []  # (call, device, mode, precision) fitted by fit_record
+    groups: dict[tuple[str, str], list] = {}  # (precision, fusion) -> [(call, target, eff)]
+    for call, (device, mode, precision) in enumerate(calls):
         for entry, modes in _select(ctx, device, mode):
             for pm in modes:
                 for prec in [precision] if precision else [p for p in PRECISIONS if p in pm.peak_tflops]:
                     target, _ = ctx.target(entry, pm, prec)
                     if target is None or not supported(target):
-                        slots.append((entry.id, pm.name, prec))
+                        alone.append((call, entry.id, pm.name, prec))
                         continue
                     eff = ctx.efficiency(entry, pm.name, prec, None, prefer)
-                    groups.setdefault((prec, fusion_for(eff.runtime)), []).append((len(slots), target, eff))
-                    slots.append(None)
-        slots.append(_END)
+                    groups.setdefault((prec, fusion_for(eff.runtime)), []).append((call, target, eff))
     mine = [ctx.of_model(record) for record in records]
-    filled: list[dict[int, Any]] = [{} for _ in records]  # per record: slot -> its edge
+    out: list[FitBlock] = []
     for (prec, fusion), items in groups.items():
-        works = ctx.work_arrays(records, prec, fusion)
-        numbers = edge_numbers(records, [a for a, _ in works], [t for _, t in works], prec,
-                               [t for _, t, _ in items], [e for _, _, e in items])
-        for k, record in enumerate(records):
-            for (slot, target, eff), fields in zip(items, numbers[k]):
-                meas = None
-                if mine[k]:
-                    meas, _, _ = ctx.measured(record, target.hardware, target.power_mode, prec, eff.runtime, mine[k])
-                filled[k][slot] = make(model=record.name, hardware=target.hardware, precision=prec,
-                                       power_mode=target.power_mode, measured_latency_ms=meas, **fields)
-    out = []
-    for k, record in enumerate(records):
-        edges: list = []
-        call: list = []
-        for slot, item in enumerate(slots):
-            if item is _END:
-                edges += sorted(call, key=_sort_key)
-                call = []
-            elif item is None:
-                call.append(filled[k][slot])
+        items.sort(key=lambda item: item[1].hardware)  # each device's targets together (a stable sort)
+        runs: list[list] = []  # (device, first item, end)
+        for i, (_, target, _) in enumerate(items):
+            if runs and runs[-1][0] == target.hardware:
+                runs[-1][2] = i + 1
             else:
-                hw, mode, prec = item
-                call += [make(**_edge_fields(row)) for row in fit_record(ctx, record, hw=hw, mode=mode,
-                                                                         precision=prec, top=0)]
-        out.append(edges)
+                runs.append([target.hardware, i, i + 1])
+        works = ctx.work_arrays(records, prec, fusion)
+        for some, columns in edge_columns(records, [a for a, _ in works], [t for _, t in works], prec,
+                                          [t for _, t, _ in items], [e for _, _, e in items]):
+            n = len(some)
+            measured = [None] * (n * len(items))
+            for j, k in enumerate(some):
+                if mine[k]:
+                    for i, (_, t, e) in enumerate(items):
+                        measured[i * n + j] = ctx.measured(records[k], t.hardware, t.power_mode, prec, e.runtime,
+                                                           mine[k])[0]
+            names = [records[k].name for k in some]
+            for device, a, b in runs:
+                values = {name: column[a * n:b * n] for name, column in columns.items()}
+                values.update(model=names * (b - a), hardware=[device] * (n * (b - a)),
+                              precision=[prec] * (n * (b - a)), measured_latency_ms=measured[a * n:b * n],
+                              power_mode=list(chain.from_iterable(repeat(t.power_mode, n) for _, t, _ in items[a:b])))
+                out.append(FitBlock(device, list(some), [values[name] for name in fields],
+                                    [call for call, _, _ in items[a:b]]))
+    for call, device, mode, prec in alone:
+        for k, record in enumerate(records):
+            rows = [_edge_fields(row) for row in fit_record(ctx, record, hw=device, mode=mode, precision=prec, top=0)]
+            out.append(FitBlock(device, [k], [[row[name] for row in rows] for name in fields], [call] * len(rows)))
     return out
 
 
 def _edge_fields(row: FitRow) -> dict:
-    from embodied_tui.perf.roofline_many import EDGE_FIELDS
-
-    return {name: getattr(row, name) for name in ("model", "hardware", "precision", "power_mode",
-                                                  "measured_latency_ms", *EDGE_FIELDS)}
+    return {name: getattr(row, name) for name in EDGE_ROW}
 
 
 def _generation_rows(ctx: FitContext, record: ModelRecord, tokens: tuple[int, int], *, hw: str | None,

@@ -24,10 +24,9 @@ import hashlib
 import json
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import groupby, repeat
-from operator import itemgetter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -418,7 +417,7 @@ class Registered:
             for device in targets.keys() & marks.keys():
                 store.mark(device, versions[device], marks[device])
             return
-        from embodied_tui.services.fit import FitContext, fit_edges_many  # numpy: only where fits are computed
+        from embodied_tui.services.fit import FitContext, fit_columns_many  # numpy: only where fits are computed
         from embodied_tui.services.layer_store import LayerSource
 
         wholes = self.whole([record for record, _, _ in todo])  # a summary's records: their fits need all of them
@@ -431,60 +430,70 @@ class Registered:
         ctx = FitContext(self.reg, self.devices, self.measurements, layers=LayerSource(self.reg, store))
         every = {(entry.id, mode.name): frozenset(p for p in PRECISIONS if p in mode.peak_tflops)
                  for entry in self.devices for mode in entry.power_modes}
-        shared: dict[tuple, list[FitEdge]] = {}  # (content, calls) -> the edges of a model with that content
-        planned: dict[tuple, list] = {}  # missing targets -> their fit calls (most models miss the same ones)
+        shared: dict[tuple, dict] = {}  # (content, calls) -> device -> the columns of a model with that content
+        planned: dict[tuple, tuple] = {}  # missing targets -> their fit calls (most models miss the same ones)
+        same_of: list[tuple | None] = []  # per model of todo: its (content, calls), None for one copied by none
+        for record, _key, missing in todo:
+            wanted = tuple(missing)
+            if wanted not in planned:
+                planned[wanted] = tuple(_calls(missing, every))
+            # one with its own measurements has them on its rows: copied by none
+            same_of.append(None if ctx.of_model(record) else (_content_key(record), planned[wanted]))
+        copies = Counter(same for same in same_of if same is not None)  # a content fitted once for all its models
         if progress is not None:
             progress(0, len(todo))  # the app says "computing fits" from the start, not after the first chunk
         for start in range(0, len(todo), FIT_CHUNK):
             chunk = todo[start:start + FIT_CHUNK]
             _check(generation)
             ctx.layers.prefetch(record for record, _, _ in chunk)  # the chunk's layer columns: one query
-            found: list = [None] * len(chunk)  # each model's edges, or the (content, calls) of the model it copies
             batches: dict[tuple, list[int]] = {}  # calls -> the models fitted together on them
             first: dict[tuple, int] = {}  # (content, calls) -> the model of this chunk computing it
-            for i, (record, _key, missing) in enumerate(chunk):
-                wanted = tuple(missing)
-                calls = planned.get(wanted)
-                if calls is None:
-                    calls = planned[wanted] = tuple(_calls(missing, every))
-                if not ctx.of_model(record):  # one with its own measurements has them on its rows: copied by none
-                    same = (_content_key(record), calls)
-                    if same in shared or same in first:  # a copy: edges of a model computed before, or soon
-                        found[i] = shared[same] if same in shared else same
+            later: list[tuple[int, tuple]] = []  # (model, its content): copies of one computed before, or soon
+            for i, (_record, _key, missing) in enumerate(chunk):
+                same = same_of[start + i]
+                if same is not None:
+                    if same in shared or same in first:
+                        later.append((i, same))
                         continue
                     first[same] = i
-                batches.setdefault(calls, []).append(i)
+                batches.setdefault(planned[tuple(missing)], []).append(i)
+            # each device's rows of the chunk, column by column (``FitStore.put_columns``): a content's columns are
+            # made once and extended into every copy's, under the copy's own name
+            computed: dict[str, tuple[list, list[list]]] = {}
+            kept: dict[int, dict[str, list[list]]] = {}  # model -> device -> its columns, for a content with copies
+
+            def gather(device: str, keys: list, columns: list[list]) -> None:
+                held_keys, gathered = computed.setdefault(device, ([], [[] for _ in ROW_KEYS]))
+                held_keys.extend(keys)
+                for into, column in zip(gathered, columns):
+                    into.extend(column)
+
             for calls, picked in batches.items():
                 for at in range(0, len(picked), FIT_BATCH):
                     time.sleep(0)  # the GIL to a waiting thread (the app's, with a cancel) between batches
                     _check(generation)  # at most FIT_BATCH models' fits after a cancel
                     some = picked[at:at + FIT_BATCH]
-                    for i, rows in zip(some, fit_edges_many(ctx, [chunk[i][0] for i in some], calls, FitEdge)):
-                        found[i] = rows
-            for same, i in first.items():
-                if len(shared) >= SHARED_CONTENTS:
-                    shared.clear()
-                shared[same] = found[i]
-            # each device's rows of the chunk, column by column (``FitStore.put_columns``): a model's rows come device
-            # by device; a content's columns are made once and extended into every copy's, under the copy's name
-            computed: dict[str, tuple[list, list[list]]] = {}
-            columns_of: dict[int, list] = {}  # id(a content's rows) -> [(device, its columns)]
-            for (record, key, _missing), rows in zip(chunk, found):
-                if type(rows) is tuple:
-                    rows = found[first[rows]]
-                runs = columns_of.get(id(rows))
-                if runs is None:
-                    runs = columns_of[id(rows)] = [(device, list(zip(*run)))
-                                                   for device, run in groupby(rows, key=itemgetter(1))]
-                for device, columns in runs:
-                    if device not in versions:
-                        continue
-                    keys, gathered = computed.setdefault(device, ([], [[] for _ in ROW_KEYS]))
+                    for block in fit_columns_many(ctx, [chunk[i][0] for i in some], calls, ROW_KEYS):
+                        if block.device not in versions or not block.columns[0]:
+                            continue
+                        models = [some[j] for j in block.records]
+                        gather(block.device, [chunk[i][1] for i in models] * (len(block.columns[0]) // len(models)),
+                               block.columns)  # target-major: each target's rows of the models in turn
+                        for j, i in enumerate(models):
+                            if copies.get(same_of[start + i], 0) > 1:  # one device's columns, for the copies
+                                held = kept.setdefault(i, {}).setdefault(block.device, [[] for _ in ROW_KEYS])
+                                for into, column in zip(held, block.of(j)):
+                                    into.extend(column)
+            for i, same in later:
+                record, key, _ = chunk[i]
+                for device, columns in (shared[same] if same in shared else kept.get(first[same], {})).items():
                     n = len(columns[0])
-                    keys.extend(repeat(key, n))
-                    gathered[0].extend(repeat(record.name, n))  # the model column: this model's own name
-                    for into, column in zip(gathered[1:], columns[1:]):
-                        into.extend(column)
+                    gather(device, [key] * n, [[record.name] * n, *columns[1:]])
+            for same, i in first.items():
+                if copies[same] > 1:
+                    if len(shared) >= SHARED_CONTENTS:
+                        shared.clear()
+                    shared[same] = kept.get(i, {})
             ctx.layers.flush()
             for device, (keys, columns) in computed.items():
                 if store.put_columns(device, versions[device], keys, columns) is False:
