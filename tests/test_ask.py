@@ -1151,8 +1151,9 @@ def test_is_x_the_fastest_checks_x_against_the_first_row(fx, graph):
 
 
 def test_a_count_per_group_gives_each_groups_count(fx):
-    """'how many models per family / task / format', 'how many devices per type / vendor': one row per value with the
-    number of subjects, counted here from the records and the catalog; a split the count cannot make is refused."""
+    """'how many models per family / task / format', 'how many devices per type / vendor', and the listings 'what
+    formats do we have', 'list the families': one row per value with the number of subjects, counted here from the
+    records and the catalog; a split the count cannot make is refused."""
     from embodied_tui.services.ask import ask
 
     for question, values, field in (
@@ -1160,7 +1161,13 @@ def test_a_count_per_group_gives_each_groups_count(fx):
             ("count models by task", [r.architecture.task for r in fx.records], "m.task"),
             ("number of models of each format", [r.format for r in fx.records], "m.format"),
             ("how many devices per type", [d.type for d in fx.devices], "h.type"),
-            ("how many devices by vendor", [d.vendor for d in fx.devices], "h.vendor")):
+            ("how many devices by vendor", [d.vendor for d in fx.devices], "h.vendor"),
+            # a listing of the values is the same count: each value with its number of subjects
+            ("what formats do we have?", [r.format for r in fx.records], "m.format"),
+            ("which tasks are covered", [r.architecture.task for r in fx.records], "m.task"),
+            ("list the model families", [r.architecture.family for r in fx.records], "m.family"),
+            ("what device types are there?", [d.type for d in fx.devices], "h.type"),
+            ("which vendors are in the catalog", [d.vendor for d in fx.devices], "h.vendor")):
         answer = ask(fx.db, question)
         want = Counter(values)
         assert answer["understood"] and answer["columns"] == [field, "count"], (question, answer["reasons"])
@@ -1230,6 +1237,46 @@ def test_a_device_without_a_peak_at_the_asked_precision_says_so(fx):
     answer = ask(fx.db, "what is the latency of mlp_policy on the pi 5 in int8?")
     assert answer["understood"] and answer["rows"] == []
     assert any(n.startswith("raspberry-pi-5 states no int8 peak") for n in answer["notes"]), answer["notes"]
+    assert "int8" not in stated["jetson-agx-thor"]  # a device question too: the peak asked for is not stated
+    answer = ask(fx.db, "what is the int8 peak of the thor?")
+    assert answer["rows"] == [] and any(n.startswith("jetson-agx-thor states no int8 peak") for n in answer["notes"])
     answer = ask(fx.db, "which models run under 50 ms on the orin nano in fp16?")
     assert "fp16" in stated["jetson-orin-nano-8gb"] and "fp16" not in stated["jetson-orin-nano-cpu"]
     assert answer["rows"] and not any("states no" in n for n in answer["notes"])
+
+
+def test_quantized_models_are_those_stored_quantized(tmp_path):
+    """'which models are quantized?': a float ONNX file and its int8 quantization (onnxruntime's, real files),
+    registered through the CLI: the quantized one only (its analysed dtype), and 'aren't quantized' the other; beside
+    a device, 'quantized' still reads the int8 fit rows."""
+    import warnings
+
+    import torch
+
+    quant = pytest.importorskip("onnxruntime.quantization")
+    db = tmp_path / "registry.json"
+    model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 16)).eval()
+    float_path = tmp_path / "policy.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(4, 32),), str(float_path), dynamo=False, input_names=["x"])
+    int8_path = tmp_path / "policy_int8.onnx"
+    quant.quantize_dynamic(str(float_path), str(int8_path), weight_type=quant.QuantType.QInt8)
+    dtypes = {}
+    for name, path in (("policy_fp32", float_path), ("policy_int8", int8_path)):
+        result = CliRunner().invoke(main, ["--db", str(db), "model", "register", str(path), "--name", name, "--json"])
+        assert result.exit_code == 0, result.output
+        dtypes[name] = json.loads(result.output)["record"]["dtype"]
+    assert dtypes == {"policy_fp32": "float32", "policy_int8": "int8"}
+
+    def names(question):
+        result = CliRunner().invoke(main, ["--db", str(db), "ask", question, "--json"])
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.output)
+        return data, {row[data["columns"].index("m.name")] for row in data["rows"]}
+
+    data, got = names("which models are quantized?")
+    assert got == {"policy_int8"} and "m.dtype IN" in data["cypher"]
+    assert names("which models aren't quantized?")[1] == {"policy_fp32"}
+    data, got = names("quantized models on the pi 5")
+    assert 'r.precision = "int8"' in data["cypher"] and "m.dtype" not in data["cypher"]

@@ -237,6 +237,31 @@ def _at_precision(st: QuestionText, conditions: list[Condition]) -> list[Conditi
     return out
 
 
+# the stored dtypes of quantized weights (``data.records.ModelRecord.dtype``: ONNX's names, lower case)
+QUANTIZED_DTYPES = ["int8", "uint8", "int4", "uint4", "int16", "uint16", "float8e4m3fn", "float8e4m3fnuz", "float8e5m2",
+                    "float8e5m2fnuz"]
+
+
+def _stored_quantized(st: QuestionText, conditions: list[Condition]) -> list[Condition]:
+    """'which models are quantized?': with no device, mode or other fit condition, the models whose weights are
+    stored quantized (``m.dtype``), not every model's int8 fit rows (what 'quantized' means beside a device: 'run
+    quantized on the orin nano')."""
+    said = [r for r in st.readings if r.meaning in ('r.precision = "int8"', 'NOT r.precision = "int8"')]
+    if not said or not all(re.search(r"quanti[sz]ed$", r.phrase.lower()) for r in said) or any(c.field.startswith(("h.", "r.")) and not (c.field == "r.precision" and c.value == "int8")
+                       for c in conditions) or any(f.startswith(("h.", "r.")) for f, _, _ in st.order):
+        return conditions
+    out = []
+    for c in conditions:
+        if c.field == "r.precision" and c.value == "int8" and c.op == "=":
+            stored = Condition(field="m.dtype", op="IN", value=QUANTIZED_DTYPES, negate=c.negate)
+            st.reread(c.cypher(), stored.cypher())
+            st.notes.append("'quantized' read as weights stored quantized (m.dtype an integer or 8-bit float type); "
+                            "name a device for the fit rows at int8")
+            c = stored
+        out.append(c)
+    return out
+
+
 _CANNOT = re.compile(r"(?<![a-z])(?:can't|cannot|can\s+not|won't|will\s+not|doesn't|does\s+not|don't|do\s+not)\s+"
                      r"(?:run|do|hit|reach|manage|achieve|get|handle)\s")
 
@@ -309,6 +334,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     conditions, subject = as_hardware_question(st, conditions, subject)
     conditions = [_as_gib(st, c) for c in conditions]
     conditions = _at_precision(st, conditions)
+    conditions = _stored_quantized(st, conditions)
     _cannot_meet(st, conditions)
     order, limit = ordering(st, conditions)
     if recommend and not conditions and not order and compare is None:

@@ -142,9 +142,26 @@ GROUPS: list[tuple[str, str]] = [
 ]
 
 
+# the plural names of GROUPS a listing of values reads ('what formats do we have')
+_LISTED = [(r"famil(?:ies)", "m.family"), (r"tasks", "m.task"), (r"types|architectures", "m.type"),
+           (r"formats", "m.format"), (r"device\s+types|kinds\s+of\s+devices", "h.type"),
+           (r"vendors|makers|manufacturers", "h.vendor")]
+
+
 def read_group(st: QuestionText) -> None:
     """In a count: 'per family', 'by task', 'for each type', 'grouped by format' (``StructuredQuery.group_by``);
     'type' is the device's type in a question counting devices ('how many devices per type')."""
+    # 'what formats do we have', 'list the families', 'which tasks are covered': each value with its count
+    lister = (r"(?:what|which|list|show(?:\s+me)?|name|give\s+me)(?:\s+(?:are|is))?\s+"
+              r"(?:(?:all|the|every|our|of|different|distinct|unique|model|architecture|file)\s+)*")
+    there = (r"(?:\s+(?:are\s+(?:there|covered|registered|present|in\s+(?:the\s+)?registry)|do\s+we\s+have|"
+             r"we\s+have|exist|there\s+are|are\s+in\s+use|of\s+models|do\s+(?:the\s+)?models\s+(?:have|use)))?")
+    for plural, fld in _LISTED:
+        for m in list(st.finditer(rf"{lister}(?:{plural}){there}")):
+            if st.group_by is None:
+                st.group_by, st.count = fld, True
+                st.subject_votes.append((m.start(), "hardware" if fld.startswith("h.") else "model"))
+                st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning=f"count per {fld}"))
     if not re.search(r"how\s+many|number\s+of|count", st.low):  # read before read_flags takes the count words
         return
     lead = r"(?:per|by|for\s+each|in\s+each|of\s+each|each|grouped\s+by|broken\s+down\s+by|split\s+by)"
@@ -161,7 +178,7 @@ def read_group(st: QuestionText) -> None:
 
 def read_flags(st: QuestionText) -> None:
     """fits in memory (or not), measured, how many, real-time, and the subject words (models, devices ...)."""
-    neg_fit = (r"(?:does\s+not|doesn't|do\s+not|don't|won't|will\s+not|cannot|can't|not)\s+fit(?:s|ting)?"
+    neg_fit = (r"(?:does\s+not|doesn'?t|do\s+not|don'?t|won'?t|will\s+not|cannot|can'?t|not)\s+fit(?:s|ting)?"
                r"(?:\s+(?:in(?:to)?|within)\s+(?:the\s+)?(?:device(?:'s)?\s+)?memory)?|"
                # 'is X too big for the pi 5': does not fit its memory
                r"too\s+(?:big|large|heavy|much\s+memory)(?:\s+to\s+(?:fit|run)(?:\s+(?:on|in(?:to)?))?)?")

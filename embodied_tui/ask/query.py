@@ -43,6 +43,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "m.type": ("text", "architecture type: cnn, transformer, rnn, mlp, hybrid"),
     "m.task": ("text", "task: classification, detection, segmentation, policy ..."),
     "m.format": ("text", "file format: onnx, torchscript, exported_program, state_dict, safetensors ..."),
+    "m.dtype": ("text", "the stored weights' dtype: float32, float16, bfloat16, int8, uint8 ..."),
     "m.params": ("number", "parameters"),
     "m.macs": ("number", "multiply-accumulates per inference"),
     "m.flops": ("number", "FLOPs per inference (2 x MACs)"),

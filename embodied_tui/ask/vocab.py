@@ -200,8 +200,8 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
             st.every_device = True
         phrase = st.take(start, words[j - 1][1])
         ids = sorted(d.term.id for d in hits)
-        if negated and re.match(r"(?:can\s*not|can't|cannot|won't|will\s+not|doesn't|does\s+not|don't|do\s+not)\s+"
-                                r"(?:run|work)", phrase.lower()):
+        if negated and re.match(r"(?:can\s*not|can'?t|cannot|won'?t|will\s+not|doesn'?t|does\s+not|don'?t|do\s+not)"
+                                r"\s+(?:run|work)", phrase.lower()):
             # 'which models can't run on the coral': the device named, the models that do not fit its memory
             st.add(one_of("h.device", ids), phrase)
             st.add(Condition(field="r.fits_memory", op="=", value=False), phrase)

@@ -183,6 +183,7 @@ def _without_precision_notes(parsed: StructuredQuery, devices: list) -> Structur
         return out
 
     asked, ids = named("r.precision"), named("h.device")
+    asked |= {m.group(1) for c in parsed.conditions if (m := re.fullmatch(r"h\.peak_(\w+)_tflops", c.field))}
     if not asked or not ids:
         return parsed
     stated = {p for entry in devices if entry.id in ids for mode in entry.power_modes for p in mode.peak_tflops}
@@ -190,9 +191,9 @@ def _without_precision_notes(parsed: StructuredQuery, devices: list) -> Structur
     if not lacking or not stated:
         return parsed
     names = ", ".join(sorted(ids))
-    notes = [*parsed.notes, f"{names} {'states' if len(ids) == 1 else 'state'} no {'/'.join(lacking)} peak, so "
-                            f"{'it has' if len(ids) == 1 else 'they have'} no {'/'.join(lacking)} rows (precisions "
-                            f"stated: {', '.join(sorted(stated))})"]
+    lacked = "/".join(lacking)
+    notes = [*parsed.notes, f"{names} {'states' if len(ids) == 1 else 'state'} no {lacked} peak (precisions stated: "
+                            f"{', '.join(sorted(stated))}): no {lacked} peak or fit rows to show there"]
     return parsed.model_copy(update={"notes": notes})
 
 
