@@ -433,7 +433,8 @@ def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) ->
         phrase = st.take(m.start(), m.end())
         st.order.append((peak(prec_text, m.group("u") or "tflops", phrase), bool(re.fullmatch(_MORE, word)), phrase))
         st.subject_votes.append((m.start(), "hardware"))
-    for m in list(st.finditer(rf"(?:the\s+|its\s+)?(?:peak(?:\s+(?P<p0>{_PREC}))?(?:\s+{unit})?(?:\s+(?:at\s+|in\s+)?"
+    for m in list(st.finditer(rf"(?:the\s+|its\s+)?(?:peak(?![\s-]+(?:activation|memory|live))(?:\s+(?P<p0>{_PREC}))?"
+                              rf"(?:\s+{unit})?(?:\s+(?:at\s+|in\s+)?"
                               rf"(?P<p1>{_PREC}))?|(?P<p2>{_PREC})\s+(?:peak|{unit.replace('<u>', '<u2>')})"
                               rf"(?:\s+peak)?)")):
         phrase = st.take(m.start(), m.end())  # 'the peak int8 of the orin nano': the measure, as a column
@@ -512,6 +513,9 @@ def read_asked_measures(st: QuestionText) -> None:
     much memory does the AGX have'): the devices' rows with that column (``IS NOT NULL``). Read after 'fits in
     memory' and 'memory-bound' have been taken."""
     named = any(c.field == "m.name" and not c.negate for c in st.conditions)
+    for m in list(st.finditer(r"(?:the\s+|its\s+)?(?:peak\s+)?activations?\s+(?:memory|footprint)") if named else ()):
+        st.add(Condition(field="m.activation_bytes", op="IS NOT NULL"), st.take(m.start(), m.end()))  # not a device's
+        st.subject_votes.append((m.start(), "model"))
     for m in list(st.finditer(_INTENSITY)):
         st.add(Condition(field="r.arithmetic_intensity", op="IS NOT NULL"), st.take(m.start(), m.end()))
     # 'how much memory does X need', 'the memory footprint of X': the model's weights, not a device's memory
@@ -526,7 +530,9 @@ def read_asked_measures(st: QuestionText) -> None:
     for pattern, fld in ((r"how\s+many\s+watts|how\s+much\s+power|(?:the\s+|its\s+)?(?:power\s+(?:draw|consumption|"
                           r"budget|rating)|tdp|wattage)", "h.power_w"),
                          (r"(?:the\s+|its\s+)?(?:memory\s+|dram\s+)?bandwidth", "h.memory_bandwidth_gbps"),
-                         (r"(?:how\s+much\s+|the\s+|its\s+)?(?:device\s+)?(?:memory|ram|vram|dram)", "h.memory_bytes")):
+                         (r"(?:how\s+much\s+|the\s+|its\s+)?(?:device\s+)?(?:memory|ram|vram|dram)"
+                          r"(?![\s-]+(?:(?:is|are|would\s+be|will\s+be)\s+)?(?:headroom|left|free|remaining|to\s+spare|"
+                          r"slack|over))", "h.memory_bytes")):
         for m in list(st.finditer(pattern)):
             negated, start = st.negated_before(m.start())  # 'which devices have no dram': on-chip memory only
             st.add(Condition(field=fld, op="IS NOT NULL", negate=negated), st.take(start, m.end()))
@@ -547,7 +553,12 @@ def read_asked_measures(st: QuestionText) -> None:
     # its columns), not where it runs
     for pattern, fld in _ASKED_MODEL_MEASURES if named or st.order else ():
         for m in list(st.finditer(pattern)):
-            st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning=f"the measure is {fld}"))
+            phrase = st.take(m.start(), m.end())
+            if fld in ("m.weight_bytes", "m.activation_bytes"):  # not among a model's default columns: asked for
+                st.add(Condition(field=fld, op="IS NOT NULL"), phrase)
+                st.subject_votes.append((m.start(), "model"))
+            else:
+                st.readings.append(Reading(phrase=phrase, meaning=f"the measure is {fld}"))
             st.subject_votes.append((m.start(), "model"))
     # a fit row's measure asked for ('the fps of X on Y', 'how many fps does X get', 'energy per inference ... in
     # mJ'): that column on each row (``IS NOT NULL``); thresholds and superlatives on them were read before
@@ -571,11 +582,14 @@ _ASKED_MODEL_MEASURES = [
     (r"(?:how\s+many\s+|the\s+|its\s+)?(?:g?macs|[gt]?flops|multiply[\s-]+accumulates)(?:[\s-]+counts?)?", "m.macs"),
     (r"(?:what|which)\s+(?:model\s+)?(?:family|architecture)|(?:the\s+|its\s+)?(?:model\s+)?family", "m.family"),
     (r"(?:what|which)\s+task|(?:the\s+|its\s+)task", "m.task"),
+    # 'the peak activation memory of X', 'X's weights size', 'the size of X in MB': bytes, shown as a column
+    (r"(?:the\s+|its\s+)?(?:peak\s+)?activations?(?:\s+(?:memory|bytes|sizes?|footprint))?", "m.activation_bytes"),
+    (r"(?:the\s+|its\s+)?(?:(?:weights?|file|model|disk|storage)\s+)?sizes?(?:\s+on\s+disk)?", "m.weight_bytes"),
 ]
 _ASKED_EDGE_MEASURES = [
     (rf"(?:the\s+)?{PER_WATT}|(?:the\s+|its\s+)?(?:energy\s+)?efficiency", "r.energy_mj"),  # the energy column
-    (r"(?:how\s+much\s+|the\s+|its\s+)?(?:memory\s+)?(?:headroom|room\s+to\s+spare|memory\s+left(?:\s+over)?)",
-     "r.memory_headroom_bytes"),
+    (r"(?:how\s+much\s+|the\s+|its\s+)?(?:memory\s+)?(?:headroom|room\s+to\s+spare|memory\s+(?:(?:is|are|would\s+be|"
+     r"will\s+be)\s+)?(?:left(?:\s+over)?|free|remaining|to\s+spare))", "r.memory_headroom_bytes"),
     (r"(?:how\s+many\s+|the\s+|its\s+)?(?:fps|(?:frames?|inferences?|images?|predictions?)\s+(?:per|a)\s+second|"
      r"frame[\s-]*rates?|throughput)", "r.fps"),
     (r"(?:how\s+much\s+|the\s+|its\s+)?energy(?:[\s-]+(?:per|each|for\s+(?:one|each|an?))[\s-]+"
