@@ -273,3 +273,25 @@ def test_every_value_comes_back_with_its_type_and_bits(tmp_path):
     assert [k for k, _ in store.rows("orin", "v1", where=[("power_w", "=", 15)])] == [a, b]  # 15.0 and 15
     assert [k for k, _ in store.rows("orin", "v1", where=[("predicted_latency_ms", "<", "x")])] == []
     store.close()
+
+
+def test_an_ordered_read_of_a_large_chunk_gives_the_same_rows_read_item_by_item_or_whole(tmp_path):
+    """A chunk of 6,000 rows read in latency order: its first rows (a top-k stops there; their columns read item by
+    item from the blob) and all of them (the columns read whole once many rows were asked) are SQLite's rows."""
+    import itertools
+    import random
+
+    rnd = random.Random(3)
+    rows = [(digest(str(i)), edge(f"m{i}", "orin", "15W", rnd.choice(["fp16", "int8"]),
+                                  rnd.choice([None, rnd.random() * 10]), rnd.choice([True, False, None])))
+            for i in range(6000)]
+    store = FitStore(tmp_path / "edges.sqlite")
+    store.put("orin", "v1", rows)
+    order = [("predicted_latency_ms", False)]
+    want = _sql_rows(rows, [], order)
+    assert list(itertools.islice(store.rows("orin", "v1", order=order), 5)) == want[:5]
+    assert list(store.rows("orin", "v1", order=order)) == want
+    where = [("precision", "=", "int8")]
+    assert list(itertools.islice(store.rows("orin", "v1", where=where, order=[("fps", True)]), 3)) == \
+        _sql_rows(rows, where, [("fps", True)])[:3]
+    store.close()

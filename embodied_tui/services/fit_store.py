@@ -18,7 +18,9 @@ are one row of ``chunks``: their key ids and target ids as two packed integer ar
 and the ``ROW_KEYS`` columns column by column in one blob (``_encode``: a float column as packed float64, a bool
 column as packed bytes, a text column as codes into the chunk's own list of texts, a column of Nones as nothing; any
 other value, an int where floats are expected, keeps its exact type through ``marshal``), so every value comes back
-with its type and bits. Filtering, ordering and grouping (``rows``) run over those columns in this process.
+with its type and bits. Filtering, ordering and grouping (``rows``) run over those columns in this process, each
+column read from the blob when first needed (SQLite's incremental blob I/O): a count over latencies reads the ids and
+the latency column; a top-k's first rows are read item by item.
 
 Why not one SQLite row per fit row (formats 3 and 4): a cold question at 10,000 models x 47 targets wrote 470,000 rows
 into a table and two indexes, 3.9-5.0 s of its 6-14 s (``executemany`` alone 2.4-2.7 s). As chunks the same rows are
@@ -106,6 +108,9 @@ _COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operato
 PAGE_SIZE = 1 << 16  # SQLite's largest: a chunk of 47,000 rows (~5 MB) is 80 pages to walk, not 1,300
 CHUNK_ROWS = 1 << 16  # rows per chunk at most (a put of more writes several)
 _IDS = "q"  # array typecode of key and target ids (int64)
+_TYPECODE = {"f8": "d", "b1": "b", "txt": "i"}  # a packed column kind's array typecode
+_WIDTH = {"f8": 8, "b1": 1, "txt": 4}
+_FEW = 16  # rows asked of a column below n / _FEW are read item by item, else the column whole
 _BOOL_CODE = {True: 1, False: 0, None: -1}
 _BOOL_VALUE = (None, False, True)  # by code + 1
 _not_none = partial(operator.is_not, None)
@@ -152,33 +157,58 @@ def _float_test(op: str, value) -> Callable[[float], bool] | None:
 
 
 class _Chunk:
-    """One stored chunk, its columns decoded when first asked for."""
+    """One stored chunk: its ids and header read, its body read a column at a time when first asked for (through an
+    incremental blob handle: a question testing the latency reads that column, not the other 16), or only the rows
+    asked for of a column not read whole (the first rows of an ordered read)."""
 
-    __slots__ = ("n", "key_ids", "target_ids", "header", "body", "decoded")
+    __slots__ = ("n", "key_ids", "target_ids", "header", "open", "blob", "decoded", "asked")
 
-    def __init__(self, n: int, key_ids: bytes, target_ids: bytes, header: str, body: bytes) -> None:
+    def __init__(self, n: int, key_ids: bytes, target_ids: bytes, header: str, open_body: Callable[[], object]) -> None:
         self.n = n
         self.key_ids, self.target_ids = array(_IDS), array(_IDS)
         self.key_ids.frombytes(key_ids)
         self.target_ids.frombytes(target_ids)
         self.header = json.loads(header)  # {column: [kind, extra, offset, length]}
-        self.body = body
+        self.open, self.blob = open_body, None
         self.decoded: dict[str, Sequence] = {}
+        self.asked: dict[str, int] = {}  # rows of a column read item by item so far
+
+    def _read(self, at: int, size: int) -> bytes:
+        if self.blob is None:
+            self.blob = self.open()
+        self.blob.seek(at)
+        return self.blob.read(size)
+
+    def close(self) -> None:
+        if self.blob is not None:
+            self.blob.close()
+            self.blob = None
 
     def column(self, name: str) -> Sequence:
         """A column as stored: floats (NaN for None), bool codes (-1 for None), text codes, or the values."""
         if name not in self.decoded:
             kind, _extra, at, size = self.header[name]
-            raw = self.body[at:at + size]
             if kind == "none":
                 values: Sequence = [None] * self.n
             elif kind == "py":
-                values = marshal.loads(raw)
+                values = marshal.loads(self._read(at, size))
             else:
-                values = array({"f8": "d", "b1": "b", "txt": "i"}[kind])
-                values.frombytes(raw)
+                values = array(_TYPECODE[kind])
+                values.frombytes(self._read(at, size))
             self.decoded[name] = values
         return self.decoded[name]
+
+    def items(self, name: str, picked: Sequence[int]) -> Sequence:
+        """``column(name)``'s values of rows ``picked`` only: read item by item while the rows asked of the column so
+        far are few (a top-k's first rows), else the whole column."""
+        kind, _extra, at, _size = self.header[name]
+        self.asked[name] = self.asked.get(name, 0) + len(picked)  # many rows asked in batches: the column whole
+        if name in self.decoded or kind not in _TYPECODE or self.asked[name] * _FEW > self.n:
+            return _pick(self.column(name), picked)
+        width = _WIDTH[kind]
+        got = array(_TYPECODE[kind])
+        got.frombytes(b"".join(self._read(at + i * width, width) for i in picked))
+        return got
 
     def keep(self, picked: Sequence[int] | None, test: Callable[[object], bool], column: Sequence) -> list[int]:
         """The rows of ``picked`` (every row when None) whose ``column`` value meets ``test``."""
@@ -236,7 +266,7 @@ class _Chunk:
         kind, extra, _, _ = self.header[name]
         if kind == "none":
             return [None] * len(picked)
-        got = _pick(self.column(name), picked)
+        got = self.items(name, picked)
         if kind == "f8":
             return [None if v != v else v for v in got] if extra else got
         if kind == "b1":
@@ -477,12 +507,25 @@ class FitStore:
             version_id = self._version_id(device, version)
             if version_id is None:
                 return
-            chunks = [_Chunk(*r) for r in self.db.execute(
-                "SELECT n, key_ids, target_ids, header, body FROM chunks WHERE version_id = ? ORDER BY chunk_id",
-                (version_id,))]
+            chunks = [_Chunk(n, kids, tids, header, partial(self.db.blobopen, "chunks", "body", chunk, readonly=True))
+                      for chunk, n, kids, tids, header in self.db.execute(
+                          "SELECT chunk_id, n, key_ids, target_ids, header FROM chunks WHERE version_id = ? "
+                          "ORDER BY chunk_id", (version_id,))]
             names, target_names = self._names()
         except sqlite3.Error:
             return
+        try:
+            yield from self._rows(chunks, names, target_names, keys, targets, where, skip, order, one_per_key)
+        except sqlite3.Error:  # a chunk pruned by another process meanwhile: what was read is all
+            return
+        finally:
+            for chunk in chunks:
+                chunk.close()
+
+    def _rows(self, chunks: list[_Chunk], names: dict[int, str], target_names: dict[int, tuple[str, str]],
+              keys: dict[str, object] | None, targets: list[tuple[str, str]] | None,
+              where: Iterable[tuple[str, str, object]], skip: Container[str], order: Sequence[tuple[str, bool]],
+              one_per_key: bool) -> Iterator[tuple[str, FitEdge]]:
         wanted_targets = None if targets is None else set(targets)
         target_ids = None if targets is None else {i for i, p in target_names.items() if p in wanted_targets}
         key_ids = None if keys is None else {i for i, key in names.items() if key in keys}
