@@ -827,6 +827,11 @@ def test_a_comparison_of_two_models_states_the_verdict_and_the_ratio(fx, graph):
     assert f"(from {how(min(ratios))} to {how(max(ratios))})" in head
     vs = ask(fx.db, "mobilenet_tiny vs resnet_tiny on the agx orin", graph=graph)["answer"][0]
     assert vs.startswith(f"mobilenet_tiny is faster than resnet_tiny on {len(ratios) - wins} of {len(ratios)} ")
+    for text in ("what's the difference between mobilenet_tiny and resnet_tiny on the agx orin?",
+                 "how does mobilenet_tiny differ from resnet_tiny on the agx orin"):  # not a params range
+        said = ask(fx.db, text, graph=graph)
+        assert said["understood"] and "m.params" not in said["cypher"], (text, said["cypher"])
+        assert said["answer"][0].startswith(f"mobilenet_tiny is faster than resnet_tiny on {len(ratios) - wins} of ")
 
 
 def test_a_size_comparison_of_two_models_states_the_verdict_and_the_ratio(fx):

@@ -568,8 +568,9 @@ def _read_between_models(st: QuestionText, vocab: Vocabulary, keys: dict[str, st
         if second is None:
             continue
         rest = st.low[second[1]:]
-        if re.match(r"\s*,?\s*(?:which|who|what)\b", rest):
-            st.take(m.start(), m.end())
+        if re.match(r"\s*,?\s*(?:which|who|what)\b", rest) or re.search(
+                r"(?:differences?|compare|comparison|choose|pick)\s+$", st.low[:m.start()]):
+            st.take(m.start(), m.end())  # 'the difference between A and B': the two compared (read_comparison)
             continue
         said = re.match(r"\s+(?:in|by)\s+(?:(?P<macs>macs|compute|flops)|size|param(?:eter)?s|parameter\s+count)\b",
                         rest)
@@ -732,7 +733,8 @@ _COMPARE = (r"(?:at\s+least\s+)?(?P<f>twice|thrice|(?:two|three|four|five|ten)\s
             r"(?:as\s+(?P<w2>fast|quick|slow)(?:\s+as)?|(?P<w3>faster|slower|quicker)(?:\s+than)?)|"
             r"(?:how\s+much\s+|how\s+many\s+times\s+)?(?P<w>faster|slower|quicker)(?:\s+than)?|vs\.?|versus|"
             r"compared?\s+(?:to|with)|compare|against|(?:which|who)\s+is\s+(?:faster|quicker|slower)|"
-            r"(?:the\s+)?(?P<speedup>speed[\s-]?ups?)(?:\s+(?:of|for))?|stacks?\s+up\s+(?:against|to|with)")
+            r"(?:the\s+)?(?P<speedup>speed[\s-]?ups?)(?:\s+(?:of|for))?|stacks?\s+up\s+(?:against|to|with)|"
+            r"(?:the\s+)?differences?(?:\s+between)?|differs?(?:\s+from)?")
 
 
 def _factor(m: re.Match) -> float | None:
