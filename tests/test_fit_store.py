@@ -8,6 +8,8 @@ import hashlib
 import multiprocessing
 import sqlite3
 
+import pytest
+
 from embodied_tui.ask.graph import ROW_KEYS, FitEdge
 from embodied_tui.services.fit_store import FitStore
 
@@ -295,3 +297,20 @@ def test_an_ordered_read_of_a_large_chunk_gives_the_same_rows_read_item_by_item_
     assert list(itertools.islice(store.rows("orin", "v1", where=where, order=[("fps", True)]), 3)) == \
         _sql_rows(rows, where, [("fps", True)])[:3]
     store.close()
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_read_stopped_early_and_outlived_by_its_store_closes_quietly(tmp_path, capfd):
+    """A top-k stops reading (its generator still open) and the store is closed before the generator goes: nothing
+    is printed when it is collected (its blob handles went with the connection)."""
+    import gc
+
+    store = FitStore(tmp_path / "edges.sqlite")
+    store.put("orin", "v1", [(digest(str(i)), edge(f"m{i}", "orin", "15W", "fp16", float(i), True))
+                             for i in range(5000)])
+    reader = store.rows("orin", "v1", order=[("predicted_latency_ms", False)])
+    assert next(reader)[1].model == "m0"
+    store.close()
+    del reader
+    gc.collect()
+    assert capfd.readouterr().err == ""

@@ -181,7 +181,10 @@ class _Chunk:
 
     def close(self) -> None:
         if self.blob is not None:
-            self.blob.close()
+            try:
+                self.blob.close()
+            except sqlite3.Error:  # the store closed first (a reader that stopped early): the blob went with it
+                pass
             self.blob = None
 
     def column(self, name: str) -> Sequence:
