@@ -635,7 +635,9 @@ def test_pipelines_that_meet_or_miss_their_own_rate(pipeline_db, cli):
     fits = {(spec.removesuffix(".yaml"), *key): fit for spec in ("pi05.yaml", "openvla-7b.yaml")
             for key, (fit, _) in _fits(pipeline_db, spec).items() if key[0] in agx}
     for question, held in (("which pipelines meet their rate on the agx?", True),
-                           ("which pipelines don't hit their control rate on the agx?", False)):
+                           ("which pipelines don't hit their control rate on the agx?", False),
+                           ("which pipelines miss their rate on the agx?", False),
+                           ("which pipelines fall short of their control rate on the agx?", False)):
         answer = _ask(cli, question)
         assert answer["understood"] and answer["unparsed"] == [], (question, answer["reasons"])
         expected = {key for key, fit in fits.items() if fit.meets_rate is held}
@@ -643,6 +645,13 @@ def test_pipelines_that_meet_or_miss_their_own_rate(pipeline_db, cli):
     answer = _ask(cli, "what control rate does pi05 get on the agx?")
     assert answer["understood"] and {(row[0], row[1], row[2]) for row in answer["rows"]} == \
         {key for key in fits if key[0] == "pi05"}
+    # asked yes or no: every fit with its verdict, the words read
+    answer = _ask(cli, "does pi05 meet its rate on the agx?")
+    assert answer["understood"] and answer["unparsed"] == [], answer["reasons"]
+    assert {(row[0], row[1], row[2]) for row in answer["rows"]} == {key for key in fits if key[0] == "pi05"}
+    for row, sentence in zip(answer["rows"], answer["answer"]):  # each verdict is its fit's, computed here
+        held = fits[(row[0], row[1], row[2])].meets_rate
+        assert sentence.startswith(f"pi05 on {row[1]} ({row[2]}") and ("yes, it holds" in sentence) is held, sentence
 
 
 def test_fastest_device_for_a_pipeline(pipeline_db, cli):

@@ -34,7 +34,8 @@ def verdicts(columns: list[str], rows: list[list[Any]], asked_rate_hz: float | N
     if not all(c in columns for c in NEEDED):
         return []
     if not rows:
-        return ["no fit of the pipeline matches (check the device and power mode: `embodied-ai hw list`)"]
+        return ["no pipeline fit matches the question (ask '<pipeline> on <device>' for every fit with its verdict; "
+                "devices: `embodied-ai hw list`)"]
     out = [sentence(dict(zip(columns, row)), asked_rate_hz) for row in rows[:MAX_SENTENCES]]
     if len(rows) > MAX_SENTENCES:
         out.append(f"... and {len(rows) - MAX_SENTENCES} more rows")

@@ -337,11 +337,17 @@ def read_pipeline_names(st: QuestionText, vocab: Vocabulary) -> None:
         return
     # 'which pipelines meet their rate', 'where does pi05 not hit its control rate': the device holds the pipeline's own
     # rate (a yes/no question, 'does pi05 hold its rate on X', lists every row with its verdict instead)
-    held = (r"(?:meets?|meeting|hits?|hitting|holds?|holding|reach(?:es)?|reaching|makes?|making|keeps?\s+up\s+with)"
-            r"\s+(?:its|their|the)\s+(?:own\s+)?(?:control\s+)?(?:rates?|frequency|frequencies|loops?)")
-    for m in [] if re.match(YES_NO, st.low) else list(st.finditer(held)):
+    rate = r"\s+(?:its|their|the)\s+(?:own\s+)?(?:control\s+)?(?:rates?|frequency|frequencies|loops?|deadlines?)"
+    held = (r"(?P<held>meets?|meeting|hits?|hitting|holds?|holding|reach(?:es)?|reaching|makes?|making|"
+            r"keeps?\s+up\s+with)|(?P<missed>miss(?:es|ing)?|falls?\s+short\s+of|falling\s+short\s+of)")
+    for m in list(st.finditer(rf"(?:{held}){rate}")):
+        if re.match(YES_NO, st.low):  # 'does pi05 meet its rate on X': every row, each with its verdict
+            st.readings.append(Reading(phrase=st.take(m.start(), m.end()),
+                                       meaning="the verdict: does r.rate_hz reach the pipeline's own rate?"))
+            continue
         negated, start = st.negated_before(m.start())
-        st.add(Condition(field="r.meets_rate", op="=", value=not negated), st.take(start, m.end()))
+        st.add(Condition(field="r.meets_rate", op="=", value=negated == bool(m.group("missed"))),
+               st.take(start, m.end()))
     for m in list(st.finditer(r"(?:at\s+)?(?:its|their|the)\s+(?:own\s+)?control\s+(?:rate|frequency|loop)")):
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()),  # no rate asked: the pipeline's own
                                    meaning="the pipeline's own rate (p.rate_hz)"))
