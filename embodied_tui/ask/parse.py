@@ -70,6 +70,7 @@ from embodied_tui.ask.phrases import (
     read_flags,
     read_group,
     read_hardware_measures,
+    read_measured_and_predicted,
     read_measures,
     read_recommendation,
     read_superlatives,
@@ -307,6 +308,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     read_bare_quantities(st, RATES)
     read_devices(st, vocabulary)
     resolve_mode_extremes(st, vocabulary)
+    read_measured_and_predicted(st)
     compare = read_comparison(st, vocabulary)
     read_superlatives(st)
     read_measures(st)

@@ -119,6 +119,15 @@ def read_recommendation(st: QuestionText) -> bool:
     return found
 
 
+def read_measured_and_predicted(st: QuestionText) -> None:
+    """'measured vs predicted latency for X', 'predicted and measured': the rows with a measurement, both columns
+    shown (not a comparison of two models or devices). Read before comparisons take 'vs'."""
+    sides = r"(?:vs\.?|versus|and|against|compared\s+(?:to|with)|next\s+to)"
+    for m in list(st.finditer(rf"(?:the\s+)?(?:measured|benchmarked)\s+{sides}\s+predicted(?:\s+latenc(?:y|ies))?|"
+                              rf"(?:the\s+)?predicted\s+{sides}\s+(?:measured|benchmarked)(?:\s+latenc(?:y|ies))?")):
+        st.add(Condition(field="r.measured_latency_ms", op="IS NOT NULL"), st.take(m.start(), m.end()))
+
+
 def read_bounds(st: QuestionText) -> None:
     """'memory-bound', 'compute bound': read before the words 'memory' and 'compute' mean anything else."""
     kinds = r"memory|compute|overhead|host[- ]link"
@@ -129,6 +138,17 @@ def read_bounds(st: QuestionText) -> None:
         for kind in filter(None, (m.group("b"), m.group("b2"))):
             value = "host-link" if kind.startswith("host") else kind
             st.add(Condition(field="r.bound", op="=", value=value, negate=negated), phrase)
+    # 'limited by memory bandwidth', 'bottlenecked by compute', 'bandwidth-bound': the same kinds in other words
+    said = {r"memory(?:\s+bandwidth)?|(?:dram\s+)?bandwidth|memory\s+traffic": "memory",
+            r"compute|(?:the\s+)?flops|math|arithmetic": "compute",
+            r"(?:launch\s+|kernel\s+|per[\s-]op\s+)?overheads?|launches": "overhead",
+            r"(?:the\s+)?(?:host\s+)?(?:link|pcie|usb)": "host-link"}
+    alone = {"memory": r"|(?:memory[\s-])?bandwidth[\s-]bound"}  # 'bandwidth-bound'
+    for words, value in said.items():
+        for m in list(st.finditer(rf"(?:limited|bottlenecked|bound|constrained|held\s+back|capped)\s+by\s+(?:{words})"
+                                  + alone.get(value, ""))):
+            negated, start = st.negated_before(m.start())
+            st.add(Condition(field="r.bound", op="=", value=value, negate=negated), st.take(start, m.end()))
 
 
 # 'how many models per family', 'count devices by type': a count split by one field of the subject
@@ -187,7 +207,8 @@ def read_flags(st: QuestionText) -> None:
     for m in list(st.finditer(r"fit(?:s|ting)?(?:\s+(?:in(?:to)?|within)\s+(?:the\s+)?(?:device(?:'s)?\s+)?"
                               r"(?:memory|ram))?|(?:in|within)\s+memory")):
         st.add(Condition(field="r.fits_memory", op="=", value=True), st.take(m.start(), m.end()))
-    for m in list(st.finditer(r"(?:with\s+(?:a\s+)?)?(?:measured|benchmarked|measurements?)(?:\s+latency)?")):
+    for m in list(st.finditer(r"(?:with\s+(?:a\s+)?)?(?:measured|benchmarked|measurements?|benchmarks?|"
+                              r"benchmark\s+results?)(?:\s+latency)?")):
         negated, start = st.negated_before(m.start())  # 'no measured latency', 'without measurements'
         st.add(Condition(field="r.measured_latency_ms", op="IS NOT NULL", negate=negated), st.take(start, m.end()))
     for m in list(st.finditer(r"how\s+many(?!\s+(?:fps|frames|milliseconds|ms|watts|mj|millijoules|joules|"
