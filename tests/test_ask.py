@@ -1068,6 +1068,23 @@ def test_a_misspelt_name_close_to_several_is_refused_not_widened():
     assert "'resnet_aaa' read as 'resnet_aa' (the one close name)" in q.notes
 
 
+def test_a_device_size_or_number_no_catalog_device_has_is_refused_not_read_as_the_nearest(vocab):
+    """'jetson nano 2gb' (a board the catalog lacks) was read as the Orin Nano 8GB Super, whose name holds a 2 (from
+    'JetPack 6.2') and 'gb': a word that joins a number and letters must be said in one of the device's names as
+    written. Sizes and model numbers the catalog has still name their device."""
+    q = parse_question("which models run under 5 ms on the jetson nano 2gb?", vocab)
+    assert not q.understood and not any(c.field == "h.device" for c in q.conditions)
+    assert q.reasons[0].startswith("'jetson nano 2gb': no device of that name in the catalog")
+    for text, ids in (("models on the orin nano 8gb", {"jetson-orin-nano-8gb", "jetson-orin-nano-8gb-super"}),
+                      ("models on the agx orin 64gb", {"jetson-agx-orin-64gb"}),
+                      ("fastest on the pi5", {"raspberry-pi-5"}), ("models on the rtx4090", {"nvidia-rtx-4090"}),
+                      ("models on the h100", {"nvidia-h100-sxm"})):
+        q = parse_question(text, vocab)
+        said = [c for c in q.conditions if c.field == "h.device"]
+        assert q.understood and len(said) == 1, (text, q.reasons)
+        assert set(said[0].value if isinstance(said[0].value, list) else [said[0].value]) == ids, text
+
+
 def test_a_misspelt_dashed_name_is_corrected_whole():
     """'yolo-styel': 'yolo' alone is a family, so the reader takes it and leaves '-styel'; the correction is of the
     whole dashed token, never the family (which would widen the answer to every yolo)."""

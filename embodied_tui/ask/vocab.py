@@ -62,6 +62,13 @@ class _Device:
     term: DeviceTerm
     primary: frozenset[str]  # tokens of id + name + vendor
     every: frozenset[str]  # and of the aliases
+    names: tuple[tuple[str, ...], ...] = ()  # the tokens of its id, name and each alias, in order
+
+    def holds(self, word: list[str]) -> bool:
+        """Whether a word of several tokens with a digit ('2gb', 'pi5') is said in one of its names as it is written
+        (its tokens side by side): the 2 of 'JetPack 6.2' in a name is no '2 GB'."""
+        n = len(word)
+        return any(tuple(word) == seq[i:i + n] for seq in self.names for i in range(len(seq) - n + 1))
 
 
 def name_pattern(name: str) -> str:
@@ -134,7 +141,8 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
     """Device phrases: runs of words whose letter/digit tokens all belong to one device's names, with at least one
     distinctive word ('jetson', 'orin nano', 'pi 5', 'rtx 4090', 'a100'). Several devices may match: all are kept."""
     devices = [_Device(d, frozenset(tokens(" ".join((d.id, d.name, d.vendor)))),
-                       frozenset(tokens(" ".join((d.id, d.name, d.vendor, *d.aliases))))) for d in vocab.devices]
+                       frozenset(tokens(" ".join((d.id, d.name, d.vendor, *d.aliases)))),
+                       tuple(tuple(tokens(text_)) for text_ in (d.id, d.name, *d.aliases))) for d in vocab.devices]
     if not devices:
         return
     known = set().union(*(d.every for d in devices))
@@ -168,6 +176,7 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
     i = 0
     while i < len(words):
         best = None
+        unknown = None  # the end of a phrase whose last word (a size, a model number) no device of it holds
         spoken: list[str] = []
         anchored = False
         for j in range(i + 1, min(len(words), i + longest + 2) + 1):
@@ -180,6 +189,12 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
             if not anchored:
                 continue
             hits = [d for d in devices if set(spoken) <= d.every]
+            mixed = [t for t in word_toks[i:j] if len(t) > 1 and any(x.isdigit() for x in t)]  # '2gb', 'pi5'
+            if mixed:
+                held = [d for d in hits if all(d.holds(t) for t in mixed)]
+                if hits and not held and best is not None:  # 'jetson nano 2gb': no such device, not the nearest
+                    unknown = j
+                hits = held
             typed = [t for t in spoken if t in TYPE_TOKENS]
             if typed:  # 'nvidia gpus' is a vendor and a type; 'orin nano cpu' is a device's name
                 hits = [d for d in hits if set(typed) <= d.primary]
@@ -193,6 +208,12 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
             i += 1
             continue
         j, hits = best
+        if unknown == j + 1:
+            phrase = st.take(words[i][0], words[j][1])
+            close = ", ".join(sorted(d.term.id for d in hits))
+            st.reasons.append(f"'{phrase}': no device of that name in the catalog (close: {close}; `embodied-ai hw list`)")
+            i = j + 1
+            continue
         hits = _without_pairs_of(hits, {t for k in range(i, j) for t in word_toks[k]})
         negated, start = st.negated_before(words[i][0])
         # 'every jetson', 'both the pi 4 and the pi 5': a model must have a row on each (``every_device``)
