@@ -173,6 +173,7 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
     usable = [bool(t) and all(x in known for x in t) and w[2] not in STOPWORDS for w, t in zip(words, word_toks)]
     anchors = [anchor(w[2]) for w in words]
     exact_names = {d.term.id: ("".join(tokens(d.term.id)), "".join(tokens(d.term.name))) for d in devices}
+    previous = None  # (end, ids, condition, phrase) of the last device phrase read
     i = 0
     while i < len(words):
         best = None
@@ -191,14 +192,14 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
             hits = [d for d in devices if set(spoken) <= d.every]
             mixed = [t for t in word_toks[i:j] if len(t) > 1 and any(x.isdigit() for x in t)]  # '2gb', 'pi5'
             if mixed:
-                held = [d for d in hits if all(d.holds(t) for t in mixed)]
-                if hits and not held and best is not None:  # 'jetson nano 2gb': no such device, not the nearest
-                    unknown = j
-                hits = held
+                hits = [d for d in hits if all(d.holds(t) for t in mixed)]
             typed = [t for t in spoken if t in TYPE_TOKENS]
             if typed:  # 'nvidia gpus' is a vendor and a type; 'orin nano cpu' is a device's name
                 hits = [d for d in hits if set(typed) <= d.primary]
             if not hits:
+                last = word_toks[j - 1]
+                if best is not None and len(last) > 1 and any(x.isdigit() for x in last):
+                    unknown = j  # 'jetson nano 2gb', 'orin nano 16gb': no such device, not the nearest
                 break
             primary = [d for d in hits if set(spoken) <= d.primary]
             said = "".join(spoken)  # a device named exactly ('hailo-8') is that device, not every one containing it
@@ -230,7 +231,18 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
                             f"predicted latency everywhere)")
             i = j
             continue
+        if previous is not None and not negated and start == words[i][0] and j == i + 1 \
+                and not text[previous[0]:start].strip() and not set(ids) & set(previous[1]):
+            # 'jetson agx xavier': two device phrases side by side that share no device name one the catalog lacks
+            st.conditions.remove(previous[2])
+            st.readings[:] = [r for r in st.readings if r.phrase != previous[3]]
+            st.reasons.append(f"'{previous[3]} {phrase}': no device of that name in the catalog (close: "
+                              f"{', '.join(sorted({*previous[1], *ids}))}; `embodied-ai hw list`)")
+            previous = None
+            i = j
+            continue
         st.add(one_of("h.device", ids, negated), phrase)
+        previous = (words[j - 1][1], ids, st.conditions[-1], phrase)
         # 'list the jetsons', 'how many orins': a plural device word not after 'on'/'for' ... lists the devices
         plural = tokens(words[j - 1][2])[-1:] != word_toks[j - 1][-1:]
         before = re.findall(r"[a-z']+", text[:words[i][0]])[-1:]
