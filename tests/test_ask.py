@@ -1088,6 +1088,19 @@ def test_a_device_size_or_number_no_catalog_device_has_is_refused_not_read_as_th
         assert set(said[0].value if isinstance(said[0].value, list) else [said[0].value]) == ids, text
 
 
+def test_a_model_name_of_a_known_family_that_is_not_registered_is_refused_not_widened_to_the_family(vocab):
+    """'resnet50' with only resnet_tiny registered was 'corrected' to the family resnet and answered with
+    resnet_tiny's rows: a family name with a variant after it is a model asked for by name."""
+    for text, word in (("how fast is resnet50 on the pi 5?", "resnet50"), ("models lighter than mobilenet_v3",
+                                                                           "mobilenet_v3")):
+        q = parse_question(text, vocab)
+        assert not q.understood and not any(c.field == "m.family" for c in q.conditions), (text, q.conditions)
+        assert q.reasons[0].startswith(f"'{word}': no model of that name is registered"), q.reasons
+        assert not any(n.startswith(f"'{word}' read as") for n in q.notes)
+    q = parse_question("resnett models", vocab)  # a misspelt family is still corrected, and said
+    assert q.understood and [c.value for c in q.conditions if c.field == "m.family"] == ["resnet"]
+
+
 def test_a_misspelt_dashed_name_is_corrected_whole():
     """'yolo-styel': 'yolo' alone is a family, so the reader takes it and leaves '-styel'; the correction is of the
     whole dashed token, never the family (which would widen the answer to every yolo)."""

@@ -111,7 +111,7 @@ from embodied_tui.ask.vocab import (
     read_tags,
     resolve_mode_extremes,
 )
-from embodied_tui.ask.words import DEVICE_TYPES, FORMAT_WORDS, PRECISIONS, TASK_WORDS, TYPE_WORDS
+from embodied_tui.ask.words import DEVICE_TYPES, FORMAT_WORDS, KNOWN_FAMILIES, PRECISIONS, TASK_WORDS, TYPE_WORDS
 from embodied_tui.errors import UserError
 
 MAX_QUESTION_CHARS = 2_000  # a question past this is refused: reading is about linear, but nobody asks in 2 pages
@@ -148,21 +148,37 @@ def _corrected(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     family, pipeline: ``vocab.close_names``) is corrected and the question read again, saying so in the notes. A word
     close to several names is refused with them (never widened to every model)."""
     said: list[str] = []
+    variants: list[str] = []  # 'resnet50' with no such model: a model asked for, never widened to its family
     for _ in range(MAX_CORRECTIONS + 1):
         parsed = _read(text, vocabulary)
         fixes = [_fix(w, text, vocabulary) for w in dict.fromkeys(parsed.unparsed)]  # each word once
-        one = next(((w, c[0]) for w, c in fixes if len(c) == 1), None)
+        variants += [w for w, c in fixes if len(c) == 1 and _a_variant_of(w, c[0], vocabulary) and w not in variants]
+        one = next(((w, c[0]) for w, c in fixes if len(c) == 1 and w not in variants), None)
         if one is None or len(said) >= MAX_CORRECTIONS:
             break
         wrong, right = one
         text = re.sub(rf"(?<![\w]){re.escape(wrong)}(?![\w])", right.replace("\\", ""), text, count=1)
         said.append(f"'{wrong}' read as '{right}' (the one close name)")
-    reasons = list(parsed.reasons)
+    said_twice = tuple(f"'{word}' was not understood" for word in variants)  # said once, below, with why
+    reasons = [r for r in parsed.reasons if not r.startswith(said_twice)] if variants else list(parsed.reasons)
+    notes = [n for n in parsed.notes if not n.startswith(said_twice)] if variants else list(parsed.notes)
+    for word in variants:
+        family = close_names(word, vocabulary)[0]
+        reasons.insert(0, f"'{word}': no model of that name is registered (say '{family} models' for the family; "
+                          f"`embodied-ai model list`)")
     for word in dict.fromkeys(parsed.unparsed):
         close = close_names(word, vocabulary)
         if len(close) > 1:
             reasons.append(f"'{word}' is close to several names ({', '.join(close)}): say which")
-    return parsed.model_copy(update={"notes": said + parsed.notes, "reasons": reasons})
+    return parsed.model_copy(update={"notes": said + notes, "reasons": reasons})
+
+
+def _a_variant_of(word: str, name: str, vocabulary: Vocabulary) -> bool:
+    """Whether ``word`` is a family ``name`` with a variant after it ('resnet50', 'mobilenet_v3', 'yolov8n'): a model's
+    name, not a misspelt family, so it is not corrected into the family (every model of it)."""
+    families = set(vocabulary.families) | set(KNOWN_FAMILIES)
+    low = word.lower()
+    return name in families and low.startswith(name) and re.search(r"\d", low[len(name):]) is not None
 
 
 def _fix(word: str, text: str, vocabulary: Vocabulary) -> tuple[str, list[str]]:
