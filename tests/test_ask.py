@@ -1100,6 +1100,25 @@ def test_a_model_name_of_a_known_family_that_is_not_registered_is_refused_not_wi
     q = parse_question("resnett models", vocab)  # a misspelt family is still corrected, and said
     assert q.understood and [c.value for c in q.conditions if c.field == "m.family"] == ["resnet"]
 
+    # a sibling of a registered model (another size, other numbers) is another model, not a misspelling of it
+    from embodied_tui.ask.vocab import Vocabulary, close_names
+
+    names = Vocabulary(models=("yolov8n", "efficientnet_b0", "mobilenet_v3_small", "resnet50"),
+                       families=("yolo", "efficientnet", "mobilenet", "resnet"))
+    for text, word, close in (("how fast is yolov8s", "yolov8s", "yolov8n"),
+                              ("efficientnet_b3 params", "efficientnet_b3", None),
+                              ("mobilenet_v3_large latency", "mobilenet_v3_large", "mobilenet_v3_small")):
+        q = parse_question(text, names)
+        assert not q.understood and not any(c.field in ("m.name", "m.family") for c in q.conditions), (text, q)
+        assert word in q.unparsed, (text, q.unparsed)
+        if close and close_names(word, names) == [close]:  # one close name: said why it is not read as that one
+            assert q.reasons[0] == f"'{word}': no model of that name is registered (close: {close}; " \
+                                   f"`embodied-ai model list`)", q.reasons
+    q = parse_question("how fast is resnt50", names)  # a typo of a registered name: corrected, and said
+    assert [c.value for c in q.conditions if c.field == "m.name"] == ["resnet50"]
+    assert "'resnt50' read as 'resnet50' (the one close name)" in q.notes
+    assert [c.value for c in parse_question("yolos under 5 ms", names).conditions if c.field == "m.family"] == ["yolo"]
+
 
 def test_a_misspelt_dashed_name_is_corrected_whole():
     """'yolo-styel': 'yolo' alone is a family, so the reader takes it and leaves '-styel'; the correction is of the

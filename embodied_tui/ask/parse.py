@@ -163,9 +163,9 @@ def _corrected(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     reasons = [r for r in parsed.reasons if not r.startswith(said_twice)] if variants else list(parsed.reasons)
     notes = [n for n in parsed.notes if not n.startswith(said_twice)] if variants else list(parsed.notes)
     for word in variants:
-        family = close_names(word, vocabulary)[0]
-        reasons.insert(0, f"'{word}': no model of that name is registered (say '{family} models' for the family; "
-                          f"`embodied-ai model list`)")
+        close = close_names(word, vocabulary)[0]
+        hint = f"say '{close} models' for the family" if close not in vocabulary.models else f"close: {close}"
+        reasons.insert(0, f"'{word}': no model of that name is registered ({hint}; `embodied-ai model list`)")
     for word in dict.fromkeys(parsed.unparsed):
         close = close_names(word, vocabulary)
         if len(close) > 1:
@@ -174,11 +174,21 @@ def _corrected(text: str, vocabulary: Vocabulary) -> StructuredQuery:
 
 
 def _a_variant_of(word: str, name: str, vocabulary: Vocabulary) -> bool:
-    """Whether ``word`` is a family ``name`` with a variant after it ('resnet50', 'mobilenet_v3', 'yolov8n'): a model's
-    name, not a misspelt family, so it is not corrected into the family (every model of it)."""
-    families = set(vocabulary.families) | set(KNOWN_FAMILIES)
+    """Whether ``word`` names a model of its own rather than misspelling ``name``: a family name with a variant after
+    it ('resnet50', 'mobilenet_v3': not every model of the family), or a sibling of a model name, with other numbers or
+    another size after them ('yolov8s' for yolov8n, 'efficientnet_b1' for efficientnet_b0, 'mobilenet_v3_large' for
+    mobilenet_v3_small: another model, not a typo)."""
     low = word.lower()
-    return name in families and low.startswith(name) and re.search(r"\d", low[len(name):]) is not None
+    if name in set(vocabulary.families) | set(KNOWN_FAMILIES):
+        return low.startswith(name) and re.search(r"\d", low[len(name):]) is not None
+    if name not in vocabulary.models or not re.search(r"\d", low) or not re.search(r"\d", name):
+        return False
+
+    def variant(text: str) -> tuple:  # its numbers, and what follows the last one (separators aside)
+        runs = re.findall(r"\d+", text.lower())
+        return runs, re.sub(r"[\W_]+", "", re.split(r"\d+", text.lower())[-1])
+
+    return variant(low) != variant(name)
 
 
 def _fix(word: str, text: str, vocabulary: Vocabulary) -> tuple[str, list[str]]:

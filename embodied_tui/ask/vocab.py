@@ -394,7 +394,8 @@ def read_families(st: QuestionText, vocab: Vocabulary) -> None:
     """Architecture families: the graph's and the well-known ones, plural or '-style'/'family', negatable."""
     families = sorted(set(vocab.families) | set(KNOWN_FAMILIES), key=len, reverse=True)
     patterns = [(rf"{re.escape(alias)}s?", fam) for alias, fam in FAMILY_ALIASES.items()]
-    patterns.append((r"yolo(?:v\d+|-?v?\d+)?s?", "yolo"))
+    # 'yolo', 'yolos', 'yolov8', 'yolo11': the family; 'yolov8s' is a model (YOLOv8-small), not yolov8 plural
+    patterns.append((r"yolos?|yolo(?:v\d+|-?v?\d+)", "yolo"))
     patterns += [(rf"{name_pattern(f)}(?:e?s)?", f) for f in families if f not in ("unknown", "yolo")]
     patterns = [(rf"(?:{p})(?:[\s-]+(?:family|families|style|like|based))?", f) for p, f in patterns]
     st.read_entities(patterns, "m.family", "model")
