@@ -42,7 +42,8 @@ asks only those of ``SCALE_QUESTIONS``.
 ``--distinct-details`` also gives every copy its own details file (a real registry of distinct models has one per
 model; ``--distinct`` alone shares the fixture's 7, and layer columns are made per details content). The registry is
 built as registration fills it (``services.layer_store.remember``: each details file's layer columns in the fit
-store), and "1st" empties the edge store but keeps those columns; ``--cold-layers`` empties them too (every details
+store), and "1st" empties the edge store but keeps those columns and the registry's summary (as registration and
+`measurement add` leave them: ``services.summary.summarise``); ``--cold-layers`` empties them too (every details
 file is parsed by the first question).
 
 ``--only-query`` skips the first part (its "before" timings recompute every fit and are slow at 200 models).
@@ -163,14 +164,15 @@ def scale_section(sizes: list[int], repeat: int, distinct: bool = False, questio
 
 
 def _forget(store: Path, layers: bool = False) -> None:
-    """An empty edge store: the next question computes every fit it reads. The layer columns registration stored
-    there (``services.layer_store``) stay, unless ``layers``: then the first fit of each details content parses it."""
+    """An empty edge store: the next question computes every fit it reads. What registration stored there stays
+    (the layer columns, ``services.layer_store``; the registry's summary, ``services.summary.summarise``), unless
+    ``layers``: then the first fit of each details content parses it, and the first question parses the registry."""
     if not layers and store.exists():
         import sqlite3
 
         db = sqlite3.connect(store)
         for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-            if table not in ("layers", "meta", "sqlite_sequence"):
+            if table not in ("layers", "summary", "meta", "sqlite_sequence"):
                 db.execute(f"DELETE FROM {table}")
         db.commit()
         db.execute("VACUUM")
@@ -233,6 +235,9 @@ def build(folder: Path, n: int, distinct: bool = False, distinct_details: bool =
     names = [record.name for record, _, _ in entries]
     for m in source.table_all("measurements"):  # on the first copy of the measured model
         reg.table_insert("measurements", {**m, "model": f"{m['model']}_{names.index(m['model']):03d}"})
+    from embodied_tui.services.summary import summarise
+
+    summarise(reg)  # as registration (services.models) and `measurement add` (services.fit.add_measurement) leave it
     return reg, entries
 
 

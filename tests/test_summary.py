@@ -145,3 +145,37 @@ def _planned(src, question):
     parsed = parse_question(question, vocabulary_of(src))
     scope, top = plan(parsed)
     return scope, top, where_decider(parsed), parsed.columns(), parsed.order_items(), parsed.limit
+
+
+def test_registering_and_measuring_leave_a_summary_of_the_file_they_wrote(tmp_path):
+    """A model registered through the CLI (a real TorchScript file, analysed) and a measurement added: each write
+    leaves the registry summarised, so the next process reads the summary (no parse) and answers as the parsed file
+    does. A write that does not summarise (a tag changed) leaves no usable summary: the file is parsed again."""
+    import torch
+
+    from embodied_tui.services import summary
+
+    db = tmp_path / "registry.json"
+    path = tmp_path / "policy.pt"
+    torch.jit.trace(torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU()).eval(), torch.randn(1, 8)).save(path)
+    runner = CliRunner()
+    def new_process() -> store.Registry:  # nothing parsed (not _forget_parse: reading the registry summarises it)
+        reg = store.Registry(db)
+        store._cache.pop(reg.path, None)
+        return reg
+
+    result = runner.invoke(main, ["--db", str(db), "model", "register", str(path), "--name", "policy"])
+    assert result.exit_code == 0, result.output
+    found = summary.read(new_process())
+    assert found is not None and [(type(r), r.name) for r in found.records] == [(SummaryRecord, "policy")]
+    result = runner.invoke(main, ["--db", str(db), "measurement", "add", "--model", "policy", "--hw", "raspberry-pi-5",
+                                  "--precision", "fp32", "--latency-ms", "0.5", "--source", "a test"])
+    assert result.exit_code == 0, result.output
+    found = summary.read(new_process())
+    assert found is not None and len(found.measurements) == 1
+    new_process()
+    from_summary = ask(db, "models with a measured latency")
+    assert [row[0] for row in from_summary["rows"]] == ["policy"]
+    result = runner.invoke(main, ["--db", str(db), "model", "update", "policy", "--tag", "robot"])
+    assert result.exit_code == 0, result.output
+    assert summary.read(new_process()) is None  # the file changed since: parsed, never the old summary

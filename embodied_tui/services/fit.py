@@ -110,7 +110,8 @@ def add_measurement(db, *, model: str, hw: str, mode: str | None, precision: str
                     runtime_version: str | None = None) -> Measurement:
     """Store a latency of a registered model (any reference: NAME, NAME@3, NAME@ALIAS) on a device (checked: model,
     device, mode, precision, positivity), with its lineage (who, from which host, now). Stored once and never
-    changed: a correction is another measurement."""
+    changed: a correction is another measurement. The registry's summary for questions is written again
+    (``services.summary.summarise``)."""
     reg = registry(db)
     record = resolve(reg, model, version)
     entry = find_device(hw, devices(reg))
@@ -128,6 +129,9 @@ def add_measurement(db, *, model: str, hw: str, mode: str | None, precision: str
                     threads=threads, source=source.strip(), timed=timed, measured_at=(now := now_utc()),
                     lineage=here(at=now))
     reg.table_insert(MEASUREMENTS, m.model_dump(mode="json"))
+    from embodied_tui.services.summary import summarise
+
+    summarise(reg)  # the registry changed: summarised again for the next question (best effort)
     return m
 
 

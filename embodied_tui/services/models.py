@@ -89,13 +89,16 @@ def add_analysis(analysis: Analysis, *, name: str, tags: dict[str, str] | None =
                  description: str | None = None, db: Registry | str | Path | None = None) -> tuple[ModelRecord, str]:
     """Store an analysis made elsewhere (the TUI analyses in a child process) under ``name``. Returns the record and
     "added" | "new_version" | "unchanged", as ``register`` does. A stored model's layer columns go to the fit store
-    (``services.layer_store.remember``: best effort, never failing the registration)."""
+    (``services.layer_store.remember``: best effort, never failing the registration), and the registry's summary for
+    questions is written (``services.summary.summarise``, best effort too)."""
     reg = registry(db)
     record, status = reg.add(analysis, _checked_name(name), tags or {}, description)
     if status != "unchanged":
         from embodied_tui.services.layer_store import remember
+        from embodied_tui.services.summary import summarise
 
         remember(reg, [(record, None)])
+        summarise(reg)  # for the next question (best effort too)
     return record, status
 
 
@@ -319,6 +322,10 @@ def import_bundle(path: str | Path, db: Registry | str | Path | None = None) -> 
     from embodied_tui.services.layer_store import remember  # their layer columns (best effort, as registering)
 
     remember(reg, [(record, e.details) for (record, status), e in zip(out, bundle.models) if status != "unchanged"])
+    if any(status != "unchanged" for _, status in out):
+        from embodied_tui.services.summary import summarise
+
+        summarise(reg)
     return out
 
 
