@@ -148,11 +148,12 @@ def _corrected(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     family, pipeline: ``vocab.close_names``) is corrected and the question read again, saying so in the notes. A word
     close to several names is refused with them (never widened to every model)."""
     said: list[str] = []
-    variants: list[str] = []  # 'resnet50' with no such model: a model asked for, never widened to its family
+    variants: dict[str, str] = {}  # 'resnet50' -> resnet: a model asked for, never widened to its close name
     for _ in range(MAX_CORRECTIONS + 1):
         parsed = _read(text, vocabulary)
         fixes = [_fix(w, text, vocabulary) for w in dict.fromkeys(parsed.unparsed)]  # each word once
-        variants += [w for w, c in fixes if len(c) == 1 and _a_variant_of(w, c[0], vocabulary) and w not in variants]
+        variants.update((w, c[0]) for w, c in fixes if len(c) == 1 and w not in variants
+                        and _a_variant_of(w, c[0], vocabulary))
         one = next(((w, c[0]) for w, c in fixes if len(c) == 1 and w not in variants), None)
         if one is None or len(said) >= MAX_CORRECTIONS:
             break
@@ -162,8 +163,7 @@ def _corrected(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     said_twice = tuple(f"'{word}' was not understood" for word in variants)  # said once, below, with why
     reasons = [r for r in parsed.reasons if not r.startswith(said_twice)] if variants else list(parsed.reasons)
     notes = [n for n in parsed.notes if not n.startswith(said_twice)] if variants else list(parsed.notes)
-    for word in variants:
-        close = close_names(word, vocabulary)[0]
+    for word, close in variants.items():
         hint = f"say '{close} models' for the family" if close not in vocabulary.models else f"close: {close}"
         reasons.insert(0, f"'{word}': no model of that name is registered ({hint}; `embodied-ai model list`)")
     for word in dict.fromkeys(parsed.unparsed):
@@ -274,8 +274,10 @@ def _stored_quantized(st: QuestionText, conditions: list[Condition]) -> list[Con
     stored quantized (``m.dtype``), not every model's int8 fit rows (what 'quantized' means beside a device: 'run
     quantized on the orin nano')."""
     said = [r for r in st.readings if r.meaning in ('r.precision = "int8"', 'NOT r.precision = "int8"')]
-    if not said or not all(re.search(r"quanti[sz]ed$", r.phrase.lower()) for r in said) or any(c.field.startswith(("h.", "r.")) and not (c.field == "r.precision" and c.value == "int8")
-                       for c in conditions) or any(f.startswith(("h.", "r.")) for f, _, _ in st.order):
+    only_the_word = bool(said) and all(re.search(r"quanti[sz]ed$", r.phrase.lower()) for r in said)
+    on_fits = any(c.field.startswith(("h.", "r.")) and not (c.field == "r.precision" and c.value == "int8")
+                  for c in conditions) or any(f.startswith(("h.", "r.")) for f, _, _ in st.order)
+    if not only_the_word or on_fits:
         return conditions
     out = []
     for c in conditions:

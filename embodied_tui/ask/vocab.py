@@ -210,9 +210,7 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
             continue
         j, hits = best
         if unknown == j + 1:
-            phrase = st.take(words[i][0], words[j][1])
-            close = ", ".join(sorted(d.term.id for d in hits))
-            st.reasons.append(f"'{phrase}': no device of that name in the catalog (close: {close}; `embodied-ai hw list`)")
+            _no_such_device(st, st.take(words[i][0], words[j][1]), [d.term.id for d in hits])
             i = j + 1
             continue
         hits = _without_pairs_of(hits, {t for k in range(i, j) for t in word_toks[k]})
@@ -236,8 +234,7 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
             # 'jetson agx xavier': two device phrases side by side that share no device name one the catalog lacks
             st.conditions.remove(previous[2])
             st.readings[:] = [r for r in st.readings if r.phrase != previous[3]]
-            st.reasons.append(f"'{previous[3]} {phrase}': no device of that name in the catalog (close: "
-                              f"{', '.join(sorted({*previous[1], *ids}))}; `embodied-ai hw list`)")
+            _no_such_device(st, f"{previous[3]} {phrase}", [*previous[1], *ids])
             previous = None
             i = j
             continue
@@ -249,6 +246,13 @@ def read_devices(st: QuestionText, vocab: Vocabulary) -> None:
         if plural and not (before and before[0] in _PLACE_WORDS):
             st.subject_votes.append((words[i][0], "hardware"))
         i = j
+
+
+def _no_such_device(st: QuestionText, phrase: str, close: list[str]) -> None:
+    """Refuse a device phrase the catalog has no device of ('jetson nano 2gb', 'jetson agx xavier'), naming the
+    devices its words came close to: never read as those."""
+    st.reasons.append(f"'{phrase}': no device of that name in the catalog (close: {', '.join(sorted(set(close)))}; "
+                      f"`embodied-ai hw list`)")
 
 
 # the words before a device that make it where models run ('on jetsons'), not what the answer lists

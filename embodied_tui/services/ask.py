@@ -143,7 +143,7 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
     if src is not None and not determined(parsed):  # refused: nothing is computed, the names graph answers nothing
         return _answer(question, parsed, None, source)
     if src is not None:
-        parsed = _without_precision_notes(parsed, src.devices)
+        parsed = _with_precision_note(parsed, src.devices)
     if src is not None:  # plan first (ask.plan): only the fits the question can see, none for models or devices alone
         scope, top = plan(parsed)
         if parsed.about_pipelines():  # the pipelines' edges only: no model fits to read
@@ -171,10 +171,10 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
     return _answer(question, parsed, graph, source)
 
 
-def _without_precision_notes(parsed: StructuredQuery, devices: list) -> StructuredQuery:
-    """``parsed`` with a note for each device it names that states no peak at a precision it asks for ('mlp on the pi
-    5 in int8'): that device has no row at that precision, so its part of the answer is empty for that reason, not
-    because no model is fast enough."""
+def _with_precision_note(parsed: StructuredQuery, devices: list) -> StructuredQuery:
+    """``parsed`` with a note when no device it names states a peak at a precision it asks for ('mlp on the pi 5 in
+    int8', 'the int8 peak of the thor'): those devices have no row at that precision, so the answer is empty for that
+    reason, not because no model is fast enough."""
     def named(fld: str) -> set[str]:
         out: set[str] = set()
         for c in parsed.conditions:

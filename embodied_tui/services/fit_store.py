@@ -102,7 +102,6 @@ _ADDED = (
     "CREATE TABLE IF NOT EXISTS complete_sets (version_id INTEGER NOT NULL, digest TEXT NOT NULL, "
     "rows INTEGER NOT NULL, PRIMARY KEY (version_id, digest))")
 _VERSION = "(SELECT version_id FROM versions WHERE device = ? AND version = ?)"  # one statement: one snapshot
-_ROWS = f"(SELECT COALESCE(SUM(n), 0) FROM chunks WHERE version_id = {_VERSION})"
 _OPS = ("<", "<=", ">", ">=", "=", "IN")
 _COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq}
 PAGE_SIZE = 1 << 16  # SQLite's largest: a chunk of 47,000 rows (~5 MB) is 80 pages to walk, not 1,300
@@ -409,9 +408,9 @@ class FitStore:
         try:
             with self.db:
                 self.db.execute("INSERT OR IGNORE INTO versions (device, version) VALUES (?, ?)", (device, version))
-                self.db.execute("INSERT OR REPLACE INTO complete_sets SELECT v.version_id, ?, (SELECT COALESCE(SUM(n), "
-                                "0) FROM chunks e WHERE e.version_id = v.version_id) FROM versions v WHERE v.device = ? "
-                                "AND v.version = ?", (digest, device, version))
+                self.db.execute("INSERT OR REPLACE INTO complete_sets SELECT v.version_id, ?, (SELECT "
+                                "COALESCE(SUM(n), 0) FROM chunks e WHERE e.version_id = v.version_id) FROM versions v "
+                                "WHERE v.device = ? AND v.version = ?", (digest, device, version))
         except sqlite3.Error:
             pass
 
@@ -625,8 +624,8 @@ class FitStore:
         """Forget the rows of every device whose version is not ``versions[device]`` (and of devices not listed)."""
         try:
             with self.db:
-                stale = [(i,) for i, device, version in self.db.execute("SELECT version_id, device, version FROM versions")
-                         if versions.get(device) != version]
+                held = self.db.execute("SELECT version_id, device, version FROM versions")
+                stale = [(i,) for i, device, version in held if versions.get(device) != version]
                 self.db.executemany("DELETE FROM chunks WHERE version_id = ?", stale)
                 self.db.executemany("DELETE FROM complete_sets WHERE version_id = ?", stale)
                 self.db.executemany("DELETE FROM versions WHERE version_id = ?", stale)

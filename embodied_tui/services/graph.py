@@ -378,7 +378,7 @@ class Registered:
         precision)]) the store lacks, ``FIT_CHUNK`` models at a time (one store transaction per device and chunk,
         its rows handed over column by column: ``FitStore.put_columns``).
 
-        The models' edges come from ``services.fit.fit_edges_many``, ``FIT_BATCH`` models missing the same targets
+        The models' rows come from ``services.fit.fit_columns_many``, ``FIT_BATCH`` models missing the same targets
         at a time: their work at a precision x fusion is made from their layer columns (``services.layer_store``:
         read from the store in one query per chunk, or made from the parsed details once per content and stored), the
         targets of one precision x fusion are fitted for all of them together over a numpy array

@@ -5,11 +5,11 @@ node properties (``ask.graph.model_properties``) and tags; the registry's generi
 pipelines, settings: small); and the record versions of the measured models (what ``device_versions`` digests).
 
 **Where and when.** In the fit-edge store beside the registry (``services.fit_store``: one row), written after a
-registration (``summarise``) or a question parsed the registry whole, keyed by the registry file's stat signature (device, inode, size, mtime, ctime:
-every write replaces the file) and by the code that derives it (the modules of ``_CODE``). ``read`` gives a
-``Registered`` from it only while the file is still that one: its records are ``SummaryRecord``s, the tables are
-primed into the store (``data.store.Registry.prime``) and the file is parsed only if something asks for a whole
-record (a fit to compute, a graph to build).
+registration (``summarise``) or a question parsed the registry whole, keyed by the registry file's stat signature
+(device, inode, size, mtime, ctime: every write replaces the file) and by the code that derives it (the modules of
+``_CODE``). ``read`` gives a ``Registered`` from it only while the file is still that one: its records are
+``SummaryRecord``s, the tables are primed into the store (``data.store.Registry.prime``) and the file is parsed only
+if something asks for a whole record (a fit to compute, a graph to build).
 
 **Why.** A CLI question on an unchanged registry of 10,000 models spent ~0.5 s parsing and validating the 19 MB file
 and ~0.3 s re-deriving 10,000 property dicts and digests before reading one stored fit row; the summary is one JSON

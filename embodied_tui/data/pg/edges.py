@@ -1,6 +1,6 @@
 """The fit-edge cache on the PostgreSQL registry: the same public API as ``services.fit_store.FitStore`` (``done``,
-``complete``, ``put``, ``put_columns``, ``rows``, ``prune``, ``close``), in tables of the registry's database, so one team computes each fit row
-once and everyone's ``ask`` reads it.
+``complete``, ``put``, ``put_columns``, ``rows``, ``prune``, ``close``), in tables of the registry's database, so one
+team computes each fit row once and everyone's ``ask`` reads it.
 
 **Key.** As in ``fit_store``: (model key, device id, device version, power mode, precision), where the model key is the
 digest of the model's record (its content hash, name, version and counts) and the device version the digest of what a
