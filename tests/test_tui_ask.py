@@ -131,7 +131,7 @@ async def test_ask_from_the_palette_and_from_detail(registry):
 SLOW = "fastest model on a jetson"  # on a registry of many models with an empty fit store: fits for seconds
 
 
-BIG = 3000  # models: a cold question over them fits for seconds (400 took ~1 s once fits were batched), time to cancel
+BIG = 6000  # models: a cold question over them fits for seconds (3,000 took ~2 s once fits went by grids), time to cancel
 
 
 def big_registry(folder, n: int = BIG):

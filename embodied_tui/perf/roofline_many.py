@@ -14,9 +14,11 @@ same to the last bit (tests/test_fit_fast_path.py compares them on real models, 
 - the per-(model, target) scalars are the same IEEE operations on (targets x models) arrays: weight streaming
   (``max(0, x)``, one sum, one division), milliseconds (``x * 1e3``), fps (``1e3 / ms``), energy (``W * ms``), the
   model's bound (the first of the largest part, as ``max(parts, key=)``: each part replaces it only where strictly
-  larger); the memory fit is the Python of ``fit_model`` (a float sum compared with the device's bytes); the rounding
-  is ``_round``'s own format (``'.6g'``), mapped over the values in C. The values go out as lists, one per field
-  (``edge_columns``), never as a dict per edge: a question at 10,000 models makes 470,000 edges.
+  larger); the memory fit is the comparison of ``fit_model`` (a float sum against the device's bytes; on an
+  accelerator without DRAM, ``_onchip_fit``'s weights against its on-chip bytes); the rounding is ``_round``'s to the
+  bit (``perf.rounding.round6``). The values go out as (targets x models) grids, one per field (``perf.grids``:
+  ``edge_columns``), never as a dict per edge nor a Python object per value: a question at 10,000 models makes
+  470,000 edges.
 
 Targets with a cache level (``Target.cache_bytes``: the calibrated host) are not handled here (``supported``): their
 memory term depends on each layer's size, and the caller fits them one at a time with ``fit_model``.
@@ -24,21 +26,23 @@ memory term depends on each layer's size, and the caller fits them one at a time
 from __future__ import annotations
 
 import math
-from itertools import chain, repeat
 from typing import Sequence
 
 import numpy as np
 
+from embodied_tui.perf.grids import FLAGS, Coded, Floats, per_target
 from embodied_tui.perf.roofline import (
     Efficiency,
     LayerWork,
     Target,
-    _onchip_fit,
+    _get,
     _round,
-    io_bytes_of,
+    bytes_per_element,
     scaled_bytes,
 )
+from embodied_tui.perf.rounding import round6
 
+BOUNDS = ("overhead", "compute", "memory", "host-link")  # fit_model's bound, by code here
 EDGE_FIELDS = ("predicted_latency_ms", "roofline_latency_ms", "bound", "arithmetic_intensity", "ridge_point",
                "power_w", "fits_memory", "fps", "energy_mj", "calibration", "weight_bytes", "activation_bytes")
 
@@ -111,8 +115,8 @@ class _Targets:
 def edge_columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[tuple[float, float, float, float]],
                  precision: str, targets: Sequence[Target], effs: Sequence[Efficiency]) -> list[tuple[list[int], dict]]:
     """``EDGE_FIELDS`` of ``fit_model(record, ..., target, eff)`` for each record x each (target, eff) pair, in slabs:
-    (the slab's record indices, one list per field, target-major: the value of the slab's j-th record on pair i at
-    ``i * len(slab) + j``). Each record comes with its work at ``precision`` and the fusion the effs' runtime implies
+    (the slab's record indices, one (pairs x slab) grid per field, ``perf.grids``: the value of the slab's j-th record
+    on pair i at ``i * len(slab) + j``). Each record comes with its work at ``precision`` and the fusion the effs' runtime implies
     (``arrays``) and ``work_totals`` of that work (``totals``); the pairs are all at ``precision`` and
     ``supported``. Every record must have MACs.
 
@@ -134,17 +138,16 @@ def edge_columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Seque
     return out
 
 
-def _rounded(values: list, keep: list[bool] | None = None) -> list:
-    """``_round`` of each value (a float), None where ``keep`` says no: the same ``'.6g'`` format, mapped in C."""
-    out = list(map(float, map(format, values, repeat(".6g"))))
-    if keep is not None:
-        out = [v if k else None for v, k in zip(out, keep)]
-    return out
-
-
-def _by_target(values: Sequence, n: int) -> list:
-    """Each of a per-target list's values repeated for the ``n`` records (target-major)."""
-    return list(chain.from_iterable(repeat(v, n) for v in values))
+def _scaled(records: Sequence, key: str, precision: str) -> tuple[np.ndarray, np.ndarray]:
+    """``scaled_bytes(record, key, precision)`` of each record as an array (the same IEEE operations: the stored
+    value times the bytes per element, divided by the stored dtype's), with a mask of those that are None."""
+    raw = [_get(r, key, None) for r in records]
+    none = np.array([v is None for v in raw])
+    per = [_get(r, "dtype_bytes", 4) or 4 for r in records]
+    if any(isinstance(v, int) and abs(v) >= 2 ** 53 for v in raw) or not all(isinstance(d, int) for d in per):
+        return (np.array([scaled_bytes(r, key, precision) or 0.0 for r in records], dtype=float), none)
+    values = np.array([0 if v is None else v for v in raw], dtype=float)
+    return values * bytes_per_element(precision) / np.array(per, dtype=float), none
 
 
 def _stacked(arrays: Sequence[LayerArrays], name: str, width: int, dtype=float) -> np.ndarray:
@@ -157,8 +160,8 @@ def _stacked(arrays: Sequence[LayerArrays], name: str, width: int, dtype=float) 
 
 
 def _columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[tuple], precision: str,
-             p: _Targets) -> dict[str, list]:
-    """``edge_columns`` of one slab of records: one target-major list per field (pair i, record j at i * n + j)."""
+             p: _Targets) -> dict:
+    """``edge_columns`` of one slab of records: one (pairs x records) grid per field."""
     width = max(len(a.bytes) for a in arrays)
     peak = p.peak[:, :, None]
 
@@ -168,10 +171,12 @@ def _columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[
     tk = _stacked(arrays, "two_out", width) / peak
     tm = np.where(p.has_dram[:, :, None], _stacked(arrays, "bytes", width) / p.bandwidth[:, :, None], 0.0)
 
-    weight_bytes = [scaled_bytes(r, "weight_bytes", precision) or 0.0 for r in records]
-    activation = [scaled_bytes(r, "activation_bytes", precision) for r in records]
-    io = np.array([io_bytes_of(r, precision) or 0.0 for r in records])[None, :]
-    excess = np.where(p.excess, np.maximum(0.0, np.array(weight_bytes)[None, :] - p.onchip), 0.0)
+    wb, wb_none = _scaled(records, "weight_bytes", precision)
+    wb = np.where(wb_none, 0.0, wb)  # scaled_bytes(...) or 0.0 (a 0.0 stays 0.0)
+    act, act_none = _scaled(records, "activation_bytes", precision)
+    fused, fused_none = _scaled(records, "fused_bytes", precision)
+    io = np.where(fused_none, 0.0, np.maximum(0.0, fused - wb))[None, :]  # io_bytes_of(...) or 0.0
+    excess = np.where(p.excess, np.maximum(0.0, wb[None, :] - p.onchip), 0.0)
     stream = excess + np.where(p.host_io, io, 0.0)
     known = (stream == 0) | (p.link != 0)
     stream_s = np.where(stream == 0, 0.0, stream / np.where(p.link != 0, p.link, 1.0))
@@ -193,7 +198,7 @@ def _columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[
     pred_ms = pred * 1e3
     pure_ms = np.where(known, pure * 1e3, pure_compute * 1e3)
     link = np.where(known, stream_s / p.eta_m, math.inf)  # 'x / eta or 0.0' is x / eta for a finite x
-    bound = np.zeros(pred.shape, dtype=np.int8)  # max(parts, key=...): the first of the largest
+    bound = np.zeros(pred.shape, dtype=np.int8)  # codes into BOUNDS; max(parts, key=...): the first of the largest
     most = np.broadcast_to(overhead, pred.shape)
     for code, part in ((1, t_comp), (2, t_mem), (3, link)):
         larger = part > most
@@ -203,37 +208,33 @@ def _columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[
         fps = 1e3 / pred_ms
         energy = np.array([t.power_w if t.power_w is not None else math.nan for t in p.targets])[:, None] * pred_ms
 
-    # target-major flat lists (pair i, record j at i * n + j)
-    def flat(a: np.ndarray) -> list:
-        return a.ravel().tolist()
-
-    every = bool(known.all())
-    known_flat = None if every else flat(known)
-    with_fps = flat(known & (pred_ms != 0))
-    n = len(records)
-    has_power = _by_target([t.power_w is not None for t in p.targets], n)
-    fits = []
-    for t in p.targets:
-        if t.bandwidth is None:
-            fits += [_onchip_fit(t, wb)[0] for wb in weight_bytes]
-        elif t.memory_bytes is None:
-            fits += [None] * n
-        else:
-            fits += [wb + (act or 0.0) <= t.memory_bytes for wb, act in zip(weight_bytes, activation)]
+    # target-major grids (pair i, record j at i * n + j): perf.grids, no Python object per value
+    n, pairs_n = len(records), len(p.targets)
+    has_power = np.array([t.power_w is not None for t in p.targets])[:, None]
+    held = wb + np.where(act_none, 0.0, act)  # fit_model's float sum (activations or 0.0), then compared
+    fits = np.full(pred.shape, 2, dtype=np.int8)  # codes into (False, True, None)
+    for i, t in enumerate(p.targets):
+        if t.bandwidth is None:  # _onchip_fit: the weights against the on-chip memory, None where it is not stated
+            if t.onchip_memory_bytes is not None:
+                fits[i] = wb <= t.onchip_memory_bytes
+        elif t.memory_bytes is not None:
+            fits[i] = held <= t.memory_bytes
     intensity = [_round(flops / unfused if unfused > 0 else None) for flops, _other, unfused, _ in totals]
-    names = ("overhead", "compute", "memory", "host-link")
+    every = np.ones((pairs_n, 1), dtype=bool)  # a per-model row on every pair
+    with_fps = known & (pred_ms != 0)
+    with_energy = known & has_power
     return {
-        "predicted_latency_ms": _rounded(flat(pred_ms), known_flat),
-        "roofline_latency_ms": _rounded(flat(pure_ms)),
-        "bound": [names[b] for b in flat(bound)],
-        "arithmetic_intensity": intensity * len(p.targets),
-        "ridge_point": _by_target(p.ridge, n),
-        "power_w": _by_target([t.power_w for t in p.targets], n),
-        "fits_memory": fits,
-        "fps": _rounded(flat(np.where(known & (pred_ms != 0), fps, 1.0)), with_fps),
-        "energy_mj": _rounded(flat(np.where(known & ~np.isnan(energy), energy, 1.0)),
-                              [k and h for k, h in zip(known_flat or repeat(True), has_power)]),
-        "calibration": _by_target([e.calibration for e in p.effs], n),
-        "weight_bytes": weight_bytes * len(p.targets),
-        "activation_bytes": activation * len(p.targets),
+        "predicted_latency_ms": Floats(round6(pred_ms), ~known),
+        "roofline_latency_ms": Floats(round6(pure_ms)),
+        "bound": Coded(bound, BOUNDS),
+        "arithmetic_intensity": Floats(every * np.array([v if v is not None else 0.0 for v in intensity]),
+                                       every & np.array([v is None for v in intensity])),
+        "ridge_point": per_target(p.ridge, n),
+        "power_w": per_target([t.power_w for t in p.targets], n),
+        "fits_memory": Coded(fits, FLAGS),
+        "fps": Floats(round6(np.where(with_fps, fps, 1.0)), ~with_fps),
+        "energy_mj": Floats(round6(np.where(with_energy & ~np.isnan(energy), energy, 1.0)), ~with_energy),
+        "calibration": per_target([e.calibration for e in p.effs], n),
+        "weight_bytes": Floats(every * wb),
+        "activation_bytes": Floats(every * np.where(act_none, 0.0, act), every & act_none),
     }

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field, replace
-from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from pydantic import ValidationError
@@ -439,12 +438,15 @@ def fit_edges_many(ctx: FitContext, records: list[ModelRecord], calls: Iterable[
                    make: Callable[..., Any]) -> list[list]:
     """``fit_edges`` of each record (all with MACs) on the same calls: ``fit_columns_many``'s rows as
     ``make(**fields)``, each call's rows fastest first, as ``fit_record`` sorts them."""
+    from embodied_tui.perf.grids import listed
+
     calls = list(calls)
     by_call: list[list[list]] = [[[] for _ in calls] for _ in records]
     for block in fit_columns_many(ctx, records, calls, EDGE_ROW):
         n = len(block.records)
+        columns = [listed(column) for column in block.columns]
         for j, k in enumerate(block.records):
-            rows = zip(*(column[j::n] for column in block.columns))
+            rows = zip(*(column[j::n] for column in columns))
             for call, values in zip(block.calls, rows):
                 by_call[k][call].append(make(**dict(zip(EDGE_ROW, values))))
     return [[edge for rows in mine for edge in sorted(rows, key=_sort_key)] for mine in by_call]
@@ -453,18 +455,21 @@ def fit_edges_many(ctx: FitContext, records: list[ModelRecord], calls: Iterable[
 @dataclass
 class FitBlock:
     """Fit rows of some records on some targets of one device, column by column (``fit_columns_many``): ``columns``
-    one list per field, target-major (target i, record j at ``i * len(records) + j``); ``records`` the records'
-    indices in the list fitted; ``calls`` each target's call index."""
+    one per field, target-major (target i, record j at ``i * len(records) + j``): a (targets x records) grid of
+    ``perf.grids`` or a list; ``records`` the records' indices in the list fitted; ``calls`` each target's call
+    index."""
 
     device: str
     records: list[int]
-    columns: list[list]
+    columns: list
     calls: list[int]
 
-    def of(self, j: int) -> list[list]:
+    def of(self, j: int) -> list:
         """The columns of the j-th of ``records`` alone."""
+        from embodied_tui.perf.grids import model_of
+
         n = len(self.records)
-        return [column[j::n] for column in self.columns]
+        return [model_of(column, j, n) for column in self.columns]
 
 
 def fit_columns_many(ctx: FitContext, records: list[ModelRecord], calls: Iterable[tuple[str, str, str | None]],
@@ -493,7 +498,8 @@ def fit_columns_many(ctx: FitContext, records: list[ModelRecord], calls: Iterabl
 
 def _fit_columns(ctx: FitContext, records: list[ModelRecord], calls: list[tuple[str, str, str | None]],
                  fields: Sequence[str], prefer: str) -> list[FitBlock]:
-    from embodied_tui.perf.roofline_many import edge_columns, supported  # numpy: only where fits are computed
+    from embodied_tui.perf.grids import per_model, per_target  # numpy: only where fits are computed
+    from embodied_tui.perf.roofline_many import edge_columns, supported
 
     alone: list[tuple[int, str, str, str]] = []  # (call, device, mode, precision) fitted by fit_record
     groups: dict[tuple[str, str], list] = {}  # (precision, fusion) -> [(call, target, eff)]
@@ -529,10 +535,11 @@ def _fit_columns(ctx: FitContext, records: list[ModelRecord], calls: list[tuple[
                                                            mine[k])[0]
             names = [records[k].name for k in some]
             for device, a, b in runs:
-                values = {name: column[a * n:b * n] for name, column in columns.items()}
-                values.update(model=names * (b - a), hardware=[device] * (n * (b - a)),
-                              precision=[prec] * (n * (b - a)), measured_latency_ms=measured[a * n:b * n],
-                              power_mode=list(chain.from_iterable(repeat(t.power_mode, n) for _, t, _ in items[a:b])))
+                values = {name: column.targets(a, b) for name, column in columns.items()}
+                values.update(model=per_model(names, b - a), hardware=per_target([device] * (b - a), n),
+                              precision=per_target([prec] * (b - a), n),
+                              measured_latency_ms=_measured(measured[a * n:b * n], b - a, n),
+                              power_mode=per_target([t.power_mode for _, t, _ in items[a:b]], n))
                 out.append(FitBlock(device, list(some), [values[name] for name in fields],
                                     [call for call, _, _ in items[a:b]]))
     for call, device, mode, prec in alone:
@@ -540,6 +547,17 @@ def _fit_columns(ctx: FitContext, records: list[ModelRecord], calls: list[tuple[
             rows = [_edge_fields(row) for row in fit_record(ctx, record, hw=device, mode=mode, precision=prec, top=0)]
             out.append(FitBlock(device, [k], [[row[name] for row in rows] for name in fields], [call] * len(rows)))
     return out
+
+
+def _measured(values: list, targets: int, models: int):
+    """The measured latencies of a (targets x models) block: one code for all where none is measured (most)."""
+    import numpy as np
+
+    from embodied_tui.perf.grids import Coded
+
+    if values.count(None) == len(values):
+        return Coded(np.zeros((targets, models), dtype=np.int64), [None])
+    return Coded(np.arange(targets * models).reshape(targets, models), values)
 
 
 def _edge_fields(row: FitRow) -> dict:

@@ -139,6 +139,17 @@ def _encode(values: Sequence) -> tuple[list, bytes]:
     return ["py", None], marshal.dumps(list(values))
 
 
+def _listed(column) -> Sequence:
+    """A column as a sequence of its values: a grid (``perf.grids``: it has ``packed``) as its list."""
+    return column.tolist() if hasattr(column, "packed") else column
+
+
+def _packed(column) -> tuple[list, bytes]:
+    """``_encode`` of a column: a grid packs itself where it can."""
+    packed = column.packed() if hasattr(column, "packed") else None
+    return packed or _encode(_listed(column))
+
+
 def _pick(seq: Sequence, picked: Sequence[int]) -> list:
     """``[seq[i] for i in picked]``, in C where there are several."""
     if len(picked) > 1:
@@ -429,7 +440,8 @@ class FitStore:
 
     def put_columns(self, device: str, version: str, keys: Sequence[str], columns: Sequence[Sequence]) -> bool:
         """``put`` of rows given column by column: ``columns`` in ``ROW_KEYS`` order, each as long as ``keys`` (one
-        model key per row): a question's rows are gathered so, a copy's columns extended from its original's."""
+        model key per row): a question's rows are gathered so, a copy's columns extended from its original's. A
+        column is a sequence of values or a grid of ``perf.grids`` (packed by itself: no object per value)."""
         if not keys:
             return True
         pairs = list(zip(columns[_MODE], columns[_PRECISION]))
@@ -455,11 +467,15 @@ class FitStore:
                             stored.add(pair)
                             kept.append(i)
                     kids, tids = _pick(kids, kept), _pick(tids, kept)
-                    columns = [_pick(column, kept) for column in columns]
-                for start in range(0, len(kids), CHUNK_ROWS):
-                    end = start + CHUNK_ROWS
-                    self._write_chunk(version_id, kids[start:end], tids[start:end],
-                                      [column[start:end] for column in columns])
+                    columns = [_pick(_listed(column), kept) for column in columns]
+                if len(kids) <= CHUNK_ROWS:
+                    self._write_chunk(version_id, kids, tids, columns)
+                else:
+                    columns = list(map(_listed, columns))
+                    for start in range(0, len(kids), CHUNK_ROWS):
+                        end = start + CHUNK_ROWS
+                        self._write_chunk(version_id, kids[start:end], tids[start:end],
+                                          [column[start:end] for column in columns])
                 db.commit()
             except BaseException:
                 db.rollback()
@@ -486,7 +502,7 @@ class FitStore:
         parts: list[bytes] = []
         at = 0
         for name, values in zip(ROW_KEYS, columns):
-            entry, data = _encode(values)
+            entry, data = _packed(values)
             header[name] = [*entry, at, len(data)]
             parts.append(data)
             at += len(data)

@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any, Callable
 
@@ -417,7 +418,8 @@ class Registered:
             for device in targets.keys() & marks.keys():
                 store.mark(device, versions[device], marks[device])
             return
-        from embodied_tui.services.fit import FitContext, fit_columns_many  # numpy: only where fits are computed
+        from embodied_tui.perf.grids import joined, per_target, tiled  # numpy: only where fits are computed
+        from embodied_tui.services.fit import FitContext, fit_columns_many
         from embodied_tui.services.layer_store import LayerSource
 
         wholes = self.whole([record for record, _, _ in todo])  # a summary's records: their fits need all of them
@@ -459,14 +461,14 @@ class Registered:
                 batches.setdefault(planned[tuple(missing)], []).append(i)
             # each device's rows of the chunk, column by column (``FitStore.put_columns``): a content's columns are
             # made once and extended into every copy's, under the copy's own name
-            computed: dict[str, tuple[list, list[list]]] = {}
-            kept: dict[int, dict[str, list[list]]] = {}  # model -> device -> its columns, for a content with copies
+            computed: dict[str, tuple[list, list[list]]] = {}  # device -> (keys, each field's parts)
+            kept: dict[int, dict[str, list[list]]] = {}  # model -> device -> each field's parts, for a content with copies
 
-            def gather(device: str, keys: list, columns: list[list]) -> None:
+            def gather(device: str, keys: list, columns: list) -> None:
                 held_keys, gathered = computed.setdefault(device, ([], [[] for _ in ROW_KEYS]))
                 held_keys.extend(keys)
                 for into, column in zip(gathered, columns):
-                    into.extend(column)
+                    into.append(column)
 
             for calls, picked in batches.items():
                 for at in range(0, len(picked), FIT_BATCH):
@@ -483,20 +485,27 @@ class Registered:
                             if copies.get(same_of[start + i], 0) > 1:  # one device's columns, for the copies
                                 held = kept.setdefault(i, {}).setdefault(block.device, [[] for _ in ROW_KEYS])
                                 for into, column in zip(held, block.of(j)):
-                                    into.extend(column)
+                                    into.append(column)
+            kept = {i: {device: [joined(parts) for parts in held] for device, held in devices.items()}
+                    for i, devices in kept.items()}
+            copied: dict[tuple[int, str], tuple[list, list]] = {}  # (source, device) -> (its columns, copies)
             for i, same in later:
                 record, key, _ = chunk[i]
                 for device, columns in (shared[same] if same in shared else kept.get(first[same], {})).items():
-                    n = len(columns[0])
-                    gather(device, [key] * n, [[record.name] * n, *columns[1:]])
+                    copied.setdefault((id(columns), device), (columns, []))[1].append((key, record.name))
+            for (_, device), (columns, copies_of) in copied.items():  # each source's copies as one grid per field
+                n = len(columns[0])
+                gather(device, list(chain.from_iterable(repeat(key, n) for key, _ in copies_of)),
+                       [per_target([name for _, name in copies_of], n),
+                        *(tiled(column, len(copies_of)) for column in columns[1:])])
             for same, i in first.items():
                 if copies[same] > 1:
                     if len(shared) >= SHARED_CONTENTS:
                         shared.clear()
                     shared[same] = kept.get(i, {})
             ctx.layers.flush()
-            for device, (keys, columns) in computed.items():
-                if store.put_columns(device, versions[device], keys, columns) is False:
+            for device, (keys, parts) in computed.items():
+                if store.put_columns(device, versions[device], keys, [joined(p) for p in parts]) is False:
                     marks.pop(device, None)  # not written: not all stored
             if progress is not None:
                 progress(min(start + FIT_CHUNK, len(todo)), len(todo))
