@@ -481,9 +481,10 @@ def fit_columns_many(ctx: FitContext, records: list[ModelRecord], calls: Iterabl
 
     The targets of one precision x fusion are fitted together, for every record at once, over (targets x records x
     layers) arrays (``perf.roofline_many.edge_columns``), each record's work made from its layer columns
-    (``FitContext.work_arrays``), and their values handed over as lists, never as a row object or dict per edge (a
-    question at 10,000 models makes 470,000 of them); the rest (a target with a cache level, one stating no peak) by
-    ``fit_record`` itself, record by record."""
+    (``FitContext.work_arrays``), and their values handed over as (targets x records) grids (``perf.grids``), never
+    as a row object, a dict per edge or a Python object per value (a question at 10,000 models makes 470,000 rows);
+    the rest (a target with a cache level, one stating no peak) by ``fit_record`` itself, record by record, as
+    lists."""
     calls = list(calls)
     out: list[FitBlock] = []
     by_runtime: dict[str, list[int]] = {}  # the runtime each record's own measurements are filed under
