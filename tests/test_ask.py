@@ -1314,7 +1314,8 @@ def test_a_device_without_a_peak_at_the_asked_precision_says_so(fx):
 def test_quantized_models_are_those_stored_quantized(tmp_path):
     """'which models are quantized?': a float ONNX file and its int8 quantization (onnxruntime's, real files),
     registered through the CLI: the quantized one only (its analysed dtype), and 'aren't quantized' the other; beside
-    a device, 'quantized' still reads the int8 fit rows."""
+    a device, 'quantized' still reads the int8 fit rows. A precision named with it ('quantized to int4') is the one
+    read, stored or fitted."""
     import warnings
 
     import torch
@@ -1346,3 +1347,11 @@ def test_quantized_models_are_those_stored_quantized(tmp_path):
     assert names("which models aren't quantized?")[1] == {"policy_fp32"}
     data, got = names("quantized models on the pi 5")
     assert 'r.precision = "int8"' in data["cypher"] and "m.dtype" not in data["cypher"]
+    # the precision named beside 'quantized' is the stored one's: one condition, not int8 and int4 at once
+    assert names("which models are quantized to int8?")[1] == {"policy_int8"}
+    assert names("int8-quantized models")[1] == {"policy_int8"}
+    data, got = names("models quantized to int4")
+    assert got == set() and 'm.dtype IN ["int4", "uint4"]' in data["cypher"] and not data.get("refused")
+    assert names("which models are not quantized to int8")[1] == {"policy_fp32"}
+    data, got = names("models quantized to int4 on the pi 5")  # beside a device: the fit rows at int4 only
+    assert 'r.precision = "int4"' in data["cypher"] and "int8" not in data["cypher"]

@@ -269,26 +269,57 @@ QUANTIZED_DTYPES = ["int8", "uint8", "int4", "uint4", "int16", "uint16", "float8
                     "float8e5m2fnuz"]
 
 
+# the stored dtypes (ONNX's names) of weights at each precision a question may name beside 'quantized'
+STORED_DTYPES = {"int8": ["int8", "uint8"], "int4": ["int4", "uint4"],
+                 "fp8": ["float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz"], "fp4": ["float4e2m1"],
+                 "fp16": ["float16"], "bf16": ["bfloat16"], "fp32": ["float32"]}
+_QUANTIZED_WORD = re.compile(r"quanti[sz]ed$")
+
+
+def _quantized_restates(st: QuestionText) -> None:
+    """'quantized to int4', 'int8-quantized', 'not quantized to int8': beside a precision it names, 'quantized' (read
+    alone as int8) restates that precision, and its negation is the precision's: one condition, not int8 and int4 at
+    once (which no row meets)."""
+    from_word = [r for r in st.readings if r.meaning.removeprefix("NOT ").startswith("r.precision = ")
+                 and _QUANTIZED_WORD.search(r.phrase.lower())]
+    words = {r.meaning for r in from_word}
+    named = [c for c in st.conditions if c.field == "r.precision" and c.op == "=" and c.cypher() not in words]
+    if not from_word or not named:
+        return
+    negated = any(r.meaning.startswith("NOT ") for r in from_word)
+    st.conditions[:] = [c for c in st.conditions if c.cypher() not in words or any(c is n for n in named)]
+    if negated:
+        for c in named:
+            st.reread(c.cypher(), c.model_copy(update={"negate": True}).cypher())
+            c.negate = True
+    restated = "restates " + " and ".join(c.cypher() for c in named)
+    st.readings[:] = [r.model_copy(update={"meaning": restated}) if any(r is w for w in from_word) else r
+                      for r in st.readings]
+
+
 def _stored_quantized(st: QuestionText, conditions: list[Condition]) -> list[Condition]:
-    """'which models are quantized?': with no device, mode or other fit condition, the models whose weights are
-    stored quantized (``m.dtype``), not every model's int8 fit rows (what 'quantized' means beside a device: 'run
-    quantized on the orin nano')."""
-    said = [r for r in st.readings if r.meaning in ('r.precision = "int8"', 'NOT r.precision = "int8"')]
-    only_the_word = bool(said) and all(re.search(r"quanti[sz]ed$", r.phrase.lower()) for r in said)
-    on_fits = any(c.field.startswith(("h.", "r.")) and not (c.field == "r.precision" and c.value == "int8")
-                  for c in conditions) or any(f.startswith(("h.", "r.")) for f, _, _ in st.order)
-    if not only_the_word or on_fits:
+    """'which models are quantized?', 'models quantized to int4': with no device, mode or other fit condition, the
+    models whose weights are stored quantized (``m.dtype``: any integer or 8-bit float type, or those of the precision
+    named), not every model's fit rows at that precision (what 'quantized' means beside a device: 'run quantized on
+    the orin nano')."""
+    said = [r for r in st.readings if _QUANTIZED_WORD.search(r.phrase.lower())]
+    on_fits = any(c.field.startswith(("h.", "r.")) and c.field != "r.precision" for c in conditions) or any(
+        f.startswith(("h.", "r.")) for f, _, _ in st.order)
+    precisions = [c for c in conditions if c.field == "r.precision"]
+    if not said or on_fits or len(precisions) != 1 or precisions[0].op != "=" \
+            or precisions[0].value not in STORED_DTYPES:
         return conditions
-    out = []
-    for c in conditions:
-        if c.field == "r.precision" and c.value == "int8" and c.op == "=":
-            stored = Condition(field="m.dtype", op="IN", value=QUANTIZED_DTYPES, negate=c.negate)
-            st.reread(c.cypher(), stored.cypher())
-            st.notes.append("'quantized' read as weights stored quantized (m.dtype an integer or 8-bit float type); "
-                            "name a device for the fit rows at int8")
-            c = stored
-        out.append(c)
-    return out
+    named = precisions[0]
+    only_the_word = all(_QUANTIZED_WORD.search(r.phrase.lower()) for r in st.readings
+                        if r.meaning.removeprefix("NOT ").startswith("r.precision"))
+    stored = Condition(field="m.dtype", op="IN", value=QUANTIZED_DTYPES if only_the_word else STORED_DTYPES[named.value],
+                       negate=named.negate)
+    st.reread(named.cypher(), stored.cypher())
+    for r in said:
+        st.reread("restates " + named.cypher(), stored.cypher())
+    how = "quantized (m.dtype an integer or 8-bit float type)" if only_the_word else f"at {named.value} (m.dtype)"
+    st.notes.append(f"'quantized' read as weights stored {how}; name a device for the fit rows at {named.value}")
+    return [stored if c is named else c for c in conditions]
 
 
 _CANNOT = re.compile(r"(?<![a-z])(?:can't|cannot|can\s+not|won't|will\s+not|doesn't|does\s+not|don't|do\s+not)\s+"
@@ -356,6 +387,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     unparsed = st.ignored + leftovers(st, vocabulary)
 
     _per_device_values(st)
+    _quantized_restates(st)
     conditions = merge(st.conditions)
     if len(conditions) > MAX_CONDITIONS:
         raise UserError(f"the question asks for {len(conditions)} conditions (the limit is {MAX_CONDITIONS}): ask "
