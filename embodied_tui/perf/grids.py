@@ -99,6 +99,16 @@ class Coded:
     def model(self, j: int) -> "Coded":
         return Coded(self.codes[:, j:j + 1], self.labels)
 
+    def paired(self, other) -> tuple[list[int], list[tuple]] | None:
+        """Each row's (this value, ``other``'s value) as a code into a list of the distinct pairs: what the store
+        reads of a row's power mode and precision, without a tuple per row. None when ``other`` is no ``Coded``."""
+        if not isinstance(other, Coded):
+            return None
+        width = len(other.labels)
+        joint = self.codes.ravel().astype(np.int64) * width + other.codes.ravel()
+        distinct, codes = np.unique(joint, return_inverse=True)
+        return codes.ravel().tolist(), [(self.labels[j // width], other.labels[j % width]) for j in distinct.tolist()]
+
     def packed(self) -> tuple[list, bytes] | None:
         """The store's [kind, extra] and bytes of ``tolist()``, made from the labels: a column is of one kind when
         the labels its rows use are; None for any other (an int, a NaN: the store packs the list)."""

@@ -441,7 +441,9 @@ def load_calibration() -> dict | None:
     path = _path()
     if not path.is_file():
         return None
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    from embodied_tui.data.yaml_file import parse_yaml  # libyaml's safe loader: 0.15 -> 0.01 s of a first fit
+
+    return parse_yaml(path.read_text(encoding="utf-8"), str(path))
 
 
 # ---------------------------------------------------------------------------------------------------- using it
