@@ -179,3 +179,25 @@ def test_registering_and_measuring_leave_a_summary_of_the_file_they_wrote(tmp_pa
     result = runner.invoke(main, ["--db", str(db), "model", "update", "policy", "--tag", "robot"])
     assert result.exit_code == 0, result.output
     assert summary.read(new_process()) is None  # the file changed since: parsed, never the old summary
+
+
+def test_whole_records_read_through_a_summary_carry_their_own_digests(tmp_path):
+    """Whole records parsed from the very file summarised take the summary's fit-store and content keys (not made
+    again per record): each is the digest of that record's own JSON, as ``_record_key``/``_content_key`` make it."""
+    import hashlib
+
+    from ask_fixture import copy_registry
+
+    from embodied_tui.services import graph
+
+    db = copy_registry(tmp_path)
+    ask(db, QUESTIONS[0])
+    _forget_parse(db)
+    src = Registered.read(db)
+    assert all(type(r) is SummaryRecord for r in src.records) and src.signature is not None
+    wholes = src.whole(src.records)
+    assert len(wholes) == len(src.records)
+    for record in wholes:
+        own = hashlib.sha256(record.model_dump_json().encode()).hexdigest()
+        content = hashlib.sha256(record.model_dump_json(exclude=set(graph._REGISTRATION)).encode()).hexdigest()
+        assert graph._KEYS[id(record)] == (record, own) and graph._CONTENT[id(record)] == (record, content)

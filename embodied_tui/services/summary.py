@@ -25,19 +25,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from embodied_tui.services.graph import Registered
 
-SUMMARY_FORMAT = 1
+SUMMARY_FORMAT = 2  # 2: each record's content key too
 _CODE = ("analysis", "ask", "data", "perf", "services")  # what the properties, keys and tables are read by
 _SAVED: dict[Path, tuple] = {}  # registry path -> the file signature this process summarised or found summarised
 
 
 class SummaryRecord:
     """A latest record as a summary holds it: what questions read of it (``props`` are its Model node properties,
-    ``key`` its fit-store key). ``Registered`` swaps it for the whole record where one is needed."""
+    ``key`` its fit-store key, ``content`` the digest of what a fit reads of it: ``services.graph._content_key``).
+    ``Registered`` swaps it for the whole record where one is needed."""
 
-    __slots__ = ("name", "version", "key", "props", "tags")
+    __slots__ = ("name", "version", "key", "props", "tags", "content")
 
-    def __init__(self, name: str, version: int, key: str, props: dict[str, Any], tags: dict[str, str]) -> None:
-        self.name, self.version, self.key, self.props, self.tags = name, version, key, props, tags
+    def __init__(self, name: str, version: int, key: str, props: dict[str, Any], tags: dict[str, str],
+                 content: str) -> None:
+        self.name, self.version, self.key, self.props, self.tags, self.content = name, version, key, props, tags, content
 
     @property
     def macs(self) -> int | None:
@@ -79,7 +81,7 @@ def read(reg) -> "Registered | None":
     if not reg.prime(tuple(sig), tables):
         return None
     return Registered(reg, records, devices(reg), list_measurements(reg), latest(reg, strict=False),
-                      measured=measured)
+                      measured=measured, signature=tuple(sig))
 
 
 def summarise(reg) -> None:
@@ -101,13 +103,14 @@ def summarise(reg) -> None:
 def _shaped(records: list[SummaryRecord]) -> bool:
     """Whether every record is as ``save`` writes them (a damaged or foreign summary is not read)."""
     return all(isinstance(r.name, str) and type(r.version) is int and isinstance(r.key, str)
-               and isinstance(r.props, dict) and isinstance(r.tags, dict) for r in records)
+               and isinstance(r.props, dict) and isinstance(r.tags, dict) and isinstance(r.content, str)
+               for r in records)
 
 
 def save(src: "Registered") -> None:
     """Summarise ``src`` (read by parsing the registry) for the next process, unless the file changed since or its
     summary is stored already."""
-    from embodied_tui.services.graph import _record_key, model_node_properties, open_fit_store
+    from embodied_tui.services.graph import _content_key, _record_key, model_node_properties, open_fit_store
 
     state = src.reg.parsed_state()
     if state is None or _SAVED.get(src.reg.path) == state[0]:
@@ -120,8 +123,8 @@ def save(src: "Registered") -> None:
             _SAVED[src.reg.path] = sig
             return
         measured = {name: src.measured_versions(name) for name in sorted({m.model for m in src.measurements})}
-        records = [[r.name, r.version, _record_key(r), model_node_properties(r), dict(r.tags or {})]
-                   for r in src.records]
+        records = [[r.name, r.version, _record_key(r), model_node_properties(r), dict(r.tags or {}),
+                    _content_key(r)] for r in src.records]
         if (src.reg.parsed_state() or (None,))[0] != sig:
             return  # written meanwhile: the next read summarises the new file
         store.put_summary(key, json.dumps({"records": records, "tables": tables, "measured": measured}))
