@@ -24,7 +24,8 @@ _WORD_NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "fi
 _NUM_WORD = (r"(?:(?:an?|one|two|three|four|five|six|seven|eight|nine)\s+hundred|half\s+a|an?|one|two|three|four|five|"
              r"six|seven|eight|nine|ten|twenty|fifty|hundred)"
              r"(?=\s+(?:thousand|million|billion|trillion|milliseconds?|microseconds?|seconds?|megabytes?|"
-             r"gigabytes?|kilobytes?|megs?|gigs?|watts?|millijoules?|joules?)(?![a-z]))")
+             r"gigabytes?|kilobytes?|megs?|gigs?|watts?|millijoules?|joules?|"
+             r"(?:giga|mega|kilo|[gmk])(?:macs?|flops?)|[kmg]b)(?![a-z]))")  # 'half a GMAC', 'a GFLOP', 'half a MB'
 AMOUNT = rf"(?:{NUM}|{_NUM_WORD})"
 # a number word with nothing after it: the lower bound of a range ('between five and 10 million MACs')
 _BARE_WORD = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|twenty|fifty|a\s+hundred|one\s+hundred|half\s+a)"

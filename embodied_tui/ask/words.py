@@ -9,7 +9,8 @@ PRECISIONS: list[tuple[str, str]] = [
     (r"fp32|float32|full[- ]precision|single[- ]precision", "fp32"),
     (r"tf32|tensorfloat(?:-?32)?", "tf32"),
     (r"fp16|float16|half[- ]precision|half(?!\s+an?\s+(?:thousand|million|billion|trillion|milli|micro|second|"
-     r"mega|giga|kilo|meg|gig|watt|joule))", "fp16"),  # 'half a billion MACs' is a number
+     r"mega|giga|kilo|meg|gig|watt|joule|[gmk](?:macs?|flops?)\b|[kmg]b\b))", "fp16"),  # 'half a billion MACs',
+    # 'half a GMAC' are numbers
     (r"bf16|bfloat16", "bf16"),
     (r"int8|int-8|8[- ]bit(?: integers?)?|quanti[sz]ed", "int8"),
     (r"int4|int-4|4[- ]bit(?: integers?)?", "int4"),
@@ -131,7 +132,7 @@ their its it it's than then and or i we you me my our your us please which what 
 when show list give gives find tell all any some each every both either by per from into onto as if about so
 fast quick speed latency latencies time times inference inferences predicted prediction estimated expected mode
 modes power precision setting settings config configs configuration configurations option options one ones
-have has having under over among across same also just only really very fine ok okay need needs want wants like
+have has having under over among across same also just only really very fine ok okay need needs needing needed want wants wanting like
 hold holds holding work works working handle handles handling support supports supported deploy deployed deploying use using used
 frame frames image images second per budget rate result results answer model-wise here now still yet
 registry catalog catalogue database zoo collection good well suitable decent great nice disk registered stored
