@@ -454,10 +454,11 @@ def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) ->
         phrase = st.take(m.start(), m.end())
         st.order.append((peak(prec_text, m.group("u") or "tflops", phrase), bool(re.fullmatch(_MORE, word)), phrase))
         st.subject_votes.append((m.start(), "hardware"))
+    what = r"(?:\s+(?:compute|performance|throughput))?"  # 'the peak fp16 throughput of ...': the peak itself
     for m in list(st.finditer(rf"(?:the\s+|its\s+)?(?:peak(?![\s-]+(?:activation|memory|live))(?:\s+(?P<p0>{_PREC}))?"
-                              rf"(?:\s+{unit})?(?:\s+(?:at\s+|in\s+)?"
+                              rf"(?:\s+{unit})?{what}(?:\s+(?:at\s+|in\s+)?"
                               rf"(?P<p1>{_PREC}))?|(?P<p2>{_PREC})\s+(?:peak|{unit.replace('<u>', '<u2>')})"
-                              rf"(?:\s+peak)?)")):
+                              rf"(?:\s+peak)?{what})")):
         phrase = st.take(m.start(), m.end())  # 'the peak int8 of the orin nano': the measure, as a column
         fld = peak(m.group("p0") or m.group("p1") or m.group("p2"), m.group("u") or m.group("u2") or "tflops", phrase)
         st.add(Condition(field=fld, op="IS NOT NULL"), phrase)
