@@ -801,7 +801,12 @@ def test_tags_and_tag_values_can_be_asked_about(tmp_path):
              "which models are not tagged robot": {"mobilenet_tiny", "small_vit", "mlp_policy", "yolo_style_detector",
                                                     "unet_small"},
              "models tagged robot but not lab": {"lstm_policy"},
-             "robot models that are not hq": {"resnet_tiny", "lstm_policy"}}
+             "robot models that are not hq": {"resnet_tiny", "lstm_policy"},
+             # the tag as --tag writes it, bare; and any tag at all
+             "models with site=lab": {"resnet_tiny"},
+             "which models have tags.site = hq": {"small_vit"},
+             "models that have tags": {"resnet_tiny", "small_vit", "lstm_policy"},
+             "which models have any tags?": {"resnet_tiny", "small_vit", "lstm_policy"}}
     for question, names in cases.items():
         data = _ask_json(db, question)
         assert data["understood"] and not data["refused"], (question, data["answer"])
@@ -809,6 +814,25 @@ def test_tags_and_tag_values_can_be_asked_about(tmp_path):
     data = _ask_json(db, "which models carry the drone tag?")
     assert data["refused"] and not data["understood"] and data["rows"] == []
     assert "no registered model has the tag drone" in data["reasons"][0]
+    data = _ask_json(db, "models with fleet=north")  # a key=value nobody carries: that said, not 'not understood'
+    assert data["refused"] and "no registered model has the tag fleet=north" in data["reasons"][0]
+    data = _ask_json(db, "models with family = yolo")  # a field before '=': the field's value, not a tag
+    assert data["understood"] and 'm.family = "yolo"' in data["cypher"]
+
+
+def test_a_field_named_beside_its_value_restates_it(fx):
+    """'models whose task is detection', 'of family yolo', 'with format torchscript': the field's noun is read with the
+    value (understood, the same rows as the value alone); without a value of that field it is not guessed."""
+    from embodied_tui.services.ask import ask
+
+    for question, alone in (("models whose task is detection", "detection models"),
+                            ("models of family yolo", "yolo models"),
+                            ("models with format torchscript", "torchscript models"),
+                            ("models with family = resnet", "resnet models")):
+        said, plain = ask(fx.db, question), ask(fx.db, alone)
+        assert said["understood"] and not said["refused"], (question, said["answer"])
+        assert said["cypher"] == plain["cypher"] and said["rows"] == plain["rows"] and said["rows"], question
+    assert not ask(fx.db, "which format is the best")["understood"]
 
 
 def test_a_comparison_of_two_models_states_the_verdict_and_the_ratio(fx, graph):

@@ -84,6 +84,7 @@ from embodied_tui.ask.quantities import (
     read_activation_sizes,
     read_bare_quantities,
     read_display_units,
+    read_field_nouns,
     read_measure_first,
     read_orders_of_magnitude,
     read_quantization_words,
@@ -382,6 +383,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     read_bare_quantities(st, tuple(f for f in FIELDS if f not in RATES))
     read_restated_units(st)
     read_size_adjectives(st)
+    read_field_nouns(st)
     read_quantization_words(st)
     read_display_units(st)
     unparsed = st.ignored + leftovers(st, vocabulary)

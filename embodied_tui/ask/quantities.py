@@ -351,6 +351,23 @@ def read_restated_units(st: QuestionText) -> None:
             st.notes.append(f"'{phrase}' restates {field}, already asked about")
 
 
+# the noun of a model field whose value a question names ('models whose task is detection', 'of family yolo')
+_FIELD_NOUNS = {"m.task": r"tasks?", "m.family": r"famil(?:y|ies)|architecture\s+famil(?:y|ies)",
+                "m.format": r"(?:file\s+)?formats?", "m.type": r"(?:model\s+|architecture\s+)?types?"}
+
+
+def read_field_nouns(st: QuestionText) -> None:
+    """'models whose task is detection', 'models of family yolo', 'with format onnx', 'family = yolo': the field's
+    noun beside the value read as that field restates it (taken). Without a value of that field the noun is left
+    unread ('which family is fastest' is not guessed)."""
+    for fld, noun in _FIELD_NOUNS.items():
+        if not any(c.field == fld for c in st.conditions):
+            continue
+        for m in list(st.finditer(rf"(?:whose\s+|with\s+(?:the\s+|a\s+)?|of\s+(?:the\s+)?)?(?:{noun})"
+                                  rf"(?:\s*(?:=|:|is|was|of)(?![a-z]))?")):
+            st.take(m.start(), m.end())
+
+
 _SIZE_WORDS = (r"tiny|small|smaller|little|light|lighter|lightweight|compact|heavy|heavier|big|bigger|large|larger|"
                r"huge|massive")
 _SIZE_FIELDS = ("m.params", "m.macs", "m.flops", "m.weight_bytes")

@@ -643,6 +643,11 @@ def _tag_text(key: str, value: str) -> str:
     return f"{key}={value}" if value else key
 
 
+# words before '=' that name a field, not a tag key ('params=5M', 'family = yolo': read, or refused, as fields)
+_FIELD_KEYS = frozenset("""name model models params parameters param macs mac flops flop family task type format
+precision device hardware mode power latency fps energy memory bytes weights layers version dtype bound""".split())
+
+
 def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
     """Tags as registered ('--tag robot', '--tag site=lab'): 'the robot tag', 'tagged robot', 'with tag site=lab',
     'at the lab site', 'site = lab'. A tag becomes the models that carry it (``m.name IN [...]``, resolved here from
@@ -658,8 +663,23 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
                               f"them with `embodied-ai model list`")
         else:
             st.add(one_of("m.name", tagged, negate=True), phrase)
+    # 'models that have tags', 'with any tags': every model with one
+    for m in list(st.finditer(r"(?:with|have|having|has|carry(?:ing)?)\s+(?:any\s+|some\s+)?tags"
+                              r"(?=\s*(?:$|[?!,;]|\.(?![a-z0-9])|(?:and|or|that|which|on|in|under|over|below|above)(?![a-z])))")):
+        tagged = sorted(set(vocab.tags) & set(vocab.models))
+        phrase = st.take(m.start(), m.end())
+        if not tagged:
+            st.reasons.append(f"'{phrase}': no registered model has tags")
+        elif len(tagged) > MAX_IN_VALUES:
+            st.reasons.append(f"'{phrase}': {len(tagged):,} models have tags, more than one question can name; list "
+                              f"them with `embodied-ai model list`")
+        else:
+            st.add(one_of("m.name", tagged), phrase)
+    bare = r"(?:tags\.)?(?P<k>[a-z][a-z0-9_-]*)\s*=\s*(?P<v>[a-z0-9_.-]+)"  # 'site=lab', as --tag writes it
     if not vocab.tags:
-        for m in list(st.finditer(r"tagged\s+[a-z0-9_.=-]+|[a-z0-9_-]+\s+tags?|tags?\s+[a-z0-9_.=-]+")):
+        for m in list(st.finditer(r"tagged\s+[a-z0-9_.=-]+|[a-z0-9_-]+\s+tags?|tags?\s+[a-z0-9_.=-]+|" + bare)):
+            if m.groupdict().get("k") in _FIELD_KEYS:
+                continue
             st.reasons.append(f"'{st.take(m.start(), m.end())}': no registered model has tags")
         return
     pairs = {(k.lower(), v.lower()) for t in vocab.tags.values() for k, v in t.items()}
@@ -699,12 +719,16 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
         tag = m.group("t") or m.group("p")
         key = tag if tag in keys else next(k for k, v in sorted(pairs) if v == tag)
         add(m, key, None if tag in keys else tag)
+    for m in list(st.finditer(bare)):  # a key=value no field has: a tag, registered or not (then said so)
+        if m.group("k") not in _FIELD_KEYS or m.group("k") in keys:
+            add(m, m.group("k"), m.group("v"))
     word = r"[a-z0-9_.-]+"
     explicit = (rf"(?:tagged|with\s+(?:the\s+)?tags?|carry(?:ing)?\s+(?:the\s+)?tags?|tags?)\s+(?:as\s+)?"
                 rf"(?P<a>{word})(?:\s*=\s*(?P<av>{word}))?|(?:the\s+|a\s+)?(?P<b>{word})[\s-]+tags?(?!\s*=)")
     for m in list(st.finditer(explicit)):
         tag, val = (m.group("a"), m.group("av")) if m.group("a") else (m.group("b"), None)
-        if tag in ("the", "a", "an", "with", "any", "no", "model", "models", "which", "what", "its", "their"):
+        if tag in ("the", "a", "an", "with", "any", "no", "model", "models", "which", "what", "its", "their", "have",
+                   "has", "having", "carry", "carries"):
             continue
         if "=" in tag:
             tag, val = tag.split("=", 1)
