@@ -1379,3 +1379,19 @@ def test_quantized_models_are_those_stored_quantized(tmp_path):
     assert names("which models are not quantized to int8")[1] == {"policy_fp32"}
     data, got = names("models quantized to int4 on the pi 5")  # beside a device: the fit rows at int4 only
     assert 'r.precision = "int4"' in data["cypher"] and "int8" not in data["cypher"]
+
+
+def test_a_fit_question_on_a_device_stating_no_memory_says_why_it_is_empty(fx):
+    """'how many models fit on X' where X states no memory size (DRAM or on-chip): every fit row's fits_memory is
+    null there, so the empty answer carries that reason; a device with a memory size gets no such note."""
+    from embodied_tui.services.ask import ask
+    from embodied_tui.services.fit import devices
+
+    entries = devices(fx.db)
+    unknown = [e.id for e in entries if e.memory_bytes is None and e.onchip_memory_bytes is None]
+    known = [e.id for e in entries if e.memory_bytes is not None]
+    assert unknown and known  # the catalog has both kinds
+    answer = ask(fx.db, f"how many models fit on the {unknown[0]}")
+    assert answer["rows"] == [] and any(f"{unknown[0]} states no memory size" in n for n in answer["notes"])
+    answer = ask(fx.db, f"how many models fit on the {known[0]}")
+    assert not any("states no memory size" in n for n in answer["notes"])

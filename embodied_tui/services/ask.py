@@ -143,7 +143,7 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
     if src is not None and not determined(parsed):  # refused: nothing is computed, the names graph answers nothing
         return _answer(question, parsed, None, source)
     if src is not None:
-        parsed = _with_precision_note(parsed, src.devices)
+        parsed = _with_memory_note(_with_precision_note(parsed, src.devices), src.devices)
     if src is not None:  # plan first (ask.plan): only the fits the question can see, none for models or devices alone
         scope, top = plan(parsed)
         if parsed.about_pipelines():  # the pipelines' edges only: no model fits to read
@@ -194,6 +194,24 @@ def _with_precision_note(parsed: StructuredQuery, devices: list) -> StructuredQu
     lacked = "/".join(lacking)
     notes = [*parsed.notes, f"{names} {'states' if len(ids) == 1 else 'state'} no {lacked} peak (precisions stated: "
                             f"{', '.join(sorted(stated))}): no {lacked} peak or fit rows to show there"]
+    return parsed.model_copy(update={"notes": notes})
+
+
+def _with_memory_note(parsed: StructuredQuery, devices: list) -> StructuredQuery:
+    """``parsed`` with a note when it asks whether models fit on devices that state no memory size ('how many models
+    fit on the hailo-8l'): their fit rows hold no fits-memory verdict (null: unknown), so no row says a model fits or
+    does not, and the empty answer is for that reason."""
+    if not any(c.field == "r.fits_memory" for c in parsed.conditions):
+        return parsed
+    ids = {v for c in parsed.conditions if c.field == "h.device" and not c.negate and c.op in ("=", "IN")
+           for v in (c.value if isinstance(c.value, list) else [c.value])}
+    unknown = sorted(e.id for e in devices if e.id in ids and e.memory_bytes is None and e.onchip_memory_bytes is None)
+    if not unknown:
+        return parsed
+    said = ", ".join(unknown)
+    notes = [*parsed.notes, f"{said} {'states' if len(unknown) == 1 else 'state'} no memory size (DRAM or on-chip): "
+                            f"whether a model fits there is unknown (fits_memory is null), so no row says it fits or "
+                            f"not"]
     return parsed.model_copy(update={"notes": notes})
 
 
