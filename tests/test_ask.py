@@ -1395,3 +1395,33 @@ def test_a_fit_question_on_a_device_stating_no_memory_says_why_it_is_empty(fx):
     assert answer["rows"] == [] and any(f"{unknown[0]} states no memory size" in n for n in answer["notes"])
     answer = ask(fx.db, f"how many models fit on the {known[0]}")
     assert not any("states no memory size" in n for n in answer["notes"])
+
+
+def test_how_many_on_every_device_counts_the_models_fast_on_each(fx):
+    """'how many models run under X ms on both the pi 4 and the pi 5': the models with a row under X ms on each
+    device, counted from the fit rows here (a count's DISTINCT names alone would take a row on either; X is picked
+    from the rows so that the two differ); the same models the listing question keeps."""
+    from embodied_tui.services.ask import ask
+
+    for said, devices in (("both the pi 4 and the pi 5", ("raspberry-pi-4", "raspberry-pi-5")),
+                          ("every agx orin", ("jetson-agx-orin-32gb", "jetson-agx-orin-64gb"))):
+        best: dict = {}
+        for row in fx.rows:
+            if row.hardware in devices and row.predicted_latency_ms is not None:
+                key = (row.model, row.hardware)
+                best[key] = min(best.get(key, float("inf")), row.predicted_latency_ms)
+        # a limit between one model's best on the two devices: it is fast on one only
+        gaps = [(abs(best[(m, devices[0])] - best[(m, devices[1])]), m) for m, d in best if d == devices[0]
+                and (m, devices[1]) in best]
+        _, model = max(gaps)
+        limit = float(f"{(best[(model, devices[0])] + best[(model, devices[1])]) / 2:.3g}")
+        fast = {key for key, ms in best.items() if ms < limit}
+        want = sorted({m for m, _ in fast if all((m, d) in fast for d in devices)})
+        either = sorted({m for m, _ in fast})
+        assert want != either and model in either and model not in want
+        question = f"how many models run under {limit} ms on {said}"
+        answer = ask(fx.db, question)
+        assert answer["understood"] and answer["count"] == len(want), (question, answer["rows"], want)
+        assert [row[0] for row in answer["rows"]] == want, question
+        listed = ask(fx.db, question.replace("how many models", "which models"))
+        assert sorted({row[listed["columns"].index("m.name")] for row in listed["rows"]}) == want, question

@@ -440,8 +440,9 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
         query.notes.append(f"one row per {what} (its first by {order[0].cypher()}): {first}; the Cypher below lists "
                            f"every row")
         query = query.model_copy(update={"per_subject": True})
-    if st.every_device and query.joins() and not st.count and any(c.field == "h.device" for c in conditions):
-        query.notes.append("'every'/'both': only models with a row on each device named; the Cypher below lists rows "
-                           "on any of them")
+    if st.every_device and query.joins() and any(c.field == "h.device" for c in conditions) \
+            and not (st.count and query.group_by) and (not st.count or query.subject == "model"):
+        query.notes.append("'every'/'both': only models with a row on each device named; the Cypher below "
+                           f"{'counts models with one' if st.count else 'lists rows'} on any of them")
         query = query.model_copy(update={"every_device": True})
     return query

@@ -42,7 +42,7 @@ import socket
 import threading
 import urllib.parse
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 from embodied_tui.ask.budget import cancel_all, env_number
 from embodied_tui.ask.graph import HARDWARE, MODEL, CypherError, check_query, parse_cypher, query_scope, run_cypher
@@ -144,6 +144,8 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
         return _answer(question, parsed, None, source)
     if src is not None:
         parsed = _with_memory_note(_with_precision_note(parsed, src.devices), src.devices)
+    if src is not None and parsed.count and parsed.every_device and not parsed.group_by:
+        return _every_device_count(question, parsed, src, source, progress)
     if src is not None:  # plan first (ask.plan): only the fits the question can see, none for models or devices alone
         scope, top = plan(parsed)
         if parsed.about_pipelines():  # the pipelines' edges only: no model fits to read
@@ -169,6 +171,25 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
         graph = src.graph(scope, fits=parsed.joins(), top=top, edges_only=parsed.joins() and not parsed.about_pipelines(),
                           progress=progress)
     return _answer(question, parsed, graph, source)
+
+
+def _every_device_count(question: str, parsed: StructuredQuery, src: Registered, source: str,
+                        progress: Callable[[int, int], None] | None) -> dict:
+    """'how many models run under 1 ms on every jetson': the models listed with a row on each device named
+    (``StructuredQuery.kept_rows``), counted; a count's own DISTINCT names would take a row on any one of them."""
+    listing = parsed.model_copy(update={"count": False, "limit": None, "order_by": []})
+    scope, top = plan(listing)
+    decide = where_decider(listing)
+    rows = None if decide is None else src.decided_rows(scope, top, decide, listing.columns(), [], None,
+                                                        progress=progress)
+    if rows is None:
+        graph = src.graph(scope, fits=True, top=top, edges_only=True, progress=progress)
+        listed = _answer(question, listing, graph, source)
+    else:
+        listed = _answer(question, listing, None, source, result=(listing.columns(), rows))
+    at = listed["columns"].index("m.name")
+    names = sorted({row[at] for row in listed["rows"]})
+    return _answer(question, parsed, None, source, result=(parsed.columns(), [[name] for name in names]))
 
 
 def _with_precision_note(parsed: StructuredQuery, devices: list) -> StructuredQuery:
