@@ -1425,3 +1425,15 @@ def test_how_many_on_every_device_counts_the_models_fast_on_each(fx):
         assert [row[0] for row in answer["rows"]] == want, question
         listed = ask(fx.db, question.replace("how many models", "which models"))
         assert sorted({row[listed["columns"].index("m.name")] for row in listed["rows"]}) == want, question
+
+
+def test_not_meeting_a_condition_anywhere_is_refused_with_the_question_that_lists_those_that_do(vocab):
+    """'models that don't run under 1 ms anywhere': a negated row condition keeps each slow row, of models fast
+    elsewhere too; the models fast nowhere are not one query's rows. Refused in words; with a device named the
+    negation is the rows' own and answered."""
+    for text, cond in (("models that don't run under 1ms anywhere", "r.latency_ms < 1"),
+                       ("which models can't hit 30 fps on any device", "r.fps >= 30")):
+        q = parse_question(text, vocab)
+        assert not q.understood and any(f"no row meeting {cond} on any device" in r for r in q.reasons), q.reasons
+    q = parse_question("which models can't hit 30 fps on the pi 5", vocab)
+    assert q.understood and "NOT r.fps >= 30" in [c.cypher() for c in q.conditions]

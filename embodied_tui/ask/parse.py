@@ -339,6 +339,21 @@ def _cannot_meet(st: QuestionText, conditions: list[Condition]) -> None:
                           f"{model[0].value} so (those not listed cannot)")
 
 
+_ANYWHERE = re.compile(r"(?<![a-z])(?:anywhere|on\s+any\s+(?:device|hardware|board|chip|target)s?|on\s+anything)"
+                       r"(?![a-z])")
+
+
+def _nowhere(st: QuestionText, conditions: list[Condition]) -> None:
+    """'models that don't run under 1 ms anywhere': the models with no row meeting it on any device are not rows one
+    question lists (a negated row condition keeps each slow row, of models fast elsewhere too). Refused in words,
+    with the question that lists those that do."""
+    negated = [c for c in conditions if c.negate and c.field.startswith("r.")]
+    if negated and _ANYWHERE.search(st.low):
+        positive = negated[0].model_copy(update={"negate": False}).cypher()
+        st.reasons.append(f"'{negated[0].cypher()}' anywhere: the models with no row meeting {positive} on any device "
+                          f"are not rows one question lists; ask which models meet it (those not listed do not)")
+
+
 def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     # one space for any run of whitespace: the readers' patterns allow \s* in several places in a row, and a long run
     # between a number and a word made them backtrack (2,000 spaces after a '1': 45 s)
@@ -400,6 +415,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     conditions = _at_precision(st, conditions)
     conditions = _stored_quantized(st, conditions)
     _cannot_meet(st, conditions)
+    _nowhere(st, conditions)
     order, limit = ordering(st, conditions)
     if recommend and not conditions and not order and compare is None:
         st.reasons.append("'should I use' asks for a recommendation: say what for (a device, a latency or rate, a "

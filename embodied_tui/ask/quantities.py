@@ -197,15 +197,33 @@ def read_thresholds(st: QuestionText) -> None:
         phrase = st.take(m.start(), m.end())
         st.add(Condition(field=fld, op=">=", value=clean(lo)), phrase)
         st.add(Condition(field=fld, op="<=", value=clean(hi)), phrase)
-    for m in list(st.finditer(rf"(?:{_CMP_RE})[\s-]*(?:(?:a|an|the)\s+)?{QTY}")):  # 'sub-1M-parameter' too
+    compared = rf"(?:{_CMP_RE})[\s-]*(?:(?:a|an|the)\s+)?{QTY}"
+    units: list[tuple[int, str, str]] = []  # (end, multiplier, unit) of each comparison read
+    for m in list(st.finditer(compared)):  # 'sub-1M-parameter' too
         fld, value = quantity(m)
         op = _resolve_op(_cmp_op(m), fld, m)
         negated, start = st.negated_before(m.start())  # 'does not run under 1 ms', 'not over 5 M params'
         phrase = st.take(start, m.end())
         st.add(Condition(field=fld, op=op, value=clean(value), negate=negated), phrase)
+        units.append((m.end(), m.group("mult") or "", m.group("unit") or m.group("munit")))
         if fld == "m.weight_bytes" and re.match(r"(?:\w+\W+)?fit", phrase.lower()):
             st.notes.append(f"'{phrase}' read as the weights at most that size (activations not counted; name a device "
                             f"for the memory fit: weights and activations against its memory)")
+    # '... no more than 100k params but at least 50k', 'under 10 ms and over 2': a bare second bound right after one
+    # read takes its unit (and its multiplier, when it has none of its own)
+    for m in list(st.finditer(rf"(?:but|and|yet)\s+(?:also\s+)?(?P<cmp>{_CMP_RE})[\s-]*(?P<n>{NUM})"
+                              rf"(?P<x>{_MULT_RE})?(?![a-z0-9.])(?=\s*(?:$|[?!,;]|\.(?![0-9])|(?:on|in|at|for|with|and|or|but|"
+                              rf"that|which|when|while)(?![a-z])))")):  # no other word after: 'over 2 devices' is not
+        before = [u for u in units if not st.low[u[0]:m.start()].strip(" ,")]
+        if not before:
+            continue
+        _, mult, unit = before[-1]
+        own = re.fullmatch(compared, f"{m.group('cmp')} {m.group('n')}{m.group('x') or mult} {unit}")
+        if own is None:
+            continue
+        fld, value = quantity(own)
+        phrase = st.take(m.start(), m.end())
+        st.add(Condition(field=fld, op=_resolve_op(_cmp_op(own), fld, own), value=clean(value)), phrase)
     for pattern in (rf"{QTY}\s*(?:(?P<le>{_SUFFIX_LE})|(?P<ge>{_SUFFIX_GE})|(?P<plus>\+))", QTY_INFIX):
         for m in list(st.finditer(pattern)):
             if m.group("unit") is not None and m.group("mult"):
@@ -305,16 +323,18 @@ def read_bare_quantities(st: QuestionText, fields: tuple[str, ...]) -> None:
         fld, value = quantity(m)
         if fld not in fields:
             continue
-        phrase = st.take(m.start(), m.end())
+        # "can't hit 30 fps", "doesn't reach 100 fps": the rate (or budget) negated
+        negated, start = st.negated_before(m.start()) if fld in RATES else (False, m.start())
+        phrase = st.take(start, m.end())
         if fld == "r.energy_mj" and per_joule(m):  # 'at 20 fps per watt': at least that
-            st.add(Condition(field=fld, op="<=", value=clean(value)), phrase)
+            st.add(Condition(field=fld, op="<=", value=clean(value), negate=negated), phrase)
             st.notes.append(f"'{phrase}' has no comparison: read as at least {clean(number(m.group('num')))} "
                             f"frames per joule (energy per inference at most {clean(value)} mJ)")
         elif fld in ("r.latency_ms", "r.energy_mj"):
-            st.add(Condition(field=fld, op="<=", value=clean(value)), phrase)
+            st.add(Condition(field=fld, op="<=", value=clean(value), negate=negated), phrase)
             st.notes.append(f"'{phrase}' has no comparison: read as at most {clean(value)}")
         elif fld == "r.fps":
-            st.add(Condition(field=fld, op=">=", value=clean(value)), phrase)
+            st.add(Condition(field=fld, op=">=", value=clean(value), negate=negated), phrase)
             st.notes.append(f"'{phrase}' has no comparison: read as at least {clean(value)} fps")
         elif fld == "h.power_w":
             st.add(Condition(field=fld, op="=", value=clean(value)), phrase)
