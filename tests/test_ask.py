@@ -1437,3 +1437,18 @@ def test_not_meeting_a_condition_anywhere_is_refused_with_the_question_that_list
         assert not q.understood and any(f"no row meeting {cond} on any device" in r for r in q.reasons), q.reasons
     q = parse_question("which models can't hit 30 fps on the pi 5", vocab)
     assert q.understood and "NOT r.fps >= 30" in [c.cypher() for c in q.conditions]
+
+
+def test_how_many_power_modes_counts_each_device_x_mode(fx):
+    """'how many power modes does X have': X's modes in the catalog (each device x mode, h.device_mode), not the one
+    device; over several devices, every device's modes."""
+    from embodied_tui.services.ask import ask
+    from embodied_tui.services.fit import devices
+
+    entries = {e.id: e for e in devices(fx.db)}
+    answer = ask(fx.db, "how many power modes does the orin nano super have")
+    assert answer["count"] == len(entries["jetson-orin-nano-8gb-super"].power_modes) > 1, answer["rows"]
+    agx = [e for e in entries.values() if e.id.startswith("jetson-agx-orin")]
+    answer = ask(fx.db, "how many modes do the agx orins have")
+    assert answer["count"] == sum(len(e.power_modes) for e in agx), answer["rows"]
+    assert ask(fx.db, "how many jetsons are there")["count"] == sum(1 for i in entries if i.startswith("jetson-"))

@@ -456,6 +456,11 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
         query.notes.append(f"one row per {what} (its first by {order[0].cypher()}): {first}; the Cypher below lists "
                            f"every row")
         query = query.model_copy(update={"per_subject": True})
+    if st.count and query.subject == "hardware" and not query.group_by and not query.about_pipelines() and any(
+            r.meaning == "list devices x power modes" and re.search(r"modes$", r.phrase.lower()) for r in st.readings):
+        # 'how many power modes does the orin nano super have': each device x mode, not the devices
+        query.notes.append("counted per device x power mode (h.device_mode)")
+        query = query.model_copy(update={"count_key": "h.device_mode"})
     if st.every_device and query.joins() and any(c.field == "h.device" for c in conditions) \
             and not (st.count and query.group_by) and (not st.count or query.subject == "model"):
         query.notes.append("'every'/'both': only models with a row on each device named; the Cypher below "

@@ -34,13 +34,19 @@ def read_superlatives(st: QuestionText) -> None:
             after = re.match(rf"\s+(?P<n>\d+|{'|'.join(NUMBER_WORDS)})(?![a-z0-9])(?!\s*(?:ms|fps|w|mb|gb)\b)",
                              text[end:])
             n = before or after
+            # 'slowest first', 'largest on top': an ordering of every row, not the first one
+            first = None if n else re.match(r"\s+(?:first|on\s+top)(?![a-z])", text[end:])
             if before:
                 start = before.start()
             if after:
                 end = end + after.end()
+            if first:
+                end = end + first.end()
             phrase = st.take(start, end)
             if n:
                 _limit(st, n.group("n"), phrase)
+            elif first:
+                st.plural_superlative = True
             else:  # 'the fastest models', 'smallest yolo detectors': plural -> every row, ordered
                 nouns = re.findall(r"[a-z]+", text[end:end + 40])[:3]
                 if any(w in PLURAL_NOUNS for w in nouns):

@@ -275,6 +275,8 @@ class StructuredQuery(BaseModel):
     every_device: bool = False
     # 'how many models per family': with ``count``, the subjects counted per value of this field (``group_counts``)
     group_by: Literal["m.family", "m.task", "m.type", "m.format", "h.type", "h.vendor"] | None = None
+    # 'how many power modes does the orin nano have': with ``count``, what is counted instead of the subject's name
+    count_key: Literal["h.device_mode"] | None = None
 
     @property
     def understood(self) -> bool:
@@ -306,7 +308,7 @@ class StructuredQuery(BaseModel):
 
     def columns(self) -> list[str]:
         if self.count:
-            key = self.subject_key()
+            key = self.count_key or self.subject_key()
             return [key] + ([self.group_by] if self.group_by and self.group_by[0] == key[0] else [])
         joined = self.joins()
         key = "pipeline-hardware" if self.subject == "hardware" and self.about_pipelines() else self.subject
@@ -404,6 +406,8 @@ class StructuredQuery(BaseModel):
             spec["ordinal"] = self.ordinal
         if self.every_device:
             spec["every_device"] = True
+        if self.count_key is not None and self.count:
+            spec["count_key"] = self.count_key
         if self.group_by is not None and self.count:  # as relative: only when asked
             spec["group_by"] = self.group_by
         if self.relative is not None:  # only when asked: the other answers' JSON stays as it was
