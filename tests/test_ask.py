@@ -1452,3 +1452,19 @@ def test_how_many_power_modes_counts_each_device_x_mode(fx):
     answer = ask(fx.db, "how many modes do the agx orins have")
     assert answer["count"] == sum(len(e.power_modes) for e in agx), answer["rows"]
     assert ask(fx.db, "how many jetsons are there")["count"] == sum(1 for i in entries if i.startswith("jetson-"))
+
+
+def test_or_between_two_conditions_is_refused_not_read_as_and(vocab):
+    """'over 2 GMACs or over 1M params' was answered as both at once; refused in words. 'or' between values of one
+    field stays one condition on either ('fp16 or int8', 'the pi 4 or the pi 5')."""
+    for text, phrase in (("which models have more than 2 GMACs or more than 1M params",
+                          "more than 2 GMACs or more than 1M params"),
+                         ("models under 1 ms or over 100 fps on the pi 5", "under 1 ms or over 100 fps")):
+        q = parse_question(text, vocab)
+        assert not q.understood and any(r.startswith(f"'{phrase}': a question's conditions all hold together")
+                                        for r in q.reasons), q.reasons
+    for text, cypher in (("models in fp16 or int8 on the thor", 'r.precision IN ["fp16", "int8"]'),
+                         ("models on the pi 4 or the pi 5 under 1 ms",
+                          'h.device IN ["raspberry-pi-4", "raspberry-pi-5"]')):
+        q = parse_question(text, vocab)
+        assert q.understood and cypher in [c.cypher() for c in q.conditions], (text, q.conditions)

@@ -354,6 +354,28 @@ def _nowhere(st: QuestionText, conditions: list[Condition]) -> None:
                           f"are not rows one question lists; ask which models meet it (those not listed do not)")
 
 
+_COMPARED = re.compile(r"(?:NOT\s+)?(?P<field>[mhr]\.\w+)\s*(?P<op><=|>=|<|>|=|IN\b)")
+
+
+def _either(st: QuestionText) -> None:
+    """'models over 2 GMACs or over 1M params': two conditions joined by 'or' are not ANDed silently; refused in
+    words unless they are values of one field ('fp16 or int8', 'the pi 4 or the pi 5': one IN, as merged)."""
+    spans = []
+    for r in st.readings:
+        m = _COMPARED.match(r.meaning)
+        at = st.low.find(r.phrase.lower())
+        if m and at >= 0:
+            spans.append((at, at + len(r.phrase), m.group("field"), m.group("op"), r.phrase))
+    spans.sort()
+    for (_, end, field, op, phrase), (start, _, field2, op2, phrase2) in zip(spans, spans[1:]):
+        if not re.fullmatch(r"\s*,?\s*(?:or|either)\s+(?:the\s+|a\s+|an\s+)?", st.low[end:start]):
+            continue
+        if field != field2 or op not in ("=", "IN") or op2 not in ("=", "IN"):
+            st.reasons.append(f"'{phrase} or {phrase2}': a question's conditions all hold together, so 'or' between "
+                              f"two of them is not answered as 'and'; ask each on its own, or write the Cypher with "
+                              f"OR for `embodied-ai query`")
+
+
 def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     # one space for any run of whitespace: the readers' patterns allow \s* in several places in a row, and a long run
     # between a number and a word made them backtrack (2,000 spaces after a '1': 45 s)
@@ -405,6 +427,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
 
     _per_device_values(st)
     _quantized_restates(st)
+    _either(st)
     conditions = merge(st.conditions)
     if len(conditions) > MAX_CONDITIONS:
         raise UserError(f"the question asks for {len(conditions)} conditions (the limit is {MAX_CONDITIONS}): ask "
