@@ -219,7 +219,7 @@ def read_flags(st: QuestionText) -> None:
         st.add(Condition(field="r.measured_latency_ms", op="IS NOT NULL", negate=negated), st.take(start, m.end()))
     for m in list(st.finditer(r"how\s+many(?!\s+(?:fps|frames|milliseconds|ms|watts|mj|millijoules|joules|"
                               r"inferences|times\s+(?:faster|slower|quicker|bigger|larger|smaller|heavier|lighter)|"
-                              r"param(?:eter)?s|weights|g?macs|[gt]?flops|multiply))|(?:the\s+)?number\s+of|"
+                              r"param(?:eter)?s|weights|g?macs|[gt]?flops|multiply|layers))|(?:the\s+)?number\s+of|"
                               r"count(?:\s+(?:of|the|all))*")):
         st.count = True
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="count the distinct answers"))
@@ -393,6 +393,7 @@ def read_measures(st: QuestionText) -> None:
             st.readings.append(Reading(phrase=phrase, meaning=f"the measure is {fld}"))
     for m in list(st.finditer(r"layers?[\s-]+counts?|(?:number|count)\s+of\s+layers")):  # no default column
         st.add(Condition(field="m.layers", op="IS NOT NULL"), st.take(m.start(), m.end()))
+        st.subject_votes.append((m.start(), "model"))  # a model's count, not where it runs
     for m in list(st.finditer(r"param(?:eter)?s?[\s-]+counts?|weights?[\s-]+counts?|g?macs?[\s-]+counts?")):
         st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="a measure (not a count of answers)"))
         if not st.order:  # 'the parameter count of X': X's own row
@@ -582,7 +583,7 @@ def read_asked_measures(st: QuestionText) -> None:
     for pattern, fld in _ASKED_MODEL_MEASURES if named or st.order else ():
         for m in list(st.finditer(pattern)):
             phrase = st.take(m.start(), m.end())
-            if fld in ("m.weight_bytes", "m.activation_bytes"):  # not among a model's default columns: asked for
+            if fld in ("m.weight_bytes", "m.activation_bytes", "m.layers", "m.input_shape"):  # not a default column
                 st.add(Condition(field=fld, op="IS NOT NULL"), phrase)
                 st.subject_votes.append((m.start(), "model"))
             else:
@@ -610,6 +611,9 @@ _ASKED_MODEL_MEASURES = [
     (r"(?:how\s+many\s+|the\s+|its\s+)?(?:g?macs|[gt]?flops|multiply[\s-]+accumulates)(?:[\s-]+counts?)?", "m.macs"),
     (r"(?:what|which)\s+(?:model\s+)?(?:family|architecture)|(?:the\s+|its\s+)?(?:model\s+)?family", "m.family"),
     (r"(?:what|which)\s+task|(?:the\s+|its\s+)task", "m.task"),
+    (r"(?:how\s+many\s+|the\s+|its\s+)?layers", "m.layers"),  # 'how many layers does X have'
+    # 'what input shape does X take', 'the input resolution of X': the shape it was analysed at
+    (r"(?:what\s+|which\s+|the\s+|its\s+)?input\s+(?:shapes?|sizes?|resolutions?|dimensions?)", "m.input_shape"),
     # 'the peak activation memory of X', 'X's weights size', 'the size of X in MB': bytes, shown as a column
     (r"(?:the\s+|its\s+)?(?:peak\s+)?activations?(?:\s+(?:memory|bytes|sizes?|footprint))?", "m.activation_bytes"),
     (r"(?:the\s+|its\s+)?(?:(?:weights?|file|model|disk|storage)\s+)?sizes?(?:\s+on\s+disk)?", "m.weight_bytes"),
