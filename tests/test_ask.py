@@ -1468,3 +1468,28 @@ def test_or_between_two_conditions_is_refused_not_read_as_and(vocab):
                           'h.device IN ["raspberry-pi-4", "raspberry-pi-5"]')):
         q = parse_question(text, vocab)
         assert q.understood and cypher in [c.cypher() for c in q.conditions], (text, q.conditions)
+
+
+def test_a_yes_no_question_about_all_models_checks_every_one(fx):
+    """'are all models under N params', 'do all models run under L ms on the pi 5': yes only when every model is
+    (was 'yes' when any one was); no names those that are not. Counted here from the records and fit rows."""
+    from embodied_tui.services.ask import ask
+
+    params = sorted(r.params for r in fx.records)
+    limit = params[len(params) // 2] + 1  # some above, some below
+    over = sorted(r.name for r in fx.records if r.params >= limit)
+    answer = ask(fx.db, f"are all models under {limit} params")
+    assert answer["answer"][0].startswith(f"no: {len(over)} of {len(fx.records)} do not ({over[0]}"), answer["answer"]
+    assert ask(fx.db, f"are all models under {params[-1] + 1} params")["answer"][0] == \
+        f"yes: all {len(fx.records)} match"
+    best: dict = {}
+    for row in fx.rows:
+        if row.hardware == "raspberry-pi-5" and row.predicted_latency_ms is not None:
+            best[row.model] = min(best.get(row.model, float("inf")), row.predicted_latency_ms)
+    times = sorted(best.values())
+    ms = float(f"{(times[1] + times[2]) / 2:.3g}")  # two models under it, the rest not
+    slow = sorted(m for m, t in best.items() if t >= ms)
+    answer = ask(fx.db, f"do all models run under {ms} ms on the pi 5")
+    assert answer["answer"][0].startswith(f"no: {len(slow)} of {len(best)} do not"), answer["answer"]
+    assert ask(fx.db, f"do all models run under {ms} ms on the pi 5")["rows"] == answer["rows"]
+    assert ask(fx.db, "is there a model under 1000000000 params")["answer"][0].startswith("yes: ")

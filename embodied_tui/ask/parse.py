@@ -479,6 +479,10 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
         query.notes.append(f"one row per {what} (its first by {order[0].cypher()}): {first}; the Cypher below lists "
                            f"every row")
         query = query.model_copy(update={"per_subject": True})
+    if query.yes_no and query.claim is None and not st.count and re.match(
+            r"(?:are|do|does|can|could|will|would|is)\s+(?:(?:really|truly)\s+)?(?:all|every|each)(?![a-z])", st.low):
+        # 'are all models under 100k params': yes only when every one is (each subject the question names)
+        query = query.model_copy(update={"universal": True})
     if st.count and query.subject == "hardware" and not query.group_by and not query.about_pipelines() and any(
             r.meaning == "list devices x power modes" and re.search(r"modes$", r.phrase.lower()) for r in st.readings):
         # 'how many power modes does the orin nano super have': each device x mode, not the devices

@@ -275,6 +275,8 @@ class StructuredQuery(BaseModel):
     every_device: bool = False
     # 'how many models per family': with ``count``, the subjects counted per value of this field (``group_counts``)
     group_by: Literal["m.family", "m.task", "m.type", "m.format", "h.type", "h.vendor"] | None = None
+    # 'are all models under 100k params': a yes/no about every subject, not about any (``ask.verdict.every_verdict``)
+    universal: bool = False
     # 'how many power modes does the orin nano have': with ``count``, what is counted instead of the subject's name
     count_key: Literal["h.device_mode"] | None = None
 
@@ -408,6 +410,8 @@ class StructuredQuery(BaseModel):
             spec["every_device"] = True
         if self.count_key is not None and self.count:
             spec["count_key"] = self.count_key
+        if self.universal and self.yes_no:
+            spec["universal"] = True
         if self.group_by is not None and self.count:  # as relative: only when asked
             spec["group_by"] = self.group_by
         if self.relative is not None:  # only when asked: the other answers' JSON stays as it was

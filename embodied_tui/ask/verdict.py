@@ -250,6 +250,26 @@ def yes_no(parsed, columns: list[str], rows: list[list[Any]]) -> str:
     return f"yes: {len(rows)} row{'s' if len(rows) != 1 else ''} match{'es' if len(rows) == 1 else ''} ({shown})"
 
 
+def every_verdict(parsed, columns: list[str], rows: list[list[Any]], all_columns: list[str],
+                  all_rows: list[list[Any]]) -> str:
+    """The first words of 'are all models under 100k params', 'do all detectors run under 5 ms on the thor': yes
+    when every subject the question is about (``all_rows``: its rows without what it claims) has a row meeting the
+    claim, else no, naming those that have none."""
+    key = parsed.subject_key()
+    if key not in columns or key not in all_columns:
+        return yes_no(parsed, columns, rows)
+    meeting = {row[columns.index(key)] for row in rows}
+    everyone = list(dict.fromkeys(row[all_columns.index(key)] for row in all_rows))
+    missing = [name for name in everyone if name not in meeting]
+    if not everyone:
+        return "no: nothing matches the question's subjects"
+    if not missing:
+        return f"yes: all {len(everyone)} match"
+    shown = ", ".join(map(str, missing[:MAX_NAMED])) + (f" and {len(missing) - MAX_NAMED} more"
+                                                        if len(missing) > MAX_NAMED else "")
+    return f"no: {len(missing)} of {len(everyone)} do not ({shown})"
+
+
 def group_counts(group_by: str, columns: list[str], rows: list[list[Any]]) \
         -> tuple[list[str], list[list[Any]], int, str]:
     """A grouped count's (name, group value) rows as (columns, rows, subjects counted, sentence): one row per value

@@ -51,7 +51,7 @@ from embodied_tui.ask.pipeline_graph import PIPELINE
 from embodied_tui.ask.plan import plan, where_decider
 from embodied_tui.ask.query import Condition, Order, Threshold
 from embodied_tui.ask.tool import query_from_response, tool_request
-from embodied_tui.ask.verdict import comparison, group_counts, refusal, verdicts, yes_no
+from embodied_tui.ask.verdict import comparison, every_verdict, group_counts, refusal, verdicts, yes_no
 from embodied_tui.errors import UserError
 from embodied_tui.services.graph import Registered, cancel_fits, load_graph
 from embodied_tui.services.vocabulary import model_sizes, vocabulary, vocabulary_of
@@ -140,6 +140,26 @@ def ask(db, question: str, *, llm: bool = False, graph=None, progress=None) -> d
     parsed = ask_llm(question, vocab) if llm else parse_question(question, vocab)
     if parsed.relative is not None and parsed.relative.thresholds is None and determined(parsed):
         parsed = _with_thresholds(parsed, src, graph)
+    out = _answer_parsed(question, parsed, src, graph, source, progress)
+    if parsed.universal and parsed.yes_no and out["answer"] and determined(parsed):
+        universe = _universe(parsed)
+        everyone = _answer_parsed(question, universe, src, graph, source, None)
+        out["answer"][-1] = every_verdict(parsed, out["columns"], out["rows"], everyone["columns"], everyone["rows"])
+    return out
+
+
+def _universe(parsed: StructuredQuery) -> StructuredQuery:
+    """'are all models under 100k params': the subjects the claim is about, without what it claims of them (its
+    measures, thresholds and flags): the question's '='/'IN' conditions only (family, task, device, precision ...)."""
+    kept = [c for c in parsed.conditions if c.op in ("=", "IN") and not c.negate and not isinstance(c.value, bool)]
+    return parsed.model_copy(update={"conditions": kept, "yes_no": False, "universal": False, "order_by": [],
+                                     "limit": None, "count": True})  # their names, DISTINCT
+
+
+def _answer_parsed(question: str, parsed: StructuredQuery, src: Registered | None, graph, source: str,
+                   progress: Callable[[int, int], None] | None) -> dict:
+    """The answer to a parsed question: planned and computed from ``src`` (only what the question can see), or run
+    on ``graph`` as it is."""
     if src is not None and not determined(parsed):  # refused: nothing is computed, the names graph answers nothing
         return _answer(question, parsed, None, source)
     if src is not None:
