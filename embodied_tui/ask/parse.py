@@ -265,15 +265,13 @@ def _at_precision(st: QuestionText, conditions: list[Condition]) -> list[Conditi
     return out
 
 
-# the stored dtypes of quantized weights (``data.records.ModelRecord.dtype``: ONNX's names, lower case)
-QUANTIZED_DTYPES = ["int8", "uint8", "int4", "uint4", "int16", "uint16", "float8e4m3fn", "float8e4m3fnuz", "float8e5m2",
-                    "float8e5m2fnuz"]
-
-
-# the stored dtypes (ONNX's names) of weights at each precision a question may name beside 'quantized'
+# the stored dtypes (``data.records.ModelRecord.dtype``: ONNX's names, lower case) of weights at each precision a
+# question may name beside 'quantized'
 STORED_DTYPES = {"int8": ["int8", "uint8"], "int4": ["int4", "uint4"],
                  "fp8": ["float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz"], "fp4": ["float4e2m1"],
                  "fp16": ["float16"], "bf16": ["bfloat16"], "fp32": ["float32"]}
+# ... and of quantized weights, whatever the precision: the integer and 8-bit float ones
+QUANTIZED_DTYPES = [*STORED_DTYPES["int8"], *STORED_DTYPES["int4"], "int16", "uint16", *STORED_DTYPES["fp8"]]
 _QUANTIZED_WORD = re.compile(r"quanti[sz]ed$")
 
 
@@ -316,8 +314,7 @@ def _stored_quantized(st: QuestionText, conditions: list[Condition]) -> list[Con
     stored = Condition(field="m.dtype", op="IN", value=QUANTIZED_DTYPES if only_the_word else STORED_DTYPES[named.value],
                        negate=named.negate)
     st.reread(named.cypher(), stored.cypher())
-    for r in said:
-        st.reread("restates " + named.cypher(), stored.cypher())
+    st.reread("restates " + named.cypher(), stored.cypher())  # the word 'quantized' beside the precision
     how = "quantized (m.dtype an integer or 8-bit float type)" if only_the_word else f"at {named.value} (m.dtype)"
     st.notes.append(f"'quantized' read as weights stored {how}; name a device for the fit rows at {named.value}")
     return [stored if c is named else c for c in conditions]

@@ -585,7 +585,6 @@ def read_asked_measures(st: QuestionText) -> None:
             phrase = st.take(m.start(), m.end())
             if fld in ("m.weight_bytes", "m.activation_bytes", "m.layers", "m.input_shape"):  # not a default column
                 st.add(Condition(field=fld, op="IS NOT NULL"), phrase)
-                st.subject_votes.append((m.start(), "model"))
             else:
                 st.readings.append(Reading(phrase=phrase, meaning=f"the measure is {fld}"))
             st.subject_votes.append((m.start(), "model"))

@@ -246,8 +246,13 @@ def yes_no(parsed, columns: list[str], rows: list[list[Any]]) -> str:
         where = " AND ".join(c.cypher() for c in parsed.conditions)
         return f"no: no row matches{f' {where}' if where else ''}"
     names = list(dict.fromkeys(str(row[0]) for row in rows))
-    shown = ", ".join(names[:MAX_NAMED]) + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
-    return f"yes: {len(rows)} row{'s' if len(rows) != 1 else ''} match{'es' if len(rows) == 1 else ''} ({shown})"
+    return f"yes: {len(rows)} row{'s' if len(rows) != 1 else ''} match{'es' if len(rows) == 1 else ''} " \
+        f"({_first_named(names)})"
+
+
+def _first_named(names: list[str]) -> str:
+    """The first ``MAX_NAMED`` names, and how many more."""
+    return ", ".join(names[:MAX_NAMED]) + (f" and {len(names) - MAX_NAMED} more" if len(names) > MAX_NAMED else "")
 
 
 def every_verdict(parsed, columns: list[str], rows: list[list[Any]], all_columns: list[str],
@@ -265,9 +270,7 @@ def every_verdict(parsed, columns: list[str], rows: list[list[Any]], all_columns
         return "no: nothing matches the question's subjects"
     if not missing:
         return f"yes: all {len(everyone)} match"
-    shown = ", ".join(map(str, missing[:MAX_NAMED])) + (f" and {len(missing) - MAX_NAMED} more"
-                                                        if len(missing) > MAX_NAMED else "")
-    return f"no: {len(missing)} of {len(everyone)} do not ({shown})"
+    return f"no: {len(missing)} of {len(everyone)} do not ({_first_named(list(map(str, missing)))})"
 
 
 def group_counts(group_by: str, columns: list[str], rows: list[list[Any]]) \

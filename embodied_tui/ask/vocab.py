@@ -653,28 +653,22 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
     'at the lab site', 'site = lab'. A tag becomes the models that carry it (``m.name IN [...]``, resolved here from
     the registry's tags), negatable ('not tagged robot'). A tag no model carries, or one that more than
     ``query.MAX_IN_VALUES`` models carry, is a reason to refuse, said in words."""
-    for m in list(st.finditer(r"untagged|(?:with\s+)?no\s+tags?(?:\s+at\s+all)?|without\s+(?:any\s+)?tags?")):
-        tagged = sorted(set(vocab.tags) & set(vocab.models))  # 'untagged models': every model but those with tags
-        phrase = st.take(m.start(), m.end())
-        if not tagged:
-            st.readings.append(Reading(phrase=phrase, meaning="no model has tags: every model"))
-        elif len(tagged) > MAX_IN_VALUES:
-            st.reasons.append(f"'{phrase}': {len(tagged):,} models have tags, more than one question can name; list "
-                              f"them with `embodied-ai model list`")
-        else:
-            st.add(one_of("m.name", tagged, negate=True), phrase)
-    # 'models that have tags', 'with any tags': every model with one
-    for m in list(st.finditer(r"(?:with|have|having|has|carry(?:ing)?)\s+(?:any\s+|some\s+)?tags"
-                              r"(?=\s*(?:$|[?!,;]|\.(?![a-z0-9])|(?:and|or|that|which|on|in|under|over|below|above)(?![a-z])))")):
-        tagged = sorted(set(vocab.tags) & set(vocab.models))
-        phrase = st.take(m.start(), m.end())
-        if not tagged:
-            st.reasons.append(f"'{phrase}': no registered model has tags")
-        elif len(tagged) > MAX_IN_VALUES:
-            st.reasons.append(f"'{phrase}': {len(tagged):,} models have tags, more than one question can name; list "
-                              f"them with `embodied-ai model list`")
-        else:
-            st.add(one_of("m.name", tagged), phrase)
+    # 'untagged models': every model but those with tags; 'models that have tags', 'with any tags': those
+    tagged = sorted(set(vocab.tags) & set(vocab.models))
+    for pattern, without in ((r"untagged|(?:with\s+)?no\s+tags?(?:\s+at\s+all)?|without\s+(?:any\s+)?tags?", True),
+                             (r"(?:with|have|having|has|carry(?:ing)?)\s+(?:any\s+|some\s+)?tags(?=\s*(?:$|[?!,;]|"
+                              r"\.(?![a-z0-9])|(?:and|or|that|which|on|in|under|over|below|above)(?![a-z])))", False)):
+        for m in list(st.finditer(pattern)):
+            phrase = st.take(m.start(), m.end())
+            if not tagged and without:
+                st.readings.append(Reading(phrase=phrase, meaning="no model has tags: every model"))
+            elif not tagged:
+                st.reasons.append(f"'{phrase}': no registered model has tags")
+            elif len(tagged) > MAX_IN_VALUES:
+                st.reasons.append(f"'{phrase}': {len(tagged):,} models have tags, more than one question can name; "
+                                  f"list them with `embodied-ai model list`")
+            else:
+                st.add(one_of("m.name", tagged, negate=without), phrase)
     bare = r"(?:tags\.)?(?P<k>[a-z][a-z0-9_-]*)\s*=\s*(?P<v>[a-z0-9_.-]+)"  # 'site=lab', as --tag writes it
     if not vocab.tags:
         for m in list(st.finditer(r"tagged\s+[a-z0-9_.=-]+|[a-z0-9_-]+\s+tags?|tags?\s+[a-z0-9_.=-]+|" + bare)):

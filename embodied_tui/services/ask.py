@@ -198,32 +198,26 @@ def _every_device_count(question: str, parsed: StructuredQuery, src: Registered,
     """'how many models run under 1 ms on every jetson': the models listed with a row on each device named
     (``StructuredQuery.kept_rows``), counted; a count's own DISTINCT names would take a row on any one of them."""
     listing = parsed.model_copy(update={"count": False, "limit": None, "order_by": []})
-    scope, top = plan(listing)
-    decide = where_decider(listing)
-    rows = None if decide is None else src.decided_rows(scope, top, decide, listing.columns(), [], None,
-                                                        progress=progress)
-    if rows is None:
-        graph = src.graph(scope, fits=True, top=top, edges_only=True, progress=progress)
-        listed = _answer(question, listing, graph, source)
-    else:
-        listed = _answer(question, listing, None, source, result=(listing.columns(), rows))
+    listed = _answer_parsed(question, listing, src, None, source, progress)  # kept_rows: those on every device
     at = listed["columns"].index("m.name")
     names = sorted({row[at] for row in listed["rows"]})
     return _answer(question, parsed, None, source, result=(parsed.columns(), [[name] for name in names]))
+
+
+def _named(parsed: StructuredQuery, fld: str) -> set:
+    """The values the question names of ``fld`` ('=' or 'IN', not negated): its devices, its precisions."""
+    out: set = set()
+    for c in parsed.conditions:
+        if c.field == fld and not c.negate and c.op in ("=", "IN"):
+            out |= set(c.value) if isinstance(c.value, list) else {c.value}
+    return out
 
 
 def _with_precision_note(parsed: StructuredQuery, devices: list) -> StructuredQuery:
     """``parsed`` with a note when no device it names states a peak at a precision it asks for ('mlp on the pi 5 in
     int8', 'the int8 peak of the thor'): those devices have no row at that precision, so the answer is empty for that
     reason, not because no model is fast enough."""
-    def named(fld: str) -> set[str]:
-        out: set[str] = set()
-        for c in parsed.conditions:
-            if c.field == fld and not c.negate and c.op in ("=", "IN"):
-                out |= set(c.value) if isinstance(c.value, list) else {c.value}
-        return out
-
-    asked, ids = named("r.precision"), named("h.device")
+    asked, ids = _named(parsed, "r.precision"), _named(parsed, "h.device")
     asked |= {m.group(1) for c in parsed.conditions if (m := re.fullmatch(r"h\.peak_(\w+)_tflops", c.field))}
     if not asked or not ids:
         return parsed
@@ -244,8 +238,7 @@ def _with_memory_note(parsed: StructuredQuery, devices: list) -> StructuredQuery
     does not, and the empty answer is for that reason."""
     if not any(c.field == "r.fits_memory" for c in parsed.conditions):
         return parsed
-    ids = {v for c in parsed.conditions if c.field == "h.device" and not c.negate and c.op in ("=", "IN")
-           for v in (c.value if isinstance(c.value, list) else [c.value])}
+    ids = _named(parsed, "h.device")
     unknown = sorted(e.id for e in devices if e.id in ids and e.memory_bytes is None and e.onchip_memory_bytes is None)
     if not unknown:
         return parsed
