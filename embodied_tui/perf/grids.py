@@ -115,7 +115,6 @@ class Coded:
         used = np.flatnonzero(np.bincount(self.codes.ravel(), minlength=len(self.labels)))
         labels = [self.labels[i] for i in used.tolist()]
         kinds = set(map(type, labels))
-        remap = np.zeros(len(self.labels), dtype=np.int64)
         if kinds <= {type(None)}:
             return ["none", None], b""
         if kinds <= {float, type(None)} and not any(v is not None and math.isnan(v) for v in labels):
@@ -128,6 +127,7 @@ class Coded:
         if kinds <= {str, type(None)}:
             texts = list(dict.fromkeys(labels))
             where = {text: i for i, text in enumerate(texts)}
+            remap = np.zeros(len(self.labels), dtype=np.int64)  # a label's code -> its text's
             remap[used] = [where[v] for v in labels]
             return ["txt", texts], remap[self.codes.ravel()].astype("=i4").tobytes()
         return None

@@ -80,7 +80,7 @@ def layer_sum(terms: np.ndarray) -> np.ndarray:
     (layers x ...) array: ``numpy.add.reduce`` over the first axis of a C-contiguous array adds each layer's row in
     turn into the running sums (its pairwise summation is only for a reduction along the fastest axis in memory, which
     is what a single sum, one element per row, would be: there the running sum is ``cumsum``'s). Tested against
-    Python's ``sum`` (tests/test_fit_fast_path.py)."""
+    Python's ``sum`` (tests/test_layer_sum.py)."""
     terms = np.ascontiguousarray(terms)
     if terms.ndim < 2 or terms[0].size < 2:
         return np.cumsum(terms, axis=0)[-1]
@@ -187,6 +187,7 @@ def _columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[
     wb, wb_none = _scaled(records, "weight_bytes", precision)
     wb = np.where(wb_none, 0.0, wb)  # scaled_bytes(...) or 0.0 (a 0.0 stays 0.0)
     act, act_none = _scaled(records, "activation_bytes", precision)
+    act = np.where(act_none, 0.0, act)  # 0.0 where None: summed with the weights, and the nulls masked
     fused, fused_none = _scaled(records, "fused_bytes", precision)
     io = np.where(fused_none, 0.0, np.maximum(0.0, fused - wb))[None, :]  # io_bytes_of(...) or 0.0
     excess = np.where(p.excess, np.maximum(0.0, wb[None, :] - p.onchip), 0.0)
@@ -224,7 +225,7 @@ def _columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[
     # target-major grids (pair i, record j at i * n + j): perf.grids, no Python object per value
     n, pairs_n = len(records), len(p.targets)
     has_power = np.array([t.power_w is not None for t in p.targets])[:, None]
-    held = wb + np.where(act_none, 0.0, act)  # fit_model's float sum (activations or 0.0), then compared
+    held = wb + act  # fit_model's float sum (activations or 0.0), then compared
     fits = np.full(pred.shape, 2, dtype=np.int8)  # codes into (False, True, None)
     for i, t in enumerate(p.targets):
         if t.bandwidth is None:  # _onchip_fit: the weights against the on-chip memory, None where it is not stated
@@ -249,5 +250,5 @@ def _columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[
         "energy_mj": Floats(round6(np.where(with_energy & ~np.isnan(energy), energy, 1.0)), ~with_energy),
         "calibration": per_target([e.calibration for e in p.effs], n),
         "weight_bytes": Floats(every * wb),
-        "activation_bytes": Floats(every * np.where(act_none, 0.0, act), every & act_none),
+        "activation_bytes": Floats(every * act, every & act_none),
     }

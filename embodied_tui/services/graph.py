@@ -109,7 +109,8 @@ class Registered:
             if type(r) is SummaryRecord:
                 found = latest.get((r.name, r.version))
                 if found is not None and same:
-                    _KEYS[id(found)], _CONTENT[id(found)] = (found, r.key), (found, r.content)
+                    _cache_put(_KEYS, found, r.key)
+                    _cache_put(_CONTENT, found, r.content)
                 r = found if found is not None and (same or _record_key(found) == r.key) else None
             if r is not None:
                 out.append(r)
@@ -494,7 +495,7 @@ class Registered:
                                 for into, column in zip(held, block.of(j)):
                                     into.append(column)
             kept = {i: {device: [joined(parts) for parts in held] for device, held in devices.items()}
-                    for i, devices in kept.items()}
+                    for i, devices in kept.items()}  # now model -> device -> its columns, each one grid
             copied: dict[tuple[int, str], tuple[list, list]] = {}  # (source, device) -> (its columns, copies)
             for i, same in later:
                 record, key, _ = chunk[i]
@@ -620,17 +621,32 @@ _CONTENT: dict[int, tuple[Any, str]] = {}  # id(record) -> (record, _content_key
 _PROPS: dict[int, tuple[Any, dict]] = {}  # id(record) -> (record, its Model node properties)
 
 
+_KEPT = 200_000  # record objects each of those caches holds at most (then it starts again)
+
+
+def _per_record(cache: dict[int, tuple[Any, Any]], record, make: Callable[[Any], Any]):
+    """``make(record)``, once per record object while it lives in ``cache``."""
+    found = cache.get(id(record))
+    if found is None or found[0] is not record:
+        found = _cache_put(cache, record, make(record))
+    return found[1]
+
+
+def _cache_put(cache: dict[int, tuple[Any, Any]], record, value) -> tuple[Any, Any]:
+    """Keep ``value`` for ``record`` (by the object: its id, and the object itself so a reused id is not taken for
+    it), the cache started again past ``_KEPT`` entries."""
+    if len(cache) > _KEPT:
+        cache.clear()
+    found = cache[id(record)] = (record, value)
+    return found
+
+
 def _record_key(record) -> str:
     """The digest of a model's record: everything a fit reads of it (``services.fit_store``'s model key): the sha256
     of its JSON (pydantic's, fields in declaration order). A summary's record carries it."""
     if type(record) is SummaryRecord:
         return record.key
-    found = _KEYS.get(id(record))
-    if found is None or found[0] is not record:
-        if len(_KEYS) > 200_000:
-            _KEYS.clear()
-        found = _KEYS[id(record)] = (record, hashlib.sha256(record.model_dump_json().encode()).hexdigest())
-    return found[1]
+    return _per_record(_KEYS, record, lambda r: hashlib.sha256(r.model_dump_json().encode()).hexdigest())
 
 
 _REGISTRATION = frozenset({"name", "version", "registered_at", "tags", "description", "lineage"})
@@ -640,13 +656,8 @@ def _content_key(record) -> str:
     """The digest of what a fit reads of a record: its JSON less the registration (name, version, time, tags,
     description, lineage). Two records with the same content key and no measurements of their own have the same fit
     rows but for the model name (the per-layer costs are read by the record's sha256, which the key holds)."""
-    found = _CONTENT.get(id(record))
-    if found is None or found[0] is not record:
-        if len(_CONTENT) > 200_000:
-            _CONTENT.clear()
-        text = record.model_dump_json(exclude=set(_REGISTRATION))
-        found = _CONTENT[id(record)] = (record, hashlib.sha256(text.encode()).hexdigest())
-    return found[1]
+    return _per_record(_CONTENT, record,
+                 lambda r: hashlib.sha256(r.model_dump_json(exclude=set(_REGISTRATION)).encode()).hexdigest())
 
 
 def model_node_properties(record) -> dict:
@@ -655,12 +666,7 @@ def model_node_properties(record) -> dict:
     A summary's record carries them."""
     if type(record) is SummaryRecord:
         return record.props
-    found = _PROPS.get(id(record))
-    if found is None or found[0] is not record:
-        if len(_PROPS) > 200_000:
-            _PROPS.clear()
-        found = _PROPS[id(record)] = (record, model_properties(record))
-    return found[1]
+    return _per_record(_PROPS, record, model_properties)
 
 
 def load_graph(db, *, scope: Scope = WHOLE):
