@@ -1,6 +1,6 @@
 """A model's per-layer costs (``data.records.LayerCost``) as compact numpy columns, and its work at any precision x
-fusion from them (``roofline_many.LayerArrays`` and ``roofline.work_totals``) with numpy, the same numbers as
-``roofline.layer_work``/``engine.engine_work`` to the last bit.
+fusion from them (``roofline_many.Works``: the ``LayerArrays`` and ``roofline.work_totals`` of many models) with numpy,
+the same numbers as ``roofline.layer_work``/``engine.engine_work`` to the last bit.
 
 **Columns** (``LayerColumns.table``: int64, one row per layer, ``WIDTH`` columns): the counts a fit reads (MACs, other
 FLOPs, weight/read/write elements, launches), the output channels (``engine.out_channels``; 0 for none: ``engine``
@@ -31,7 +31,7 @@ import numpy as np
 from embodied_tui.data.records import LayerCost
 from embodied_tui.perf import engine
 from embodied_tui.perf.roofline import BYTES_PER_ELEMENT, POINTWISE
-from embodied_tui.perf.roofline_many import LayerArrays
+from embodied_tui.perf.roofline_many import LayerArrays, Works
 
 FORMAT = "1"
 CODE_VERSION = FORMAT + ":" + hashlib.sha256(repr((
@@ -104,43 +104,44 @@ def from_bytes(blob: bytes) -> np.ndarray | None:
 
 
 class LayerColumns:
-    """One model's column table, and its work at each precision x fusion asked (made once each, kept here)."""
+    """One model's column table, and its work at each precision x fusion asked (made once each, kept here as the
+    ``Works`` it was made in and its index there)."""
 
     __slots__ = ("table", "made")
 
     def __init__(self, table: np.ndarray) -> None:
         self.table = table
-        self.made: dict[tuple[str, str], tuple[LayerArrays, tuple]] = {}
+        self.made: dict[tuple[str, str], tuple[Works, int]] = {}
 
     def __len__(self) -> int:
         return len(self.table)
 
     def work_arrays(self, precision: str, fusion: str) -> tuple[LayerArrays, tuple[float, float, float, float]]:
         """``LayerArrays(model_work(...))`` and ``work_totals`` of it, at precision x fusion."""
-        return work_arrays_many([self], precision, fusion)[0]
+        return work_arrays_many([self], precision, fusion).model(0)
 
 
-def work_arrays_many(models: Sequence[LayerColumns], precision: str, fusion: str) -> list[tuple[LayerArrays, tuple]]:
-    """``LayerColumns.work_arrays`` of each model: those not made yet computed together, over their tables one after
-    the other (the per-layer terms do not depend on the neighbouring model; the per-model sums are of integers a
-    float holds exactly, ``EXACT``, so any order of summing gives Python's left-to-right sums)."""
+def work_arrays_many(models: Sequence[LayerColumns], precision: str, fusion: str) -> Works:
+    """``LayerColumns.work_arrays`` of each model, as one ``Works`` (in the order given): those not made yet computed
+    together, over their tables one after the other (the per-layer terms do not depend on the neighbouring model;
+    the per-model sums are of integers a float holds exactly, ``EXACT``, so any order of summing gives Python's
+    left-to-right sums)."""
     key = (precision, fusion)
     todo = list({id(m): m for m in models if key not in m.made}.values())
     if todo:
         table = np.concatenate([m.table for m in todo]) if len(todo) > 1 else todo[0].table
-        starts = np.cumsum([0] + [len(m.table) for m in todo[:-1]])
+        lengths = np.array([len(m.table) for m in todo], dtype=np.int64)
+        starts = np.cumsum(lengths) - lengths
         columns = (_trt if fusion == "tensorrt" else _plain)(table, precision, fusion)
         flops, pad, cuda_core, other, two_out, weight_bytes, act_bytes, unfused, launched = columns
         traffic = weight_bytes + act_bytes
         flops_pad = flops * pad
-        totals = np.add.reduceat(np.stack([flops, other, unfused, traffic], axis=1), starts, axis=0).tolist()
-        n_ops = np.add.reduceat(np.where(launched, table[:, LAUNCHES], 0), starts).tolist()
-        ends = [*starts[1:].tolist(), len(table)]
-        for m, start, end, sums, ops in zip(todo, starts.tolist(), ends, totals, n_ops):
-            part = slice(start, end)
-            m.made[key] = (LayerArrays(flops_pad[part], cuda_core[part], other[part], two_out[part], traffic[part],
-                                       int(ops)), tuple(sums))
-    return [m.made[key] for m in models]
+        totals = np.add.reduceat(np.stack([flops, other, unfused, traffic], axis=1), starts, axis=0)
+        n_ops = np.add.reduceat(np.where(launched, table[:, LAUNCHES], 0), starts)
+        made = Works([flops_pad, cuda_core, other, two_out, traffic], starts, lengths, n_ops, totals)
+        for i, m in enumerate(todo):
+            m.made[key] = (made, i)
+    return Works.joined([m.made[key] for m in models])
 
 
 def _plain(table: np.ndarray, precision: str, fusion: str) -> tuple:

@@ -70,6 +70,106 @@ class LayerArrays:
                    sum(w.launches for w in work if not w.fused))
 
 
+class Works:
+    """Many models' per-layer work at one precision x fusion as flat numpy columns (those of ``LayerArrays``), so a
+    slab of models is laid out for ``edge_columns`` with one gather per column instead of a Python step per model:
+    model i's layers are rows ``starts[i]:starts[i] + lengths[i]`` (models may share rows: copies of one content);
+    ``n_ops[i]`` is its kernel launches and ``intensity[i]`` the rounded arithmetic intensity ``fit_model`` gives
+    it (``_round(flops / unfused)`` of ``work_totals``; None where ``intensity_none[i]``: no unfused bytes);
+    ``totals[i]`` its ``work_totals``."""
+
+    __slots__ = ("flops_pad", "cuda_core", "other", "two_out", "bytes", "starts", "lengths", "n_ops", "totals",
+                 "intensity", "intensity_none")
+
+    def __init__(self, flat: Sequence[np.ndarray], starts: np.ndarray, lengths: np.ndarray, n_ops: np.ndarray,
+                 totals: np.ndarray, intensity: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        self.flops_pad, self.cuda_core, self.other, self.two_out, self.bytes = flat
+        self.starts, self.lengths, self.n_ops, self.totals = starts, lengths, n_ops, totals
+        if intensity is None:  # float64 totals of integer counts (perf.layer_columns): the division fit_model does
+            flops, unfused = totals[:, 0], totals[:, 2]
+            none = ~(unfused > 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                intensity = (np.where(none, 0.0, round6(np.where(none, 1.0, flops / np.where(none, 1.0, unfused)))),
+                             none)
+        self.intensity, self.intensity_none = intensity
+
+    @classmethod
+    def of(cls, models: Sequence[tuple[LayerArrays, tuple]]) -> "Works":
+        """Models given one by one ((``LayerArrays``, ``work_totals``) each), their columns concatenated; the
+        intensity is ``fit_model``'s Python division of the totals as they are (ints or floats)."""
+        lengths = np.array([len(a.bytes) for a, _ in models], dtype=np.int64)
+        flat = [np.concatenate([getattr(a, name) for a, _ in models]) for name in LayerArrays.__slots__[:-1]]
+        intensity = [_round(t[0] / t[2] if t[2] > 0 else None) for _, t in models]
+        return cls(flat, np.cumsum(lengths) - lengths, lengths, np.array([a.n_ops for a, _ in models], dtype=np.int64),
+                   np.array([t for _, t in models], dtype=float).reshape(len(models), 4),
+                   (np.array([0.0 if v is None else v for v in intensity]), np.array([v is None for v in intensity])))
+
+    def _flat(self) -> list[np.ndarray]:
+        return [self.flops_pad, self.cuda_core, self.other, self.two_out, self.bytes]
+
+    def select(self, picked: Sequence[int] | np.ndarray) -> "Works":
+        """The models ``picked`` (indices, in that order) over the same rows."""
+        picked = np.asarray(picked, dtype=np.int64)
+        return Works(self._flat(), self.starts[picked], self.lengths[picked], self.n_ops[picked],
+                     self.totals[picked], (self.intensity[picked], self.intensity_none[picked]))
+
+    @staticmethod
+    def joined(parts: Sequence[tuple["Works", int]]) -> "Works":
+        """Models each given as (the ``Works`` holding it, its index there), in that order: over the rows of the one
+        ``Works`` they all come from (no copy), else over those of each concatenated."""
+        bases = list({id(w): w for w, _ in parts}.values())
+        if len(bases) == 1:
+            base = bases[0]
+            picked = [i for _, i in parts]
+            if picked == list(range(len(base.starts))):
+                return base
+            return base.select(picked)
+        offsets, at = {}, 0
+        for w in bases:
+            offsets[id(w)] = at
+            at += len(w.bytes)
+        flat = [np.concatenate(columns) for columns in zip(*(w._flat() for w in bases))]
+        return Works(flat, np.array([offsets[id(w)] + int(w.starts[i]) for w, i in parts], dtype=np.int64),
+                     np.array([w.lengths[i] for w, i in parts], dtype=np.int64),
+                     np.array([w.n_ops[i] for w, i in parts], dtype=np.int64),
+                     np.array([w.totals[i] for w, i in parts], dtype=float).reshape(len(parts), 4),
+                     (np.array([w.intensity[i] for w, i in parts], dtype=float),
+                      np.array([w.intensity_none[i] for w, i in parts], dtype=bool)))
+
+    def model(self, i: int) -> tuple[LayerArrays, tuple[float, ...]]:
+        """Model i's ``LayerArrays`` and totals (its rows, as views)."""
+        rows = slice(int(self.starts[i]), int(self.starts[i] + self.lengths[i]))
+        return (LayerArrays(*(column[rows] for column in self._flat()), int(self.n_ops[i])),
+                tuple(self.totals[i].tolist()))
+
+
+class ModelBytes:
+    """The byte counts ``fit_model`` reads of each record and scales to a precision (``scaled_bytes``: weights,
+    activations, fused bytes), read from the records once for every precision a fit asks."""
+
+    KEYS = ("weight_bytes", "activation_bytes", "fused_bytes")
+
+    def __init__(self, records: Sequence) -> None:
+        self.records = records
+        raw = {key: [_get(r, key, None) for r in records] for key in self.KEYS}
+        per = [_get(r, "dtype_bytes", 4) or 4 for r in records]
+        # what numpy cannot do with the same IEEE operations (an int beyond 2**53, a dtype size that is no int):
+        # scaled_bytes itself, record by record
+        self.exact = all(isinstance(d, int) for d in per) and not any(
+            isinstance(v, int) and abs(v) >= 2 ** 53 for values in raw.values() for v in values)
+        self.none = {key: np.array([v is None for v in values], dtype=bool) for key, values in raw.items()}
+        self.values = {key: np.array([0 if v is None else v for v in values], dtype=float) for key, values in raw.items()}
+        self.per = np.array(per, dtype=float) if self.exact else None
+
+    def scaled(self, key: str, precision: str, picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``scaled_bytes(record, key, precision)`` of the records ``picked`` (indices) as an array (the stored value
+        times the bytes per element, divided by the stored dtype's), with a mask of those that are None."""
+        if not self.exact:
+            return (np.array([scaled_bytes(self.records[i], key, precision) or 0.0 for i in picked], dtype=float),
+                    self.none[key][picked])
+        return self.values[key][picked] * bytes_per_element(precision) / self.per[picked], self.none[key][picked]
+
+
 def supported(target: Target) -> bool:
     """Whether ``edge_columns`` computes this target (not one with a cache level: ``fit_model`` does)."""
     return not (target.bandwidth is not None and target.cache_bytes and target.cache_bandwidth)
@@ -124,71 +224,67 @@ class _Targets:
         self.ridge = [_round(t.ridge_point) for t in targets]
 
 
-def edge_columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[tuple[float, float, float, float]],
-                 precision: str, targets: Sequence[Target], effs: Sequence[Efficiency]) -> list[tuple[list[int], dict]]:
+def edge_columns(sizes: ModelBytes, works: Works, precision: str, targets: Sequence[Target],
+                 effs: Sequence[Efficiency]) -> list[tuple[list[int], dict]]:
     """``EDGE_FIELDS`` of ``fit_model(record, ..., target, eff)`` for each record x each (target, eff) pair, in slabs:
     (the slab's record indices, one (pairs x slab) grid per field, ``perf.grids``: the value of the slab's j-th record
-    on pair i at ``i * len(slab) + j``). Each record comes with its work at ``precision`` and the fusion the effs' runtime implies
-    (``arrays``) and ``work_totals`` of that work (``totals``); the pairs are all at ``precision`` and
-    ``supported``. Every record must have MACs.
+    on pair i at ``i * len(slab) + j``). The records' byte counts come as ``sizes`` and their work at ``precision``
+    and the fusion the effs' runtime implies as ``works`` (one model each, in the same order); the pairs are all at
+    ``precision`` and ``supported``. Every record must have MACs.
 
     Computed over (layers x pairs x records) arrays, ``ELEMENTS`` at most at a time: records of similar layer counts
-    together (sorted by it), each padded with zero layers at the end (``x + 0.0 == x``: the running sums are those of
-    the record alone)."""
+    together (sorted by it, stably), each padded with zero layers at the end (``x + 0.0 == x``: the running sums are
+    those of the record alone)."""
     pairs = _Targets(targets, effs)
-    order = sorted(range(len(records)), key=lambda i: len(arrays[i].bytes))
+    lengths = works.lengths.tolist()
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
     out = []
     start = 0
     while start < len(order):
         end = start + 1
-        while end < len(order) and len(targets) * (end + 1 - start) * len(arrays[order[end]].bytes) <= ELEMENTS:
+        while end < len(order) and len(targets) * (end + 1 - start) * lengths[order[end]] <= ELEMENTS:
             end += 1
         some = order[start:end]
-        out.append((some, _columns([records[i] for i in some], [arrays[i] for i in some], [totals[i] for i in some],
-                                   precision, pairs)))
+        out.append((some, _columns(sizes, works, np.array(some, dtype=np.int64), precision, pairs)))
         start = end
     return out
 
 
-def _scaled(records: Sequence, key: str, precision: str) -> tuple[np.ndarray, np.ndarray]:
-    """``scaled_bytes(record, key, precision)`` of each record as an array (the same IEEE operations: the stored
-    value times the bytes per element, divided by the stored dtype's), with a mask of those that are None."""
-    raw = [_get(r, key, None) for r in records]
-    none = np.array([v is None for v in raw])
-    per = [_get(r, "dtype_bytes", 4) or 4 for r in records]
-    if any(isinstance(v, int) and abs(v) >= 2 ** 53 for v in raw) or not all(isinstance(d, int) for d in per):
-        return (np.array([scaled_bytes(r, key, precision) or 0.0 for r in records], dtype=float), none)
-    values = np.array([0 if v is None else v for v in raw], dtype=float)
-    return values * bytes_per_element(precision) / np.array(per, dtype=float), none
+class _Slab:
+    """Where each layer of the models ``picked`` goes in a (width, 1, models) array, layers first (C-contiguous, so
+    that every sum over them is ``layer_sum``'s), padded with zeros (False) past each model's own layers."""
+
+    def __init__(self, works: Works, picked: np.ndarray) -> None:
+        lengths = works.lengths[picked]
+        self.works, self.n = works, len(picked)
+        self.width = int(lengths.max())
+        first = np.cumsum(lengths) - lengths
+        within = np.arange(int(lengths.sum())) - np.repeat(first, lengths)  # each row's layer within its model
+        self.src = np.repeat(works.starts[picked], lengths) + within  # its row in the flat columns
+        self.dst = within * self.n + np.repeat(np.arange(self.n), lengths)  # its place in the (width, models) array
+
+    def stacked(self, name: str, dtype=float) -> np.ndarray:
+        out = np.zeros(self.width * self.n, dtype=dtype)
+        out[self.dst] = getattr(self.works, name)[self.src]
+        return out.reshape(self.width, 1, self.n)
 
 
-def _stacked(arrays: Sequence[LayerArrays], name: str, width: int, dtype=float) -> np.ndarray:
-    """One column of each record's work, a C-contiguous (width, 1, records) array padded with zeros (False): layers
-    first, so that every sum over them is ``layer_sum``'s."""
-    out = np.zeros((len(arrays), width), dtype=dtype)
-    for i, a in enumerate(arrays):
-        column = getattr(a, name)
-        out[i, :len(column)] = column
-    return np.ascontiguousarray(out.T)[:, None, :]
-
-
-def _columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[tuple], precision: str,
-             p: _Targets) -> dict:
-    """``edge_columns`` of one slab of records: one (pairs x records) grid per field."""
-    width = max(len(a.bytes) for a in arrays)
+def _columns(sizes: ModelBytes, works: Works, picked: np.ndarray, precision: str, p: _Targets) -> dict:
+    """``edge_columns`` of one slab of records (``picked``: their indices): one (pairs x records) grid per field."""
+    slab = _Slab(works, picked)
     peak = p.peak[None]  # (1, pairs, 1) against a (layers, 1, records) array
 
     # layer_times, (layers x pairs x records)
-    denom = np.where(_stacked(arrays, "cuda_core", width, bool), p.vector[None], peak)
-    tc = _stacked(arrays, "flops_pad", width) / denom + _stacked(arrays, "other", width) / p.other_rate[None]
-    tk = _stacked(arrays, "two_out", width) / peak
-    tm = np.where(p.has_dram[None], _stacked(arrays, "bytes", width) / p.bandwidth[None], 0.0)
+    denom = np.where(slab.stacked("cuda_core", bool), p.vector[None], peak)
+    tc = slab.stacked("flops_pad") / denom + slab.stacked("other") / p.other_rate[None]
+    tk = slab.stacked("two_out") / peak
+    tm = np.where(p.has_dram[None], slab.stacked("bytes") / p.bandwidth[None], 0.0)
 
-    wb, wb_none = _scaled(records, "weight_bytes", precision)
+    wb, wb_none = sizes.scaled("weight_bytes", precision, picked)
     wb = np.where(wb_none, 0.0, wb)  # scaled_bytes(...) or 0.0 (a 0.0 stays 0.0)
-    act, act_none = _scaled(records, "activation_bytes", precision)
+    act, act_none = sizes.scaled("activation_bytes", precision, picked)
     act = np.where(act_none, 0.0, act)  # 0.0 where None: summed with the weights, and the nulls masked
-    fused, fused_none = _scaled(records, "fused_bytes", precision)
+    fused, fused_none = sizes.scaled("fused_bytes", precision, picked)
     io = np.where(fused_none, 0.0, np.maximum(0.0, fused - wb))[None, :]  # io_bytes_of(...) or 0.0
     excess = np.where(p.excess, np.maximum(0.0, wb[None, :] - p.onchip), 0.0)
     stream = excess + np.where(p.host_io, io, 0.0)
@@ -200,7 +296,7 @@ def _columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[
     m = tm / p.eta_m[None]
     t_roof = np.maximum(c, m)
     compute_bound = c >= m
-    n_ops = np.array([a.n_ops for a in arrays], dtype=float)[None, :]
+    n_ops = works.n_ops[picked].astype(float)[None, :]
     overhead = (p.overhead_ms + n_ops * p.op_ms) / 1e3
     pred = _running_total(overhead + stream_s / p.eta_m, t_roof)
     pure = _running_total(0.0 + stream_s, np.maximum(tc + 0.0 * tk, tm), mine=True)
@@ -223,7 +319,7 @@ def _columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[
         energy = np.array([t.power_w if t.power_w is not None else math.nan for t in p.targets])[:, None] * pred_ms
 
     # target-major grids (pair i, record j at i * n + j): perf.grids, no Python object per value
-    n, pairs_n = len(records), len(p.targets)
+    n, pairs_n = len(picked), len(p.targets)
     has_power = np.array([t.power_w is not None for t in p.targets])[:, None]
     held = wb + act  # fit_model's float sum (activations or 0.0), then compared
     fits = np.full(pred.shape, 2, dtype=np.int8)  # codes into (False, True, None)
@@ -233,7 +329,6 @@ def _columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[
                 fits[i] = wb <= t.onchip_memory_bytes
         elif t.memory_bytes is not None:
             fits[i] = held <= t.memory_bytes
-    intensity = [_round(flops / unfused if unfused > 0 else None) for flops, _other, unfused, _ in totals]
     every = np.ones((pairs_n, 1), dtype=bool)  # a per-model row on every pair
     with_fps = known & (pred_ms != 0)
     with_energy = known & has_power
@@ -241,8 +336,7 @@ def _columns(records: Sequence, arrays: Sequence[LayerArrays], totals: Sequence[
         "predicted_latency_ms": Floats(round6(pred_ms), ~known),
         "roofline_latency_ms": Floats(round6(pure_ms)),
         "bound": Coded(bound, BOUNDS),
-        "arithmetic_intensity": Floats(every * np.array([v if v is not None else 0.0 for v in intensity]),
-                                       every & np.array([v is None for v in intensity])),
+        "arithmetic_intensity": Floats(every * works.intensity[picked], every & works.intensity_none[picked]),
         "ridge_point": per_target(p.ridge, n),
         "power_w": per_target([t.power_w for t in p.targets], n),
         "fits_memory": Coded(fits, FLAGS),

@@ -56,7 +56,7 @@ from embodied_tui.services.fit_llm import check_tokens, decoder_tower, generatio
 from embodied_tui.services.hardware import all_devices, registry
 
 if TYPE_CHECKING:
-    from embodied_tui.perf.roofline_many import LayerArrays
+    from embodied_tui.perf.roofline_many import Works
     from embodied_tui.services.layer_store import LayerSource
 
 MEASUREMENTS = "measurements"
@@ -182,7 +182,7 @@ class FitContext:
     works: dict[tuple, tuple] = field(default_factory=dict)  # (precision, fusion) -> model_work of ``worked``
     worked: ModelRecord | None = None  # the one record whose work ``works`` holds (the last one fitted)
     targets: dict[tuple, tuple] = field(default_factory=dict)  # (device, mode, precision) -> target_for's answer
-    arrays: dict[tuple, LayerArrays] = field(default_factory=dict)  # (precision, fusion) -> ``works`` as arrays
+    arrays: dict[tuple, Works] = field(default_factory=dict)  # (precision, fusion) -> ``works`` as arrays
     layers: LayerSource | None = None  # the layer columns of details (services.layer_store); made when first asked
 
     @classmethod
@@ -229,29 +229,41 @@ class FitContext:
             self.works[key] = (work, notes, work_totals(work))
         return self.works[key]
 
-    def work_arrays(self, records: list[ModelRecord], precision: str, fusion: str) -> list[tuple[LayerArrays, tuple]]:
-        """``work`` of each record as numpy columns (``perf.roofline_many``) with its totals: from the layer columns
-        of the record's details (``layers``: read from the fit store, or made from the parsed details once per
-        content; the records' work made together, ``perf.layer_columns.work_arrays_many``), else (no details, or
-        layer costs that cannot be encoded exactly) from ``work``, kept like ``works``."""
-        from embodied_tui.perf.layer_columns import work_arrays_many  # numpy: only where fits are computed
-        from embodied_tui.perf.roofline_many import LayerArrays
+    def layer_columns_of(self, records: list[ModelRecord]) -> list:
+        """The layer columns of each record's details (``layers``: read from the fit store, or made from the parsed
+        details once per content; ``services.layer_store``), None for a record without (no details, or layer costs
+        that cannot be encoded exactly)."""
         from embodied_tui.services.layer_store import LayerSource
 
         if self.layers is None:
             self.layers = LayerSource(self.reg)
-        columns = [self.layers.columns(record, self.layer_costs) for record in records]
-        made = iter(work_arrays_many([c for c in columns if c is not None], precision, fusion))
-        out = []
-        for record, found in zip(records, columns):
-            if found is not None:
-                out.append(next(made))
+        return [self.layers.columns(record, self.layer_costs) for record in records]
+
+    def work_arrays(self, records: list[ModelRecord], precision: str, fusion: str, columns: list | None = None):
+        """``work`` of each record as numpy columns with its totals, one ``perf.roofline_many.Works`` in the order
+        given: from the record's layer columns (``columns``: ``layer_columns_of`` the records, looked up here when not
+        given; the records' work made together, ``perf.layer_columns.work_arrays_many``), else from ``work``, kept
+        like ``works``."""
+        from embodied_tui.perf.layer_columns import work_arrays_many  # numpy: only where fits are computed
+        from embodied_tui.perf.roofline_many import LayerArrays, Works
+
+        if columns is None:
+            columns = self.layer_columns_of(records)
+        found = [c for c in columns if c is not None]
+        if len(found) == len(records):
+            return work_arrays_many(found, precision, fusion)
+        made = work_arrays_many(found, precision, fusion) if found else None
+        parts, at = [], 0
+        for record, column in zip(records, columns):
+            if column is not None:
+                parts.append((made, at))
+                at += 1
                 continue
             work, _notes, totals = self.work(record, precision, fusion)
             if (precision, fusion) not in self.arrays:
-                self.arrays[(precision, fusion)] = LayerArrays.of(work)
-            out.append((self.arrays[(precision, fusion)], totals))
-        return out
+                self.arrays[(precision, fusion)] = Works.of([(LayerArrays.of(work), totals)])
+            parts.append((self.arrays[(precision, fusion)], 0))
+        return Works.joined(parts)
 
     def record_of(self, m: Measurement) -> ModelRecord | None:
         versions = self.reg.versions(m.model)
@@ -500,7 +512,7 @@ def fit_columns_many(ctx: FitContext, records: list[ModelRecord], calls: Iterabl
 def _fit_columns(ctx: FitContext, records: list[ModelRecord], calls: list[tuple[str, str, str | None]],
                  fields: Sequence[str], prefer: str) -> list[FitBlock]:
     from embodied_tui.perf.grids import per_model, per_target  # numpy: only where fits are computed
-    from embodied_tui.perf.roofline_many import edge_columns, supported
+    from embodied_tui.perf.roofline_many import ModelBytes, edge_columns, supported
 
     alone: list[tuple[int, str, str, str]] = []  # (call, device, mode, precision) fitted by fit_record
     groups: dict[tuple[str, str], list] = {}  # (precision, fusion) -> [(call, target, eff)]
@@ -515,6 +527,8 @@ def _fit_columns(ctx: FitContext, records: list[ModelRecord], calls: list[tuple[
                     eff = ctx.efficiency(entry, pm.name, prec, None, prefer)
                     groups.setdefault((prec, fusion_for(eff.runtime)), []).append((call, target, eff))
     mine = [ctx.of_model(record) for record in records]
+    columns = ctx.layer_columns_of(records) if groups else []  # looked up once for every precision x fusion
+    sizes = ModelBytes(records)
     out: list[FitBlock] = []
     for (prec, fusion), items in groups.items():
         items.sort(key=lambda item: item[1].hardware)  # each device's targets together (a stable sort)
@@ -524,9 +538,8 @@ def _fit_columns(ctx: FitContext, records: list[ModelRecord], calls: list[tuple[
                 runs[-1][2] = i + 1
             else:
                 runs.append([target.hardware, i, i + 1])
-        works = ctx.work_arrays(records, prec, fusion)
-        for some, columns in edge_columns(records, [a for a, _ in works], [t for _, t in works], prec,
-                                          [t for _, t, _ in items], [e for _, _, e in items]):
+        works = ctx.work_arrays(records, prec, fusion, columns)
+        for some, values_of in edge_columns(sizes, works, prec, [t for _, t, _ in items], [e for _, _, e in items]):
             n = len(some)
             measured = [None] * (n * len(items))
             for j, k in enumerate(some):
@@ -536,7 +549,7 @@ def _fit_columns(ctx: FitContext, records: list[ModelRecord], calls: list[tuple[
                                                            mine[k])[0]
             names = [records[k].name for k in some]
             for device, a, b in runs:
-                values = {name: column.targets(a, b) for name, column in columns.items()}
+                values = {name: column.targets(a, b) for name, column in values_of.items()}
                 values.update(model=per_model(names, b - a), hardware=per_target([device] * (b - a), n),
                               precision=per_target([prec] * (b - a), n),
                               measured_latency_ms=_measured(measured[a * n:b * n], b - a, n),
