@@ -55,6 +55,22 @@ def test_rows_come_back_as_put_and_a_target_is_stored_once(tmp_path):
     again.close()
 
 
+def test_key_ids_kept_between_puts_are_read_again_after_another_connection_wrote(tmp_path):
+    a, b = digest("a"), digest("b")
+    store = FitStore(tmp_path / "edges.sqlite")
+    store.put("orin", "v1", [(a, edge("a", "orin", "15W", "fp16", 2.0, True))])
+    store.put("orin", "v1", [(b, edge("b", "orin", "15W", "fp16", 3.0, True))])  # a's id kept from the first put
+    assert sorted(k for k, _ in store.rows("orin", "v1")) == sorted([a, b])
+    with sqlite3.connect(tmp_path / "edges.sqlite") as other:  # what a clean-up does (ask_speed's empty store)
+        for table in ("chunks", "keys", "versions"):
+            other.execute(f"DELETE FROM {table}")
+    store.put("thor", "v1", [(a, edge("a", "thor", "MAXN", "fp16", 1.0, True)),
+                             (b, edge("b", "thor", "MAXN", "fp16", 1.5, True))])
+    got = dict(store.rows("thor", "v1"))  # each row under its own key: no id kept from before the clean-up
+    assert set(got) == {a, b} and got[a].model == "a" and got[b].model == "b"
+    store.close()
+
+
 def test_a_mark_names_its_set_at_its_device_version_and_goes_with_that_version(tmp_path):
     store = FitStore(tmp_path / "edges.sqlite")
     store.put("orin", "v1", [(digest("a"), edge("a", "orin", "15W", "fp16", 2.0, True))])

@@ -295,6 +295,10 @@ class FitStore:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.db = self._open(path)
+        # model key -> key id, as this connection committed or read them while no other connection wrote (a question
+        # puts each chunk's keys once per device: 10,000 keys looked up four times)
+        self.known_keys: dict[str, int] = {}
+        self.known_version: int | None = None  # PRAGMA data_version when they were read: changed by others' commits
 
     @staticmethod
     def _open(path: Path | None) -> sqlite3.Connection:
@@ -488,6 +492,7 @@ class FitStore:
                         self._write_chunk(version_id, kids[start:end], tids[start:end],
                                           [column[start:end] for column in columns])
                 db.commit()
+                self.known_keys.update(key_ids)
             except BaseException:
                 db.rollback()
                 raise
@@ -496,10 +501,19 @@ class FitStore:
         return True
 
     def _key_ids(self, wanted: list[str]) -> dict[str, int]:
-        """Model key -> key id for each of ``wanted``, inserting those not there."""
+        """Model key -> key id for each of ``wanted``, inserting those not there (the caller adds what it read to
+        ``known_keys`` once its transaction is committed: an id inserted by one rolled back is no id)."""
+        seen = self.db.execute("PRAGMA data_version").fetchone()[0]
+        if seen != self.known_version:  # another connection wrote since (keys removed, the tables made again): read
+            self.known_keys.clear()
+            self.known_version = seen
+        known = self.known_keys
+        ids = {key: known[key] for key in wanted if key in known}
+        if len(ids) == len(wanted):
+            return ids
+        wanted = [key for key in wanted if key not in ids]
         db = self.db
         db.executemany("INSERT OR IGNORE INTO keys (key) VALUES (?)", [(key,) for key in wanted])
-        ids: dict[str, int] = {}
         for start in range(0, len(wanted), 500):  # under SQLite's limit on bound values
             some = wanted[start:start + 500]
             ids.update((key, i) for i, key in db.execute(
