@@ -59,7 +59,7 @@ from embodied_tui.services.summary import SummaryRecord
 FIT_CACHE_FORMAT = 4  # 4: model keys from pydantic JSON; 3: keyed rows in SQLite; 2: JSON files
 SHARED_CONTENTS = 512  # distinct model contents whose edges one computation keeps for copies (then forgets)
 FIT_CHUNK = 1024  # models computed and stored at a time
-FIT_BATCH = 64  # models fitted together over one array (cancelling is checked before each batch)
+FIT_BATCH = 256  # models fitted together over one array (cancelling is checked before each batch)
 _PACKAGE = Path(__file__).resolve().parents[1]
 _CODE = ("analysis", "data", "perf", "services")  # the modules whose code a fit row depends on
 
