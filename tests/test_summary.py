@@ -201,3 +201,38 @@ def test_whole_records_read_through_a_summary_carry_their_own_digests(tmp_path):
         own = hashlib.sha256(record.model_dump_json().encode()).hexdigest()
         content = hashlib.sha256(record.model_dump_json(exclude=set(graph._REGISTRATION)).encode()).hexdigest()
         assert graph._KEYS[id(record)] == (record, own) and graph._CONTENT[id(record)] == (record, content)
+
+
+def test_a_parsed_registry_takes_its_summary_keys_and_properties_for_its_own_records(tmp_path):
+    """A process that holds the registry parsed (the app) and finds that very file summarised gives its records the
+    summary's fit-store keys, content keys and Model node properties instead of deriving them: each equal to what
+    ``_record_key``/``_content_key``/``model_properties`` make of the record; a damaged summary gives nothing."""
+    import hashlib
+
+    from ask_fixture import copy_registry
+
+    from embodied_tui.ask.graph import model_properties
+    from embodied_tui.services import graph, summary
+
+    db = copy_registry(tmp_path)
+    ask(db, QUESTIONS[0])  # summarised (by the question's process)
+    for damaged in (False, True):
+        _forget_parse(db)
+        summary._SAVED.clear()  # a new process: it has not looked for the summary yet
+        for cache in (graph._KEYS, graph._CONTENT, graph._PROPS):
+            cache.clear()
+        reg = Registered.read(db).reg
+        reg.list_models()  # parsed, as the app holds it
+        if damaged:
+            with sqlite3.connect(fit_cache_path(reg)) as con:
+                con.execute("UPDATE summary SET body = '{\"records\": 7}'")
+        src = Registered.read(db)
+        assert src.records and all(type(r) is not SummaryRecord for r in src.records)
+        for record in src.records:
+            seeded = [cache.get(id(record)) for cache in (graph._KEYS, graph._CONTENT, graph._PROPS)]
+            if damaged:
+                assert seeded == [None, None, None]
+                continue
+            own = hashlib.sha256(record.model_dump_json().encode()).hexdigest()
+            content = hashlib.sha256(record.model_dump_json(exclude=set(graph._REGISTRATION)).encode()).hexdigest()
+            assert seeded == [(record, own), (record, content), (record, model_properties(record))]
