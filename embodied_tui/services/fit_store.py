@@ -331,6 +331,19 @@ class FitStore:
     def close(self) -> None:
         self.db.close()
 
+    def reopen(self) -> None:
+        """A new connection to the same file after ``close`` (``services.fit_fork``)."""
+        self.db = self._open(self.path)
+        self.known_version = None  # another connection's data_version: what was read is read again
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether the connection is to the store's file (not the in-memory store of one it could not open)."""
+        try:
+            return self.path is not None and bool(self.db.execute("PRAGMA database_list").fetchone()[2])
+        except sqlite3.Error:
+            return False
+
     # reading
 
     def _version_id(self, device: str, version: str) -> int | None:

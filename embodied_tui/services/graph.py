@@ -428,6 +428,7 @@ class Registered:
             return
         from embodied_tui.perf.grids import joined, per_target, tiled  # numpy: only where fits are computed
         from embodied_tui.services.fit import FitContext, fit_columns_many
+        from embodied_tui.services.fit_fork import FORK_MODELS, ChunkQueue, fork, may_fork
         from embodied_tui.services.layer_store import LayerSource
 
         wholes = self.whole([record for record, _, _ in todo])  # a summary's records: their fits need all of them
@@ -452,7 +453,11 @@ class Registered:
         copies = Counter(same for same in same_of if same is not None)  # a content fitted once for all its models
         if progress is not None:
             progress(0, len(todo))  # the app says "computing fits" from the start, not after the first chunk
-        for start in range(0, len(todo), FIT_CHUNK):
+
+        def fit_chunk(start: int, store) -> set[str]:
+            """Compute and store the rows of the chunk of ``todo`` at ``start``; the devices whose rows the store did
+            not take (then they are not marked all stored)."""
+            failed: set[str] = set()
             chunk = todo[start:start + FIT_CHUNK]
             _check(generation)
             ctx.layers.prefetch(record for record, _, _ in chunk)  # the chunk's layer columns: one query
@@ -514,9 +519,46 @@ class Registered:
             ctx.layers.flush()
             for device, (keys, parts) in computed.items():
                 if store.put_columns(device, versions[device], keys, [joined(p) for p in parts]) is False:
+                    failed.add(device)
+            return failed
+
+        starts = list(range(0, len(todo), FIT_CHUNK))
+        helper = queue = None
+        if len(todo) >= FORK_MODELS and len(starts) <= ChunkQueue.MOST and may_fork(store):
+            # a second process (fit_fork: where that is safe) takes chunks from the same queue as this one, and
+            # stores them itself: whichever is free takes the next
+            queue = ChunkQueue(starts)
+
+            def helped(own_store) -> None:
+                ctx.layers = LayerSource(self.reg, own_store)
+                for start in queue:
+                    if fit_chunk(start, own_store):
+                        raise RuntimeError("the fit store did not take some rows")  # then this process puts them
+
+            helper = fork(store, helped)
+            if helper is None:
+                queue.close()
+                queue = None
+        ours: list[int] = []  # the chunks this process computed
+        try:
+            for start in (queue if queue is not None else starts):
+                ours.append(start)
+                for device in fit_chunk(start, store):
                     marks.pop(device, None)  # not written: not all stored
-            if progress is not None:
-                progress(min(start + FIT_CHUNK, len(todo)), len(todo))
+                if progress is not None:
+                    progress(min(len(ours) * FIT_CHUNK, len(todo)), len(todo))
+            if helper is not None and not helper.wait():
+                for start in sorted(set(starts) - set(ours)):  # the helper failed: its chunks computed here (what
+                    for device in fit_chunk(start, store):  # it stored is not put again)
+                        marks.pop(device, None)
+            if helper is not None and progress is not None:
+                progress(len(todo), len(todo))
+            helper = None
+        finally:
+            if helper is not None:
+                helper.stop()  # this process stopped first (an error, a cancel, ctrl+c): so does the helper
+            if queue is not None:
+                queue.close()
         for device in targets.keys() & marks.keys():
             store.mark(device, versions[device], marks[device])
 
