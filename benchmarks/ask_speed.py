@@ -33,8 +33,8 @@ Then, on a registry of ``--query-models`` (default 200) models, with the fit cac
 - through the CLI: `embodied-ai ask` in a new process (wall time, start-up included), on an empty store and again
   (a first question at 10,000 models there shares its fits with a forked second process:
   ``services.fit_fork``);
-- with the peak RSS of each of those processes (VmHWM; the CLI's RSS and its forked helper's summed where that is
-  more, counting the pages they share twice), and the time reading the registry alone takes.
+- with the peak memory of each of those processes (VmHWM; while the CLI has its forked helper, the Pss of both
+  summed where that is more: the pages they share counted once), and the time reading the registry alone takes.
 
 Every child runs this tree's package (``PYTHONPATH``). The edge store's rows are keyed by the code's file mtimes
 (``services.graph``): run it on a tree nobody edits meanwhile (a snapshot), or "again" recomputes.
@@ -134,8 +134,8 @@ def _in_thread(fn):
 
 
 def _run_child(cmd: list[str], env: dict) -> tuple[float, float, str]:
-    """Wall time (s), peak RSS (MB: its VmHWM, or its RSS and its own children's together where more, read while it
-    runs) and stdout of a child process (written to a file: a pipe nobody reads while it runs would stop a child
+    """Wall time (s), peak memory (MB: its VmHWM, or the Pss of it and its own children together where more, read
+    while it runs) and stdout of a child process (written to a file: a pipe nobody reads while it runs would stop a child
     that prints a long answer)."""
     env = dict(env, PYTHONPATH=str(ROOT))  # this tree's package, whatever is installed
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -143,7 +143,7 @@ def _run_child(cmd: list[str], env: dict) -> tuple[float, float, str]:
         child = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=err, text=True)
         peak = 0.0
         while child.poll() is None:
-            peak = max(peak, _high_water(child.pid), _tree_rss(child.pid))
+            peak = max(peak, _high_water(child.pid), _tree_pss(child.pid))
             time.sleep(0.01)
         wall = time.perf_counter() - start
         out.seek(0)
@@ -163,7 +163,8 @@ def scale_section(sizes: list[int], repeat: int, distinct: bool = False, questio
     print("app: services.ask.ask in a fresh process (as the ask screen's worker runs it), the registry read first (as "
           "the app's start reads it; timed apart below): the first question on an "
           "empty edge store, then the same question again (median of --repeat); CLI: `embodied-ai ask` wall time, "
-          "start-up included, on an empty store (1st) and a filled one (again). Peak: VmHWM of each process, MB.")
+          "start-up included, on an empty store (1st) and a filled one (again). Peak: VmHWM of each process, MB (the "
+          "CLI's with its forked fit helper: their Pss summed where that is more).")
     print(f"{'models':>7} {'question':46} {'app 1st':>8} {'again':>7} {'CLI 1st':>8} {'again':>7} {'rows':>6} "
           f"{'app MB':>7} {'CLI MB':>7}")
     for n in sizes:
@@ -220,14 +221,25 @@ def _high_water(pid: int, field: str = "VmHWM") -> float:
     return 0.0
 
 
-def _tree_rss(pid: int) -> float:
-    """The resident memory of a running process plus that of its children now (the CLI's forked fit helper,
-    ``services.fit_fork``), MB: pages they share are counted in each, so this overstates what they use together."""
+def _tree_pss(pid: int) -> float:
+    """The memory of a running process and its children now (the CLI's forked fit helper, ``services.fit_fork``),
+    MB: the sum of their proportional set sizes (Pss: a page they share counted half in each), so pages the helper
+    shares with the CLI after the fork are counted once."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         children = []
-    return _high_water(pid, "VmRSS") + sum(_high_water(int(c), "VmRSS") for c in children)
+    if not children:
+        return 0.0
+    total = 0.0
+    for p in [pid, *map(int, children)]:
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) / 1024
+        except (OSError, ValueError):
+            pass
+    return total
 
 
 def build(folder: Path, n: int, distinct: bool = False, distinct_details: bool = False):
