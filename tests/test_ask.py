@@ -1493,3 +1493,30 @@ def test_a_yes_no_question_about_all_models_checks_every_one(fx):
     assert answer["answer"][0].startswith(f"no: {len(slow)} of {len(best)} do not"), answer["answer"]
     assert ask(fx.db, f"do all models run under {ms} ms on the pi 5")["rows"] == answer["rows"]
     assert ask(fx.db, "is there a model under 1000000000 params")["answer"][0].startswith("yes: ")
+
+
+def test_a_peak_with_no_precision_is_the_one_a_named_device_states(fx):
+    """'the peak compute of the pi 5': a peak asked with no precision is read at fp16 (TFLOPS) or int8 (TOPS); the
+    catalog's pi 5 states only an fp32 peak, so that is the answer, and the note says so; a precision named ('the
+    int8 peak of the pi 5') is kept (and the empty answer says why), as is fp16 where the device states it."""
+    from embodied_tui.data.store import Registry
+    from embodied_tui.services.ask import ask
+    from embodied_tui.services.fit import devices
+
+    entries = {entry.id: entry for entry in devices(Registry(fx.db))}
+    pi5 = entries["raspberry-pi-5"]
+    stated = {p for mode in pi5.power_modes for p in mode.peak_tflops}
+    assert stated == {"fp32"}
+    peaks = sorted(mode.peak_tflops["fp32"] for mode in pi5.power_modes)
+    for question in ("what is the peak compute of the raspberry pi 5?", "how many TOPS does the pi 5 have"):
+        answer = ask(fx.db, question)
+        at = answer["columns"].index("h.peak_fp32_tflops")
+        assert sorted(row[at] for row in answer["rows"]) == peaks, question
+        assert any("states a peak only at fp32: read as the fp32 peak" in n for n in answer["notes"]), answer["notes"]
+        assert not any("read as the fp16 peak" in n or "read as the int8 peak" in n for n in answer["notes"])
+    answer = ask(fx.db, "the int8 peak of the pi 5")
+    assert answer["rows"] == [] and any(n.startswith("raspberry-pi-5 states no int8 peak") for n in answer["notes"])
+    super_ = entries["jetson-orin-nano-8gb-super"]
+    answer = ask(fx.db, "peak compute of the orin nano super")
+    at = answer["columns"].index("h.peak_fp16_tflops")
+    assert sorted(row[at] for row in answer["rows"]) == sorted(m.peak_tflops["fp16"] for m in super_.power_modes)

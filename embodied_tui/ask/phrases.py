@@ -424,6 +424,20 @@ def _prec(text: str | None, unit: str) -> tuple[str, bool]:
     return ("int8" if unit.startswith("top") else "fp16"), True
 
 
+def assumed_peak_note(phrase: str, unit: str, precision: str) -> str:
+    """The note of a peak read at an assumed precision (``assumed_peak`` reads it back)."""
+    return f"'{phrase}': {'TOPS' if unit.startswith('top') else 'TFLOPS'} with no precision read as the {precision} peak"
+
+
+_ASSUMED = re.compile(r"'(?P<phrase>.*)': (?:TOPS|TFLOPS) with no precision read as the (?P<prec>\w+) peak")
+
+
+def assumed_peak(note: str) -> tuple[str, str] | None:
+    """(the phrase, the precision) ``assumed_peak_note`` says a peak was read at; None for another note."""
+    m = _ASSUMED.fullmatch(note)
+    return (m.group("phrase"), m.group("prec")) if m else None
+
+
 _BYTES = {"kb": 1e3, "kib": 2.0 ** 10, "mb": 1e6, "mib": 2.0 ** 20, "gb": 1e9, "gib": 2.0 ** 30, "tb": 1e12}
 
 
@@ -436,8 +450,7 @@ def read_hardware_measures(st: QuestionText, cmp_re: str, to_op, num_re: str) ->
     def peak(prec_text, unit, phrase):
         prec, assumed = _prec(prec_text, unit)
         if assumed:
-            st.notes.append(f"'{phrase}': {'TOPS' if unit.startswith('top') else 'TFLOPS'} with no precision read "
-                            f"as the {prec} peak")
+            st.notes.append(assumed_peak_note(phrase, unit, prec))
         return f"h.peak_{prec}_tflops"
 
     unit = r"(?P<u>tops|teraops|tflops|tera[\s-]?flops)"

@@ -163,6 +163,7 @@ def _answer_parsed(question: str, parsed: StructuredQuery, src: Registered | Non
     if src is not None and not determined(parsed):  # refused: nothing is computed, the names graph answers nothing
         return _answer(question, parsed, None, source)
     if src is not None:
+        parsed = _with_stated_peak(parsed, src.devices)
         parsed = _with_memory_note(_with_precision_note(parsed, src.devices), src.devices)
     if src is not None and parsed.count and parsed.every_device and not parsed.group_by:
         return _every_device_count(question, parsed, src, source, progress)
@@ -213,6 +214,44 @@ def _named(parsed: StructuredQuery, fld: str) -> set:
     return out
 
 
+def _stated_precisions(devices: list, ids: set) -> set[str]:
+    """The precisions at which any mode of the devices ``ids`` states a peak."""
+    return {p for entry in devices if entry.id in ids for mode in entry.power_modes for p in mode.peak_tflops}
+
+
+def _with_stated_peak(parsed: StructuredQuery, devices: list) -> StructuredQuery:
+    """'the peak compute of the pi 5': a peak asked with no precision is read at fp16 (TFLOPS) or int8 (TOPS); where
+    the devices named state a peak at none of those but at exactly one other precision (the pi 5: fp32 only), it is
+    that peak that is asked for, said in a note instead of the assumption's."""
+    from embodied_tui.ask.phrases import assumed_peak
+
+    assumed = {found[1] for note in parsed.notes if (found := assumed_peak(note)) is not None}
+    ids = _named(parsed, "h.device")
+    if not assumed or not ids:
+        return parsed
+    stated = _stated_precisions(devices, ids)
+    if len(stated) != 1 or stated & assumed:
+        return parsed
+    (only,) = stated
+    fields = {f"h.peak_{prec}_tflops": f"h.peak_{only}_tflops" for prec in assumed}
+    conditions = [c.model_copy(update={"field": fields[c.field]}) if c.field in fields else c
+                  for c in parsed.conditions]
+    order_by = [o.model_copy(update={"field": fields[o.field]}) if o.field in fields else o for o in parsed.order_by]
+    readings = [r.model_copy(update={"meaning": _renamed(r.meaning, fields)}) for r in parsed.readings]
+    names = ", ".join(sorted(ids))
+    notes = [note if (found := assumed_peak(note)) is None else
+             f"'{found[0]}': no precision named, and {names} {'states' if len(ids) == 1 else 'state'} a peak only at "
+             f"{only}: read as the {only} peak" for note in parsed.notes]
+    return parsed.model_copy(update={"conditions": conditions, "order_by": order_by, "readings": readings,
+                                     "notes": notes})
+
+
+def _renamed(text: str, fields: dict[str, str]) -> str:
+    for old, new in fields.items():
+        text = re.sub(rf"\b{re.escape(old)}\b", new, text)
+    return text
+
+
 def _with_precision_note(parsed: StructuredQuery, devices: list) -> StructuredQuery:
     """``parsed`` with a note when no device it names states a peak at a precision it asks for ('mlp on the pi 5 in
     int8', 'the int8 peak of the thor'): those devices have no row at that precision, so the answer is empty for that
@@ -221,7 +260,7 @@ def _with_precision_note(parsed: StructuredQuery, devices: list) -> StructuredQu
     asked |= {m.group(1) for c in parsed.conditions if (m := re.fullmatch(r"h\.peak_(\w+)_tflops", c.field))}
     if not asked or not ids:
         return parsed
-    stated = {p for entry in devices if entry.id in ids for mode in entry.power_modes for p in mode.peak_tflops}
+    stated = _stated_precisions(devices, ids)
     lacking = sorted(asked - stated)  # stated by none of them ('orin nano' names its CPU entry too: fp32 only)
     if not lacking or not stated:
         return parsed
