@@ -79,7 +79,7 @@ class QuestionText:
     def negated_before(self, start: int) -> tuple[bool, int]:
         """Whether a negation word directly precedes ``start`` (fillers allowed), and where it starts."""
         before = self.masked()[:start]
-        fillers = (r"on|in|for|the|a|an|any|run\w*|take|takes|need|needs|get|gets|have|has|carry|carries|with|hit|hits|"
+        fillers = (r"on|in|for|from|of|to|part|belong\w*|the|a|an|any|run\w*|take|takes|need|needs|get|gets|have|has|carry|carries|with|hit|hits|"
                    r"reach|reaches|achieve|achieves|manage|manages|sustain|sustains|do|does|make|makes")
         m = re.search(rf"(?<![a-z0-9_])(?:{NEGATION}\s+|non-)(?:(?:{fillers})\s+)*$", before)
         return (True, m.start()) if m else (False, start)
