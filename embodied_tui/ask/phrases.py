@@ -629,6 +629,7 @@ _ASKED_MODEL_MEASURES = [
     # 'the peak activation memory of X', 'X's weights size', 'the size of X in MB': bytes, shown as a column
     (r"(?:the\s+|its\s+)?(?:peak\s+)?activations?(?:\s+(?:memory|bytes|sizes?|footprint))?", "m.activation_bytes"),
     (r"(?:the\s+|its\s+)?(?:(?:weights?|file|model|disk|storage)\s+)?sizes?(?:\s+on\s+disk)?", "m.weight_bytes"),
+    (r"weigh(?:s|ing)?", "m.weight_bytes"),  # 'how much does X weigh (in MB)': its weights' bytes
 ]
 _ASKED_EDGE_MEASURES = [
     (rf"(?:the\s+)?{PER_WATT}|(?:the\s+|its\s+)?(?:energy\s+)?efficiency", "r.energy_mj"),  # the energy column
