@@ -1520,3 +1520,39 @@ def test_a_peak_with_no_precision_is_the_one_a_named_device_states(fx):
     answer = ask(fx.db, "peak compute of the orin nano super")
     at = answer["columns"].index("h.peak_fp16_tflops")
     assert sorted(row[at] for row in answer["rows"]) == sorted(m.peak_tflops["fp16"] for m in super_.power_modes)
+
+
+def test_a_superlative_on_each_device_is_answered_per_device(fx, graph):
+    """'the fastest model on each jetson', 'the 2 fastest models per device': the first models on each device in
+    turn (each at its fastest row there), as the fit rows rank them; not one row overall ('per device' was dropped)
+    and not nothing (a model fastest on every jetson at once: 'each' read as 'every')."""
+    from embodied_tui.services.ask import ask
+
+    best: dict = {}
+    for row in fx.rows:
+        if row.predicted_latency_ms is not None:
+            key = (row.hardware, row.model)
+            best[key] = min(best.get(key, float("inf")), row.predicted_latency_ms)
+
+    def first(devices, n):
+        out = {}
+        for device in devices:
+            ranked = sorted((ms, model) for (d, model), ms in best.items() if d == device)
+            out[device] = [model for _, model in ranked[:n]]
+        return out
+
+    jetsons = sorted({d for d, _ in best if d.startswith("jetson-")})
+    for question, devices, n in (("what is the fastest model on each jetson?", jetsons, 1),
+                                 ("fastest model per device", sorted({d for d, _ in best}), 1),
+                                 ("the 2 fastest models on each pi", ["raspberry-pi-4", "raspberry-pi-5"], 2)):
+        answer = ask(fx.db, question, graph=graph)
+        assert answer["query"].get("per_device") and not answer["query"].get("every_device"), question
+        name, device = answer["columns"].index("m.name"), answer["columns"].index("h.device")
+        got: dict = {}
+        for row in answer["rows"]:
+            got.setdefault(row[device], []).append(row[name])
+        assert got == first(devices, n), question
+        assert not any(n.startswith("a singular superlative") for n in answer["notes"])
+        assert ask(fx.db, question)["rows"] == answer["rows"], question  # planned: fits from the store, no graph
+    answer = ask(fx.db, "which models run under 5 ms on every jetson", graph=graph)
+    assert answer["query"].get("every_device") and not answer["query"].get("per_device")

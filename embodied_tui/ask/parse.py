@@ -121,6 +121,11 @@ __all__ = ["FIELDS", "MAX_QUESTION_CHARS", "Condition", "DeviceTerm", "Order", "
            "Vocabulary", "parse_question", "query_from_spec", "tool_schema"]
 
 
+# 'per device', 'for each board', 'on every target': a superlative asked of each device in turn
+_PER_DEVICE = (r"(?<![a-z])(?:per|(?:for|on|in)\s+(?:each|every))\s+(?:single\s+)?(?:device|board|target|platform|"
+               r"chip|accelerator|soc|gpu|hardware|jetson|pi)s?(?![a-z])")
+
+
 def parse_question(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     """Read ``text`` into a StructuredQuery (see the module docstring). Pure; raises UserError for an empty text.
 
@@ -469,7 +474,17 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
                            compare=compare, reasons=st.reasons, relative=st.relative,
                            yes_no=st.yes_no and compare is None and asked is None, claim=claim, group_by=group_by,
                            ordinal=st.ordinal)
-    if limit is not None and limit > 1 and order and not st.count and compare is None and query.joins() \
+    per_device = (limit is not None and order and not st.count and compare is None and query.joins()
+                  and subject == "model" and not query.yes_no and st.ordinal is None
+                  and (st.every_device or re.search(_PER_DEVICE, st.low) is not None))
+    if per_device:  # 'the fastest model on each jetson', 'the 3 fastest models per device': on each device
+        what = "the first model" if limit == 1 else f"the first {limit} models"
+        notes = [n for n in query.notes if not n.startswith("a singular superlative keeps the first row")]
+        notes.append(f"on each device: {what} by {order[0].cypher()} (each at its first row there); the Cypher below "
+                     f"lists every row")
+        query = query.model_copy(update={"per_device": True, "notes": notes})
+        st.every_device = False
+    elif limit is not None and limit > 1 and order and not st.count and compare is None and query.joins() \
             and subject in ("model", "hardware"):  # 'the 3 fastest models on Y': three models, each at its best
         what = "model" if subject == "model" else "device"
         first = f"the {what} at place {limit}" if st.ordinal else f"the first {limit} {what}s"

@@ -261,7 +261,8 @@ def plan(parsed: StructuredQuery) -> tuple[Scope, Top | None]:
     if parsed.relative is not None:  # 'faster than <model>' is not among the tests: every kept edge is walked
         return scope, None
     order = parsed.order_items()  # the asked ordering, then the fields that name a row: one order, fewer ties
-    if parsed.joins() and parsed.limit is not None and not parsed.count and parsed.order_by and all(
+    if parsed.joins() and parsed.limit is not None and not parsed.count and not parsed.per_device and parsed.order_by \
+            and all(
             f.split(".")[0] in _LABELS and f in FIELDS
             and (FIELDS[f][0] == "number" or (FIELDS[f][0] == "text" and not descending))
             for f, descending in order):

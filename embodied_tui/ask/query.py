@@ -273,6 +273,9 @@ class StructuredQuery(BaseModel):
     ordinal: int | None = Field(default=None, ge=2, le=MAX_LIMIT)  # 'the second fastest': only the row at that place
     # 'models under 5 ms on every jetson': only models with a row on each device the conditions name
     every_device: bool = False
+    # 'the fastest model on each jetson', 'the 3 fastest models per device': the ordering's first ``limit`` subjects
+    # on each device, each at its first row there (``first_per_device``); the query runs without LIMIT
+    per_device: bool = False
     # 'how many models per family': with ``count``, the subjects counted per value of this field (``group_counts``)
     group_by: Literal["m.family", "m.task", "m.type", "m.format", "h.type", "h.vendor"] | None = None
     # 'are all models under 100k params': a yes/no about every subject, not about any (``ask.verdict.every_verdict``)
@@ -360,10 +363,26 @@ class StructuredQuery(BaseModel):
             for row in rows:
                 seen.setdefault(row[name], set()).add(row[device])
             rows = [row for row in rows if wanted <= seen[row[name]]]
-        rows = self.first_per_subject(columns, rows)
+        rows = self.first_per_device(columns, rows) if self.per_device else self.first_per_subject(columns, rows)
         if self.ordinal is not None:
             return rows[self.ordinal - 1:self.ordinal]
         return rows
+
+    def first_per_device(self, columns: list[str], rows: list[list[Any]]) -> list[list[Any]]:
+        """``per_device``: on each device (``h.device``), the first row of each of its first ``limit`` subjects (rows
+        in the query's order, kept in it)."""
+        if "h.device" not in columns or self.subject_key() not in columns:
+            return rows
+        device, subject = columns.index("h.device"), columns.index(self.subject_key())
+        seen: dict[Any, set] = {}
+        out = []
+        for row in rows:
+            taken = seen.setdefault(row[device], set())
+            if row[subject] in taken or (self.limit is not None and len(taken) >= self.limit):
+                continue
+            taken.add(row[subject])
+            out.append(row)
+        return out
 
     def first_per_subject(self, columns: list[str], rows: list[list[Any]]) -> list[list[Any]]:
         """``per_subject``: the first row of each subject (rows in the query's order), for the first ``limit``
@@ -395,7 +414,7 @@ class StructuredQuery(BaseModel):
         parts.append(("RETURN DISTINCT " if self.count else "RETURN ") + ", ".join(self.columns()))
         # a count returns DISTINCT names, which grand-cypher orders only by what is returned
         parts.append("ORDER BY " + ", ".join(f"{f} {'DESC' if d else 'ASC'}" for f, d in self.order_items()))
-        if self.limit is not None and not self.count and not self.per_subject:
+        if self.limit is not None and not self.count and not self.per_subject and not self.per_device:
             parts.append(f"LIMIT {self.limit}")
         return "\n".join(parts)
 
@@ -408,6 +427,8 @@ class StructuredQuery(BaseModel):
             spec["ordinal"] = self.ordinal
         if self.every_device:
             spec["every_device"] = True
+        if self.per_device:
+            spec["per_device"] = True
         if self.count_key is not None and self.count:
             spec["count_key"] = self.count_key
         if self.universal and self.yes_no:

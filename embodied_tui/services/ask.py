@@ -178,7 +178,7 @@ def _answer_parsed(question: str, parsed: StructuredQuery, src: Registered | Non
                                result=(parsed.columns(), [[v] for v in values]))
         elif parsed.joins() and not parsed.count and (decide := where_decider(parsed)) is not None:
             rows = src.decided_rows(scope, top, decide, parsed.columns(), parsed.order_items(),
-                                    None if parsed.per_subject else parsed.limit,
+                                    None if parsed.per_subject or parsed.per_device else parsed.limit,
                                     progress=progress)  # the rows without a graph, where every row is decided
             if rows is not None:
                 return _answer(question, parsed, None, source, result=(parsed.columns(), rows))
