@@ -28,6 +28,9 @@ PLANNED = [
     "fastest device for small_vit",
     "cheapest energy for mlp_policy",
     "which models fit in memory on the hailo-8?",
+    # each device's first models: the store's ranked read stops on each device, none cut across them
+    "the fastest model on each jetson",
+    "the 2 fastest models per device in int8",
     # models alone, answered from the records without a graph (services.graph.decided_model_rows)
     "the 2 largest models by MACs",
     "models lighter than resnet_tiny",

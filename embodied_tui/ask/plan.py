@@ -127,6 +127,9 @@ class Top:
     # (variable, property) of the subject ('the 3 fastest models': m.name): the first edge of each of the first
     # ``limit`` subjects (``StructuredQuery.per_subject``); the key ends with the subject's value
     per: tuple[str, str] | None = None
+    # 'the fastest model on each jetson' (``StructuredQuery.per_device``): the first ``limit`` subjects of each device
+    # (the store's ranked read stops there on each), none cut across devices (``first_per_device`` picks them)
+    each_device: bool = False
     # for a count: the WHERE clause on a row's (m, h, r) properties (``where_decider``), None where it cannot be read
     decide: Callable[[dict, dict, dict], bool | None] | None = dc_field(default=None, compare=False)
 
@@ -160,7 +163,7 @@ def cut(items: Iterable[tuple[tuple | None, Any]], top: Top | None) -> list[Any]
     """The items (sort key, item) that ``top`` keeps, in their order, holding a few times ``limit`` of them at a time
     (plus ties). An item without a key (a field the edges do not carry) is always kept; every item when ``top`` is
     None."""
-    if top is None:
+    if top is None or top.each_device:  # each device's first subjects: bounded by the store's read of each device
         return [item for _, item in items]
     if top.distinct is not None:  # the first edge of each distinct value
         seen: set = set()
@@ -261,14 +264,13 @@ def plan(parsed: StructuredQuery) -> tuple[Scope, Top | None]:
     if parsed.relative is not None:  # 'faster than <model>' is not among the tests: every kept edge is walked
         return scope, None
     order = parsed.order_items()  # the asked ordering, then the fields that name a row: one order, fewer ties
-    if parsed.joins() and parsed.limit is not None and not parsed.count and not parsed.per_device and parsed.order_by \
-            and all(
+    if parsed.joins() and parsed.limit is not None and not parsed.count and parsed.order_by and all(
             f.split(".")[0] in _LABELS and f in FIELDS
             and (FIELDS[f][0] == "number" or (FIELDS[f][0] == "text" and not descending))
             for f, descending in order):
-        per = tuple(parsed.subject_key().split(".", 1)) if parsed.per_subject else None
+        per = tuple(parsed.subject_key().split(".", 1)) if parsed.per_subject or parsed.per_device else None
         top = Top(tuple((f.split(".")[0], f.split(".", 1)[1], descending) for f, descending in order), parsed.limit,
-                  per=per)
+                  per=per, each_device=parsed.per_device)
     elif parsed.joins() and parsed.count:  # RETURN DISTINCT <subject's name>: one edge per subject gives every row
         column = parsed.columns()[0]
         if column.split(".")[0] in ("m", "h") and len(parsed.columns()) == 1:
