@@ -806,7 +806,13 @@ def test_tags_and_tag_values_can_be_asked_about(tmp_path):
              "models with site=lab": {"resnet_tiny"},
              "which models have tags.site = hq": {"small_vit"},
              "models that have tags": {"resnet_tiny", "small_vit", "lstm_policy"},
-             "which models have any tags?": {"resnet_tiny", "small_vit", "lstm_policy"}}
+             "which models have any tags?": {"resnet_tiny", "small_vit", "lstm_policy"},
+             # 'tagged with', 'tagged as', and a key then its value after a space
+             "models tagged with robot": {"resnet_tiny", "lstm_policy"},
+             "models tagged as robot": {"resnet_tiny", "lstm_policy"},
+             "models tagged with site lab": {"resnet_tiny"},
+             "which models are tagged with the tag site hq": {"small_vit"},
+             "models tagged site that run on the pi 5": {"resnet_tiny", "small_vit"}}
     for question, names in cases.items():
         data = _ask_json(db, question)
         assert data["understood"] and not data["refused"], (question, data["answer"])

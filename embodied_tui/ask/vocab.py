@@ -648,6 +648,19 @@ _FIELD_KEYS = frozenset("""name model models params parameters param macs mac fl
 precision device hardware mode power latency fps energy memory bytes weights layers version dtype bound""".split())
 
 
+class _Span:
+    """Where part of a match is: what ``read_tags``' ``add`` reads of a match."""
+
+    def __init__(self, start: int, end: int) -> None:
+        self._start, self._end = start, end
+
+    def start(self) -> int:
+        return self._start
+
+    def end(self) -> int:
+        return self._end
+
+
 def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
     """Tags as registered ('--tag robot', '--tag site=lab'): 'the robot tag', 'tagged robot', 'with tag site=lab',
     'at the lab site', 'site = lab'. A tag becomes the models that carry it (``m.name IN [...]``, resolved here from
@@ -717,10 +730,20 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
         if m.group("k") not in _FIELD_KEYS or m.group("k") in keys:
             add(m, m.group("k"), m.group("v"))
     word = r"[a-z0-9_.-]+"
-    explicit = (rf"(?:tagged|with\s+(?:the\s+)?tags?|carry(?:ing)?\s+(?:the\s+)?tags?|tags?)\s+(?:as\s+)?"
-                rf"(?P<a>{word})(?:\s*=\s*(?P<av>{word}))?|(?:the\s+|a\s+)?(?P<b>{word})[\s-]+tags?(?!\s*=)")
+    key_value = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
+    explicit = (rf"(?:tagged(?:\s+(?:with|as))?(?:\s+(?:the|a))?(?:\s+tags?)?|with\s+(?:the\s+)?tags?|"
+                rf"carry(?:ing)?\s+(?:the\s+)?tags?|tags?)\s+(?:as\s+)?"
+                rf"(?:(?P<k2>{key_value})\s+(?P<v2>{word})(?![a-z0-9_.=-])(?!\s*=)|"
+                rf"(?P<a>{word})(?:\s*=\s*(?P<av>{word}))?)|(?:the\s+|a\s+)?(?P<b>{word})[\s-]+tags?(?!\s*=)")
     for m in list(st.finditer(explicit)):
-        tag, val = (m.group("a"), m.group("av")) if m.group("a") else (m.group("b"), None)
+        if m.group("k2") and (m.group("k2"), m.group("v2")) in pairs:
+            add(m, m.group("k2"), m.group("v2"))  # 'tagged with site lab': a known key, then its value
+            continue
+        if m.group("k2"):  # a known key then a word that is none of its values ('tagged site which ...'): the key
+            tag, val = m.group("k2"), None
+            m = _Span(m.start(), m.start("k2") + len(m.group("k2")))
+        else:
+            tag, val = (m.group("a"), m.group("av")) if m.group("a") else (m.group("b"), None)
         if tag in ("the", "a", "an", "with", "any", "no", "model", "models", "which", "what", "its", "their", "have",
                    "has", "having", "carry", "carries"):
             continue
