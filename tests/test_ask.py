@@ -84,7 +84,7 @@ def _model_env(rec) -> dict:
     return {"m.name": rec.name, "m.family": a.family, "m.type": a.type, "m.task": a.task, "m.params": rec.params,
             "m.macs": rec.macs, "m.flops": rec.flops, "m.weight_bytes": rec.weight_bytes, "m.format": rec.format,
             "m.layers": sum(rec.layers.values()), "m.activation_bytes": rec.activation_bytes,
-            "m.input_shape": ", ".join("x".join(str(d) for d in s) for s in rec.input_shapes)}
+            "m.input_shape": ", ".join("x".join(str(d) for d in s) for s in rec.input_shapes), "m.dtype": rec.dtype}
 
 
 def _hw_env(entry, mode) -> dict:

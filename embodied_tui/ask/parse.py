@@ -80,6 +80,7 @@ from embodied_tui.ask.quantities import (
     AMOUNT,
     CMP_RE,
     RATES,
+    STORAGE_WORDS,
     hardware_op,
     read_activation_sizes,
     read_bare_quantities,
@@ -90,6 +91,7 @@ from embodied_tui.ask.quantities import (
     read_quantization_words,
     read_restated_units,
     read_size_adjectives,
+    read_storage_words,
     read_thresholds,
 )
 from embodied_tui.ask.query import FIELDS, MAX_CONDITIONS, Condition, Order, Reading, StructuredQuery
@@ -306,7 +308,9 @@ def _stored_quantized(st: QuestionText, conditions: list[Condition]) -> list[Con
     models whose weights are stored quantized (``m.dtype``: any integer or 8-bit float type, or those of the precision
     named), not every model's fit rows at that precision (what 'quantized' means beside a device: 'run quantized on
     the orin nano')."""
-    said = [r for r in st.readings if _QUANTIZED_WORD.search(r.phrase.lower())]
+    quantized = [r for r in st.readings if _QUANTIZED_WORD.search(r.phrase.lower())]
+    kept = [r for r in st.readings if re.fullmatch(STORAGE_WORDS, r.phrase.lower())]  # 'stored in', 'weights'
+    said = quantized + kept
     on_fits = any(c.field.startswith(("h.", "r.")) and c.field != "r.precision" for c in conditions) or any(
         f.startswith(("h.", "r.")) for f, _, _ in st.order)
     precisions = [c for c in conditions if c.field == "r.precision"]
@@ -321,7 +325,8 @@ def _stored_quantized(st: QuestionText, conditions: list[Condition]) -> list[Con
     st.reread(named.cypher(), stored.cypher())
     st.reread("restates " + named.cypher(), stored.cypher())  # the word 'quantized' beside the precision
     how = "quantized (m.dtype an integer or 8-bit float type)" if only_the_word else f"at {named.value} (m.dtype)"
-    st.notes.append(f"'quantized' read as weights stored {how}; name a device for the fit rows at {named.value}")
+    word = "quantized" if quantized else kept[0].phrase
+    st.notes.append(f"'{word}' read as weights stored {how}; name a device for the fit rows at {named.value}")
     return [stored if c is named else c for c in conditions]
 
 
@@ -424,6 +429,7 @@ def _read(text: str, vocabulary: Vocabulary) -> StructuredQuery:
     read_size_adjectives(st)
     read_field_nouns(st)
     read_quantization_words(st)
+    read_storage_words(st)
     read_display_units(st)
     unparsed = st.ignored + leftovers(st, vocabulary)
 

@@ -407,6 +407,23 @@ def read_size_adjectives(st: QuestionText) -> None:
         st.notes.append(f"'{phrase}' read as the size threshold the question states")
 
 
+# how weights are kept: 'stored in fp16', 'fp32 weights', 'in fp16 format', 'an int8 checkpoint'
+STORAGE_WORDS = (r"(?:stored|saved|kept|serialized|serialised|exported|shipped)(?:\s+(?:as|in|at))?|"
+                 r"(?:in\s+)?(?:the\s+)?(?:weights?|checkpoints?|files?)(?:\s+(?:format|d?type))?|"
+                 r"(?:in\s+)?(?:the\s+)?(?:format|dtype)")
+
+
+def read_storage_words(st: QuestionText) -> None:
+    """'models stored in fp16', 'which models have fp32 weights', 'in fp16 format': beside the one precision a
+    question names, a word about how weights are kept restates it (``parse._stored_quantized`` then reads the stored
+    type, ``m.dtype``, where no device or fit condition is named)."""
+    named = [c for c in st.conditions if c.field == "r.precision" and c.op == "=" and not c.negate]
+    if len(named) != 1:
+        return
+    for m in list(st.finditer(STORAGE_WORDS)):
+        st.readings.append(Reading(phrase=st.take(m.start(), m.end()), meaning="restates " + named[0].cypher()))
+
+
 def read_quantization_words(st: QuestionText) -> None:
     """'quantized to int8', 'int8 quantization': said with the precision it names, the word restates it (the fit rows
     at that precision are the quantized model's)."""
