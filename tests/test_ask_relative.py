@@ -88,3 +88,18 @@ def test_faster_than_a_model_through_the_cli(fx):
     refused = CliRunner().invoke(main, ["--db", str(fx.db), "ask", "models faster than resnet_tiny"])
     assert refused.exit_code == 0 and refused.output.startswith("not understood")
     assert "Traceback" not in refused.output and not isinstance(refused.exception, UserError)
+
+
+def test_beat_and_outperform_a_model_are_faster_than_it(fx):
+    """'does anything beat resnet_tiny on the pi 5', 'models that outperform small_vit on the pi 4': the same rows as
+    'faster than' (below that model's own predicted latency on each target); 'does A beat B on X' compares them."""
+    from embodied_tui.services.ask import ask
+
+    for said, plain in (("does anything beat resnet_tiny on the pi 5", "which models are faster than resnet_tiny on the pi 5"),
+                        ("models that outperform small_vit on the pi 4", "models faster than small_vit on the pi 4")):
+        a, b = ask(fx.db, said), ask(fx.db, plain)
+        assert a["understood"] and not a["refused"], (said, a["answer"])
+        assert a["rows"] == b["rows"] and a["rows"], said
+    a = ask(fx.db, "does resnet_tiny beat mobilenet_tiny on the orin nx")
+    b = ask(fx.db, "is resnet_tiny faster than mobilenet_tiny on the orin nx")
+    assert a["understood"] and a["answer"] == b["answer"] and a["answer"][0].split(":")[0] in ("yes", "no", "partly")

@@ -77,7 +77,7 @@ _CMP_WORDS: list[tuple[str, str]] = [
      r"<", "<"),
     (r"more than|greater than|higher than|larger than|bigger than|heavier than|longer than|over|above|exceeding|"
      r"exceeds?|beyond|>", ">"),
-    (r"faster than|quicker than|better than", "better"),
+    (r"faster than|quicker than|better than|beats?|beating|outperforms?|outperforming", "better"),
     (r"slower than|worse than", "worse"),
     (r"exactly|equal to|==|=", "="),
 ]

@@ -819,7 +819,8 @@ _COMPARE = (r"(?:at\s+least\s+)?(?P<f>twice|thrice|(?:two|three|four|five|ten)\s
             r"(?:how\s+much\s+|how\s+many\s+times\s+)?(?P<w>faster|slower|quicker)(?:\s+than)?|vs\.?|versus|"
             r"compared?\s+(?:to|with)|compare|against|(?:which|who)\s+is\s+(?:faster|quicker|slower)|"
             r"(?:the\s+)?(?P<speedup>speed[\s-]?ups?)(?:\s+(?:of|for))?|stacks?\s+up\s+(?:against|to|with)|"
-            r"(?:the\s+)?differences?(?:\s+between)?|differs?(?:\s+from)?")
+            r"(?:the\s+)?differences?(?:\s+between)?|differs?(?:\s+from)?|"
+            r"(?P<beat>beats?|beating|outperforms?|outperforming)")  # 'A beats B': A faster than B
 
 
 def _factor(m: re.Match) -> float | None:
@@ -883,7 +884,8 @@ def read_comparison(st: QuestionText, vocab: Vocabulary | None = None) -> Compar
                 labels = [", ".join(s) for s in sides]
         elif len(names) < 2 and len(precisions) == 2:  # 'is int8 faster than fp16 for X on Y', 'X int8 vs fp16'
             sides, field, labels = [[precisions[0]], [precisions[1]]], "r.precision", precisions
-        elif len(names) == 1 and "than" in phrase.lower():  # 'models faster than resnet50': on the same targets
+        elif len(names) == 1 and ("than" in phrase.lower() or m.group("beat")):  # 'models faster than resnet50',
+            # 'anything that beats resnet50': on the same targets
             _relative(st, m, phrase, names[0], models, said)
             return None
         else:
