@@ -210,10 +210,10 @@ def _forget(store: Path, layers: bool = False) -> None:
         p.unlink()
 
 
-def _high_water(pid: int, field: str = "VmHWM") -> float:
-    """VmHWM (or another /proc status field) of a running process, MB (0 once it is gone)."""
+def _proc_mb(pid: int, name: str, field: str) -> float:
+    """A kB line (``field``) of a running process's /proc file ``name``, MB (0 once it is gone)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except (OSError, ValueError):
@@ -221,25 +221,22 @@ def _high_water(pid: int, field: str = "VmHWM") -> float:
     return 0.0
 
 
+def _high_water(pid: int) -> float:
+    """VmHWM of a running process, MB (0 once it is gone)."""
+    return _proc_mb(pid, "status", "VmHWM")
+
+
 def _tree_pss(pid: int) -> float:
     """The memory of a running process and its children now (the CLI's forked fit helper, ``services.fit_fork``),
     MB: the sum of their proportional set sizes (Pss: a page they share counted half in each), so pages the helper
-    shares with the CLI after the fork are counted once."""
+    shares with the CLI after the fork are counted once; 0 while it has no child."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         children = []
     if not children:
         return 0.0
-    total = 0.0
-    for p in [pid, *map(int, children)]:
-        try:
-            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1]) / 1024
-        except (OSError, ValueError):
-            pass
-    return total
+    return sum(_proc_mb(p, "smaps_rollup", "Pss") for p in [pid, *map(int, children)])
 
 
 def build(folder: Path, n: int, distinct: bool = False, distinct_details: bool = False):

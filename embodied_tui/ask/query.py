@@ -373,29 +373,30 @@ class StructuredQuery(BaseModel):
         in the query's order, kept in it)."""
         if "h.device" not in columns or self.subject_key() not in columns:
             return rows
-        device, subject = columns.index("h.device"), columns.index(self.subject_key())
-        seen: dict[Any, set] = {}
-        out = []
-        for row in rows:
-            taken = seen.setdefault(row[device], set())
-            if row[subject] in taken or (self.limit is not None and len(taken) >= self.limit):
-                continue
-            taken.add(row[subject])
-            out.append(row)
-        return out
+        return self._first_of_each(columns, rows, columns.index("h.device"))
 
     def first_per_subject(self, columns: list[str], rows: list[list[Any]]) -> list[list[Any]]:
         """``per_subject``: the first row of each subject (rows in the query's order), for the first ``limit``
         subjects; the rows as they are otherwise."""
         if not self.per_subject or self.subject_key() not in columns:
             return rows
-        at, seen, out = columns.index(self.subject_key()), set(), []
+        return self._first_of_each(columns, rows, None)
+
+    def _first_of_each(self, columns: list[str], rows: list[list[Any]], group: int | None) -> list[list[Any]]:
+        """The first row of each subject, for the first ``limit`` subjects: of all rows, or of each value of the
+        column at ``group``."""
+        at = columns.index(self.subject_key())
+        seen: dict[Any, set] = {}
+        out = []
         for row in rows:
-            if row[at] not in seen:
-                seen.add(row[at])
+            taken = seen.setdefault(None if group is None else row[group], set())
+            if self.limit is not None and len(taken) >= self.limit:
+                if group is None:
+                    break  # every subject taken: no later row is kept
+                continue
+            if row[at] not in taken:
+                taken.add(row[at])
                 out.append(row)
-                if self.limit is not None and len(out) == self.limit:
-                    break
         return out
 
     def to_cypher(self) -> str:

@@ -648,19 +648,6 @@ _FIELD_KEYS = frozenset("""name model models params parameters param macs mac fl
 precision device hardware mode power latency fps energy memory bytes weights layers version dtype bound""".split())
 
 
-class _Span:
-    """Where part of a match is: what ``read_tags``' ``add`` reads of a match."""
-
-    def __init__(self, start: int, end: int) -> None:
-        self._start, self._end = start, end
-
-    def start(self) -> int:
-        return self._start
-
-    def end(self) -> int:
-        return self._end
-
-
 def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
     """Tags as registered ('--tag robot', '--tag site=lab'): 'the robot tag', 'tagged robot', 'with tag site=lab',
     'at the lab site', 'site = lab'. A tag becomes the models that carry it (``m.name IN [...]``, resolved here from
@@ -696,9 +683,9 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
         return sorted(n for n, t in vocab.tags.items()
                       if any(k.lower() == key and (value is None or v.lower() == value) for k, v in t.items()))
 
-    def add(m: re.Match, key: str, value: str | None) -> None:
-        negated, start = st.negated_before(m.start())
-        phrase = st.take(start, m.end())
+    def add(begin: int, end: int, key: str, value: str | None) -> None:
+        negated, start = st.negated_before(begin)
+        phrase = st.take(start, end)
         names = models_with(key, value)
         said = _tag_text(key, value or "")
         if not names:
@@ -712,7 +699,7 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
             st.conditions.append(added[-1])
             st.readings.append(Reading(phrase=phrase, meaning=f"{'NOT ' if negated else ''}tag {said}: "
                                                               f"{', '.join(names)}"))
-        st.subject_votes.append((m.start(), "model"))
+        st.subject_votes.append((begin, "model"))
 
     added: list[Condition] = []  # the tag conditions read, in turn ('tagged robot or demo' widens the last one)
 
@@ -725,10 +712,10 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
                               rf"(?:(?<=for )|(?<=for the ))(?P<p>{alternatives})s(?![a-z0-9_-])")):
         tag = m.group("t") or m.group("p")
         key = tag if tag in keys else next(k for k, v in sorted(pairs) if v == tag)
-        add(m, key, None if tag in keys else tag)
+        add(m.start(), m.end(), key, None if tag in keys else tag)
     for m in list(st.finditer(bare)):  # a key=value no field has: a tag, registered or not (then said so)
         if m.group("k") not in _FIELD_KEYS or m.group("k") in keys:
-            add(m, m.group("k"), m.group("v"))
+            add(m.start(), m.end(), m.group("k"), m.group("v"))
     word = r"[a-z0-9_.-]+"
     key_value = "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True))
     explicit = (rf"(?:tagged(?:\s+(?:with|as))?(?:\s+(?:the|a))?(?:\s+tags?)?|with\s+(?:the\s+)?tags?|"
@@ -736,12 +723,13 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
                 rf"(?:(?P<k2>{key_value})\s+(?P<v2>{word})(?![a-z0-9_.=-])(?!\s*=)|"
                 rf"(?P<a>{word})(?:\s*=\s*(?P<av>{word}))?)|(?:the\s+|a\s+)?(?P<b>{word})[\s-]+tags?(?!\s*=)")
     for m in list(st.finditer(explicit)):
+        end = m.end()
         if m.group("k2") and (m.group("k2"), m.group("v2")) in pairs:
-            add(m, m.group("k2"), m.group("v2"))  # 'tagged with site lab': a known key, then its value
+            add(m.start(), end, m.group("k2"), m.group("v2"))  # 'tagged with site lab': a known key, then its value
             continue
         if m.group("k2"):  # a known key then a word that is none of its values ('tagged site which ...'): the key
             tag, val = m.group("k2"), None
-            m = _Span(m.start(), m.start("k2") + len(m.group("k2")))
+            end = m.end("k2")
         else:
             tag, val = (m.group("a"), m.group("av")) if m.group("a") else (m.group("b"), None)
         if tag in ("the", "a", "an", "with", "any", "no", "model", "models", "which", "what", "its", "their", "have",
@@ -751,13 +739,13 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
             tag, val = tag.split("=", 1)
         if tag.startswith("tags."):
             tag = tag[5:]
-        add(m, tag, val if val is not None else None)
+        add(m.start(), end, tag, val)
     # 'tagged demo but not robot', 'demo models, not robot ones': a known tag right after a negation
     for m in list(st.finditer(rf"(?P<t>{'|'.join(re.escape(t) for t in known)})(?:\s+(?:tags?|ones))?")):
         if st.negated_before(m.start())[0]:
             tag = m.group("t")
             key = tag if tag in keys else next(k for k, v in sorted(pairs) if v == tag)
-            add(m, key, None if tag in keys else tag)
+            add(m.start(), m.end(), key, None if tag in keys else tag)
     # 'tagged robot or demo': the models with either (with 'and', the two conditions hold together as read)
     for m in list(st.finditer(rf"(?:or|and)\s+(?P<t>{alternatives})(?:\s*=\s*(?P<v>{word}))?(?:\s+tags?)?")):
         if not added or added[-1].negate or not st.masked()[:m.start()].rstrip().endswith("\x00"):
@@ -777,7 +765,7 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
                 st.readings.append(Reading(phrase=phrase, meaning=f"or tag {_tag_text(key, value or '')}: "
                                                                   f"{', '.join(names)}"))
                 continue
-        add(m, key, value)
+        add(m.start(), m.end(), key, value)
     for key in sorted(keys, key=len, reverse=True):
         kp = re.escape(key)
         vals = "|".join(re.escape(v) for v in sorted((v for k, v in pairs if k == key and v), key=len, reverse=True))
@@ -785,7 +773,7 @@ def read_tags(st: QuestionText, vocab: Vocabulary) -> None:
             continue
         for m in list(st.finditer(rf"(?:tags\.)?{kp}\s*(?:=|:|is|of)?\s*(?P<v>{vals})|"
                                   rf"(?:(?:at|in|on|for|from)\s+(?:the\s+)?)?(?P<v2>{vals})\s+{kp}")):
-            add(m, key, m.group("v") or m.group("v2"))
+            add(m.start(), m.end(), key, m.group("v") or m.group("v2"))
 
 
 def _relative(st: QuestionText, m: re.Match, phrase: str, name: str, models: list[Condition],

@@ -120,8 +120,8 @@ def fork(store, work: Callable[[object], None]) -> Helper | None:
             finally:
                 own.close()
             code = 0
-        except BaseException:  # noqa: BLE001 - any failure: the parent computes its chunks itself
-            code = 1
+        except BaseException:  # noqa: BLE001 - any failure (code 1): the parent computes its chunks itself
+            pass
         finally:
             os._exit(code)
     store.reopen()

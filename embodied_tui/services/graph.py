@@ -109,8 +109,7 @@ class Registered:
             if type(r) is SummaryRecord:
                 found = latest.get((r.name, r.version))
                 if found is not None and same:
-                    _cache_put(_KEYS, found, r.key)
-                    _cache_put(_CONTENT, found, r.content)
+                    take_summarised(found, r)
                 r = found if found is not None and (same or _record_key(found) == r.key) else None
             if r is not None:
                 out.append(r)
@@ -539,18 +538,20 @@ class Registered:
             if helper is None:
                 queue.close()
                 queue = None
+        def fit_here(start: int) -> None:
+            for device in fit_chunk(start, store):
+                marks.pop(device, None)  # not written: not all stored
+
         ours: list[int] = []  # the chunks this process computed
         try:
             for start in (queue if queue is not None else starts):
                 ours.append(start)
-                for device in fit_chunk(start, store):
-                    marks.pop(device, None)  # not written: not all stored
+                fit_here(start)
                 if progress is not None:
                     progress(min(len(ours) * FIT_CHUNK, len(todo)), len(todo))
             if helper is not None and not helper.wait():
                 for start in sorted(set(starts) - set(ours)):  # the helper failed: its chunks computed here (what
-                    for device in fit_chunk(start, store):  # it stored is not put again)
-                        marks.pop(device, None)
+                    fit_here(start)  # it stored is not put again)
             if helper is not None and progress is not None:
                 progress(len(todo), len(todo))
             helper = None
@@ -681,6 +682,14 @@ def _cache_put(cache: dict[int, tuple[Any, Any]], record, value) -> tuple[Any, A
         cache.clear()
     found = cache[id(record)] = (record, value)
     return found
+
+
+def take_summarised(record, summarised: SummaryRecord) -> None:
+    """Give ``record`` (whole, parsed from the very file that was summarised) the fit-store key, content key and Model
+    node properties its summary's record holds, so they are not derived again."""
+    _cache_put(_KEYS, record, summarised.key)
+    _cache_put(_CONTENT, record, summarised.content)
+    _cache_put(_PROPS, record, summarised.props)
 
 
 def _record_key(record) -> str:

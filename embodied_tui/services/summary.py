@@ -71,11 +71,11 @@ def read(reg) -> "Registered | None":
         return None
     try:
         data = json.loads(body)
-        records = [SummaryRecord(*row) for row in data["records"]]
+        records = _records(data)
         tables, measured = data["tables"], data["measured"]
     except (ValueError, KeyError, TypeError):
         return None  # not ours after all: the registry is read as usual
-    if not (_shaped(records) and isinstance(measured, dict) and isinstance(tables, dict)
+    if not (records is not None and isinstance(measured, dict) and isinstance(tables, dict)
             and all(isinstance(t, dict) and all(isinstance(d, dict) for d in t.values()) for t in tables.values())):
         return None
     if not reg.prime(tuple(sig), tables):
@@ -98,6 +98,16 @@ def summarise(reg) -> None:
         Registered.read(reg)  # read from a summary of this very file, or parsed and summarised
     except Exception:  # noqa: BLE001 - a summary only saves time; the registration itself is done
         pass
+
+
+def _records(data) -> list[SummaryRecord] | None:
+    """The records of a summary's parsed JSON; None where they are not as ``save`` writes them (a damaged or foreign
+    summary is not read)."""
+    try:
+        records = [SummaryRecord(*row) for row in data["records"]]
+    except (KeyError, TypeError):
+        return None
+    return records if _shaped(records) else None
 
 
 def _shaped(records: list[SummaryRecord]) -> bool:
@@ -140,18 +150,14 @@ def _seed(src: "Registered", body: str) -> None:
     fit-store keys, content keys and Model node properties the summary holds for them, so they are not derived again
     (10,000 records: 20,000 JSON dumps and digests and 10,000 property dicts, about 0.4 s of the app's first
     question). Records the summary does not name as they are (a damaged summary) are left to be derived."""
-    from embodied_tui.services.graph import _CONTENT, _KEYS, _PROPS, _cache_put
+    from embodied_tui.services.graph import take_summarised
 
     try:
-        rows = [SummaryRecord(*row) for row in json.loads(body)["records"]]
-    except (ValueError, KeyError, TypeError):
+        rows = _records(json.loads(body))
+    except ValueError:
         return
-    if not _shaped(rows):
-        return
-    by_name = {(r.name, r.version): r for r in rows}
+    by_name = {(r.name, r.version): r for r in rows or ()}
     for record in src.records:
         row = by_name.get((record.name, record.version))
         if row is not None:
-            _cache_put(_KEYS, record, row.key)
-            _cache_put(_CONTENT, record, row.content)
-            _cache_put(_PROPS, record, row.props)
+            take_summarised(record, row)
